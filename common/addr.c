@@ -1,0 +1,1 @@
+/* common/addr.c: being written */

@@ -1,0 +1,74 @@
+/*
+ * common/shm.c -- the per-generation shared segment (see shm.h).
+ */
+#include <sys/mman.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/shm.h"
+
+/* The header, then the server records, then the route records. */
+static size_t
+shm_size(size_t n_servers, size_t n_routes, size_t *off_srv, size_t *off_rt)
+{
+	size_t	 a = _Alignof(struct lb_shm_server), sz;
+
+	sz = (sizeof(struct lb_shm) + a - 1) / a * a;
+	*off_srv = sz;
+	sz += n_servers * sizeof(struct lb_shm_server);
+	a = _Alignof(struct lb_shm_route);
+	sz = (sz + a - 1) / a * a;
+	*off_rt = sz;
+	sz += (n_routes + 1) * sizeof(struct lb_shm_route);
+	return sz;
+}
+
+struct lb_shm *
+lb_shm_create(size_t n_servers, size_t n_routes)
+{
+	struct lb_shm	*shm;
+	size_t		 off_srv, off_rt, sz;
+	void		*p;
+
+	if (n_servers > UINT32_MAX || n_routes >= UINT32_MAX) {
+		errno = EINVAL;
+		return NULL;
+	}
+	sz = shm_size(n_servers, n_routes, &off_srv, &off_rt);
+	p = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+	    -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	/* mmap's pages are zero: every counter starts at 0. */
+	shm = p;
+	shm->n_servers = (uint32_t)n_servers;
+	shm->n_routes = (uint32_t)n_routes;
+	shm->servers = (struct lb_shm_server *)((char *)p + off_srv);
+	shm->routes = (struct lb_shm_route *)((char *)p + off_rt);
+	for (size_t i = 0; i < n_servers; i++)
+		atomic_store(&shm->servers[i].up, 1);
+	return shm;
+}
+
+void
+lb_shm_destroy(struct lb_shm *shm)
+{
+	size_t	 off_srv, off_rt;
+
+	if (shm == NULL)
+		return;
+	munmap(shm, shm_size(shm->n_servers, shm->n_routes, &off_srv,
+	    &off_rt));
+}
+
+int64_t
+lb_now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

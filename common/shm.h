@@ -1,0 +1,63 @@
+/*
+ * common/shm.h -- state shared by the master, the workers and the health
+ * checker of one config generation.
+ *
+ * The master maps one anonymous MAP_SHARED segment per generation before it
+ * forks, so every child of that generation sees the same bytes at the same
+ * address. Only fixed-size records of C11 atomics live here: no pointers,
+ * no locks, so a child that dies mid-update leaves nothing inconsistent.
+ */
+#ifndef LB_SHM_H
+#define LB_SHM_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One backend server (struct lb_server, by its id). */
+struct lb_shm_server {
+	_Atomic uint32_t up;		/* active checks' verdict: 1 up, 0 down;
+					   starts at 1 */
+	_Atomic int64_t	 down_until;	/* passive: a refused or timed-out
+					   connect sets it (CLOCK_MONOTONIC ms);
+					   INT64_MAX until the checker sees the
+					   server pass, now + 10 s when checks
+					   are off. 0: not passively down */
+	_Atomic uint32_t active;	/* requests in flight, every worker */
+	_Atomic uint64_t requests;	/* requests sent to it */
+	_Atomic uint64_t failures;	/* connect/send/receive failures */
+	_Atomic uint64_t bytes_in;	/* response bytes received */
+	_Atomic uint64_t bytes_out;	/* request bytes sent */
+};
+
+#define LB_SHM_CODES	6		/* 1xx .. 5xx, and "other" */
+#define LB_SHM_BUCKETS	12		/* request duration histogram */
+
+/* One route (struct lb_route, by its id), plus one slot for "no route". */
+struct lb_shm_route {
+	_Atomic uint64_t codes[LB_SHM_CODES];
+};
+
+struct lb_shm {
+	uint32_t	 n_servers;
+	uint32_t	 n_routes;	/* routes[n_routes] counts unrouted */
+	_Atomic uint32_t workers_ready;	/* workers that accept */
+	_Atomic uint64_t duration[LB_SHM_BUCKETS + 1];	/* +Inf last */
+	_Atomic uint64_t duration_sum_us;
+	struct lb_shm_server *servers;	/* into this segment */
+	struct lb_shm_route *routes;	/* into this segment */
+};
+
+/* common/shm.c */
+
+/*
+ * Map a zeroed segment for N_SERVERS servers and N_ROUTES routes (+1),
+ * servers marked up. NULL with errno set on failure.
+ */
+struct lb_shm	*lb_shm_create(size_t n_servers, size_t n_routes);
+void		 lb_shm_destroy(struct lb_shm *);
+
+/* CLOCK_MONOTONIC in milliseconds. */
+int64_t		 lb_now_ms(void);
+
+#endif /* LB_SHM_H */

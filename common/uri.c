@@ -1,0 +1,1 @@
+/* common/uri.c: being written */

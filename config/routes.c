@@ -1,0 +1,1 @@
+/* config/routes.c: being written */

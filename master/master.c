@@ -1,0 +1,1 @@
+/* master/master.c: being written */

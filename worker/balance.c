@@ -1,0 +1,1 @@
+/* worker/balance.c: being written */
