@@ -1,1 +1,2168 @@
-/* config/config.c: being written */
+/*
+ * config/config.c -- load lbmaster.yaml(5) into a struct lb_cfg.
+ *
+ * libyaml parses the text into a document tree; the tree is then walked
+ * with one table of keys per mapping. Each table entry names the handler
+ * that checks a value and stores it at an offset in the struct being
+ * filled, so the schema reads as data (the tables near the end of the
+ * parsing part) rather than as a ladder of string comparisons.
+ *
+ * The first error stops the load at the offending node: the half-built
+ * config is freed and the caller gets one line, "FILE:LINE:COL: message".
+ * Nothing here logs, binds or connects; server names are resolved.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <yaml.h>
+
+#include "common/addr.h"
+#include "common/str.h"
+#include "common/uri.h"
+#include "config/config.h"
+#include "config/routes.h"
+
+#define MAX_WORKERS	1024
+#define MAX_DURATION_MS	86400000ULL	/* one day: longer is a typo */
+#define MAX_FILE_SIZE	(16 * 1024 * 1024)
+#define WHERELEN	128		/* "servers[3].weight" */
+#define DEFAULT_LISTEN	"0.0.0.0:8080"
+
+/* Everything a handler needs while one file is walked. */
+struct cfg_ctx {
+	const char	*file;		/* name used in messages */
+	const char	*text;		/* the YAML, to place reader errors */
+	size_t		 textlen;
+	yaml_document_t	*doc;
+	struct lb_cfg	*cfg;		/* being filled; freed on error */
+	yaml_node_t	*admin_node;	/* admin.listen, for the clash check */
+	char		*err;
+	size_t		 errlen;
+};
+
+/*
+ * One key of a mapping; a table ends with a NULL name. The handler checks
+ * the value node N and stores it in BASE (the struct the mapping fills)
+ * at K->off; WHERE names the value in messages ("timeouts.connect",
+ * "servers[1]"). It returns 0, or -1 with ctx->err set.
+ */
+struct cfg_key {
+	const char	*name;
+	int		(*parse)(struct cfg_ctx *ctx, const struct cfg_key *k,
+			    yaml_node_t *n, const char *where, void *base);
+	size_t		 off;		/* the field in the base struct */
+	size_t		 off_n;		/* its element count, for arrays */
+	const struct cfg_key *sub;	/* the keys of a nested mapping */
+	uint64_t	 lo, hi;	/* accepted range of a number */
+	unsigned	 flags;
+};
+
+#define KEY_REQUIRED	0x01	/* a mapping without it is an error */
+#define KEY_LATE	0x02	/* parsed after the others, in table order */
+#define KEY_HEADER	0x04	/* names are HTTP header names */
+
+static const char *const algo_names[] = {
+	[LB_ALGO_ROUND_ROBIN] = "round_robin",
+	[LB_ALGO_LEAST_CONN] = "least_conn",
+	[LB_ALGO_RANDOM] = "random",
+	[LB_ALGO_TWO_CHOICES] = "two_choices",
+	[LB_ALGO_IP_HASH] = "ip_hash",
+	[LB_ALGO_CONSISTENT_HASH] = "consistent_hash",
+};
+#define N_ALGOS		(sizeof(algo_names) / sizeof(algo_names[0]))
+
+static const char *const level_names[] = {
+	[LB_LOG_DEBUG] = "debug",
+	[LB_LOG_INFO] = "info",
+	[LB_LOG_NOTICE] = "notice",
+	[LB_LOG_WARN] = "warn",
+	[LB_LOG_ERROR] = "error",
+};
+#define N_LEVELS	(sizeof(level_names) / sizeof(level_names[0]))
+
+/*
+ * Headers that decide how a message is framed or that belong to one
+ * connection: letting header_rules.add set them would let a config line
+ * desynchronize lbmaster and the backend (request smuggling).
+ */
+static const char *const managed_headers[] = {
+	"Connection", "Content-Length", "Keep-Alive", "Proxy-Connection",
+	"TE", "Trailer", "Transfer-Encoding", "Upgrade",
+};
+
+static int	 cfg_error(struct cfg_ctx *, const yaml_node_t *, const char *,
+		    const char *, ...) __attribute__((format(printf, 4, 5)));
+static int	 cfg_error_at(struct cfg_ctx *, unsigned, unsigned,
+		    const char *, const char *, ...)
+		    __attribute__((format(printf, 5, 6)));
+
+/* ------------------------------------------------------------ errors */
+
+static int
+cfg_verror(struct cfg_ctx *ctx, unsigned line, unsigned col,
+    const char *where, const char *fmt, va_list ap)
+{
+	size_t	 n;
+
+	n = lb_snprintf(ctx->err, ctx->errlen, "%s:%u:%u: ", ctx->file, line,
+	    col);
+	if (where != NULL && *where != '\0')
+		n += lb_snprintf(ctx->err + n, ctx->errlen - n, "%s: ", where);
+	if (n < ctx->errlen)
+		vsnprintf(ctx->err + n, ctx->errlen - n, fmt, ap);
+	return -1;
+}
+
+/*
+ * Put "FILE:LINE:COL: WHERE: message" in ctx->err, at NODE (or at the
+ * start of the file when there is no node to blame); returns -1.
+ */
+static int
+cfg_error(struct cfg_ctx *ctx, const yaml_node_t *node, const char *where,
+    const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	if (node == NULL)
+		cfg_verror(ctx, 1, 1, where, fmt, ap);
+	else
+		cfg_verror(ctx, (unsigned)node->start_mark.line + 1,
+		    (unsigned)node->start_mark.column + 1, where, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* The same at a position kept from an earlier node. */
+static int
+cfg_error_at(struct cfg_ctx *ctx, unsigned line, unsigned col,
+    const char *where, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	cfg_verror(ctx, line, col, where, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int
+nomem(struct cfg_ctx *ctx, const yaml_node_t *node)
+{
+	return cfg_error(ctx, node, NULL, "out of memory");
+}
+
+/*
+ * A scalar as it may appear in a message: quoted, control bytes escaped,
+ * cut after 60 bytes so that one line stays one line.
+ */
+static const char *
+quote(const char *s, char *buf, size_t len)
+{
+	size_t	 n = 0, i;
+
+	n += lb_snprintf(buf + n, len - n, "\"");
+	for (i = 0; s[i] != '\0' && i < 60 && n + 6 < len; i++) {
+		unsigned char	 c = (unsigned char)s[i];
+
+		if (c < 0x20 || c == 0x7f)
+			n += lb_snprintf(buf + n, len - n, "\\x%02X", c);
+		else if (c == '"' || c == '\\')
+			n += lb_snprintf(buf + n, len - n, "\\%c", c);
+		else
+			buf[n++] = (char)c;
+	}
+	buf[n] = '\0';
+	lb_snprintf(buf + n, len - n, "%s\"", s[i] != '\0' ? "..." : "");
+	return buf;
+}
+
+/* The closest of NAMES to S, when it is close enough to be a typo. */
+static const char *
+closest(const char *s, const char *const *names, size_t n)
+{
+	const char	*best = NULL;
+	unsigned	 bestd = 3, d;
+
+	for (size_t i = 0; i < n; i++)
+		if ((d = lb_strdist(s, names[i])) < bestd) {
+			bestd = d;
+			best = names[i];
+		}
+	return best;
+}
+
+/* ------------------------------------------------------- YAML nodes */
+
+static yaml_node_t *
+node_at(struct cfg_ctx *ctx, int index)
+{
+	return yaml_document_get_node(ctx->doc, index);
+}
+
+/* "key: " with nothing, "~" or "null": YAML's null, not the string. */
+static bool
+is_null(const yaml_node_t *n)
+{
+	const char	*s = (const char *)n->data.scalar.value;
+
+	if (n->type != YAML_SCALAR_NODE ||
+	    n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return false;
+	return *s == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
+	    strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0;
+}
+
+/* What N is, for "expected X, found Y". */
+static const char *
+describe(const yaml_node_t *n, char *buf, size_t len)
+{
+	switch (n->type) {
+	case YAML_SEQUENCE_NODE:
+		return "a list";
+	case YAML_MAPPING_NODE:
+		return "a mapping";
+	case YAML_SCALAR_NODE:
+		if (is_null(n))
+			return "an empty value";
+		return quote((const char *)n->data.scalar.value, buf, len);
+	default:
+		return "nothing";
+	}
+}
+
+static int
+expect(struct cfg_ctx *ctx, yaml_node_t *n, yaml_node_type_t type,
+    const char *where)
+{
+	char	 q[96];
+
+	if (n->type == type)
+		return 0;
+	return cfg_error(ctx, n, where, "expected %s, found %s",
+	    type == YAML_SEQUENCE_NODE ? "a list" :
+	    type == YAML_MAPPING_NODE ? "a mapping" : "a single value",
+	    describe(n, q, sizeof(q)));
+}
+
+/*
+ * The text of scalar N; WHAT says what was expected ("a duration") for
+ * the message when N is a list, a mapping or null. A NUL byte (written
+ * as "\0" in a quoted scalar) is refused here, once for every handler.
+ */
+static const char *
+scalar(struct cfg_ctx *ctx, yaml_node_t *n, const char *where,
+    const char *what)
+{
+	char	 q[96];
+
+	if (n->type != YAML_SCALAR_NODE || is_null(n)) {
+		cfg_error(ctx, n, where, "expected %s, found %s", what,
+		    describe(n, q, sizeof(q)));
+		return NULL;
+	}
+	if (strlen((const char *)n->data.scalar.value) !=
+	    n->data.scalar.length) {
+		cfg_error(ctx, n, where, "contains a NUL byte");
+		return NULL;
+	}
+	return (const char *)n->data.scalar.value;
+}
+
+static size_t
+seq_len(const yaml_node_t *n)
+{
+	return (size_t)(n->data.sequence.items.top -
+	    n->data.sequence.items.start);
+}
+
+static yaml_node_t *
+seq_item(struct cfg_ctx *ctx, const yaml_node_t *n, size_t i)
+{
+	return node_at(ctx, n->data.sequence.items.start[i]);
+}
+
+/* The value of KEY in mapping N, or NULL. */
+static yaml_node_t *
+map_value(struct cfg_ctx *ctx, const yaml_node_t *n, const char *key)
+{
+	yaml_node_pair_t	*p;
+
+	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+	    p++) {
+		yaml_node_t	*k = node_at(ctx, p->key);
+
+		if (k->type == YAML_SCALAR_NODE &&
+		    strcmp((const char *)k->data.scalar.value, key) == 0)
+			return node_at(ctx, p->value);
+	}
+	return NULL;
+}
+
+static void *
+field(void *base, size_t off)
+{
+	return (char *)base + off;
+}
+
+/* Grow ARR of N elements of SIZE by one zeroed element; NULL on ENOMEM. */
+static void *
+grow(void *arr, size_t n, size_t size)
+{
+	char	*p;
+
+	if (n >= SIZE_MAX / size - 1) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if ((p = realloc(arr, (n + 1) * size)) == NULL)
+		return NULL;
+	memset(p + n * size, 0, size);
+	return p;
+}
+
+/* ------------------------------------------------ words and numbers */
+
+/* A decimal number made of digits only, with *end after the digits. */
+static bool
+parse_digits(const char *s, uint64_t *v, const char **end)
+{
+	uint64_t	 n = 0;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		if (n > (UINT64_MAX - 9) / 10)
+			return false;
+		n = n * 10 + (uint64_t)(*s - '0');
+	}
+	*v = n;
+	*end = s;
+	return true;
+}
+
+/* YAML 1.1 booleans, as people write them: true/false, yes/no, on/off. */
+static int
+parse_bool_word(const char *s, bool *b)
+{
+	static const char *const yes[] = { "true", "yes", "on" };
+	static const char *const no[] = { "false", "no", "off" };
+
+	for (size_t i = 0; i < 3; i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*b = true;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*b = false;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/*
+ * "250ms", "5s", "2m", "1h"; a bare number is seconds, as in nginx.
+ * Returns 0 with *ms, or -1 on a bad form or an overflow.
+ */
+static int
+parse_duration_text(const char *s, uint64_t *ms)
+{
+	static const struct {
+		const char	*unit;
+		uint64_t	 ms;
+	} units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "", 1000 }, { "m", 60000 },
+		{ "h", 3600000 },
+	};
+	const char	*end;
+	uint64_t	 v;
+
+	if (!parse_digits(s, &v, &end))
+		return -1;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].unit) != 0)
+			continue;
+		if (v > UINT64_MAX / units[i].ms)
+			return -1;
+		*ms = v * units[i].ms;
+		return 0;
+	}
+	return -1;
+}
+
+/* "512", "16k", "10m", "1g": binary multiples. */
+static int
+parse_size_text(const char *s, uint64_t *bytes)
+{
+	const char	*end;
+	uint64_t	 v;
+	unsigned	 shift;
+
+	if (!parse_digits(s, &v, &end))
+		return -1;
+	switch (*end) {
+	case '\0':
+		shift = 0;
+		break;
+	case 'k': case 'K':
+		shift = 10;
+		break;
+	case 'm': case 'M':
+		shift = 20;
+		break;
+	case 'g': case 'G':
+		shift = 30;
+		break;
+	default:
+		return -1;
+	}
+	if (*end != '\0' && end[1] != '\0')
+		return -1;
+	if (v > (UINT64_MAX >> shift))
+		return -1;
+	*bytes = v << shift;
+	return 0;
+}
+
+/* A duration in the largest unit that writes it exactly: "3s", "250ms". */
+static const char *
+fmt_duration(uint64_t ms, char *buf, size_t len)
+{
+	if (ms % 1000 == 0)
+		lb_snprintf(buf, len, "%llus", (unsigned long long)(ms / 1000));
+	else
+		lb_snprintf(buf, len, "%llums", (unsigned long long)ms);
+	return buf;
+}
+
+static const char *
+fmt_size(uint64_t v, char *buf, size_t len)
+{
+	static const char units[] = "gmk";
+
+	for (unsigned i = 0; i < 3; i++) {
+		unsigned	 shift = 30 - 10 * i;
+
+		if (v != 0 && v % (1ULL << shift) == 0) {
+			lb_snprintf(buf, len, "%llu%c",
+			    (unsigned long long)(v >> shift), units[i]);
+			return buf;
+		}
+	}
+	lb_snprintf(buf, len, "%llu", (unsigned long long)v);
+	return buf;
+}
+
+/* RFC 9110 token: the characters a header name may hold. */
+static bool
+is_token(const char *s)
+{
+	static const char	 tchar[] = "!#$%&'*+-.^_`|~";
+
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++) {
+		unsigned char	 c = (unsigned char)*s;
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || strchr(tchar, c) != NULL))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * A host name as the Host header carries it, already lowercased: labels
+ * of letters, digits, '-' and '_' joined by dots, optionally behind a
+ * leading "*." wildcard.
+ */
+static bool
+valid_host(const char *s)
+{
+	size_t	 label = 0;
+
+	if (s[0] == '*' && s[1] == '.')
+		s += 2;
+	if (*s == '\0' || strlen(s) > 253)
+		return false;
+	for (; *s != '\0'; s++) {
+		if (*s == '.') {
+			if (label == 0 || s[-1] == '-' || s[1] == '\0')
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+		    *s == '-' || *s == '_'))
+			return false;
+		if ((*s == '-' && label == 0) || ++label > 63)
+			return false;
+	}
+	return s[-1] != '-';
+}
+
+/*
+ * Normalize a path prefix the way requests are normalized, so that the
+ * two compare byte for byte: "/a//b/./c/" becomes "/a/b/c". IMPLY_SLASH
+ * reads "v1" as "/v1" (rewrite_rules). Returns a malloc'ed string, or
+ * NULL with *why saying what is wrong (ENOMEM: *why is NULL).
+ */
+static char *
+norm_prefix(const char *s, bool imply_slash, const char **why)
+{
+	char		*in = NULL, *out = NULL;
+	size_t		 n;
+
+	*why = NULL;
+	if (*s != '/' && !imply_slash) {
+		*why = "must start with '/'";
+		return NULL;
+	}
+	if (strpbrk(s, "?#") != NULL) {
+		*why = "must not contain '?' or '#'";
+		return NULL;
+	}
+	if (asprintf(&in, "%s%s", *s == '/' ? "" : "/", s) == -1)
+		return NULL;
+	if (lb_uri_normalize_path(in, strlen(in), &out) == -1) {
+		free(in);
+		if (errno != ENOMEM)
+			*why = "cannot be normalized (a '..' above the root, "
+			    "an encoded '/', '\\' or NUL, a bad %-escape, a "
+			    "space or a control character)";
+		return NULL;
+	}
+	free(in);
+	n = strlen(out);
+	while (n > 1 && out[n - 1] == '/')
+		out[--n] = '\0';
+	return out;
+}
+
+/* -------------------------------------------------------- the walker */
+
+static int
+unknown_key(struct cfg_ctx *ctx, yaml_node_t *kn, const char *where,
+    const struct cfg_key *keys)
+{
+	const char	*names[64], *s = (const char *)kn->data.scalar.value;
+	const char	*best;
+	char		 q[96];
+	size_t		 n;
+
+	for (n = 0; keys[n].name != NULL && n < 64; n++)
+		names[n] = keys[n].name;
+	quote(s, q, sizeof(q));
+	if ((best = closest(s, names, n)) != NULL)
+		return cfg_error(ctx, kn, where,
+		    "unknown key %s (did you mean '%s'?)", q, best);
+	return cfg_error(ctx, kn, where, "unknown key %s", q);
+}
+
+/*
+ * Walk mapping MAP with the table KEYS, filling BASE. WHERE names the
+ * mapping in messages; each value is named PREFIX + its key. Keys marked
+ * KEY_LATE are parsed after all the others and in table order, whatever
+ * their order in the file: hosts and paths need the global defaults.
+ */
+static int
+walk_map(struct cfg_ctx *ctx, yaml_node_t *map, const char *where,
+    const char *prefix, const struct cfg_key *keys, void *base)
+{
+	yaml_node_pair_t	*p;
+	yaml_node_t		*kn, *vn, *late[64] = { NULL };
+	uint64_t		 seen = 0;
+	char			 child[WHERELEN];
+	size_t			 i;
+
+	if (expect(ctx, map, YAML_MAPPING_NODE, where) == -1)
+		return -1;
+	for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+	    p++) {
+		kn = node_at(ctx, p->key);
+		vn = node_at(ctx, p->value);
+		if (kn->type != YAML_SCALAR_NODE)
+			return cfg_error(ctx, kn, where,
+			    "expected a key name, found %s",
+			    kn->type == YAML_SEQUENCE_NODE ? "a list" :
+			    "a mapping");
+		for (i = 0; keys[i].name != NULL; i++)
+			if (strcmp(keys[i].name,
+			    (const char *)kn->data.scalar.value) == 0)
+				break;
+		if (keys[i].name == NULL)
+			return unknown_key(ctx, kn, where, keys);
+		if (seen & (1ULL << i))
+			return cfg_error(ctx, kn, where,
+			    "duplicate key '%s'", keys[i].name);
+		seen |= 1ULL << i;
+		if (keys[i].flags & KEY_LATE) {
+			late[i] = vn;
+			continue;
+		}
+		lb_snprintf(child, sizeof(child), "%s%s", prefix, keys[i].name);
+		if (keys[i].parse(ctx, &keys[i], vn, child, base) == -1)
+			return -1;
+	}
+	for (i = 0; keys[i].name != NULL; i++) {
+		if ((keys[i].flags & KEY_REQUIRED) && !(seen & (1ULL << i)))
+			return cfg_error(ctx, map, where, "missing '%s'",
+			    keys[i].name);
+	}
+	for (i = 0; keys[i].name != NULL; i++) {
+		if (late[i] == NULL)
+			continue;
+		lb_snprintf(child, sizeof(child), "%s%s", prefix, keys[i].name);
+		if (keys[i].parse(ctx, &keys[i], late[i], child, base) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* A nested mapping filling the struct at K->off of BASE. */
+static int
+parse_map(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	char	 prefix[WHERELEN];
+
+	lb_snprintf(prefix, sizeof(prefix), "%s.", where);
+	return walk_map(ctx, n, where, prefix, k->sub, field(base, k->off));
+}
+
+/* ------------------------------------------------------ scalar values */
+
+/* Any non-empty string without control characters (char * at off). */
+static int
+parse_str(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	char		**dst = field(base, k->off), *copy;
+	const char	 *s;
+
+	if ((s = scalar(ctx, n, where, "a string")) == NULL)
+		return -1;
+	if (*s == '\0')
+		return cfg_error(ctx, n, where, "empty string");
+	if (lb_str_has_ctl(s, strlen(s)))
+		return cfg_error(ctx, n, where,
+		    "contains a control character");
+	if ((copy = strdup(s)) == NULL)
+		return nomem(ctx, n);
+	free(*dst);
+	*dst = copy;
+	return 0;
+}
+
+/* access_log: "off" leaves it NULL; anything else is a target. */
+static int
+parse_access_log(struct cfg_ctx *ctx, const struct cfg_key *k,
+    yaml_node_t *n, const char *where, void *base)
+{
+	char		**dst = field(base, k->off);
+	const char	 *s;
+
+	if ((s = scalar(ctx, n, where, "off, stderr or a path")) == NULL)
+		return -1;
+	if (strcasecmp(s, "off") == 0) {
+		free(*dst);
+		*dst = NULL;
+		return 0;
+	}
+	return parse_str(ctx, k, n, where, base);
+}
+
+static int
+parse_uint(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	const char	*s, *end;
+	uint64_t	 v;
+	char		 q[96];
+
+	if ((s = scalar(ctx, n, where, "a number")) == NULL)
+		return -1;
+	if (!parse_digits(s, &v, &end) || *end != '\0')
+		return cfg_error(ctx, n, where, "expected a number, found %s",
+		    quote(s, q, sizeof(q)));
+	if (v < k->lo || v > k->hi)
+		return cfg_error(ctx, n, where,
+		    "%s out of range (%llu-%llu)", s,
+		    (unsigned long long)k->lo, (unsigned long long)k->hi);
+	*(unsigned *)field(base, k->off) = (unsigned)v;
+	return 0;
+}
+
+static int
+parse_bool(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	const char	*s;
+	char		 q[96];
+
+	if ((s = scalar(ctx, n, where, "true or false")) == NULL)
+		return -1;
+	if (parse_bool_word(s, field(base, k->off)) == -1)
+		return cfg_error(ctx, n, where,
+		    "expected true or false, found %s", quote(s, q, sizeof(q)));
+	return 0;
+}
+
+/* A duration in milliseconds (unsigned at off), within lo-hi. */
+static int
+parse_duration(struct cfg_ctx *ctx, const struct cfg_key *k,
+    yaml_node_t *n, const char *where, void *base)
+{
+	const char	*s;
+	uint64_t	 ms;
+	char		 q[96], d[32];
+
+	if ((s = scalar(ctx, n, where, "a duration")) == NULL)
+		return -1;
+	if (parse_duration_text(s, &ms) == -1)
+		return cfg_error(ctx, n, where, "bad duration %s (use a number "
+		    "and ms, s, m or h, as in 250ms, 5s, 2m)",
+		    quote(s, q, sizeof(q)));
+	if (ms < k->lo)
+		return cfg_error(ctx, n, where, "duration %s too short "
+		    "(at least %s)", s, fmt_duration(k->lo, d, sizeof(d)));
+	if (ms > k->hi)
+		return cfg_error(ctx, n, where, "duration %s too long "
+		    "(at most %s)", s, fmt_duration(k->hi, d, sizeof(d)));
+	*(unsigned *)field(base, k->off) = (unsigned)ms;
+	return 0;
+}
+
+/* A size in bytes (uint64_t at off), within lo-hi. */
+static int
+parse_size(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	const char	*s;
+	uint64_t	 v;
+	char		 q[96], lo[32], hi[32];
+
+	if ((s = scalar(ctx, n, where, "a size")) == NULL)
+		return -1;
+	if (parse_size_text(s, &v) == -1)
+		return cfg_error(ctx, n, where, "bad size %s (use a number "
+		    "of bytes, optionally with k, m or g, as in 512, 16k, 10m)",
+		    quote(s, q, sizeof(q)));
+	if (v < k->lo || v > k->hi)
+		return cfg_error(ctx, n, where, "size %s out of range (%s-%s)",
+		    s, fmt_size(k->lo, lo, sizeof(lo)),
+		    fmt_size(k->hi, hi, sizeof(hi)));
+	*(uint64_t *)field(base, k->off) = v;
+	return 0;
+}
+
+/* One of NAMES; *idx is its index. WHAT names the setting in messages. */
+static int
+parse_word(struct cfg_ctx *ctx, yaml_node_t *n, const char *where,
+    const char *what, const char *const *names, size_t nnames, size_t *idx)
+{
+	struct lb_buf	 list;
+	const char	*s, *best;
+	char		 q[96];
+	int		 rc;
+
+	if ((s = scalar(ctx, n, where, "a name")) == NULL)
+		return -1;
+	for (size_t i = 0; i < nnames; i++)
+		if (strcmp(s, names[i]) == 0) {
+			*idx = i;
+			return 0;
+		}
+	lb_buf_init(&list);
+	for (size_t i = 0; i < nnames; i++)
+		lb_buf_printf(&list, "%s%s", i ? ", " : "", names[i]);
+	if (lb_buf_failed(&list))
+		rc = nomem(ctx, n);
+	else if ((best = closest(s, names, nnames)) != NULL)
+		rc = cfg_error(ctx, n, where, "unknown %s %s, did you mean "
+		    "'%s'? (valid: %s)", what, quote(s, q, sizeof(q)), best,
+		    lb_buf_cstr(&list));
+	else
+		rc = cfg_error(ctx, n, where, "unknown %s %s (valid: %s)",
+		    what, quote(s, q, sizeof(q)), lb_buf_cstr(&list));
+	lb_buf_free(&list);
+	return rc;
+}
+
+static int
+parse_algo(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	size_t	 i;
+
+	if (parse_word(ctx, n, where, "algorithm", algo_names, N_ALGOS,
+	    &i) == -1)
+		return -1;
+	*(enum lb_algo *)field(base, k->off) = (enum lb_algo)i;
+	return 0;
+}
+
+static int
+parse_log_level(struct cfg_ctx *ctx, const struct cfg_key *k,
+    yaml_node_t *n, const char *where, void *base)
+{
+	size_t	 i;
+
+	if (parse_word(ctx, n, where, "log_level", level_names, N_LEVELS,
+	    &i) == -1)
+		return -1;
+	*(enum lb_loglevel *)field(base, k->off) = (enum lb_loglevel)i;
+	return 0;
+}
+
+/* workers: 1-1024, or auto (online CPUs, at least one). */
+static int
+parse_workers(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_cfg	*cfg = base;
+	const char	*s, *end;
+	uint64_t	 v;
+	long		 ncpu;
+	char		 q[96];
+
+	if ((s = scalar(ctx, n, where, "a number or auto")) == NULL)
+		return -1;
+	if (strcasecmp(s, "auto") == 0) {
+		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		cfg->workers = ncpu < 1 ? 1 : ncpu > MAX_WORKERS ?
+		    MAX_WORKERS : (unsigned)ncpu;
+		cfg->workers_auto = true;
+		return 0;
+	}
+	if (!parse_digits(s, &v, &end) || *end != '\0')
+		return cfg_error(ctx, n, where, "expected a number or auto, "
+		    "found %s", quote(s, q, sizeof(q)));
+	if (v < 1 || v > MAX_WORKERS)
+		return cfg_error(ctx, n, where,
+		    "%s out of range (1-%d, or auto)", s, MAX_WORKERS);
+	cfg->workers = (unsigned)v;
+	cfg->workers_auto = false;
+	return 0;
+}
+
+/* --------------------------------------------------------- addresses */
+
+static int
+listen_parse(struct cfg_ctx *ctx, yaml_node_t *n, const char *where,
+    struct lb_listen *l)
+{
+	struct lb_sockaddr	 sa;
+	const char		*s;
+	char			 e[LB_ERRLEN];
+
+	if ((s = scalar(ctx, n, where, "an address")) == NULL)
+		return -1;
+	if (lb_addr_parse_listen(s, &sa, e, sizeof(e)) == -1)
+		return cfg_error(ctx, n, where, "%s", e);
+	if ((l->text = strdup(s)) == NULL)
+		return nomem(ctx, n);
+	memcpy(&l->addr, &sa.ss, sizeof(l->addr));
+	l->addrlen = sa.len;
+	return 0;
+}
+
+static int
+add_listen(struct cfg_ctx *ctx, yaml_node_t *n, const char *where)
+{
+	struct lb_cfg		*cfg = ctx->cfg;
+	struct lb_listen	*l;
+	char			 q[96];
+
+	if ((l = grow(cfg->listen, cfg->n_listen, sizeof(*l))) == NULL)
+		return nomem(ctx, n);
+	cfg->listen = l;
+	l = &cfg->listen[cfg->n_listen++];
+	if (listen_parse(ctx, n, where, l) == -1)
+		return -1;
+	for (size_t i = 0; i + 1 < cfg->n_listen; i++)
+		if (lb_addr_equal((struct sockaddr *)&cfg->listen[i].addr,
+		    (struct sockaddr *)&l->addr))
+			return cfg_error(ctx, n, where,
+			    "duplicate listen address %s",
+			    quote(l->text, q, sizeof(q)));
+	return 0;
+}
+
+/* listen: one address, or a list of them. */
+static int
+parse_listen(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	char	 w[WHERELEN];
+
+	if (n->type == YAML_SCALAR_NODE)
+		return add_listen(ctx, n, where);
+	if (expect(ctx, n, YAML_SEQUENCE_NODE, where) == -1)
+		return -1;
+	if (seq_len(n) == 0)
+		return cfg_error(ctx, n, where, "empty list (give at least one "
+		    "address, such as \"0.0.0.0:8080\")");
+	for (size_t i = 0; i < seq_len(n); i++) {
+		lb_snprintf(w, sizeof(w), "%s[%zu]", where, i);
+		if (add_listen(ctx, seq_item(ctx, n, i), w) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+parse_admin_listen(struct cfg_ctx *ctx, const struct cfg_key *k,
+    yaml_node_t *n, const char *where, void *base)
+{
+	struct lb_listen	**dst = field(base, k->off);
+
+	if ((*dst = calloc(1, sizeof(**dst))) == NULL)
+		return nomem(ctx, n);
+	ctx->admin_node = n;
+	return listen_parse(ctx, n, where, *dst);
+}
+
+/* A list of addresses and CIDR blocks (struct lb_cidr array at off). */
+static int
+parse_cidrs(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_cidr	**arr = field(base, k->off), *c;
+	size_t		 *cnt = field(base, k->off_n);
+	yaml_node_t	 *item;
+	const char	 *s;
+	char		  w[WHERELEN], e[LB_ERRLEN];
+
+	if (expect(ctx, n, YAML_SEQUENCE_NODE, where) == -1)
+		return -1;
+	for (size_t i = 0; i < seq_len(n); i++) {
+		item = seq_item(ctx, n, i);
+		lb_snprintf(w, sizeof(w), "%s[%zu]", where, i);
+		if ((s = scalar(ctx, item, w, "an address or CIDR block")) ==
+		    NULL)
+			return -1;
+		if ((c = grow(*arr, *cnt, sizeof(*c))) == NULL)
+			return nomem(ctx, item);
+		*arr = c;
+		if (lb_cidr_parse(s, &c[*cnt], e, sizeof(e)) == -1)
+			return cfg_error(ctx, item, w, "%s", e);
+		(*cnt)++;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------ paths, names */
+
+/* A list of path prefixes (char * array at off): firewall path_reject. */
+static int
+parse_path_list(struct cfg_ctx *ctx, const struct cfg_key *k,
+    yaml_node_t *n, const char *where, void *base)
+{
+	char		***arr = field(base, k->off), **p;
+	size_t		  *cnt = field(base, k->off_n);
+	yaml_node_t	  *item;
+	const char	  *s, *why;
+	char		   w[WHERELEN], q[96];
+
+	if (expect(ctx, n, YAML_SEQUENCE_NODE, where) == -1)
+		return -1;
+	for (size_t i = 0; i < seq_len(n); i++) {
+		item = seq_item(ctx, n, i);
+		lb_snprintf(w, sizeof(w), "%s[%zu]", where, i);
+		if ((s = scalar(ctx, item, w, "a path")) == NULL)
+			return -1;
+		if ((p = grow(*arr, *cnt, sizeof(*p))) == NULL)
+			return nomem(ctx, item);
+		*arr = p;
+		if ((p[*cnt] = norm_prefix(s, false, &why)) == NULL)
+			return why == NULL ? nomem(ctx, item) :
+			    cfg_error(ctx, item, w, "%s %s",
+			    quote(s, q, sizeof(q)), why);
+		(*cnt)++;
+	}
+	return 0;
+}
+
+/* health_check.path: what the checker asks for; a query is allowed. */
+static int
+parse_check_path(struct cfg_ctx *ctx, const struct cfg_key *k,
+    yaml_node_t *n, const char *where, void *base)
+{
+	const char	*s;
+	char		 q[96];
+
+	if ((s = scalar(ctx, n, where, "a path")) == NULL)
+		return -1;
+	if (*s != '/' || strpbrk(s, " #") != NULL)
+		return cfg_error(ctx, n, where, "path %s must start with '/' "
+		    "and hold no space or '#'", quote(s, q, sizeof(q)));
+	return parse_str(ctx, k, n, where, base);
+}
+
+/* A header or parameter name: a token for headers, no controls for both. */
+static int
+check_name(struct cfg_ctx *ctx, yaml_node_t *n, const char *where,
+    const char *s, bool header)
+{
+	char	 q[96];
+
+	if (header && !is_token(s))
+		return cfg_error(ctx, n, where, "%s is not a valid header name "
+		    "(letters, digits and !#$%%&'*+-.^_`|~ only)",
+		    quote(s, q, sizeof(q)));
+	if (*s == '\0' || lb_str_has_ctl(s, strlen(s)))
+		return cfg_error(ctx, n, where, "%s is not a valid parameter "
+		    "name (empty or holding a control character)",
+		    quote(s, q, sizeof(q)));
+	return 0;
+}
+
+/* add: a mapping NAME -> VALUE (struct lb_kv array at off). */
+static int
+parse_kv(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_kv		**arr = field(base, k->off), *kv;
+	size_t			 *cnt = field(base, k->off_n);
+	bool			  header = k->flags & KEY_HEADER;
+	yaml_node_pair_t	 *p;
+	yaml_node_t		 *kn, *vn;
+	const char		 *name, *value;
+	char			  q[96];
+
+	if (expect(ctx, n, YAML_MAPPING_NODE, where) == -1)
+		return -1;
+	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+	    p++) {
+		kn = node_at(ctx, p->key);
+		vn = node_at(ctx, p->value);
+		if ((name = scalar(ctx, kn, where, "a name")) == NULL ||
+		    check_name(ctx, kn, where, name, header) == -1)
+			return -1;
+		for (size_t i = 0; header && i < sizeof(managed_headers) /
+		    sizeof(managed_headers[0]); i++)
+			if (strcasecmp(name, managed_headers[i]) == 0)
+				return cfg_error(ctx, kn, where, "cannot set "
+				    "'%s': lbmaster manages it", name);
+		for (size_t i = 0; i < *cnt; i++)
+			if (header ? strcasecmp((*arr)[i].name, name) == 0 :
+			    strcmp((*arr)[i].name, name) == 0)
+				return cfg_error(ctx, kn, where,
+				    "duplicate name %s", quote(name, q,
+				    sizeof(q)));
+		if (is_null(vn))
+			return cfg_error(ctx, vn, where, "missing value for "
+			    "'%s' (write \"\" for an empty one)", name);
+		if ((value = scalar(ctx, vn, where, "a value")) == NULL)
+			return -1;
+		if (lb_str_has_ctl(value, strlen(value)))
+			return cfg_error(ctx, vn, where, "value of '%s' "
+			    "contains a control character (CR and LF would "
+			    "inject a line)", name);
+		if ((kv = grow(*arr, *cnt, sizeof(*kv))) == NULL)
+			return nomem(ctx, kn);
+		*arr = kv;
+		kv = &kv[(*cnt)++];
+		if ((kv->name = strdup(name)) == NULL ||
+		    (kv->value = strdup(value)) == NULL)
+			return nomem(ctx, kn);
+	}
+	return 0;
+}
+
+/*
+ * remove: a list of names, or a mapping whose keys are the names (the
+ * course's form "remove: {Host: www.mango.com}"; the values are ignored).
+ */
+static int
+parse_names(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	char		***arr = field(base, k->off), **p;
+	size_t		  *cnt = field(base, k->off_n);
+	bool		   header = k->flags & KEY_HEADER;
+	bool		   map = n->type == YAML_MAPPING_NODE;
+	size_t		   count;
+	yaml_node_t	  *item;
+	const char	  *name;
+	char		   w[WHERELEN];
+
+	if (!map && n->type != YAML_SEQUENCE_NODE) {
+		char	 q[96];
+
+		return cfg_error(ctx, n, where, "expected a list of names or "
+		    "a mapping, found %s", describe(n, q, sizeof(q)));
+	}
+	count = map ? (size_t)(n->data.mapping.pairs.top -
+	    n->data.mapping.pairs.start) : seq_len(n);
+	for (size_t i = 0; i < count; i++) {
+		if (map) {
+			item = node_at(ctx, n->data.mapping.pairs.start[i].key);
+			lb_strlcpy(w, where, sizeof(w));
+		} else {
+			item = seq_item(ctx, n, i);
+			lb_snprintf(w, sizeof(w), "%s[%zu]", where, i);
+		}
+		if ((name = scalar(ctx, item, w, "a name")) == NULL ||
+		    check_name(ctx, item, w, name, header) == -1)
+			return -1;
+		if ((p = grow(*arr, *cnt, sizeof(*p))) == NULL)
+			return nomem(ctx, item);
+		*arr = p;
+		if ((p[*cnt] = strdup(name)) == NULL)
+			return nomem(ctx, item);
+		(*cnt)++;
+	}
+	return 0;
+}
+
+/* rewrite_rules.replace: FROM -> TO prefixes, both normalized. */
+static int
+parse_rewrite(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_kv		**arr = field(base, k->off), *kv;
+	size_t			 *cnt = field(base, k->off_n);
+	yaml_node_pair_t	 *p;
+	yaml_node_t		 *side[2];
+	const char		 *s, *why;
+	char			 *norm[2], q[96];
+
+	if (expect(ctx, n, YAML_MAPPING_NODE, where) == -1)
+		return -1;
+	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+	    p++) {
+		side[0] = node_at(ctx, p->key);
+		side[1] = node_at(ctx, p->value);
+		if ((kv = grow(*arr, *cnt, sizeof(*kv))) == NULL)
+			return nomem(ctx, side[0]);
+		*arr = kv;
+		kv = &kv[(*cnt)++];
+		for (int i = 0; i < 2; i++) {
+			if ((s = scalar(ctx, side[i], where, "a path")) == NULL)
+				return -1;
+			if ((norm[i] = norm_prefix(s, true, &why)) == NULL)
+				return why == NULL ? nomem(ctx, side[i]) :
+				    cfg_error(ctx, side[i], where, "%s %s",
+				    quote(s, q, sizeof(q)), why);
+			if (i == 0)
+				kv->name = norm[0];
+			else
+				kv->value = norm[1];
+		}
+		for (size_t i = 0; i + 1 < *cnt; i++)
+			if (strcmp((*arr)[i].name, kv->name) == 0)
+				return cfg_error(ctx, side[0], where,
+				    "duplicate rewrite of '%s'", kv->name);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------ health checks */
+
+static const struct cfg_key health_keys[] = {
+	{ .name = "path", .parse = parse_check_path,
+	  .off = offsetof(struct lb_health, path) },
+	{ .name = "interval", .parse = parse_duration,
+	  .off = offsetof(struct lb_health, interval_ms),
+	  .lo = 1, .hi = 3600000 },
+	{ .name = "timeout", .parse = parse_duration,
+	  .off = offsetof(struct lb_health, timeout_ms),
+	  .lo = 1, .hi = 3600000 },
+	{ .name = "rise", .parse = parse_uint,
+	  .off = offsetof(struct lb_health, rise), .lo = 1, .hi = 100 },
+	{ .name = "fall", .parse = parse_uint,
+	  .off = offsetof(struct lb_health, fall), .lo = 1, .hi = 100 },
+	{ .name = NULL }
+};
+
+/*
+ * health_check: off (or on), or a mapping. The struct at off already
+ * holds the defaults (for a route: the global check), so a mapping
+ * overrides only the fields it names.
+ */
+static int
+parse_health(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_health	*h = field(base, k->off);
+	char			 prefix[WHERELEN], q[96];
+
+	if (n->type == YAML_MAPPING_NODE) {
+		h->enabled = true;
+		lb_snprintf(prefix, sizeof(prefix), "%s.", where);
+		return walk_map(ctx, n, where, prefix, health_keys, h);
+	}
+	if (n->type != YAML_SCALAR_NODE || is_null(n) ||
+	    parse_bool_word((const char *)n->data.scalar.value,
+	    &h->enabled) == -1)
+		return cfg_error(ctx, n, where, "expected off or a mapping, "
+		    "found %s", describe(n, q, sizeof(q)));
+	return 0;
+}
+
+/* ------------------------------------------------------------ servers */
+
+/*
+ * Resolve the server TMPL (its name, weight, backup) written at node N,
+ * and append one lb_server per address to R.
+ */
+static int
+add_server(struct cfg_ctx *ctx, struct lb_route *r,
+    const struct lb_server *tmpl, yaml_node_t *n, const char *where)
+{
+	struct lb_sockaddr	*sa = NULL;
+	struct lb_server	*s;
+	size_t			 nsa = 0, i;
+	unsigned		 port;
+	char			 host[256], e[LB_ERRLEN];
+	int			 rc = -1;
+
+	if (lb_addr_split(tmpl->name, host, sizeof(host), &port, 0, e,
+	    sizeof(e)) == -1 ||
+	    lb_addr_resolve(host, port, &sa, &nsa, e, sizeof(e)) == -1) {
+		cfg_error(ctx, n, where, "%s", e);
+		goto fail;
+	}
+	for (i = 0; i < nsa; i++) {
+		if ((s = grow(r->servers, r->n_servers, sizeof(*s))) == NULL) {
+			nomem(ctx, n);
+			goto fail;
+		}
+		r->servers = s;
+		s = &s[r->n_servers++];
+		if ((s->name = strdup(tmpl->name)) == NULL) {
+			nomem(ctx, n);
+			goto fail;
+		}
+		memcpy(&s->addr, &sa[i].ss, sizeof(s->addr));
+		s->addrlen = sa[i].len;
+		lb_addr_format((struct sockaddr *)&s->addr, s->addrstr,
+		    sizeof(s->addrstr));
+		s->weight = tmpl->weight;
+		s->backup = tmpl->backup;
+		s->pos.line = (unsigned)n->start_mark.line + 1;
+		s->pos.col = (unsigned)n->start_mark.column + 1;
+	}
+	rc = 0;
+fail:
+	free(sa);
+	return rc;
+}
+
+static const struct cfg_key server_keys[] = {
+	{ .name = "address", .parse = parse_str,
+	  .off = offsetof(struct lb_server, name), .flags = KEY_REQUIRED },
+	{ .name = "weight", .parse = parse_uint,
+	  .off = offsetof(struct lb_server, weight), .lo = 1, .hi = 1000 },
+	{ .name = "backup", .parse = parse_bool,
+	  .off = offsetof(struct lb_server, backup) },
+	{ .name = NULL }
+};
+
+/* servers: "host:port" strings or {address, weight, backup} mappings. */
+static int
+parse_servers(struct cfg_ctx *ctx, const struct cfg_key *k,
+    yaml_node_t *n, const char *where, void *base)
+{
+	struct lb_route		*r = base;
+	struct lb_server	 tmpl;
+	yaml_node_t		*item, *addr;
+	char			 w[WHERELEN], prefix[WHERELEN], q[96];
+	bool			 primary = false;
+	int			 rc;
+
+	if (expect(ctx, n, YAML_SEQUENCE_NODE, where) == -1)
+		return -1;
+	if (seq_len(n) == 0)
+		return cfg_error(ctx, n, where, "empty list (give at least one "
+		    "server, such as \"localhost:8081\")");
+	for (size_t i = 0; i < seq_len(n); i++) {
+		item = seq_item(ctx, n, i);
+		lb_snprintf(w, sizeof(w), "%s[%zu]", where, i);
+		memset(&tmpl, 0, sizeof(tmpl));
+		tmpl.weight = 1;
+		addr = item;
+		if (item->type == YAML_MAPPING_NODE) {
+			lb_snprintf(prefix, sizeof(prefix), "%s.", w);
+			rc = walk_map(ctx, item, w, prefix, server_keys, &tmpl);
+			addr = map_value(ctx, item, "address");
+		} else if (item->type == YAML_SCALAR_NODE && !is_null(item)) {
+			rc = parse_str(ctx, &server_keys[0], item, w, &tmpl);
+		} else
+			rc = cfg_error(ctx, item, w, "expected \"host:port\" "
+			    "or a mapping, found %s",
+			    describe(item, q, sizeof(q)));
+		if (rc == 0)
+			rc = add_server(ctx, r, &tmpl, addr, w);
+		free(tmpl.name);
+		if (rc == -1)
+			return -1;
+		primary |= !tmpl.backup;
+	}
+	if (!primary)
+		return cfg_error(ctx, n, where, "every server is a backup (a "
+		    "pool needs at least one without 'backup: true')");
+	return 0;
+}
+
+/* ------------------------------------------------------------- routes */
+
+/* hosts[].host: exact or "*.suffix", stored lowercased. */
+static int
+parse_route_host(struct cfg_ctx *ctx, const struct cfg_key *k,
+    yaml_node_t *n, const char *where, void *base)
+{
+	struct lb_route	*r = base;
+	const char	*s;
+	char		 q[96];
+
+	if ((s = scalar(ctx, n, where, "a host name")) == NULL)
+		return -1;
+	if ((r->match = strdup(s)) == NULL)
+		return nomem(ctx, n);
+	for (char *p = r->match; *p != '\0'; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p += 'a' - 'A';
+	if (!valid_host(r->match))
+		return cfg_error(ctx, n, where, "invalid host name %s (use "
+		    "letters, digits, '-' and '.', optionally after \"*.\", as "
+		    "in \"*.mango.com\")", quote(s, q, sizeof(q)));
+	r->pos.line = (unsigned)n->start_mark.line + 1;
+	r->pos.col = (unsigned)n->start_mark.column + 1;
+	return 0;
+}
+
+/* paths[].path: normalized, no trailing '/' ("/" stays "/"). */
+static int
+parse_route_path(struct cfg_ctx *ctx, const struct cfg_key *k,
+    yaml_node_t *n, const char *where, void *base)
+{
+	struct lb_route	*r = base;
+	const char	*s, *why;
+	char		 q[96];
+
+	if ((s = scalar(ctx, n, where, "a path")) == NULL)
+		return -1;
+	if ((r->match = norm_prefix(s, false, &why)) == NULL)
+		return why == NULL ? nomem(ctx, n) : cfg_error(ctx, n, where,
+		    "%s %s%s", quote(s, q, sizeof(q)), why,
+		    *s != '/' ? " (as in \"/mango\")" : "");
+	r->pos.line = (unsigned)n->start_mark.line + 1;
+	r->pos.col = (unsigned)n->start_mark.column + 1;
+	return 0;
+}
+
+static const struct cfg_key firewall_keys[] = {
+	{ .name = "ip_reject", .parse = parse_cidrs,
+	  .off = offsetof(struct lb_firewall, ip_reject),
+	  .off_n = offsetof(struct lb_firewall, n_ip_reject) },
+	{ .name = "path_reject", .parse = parse_path_list,
+	  .off = offsetof(struct lb_firewall, path_reject),
+	  .off_n = offsetof(struct lb_firewall, n_path_reject) },
+	{ .name = NULL }
+};
+
+static const struct cfg_key header_rule_keys[] = {
+	{ .name = "add", .parse = parse_kv,
+	  .off = offsetof(struct lb_route, hdr_add),
+	  .off_n = offsetof(struct lb_route, n_hdr_add), .flags = KEY_HEADER },
+	{ .name = "remove", .parse = parse_names,
+	  .off = offsetof(struct lb_route, hdr_remove),
+	  .off_n = offsetof(struct lb_route, n_hdr_remove),
+	  .flags = KEY_HEADER },
+	{ .name = NULL }
+};
+
+static const struct cfg_key param_rule_keys[] = {
+	{ .name = "add", .parse = parse_kv,
+	  .off = offsetof(struct lb_route, param_add),
+	  .off_n = offsetof(struct lb_route, n_param_add) },
+	{ .name = "remove", .parse = parse_names,
+	  .off = offsetof(struct lb_route, param_remove),
+	  .off_n = offsetof(struct lb_route, n_param_remove) },
+	{ .name = NULL }
+};
+
+static const struct cfg_key rewrite_rule_keys[] = {
+	{ .name = "replace", .parse = parse_rewrite,
+	  .off = offsetof(struct lb_route, rewrite),
+	  .off_n = offsetof(struct lb_route, n_rewrite) },
+	{ .name = NULL }
+};
+
+/* The keys of a hosts entry; a paths entry has the same but host. */
+static const struct cfg_key host_keys[] = {
+	{ .name = "host", .parse = parse_route_host, .flags = KEY_REQUIRED },
+	{ .name = "algorithm", .parse = parse_algo,
+	  .off = offsetof(struct lb_route, algorithm) },
+	{ .name = "health_check", .parse = parse_health,
+	  .off = offsetof(struct lb_route, health) },
+	{ .name = "header_rules", .parse = parse_map,
+	  .sub = header_rule_keys },
+	{ .name = "param_rules", .parse = parse_map, .sub = param_rule_keys },
+	{ .name = "rewrite_rules", .parse = parse_map,
+	  .sub = rewrite_rule_keys },
+	{ .name = "firewall_rules", .parse = parse_map,
+	  .off = offsetof(struct lb_route, firewall), .sub = firewall_keys },
+	{ .name = "servers", .parse = parse_servers, .flags = KEY_REQUIRED },
+	{ .name = NULL }
+};
+
+static const struct cfg_key path_keys[] = {
+	{ .name = "path", .parse = parse_route_path, .flags = KEY_REQUIRED },
+	{ .name = "strip_prefix", .parse = parse_bool,
+	  .off = offsetof(struct lb_route, strip_prefix) },
+	{ .name = "algorithm", .parse = parse_algo,
+	  .off = offsetof(struct lb_route, algorithm) },
+	{ .name = "health_check", .parse = parse_health,
+	  .off = offsetof(struct lb_route, health) },
+	{ .name = "header_rules", .parse = parse_map,
+	  .sub = header_rule_keys },
+	{ .name = "param_rules", .parse = parse_map, .sub = param_rule_keys },
+	{ .name = "rewrite_rules", .parse = parse_map,
+	  .sub = rewrite_rule_keys },
+	{ .name = "firewall_rules", .parse = parse_map,
+	  .off = offsetof(struct lb_route, firewall), .sub = firewall_keys },
+	{ .name = "servers", .parse = parse_servers, .flags = KEY_REQUIRED },
+	{ .name = NULL }
+};
+
+/*
+ * hosts: or paths: (K->sub says which), a list of route mappings. Each
+ * route starts from the global algorithm and health check, which is why
+ * these two keys are KEY_LATE at the top level.
+ */
+static int
+parse_routes(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_cfg	*cfg = base;
+	struct lb_route	*r;
+	yaml_node_t	*item;
+	char		 w[WHERELEN];
+
+	if (expect(ctx, n, YAML_SEQUENCE_NODE, where) == -1)
+		return -1;
+	for (size_t i = 0; i < seq_len(n); i++) {
+		item = seq_item(ctx, n, i);
+		lb_snprintf(w, sizeof(w), "%s[%zu]", where, i);
+		if ((r = grow(cfg->routes, cfg->n_routes, sizeof(*r))) == NULL)
+			return nomem(ctx, item);
+		cfg->routes = r;
+		r = &r[cfg->n_routes];
+		r->id = cfg->n_routes++;
+		r->kind = k->sub == host_keys ? LB_ROUTE_HOST : LB_ROUTE_PATH;
+		r->strip_prefix = true;
+		r->algorithm = cfg->algorithm;
+		r->health = cfg->health;
+		if ((r->health.path = strdup(cfg->health.path)) == NULL)
+			return nomem(ctx, item);
+		if (walk_map(ctx, item, w, "", k->sub, r) == -1)
+			return -1;
+		if ((r->label = strdup(r->match)) == NULL)
+			return nomem(ctx, item);
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------- top level */
+
+static const struct cfg_key admin_keys[] = {
+	{ .name = "listen", .parse = parse_admin_listen,
+	  .off = offsetof(struct lb_cfg, admin) },
+	{ .name = NULL }
+};
+
+static const struct cfg_key timeout_keys[] = {
+	{ .name = "connect", .parse = parse_duration,
+	  .off = offsetof(struct lb_cfg, connect_timeout_ms),
+	  .lo = 1, .hi = MAX_DURATION_MS },
+	{ .name = "backend", .parse = parse_duration,
+	  .off = offsetof(struct lb_cfg, backend_timeout_ms),
+	  .lo = 1, .hi = MAX_DURATION_MS },
+	{ .name = "client", .parse = parse_duration,
+	  .off = offsetof(struct lb_cfg, client_timeout_ms),
+	  .lo = 1, .hi = MAX_DURATION_MS },
+	{ .name = "keepalive", .parse = parse_duration,
+	  .off = offsetof(struct lb_cfg, keepalive_timeout_ms),
+	  .lo = 0, .hi = MAX_DURATION_MS },
+	{ .name = NULL }
+};
+
+static const struct cfg_key limit_keys[] = {
+	{ .name = "max_body_size", .parse = parse_size,
+	  .off = offsetof(struct lb_cfg, max_body_size),
+	  .lo = 1, .hi = 1ULL << 40 },
+	{ .name = "max_header_size", .parse = parse_size,
+	  .off = offsetof(struct lb_cfg, max_header_size),
+	  .lo = 1024, .hi = 16ULL << 20 },
+	{ .name = "max_connections", .parse = parse_uint,
+	  .off = offsetof(struct lb_cfg, max_connections),
+	  .lo = 1, .hi = 1000000 },
+	{ .name = NULL }
+};
+
+static const struct cfg_key top_keys[] = {
+	{ .name = "listen", .parse = parse_listen },
+	{ .name = "workers", .parse = parse_workers },
+	{ .name = "user", .parse = parse_str,
+	  .off = offsetof(struct lb_cfg, user) },
+	{ .name = "group", .parse = parse_str,
+	  .off = offsetof(struct lb_cfg, group) },
+	{ .name = "pid_file", .parse = parse_str,
+	  .off = offsetof(struct lb_cfg, pid_file) },
+	{ .name = "error_log", .parse = parse_str,
+	  .off = offsetof(struct lb_cfg, error_log) },
+	{ .name = "log_level", .parse = parse_log_level,
+	  .off = offsetof(struct lb_cfg, log_level) },
+	{ .name = "access_log", .parse = parse_access_log,
+	  .off = offsetof(struct lb_cfg, access_log) },
+	{ .name = "shutdown_timeout", .parse = parse_duration,
+	  .off = offsetof(struct lb_cfg, shutdown_timeout_ms),
+	  .lo = 0, .hi = MAX_DURATION_MS },
+	{ .name = "admin", .parse = parse_map, .sub = admin_keys },
+	{ .name = "timeouts", .parse = parse_map, .sub = timeout_keys },
+	{ .name = "limits", .parse = parse_map, .sub = limit_keys },
+	{ .name = "algorithm", .parse = parse_algo,
+	  .off = offsetof(struct lb_cfg, algorithm) },
+	{ .name = "health_check", .parse = parse_health,
+	  .off = offsetof(struct lb_cfg, health) },
+	{ .name = "firewall_rules", .parse = parse_map,
+	  .off = offsetof(struct lb_cfg, firewall), .sub = firewall_keys },
+	{ .name = "hosts", .parse = parse_routes, .sub = host_keys,
+	  .flags = KEY_LATE },
+	{ .name = "paths", .parse = parse_routes, .sub = path_keys,
+	  .flags = KEY_LATE },
+	{ .name = NULL }
+};
+
+/* The values every config starts from (lbmaster.yaml(5)). */
+static int
+set_defaults(struct lb_cfg *cfg)
+{
+	long	 ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	cfg->workers = ncpu < 1 ? 1 : ncpu > MAX_WORKERS ? MAX_WORKERS :
+	    (unsigned)ncpu;
+	cfg->workers_auto = true;
+	cfg->log_level = LB_LOG_INFO;
+	cfg->shutdown_timeout_ms = 30000;
+	cfg->connect_timeout_ms = 3000;
+	cfg->backend_timeout_ms = 60000;
+	cfg->client_timeout_ms = 60000;
+	cfg->keepalive_timeout_ms = 75000;
+	cfg->max_body_size = 16ULL << 20;
+	cfg->max_header_size = 32ULL << 10;
+	cfg->max_connections = 10000;
+	cfg->algorithm = LB_ALGO_ROUND_ROBIN;
+	cfg->health.enabled = true;
+	cfg->health.interval_ms = 2000;
+	cfg->health.timeout_ms = 1000;
+	cfg->health.rise = 2;
+	cfg->health.fall = 2;
+	if ((cfg->error_log = strdup("stderr")) == NULL ||
+	    (cfg->health.path = strdup("/healthcheck")) == NULL)
+		return -1;
+	return 0;
+}
+
+/*
+ * What the file cannot say in one node: the default listener, the clash
+ * of admin with a listener, server ids, and the compiled route table
+ * (which finds duplicate hosts and paths).
+ */
+static int
+finish(struct cfg_ctx *ctx, yaml_node_t *root)
+{
+	struct lb_cfg		*cfg = ctx->cfg;
+	struct lb_route		*r;
+	struct lb_sockaddr	 sa;
+	size_t			 dup, first;
+	char			 e[LB_ERRLEN];
+
+	if (cfg->n_listen == 0) {
+		if (lb_addr_parse_listen(DEFAULT_LISTEN, &sa, e,
+		    sizeof(e)) == -1)
+			return cfg_error(ctx, root, NULL, "%s", e);
+		if ((cfg->listen = calloc(1, sizeof(*cfg->listen))) == NULL)
+			return nomem(ctx, root);
+		cfg->n_listen = 1;
+		if ((cfg->listen->text = strdup(DEFAULT_LISTEN)) == NULL)
+			return nomem(ctx, root);
+		memcpy(&cfg->listen->addr, &sa.ss, sizeof(cfg->listen->addr));
+		cfg->listen->addrlen = sa.len;
+	}
+	for (size_t i = 0; cfg->admin != NULL && i < cfg->n_listen; i++)
+		if (lb_addr_equal((struct sockaddr *)&cfg->admin->addr,
+		    (struct sockaddr *)&cfg->listen[i].addr))
+			return cfg_error(ctx, ctx->admin_node, "admin.listen",
+			    "address already used by listen");
+
+	cfg->n_host_routes = 0;
+	while (cfg->n_host_routes < cfg->n_routes &&
+	    cfg->routes[cfg->n_host_routes].kind == LB_ROUTE_HOST)
+		cfg->n_host_routes++;
+	cfg->n_servers = 0;
+	for (size_t i = 0; i < cfg->n_routes; i++)
+		for (size_t j = 0; j < cfg->routes[i].n_servers; j++)
+			cfg->routes[i].servers[j].id = cfg->n_servers++;
+
+	dup = SIZE_MAX;
+	errno = 0;
+	cfg->table = lb_routes_compile(cfg->routes, cfg->n_routes,
+	    cfg->n_host_routes, &dup);
+	if (cfg->table != NULL)
+		return 0;
+	if (errno != EEXIST || dup >= cfg->n_routes)
+		return nomem(ctx, root);
+	r = &cfg->routes[dup];
+	for (first = 0; first < dup; first++)
+		if (cfg->routes[first].kind == r->kind &&
+		    strcmp(cfg->routes[first].match, r->match) == 0)
+			break;
+	if (first == dup)
+		return cfg_error_at(ctx, r->pos.line, r->pos.col, NULL,
+		    "duplicate %s '%s'", r->kind == LB_ROUTE_HOST ? "host" :
+		    "path", r->match);
+	return cfg_error_at(ctx, r->pos.line, r->pos.col, NULL,
+	    "duplicate %s '%s' (first at line %u)",
+	    r->kind == LB_ROUTE_HOST ? "host" : "path", r->match,
+	    cfg->routes[first].pos.line);
+}
+
+/* libyaml's own words and position for a syntax error. */
+static void
+syntax_error(struct cfg_ctx *ctx, const yaml_parser_t *p)
+{
+	unsigned	 line = (unsigned)p->problem_mark.line + 1;
+	unsigned	 col = (unsigned)p->problem_mark.column + 1;
+	const char	*problem = p->problem ? p->problem : "syntax error";
+
+	if (p->error == YAML_MEMORY_ERROR) {
+		cfg_error_at(ctx, 1, 1, NULL, "out of memory");
+		return;
+	}
+	if (p->error == YAML_READER_ERROR) {
+		/* The reader counts bytes, not lines: place it ourselves. */
+		line = 1;
+		col = 1;
+		for (size_t i = 0; i < p->problem_offset && i < ctx->textlen;
+		    i++) {
+			if (ctx->text[i] == '\n') {
+				line++;
+				col = 1;
+			} else if (((unsigned char)ctx->text[i] & 0xC0) !=
+			    0x80)
+				col++;
+		}
+		cfg_error_at(ctx, line, col, NULL, "%s", problem);
+		return;
+	}
+	if (p->context != NULL)
+		cfg_error_at(ctx, line, col, NULL, "%s (%s at line %u)",
+		    problem, p->context, (unsigned)p->context_mark.line + 1);
+	else
+		cfg_error_at(ctx, line, col, NULL, "%s", problem);
+}
+
+/* ---------------------------------------------------------------- API */
+
+/*
+ * Parse YAML (LEN bytes, NAME in messages) into a fresh config. On success
+ * *out is the caller's (lb_cfg_free); on failure *out is NULL, nothing is
+ * left allocated and err holds "NAME:LINE:COL: message".
+ */
+int
+lb_cfg_load_string(const char *name, const char *yaml, size_t len,
+    struct lb_cfg **out, char *err, size_t errlen)
+{
+	struct cfg_ctx	 ctx;
+	yaml_parser_t	 parser;
+	yaml_document_t	 doc, extra;
+	yaml_node_t	*root;
+	struct lb_cfg	*cfg = NULL;
+	bool		 have_parser = false, have_doc = false;
+	char		 dummy[1];
+
+	*out = NULL;
+	if (err == NULL || errlen == 0) {
+		err = dummy;
+		errlen = sizeof(dummy);
+	}
+	err[0] = '\0';
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.file = name;
+	ctx.text = yaml;
+	ctx.textlen = len;
+	ctx.err = err;
+	ctx.errlen = errlen;
+	ctx.doc = &doc;
+
+	if (!yaml_parser_initialize(&parser)) {
+		cfg_error_at(&ctx, 1, 1, NULL, "out of memory");
+		goto fail;
+	}
+	have_parser = true;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)yaml,
+	    len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		syntax_error(&ctx, &parser);
+		goto fail;
+	}
+	have_doc = true;
+
+	/* A second document would be silently ignored: refuse it. */
+	if (!yaml_parser_load(&parser, &extra)) {
+		syntax_error(&ctx, &parser);
+		goto fail;
+	}
+	if (yaml_document_get_root_node(&extra) != NULL) {
+		cfg_error_at(&ctx, (unsigned)extra.start_mark.line + 1,
+		    (unsigned)extra.start_mark.column + 1, NULL,
+		    "a second YAML document (a config file holds one)");
+		yaml_document_delete(&extra);
+		goto fail;
+	}
+	yaml_document_delete(&extra);
+
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL ||
+	    (cfg->file = strdup(name)) == NULL || set_defaults(cfg) == -1) {
+		cfg_error_at(&ctx, 1, 1, NULL, "out of memory");
+		goto fail;
+	}
+	ctx.cfg = cfg;
+
+	root = yaml_document_get_root_node(&doc);
+	if (root != NULL && !is_null(root) &&
+	    walk_map(&ctx, root, "", "", top_keys, cfg) == -1)
+		goto fail;
+	if (finish(&ctx, root) == -1)
+		goto fail;
+
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&parser);
+	*out = cfg;
+	return 0;
+fail:
+	lb_cfg_free(cfg);
+	if (have_doc)
+		yaml_document_delete(&doc);
+	if (have_parser)
+		yaml_parser_delete(&parser);
+	return -1;
+}
+
+/*
+ * Read FILE whole, then lb_cfg_load_string. A file that cannot be read
+ * gives "FILE: strerror" (there is no line to point at).
+ */
+int
+lb_cfg_load(const char *file, struct lb_cfg **out, char *err, size_t errlen)
+{
+	FILE	*fp;
+	char	*buf = NULL, *p;
+	size_t	 len = 0, cap = 0, n;
+	int	 rc = -1;
+
+	*out = NULL;
+	if ((fp = fopen(file, "r")) == NULL) {
+		lb_snprintf(err, errlen, "%s: %s", file, strerror(errno));
+		return -1;
+	}
+	for (;;) {
+		if (len == cap) {
+			if (cap >= MAX_FILE_SIZE) {
+				lb_snprintf(err, errlen, "%s: file too large "
+				    "(more than %d bytes)", file,
+				    MAX_FILE_SIZE);
+				goto fail;
+			}
+			cap = cap ? cap * 2 : 8192;
+			if ((p = realloc(buf, cap)) == NULL) {
+				lb_snprintf(err, errlen, "%s: %s", file,
+				    strerror(errno));
+				goto fail;
+			}
+			buf = p;
+		}
+		n = fread(buf + len, 1, cap - len, fp);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	if (ferror(fp)) {
+		lb_snprintf(err, errlen, "%s: %s", file, strerror(errno));
+		goto fail;
+	}
+	rc = lb_cfg_load_string(file, buf, len, out, err, errlen);
+fail:
+	free(buf);
+	fclose(fp);
+	return rc;
+}
+
+static void
+firewall_free(struct lb_firewall *fw)
+{
+	free(fw->ip_reject);
+	for (size_t i = 0; i < fw->n_path_reject; i++)
+		free(fw->path_reject[i]);
+	free(fw->path_reject);
+}
+
+static void
+kv_free(struct lb_kv *kv, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(kv[i].name);
+		free(kv[i].value);
+	}
+	free(kv);
+}
+
+static void
+names_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void
+route_free(struct lb_route *r)
+{
+	free(r->match);
+	free(r->label);
+	free(r->health.path);
+	kv_free(r->hdr_add, r->n_hdr_add);
+	names_free(r->hdr_remove, r->n_hdr_remove);
+	kv_free(r->param_add, r->n_param_add);
+	names_free(r->param_remove, r->n_param_remove);
+	kv_free(r->rewrite, r->n_rewrite);
+	firewall_free(&r->firewall);
+	for (size_t i = 0; i < r->n_servers; i++)
+		free(r->servers[i].name);
+	free(r->servers);
+}
+
+/* Frees a config, complete or abandoned half-way by a failed load. */
+void
+lb_cfg_free(struct lb_cfg *cfg)
+{
+	if (cfg == NULL)
+		return;
+	if (cfg->table != NULL)
+		lb_routes_free(cfg->table);
+	for (size_t i = 0; i < cfg->n_routes; i++)
+		route_free(&cfg->routes[i]);
+	free(cfg->routes);
+	firewall_free(&cfg->firewall);
+	free(cfg->health.path);
+	if (cfg->admin != NULL) {
+		free(cfg->admin->text);
+		free(cfg->admin);
+	}
+	for (size_t i = 0; i < cfg->n_listen; i++)
+		free(cfg->listen[i].text);
+	free(cfg->listen);
+	free(cfg->user);
+	free(cfg->group);
+	free(cfg->pid_file);
+	free(cfg->error_log);
+	free(cfg->access_log);
+	free(cfg->file);
+	free(cfg);
+}
+
+/* The name an algorithm is written with in the config ("least_conn"). */
+const char *
+lb_algo_name(enum lb_algo a)
+{
+	if ((size_t)a >= N_ALGOS)
+		return "unknown";
+	return algo_names[a];
+}
+
+/* ---------------------------------------------------------------- dump */
+
+/* S as a double-quoted YAML scalar: always safe, whatever S holds. */
+static void
+dump_str(struct lb_buf *b, const char *s)
+{
+	lb_buf_addc(b, '"');
+	for (; *s != '\0'; s++) {
+		unsigned char	 c = (unsigned char)*s;
+
+		switch (c) {
+		case '"':
+			lb_buf_adds(b, "\\\"");
+			break;
+		case '\\':
+			lb_buf_adds(b, "\\\\");
+			break;
+		case '\t':
+			lb_buf_adds(b, "\\t");
+			break;
+		case '\n':
+			lb_buf_adds(b, "\\n");
+			break;
+		case '\r':
+			lb_buf_adds(b, "\\r");
+			break;
+		default:
+			if (c < 0x20 || c == 0x7f)
+				lb_buf_printf(b, "\\x%02X", c);
+			else
+				lb_buf_addc(b, (char)c);
+		}
+	}
+	lb_buf_addc(b, '"');
+}
+
+static void
+dump_key_str(struct lb_buf *b, int indent, const char *key, const char *s)
+{
+	lb_buf_printf(b, "%*s%s: ", indent, "", key);
+	dump_str(b, s);
+	lb_buf_addc(b, '\n');
+}
+
+static void
+dump_duration(struct lb_buf *b, int indent, const char *key, unsigned ms)
+{
+	char	 d[32];
+
+	lb_buf_printf(b, "%*s%s: %s\n", indent, "", key,
+	    fmt_duration(ms, d, sizeof(d)));
+}
+
+static void
+dump_names(struct lb_buf *b, int indent, const char *key, char *const *v,
+    size_t n)
+{
+	lb_buf_printf(b, "%*s%s:%s\n", indent, "", key, n ? "" : " []");
+	for (size_t i = 0; i < n; i++) {
+		lb_buf_printf(b, "%*s- ", indent + 2, "");
+		dump_str(b, v[i]);
+		lb_buf_addc(b, '\n');
+	}
+}
+
+static void
+dump_kv(struct lb_buf *b, int indent, const char *key, const struct lb_kv *kv,
+    size_t n)
+{
+	lb_buf_printf(b, "%*s%s:%s\n", indent, "", key, n ? "" : " {}");
+	for (size_t i = 0; i < n; i++) {
+		lb_buf_printf(b, "%*s", indent + 2, "");
+		dump_str(b, kv[i].name);
+		lb_buf_adds(b, ": ");
+		dump_str(b, kv[i].value);
+		lb_buf_addc(b, '\n');
+	}
+}
+
+static void
+dump_health(struct lb_buf *b, int indent, const struct lb_health *h)
+{
+	if (!h->enabled) {
+		lb_buf_printf(b, "%*shealth_check: off\n", indent, "");
+		return;
+	}
+	lb_buf_printf(b, "%*shealth_check:\n", indent, "");
+	dump_key_str(b, indent + 2, "path", h->path);
+	dump_duration(b, indent + 2, "interval", h->interval_ms);
+	dump_duration(b, indent + 2, "timeout", h->timeout_ms);
+	lb_buf_printf(b, "%*srise: %u\n", indent + 2, "", h->rise);
+	lb_buf_printf(b, "%*sfall: %u\n", indent + 2, "", h->fall);
+}
+
+static void
+dump_firewall(struct lb_buf *b, int indent, const struct lb_firewall *fw)
+{
+	char	 c[64];
+
+	if (fw->n_ip_reject == 0 && fw->n_path_reject == 0) {
+		lb_buf_printf(b, "%*sfirewall_rules: {ip_reject: [], "
+		    "path_reject: []}\n", indent, "");
+		return;
+	}
+	lb_buf_printf(b, "%*sfirewall_rules:\n", indent, "");
+	lb_buf_printf(b, "%*sip_reject:%s\n", indent + 2, "",
+	    fw->n_ip_reject ? "" : " []");
+	for (size_t i = 0; i < fw->n_ip_reject; i++) {
+		lb_cidr_format(&fw->ip_reject[i], c, sizeof(c));
+		lb_buf_printf(b, "%*s- ", indent + 4, "");
+		dump_str(b, c);
+		lb_buf_addc(b, '\n');
+	}
+	dump_names(b, indent + 2, "path_reject", fw->path_reject,
+	    fw->n_path_reject);
+}
+
+/*
+ * The servers of R, once per node of the file: the addresses one name
+ * resolved to are consecutive, share name and position, and differ from
+ * each other (lb_addr_resolve removes duplicates).
+ */
+static void
+dump_servers(struct lb_buf *b, int indent, const struct lb_route *r)
+{
+	size_t	 i = 0, j, start;
+
+	lb_buf_printf(b, "%*sservers:\n", indent, "");
+	while (i < r->n_servers) {
+		const struct lb_server	*s = &r->servers[i];
+
+		lb_buf_printf(b, "%*s- address: ", indent + 2, "");
+		dump_str(b, s->name);
+		lb_buf_printf(b, "\n%*sweight: %u\n", indent + 4, "",
+		    s->weight);
+		lb_buf_printf(b, "%*sbackup: %s\n", indent + 4, "",
+		    s->backup ? "true" : "false");
+		start = i++;
+		for (; i < r->n_servers; i++) {
+			const struct lb_server	*t = &r->servers[i];
+			bool			 same = false;
+
+			if (strcmp(t->name, s->name) != 0 ||
+			    t->pos.line != s->pos.line ||
+			    t->pos.col != s->pos.col)
+				break;
+			for (j = start; j < i && !same; j++)
+				same = lb_addr_equal(
+				    (const struct sockaddr *)&t->addr,
+				    (const struct sockaddr *)
+				    &r->servers[j].addr);
+			if (same)
+				break;
+		}
+	}
+}
+
+/* header_rules or param_rules of a route; one line when there are none. */
+static void
+dump_rules(struct lb_buf *b, const char *key, const struct lb_kv *add,
+    size_t n_add, char *const *remove, size_t n_remove)
+{
+	if (n_add == 0 && n_remove == 0) {
+		lb_buf_printf(b, "    %s: {add: {}, remove: []}\n", key);
+		return;
+	}
+	lb_buf_printf(b, "    %s:\n", key);
+	dump_kv(b, 6, "add", add, n_add);
+	dump_names(b, 6, "remove", remove, n_remove);
+}
+
+static void
+dump_route(struct lb_buf *b, const struct lb_route *r)
+{
+	if (r->kind == LB_ROUTE_HOST)
+		dump_key_str(b, 2, "- host", r->match);
+	else {
+		dump_key_str(b, 2, "- path", r->match);
+		lb_buf_printf(b, "    strip_prefix: %s\n",
+		    r->strip_prefix ? "true" : "false");
+	}
+	lb_buf_printf(b, "    algorithm: %s\n", lb_algo_name(r->algorithm));
+	dump_health(b, 4, &r->health);
+	dump_rules(b, "header_rules", r->hdr_add, r->n_hdr_add,
+	    r->hdr_remove, r->n_hdr_remove);
+	dump_rules(b, "param_rules", r->param_add, r->n_param_add,
+	    r->param_remove, r->n_param_remove);
+	if (r->n_rewrite == 0)
+		lb_buf_adds(b, "    rewrite_rules: {replace: {}}\n");
+	else {
+		lb_buf_adds(b, "    rewrite_rules:\n");
+		dump_kv(b, 6, "replace", r->rewrite, r->n_rewrite);
+	}
+	dump_firewall(b, 4, &r->firewall);
+	dump_servers(b, 4, r);
+}
+
+/*
+ * Write CFG as YAML that lb_cfg_load reads back into the same config:
+ * every default spelled out, strings double-quoted, each server once as
+ * written (not once per resolved address). The text is built in memory
+ * and written in one go. Returns 0, or -1 on ENOMEM or a write error.
+ */
+int
+lb_cfg_dump(const struct lb_cfg *cfg, FILE *fp)
+{
+	struct lb_buf	 b;
+	char		 s1[32], s2[32];
+	size_t		 i;
+	int		 rc = 0;
+
+	lb_buf_init(&b);
+	lb_buf_adds(&b, "listen:\n");
+	for (i = 0; i < cfg->n_listen; i++) {
+		lb_buf_adds(&b, "  - ");
+		dump_str(&b, cfg->listen[i].text);
+		lb_buf_addc(&b, '\n');
+	}
+	if (cfg->workers_auto)
+		lb_buf_adds(&b, "workers: auto\n");
+	else
+		lb_buf_printf(&b, "workers: %u\n", cfg->workers);
+	if (cfg->user != NULL)
+		dump_key_str(&b, 0, "user", cfg->user);
+	if (cfg->group != NULL)
+		dump_key_str(&b, 0, "group", cfg->group);
+	if (cfg->pid_file != NULL)
+		dump_key_str(&b, 0, "pid_file", cfg->pid_file);
+	dump_key_str(&b, 0, "error_log", cfg->error_log);
+	lb_buf_printf(&b, "log_level: %s\n", (size_t)cfg->log_level < N_LEVELS ?
+	    level_names[cfg->log_level] : "info");
+	if (cfg->access_log != NULL)
+		dump_key_str(&b, 0, "access_log", cfg->access_log);
+	else
+		lb_buf_adds(&b, "access_log: off\n");
+	dump_duration(&b, 0, "shutdown_timeout", cfg->shutdown_timeout_ms);
+	if (cfg->admin != NULL) {
+		lb_buf_adds(&b, "admin:\n");
+		dump_key_str(&b, 2, "listen", cfg->admin->text);
+	}
+	lb_buf_adds(&b, "timeouts:\n");
+	dump_duration(&b, 2, "connect", cfg->connect_timeout_ms);
+	dump_duration(&b, 2, "backend", cfg->backend_timeout_ms);
+	dump_duration(&b, 2, "client", cfg->client_timeout_ms);
+	dump_duration(&b, 2, "keepalive", cfg->keepalive_timeout_ms);
+	lb_buf_printf(&b, "limits:\n  max_body_size: %s\n"
+	    "  max_header_size: %s\n  max_connections: %u\n",
+	    fmt_size(cfg->max_body_size, s1, sizeof(s1)),
+	    fmt_size(cfg->max_header_size, s2, sizeof(s2)),
+	    cfg->max_connections);
+	lb_buf_printf(&b, "algorithm: %s\n", lb_algo_name(cfg->algorithm));
+	dump_health(&b, 0, &cfg->health);
+	dump_firewall(&b, 0, &cfg->firewall);
+
+	lb_buf_printf(&b, "hosts:%s\n", cfg->n_host_routes ? "" : " []");
+	for (i = 0; i < cfg->n_host_routes; i++)
+		dump_route(&b, &cfg->routes[i]);
+	lb_buf_printf(&b, "paths:%s\n",
+	    cfg->n_routes > cfg->n_host_routes ? "" : " []");
+	for (; i < cfg->n_routes; i++)
+		dump_route(&b, &cfg->routes[i]);
+
+	if (lb_buf_failed(&b)) {
+		errno = ENOMEM;
+		rc = -1;
+	} else if (fwrite(b.data, 1, b.len, fp) != b.len || fflush(fp) != 0)
+		rc = -1;
+	lb_buf_free(&b);
+	return rc;
+}
