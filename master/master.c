@@ -1,1 +1,855 @@
-/* master/master.c: being written */
+/*
+ * master/master.c -- the master's process cycle.
+ *
+ * The master binds the listeners, forks the workers of a config
+ * generation and then only reacts: signal handlers set a flag and write a
+ * byte to a self-pipe; the loop polls that pipe and the workers' control
+ * sockets and acts on what it finds. It never serves traffic.
+ *
+ * A reload builds a whole new generation (config, shared memory, workers)
+ * beside the running one; the old generation is asked to drain only once
+ * every new worker has said it accepts. A failed reload changes nothing.
+ */
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/shm.h"
+#include "common/str.h"
+#include "master/master.h"
+#include "worker/worker.h"
+
+#define READY_TIMEOUT_MS	10000	/* a new generation must start by then */
+#define FAST_STOP_MS		2000	/* SIGTERM: then SIGKILL stragglers */
+#define QUICK_DEATH_MS		1000	/* dying sooner than this is a crash loop */
+#define BACKOFF_MAX_MS		10000
+
+/* One configuration and everything made for it. */
+struct gen {
+	unsigned	 id;
+	struct lb_cfg	*cfg;		/* owned */
+	struct lb_shm	*shm;		/* owned */
+	unsigned	 children;	/* live processes of this generation */
+	bool		 retired;	/* told to quit: no respawns */
+};
+
+struct child {
+	pid_t		 pid;		/* 0: slot waiting for a respawn */
+	int		 ctl;		/* our end of the socketpair, or -1 */
+	struct gen	*gen;
+	unsigned	 slot;
+	bool		 ready;
+	bool		 quitting;	/* asked to exit: not a crash */
+	int64_t		 started;	/* lb_now_ms() at fork */
+	unsigned	 quick_deaths;	/* in a row, for the back-off */
+	int64_t		 respawn_at;	/* when pid == 0 */
+};
+
+/*
+ * The master's state: the one mutable process-wide struct. Signal handlers
+ * touch only the sig_atomic_t flags and the self-pipe.
+ */
+static struct {
+	bool		 foreground;
+	struct gen	*cur;		/* serving, or being replaced */
+	struct gen	*next;		/* starting, during a reload */
+	int64_t		 next_deadline;
+	unsigned	 gen_ids;
+
+	struct lb_listener *listeners;	/* owned; every address we hold */
+	size_t		 n_listeners;
+	struct lb_listener admin;	/* n_fds == 0: no admin listener */
+
+	struct child	*children;	/* owned array */
+	size_t		 n_children;
+
+	char		*pid_file;	/* owned; the one we wrote, or NULL */
+	bool		 stopping;
+	int64_t		 stop_deadline;
+	uint64_t	 reloads_ok, reloads_failed;
+
+	int		 selfpipe[2];
+} M = { .selfpipe = { -1, -1 } };
+
+static volatile sig_atomic_t	 sig_hup, sig_usr1, sig_quit, sig_term,
+				 sig_chld;
+
+static void
+on_signal(int signo)
+{
+	int	 saved = errno;
+	char	 c = (char)signo;
+
+	switch (signo) {
+	case SIGHUP:
+		sig_hup = 1;
+		break;
+	case SIGUSR1:
+		sig_usr1 = 1;
+		break;
+	case SIGQUIT:
+		sig_quit = 1;
+		break;
+	case SIGTERM:
+	case SIGINT:
+		sig_term = 1;
+		break;
+	case SIGCHLD:
+		sig_chld = 1;
+		break;
+	}
+	/* Wake poll(); a full pipe already has a wake-up in it. */
+	if (write(M.selfpipe[1], &c, 1) == -1)
+		(void)0;
+	errno = saved;
+}
+
+static void
+signals_install(void)
+{
+	static const int	 sigs[] = {
+		SIGHUP, SIGUSR1, SIGQUIT, SIGTERM, SIGINT, SIGCHLD,
+	};
+	struct sigaction	 sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	sigfillset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* ------------------------------------------------------- listeners */
+
+/*
+ * Make sure every address of CFG is bound with enough slots. Returns 0, or
+ * -1 with err set; on failure sockets opened by this call are closed again
+ * and the existing ones are untouched.
+ */
+static int
+listeners_apply(const struct lb_cfg *cfg, char *err, size_t errlen)
+{
+	struct lb_listener	*l, *grown;
+	size_t			 before = M.n_listeners;
+
+	for (size_t i = 0; i < M.n_listeners; i++)
+		M.listeners[i].used = false;
+	for (size_t i = 0; i < cfg->n_listen; i++) {
+		struct lb_sockaddr	 sa;
+
+		sa.ss = cfg->listen[i].addr;
+		sa.len = cfg->listen[i].addrlen;
+		l = lb_listener_find(M.listeners, M.n_listeners, &sa);
+		if (l != NULL) {
+			if (lb_listener_grow(l, cfg->workers, err, errlen) ==
+			    -1)
+				goto fail;
+			l->used = true;
+			continue;
+		}
+		grown = reallocarray(M.listeners, M.n_listeners + 1,
+		    sizeof(*grown));
+		if (grown == NULL) {
+			lb_snprintf(err, errlen, "%s", strerror(errno));
+			goto fail;
+		}
+		M.listeners = grown;
+		l = &M.listeners[M.n_listeners];
+		if (lb_listener_open(l, &sa, cfg->workers, true, err,
+		    errlen) == -1) {
+			lb_listener_close(l);
+			goto fail;
+		}
+		l->used = true;
+		M.n_listeners++;
+	}
+	return 0;
+fail:
+	while (M.n_listeners > before)
+		lb_listener_close(&M.listeners[--M.n_listeners]);
+	return -1;
+}
+
+/* Close the addresses the serving config no longer has. */
+static void
+listeners_prune(void)
+{
+	size_t	 j = 0;
+
+	for (size_t i = 0; i < M.n_listeners; i++) {
+		if (M.listeners[i].used)
+			M.listeners[j++] = M.listeners[i];
+		else
+			lb_listener_close(&M.listeners[i]);
+	}
+	M.n_listeners = j;
+}
+
+/* The admin listener: one socket, any worker accepts on it. */
+static int
+admin_apply(const struct lb_cfg *cfg, char *err, size_t errlen)
+{
+	struct lb_sockaddr	 sa;
+
+	if (cfg->admin == NULL) {
+		lb_listener_close(&M.admin);
+		return 0;
+	}
+	sa.ss = cfg->admin->addr;
+	sa.len = cfg->admin->addrlen;
+	if (M.admin.n_fds > 0 && lb_addr_equal(
+	    (struct sockaddr *)&M.admin.addr.ss, (struct sockaddr *)&sa.ss))
+		return 0;
+	struct lb_listener	 l;
+
+	if (lb_listener_open(&l, &sa, 1, false, err, errlen) == -1) {
+		lb_listener_close(&l);
+		return -1;
+	}
+	lb_listener_close(&M.admin);
+	M.admin = l;
+	return 0;
+}
+
+/* ------------------------------------------------------- children */
+
+static struct gen *
+gen_new(struct lb_cfg *cfg)
+{
+	struct gen	*g;
+
+	if ((g = calloc(1, sizeof(*g))) == NULL)
+		return NULL;
+	if ((g->shm = lb_shm_create(cfg->n_servers, cfg->n_routes)) == NULL) {
+		free(g);
+		return NULL;
+	}
+	g->id = ++M.gen_ids;
+	g->cfg = cfg;
+	return g;
+}
+
+static void
+gen_release(struct gen *g)
+{
+	if (g == NULL || g->children > 0 || g == M.cur || g == M.next)
+		return;
+	lb_shm_destroy(g->shm);
+	lb_cfg_free(g->cfg);
+	free(g);
+}
+
+/* Runs in the new child: become worker SLOT of generation G. */
+static void __attribute__((noreturn))
+child_main(struct gen *g, unsigned slot, int ctl)
+{
+	struct lb_worker_args	 args;
+	char			 err[LB_ERRLEN], name[32];
+	int			*fds;
+	size_t			 n = 0, cap = 0;
+	unsigned		 workers = g->cfg->workers;
+
+	/* The master's handlers and descriptors are not ours. */
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGCHLD, SIG_DFL);
+	close(M.selfpipe[0]);
+	close(M.selfpipe[1]);
+	for (size_t i = 0; i < M.n_children; i++)
+		if (M.children[i].ctl != -1)
+			close(M.children[i].ctl);
+
+	lb_snprintf(name, sizeof(name), "worker %u", slot);
+	log_procname(name);
+	lb_proctitle_set("lbmaster: worker process");
+
+	/* Slots j, j + n, j + 2n ...: see master/listen.c. */
+	for (size_t i = 0; i < M.n_listeners; i++)
+		if (M.listeners[i].used)
+			cap += M.listeners[i].n_fds;
+	if ((fds = calloc(cap ? cap : 1, sizeof(*fds))) == NULL)
+		_exit(LB_EXIT_FATAL);
+	for (size_t i = 0; i < M.n_listeners; i++) {
+		struct lb_listener	*l = &M.listeners[i];
+
+		for (size_t s = 0; s < l->n_fds; s++) {
+			if (l->used && (!l->reuseport ||
+			    s % workers == slot))
+				fds[n++] = l->fds[s];
+			else
+				close(l->fds[s]);
+		}
+	}
+
+	if (lb_drop_privileges(g->cfg->user, g->cfg->group, err,
+	    sizeof(err)) == -1) {
+		log_error("%s", err);
+		_exit(LB_EXIT_FATAL);
+	}
+	args.cfg = g->cfg;
+	args.shm = g->shm;
+	args.fds = fds;
+	args.n_fds = n;
+	args.admin_fd = M.admin.n_fds > 0 ? M.admin.fds[0] : -1;
+	args.ctl_fd = ctl;
+	args.slot = slot;
+	args.generation = g->id;
+	_exit(lb_worker_main(&args));
+}
+
+static int
+child_spawn(struct child *c)
+{
+	int	 sv[2];
+	pid_t	 pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
+		log_warn("socketpair for worker %u", c->slot);
+		return -1;
+	}
+	if ((pid = fork()) == -1) {
+		log_warn("fork worker %u", c->slot);
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		child_main(c->gen, c->slot, sv[1]);
+	}
+	close(sv[1]);
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	c->pid = pid;
+	c->ctl = sv[0];
+	c->ready = false;
+	c->quitting = false;
+	c->started = lb_now_ms();
+	c->respawn_at = 0;
+	c->gen->children++;
+	log_info("generation %u: worker %u started (pid %ld)", c->gen->id,
+	    c->slot, (long)pid);
+	return 0;
+}
+
+static struct child *
+child_add(struct gen *g, unsigned slot)
+{
+	struct child	*arr, *c;
+
+	arr = reallocarray(M.children, M.n_children + 1, sizeof(*arr));
+	if (arr == NULL)
+		return NULL;
+	M.children = arr;
+	c = &M.children[M.n_children++];
+	memset(c, 0, sizeof(*c));
+	c->ctl = -1;
+	c->gen = g;
+	c->slot = slot;
+	return c;
+}
+
+static void
+child_send(struct child *c, char cmd)
+{
+	if (c->pid == 0 || c->ctl == -1)
+		return;
+	if (write(c->ctl, &cmd, 1) == -1 && errno != EAGAIN)
+		log_debug("control to worker %u (pid %ld): %s", c->slot,
+		    (long)c->pid, strerror(errno));
+}
+
+static void
+gen_send(struct gen *g, char cmd)
+{
+	for (size_t i = 0; i < M.n_children; i++)
+		if (M.children[i].gen == g) {
+			if (cmd == LB_CTL_QUIT || cmd == LB_CTL_TERM)
+				M.children[i].quitting = true;
+			child_send(&M.children[i], cmd);
+		}
+}
+
+/* Start every worker of G; 0, or -1 if not one could be forked. */
+static int
+gen_start(struct gen *g)
+{
+	unsigned	 started = 0;
+
+	for (unsigned s = 0; s < g->cfg->workers; s++) {
+		struct child	*c = child_add(g, s);
+
+		if (c == NULL) {
+			log_warn("worker %u", s);
+			continue;
+		}
+		if (child_spawn(c) == 0)
+			started++;
+		else
+			c->respawn_at = lb_now_ms() + 100;
+	}
+	return started > 0 ? 0 : -1;
+}
+
+static bool
+gen_ready(const struct gen *g)
+{
+	unsigned	 ready = 0;
+
+	for (size_t i = 0; i < M.n_children; i++)
+		if (M.children[i].gen == g && M.children[i].ready)
+			ready++;
+	return ready == g->cfg->workers;
+}
+
+/* Forget children that are gone for good (not waiting for a respawn). */
+static void
+children_compact(void)
+{
+	size_t	 j = 0;
+
+	for (size_t i = 0; i < M.n_children; i++) {
+		struct child	*c = &M.children[i];
+
+		if (c->pid == 0 && c->respawn_at == 0)
+			continue;
+		M.children[j++] = *c;
+	}
+	M.n_children = j;
+}
+
+static void
+child_exited(struct child *c, int status)
+{
+	struct gen	*g = c->gen;
+	int64_t		 now = lb_now_ms(), lived = now - c->started;
+	bool		 expected = c->quitting || g->retired || M.stopping;
+
+	if (WIFSIGNALED(status))
+		log_warnx("generation %u: worker %u (pid %ld) killed by signal "
+		    "%d%s", g->id, c->slot, (long)c->pid, WTERMSIG(status),
+		    expected ? "" : ": replacing it");
+	else if (WEXITSTATUS(status) != 0 || !expected)
+		log_warnx("generation %u: worker %u (pid %ld) exited with "
+		    "status %d%s", g->id, c->slot, (long)c->pid,
+		    WEXITSTATUS(status), expected ? "" : ": replacing it");
+	else
+		log_info("generation %u: worker %u (pid %ld) exited", g->id,
+		    c->slot, (long)c->pid);
+
+	if (c->ctl != -1)
+		close(c->ctl);
+	c->ctl = -1;
+	c->pid = 0;
+	c->ready = false;
+	g->children--;
+	if (expected) {
+		c->respawn_at = 0;
+		return;
+	}
+	/*
+	 * Replace it at once, unless it keeps dying right after start (or
+	 * said it cannot start): then back off, doubling up to 10 s.
+	 */
+	if (lived < QUICK_DEATH_MS ||
+	    (WIFEXITED(status) && WEXITSTATUS(status) == LB_EXIT_FATAL))
+		c->quick_deaths++;
+	else
+		c->quick_deaths = 0;
+	if (c->quick_deaths <= 1) {
+		c->respawn_at = now;
+	} else {
+		int64_t	 delay = 100LL << (c->quick_deaths < 8 ?
+		    c->quick_deaths : 8);
+
+		if (delay > BACKOFF_MAX_MS)
+			delay = BACKOFF_MAX_MS;
+		c->respawn_at = now + delay;
+		log_warnx("generation %u: worker %u keeps dying; next start in "
+		    "%lld ms", g->id, c->slot, (long long)delay);
+	}
+}
+
+static void
+reap(void)
+{
+	int	 status;
+	pid_t	 pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (size_t i = 0; i < M.n_children; i++) {
+			if (M.children[i].pid == pid) {
+				struct gen	*g = M.children[i].gen;
+
+				child_exited(&M.children[i], status);
+				gen_release(g);
+				break;
+			}
+		}
+	}
+	children_compact();
+}
+
+static void
+respawn_due(int64_t now)
+{
+	for (size_t i = 0; i < M.n_children; i++) {
+		struct child	*c = &M.children[i];
+
+		if (c->pid != 0 || c->respawn_at == 0 || c->respawn_at > now)
+			continue;
+		if (M.stopping || c->gen->retired) {
+			c->respawn_at = 0;
+			continue;
+		}
+		if (child_spawn(c) == -1)
+			c->respawn_at = now + 1000;
+	}
+	children_compact();
+}
+
+/* Read what the workers said on their control sockets. */
+static void
+ctl_read(struct child *c)
+{
+	char	 buf[16];
+	ssize_t	 n;
+
+	while ((n = read(c->ctl, buf, sizeof(buf))) > 0)
+		for (ssize_t i = 0; i < n; i++)
+			if (buf[i] == LB_CTL_READY)
+				c->ready = true;
+	if (n == 0) {
+		/* Exiting; SIGCHLD tells the rest. */
+		close(c->ctl);
+		c->ctl = -1;
+	}
+}
+
+/* ---------------------------------------------------------- actions */
+
+static void
+reload(void)
+{
+	struct lb_cfg	*cfg;
+	struct gen	*g;
+	char		 err[LB_ERRLEN];
+
+	lb_sd_reloading();
+	if (M.next != NULL) {
+		log_warnx("reload: generation %u is still starting; try again "
+		    "when it serves", M.next->id);
+		lb_sd_notify("READY=1");
+		return;
+	}
+	log_notice("reloading %s", M.cur->cfg->file);
+	if (lb_cfg_load(M.cur->cfg->file, &cfg, err, sizeof(err)) == -1) {
+		log_error("%s", err);
+		log_error("reload failed: still serving generation %u",
+		    M.cur->id);
+		goto failed;
+	}
+	if (listeners_apply(cfg, err, sizeof(err)) == -1 ||
+	    admin_apply(cfg, err, sizeof(err)) == -1) {
+		log_error("reload failed: %s; still serving generation %u",
+		    err, M.cur->id);
+		lb_cfg_free(cfg);
+		goto failed;
+	}
+	if (strcmp(cfg->error_log, M.cur->cfg->error_log) != 0 ||
+	    cfg->log_level != M.cur->cfg->log_level) {
+		if (log_open(cfg->error_log, cfg->log_level) == -1)
+			log_warn("error_log %s: keeping the old log",
+			    cfg->error_log);
+	}
+	if ((g = gen_new(cfg)) == NULL) {
+		log_warn("reload: new generation");
+		lb_cfg_free(cfg);
+		goto failed;
+	}
+	M.next = g;
+	M.next_deadline = lb_now_ms() + READY_TIMEOUT_MS;
+	if (gen_start(g) == -1) {
+		log_error("reload failed: no worker of generation %u started",
+		    g->id);
+		g->retired = true;
+		gen_send(g, LB_CTL_TERM);
+		M.next = NULL;
+		gen_release(g);
+		goto failed;
+	}
+	return;
+failed:
+	M.reloads_failed++;
+	/* The old listener set is still what serves. */
+	for (size_t i = 0; i < M.n_listeners; i++)
+		M.listeners[i].used = true;
+	lb_sd_notify("READY=1");
+}
+
+/* The new generation accepts: retire the old one. */
+static void
+reload_commit(void)
+{
+	struct gen	*old = M.cur;
+
+	M.cur = M.next;
+	M.next = NULL;
+	old->retired = true;
+	gen_send(old, LB_CTL_QUIT);
+	listeners_prune();
+	M.reloads_ok++;
+	log_notice("generation %u serves; generation %u drains", M.cur->id,
+	    old->id);
+	gen_release(old);
+	lb_sd_notify("READY=1");
+}
+
+/* The new generation did not come up in time: keep the old one. */
+static void
+reload_abort(void)
+{
+	struct gen	*g = M.next;
+
+	log_error("reload failed: generation %u did not start within %d s; "
+	    "still serving generation %u", g->id, READY_TIMEOUT_MS / 1000,
+	    M.cur->id);
+	g->retired = true;
+	gen_send(g, LB_CTL_TERM);
+	M.next = NULL;
+	gen_release(g);
+	M.reloads_failed++;
+	for (size_t i = 0; i < M.n_listeners; i++)
+		M.listeners[i].used = true;
+	lb_sd_notify("READY=1");
+}
+
+static void
+stop(bool graceful)
+{
+	int64_t		 grace;
+
+	if (M.stopping && graceful)
+		return;
+	log_notice("%s shutdown", graceful ? "graceful" : "fast");
+	lb_sd_notify("STOPPING=1");
+	M.stopping = true;
+	grace = graceful ? (int64_t)M.cur->cfg->shutdown_timeout_ms + 1000 :
+	    FAST_STOP_MS;
+	if (M.stop_deadline == 0 || lb_now_ms() + grace < M.stop_deadline)
+		M.stop_deadline = lb_now_ms() + grace;
+	for (size_t i = 0; i < M.n_children; i++) {
+		M.children[i].quitting = true;
+		M.children[i].respawn_at = 0;
+		child_send(&M.children[i], graceful ? LB_CTL_QUIT :
+		    LB_CTL_TERM);
+	}
+}
+
+static size_t
+live_children(void)
+{
+	size_t	 n = 0;
+
+	for (size_t i = 0; i < M.n_children; i++)
+		if (M.children[i].pid != 0)
+			n++;
+	return n;
+}
+
+/* ------------------------------------------------------------- loop */
+
+static void
+loop(void)
+{
+	struct pollfd	*pfd = NULL;
+	size_t		 cap = 0;
+	bool		 announced = false;
+
+	for (;;) {
+		int64_t		 now, timeout = -1;
+		size_t		 n = 0;
+
+		if (sig_chld) {
+			sig_chld = 0;
+			reap();
+		}
+		if (sig_term) {
+			sig_term = 0;
+			stop(false);
+		}
+		if (sig_quit) {
+			sig_quit = 0;
+			stop(true);
+		}
+		if (sig_hup) {
+			sig_hup = 0;
+			if (!M.stopping)
+				reload();
+		}
+		if (sig_usr1) {
+			sig_usr1 = 0;
+			if (log_reopen() == -1)
+				log_warn("reopening the error log");
+			log_notice("reopening log files");
+			for (size_t i = 0; i < M.n_children; i++)
+				child_send(&M.children[i], LB_CTL_REOPEN);
+		}
+
+		now = lb_now_ms();
+		if (M.stopping) {
+			if (live_children() == 0)
+				return;
+			if (now >= M.stop_deadline) {
+				log_warnx("killing %zu workers that did not "
+				    "exit in time", live_children());
+				for (size_t i = 0; i < M.n_children; i++)
+					if (M.children[i].pid != 0)
+						kill(M.children[i].pid,
+						    SIGKILL);
+				M.stop_deadline = now + 1000;
+			}
+			timeout = M.stop_deadline - now;
+		} else {
+			respawn_due(now);
+			if (!announced && gen_ready(M.cur)) {
+				announced = true;
+				log_notice("generation %u serves", M.cur->id);
+				lb_sd_notify("READY=1");
+			}
+			if (M.next != NULL && gen_ready(M.next))
+				reload_commit();
+			else if (M.next != NULL && now >= M.next_deadline)
+				reload_abort();
+			if (M.next != NULL)
+				timeout = M.next_deadline - now;
+			for (size_t i = 0; i < M.n_children; i++) {
+				int64_t	 at = M.children[i].respawn_at;
+
+				if (M.children[i].pid == 0 && at != 0 &&
+				    (timeout == -1 || at - now < timeout))
+					timeout = at > now ? at - now : 0;
+			}
+		}
+
+		if (cap < M.n_children + 1) {
+			struct pollfd	*p;
+
+			p = reallocarray(pfd, M.n_children + 1, sizeof(*p));
+			if (p == NULL) {
+				log_warn("poll set");
+				timeout = 100;
+			} else {
+				pfd = p;
+				cap = M.n_children + 1;
+			}
+		}
+		if (cap > 0) {
+			pfd[n].fd = M.selfpipe[0];
+			pfd[n++].events = POLLIN;
+			for (size_t i = 0; i < M.n_children && n < cap; i++) {
+				pfd[n].fd = M.children[i].ctl;
+				pfd[n++].events = POLLIN;
+			}
+		}
+		if (poll(pfd, n, timeout > INT32_MAX ? INT32_MAX : (int)timeout) ==
+		    -1) {
+			if (errno != EINTR)
+				log_warn("poll");
+			continue;
+		}
+		if (n > 0 && (pfd[0].revents & POLLIN)) {
+			char	 buf[64];
+
+			while (read(M.selfpipe[0], buf, sizeof(buf)) > 0)
+				;
+		}
+		for (size_t i = 1; i < n; i++)
+			if (pfd[i].fd != -1 &&
+			    (pfd[i].revents & (POLLIN | POLLHUP)))
+				for (size_t k = 0; k < M.n_children; k++)
+					if (M.children[k].ctl == pfd[i].fd)
+						ctl_read(&M.children[k]);
+	}
+	free(pfd);
+}
+
+int
+lb_master_run(struct lb_cfg *cfg, bool foreground)
+{
+	char	 err[LB_ERRLEN];
+	int	 rc = 1;
+
+	M.foreground = foreground;
+	log_procname("master");
+	if (log_open(cfg->error_log, cfg->log_level) == -1) {
+		fprintf(stderr, "lbmaster: error_log %s: %s\n", cfg->error_log,
+		    strerror(errno));
+		lb_cfg_free(cfg);
+		return 1;
+	}
+	if (pipe2(M.selfpipe, O_NONBLOCK | O_CLOEXEC) == -1)
+		fatal("pipe");
+	/* Bind while stderr still reaches whoever started us. */
+	if (listeners_apply(cfg, err, sizeof(err)) == -1 ||
+	    admin_apply(cfg, err, sizeof(err)) == -1) {
+		log_error("%s", err);
+		if (strcmp(cfg->error_log, "stderr") != 0)
+			fprintf(stderr, "lbmaster: %s\n", err);
+		lb_cfg_free(cfg);
+		return 1;
+	}
+	if (!foreground && lb_daemonize(err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	if (cfg->pid_file != NULL && ((M.pid_file = strdup(cfg->pid_file)) ==
+	    NULL || lb_pidfile_write(cfg->pid_file, err, sizeof(err)) == -1)) {
+		log_error("%s", err);
+		if (foreground && strcmp(cfg->error_log, "stderr") != 0)
+			fprintf(stderr, "lbmaster: %s\n", err);
+		lb_cfg_free(cfg);
+		return 1;
+	}
+	lb_proctitle_set("lbmaster: master process");
+	signals_install();
+	if ((M.cur = gen_new(cfg)) == NULL)
+		fatal("shared memory");
+	if (gen_start(M.cur) == -1)
+		fatalx("no worker could be started");
+	log_notice("lbmaster %s started: %u workers, %zu routes",
+	    PACKAGE_VERSION, cfg->workers, cfg->n_routes);
+
+	loop();
+
+	log_notice("exiting");
+	if (M.pid_file != NULL)
+		lb_pidfile_remove(M.pid_file);
+	free(M.pid_file);
+	rc = 0;
+	for (size_t i = 0; i < M.n_listeners; i++)
+		lb_listener_close(&M.listeners[i]);
+	free(M.listeners);
+	lb_listener_close(&M.admin);
+	free(M.children);
+	{
+		struct gen	*g = M.cur;
+
+		M.cur = NULL;
+		g->children = 0;
+		gen_release(g);
+	}
+	return rc;
+}

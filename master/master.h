@@ -4,7 +4,22 @@
 #ifndef LB_MASTER_H
 #define LB_MASTER_H
 
+#include <sys/types.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/addr.h"
 #include "config/config.h"
+
+/* One address the master listens on, with one socket per worker slot. */
+struct lb_listener {
+	struct lb_sockaddr addr;
+	bool		 reuseport;	/* false: one socket shared by all */
+	int		*fds;		/* owned; n_fds sockets, listening */
+	size_t		 n_fds;
+	bool		 used;		/* scratch: in the config being applied */
+};
 
 /* master/master.c */
 
@@ -13,7 +28,46 @@
  * told to stop. FOREGROUND keeps it attached to the terminal. Returns the
  * process exit status.
  */
-int		 lb_master_run(struct lb_cfg *cfg, const char *cfgfile,
-		    bool foreground);
+int		 lb_master_run(struct lb_cfg *cfg, bool foreground);
+
+/* master/listen.c */
+
+/*
+ * Bind SA with SLOTS sockets (SO_REUSEPORT) or one shared socket, and
+ * listen. Fails with a message in err if the address is taken.
+ */
+int		 lb_listener_open(struct lb_listener *,
+		    const struct lb_sockaddr *sa, size_t slots, bool reuseport,
+		    char *err, size_t errlen);
+/* Add sockets until there are SLOTS (never fewer than now). */
+int		 lb_listener_grow(struct lb_listener *, size_t slots, char *err,
+		    size_t errlen);
+void		 lb_listener_close(struct lb_listener *);
+struct lb_listener *lb_listener_find(struct lb_listener *, size_t n,
+		    const struct lb_sockaddr *sa);
+
+/* master/daemon.c */
+
+/* Write our pid atomically; refuse if FILE names a live lbmaster. */
+int		 lb_pidfile_write(const char *file, char *err, size_t errlen);
+void		 lb_pidfile_remove(const char *file);
+int		 lb_daemonize(char *err, size_t errlen);
+/* Tell systemd STATE when NOTIFY_SOCKET is set; silent otherwise. */
+void		 lb_sd_notify(const char *state);
+/* RELOADING=1 with MONOTONIC_USEC, as systemd 253+ wants it. */
+void		 lb_sd_reloading(void);
+/* setgroups/setgid/setuid to USER and GROUP (either may be NULL). */
+int		 lb_drop_privileges(const char *user, const char *group,
+		    char *err, size_t errlen);
+/* Call once in main, after the last use of argv's strings. */
+void		 lb_proctitle_init(int argc, char *argv[]);
+void		 lb_proctitle_set(const char *title);
+
+/*
+ * lbmaster -s: send SIGNO to the master whose pid is in CFG's pid_file.
+ * Returns 0, or -1 with the reason in err (no pid_file, no such process).
+ */
+int		 lb_master_signal(const struct lb_cfg *cfg, int signo, char *err,
+		    size_t errlen);
 
 #endif /* LB_MASTER_H */

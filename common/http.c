@@ -1,0 +1,241 @@
+/*
+ * common/http.c -- strict parsing of what origins send (see http.h).
+ */
+#include <stdint.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/http.h"
+
+/* tchar of RFC 9110 section 5.6.2. */
+static bool
+is_tchar(unsigned char c)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9'))
+		return true;
+	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+bool
+lb_http_is_token(const char *s, size_t len)
+{
+	if (len == 0)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!is_tchar((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+/* The next line from *P (bounded by END): its length without CR LF. */
+static const char *
+next_line(const char **p, const char *end, size_t *len)
+{
+	const char	*start = *p, *nl;
+
+	nl = memchr(start, '\n', (size_t)(end - start));
+	if (nl == NULL)
+		return NULL;
+	*len = (size_t)(nl - start);
+	if (*len > 0 && start[*len - 1] == '\r')
+		(*len)--;
+	*p = nl + 1;
+	return start;
+}
+
+static bool
+is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+ssize_t
+lb_http_parse_response(const char *buf, size_t len,
+    struct lb_http_response *resp, struct lb_http_header *hdrs, size_t max)
+{
+	const char	*p = buf, *end = buf + len, *line;
+	size_t		 n;
+
+	memset(resp, 0, sizeof(*resp));
+	/* Reject garbage as soon as we see it, not after a timeout. */
+	if (len >= 5 && memcmp(buf, "HTTP/", 5) != 0)
+		return -1;
+	if (len < 5 && memcmp(buf, "HTTP/", len) != 0)
+		return -1;
+	if ((line = next_line(&p, end, &n)) == NULL)
+		return 0;
+	/* HTTP/1.x SP 3DIGIT [SP reason] */
+	if (n < 12 || memcmp(line, "HTTP/1.", 7) != 0 || !is_digit(line[7]) ||
+	    line[8] != ' ' || !is_digit(line[9]) || !is_digit(line[10]) ||
+	    !is_digit(line[11]) || (n > 12 && line[12] != ' '))
+		return -1;
+	resp->minor = (unsigned)(line[7] - '0');
+	resp->status = (unsigned)((line[9] - '0') * 100 + (line[10] - '0') *
+	    10 + (line[11] - '0'));
+	if (resp->status < 100)
+		return -1;
+	resp->reason = n > 13 ? line + 13 : line + n;
+	resp->reason_len = n > 13 ? n - 13 : 0;
+	for (size_t i = 0; i < resp->reason_len; i++) {
+		unsigned char	 c = (unsigned char)resp->reason[i];
+
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return -1;
+	}
+
+	for (;;) {
+		const char	*colon, *v, *ve;
+
+		if ((line = next_line(&p, end, &n)) == NULL)
+			return 0;
+		if (n == 0)
+			break;
+		/* Obsolete line folding: refuse rather than guess. */
+		if (line[0] == ' ' || line[0] == '\t')
+			return -1;
+		if ((colon = memchr(line, ':', n)) == NULL ||
+		    !lb_http_is_token(line, (size_t)(colon - line)))
+			return -1;
+		v = colon + 1;
+		ve = line + n;
+		while (v < ve && (*v == ' ' || *v == '\t'))
+			v++;
+		while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+			ve--;
+		for (const char *q = v; q < ve; q++) {
+			unsigned char	 c = (unsigned char)*q;
+
+			if ((c < 0x20 && c != '\t') || c == 0x7f)
+				return -1;
+		}
+		if (resp->n_headers == max)
+			return -1;
+		hdrs[resp->n_headers].name = line;
+		hdrs[resp->n_headers].name_len = (size_t)(colon - line);
+		hdrs[resp->n_headers].value = v;
+		hdrs[resp->n_headers].value_len = (size_t)(ve - v);
+		resp->n_headers++;
+	}
+	return (ssize_t)(p - buf);
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int
+lb_http_parse_chunk_size(const char *line, size_t len, uint64_t *size)
+{
+	uint64_t	 v = 0;
+	size_t		 i = 0;
+	int		 d;
+
+	/* No sign, no "0x", no leading white space: 1*HEXDIG. */
+	for (; i < len && (d = hexval(line[i])) != -1; i++) {
+		if (v > (UINT64_MAX >> 4))
+			return -1;
+		v = (v << 4) | (uint64_t)d;
+	}
+	if (i == 0)
+		return -1;
+	/* BWS then ";" chunk-ext, or nothing. */
+	while (i < len && (line[i] == ' ' || line[i] == '\t'))
+		i++;
+	if (i < len && line[i] != ';')
+		return -1;
+	for (; i < len; i++) {
+		unsigned char	 c = (unsigned char)line[i];
+
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return -1;
+	}
+	*size = v;
+	return 0;
+}
+
+int
+lb_http_parse_content_length(const char *value, size_t len, uint64_t *out)
+{
+	uint64_t	 first = 0;
+	bool		 have = false;
+	size_t		 i = 0;
+
+	while (i < len) {
+		uint64_t	 v = 0;
+		size_t		 start;
+
+		while (i < len && (value[i] == ' ' || value[i] == '\t'))
+			i++;
+		start = i;
+		for (; i < len && is_digit(value[i]); i++) {
+			if (v > (UINT64_MAX - 9) / 10)
+				return -1;
+			v = v * 10 + (uint64_t)(value[i] - '0');
+		}
+		if (i == start)
+			return -1;
+		while (i < len && (value[i] == ' ' || value[i] == '\t'))
+			i++;
+		if (i < len && value[i] != ',')
+			return -1;
+		if (i < len)
+			i++;
+		if (have && v != first)
+			return -1;
+		first = v;
+		have = true;
+		if (i == len && value[len - 1] == ',')
+			return -1;
+	}
+	if (!have)
+		return -1;
+	*out = first;
+	return 0;
+}
+
+bool
+lb_http_is_hop_by_hop(const char *name)
+{
+	static const char *const hop[] = {
+		"Connection", "Keep-Alive", "Proxy-Connection",
+		"Proxy-Authenticate", "Proxy-Authorization", "TE", "Trailer",
+		"Transfer-Encoding", "Upgrade",
+	};
+
+	for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
+		if (strcasecmp(name, hop[i]) == 0)
+			return true;
+	return false;
+}
+
+bool
+lb_http_list_has(const char *value, const char *token)
+{
+	size_t		 tlen = strlen(token);
+	const char	*p = value;
+
+	while (*p != '\0') {
+		const char	*s, *e;
+
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		s = p;
+		while (*p != '\0' && *p != ',')
+			p++;
+		e = p;
+		while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if ((size_t)(e - s) == tlen && strncasecmp(s, token, tlen) == 0)
+			return true;
+	}
+	return false;
+}

@@ -1,0 +1,343 @@
+/*
+ * master/daemon.c -- what makes the master a well-behaved daemon: the pid
+ * file, detaching from the terminal, systemd notification, dropping
+ * privileges in the children, and process titles.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#include "common/str.h"
+#include "master/master.h"
+
+/* ---------------------------------------------------------- pid file */
+
+/* The pid in FILE, or 0 when there is none (or it is unreadable). */
+static pid_t
+pidfile_read(const char *file)
+{
+	char	 buf[32];
+	ssize_t	 n;
+	long	 pid;
+	char	*end;
+	int	 fd;
+
+	if ((fd = open(file, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	pid = strtol(buf, &end, 10);
+	if (pid <= 0 || (*end != '\n' && *end != '\0'))
+		return 0;
+	return (pid_t)pid;
+}
+
+/* Is PID a running lbmaster (not just any process that reused the pid)? */
+static bool
+pid_is_lbmaster(pid_t pid)
+{
+	char	 path[64], buf[256];
+	ssize_t	 n;
+	int	 fd;
+
+	if (kill(pid, 0) == -1 && errno != EPERM)
+		return false;
+	lb_snprintf(path, sizeof(path), "/proc/%ld/cmdline", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return true;	/* no /proc: trust kill() */
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	/* argv[0], or the title we set: "lbmaster: master process". */
+	return strstr(buf, "lbmaster") != NULL;
+}
+
+int
+lb_pidfile_write(const char *file, char *err, size_t errlen)
+{
+	char	 tmp[4096], buf[32];
+	pid_t	 old;
+	size_t	 n;
+	int	 fd;
+
+	if ((old = pidfile_read(file)) != 0 && old != getpid() &&
+	    pid_is_lbmaster(old)) {
+		lb_snprintf(err, errlen, "pid file %s names a running lbmaster "
+		    "(pid %ld): stop it first, or use -s", file, (long)old);
+		return -1;
+	}
+	/* Written beside it and renamed: a reader never sees half a pid. */
+	if (lb_snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", file,
+	    (long)getpid()) >= sizeof(tmp) - 1) {
+		lb_snprintf(err, errlen, "pid file name too long");
+		return -1;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd == -1) {
+		lb_snprintf(err, errlen, "pid file %s: %s", tmp,
+		    strerror(errno));
+		return -1;
+	}
+	n = lb_snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (write(fd, buf, n) != (ssize_t)n || close(fd) == -1 ||
+	    rename(tmp, file) == -1) {
+		lb_snprintf(err, errlen, "pid file %s: %s", file,
+		    strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+void
+lb_pidfile_remove(const char *file)
+{
+	/* Only our own: a newer master may have taken the file over. */
+	if (pidfile_read(file) == getpid())
+		unlink(file);
+}
+
+int
+lb_master_signal(const struct lb_cfg *cfg, int signo, char *err,
+    size_t errlen)
+{
+	pid_t	 pid;
+
+	if (cfg->pid_file == NULL) {
+		lb_snprintf(err, errlen, "%s sets no pid_file: cannot find the "
+		    "master to signal", cfg->file);
+		return -1;
+	}
+	if ((pid = pidfile_read(cfg->pid_file)) == 0) {
+		lb_snprintf(err, errlen, "no master is running: pid file %s "
+		    "is missing or empty", cfg->pid_file);
+		return -1;
+	}
+	if (!pid_is_lbmaster(pid)) {
+		lb_snprintf(err, errlen, "no master is running: pid %ld from "
+		    "%s is not an lbmaster process", (long)pid, cfg->pid_file);
+		return -1;
+	}
+	if (kill(pid, signo) == -1) {
+		lb_snprintf(err, errlen, "signal pid %ld: %s", (long)pid,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* ----------------------------------------------------------- daemon */
+
+int
+lb_daemonize(char *err, size_t errlen)
+{
+	pid_t	 pid;
+	int	 fd;
+
+	if ((pid = fork()) == -1)
+		goto fail;
+	if (pid != 0)
+		_exit(0);
+	if (setsid() == -1)
+		goto fail;
+	/* A second fork: never again a session leader with a terminal. */
+	if ((pid = fork()) == -1)
+		goto fail;
+	if (pid != 0)
+		_exit(0);
+	if (chdir("/") == -1)
+		goto fail;
+	if ((fd = open("/dev/null", O_RDWR)) == -1)
+		goto fail;
+	dup2(fd, STDIN_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	/* stderr stays where it was only if the error log is stderr. */
+	if (fd > STDERR_FILENO)
+		close(fd);
+	return 0;
+fail:
+	lb_snprintf(err, errlen, "daemonize: %s", strerror(errno));
+	return -1;
+}
+
+/* ----------------------------------------------------------- systemd */
+
+void
+lb_sd_notify(const char *state)
+{
+#ifdef HAVE_LIBSYSTEMD
+	sd_notify(0, state);
+#else
+	/* The datagram protocol of sd_notify(3), for builds without it. */
+	struct sockaddr_un	 sun;
+	const char		*path = getenv("NOTIFY_SOCKET");
+	socklen_t		 len;
+	size_t			 plen;
+	int			 fd;
+
+	if (path == NULL || (path[0] != '/' && path[0] != '@'))
+		return;
+	plen = strlen(path);
+	if (plen >= sizeof(sun.sun_path))
+		return;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, plen);
+	if (sun.sun_path[0] == '@')
+		sun.sun_path[0] = '\0';		/* abstract namespace */
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen);
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return;
+	sendto(fd, state, strlen(state), MSG_NOSIGNAL,
+	    (struct sockaddr *)&sun, len);
+	close(fd);
+#endif
+}
+
+void
+lb_sd_reloading(void)
+{
+	struct timespec	 ts;
+	char		 msg[64];
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	lb_snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
+	    (unsigned long long)ts.tv_sec * 1000000ULL +
+	    (unsigned long long)ts.tv_nsec / 1000);
+	lb_sd_notify(msg);
+}
+
+/* -------------------------------------------------------- privileges */
+
+int
+lb_drop_privileges(const char *user, const char *group, char *err,
+    size_t errlen)
+{
+	struct passwd	*pw;
+	struct group	*gr;
+	uid_t		 uid;
+	gid_t		 gid;
+
+	if (user == NULL && group == NULL)
+		return 0;
+	if (geteuid() != 0) {
+		/* Not root: there is nothing to drop to; say so once. */
+		return 0;
+	}
+	if (user != NULL) {
+		if ((pw = getpwnam(user)) == NULL) {
+			lb_snprintf(err, errlen, "unknown user \"%s\"", user);
+			return -1;
+		}
+		uid = pw->pw_uid;
+		gid = pw->pw_gid;
+	} else {
+		uid = 0;
+		gid = 0;
+	}
+	if (group != NULL) {
+		if ((gr = getgrnam(group)) == NULL) {
+			lb_snprintf(err, errlen, "unknown group \"%s\"", group);
+			return -1;
+		}
+		gid = gr->gr_gid;
+	}
+	if (setgroups(1, &gid) == -1 || setresgid(gid, gid, gid) == -1 ||
+	    (user != NULL && setresuid(uid, uid, uid) == -1)) {
+		lb_snprintf(err, errlen, "dropping privileges to %s: %s",
+		    user != NULL ? user : group, strerror(errno));
+		return -1;
+	}
+	/* Verify: a process that could get root back has not dropped it. */
+	if (user != NULL && uid != 0 && (setuid(0) != -1 || geteuid() == 0)) {
+		lb_snprintf(err, errlen, "dropping privileges to %s: root "
+		    "could be regained", user);
+		return -1;
+	}
+	return 0;
+}
+
+/* ----------------------------------------------------- process title */
+
+/*
+ * ps(1) reads the argv area. To write a longer title than the command line
+ * we take the contiguous environment strings after it too, having moved
+ * the environment to the heap first.
+ */
+static char	*title_base;
+static size_t	 title_space;
+
+void
+lb_proctitle_init(int argc, char *argv[])
+{
+	extern char	**environ;
+	char		 *end;
+	size_t		  n = 0;
+
+	if (argc == 0 || argv[0] == NULL)
+		return;
+	end = argv[0] + strlen(argv[0]) + 1;
+	for (int i = 1; i < argc; i++)
+		if (argv[i] == end)
+			end = argv[i] + strlen(argv[i]) + 1;
+	for (; environ[n] != NULL; n++)
+		;
+	char	**env = calloc(n + 1, sizeof(*env));
+
+	if (env != NULL) {
+		for (size_t i = 0; i < n; i++) {
+			if (environ[i] == end)
+				end = environ[i] + strlen(environ[i]) + 1;
+			if ((env[i] = strdup(environ[i])) == NULL) {
+				/* Keep what we have; use argv only. */
+				for (size_t j = 0; j < i; j++)
+					free(env[j]);
+				free(env);
+				env = NULL;
+				break;
+			}
+		}
+	}
+	if (env == NULL) {
+		end = argv[0] + strlen(argv[0]) + 1;
+		for (int i = 1; i < argc; i++)
+			if (argv[i] == end)
+				end = argv[i] + strlen(argv[i]) + 1;
+	} else {
+		environ = env;
+	}
+	title_base = argv[0];
+	title_space = (size_t)(end - argv[0]);
+	for (int i = 1; i < argc; i++)
+		argv[i] = NULL;
+}
+
+/* /proc/PID/comm stays "lbmaster" in every process, for pgrep and pkill. */
+void
+lb_proctitle_set(const char *title)
+{
+	if (title_base != NULL && title_space > 1) {
+		memset(title_base, '\0', title_space);
+		lb_strlcpy(title_base, title, title_space);
+	}
+}

@@ -1,0 +1,1014 @@
+/*
+ * worker/proxy.c -- one request, from evhttp's callback to the last byte
+ * of the origin's answer (SPEC section 4).
+ *
+ * evhttp has parsed the client's request, body included, when
+ * lb_proxy_handle runs. We check it, route it, run the firewall and the
+ * rewrites, then forward it over a pooled keep-alive connection that we
+ * drive ourselves (worker/pool.h says why not evhttp's client) and stream
+ * the answer back with backpressure: when the client's output passes a
+ * high-water mark we stop reading the origin until evhttp says the client
+ * has taken it.
+ *
+ * A request's state lives in one struct preq, freed in one place
+ * (preq_free). Every path ends in exactly one of: a simple reply
+ * (reply_simple), the end of a streamed reply (evhttp_send_reply_end), or
+ * dropping the client connection mid-body (client_abort), or the client
+ * went away first (client_closed).
+ */
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/http_struct.h>
+#include <event2/keyvalq_struct.h>
+
+#include "common/addr.h"
+#include "common/http.h"
+#include "common/log.h"
+#include "common/uri.h"
+#include "config/routes.h"
+#include "worker/proxy.h"
+#include "worker/rules.h"
+
+#define MAX_RESPONSE_HEAD	(64 * 1024)	/* an origin's head: 502 past */
+#define MAX_CHUNK_LINE		4096
+#define CLIENT_HIGH_WATER	(256 * 1024)	/* pause the origin past this */
+#define POOL_MAX_IDLE		256	/* idle connections per server */
+#define POOL_IDLE_MS		30000	/* below common origin keep-alives */
+#define PASSIVE_DOWN_MS		10000
+
+enum preq_state {
+	PR_CONNECTING,		/* new connection, not yet established */
+	PR_WAITING,		/* request sent (or being sent), head pending */
+	PR_BODY,		/* reply started to the client */
+};
+
+enum framing {
+	FR_NONE,		/* no body: HEAD, 1xx, 204, 304 */
+	FR_LENGTH,		/* Content-Length */
+	FR_CHUNKED,
+	FR_CLOSE,		/* until the origin closes */
+};
+
+enum chunk_state {
+	CH_SIZE,
+	CH_DATA,
+	CH_DATA_END,		/* the CRLF after a chunk's data */
+	CH_TRAILER,
+};
+
+struct preq {
+	struct lb_proxy	*px;
+	struct evhttp_request *req;	/* the client's; NULL when let go */
+	struct evhttp_connection *client;	/* req's connection */
+	const struct lb_route *route;
+	struct lb_upstream *up;
+	struct lb_peer	*peer;		/* picked; NULL between attempts */
+	struct lb_conn	*conn;		/* owned while we use it */
+	struct evbuffer	*out;		/* scratch: body bytes to the client */
+
+	struct lb_fwd	 fwd;		/* what the forwarded head is made of */
+	char		*path;		/* owned; rewritten */
+	char		*query;		/* owned; rewritten, or NULL */
+	char		*host;		/* owned; client's Host, or NULL */
+	struct sockaddr_storage client_sa;
+	char		 client_ip[LB_ADDRSTRLEN];
+
+	bool		*tried;		/* owned; per peer */
+	bool		 idempotent;
+	bool		 head_only;	/* HEAD: no response body */
+	bool		 reused;	/* conn came from the pool */
+	bool		 resent;	/* the stale-connection resend is used */
+	bool		 got_byte;	/* the origin sent something */
+	bool		 paused;	/* origin reads off: client is slow */
+	bool		 keepalive;	/* conn reusable after this response */
+	enum preq_state	 state;
+	enum framing	 framing;
+	enum chunk_state chunk;
+	uint64_t	 remaining;	/* of the body or of the chunk */
+	int		 fail_status;	/* if no server is left: 503/504/502 */
+	int64_t		 start_ms;
+};
+
+static void	attempt(struct preq *);
+static void	pump(struct preq *);
+
+/* --------------------------------------------------------- replies */
+
+static const char *
+reason_for(int code)
+{
+	switch (code) {
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 413: return "Payload Too Large";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	default: return "Error";
+	}
+}
+
+/*
+ * Our own answers carry a plain-text body: the teaching project's clients
+ * look for "Not Found", "Forbidden" and "No backend servers available.".
+ */
+static void
+reply_simple(struct lb_proxy *px, struct evhttp_request *req, int code,
+    bool close)
+{
+	struct evkeyvalq	*oh = evhttp_request_get_output_headers(req);
+	struct evbuffer		*body = evbuffer_new();
+	const char		*text = code == 503 ?
+	    "No backend servers available." : reason_for(code);
+
+	evhttp_add_header(oh, "Content-Type", "text/plain; charset=utf-8");
+	if (close || px->draining)
+		evhttp_add_header(oh, "Connection", "close");
+	if (body != NULL)
+		evbuffer_add_printf(body, "%s\n", text);
+	evhttp_send_reply(req, code, reason_for(code), body);
+	if (body != NULL)
+		evbuffer_free(body);
+}
+
+static void
+count_reply(struct preq *p, int code)
+{
+	struct lb_shm_route	*rt;
+	int			 cls = code / 100;
+
+	if (p->px->shm == NULL)
+		return;
+	rt = &p->px->shm->routes[p->route != NULL ? p->route->id :
+	    p->px->shm->n_routes];
+	atomic_fetch_add_explicit(&rt->codes[cls >= 1 && cls <= 5 ? cls - 1 :
+	    5], 1, memory_order_relaxed);
+}
+
+/* ------------------------------------------------------ preq life */
+
+static void
+preq_free(struct preq *p)
+{
+	struct lb_proxy	*px = p->px;
+
+	if (p->conn != NULL)
+		lb_conn_free(p->conn);
+	if (p->peer != NULL)
+		lb_upstream_done(p->up, p->peer, false);
+	if (p->out != NULL)
+		evbuffer_free(p->out);
+	free(p->tried);
+	free(p->path);
+	free(p->query);
+	free(p->host);
+	free(p);
+	if (--px->inflight == 0 && px->draining && px->idle_cb != NULL)
+		px->idle_cb(px->idle_arg);
+}
+
+/* Let go of the client request: after this only evhttp touches it. */
+static struct evhttp_request *
+release_client(struct preq *p)
+{
+	struct evhttp_request	*req = p->req;
+
+	if (p->client != NULL)
+		evhttp_connection_set_closecb(p->client, NULL, NULL);
+	p->req = NULL;
+	p->client = NULL;
+	return req;
+}
+
+/* Nothing was sent to the client yet: answer CODE and forget it. */
+static void
+finish_error(struct preq *p, int code)
+{
+	struct evhttp_request	*req;
+
+	count_reply(p, code);
+	req = release_client(p);
+	reply_simple(p->px, req, code, false);
+	preq_free(p);
+}
+
+/* The origin's reply was all passed on. */
+static void
+finish_ok(struct preq *p)
+{
+	struct lb_conn	*c = p->conn;
+
+	p->conn = NULL;
+	if (p->keepalive &&
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
+		lb_pool_put(c);
+	else
+		lb_conn_free(c);
+	evhttp_send_reply_end(release_client(p));
+	preq_free(p);
+}
+
+/*
+ * The reply is under way and cannot be completed: close the client's
+ * connection so that it sees a truncated response, never a complete one.
+ */
+static void
+client_abort(struct preq *p)
+{
+	struct evhttp_request	*req = p->req;
+	struct evhttp_connection *evcon;
+
+	if (p->peer != NULL) {
+		lb_upstream_done(p->up, p->peer, true);
+		p->peer = NULL;
+	}
+	evcon = evhttp_request_get_connection(req);
+	release_client(p);
+	if (evcon != NULL)
+		evhttp_connection_free(evcon);	/* frees req too */
+	else
+		evhttp_send_reply_end(req);	/* detached: frees it */
+	preq_free(p);
+}
+
+/*
+ * evhttp is closing the client's connection (it went away, or timed out
+ * while we wrote to it). If evhttp detached our request it is ours to free;
+ * otherwise evhttp frees it after this callback.
+ */
+static void
+client_closed(struct evhttp_connection *evcon, void *arg)
+{
+	struct preq		*p = arg;
+	struct evhttp_request	*req = p->req;
+
+	p->req = NULL;
+	p->client = NULL;
+	if (req != NULL && evhttp_request_get_connection(req) == NULL)
+		evhttp_send_reply_end(req);
+	log_debug("client %s went away during the request", p->client_ip);
+	preq_free(p);
+}
+
+/* ------------------------------------------------------ upstream */
+
+static void
+mark_down(struct preq *p)
+{
+	atomic_store(&p->peer->st->down_until, lb_now_ms() + PASSIVE_DOWN_MS);
+}
+
+/* This peer failed; count it, and try the next one if any. */
+static void
+next_server(struct preq *p, int status, bool passive_down)
+{
+	if (p->conn != NULL) {
+		lb_conn_free(p->conn);
+		p->conn = NULL;
+	}
+	if (passive_down)
+		mark_down(p);
+	p->tried[p->peer->index] = true;
+	lb_upstream_done(p->up, p->peer, true);
+	p->peer = NULL;
+	p->fail_status = status;
+	attempt(p);
+}
+
+static void
+send_request(struct preq *p)
+{
+	struct evbuffer	*out = bufferevent_get_output(p->conn->bev);
+	struct evbuffer	*body = evhttp_request_get_input_buffer(p->req);
+
+	p->state = PR_WAITING;
+	p->got_byte = false;
+	p->conn->uses++;
+	if (lb_rules_request_head(out, p->route, p->peer->srv, &p->fwd) ==
+	    -1) {
+		log_warnx("out of memory building a request head");
+		finish_error(p, 500);
+		return;
+	}
+	/* Copy, not move: a stale connection means sending it again. */
+	if (evbuffer_get_length(body) > 0) {
+		struct evbuffer_iovec	 one, *v = &one;
+		int			 n;
+
+		n = evbuffer_peek(body, -1, NULL, NULL, 0);
+		if (n > 1 && (v = calloc((size_t)n, sizeof(*v))) == NULL) {
+			log_warnx("out of memory copying a request body");
+			finish_error(p, 500);
+			return;
+		}
+		n = evbuffer_peek(body, -1, NULL, v, n);
+		for (int i = 0; i < n; i++)
+			evbuffer_add(out, v[i].iov_base, v[i].iov_len);
+		if (v != &one)
+			free(v);
+	}
+	bufferevent_set_timeouts(p->conn->bev, &p->px->backend_tv,
+	    &p->px->backend_tv);
+	bufferevent_enable(p->conn->bev, EV_READ | EV_WRITE);
+}
+
+/* Decide how the origin's body is delimited and start the client reply. */
+static int
+start_reply(struct preq *p, const struct lb_http_response *r,
+    const struct lb_http_header *h)
+{
+	struct evkeyvalq	*oh = evhttp_request_get_output_headers(p->req);
+	const char		*te = NULL, *cl = NULL, *conn = NULL;
+	size_t			 te_len = 0, cl_len = 0, conn_len = 0;
+	char			 reason[128], name[256], value[8192];
+	bool			 close = false;
+
+	for (size_t i = 0; i < r->n_headers; i++) {
+		if (h[i].name_len == 17 &&
+		    strncasecmp(h[i].name, "Transfer-Encoding", 17) == 0) {
+			te = h[i].value;
+			te_len = h[i].value_len;
+		} else if (h[i].name_len == 14 &&
+		    strncasecmp(h[i].name, "Content-Length", 14) == 0) {
+			uint64_t	 v;
+
+			/* Two that differ: we cannot know where it ends. */
+			if (lb_http_parse_content_length(h[i].value,
+			    h[i].value_len, &v) == -1 || (cl != NULL &&
+			    v != p->remaining))
+				return -1;
+			cl = h[i].value;
+			cl_len = h[i].value_len;
+			p->remaining = v;
+		} else if (h[i].name_len == 10 &&
+		    strncasecmp(h[i].name, "Connection", 10) == 0) {
+			conn = h[i].value;
+			conn_len = h[i].value_len;
+		}
+	}
+	(void)cl_len;
+
+	if (p->head_only || r->status < 200 || r->status == 204 ||
+	    r->status == 304) {
+		p->framing = FR_NONE;
+	} else if (te != NULL) {
+		/* Chunked must be the last coding; anything else: until EOF. */
+		size_t	 n = te_len;
+
+		while (n > 0 && (te[n - 1] == ' ' || te[n - 1] == '\t'))
+			n--;
+		if (n >= 7 && strncasecmp(te + n - 7, "chunked", 7) == 0 &&
+		    (n == 7 || te[n - 8] == ',' || te[n - 8] == ' '))
+			p->framing = FR_CHUNKED;
+		else
+			p->framing = FR_CLOSE;
+		p->chunk = CH_SIZE;
+		cl = NULL;	/* TE wins over CL (RFC 9112 section 6.3) */
+		close = true;	/* and such a message ends the connection */
+	} else if (cl != NULL) {
+		p->framing = FR_LENGTH;
+	} else {
+		p->framing = FR_CLOSE;
+	}
+	if (p->framing == FR_CLOSE || r->minor == 0)
+		close = true;
+	if (conn != NULL) {
+		lb_strlcpy(value, "", sizeof(value));
+		if (conn_len < sizeof(value)) {
+			memcpy(value, conn, conn_len);
+			value[conn_len] = '\0';
+		}
+		if (lb_http_list_has(value, "close"))
+			close = true;
+		else if (r->minor == 0 && lb_http_list_has(value, "keep-alive"))
+			close = p->framing == FR_CLOSE;
+	}
+	p->keepalive = !close;
+
+	for (size_t i = 0; i < r->n_headers; i++) {
+		if (h[i].name_len >= sizeof(name) ||
+		    h[i].value_len >= sizeof(value))
+			return -1;
+		memcpy(name, h[i].name, h[i].name_len);
+		name[h[i].name_len] = '\0';
+		memcpy(value, h[i].value, h[i].value_len);
+		value[h[i].value_len] = '\0';
+		if (lb_http_is_hop_by_hop(name))
+			continue;
+		if (strcasecmp(name, "Content-Length") == 0 && cl == NULL)
+			continue;
+		if (conn != NULL) {
+			char	 list[1024];
+
+			if (conn_len < sizeof(list)) {
+				memcpy(list, conn, conn_len);
+				list[conn_len] = '\0';
+				if (lb_http_list_has(list, name))
+					continue;
+			}
+		}
+		evhttp_add_header(oh, name, value);
+	}
+	if (p->px->draining)
+		evhttp_add_header(oh, "Connection", "close");
+
+	lb_strlcpy(reason, "", sizeof(reason));
+	if (r->reason_len < sizeof(reason)) {
+		memcpy(reason, r->reason, r->reason_len);
+		reason[r->reason_len] = '\0';
+	}
+	count_reply(p, (int)r->status);
+	p->state = PR_BODY;
+	evhttp_send_reply_start(p->req, (int)r->status, reason);
+	return 0;
+}
+
+/* Parse the head when it is all there; 1xx interim answers are skipped. */
+static void
+read_head(struct preq *p)
+{
+	struct evbuffer		*in = bufferevent_get_input(p->conn->bev);
+	struct lb_http_header	 hdrs[LB_HTTP_MAX_HEADERS];
+	struct lb_http_response	 r;
+
+	for (;;) {
+		size_t		 len = evbuffer_get_length(in);
+		ssize_t		 n;
+		const char	*data;
+
+		if (len == 0)
+			return;
+		if (len > MAX_RESPONSE_HEAD)
+			len = MAX_RESPONSE_HEAD;
+		data = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
+		n = lb_http_parse_response(data, len, &r, hdrs,
+		    LB_HTTP_MAX_HEADERS);
+		if (n == 0 && len < MAX_RESPONSE_HEAD)
+			return;
+		if (n <= 0 || r.status == 101) {
+			log_warnx("%s: invalid response head from %s",
+			    p->route->label, p->peer->srv->addrstr);
+			lb_conn_free(p->conn);
+			p->conn = NULL;
+			lb_upstream_done(p->up, p->peer, true);
+			p->peer = NULL;
+			finish_error(p, 502);
+			return;
+		}
+		if (r.status >= 100 && r.status < 200) {
+			evbuffer_drain(in, (size_t)n);
+			continue;
+		}
+		if (start_reply(p, &r, hdrs) == -1) {
+			log_warnx("%s: unusable response head from %s",
+			    p->route->label, p->peer->srv->addrstr);
+			lb_conn_free(p->conn);
+			p->conn = NULL;
+			lb_upstream_done(p->up, p->peer, true);
+			p->peer = NULL;
+			/* The head is not sent yet: evhttp sends ours. */
+			evhttp_clear_headers(evhttp_request_get_output_headers(
+			    p->req));
+			finish_error(p, 502);
+			return;
+		}
+		evbuffer_drain(in, (size_t)n);
+		pump(p);
+		return;
+	}
+}
+
+/* evhttp wrote everything we gave it to the client. */
+static void
+client_drained(struct evhttp_connection *evcon, void *arg)
+{
+	struct preq	*p = arg;
+
+	if (!p->paused)
+		return;
+	p->paused = false;
+	bufferevent_enable(p->conn->bev, EV_READ);
+	pump(p);
+}
+
+/* Hand N bytes of the origin's body to the client. */
+static void
+forward(struct preq *p, struct evbuffer *in, size_t n)
+{
+	evbuffer_remove_buffer(in, p->out, n);
+	evhttp_send_reply_chunk_with_cb(p->req, p->out, client_drained, p);
+	/* evhttp took them unless it had nothing to send them on. */
+	evbuffer_drain(p->out, evbuffer_get_length(p->out));
+}
+
+/* Move what the origin sent to the client, as the framing says. */
+static void
+pump(struct preq *p)
+{
+	struct evbuffer	*in = bufferevent_get_input(p->conn->bev);
+	size_t		 len;
+
+	for (;;) {
+		len = evbuffer_get_length(in);
+		switch (p->framing) {
+		case FR_NONE:
+			finish_ok(p);
+			return;
+		case FR_LENGTH:
+			if (len > p->remaining)
+				p->keepalive = false;	/* stray bytes */
+			if (len > 0 && p->remaining > 0) {
+				size_t	 n = len < p->remaining ? len :
+				    (size_t)p->remaining;
+
+				forward(p, in, n);
+				p->remaining -= n;
+			}
+			if (p->remaining == 0) {
+				finish_ok(p);
+				return;
+			}
+			goto check;
+		case FR_CLOSE:
+			if (len > 0)
+				forward(p, in, len);
+			goto check;
+		case FR_CHUNKED:
+			break;
+		}
+
+		/* Chunked. */
+		if (p->chunk == CH_DATA) {
+			size_t	 n = len < p->remaining ? len :
+			    (size_t)p->remaining;
+
+			if (n == 0)
+				goto check;
+			forward(p, in, n);
+			p->remaining -= n;
+			if (p->remaining == 0)
+				p->chunk = CH_DATA_END;
+			continue;
+		}
+		if (p->chunk == CH_DATA_END) {
+			unsigned char	*crlf;
+
+			if (len < 2)
+				goto check;
+			crlf = evbuffer_pullup(in, 2);
+			if (crlf[0] != '\r' || crlf[1] != '\n')
+				goto bad;
+			evbuffer_drain(in, 2);
+			p->chunk = CH_SIZE;
+			continue;
+		}
+		/* CH_SIZE or CH_TRAILER: a line. */
+		{
+			size_t		 n;
+			char		*line;
+			uint64_t	 size;
+
+			line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF_STRICT);
+			if (line == NULL) {
+				if (len > MAX_CHUNK_LINE)
+					goto bad;
+				goto check;
+			}
+			if (p->chunk == CH_TRAILER) {
+				free(line);
+				if (n == 0) {
+					finish_ok(p);
+					return;
+				}
+				continue;	/* trailers are dropped */
+			}
+			if (lb_http_parse_chunk_size(line, n, &size) == -1) {
+				free(line);
+				goto bad;
+			}
+			free(line);
+			p->remaining = size;
+			p->chunk = size == 0 ? CH_TRAILER : CH_DATA;
+			continue;
+		}
+	}
+check:
+	/* Backpressure: a slow client slows the origin, not our memory. */
+	if (p->req != NULL && !p->paused) {
+		struct evhttp_connection *evcon =
+		    evhttp_request_get_connection(p->req);
+
+		if (evcon != NULL && evbuffer_get_length(bufferevent_get_output(
+		    evhttp_connection_get_bufferevent(evcon))) >
+		    CLIENT_HIGH_WATER) {
+			p->paused = true;
+			bufferevent_disable(p->conn->bev, EV_READ);
+		}
+	}
+	return;
+bad:
+	log_warnx("%s: invalid chunked body from %s", p->route->label,
+	    p->peer->srv->addrstr);
+	client_abort(p);
+}
+
+static void
+upstream_read(struct bufferevent *bev, void *arg)
+{
+	struct preq	*p = arg;
+
+	p->got_byte = true;
+	if (p->state == PR_WAITING)
+		read_head(p);
+	else
+		pump(p);
+}
+
+static void
+upstream_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct preq	*p = arg;
+	bool		 timeout = (what & BEV_EVENT_TIMEOUT) != 0;
+	int		 err = EVUTIL_SOCKET_ERROR();
+
+	if (what & BEV_EVENT_CONNECTED) {
+		p->conn->connected = true;
+		send_request(p);
+		return;
+	}
+	switch (p->state) {
+	case PR_CONNECTING:
+		log_warnx("%s: connect to %s: %s", p->route->label,
+		    p->peer->srv->addrstr, timeout ? "timed out" :
+		    evutil_socket_error_to_string(err));
+		/* Refused or timed out: down for every worker at once. */
+		next_server(p, timeout ? 504 : 503, true);
+		return;
+	case PR_WAITING:
+		if (p->got_byte) {
+			log_warnx("%s: %s closed in the middle of the response "
+			    "head", p->route->label, p->peer->srv->addrstr);
+			lb_conn_free(p->conn);
+			p->conn = NULL;
+			lb_upstream_done(p->up, p->peer, true);
+			p->peer = NULL;
+			finish_error(p, 502);
+			return;
+		}
+		if (timeout) {
+			log_warnx("%s: %s sent nothing within %lld ms",
+			    p->route->label, p->peer->srv->addrstr,
+			    (long long)p->px->backend_tv.tv_sec * 1000 +
+			    p->px->backend_tv.tv_usec / 1000);
+			lb_conn_free(p->conn);
+			p->conn = NULL;
+			lb_upstream_done(p->up, p->peer, true);
+			p->peer = NULL;
+			finish_error(p, 504);
+			return;
+		}
+		if (p->reused && !p->resent) {
+			/*
+			 * The origin closed an idle connection as we reused
+			 * it: not its failure, and the request never reached
+			 * it. Send it once more on a fresh connection.
+			 */
+			p->resent = true;
+			p->reused = false;
+			lb_conn_free(p->conn);
+			p->conn = lb_pool_connect(&p->px->pools[
+			    p->peer->srv->id], &p->px->connect_tv);
+			if (p->conn == NULL) {
+				next_server(p, 503, false);
+				return;
+			}
+			p->state = PR_CONNECTING;
+			bufferevent_setcb(p->conn->bev, upstream_read, NULL,
+			    upstream_event, p);
+			return;
+		}
+		log_warnx("%s: %s failed before answering: %s",
+		    p->route->label, p->peer->srv->addrstr,
+		    (what & BEV_EVENT_EOF) ? "connection closed" :
+		    evutil_socket_error_to_string(err));
+		if (p->idempotent) {
+			next_server(p, 502, false);
+			return;
+		}
+		lb_conn_free(p->conn);
+		p->conn = NULL;
+		lb_upstream_done(p->up, p->peer, true);
+		p->peer = NULL;
+		finish_error(p, 502);
+		return;
+	case PR_BODY:
+		if (p->framing == FR_CLOSE && (what & BEV_EVENT_EOF) &&
+		    !timeout) {
+			p->keepalive = false;
+			pump(p);	/* whatever is still buffered */
+			if (p->req != NULL && p->conn != NULL)
+				finish_ok(p);
+			return;
+		}
+		log_warnx("%s: %s %s in the middle of the body",
+		    p->route->label, p->peer->srv->addrstr, timeout ?
+		    "went silent" : "failed");
+		client_abort(p);
+		return;
+	}
+}
+
+/* Pick a server and send the request to it, or answer that none is left. */
+static void
+attempt(struct preq *p)
+{
+	struct lb_pool	*pool;
+
+	for (;;) {
+		p->peer = lb_upstream_pick(p->up,
+		    (struct sockaddr *)&p->client_sa, p->tried, lb_now_ms());
+		if (p->peer == NULL) {
+			finish_error(p, p->fail_status);
+			return;
+		}
+		pool = &p->px->pools[p->peer->srv->id];
+		if ((p->conn = lb_pool_take(pool)) != NULL) {
+			p->reused = true;
+			bufferevent_setcb(p->conn->bev, upstream_read, NULL,
+			    upstream_event, p);
+			send_request(p);
+			return;
+		}
+		p->reused = false;
+		if ((p->conn = lb_pool_connect(pool, &p->px->connect_tv)) !=
+		    NULL) {
+			p->state = PR_CONNECTING;
+			bufferevent_setcb(p->conn->bev, upstream_read, NULL,
+			    upstream_event, p);
+			return;
+		}
+		log_warn("%s: connect to %s", p->route->label,
+		    p->peer->srv->addrstr);
+		p->tried[p->peer->index] = true;
+		lb_upstream_done(p->up, p->peer, true);
+		p->peer = NULL;
+	}
+}
+
+/* ------------------------------------------------------- requests */
+
+/*
+ * What evhttp 2.1 lets through and a proxy must not forward (request
+ * smuggling): Transfer-Encoding other than exactly "chunked", together
+ * with Content-Length, several different Content-Lengths, header names
+ * that are not tokens, more than one Host. Returns 0 or 400.
+ */
+static int
+check_headers(struct evhttp_request *req)
+{
+	struct evkeyvalq	*in = evhttp_request_get_input_headers(req);
+	struct evkeyval		*kv;
+	unsigned		 n_te = 0, n_cl = 0, n_host = 0;
+	uint64_t		 cl = 0, v;
+
+	TAILQ_FOREACH(kv, in, next) {
+		if (!lb_http_is_token(kv->key, strlen(kv->key)) ||
+		    lb_str_has_ctl(kv->value, strlen(kv->value)))
+			return 400;
+		if (strcasecmp(kv->key, "Transfer-Encoding") == 0) {
+			if (strcasecmp(kv->value, "chunked") != 0)
+				return 400;
+			n_te++;
+		} else if (strcasecmp(kv->key, "Content-Length") == 0) {
+			if (lb_http_parse_content_length(kv->value,
+			    strlen(kv->value), &v) == -1 ||
+			    (n_cl > 0 && v != cl))
+				return 400;
+			cl = v;
+			n_cl++;
+		} else if (strcasecmp(kv->key, "Host") == 0) {
+			n_host++;
+		}
+	}
+	if (n_te > 1 || (n_te > 0 && n_cl > 0) || n_host > 1)
+		return 400;
+	return 0;
+}
+
+static const char *
+method_name(enum evhttp_cmd_type cmd, bool *idempotent)
+{
+	*idempotent = true;
+	switch (cmd) {
+	case EVHTTP_REQ_GET: return "GET";
+	case EVHTTP_REQ_HEAD: return "HEAD";
+	case EVHTTP_REQ_PUT: return "PUT";
+	case EVHTTP_REQ_DELETE: return "DELETE";
+	case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+	case EVHTTP_REQ_TRACE: return "TRACE";
+	case EVHTTP_REQ_POST: *idempotent = false; return "POST";
+	case EVHTTP_REQ_PATCH: *idempotent = false; return "PATCH";
+	default: *idempotent = false; return NULL;
+	}
+}
+
+void
+lb_proxy_handle(struct evhttp_request *req, void *arg)
+{
+	struct lb_proxy		*px = arg;
+	struct evkeyvalq	*in = evhttp_request_get_input_headers(req);
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	const struct evhttp_uri	*uri = evhttp_request_get_evhttp_uri(req);
+	const struct sockaddr	*sa = evhttp_connection_get_addr(evcon);
+	const struct lb_route	*route;
+	const char		*target, *qmark, *host, *method;
+	char			*npath = NULL, *rawpath = NULL;
+	struct preq		*p = NULL;
+	bool			 idempotent;
+	int			 code;
+
+	if ((code = check_headers(req)) != 0) {
+		reply_simple(px, req, code, true);
+		return;
+	}
+	if ((method = method_name(evhttp_request_get_command(req),
+	    &idempotent)) == NULL) {
+		reply_simple(px, req, 501, false);
+		return;
+	}
+	host = evhttp_find_header(in, "Host");
+	target = evhttp_request_get_uri(req);
+	if (target[0] != '/') {
+		/* absolute-form: its authority replaces Host (RFC 9112 3.2.2) */
+		const char	*scheme = uri ? evhttp_uri_get_scheme(uri) : NULL;
+
+		if (scheme == NULL || strcasecmp(scheme, "http") != 0 ||
+		    evhttp_uri_get_host(uri) == NULL) {
+			reply_simple(px, req, 400, false);
+			return;
+		}
+		host = evhttp_uri_get_host(uri);
+		target = strchr(target + strlen(scheme) + 3, '/');
+		if (target == NULL)
+			target = "/";
+	}
+	if (host == NULL && evhttp_request_get_host(req) == NULL) {
+		/* evhttp 2.1 has no getter for the version: http_struct.h */
+		if (req->major == 1 && req->minor >= 1) {
+			/* RFC 9112 section 3.2: a 1.1 request needs a Host. */
+			reply_simple(px, req, 400, false);
+			return;
+		}
+	}
+	qmark = strchr(target, '?');
+	rawpath = qmark ? strndup(target, (size_t)(qmark - target)) :
+	    strdup(target);
+	if (rawpath == NULL)
+		goto oom;
+	if (lb_uri_normalize_path(rawpath, strlen(rawpath), &npath) == -1) {
+		free(rawpath);
+		reply_simple(px, req, 400, false);
+		return;
+	}
+	free(rawpath);
+
+	if ((route = lb_routes_match(px->cfg->table, host, npath)) == NULL) {
+		if (px->shm != NULL)
+			atomic_fetch_add_explicit(&px->shm->routes[
+			    px->shm->n_routes].codes[3], 1,
+			    memory_order_relaxed);
+		free(npath);
+		reply_simple(px, req, 404, false);
+		return;
+	}
+	if (sa == NULL || !lb_rules_allowed(px->cfg, route, sa, npath)) {
+		free(npath);
+		atomic_fetch_add_explicit(&px->shm->routes[route->id].codes[3],
+		    1, memory_order_relaxed);
+		reply_simple(px, req, 403, false);
+		return;
+	}
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		goto oom;
+	px->inflight++;
+	p->px = px;
+	p->req = req;
+	p->client = evcon;
+	p->route = route;
+	p->up = &px->ups[route->id];
+	p->fail_status = 503;
+	p->idempotent = idempotent;
+	p->head_only = evhttp_request_get_command(req) == EVHTTP_REQ_HEAD;
+	p->start_ms = lb_now_ms();
+	memcpy(&p->client_sa, sa, sa->sa_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+	lb_addr_format_host(sa, p->client_ip, sizeof(p->client_ip));
+	p->path = lb_rules_rewrite_path(route, npath);
+	p->query = lb_uri_query_rewrite(qmark ? qmark + 1 : NULL,
+	    route->param_remove, route->n_param_remove, route->param_add,
+	    route->n_param_add);
+	p->tried = calloc(p->up->n_peers ? p->up->n_peers : 1,
+	    sizeof(*p->tried));
+	p->out = evbuffer_new();
+	if (host != NULL)
+		p->host = strdup(host);
+	if (p->path == NULL || p->query == NULL || p->tried == NULL ||
+	    p->out == NULL || (host != NULL && p->host == NULL)) {
+		free(npath);
+		p->req = NULL;
+		preq_free(p);
+		goto oom;
+	}
+	free(npath);
+
+	p->fwd.method = method;
+	p->fwd.path = p->path;
+	p->fwd.query = p->query;
+	p->fwd.in = in;
+	p->fwd.client_ip = p->client_ip;
+	p->fwd.host = p->host;
+	p->fwd.body_len = evbuffer_get_length(
+	    evhttp_request_get_input_buffer(req));
+	p->fwd.body_always = evhttp_request_get_command(req) ==
+	    EVHTTP_REQ_POST || evhttp_request_get_command(req) ==
+	    EVHTTP_REQ_PUT || evhttp_request_get_command(req) ==
+	    EVHTTP_REQ_PATCH;
+
+	/* Hear about the client leaving while the origin works. */
+	evhttp_connection_set_closecb(evcon, client_closed, p);
+	attempt(p);
+	return;
+oom:
+	log_warnx("out of memory handling a request");
+	reply_simple(px, req, 500, true);
+}
+
+/* --------------------------------------------------------- set-up */
+
+int
+lb_proxy_init(struct lb_proxy *px, struct event_base *base,
+    const struct lb_cfg *cfg, struct lb_shm *shm, uint64_t seed)
+{
+	unsigned	 idle_ms = POOL_IDLE_MS;
+
+	memset(px, 0, sizeof(*px));
+	px->base = base;
+	px->cfg = cfg;
+	px->shm = shm;
+	px->connect_tv.tv_sec = cfg->connect_timeout_ms / 1000;
+	px->connect_tv.tv_usec = (cfg->connect_timeout_ms % 1000) * 1000;
+	px->backend_tv.tv_sec = cfg->backend_timeout_ms / 1000;
+	px->backend_tv.tv_usec = (cfg->backend_timeout_ms % 1000) * 1000;
+	px->ups = calloc(cfg->n_routes ? cfg->n_routes : 1, sizeof(*px->ups));
+	px->pools = calloc(cfg->n_servers ? cfg->n_servers : 1,
+	    sizeof(*px->pools));
+	if (px->ups == NULL || px->pools == NULL)
+		goto fail;
+	for (size_t i = 0; i < cfg->n_routes; i++) {
+		const struct lb_route	*r = &cfg->routes[i];
+
+		if (lb_upstream_init(&px->ups[i], r, shm->servers,
+		    seed + i) == -1)
+			goto fail;
+		for (size_t s = 0; s < r->n_servers; s++)
+			lb_pool_init(&px->pools[r->servers[s].id],
+			    &r->servers[s], base, POOL_MAX_IDLE, idle_ms);
+	}
+	return 0;
+fail:
+	lb_proxy_fini(px);
+	errno = ENOMEM;
+	return -1;
+}
+
+void
+lb_proxy_fini(struct lb_proxy *px)
+{
+	if (px->pools != NULL)
+		for (size_t i = 0; i < px->cfg->n_servers; i++)
+			if (px->pools[i].srv != NULL)
+				lb_pool_fini(&px->pools[i]);
+	if (px->ups != NULL)
+		for (size_t i = 0; i < px->cfg->n_routes; i++)
+			if (px->ups[i].peers != NULL)
+				lb_upstream_fini(&px->ups[i]);
+	free(px->pools);
+	free(px->ups);
+	px->pools = NULL;
+	px->ups = NULL;
+}

@@ -1,0 +1,184 @@
+/*
+ * worker/rules.c -- firewall, rewrites and the forwarded request head.
+ */
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
+
+#include "common/addr.h"
+#include "common/http.h"
+#include "common/uri.h"
+#include "worker/rules.h"
+
+static bool
+firewall_allows(const struct lb_firewall *fw, const struct sockaddr *sa,
+    const char *path)
+{
+	for (size_t i = 0; i < fw->n_ip_reject; i++)
+		if (lb_cidr_match(&fw->ip_reject[i], sa))
+			return false;
+	for (size_t i = 0; i < fw->n_path_reject; i++)
+		if (lb_uri_has_prefix(path, fw->path_reject[i]))
+			return false;
+	return true;
+}
+
+bool
+lb_rules_allowed(const struct lb_cfg *cfg, const struct lb_route *route,
+    const struct sockaddr *sa, const char *path)
+{
+	if (!firewall_allows(&cfg->firewall, sa, path))
+		return false;
+	return route == NULL || firewall_allows(&route->firewall, sa, path);
+}
+
+char *
+lb_rules_rewrite_path(const struct lb_route *route, const char *path)
+{
+	char	*cur, *next;
+
+	if ((cur = strdup(path)) == NULL)
+		return NULL;
+	if (route->kind == LB_ROUTE_PATH && route->strip_prefix &&
+	    strcmp(route->match, "/") != 0) {
+		errno = 0;
+		next = lb_uri_replace_prefix(cur, route->match, "/");
+		if (next == NULL && errno == ENOMEM)
+			goto fail;
+		if (next != NULL) {
+			free(cur);
+			cur = next;
+		}
+	}
+	for (size_t i = 0; i < route->n_rewrite; i++) {
+		errno = 0;
+		next = lb_uri_replace_prefix(cur, route->rewrite[i].name,
+		    route->rewrite[i].value);
+		if (next == NULL && errno == ENOMEM)
+			goto fail;
+		if (next != NULL) {
+			free(cur);
+			return next;
+		}
+	}
+	return cur;
+fail:
+	free(cur);
+	return NULL;
+}
+
+static bool
+name_in(const char *name, char *const *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcasecmp(name, list[i]) == 0)
+			return true;
+	return false;
+}
+
+static bool
+name_in_kv(const char *name, const struct lb_kv *kv, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcasecmp(name, kv[i].name) == 0)
+			return true;
+	return false;
+}
+
+/* Is NAME listed in any Connection header of the client? */
+static bool
+named_by_connection(const struct evkeyvalq *in, const char *name)
+{
+	const struct evkeyval	*kv;
+
+	TAILQ_FOREACH(kv, in, next)
+		if (strcasecmp(kv->key, "Connection") == 0 &&
+		    lb_http_list_has(kv->value, name))
+			return true;
+	return false;
+}
+
+/* Headers lbmaster always writes itself. */
+static bool
+header_is_ours(const char *name)
+{
+	static const char *const ours[] = {
+		"Host", "Content-Length", "Expect", "X-Forwarded-For",
+		"X-Forwarded-Proto", "X-Forwarded-Host",
+	};
+
+	for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
+		if (strcasecmp(name, ours[i]) == 0)
+			return true;
+	return false;
+}
+
+int
+lb_rules_request_head(struct evbuffer *out, const struct lb_route *route,
+    const struct lb_server *srv, const struct lb_fwd *f)
+{
+	const struct evkeyval	*kv;
+	const char		*host = f->host;
+	bool			 xff = false;
+
+	if (name_in("Host", route->hdr_remove, route->n_hdr_remove))
+		host = NULL;
+	for (size_t i = 0; i < route->n_hdr_add; i++)
+		if (strcasecmp(route->hdr_add[i].name, "Host") == 0)
+			host = route->hdr_add[i].value;
+	if (host == NULL)
+		host = srv->name;
+
+	if (evbuffer_add_printf(out, "%s %s%s%s HTTP/1.1\r\nHost: %s\r\n",
+	    f->method, f->path, f->query != NULL && f->query[0] != '\0' ?
+	    "?" : "", f->query != NULL ? f->query : "", host) == -1)
+		return -1;
+
+	TAILQ_FOREACH(kv, f->in, next) {
+		if (lb_http_is_hop_by_hop(kv->key) || header_is_ours(kv->key) ||
+		    named_by_connection(f->in, kv->key) ||
+		    name_in(kv->key, route->hdr_remove, route->n_hdr_remove) ||
+		    name_in_kv(kv->key, route->hdr_add, route->n_hdr_add))
+			continue;
+		if (evbuffer_add_printf(out, "%s: %s\r\n", kv->key,
+		    kv->value) == -1)
+			return -1;
+	}
+	for (size_t i = 0; i < route->n_hdr_add; i++) {
+		if (strcasecmp(route->hdr_add[i].name, "Host") == 0)
+			continue;
+		if (evbuffer_add_printf(out, "%s: %s\r\n",
+		    route->hdr_add[i].name, route->hdr_add[i].value) == -1)
+			return -1;
+	}
+
+	/* X-Forwarded-For: every earlier hop in order, then this client. */
+	if (evbuffer_add(out, "X-Forwarded-For: ", 17) == -1)
+		return -1;
+	TAILQ_FOREACH(kv, f->in, next) {
+		if (strcasecmp(kv->key, "X-Forwarded-For") != 0 ||
+		    kv->value[0] == '\0')
+			continue;
+		if (evbuffer_add_printf(out, "%s%s", xff ? ", " : "",
+		    kv->value) == -1)
+			return -1;
+		xff = true;
+	}
+	if (evbuffer_add_printf(out, "%s%s\r\nX-Forwarded-Proto: http\r\n",
+	    xff ? ", " : "", f->client_ip) == -1)
+		return -1;
+	if (f->host != NULL && evbuffer_add_printf(out,
+	    "X-Forwarded-Host: %s\r\n", f->host) == -1)
+		return -1;
+	if ((f->body_len > 0 || f->body_always) && evbuffer_add_printf(out,
+	    "Content-Length: %llu\r\n", (unsigned long long)f->body_len) == -1)
+		return -1;
+	return evbuffer_add(out, "\r\n", 2);
+}

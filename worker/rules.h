@@ -1,0 +1,60 @@
+/*
+ * worker/rules.h -- what a route does to a request before it is
+ * forwarded: firewall, path rewriting, and the request head the origin
+ * receives. No I/O here, so every rule is testable on its own.
+ */
+#ifndef LB_RULES_H
+#define LB_RULES_H
+
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <stdbool.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "config/config.h"
+
+/* Everything the head of a forwarded request is made from. */
+struct lb_fwd {
+	const char	*method;	/* "GET" */
+	const char	*path;		/* rewritten, normalized */
+	const char	*query;		/* rewritten; NULL or "" for none */
+	const struct evkeyvalq *in;	/* the client's headers */
+	const char	*client_ip;	/* "192.0.2.1", "::1" */
+	const char	*host;		/* client's Host, or NULL */
+	uint64_t	 body_len;	/* bytes of body to send */
+	bool		 body_always;	/* send Content-Length even when 0 */
+};
+
+/* worker/rules.c */
+
+/*
+ * Is a client at SA asking for the normalized PATH allowed by the global
+ * firewall rules of CFG and then ROUTE's own? ROUTE may be NULL.
+ */
+bool		 lb_rules_allowed(const struct lb_cfg *cfg,
+		    const struct lb_route *route, const struct sockaddr *sa,
+		    const char *path);
+/*
+ * The path the origin receives for the normalized PATH: the matched prefix
+ * stripped (path routes with strip_prefix), then the first rewrite rule
+ * whose prefix matches. Returns a malloc'ed string, or NULL (ENOMEM).
+ */
+char		*lb_rules_rewrite_path(const struct lb_route *,
+		    const char *path);
+/*
+ * Append to OUT the head (request line, headers, blank line) to send to
+ * SRV for F under ROUTE's rules: hop-by-hop headers and those named in
+ * Connection dropped, Expect dropped, header_rules applied, Host kept (or
+ * the server's name when the client sent none or a rule removed it),
+ * X-Forwarded-For appended, X-Forwarded-Proto and -Host set, our own
+ * Content-Length. Returns 0 or -1 (ENOMEM).
+ */
+int		 lb_rules_request_head(struct evbuffer *out,
+		    const struct lb_route *route, const struct lb_server *srv,
+		    const struct lb_fwd *f);
+
+#endif /* LB_RULES_H */

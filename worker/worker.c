@@ -1,0 +1,208 @@
+/*
+ * worker/worker.c -- a worker process's life: set up evhttp on the
+ * inherited sockets, tell the master it accepts, serve, drain, exit.
+ */
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "common/log.h"
+#include "worker/proxy.h"
+#include "worker/worker.h"
+
+/*
+ * After the last request in flight is answered, idle keep-alive clients
+ * get this long to send one more request (answered with Connection: close)
+ * before their connections are closed under them.
+ */
+#define DRAIN_GRACE_MS	1000
+
+/* The worker's state: the one mutable process-wide struct. */
+static struct {
+	struct event_base *base;
+	struct evhttp	*http;
+	struct evhttp_bound_socket **bound;	/* owned array */
+	size_t		 n_bound;
+	struct lb_proxy	 px;
+	struct event	*ctl_ev;
+	struct event	*grace_ev;	/* drain: idle grace, then exit */
+	struct event	*deadline_ev;	/* drain: shutdown_timeout */
+	int		 ctl_fd;
+	bool		 draining;
+} W;
+
+static void
+stop_accepting(void)
+{
+	for (size_t i = 0; i < W.n_bound; i++)
+		if (W.bound[i] != NULL)
+			evhttp_del_accept_socket(W.http, W.bound[i]);
+	W.n_bound = 0;
+}
+
+static void
+exit_now(evutil_socket_t fd, short what, void *arg)
+{
+	if (arg != NULL)
+		log_warnx("%s", (const char *)arg);
+	event_base_loopbreak(W.base);
+}
+
+/* The last request in flight is done: give idle clients a moment. */
+static void
+drained(void *arg)
+{
+	struct timeval	 tv = { DRAIN_GRACE_MS / 1000,
+	    (DRAIN_GRACE_MS % 1000) * 1000 };
+
+	evtimer_add(W.grace_ev, &tv);
+}
+
+static void
+drain(void)
+{
+	const struct lb_cfg	*cfg = W.px.cfg;
+	struct timeval		 tv;
+
+	if (W.draining)
+		return;
+	W.draining = true;
+	stop_accepting();
+	W.px.draining = true;
+	W.px.idle_cb = drained;
+	tv.tv_sec = cfg->shutdown_timeout_ms / 1000;
+	tv.tv_usec = (cfg->shutdown_timeout_ms % 1000) * 1000;
+	evtimer_add(W.deadline_ev, &tv);
+	log_info("draining: %u requests in flight", W.px.inflight);
+	if (W.px.inflight == 0)
+		drained(NULL);
+}
+
+static void
+ctl_read(evutil_socket_t fd, short what, void *arg)
+{
+	char	 buf[16];
+	ssize_t	 n;
+
+	n = read(fd, buf, sizeof(buf));
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		/* The master is gone: finish what we have and go. */
+		log_warnx("master went away; draining");
+		event_del(W.ctl_ev);
+		drain();
+		return;
+	}
+	for (ssize_t i = 0; i < n; i++) {
+		switch (buf[i]) {
+		case LB_CTL_QUIT:
+			drain();
+			break;
+		case LB_CTL_TERM:
+			event_base_loopbreak(W.base);
+			break;
+		case LB_CTL_REOPEN:
+			if (log_reopen() == -1)
+				log_warn("reopening the error log");
+			break;
+		}
+	}
+}
+
+static void
+ready(void)
+{
+	char	 c = LB_CTL_READY;
+
+	if (write(W.ctl_fd, &c, 1) != 1)
+		log_warn("telling the master we are ready");
+}
+
+int
+lb_worker_main(const struct lb_worker_args *a)
+{
+	const struct lb_cfg	*cfg = a->cfg;
+	struct timeval		 tv;
+	int			 rc = LB_EXIT_FATAL;
+
+	memset(&W, 0, sizeof(W));
+	W.ctl_fd = a->ctl_fd;
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((W.base = event_base_new()) == NULL) {
+		log_warnx("event_base_new failed");
+		goto out;
+	}
+	if (lb_proxy_init(&W.px, W.base, cfg, a->shm,
+	    (uint64_t)getpid() * 2654435761u ^ (uint64_t)time(NULL)) == -1) {
+		log_warn("proxy set-up");
+		goto out;
+	}
+	if ((W.http = evhttp_new(W.base)) == NULL) {
+		log_warnx("evhttp_new failed");
+		goto out;
+	}
+	evhttp_set_allowed_methods(W.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_PATCH);
+	evhttp_set_default_content_type(W.http, NULL);
+	evhttp_set_max_headers_size(W.http, (ev_ssize_t)cfg->max_header_size);
+	evhttp_set_max_body_size(W.http, (ev_ssize_t)cfg->max_body_size);
+	tv.tv_sec = cfg->client_timeout_ms / 1000;
+	tv.tv_usec = (cfg->client_timeout_ms % 1000) * 1000;
+	evhttp_set_timeout_tv(W.http, &tv);
+	evhttp_set_gencb(W.http, lb_proxy_handle, &W.px);
+
+	if ((W.bound = calloc(a->n_fds ? a->n_fds : 1, sizeof(*W.bound))) ==
+	    NULL)
+		goto out;
+	for (size_t i = 0; i < a->n_fds; i++) {
+		W.bound[i] = evhttp_accept_socket_with_handle(W.http,
+		    a->fds[i]);
+		if (W.bound[i] == NULL) {
+			log_warnx("cannot serve listening socket %d",
+			    a->fds[i]);
+			goto out;
+		}
+		W.n_bound++;
+	}
+
+	W.ctl_ev = event_new(W.base, a->ctl_fd, EV_READ | EV_PERSIST,
+	    ctl_read, NULL);
+	W.grace_ev = evtimer_new(W.base, exit_now, NULL);
+	W.deadline_ev = evtimer_new(W.base, exit_now,
+	    "shutdown_timeout reached with requests in flight");
+	if (W.ctl_ev == NULL || W.grace_ev == NULL || W.deadline_ev == NULL ||
+	    event_add(W.ctl_ev, NULL) == -1)
+		goto out;
+	evutil_make_socket_nonblocking(a->ctl_fd);
+
+	ready();
+	event_base_dispatch(W.base);
+	rc = 0;
+out:
+	if (W.http != NULL)
+		evhttp_free(W.http);
+	if (W.px.ups != NULL)
+		lb_proxy_fini(&W.px);
+	if (W.ctl_ev != NULL)
+		event_free(W.ctl_ev);
+	if (W.grace_ev != NULL)
+		event_free(W.grace_ev);
+	if (W.deadline_ev != NULL)
+		event_free(W.deadline_ev);
+	free(W.bound);
+	if (W.base != NULL)
+		event_base_free(W.base);
+	return rc;
+}
