@@ -64,6 +64,36 @@ lb_shm_destroy(struct lb_shm *shm)
 	    &off_rt));
 }
 
+/* Prometheus-style latency buckets: 1 ms to 5 s. */
+const int64_t lb_shm_bucket_us[LB_SHM_BUCKETS] = {
+	1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+	1000000, 2500000, 5000000,
+};
+
+void
+lb_shm_observe(struct lb_shm *shm, int64_t us)
+{
+	size_t	 i = 0;
+
+	if (us < 0)
+		us = 0;
+	while (i < LB_SHM_BUCKETS && us > lb_shm_bucket_us[i])
+		i++;
+	/* Non-cumulative here; /metrics adds them up. */
+	atomic_fetch_add_explicit(&shm->duration[i], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&shm->duration_sum_us, (uint64_t)us,
+	    memory_order_relaxed);
+}
+
+int64_t
+lb_now_us(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 int64_t
 lb_now_ms(void)
 {

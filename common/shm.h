@@ -57,7 +57,13 @@ struct lb_shm {
 struct lb_shm	*lb_shm_create(size_t n_servers, size_t n_routes);
 void		 lb_shm_destroy(struct lb_shm *);
 
-/* CLOCK_MONOTONIC in milliseconds. */
+/* Count one request that took US microseconds in the histogram. */
+void		 lb_shm_observe(struct lb_shm *, int64_t us);
+/* Upper bounds of the histogram buckets, in microseconds (+Inf after). */
+extern const int64_t lb_shm_bucket_us[LB_SHM_BUCKETS];
+
+/* CLOCK_MONOTONIC in milliseconds, and in microseconds. */
 int64_t		 lb_now_ms(void);
+int64_t		 lb_now_us(void);
 
 #endif /* LB_SHM_H */

@@ -27,6 +27,7 @@
 #include "common/shm.h"
 #include "common/str.h"
 #include "master/master.h"
+#include "worker/checker.h"
 #include "worker/worker.h"
 
 #define READY_TIMEOUT_MS	10000	/* a new generation must start by then */
@@ -48,6 +49,7 @@ struct child {
 	int		 ctl;		/* our end of the socketpair, or -1 */
 	struct gen	*gen;
 	unsigned	 slot;
+	bool		 checker;	/* the health checker, not a worker */
 	bool		 ready;
 	bool		 quitting;	/* asked to exit: not a crash */
 	int64_t		 started;	/* lb_now_ms() at fork */
@@ -251,9 +253,36 @@ gen_release(struct gen *g)
 	free(g);
 }
 
-/* Runs in the new child: become worker SLOT of generation G. */
+/* Runs in the new child: become the health checker of generation G. */
 static void __attribute__((noreturn))
-child_main(struct gen *g, unsigned slot, int ctl)
+checker_main(struct gen *g, int ctl)
+{
+	struct lb_checker_args	 args;
+	char			 err[LB_ERRLEN];
+
+	log_procname("checker");
+	lb_proctitle_set("lbmaster: health checker");
+	/* It probes by address: listening sockets are not its business. */
+	for (size_t i = 0; i < M.n_listeners; i++)
+		for (size_t s = 0; s < M.listeners[i].n_fds; s++)
+			close(M.listeners[i].fds[s]);
+	for (size_t s = 0; s < M.admin.n_fds; s++)
+		close(M.admin.fds[s]);
+	if (lb_drop_privileges(g->cfg->user, g->cfg->group, err,
+	    sizeof(err)) == -1) {
+		log_error("%s", err);
+		_exit(LB_EXIT_FATAL);
+	}
+	args.cfg = g->cfg;
+	args.shm = g->shm;
+	args.ctl_fd = ctl;
+	args.generation = g->id;
+	_exit(lb_checker_main(&args));
+}
+
+/* Runs in the new child: become worker SLOT (or the checker) of G. */
+static void __attribute__((noreturn))
+child_main(struct gen *g, unsigned slot, bool checker, int ctl)
 {
 	struct lb_worker_args	 args;
 	char			 err[LB_ERRLEN], name[32];
@@ -274,6 +303,8 @@ child_main(struct gen *g, unsigned slot, int ctl)
 		if (M.children[i].ctl != -1)
 			close(M.children[i].ctl);
 
+	if (checker)
+		checker_main(g, ctl);
 	lb_snprintf(name, sizeof(name), "worker %u", slot);
 	log_procname(name);
 	lb_proctitle_set("lbmaster: worker process");
@@ -312,6 +343,18 @@ child_main(struct gen *g, unsigned slot, int ctl)
 	_exit(lb_worker_main(&args));
 }
 
+/* "worker 3" or "health checker", for the log. */
+static const char *
+child_name(const struct child *c)
+{
+	static char	 buf[32];
+
+	if (c->checker)
+		return "health checker";
+	lb_snprintf(buf, sizeof(buf), "worker %u", c->slot);
+	return buf;
+}
+
 static int
 child_spawn(struct child *c)
 {
@@ -319,18 +362,18 @@ child_spawn(struct child *c)
 	pid_t	 pid;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
-		log_warn("socketpair for worker %u", c->slot);
+		log_warn("socketpair for %s", child_name(c));
 		return -1;
 	}
 	if ((pid = fork()) == -1) {
-		log_warn("fork worker %u", c->slot);
+		log_warn("fork %s", child_name(c));
 		close(sv[0]);
 		close(sv[1]);
 		return -1;
 	}
 	if (pid == 0) {
 		close(sv[0]);
-		child_main(c->gen, c->slot, sv[1]);
+		child_main(c->gen, c->slot, c->checker, sv[1]);
 	}
 	close(sv[1]);
 	fcntl(sv[0], F_SETFL, O_NONBLOCK);
@@ -341,13 +384,13 @@ child_spawn(struct child *c)
 	c->started = lb_now_ms();
 	c->respawn_at = 0;
 	c->gen->children++;
-	log_info("generation %u: worker %u started (pid %ld)", c->gen->id,
-	    c->slot, (long)pid);
+	log_info("generation %u: %s started (pid %ld)", c->gen->id,
+	    child_name(c), (long)pid);
 	return 0;
 }
 
 static struct child *
-child_add(struct gen *g, unsigned slot)
+child_add(struct gen *g, unsigned slot, bool checker)
 {
 	struct child	*arr, *c;
 
@@ -360,6 +403,7 @@ child_add(struct gen *g, unsigned slot)
 	c->ctl = -1;
 	c->gen = g;
 	c->slot = slot;
+	c->checker = checker;
 	return c;
 }
 
@@ -391,7 +435,7 @@ gen_start(struct gen *g)
 	unsigned	 started = 0;
 
 	for (unsigned s = 0; s < g->cfg->workers; s++) {
-		struct child	*c = child_add(g, s);
+		struct child	*c = child_add(g, s, false);
 
 		if (c == NULL) {
 			log_warn("worker %u", s);
@@ -400,6 +444,14 @@ gen_start(struct gen *g)
 		if (child_spawn(c) == 0)
 			started++;
 		else
+			c->respawn_at = lb_now_ms() + 100;
+	}
+	if (started > 0 && lb_checker_needed(g->cfg)) {
+		struct child	*c = child_add(g, 0, true);
+
+		if (c == NULL)
+			log_warn("health checker");
+		else if (child_spawn(c) == -1)
 			c->respawn_at = lb_now_ms() + 100;
 	}
 	return started > 0 ? 0 : -1;
@@ -411,7 +463,8 @@ gen_ready(const struct gen *g)
 	unsigned	 ready = 0;
 
 	for (size_t i = 0; i < M.n_children; i++)
-		if (M.children[i].gen == g && M.children[i].ready)
+		if (M.children[i].gen == g && M.children[i].ready &&
+		    !M.children[i].checker)
 			ready++;
 	return ready == g->cfg->workers;
 }
@@ -440,16 +493,16 @@ child_exited(struct child *c, int status)
 	bool		 expected = c->quitting || g->retired || M.stopping;
 
 	if (WIFSIGNALED(status))
-		log_warnx("generation %u: worker %u (pid %ld) killed by signal "
-		    "%d%s", g->id, c->slot, (long)c->pid, WTERMSIG(status),
-		    expected ? "" : ": replacing it");
+		log_warnx("generation %u: %s (pid %ld) killed by signal "
+		    "%d%s", g->id, child_name(c), (long)c->pid,
+		    WTERMSIG(status), expected ? "" : ": replacing it");
 	else if (WEXITSTATUS(status) != 0 || !expected)
-		log_warnx("generation %u: worker %u (pid %ld) exited with "
-		    "status %d%s", g->id, c->slot, (long)c->pid,
+		log_warnx("generation %u: %s (pid %ld) exited with "
+		    "status %d%s", g->id, child_name(c), (long)c->pid,
 		    WEXITSTATUS(status), expected ? "" : ": replacing it");
 	else
-		log_info("generation %u: worker %u (pid %ld) exited", g->id,
-		    c->slot, (long)c->pid);
+		log_info("generation %u: %s (pid %ld) exited", g->id,
+		    child_name(c), (long)c->pid);
 
 	if (c->ctl != -1)
 		close(c->ctl);
@@ -479,8 +532,8 @@ child_exited(struct child *c, int status)
 		if (delay > BACKOFF_MAX_MS)
 			delay = BACKOFF_MAX_MS;
 		c->respawn_at = now + delay;
-		log_warnx("generation %u: worker %u keeps dying; next start in "
-		    "%lld ms", g->id, c->slot, (long long)delay);
+		log_warnx("generation %u: %s keeps dying; next start in "
+		    "%lld ms", g->id, child_name(c), (long long)delay);
 	}
 }
 

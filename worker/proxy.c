@@ -36,6 +36,7 @@
 #include "common/log.h"
 #include "common/uri.h"
 #include "config/routes.h"
+#include "worker/access_log.h"
 #include "worker/proxy.h"
 #include "worker/rules.h"
 
@@ -96,11 +97,17 @@ struct preq {
 	enum chunk_state chunk;
 	uint64_t	 remaining;	/* of the body or of the chunk */
 	int		 fail_status;	/* if no server is left: 503/504/502 */
-	int64_t		 start_ms;
+	int		 status;	/* what the client got, once known */
+	int		 upstream_status;	/* what the origin said */
+	uint64_t	 bytes;		/* body bytes passed to the client */
+	int64_t		 start_us;
+	int64_t		 upstream_us;	/* when the last attempt started */
+	const char	*upstream;	/* addrstr of the last server tried */
 };
 
 static void	attempt(struct preq *);
 static void	pump(struct preq *);
+static const char *method_name(enum evhttp_cmd_type, bool *);
 
 /* --------------------------------------------------------- replies */
 
@@ -145,18 +152,72 @@ reply_simple(struct lb_proxy *px, struct evhttp_request *req, int code,
 		evbuffer_free(body);
 }
 
+/*
+ * Account for a finished request, once: the route's status counters, the
+ * latency histogram and the access log. P is NULL for requests answered
+ * before one was made (400, 403, 404...).
+ */
 static void
-count_reply(struct preq *p, int code)
+request_done(struct lb_proxy *px, struct evhttp_request *req,
+    const struct lb_route *route, const struct preq *p, int status)
 {
-	struct lb_shm_route	*rt;
-	int			 cls = code / 100;
+	struct lb_access	 a;
+	struct evkeyvalq	*in;
+	int64_t			 now = lb_now_us();
+	int			 cls = status / 100;
 
-	if (p->px->shm == NULL)
+	if (px->shm != NULL) {
+		struct lb_shm_route	*rt = &px->shm->routes[route != NULL ?
+		    route->id : px->shm->n_routes];
+
+		atomic_fetch_add_explicit(&rt->codes[cls >= 1 && cls <= 5 ?
+		    cls - 1 : 5], 1, memory_order_relaxed);
+		lb_shm_observe(px->shm, p != NULL ? now - p->start_us : 0);
+	}
+	if (!lb_access_log_enabled() || req == NULL)
 		return;
-	rt = &p->px->shm->routes[p->route != NULL ? p->route->id :
-	    p->px->shm->n_routes];
-	atomic_fetch_add_explicit(&rt->codes[cls >= 1 && cls <= 5 ? cls - 1 :
-	    5], 1, memory_order_relaxed);
+	in = evhttp_request_get_input_headers(req);
+	memset(&a, 0, sizeof(a));
+	a.client_ip = p != NULL ? p->client_ip : NULL;
+	a.method = p != NULL ? p->fwd.method : NULL;
+	a.target = evhttp_request_get_uri(req);
+	a.http_minor = req->minor;
+	a.status = status;
+	a.bytes = p != NULL ? p->bytes : 0;
+	a.referer = evhttp_find_header(in, "Referer");
+	a.user_agent = evhttp_find_header(in, "User-Agent");
+	a.upstream = p != NULL ? p->upstream : NULL;
+	a.upstream_status = p != NULL ? p->upstream_status : 0;
+	a.rt_us = p != NULL ? now - p->start_us : 0;
+	a.urt_us = p != NULL && p->upstream != NULL ? now - p->upstream_us :
+	    -1;
+	if (a.client_ip == NULL) {
+		static char	 ip[LB_ADDRSTRLEN];
+		const struct sockaddr *sa = evhttp_connection_get_addr(
+		    evhttp_request_get_connection(req));
+
+		lb_strlcpy(ip, "-", sizeof(ip));
+		if (sa != NULL)
+			lb_addr_format_host(sa, ip, sizeof(ip));
+		a.client_ip = ip;
+	}
+	if (a.method == NULL) {
+		bool	 idem;
+
+		a.method = method_name(evhttp_request_get_command(req), &idem);
+		if (a.method == NULL)
+			a.method = "-";
+	}
+	lb_access_log_write(&a);
+}
+
+/* Answer a request that never reached a backend. */
+static void
+reply_early(struct lb_proxy *px, struct evhttp_request *req,
+    const struct lb_route *route, int code, bool close)
+{
+	request_done(px, req, route, NULL, code);
+	reply_simple(px, req, code, close);
 }
 
 /* ------------------------------------------------------ preq life */
@@ -200,7 +261,8 @@ finish_error(struct preq *p, int code)
 {
 	struct evhttp_request	*req;
 
-	count_reply(p, code);
+	p->status = code;
+	request_done(p->px, p->req, p->route, p, code);
 	req = release_client(p);
 	reply_simple(p->px, req, code, false);
 	preq_free(p);
@@ -218,6 +280,7 @@ finish_ok(struct preq *p)
 		lb_pool_put(c);
 	else
 		lb_conn_free(c);
+	request_done(p->px, p->req, p->route, p, p->status);
 	evhttp_send_reply_end(release_client(p));
 	preq_free(p);
 }
@@ -236,6 +299,7 @@ client_abort(struct preq *p)
 		lb_upstream_done(p->up, p->peer, true);
 		p->peer = NULL;
 	}
+	request_done(p->px, req, p->route, p, p->status);
 	evcon = evhttp_request_get_connection(req);
 	release_client(p);
 	if (evcon != NULL)
@@ -256,6 +320,9 @@ client_closed(struct evhttp_connection *evcon, void *arg)
 	struct preq		*p = arg;
 	struct evhttp_request	*req = p->req;
 
+	/* 499, as nginx says it: the client closed before any answer. */
+	request_done(p->px, req, p->route, p, p->status != 0 ? p->status :
+	    499);
 	p->req = NULL;
 	p->client = NULL;
 	if (req != NULL && evhttp_request_get_connection(req) == NULL)
@@ -431,7 +498,7 @@ start_reply(struct preq *p, const struct lb_http_response *r,
 		memcpy(reason, r->reason, r->reason_len);
 		reason[r->reason_len] = '\0';
 	}
-	count_reply(p, (int)r->status);
+	p->status = p->upstream_status = (int)r->status;
 	p->state = PR_BODY;
 	evhttp_send_reply_start(p->req, (int)r->status, reason);
 	return 0;
@@ -510,6 +577,7 @@ static void
 forward(struct preq *p, struct evbuffer *in, size_t n)
 {
 	evbuffer_remove_buffer(in, p->out, n);
+	p->bytes += n;
 	evhttp_send_reply_chunk_with_cb(p->req, p->out, client_drained, p);
 	/* evhttp took them unless it had nothing to send them on. */
 	evbuffer_drain(p->out, evbuffer_get_length(p->out));
@@ -746,6 +814,8 @@ attempt(struct preq *p)
 			return;
 		}
 		pool = &p->px->pools[p->peer->srv->id];
+		p->upstream = p->peer->srv->addrstr;
+		p->upstream_us = lb_now_us();
 		if ((p->conn = lb_pool_take(pool)) != NULL) {
 			p->reused = true;
 			bufferevent_setcb(p->conn->bev, upstream_read, NULL,
@@ -842,12 +912,12 @@ lb_proxy_handle(struct evhttp_request *req, void *arg)
 	int			 code;
 
 	if ((code = check_headers(req)) != 0) {
-		reply_simple(px, req, code, true);
+		reply_early(px, req, NULL, code, true);
 		return;
 	}
 	if ((method = method_name(evhttp_request_get_command(req),
 	    &idempotent)) == NULL) {
-		reply_simple(px, req, 501, false);
+		reply_early(px, req, NULL, 501, false);
 		return;
 	}
 	host = evhttp_find_header(in, "Host");
@@ -858,7 +928,7 @@ lb_proxy_handle(struct evhttp_request *req, void *arg)
 
 		if (scheme == NULL || strcasecmp(scheme, "http") != 0 ||
 		    evhttp_uri_get_host(uri) == NULL) {
-			reply_simple(px, req, 400, false);
+			reply_early(px, req, NULL, 400, false);
 			return;
 		}
 		host = evhttp_uri_get_host(uri);
@@ -870,7 +940,7 @@ lb_proxy_handle(struct evhttp_request *req, void *arg)
 		/* evhttp 2.1 has no getter for the version: http_struct.h */
 		if (req->major == 1 && req->minor >= 1) {
 			/* RFC 9112 section 3.2: a 1.1 request needs a Host. */
-			reply_simple(px, req, 400, false);
+			reply_early(px, req, NULL, 400, false);
 			return;
 		}
 	}
@@ -881,25 +951,19 @@ lb_proxy_handle(struct evhttp_request *req, void *arg)
 		goto oom;
 	if (lb_uri_normalize_path(rawpath, strlen(rawpath), &npath) == -1) {
 		free(rawpath);
-		reply_simple(px, req, 400, false);
+		reply_early(px, req, NULL, 400, false);
 		return;
 	}
 	free(rawpath);
 
 	if ((route = lb_routes_match(px->cfg->table, host, npath)) == NULL) {
-		if (px->shm != NULL)
-			atomic_fetch_add_explicit(&px->shm->routes[
-			    px->shm->n_routes].codes[3], 1,
-			    memory_order_relaxed);
 		free(npath);
-		reply_simple(px, req, 404, false);
+		reply_early(px, req, NULL, 404, false);
 		return;
 	}
 	if (sa == NULL || !lb_rules_allowed(px->cfg, route, sa, npath)) {
 		free(npath);
-		atomic_fetch_add_explicit(&px->shm->routes[route->id].codes[3],
-		    1, memory_order_relaxed);
-		reply_simple(px, req, 403, false);
+		reply_early(px, req, route, 403, false);
 		return;
 	}
 
@@ -914,7 +978,7 @@ lb_proxy_handle(struct evhttp_request *req, void *arg)
 	p->fail_status = 503;
 	p->idempotent = idempotent;
 	p->head_only = evhttp_request_get_command(req) == EVHTTP_REQ_HEAD;
-	p->start_ms = lb_now_ms();
+	p->start_us = lb_now_us();
 	memcpy(&p->client_sa, sa, sa->sa_family == AF_INET6 ?
 	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
 	lb_addr_format_host(sa, p->client_ip, sizeof(p->client_ip));
@@ -955,7 +1019,7 @@ lb_proxy_handle(struct evhttp_request *req, void *arg)
 	return;
 oom:
 	log_warnx("out of memory handling a request");
-	reply_simple(px, req, 500, true);
+	reply_early(px, req, NULL, 500, true);
 }
 
 /* --------------------------------------------------------- set-up */

@@ -16,6 +16,7 @@
 #include <event2/http.h>
 
 #include "common/log.h"
+#include "worker/access_log.h"
 #include "worker/proxy.h"
 #include "worker/worker.h"
 
@@ -114,6 +115,9 @@ ctl_read(evutil_socket_t fd, short what, void *arg)
 		case LB_CTL_REOPEN:
 			if (log_reopen() == -1)
 				log_warn("reopening the error log");
+			if (lb_access_log_reopen() == -1)
+				log_warn("reopening the access log %s",
+				    W.px.cfg->access_log);
 			break;
 		}
 	}
@@ -139,6 +143,10 @@ lb_worker_main(const struct lb_worker_args *a)
 	W.ctl_fd = a->ctl_fd;
 	signal(SIGPIPE, SIG_IGN);
 
+	if (lb_access_log_open(cfg->access_log) == -1) {
+		log_warn("access_log %s", cfg->access_log);
+		goto out;
+	}
 	if ((W.base = event_base_new()) == NULL) {
 		log_warnx("event_base_new failed");
 		goto out;
@@ -204,5 +212,6 @@ out:
 	free(W.bound);
 	if (W.base != NULL)
 		event_base_free(W.base);
+	lb_access_log_close();
 	return rc;
 }
