@@ -34,9 +34,11 @@
 #include "common/addr.h"
 #include "common/http.h"
 #include "common/log.h"
+#include "common/str.h"
 #include "common/uri.h"
 #include "config/routes.h"
 #include "worker/access_log.h"
+#include "worker/client.h"
 #include "worker/proxy.h"
 #include "worker/rules.h"
 
@@ -145,8 +147,18 @@ reply_simple(struct lb_proxy *px, struct evhttp_request *req, int code,
 	evhttp_add_header(oh, "Content-Type", "text/plain; charset=utf-8");
 	if (close || px->draining)
 		evhttp_add_header(oh, "Connection", "close");
-	if (body != NULL)
+	/*
+	 * evhttp 2.1 writes whatever body it is given, even to a HEAD: say
+	 * how long the body would be, and send none.
+	 */
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+		char	 len[16];
+
+		lb_snprintf(len, sizeof(len), "%zu", strlen(text) + 1);
+		evhttp_add_header(oh, "Content-Length", len);
+	} else if (body != NULL) {
 		evbuffer_add_printf(body, "%s\n", text);
+	}
 	evhttp_send_reply(req, code, reason_for(code), body);
 	if (body != NULL)
 		evbuffer_free(body);
@@ -248,8 +260,10 @@ release_client(struct preq *p)
 {
 	struct evhttp_request	*req = p->req;
 
-	if (p->client != NULL)
+	if (p->client != NULL) {
 		evhttp_connection_set_closecb(p->client, NULL, NULL);
+		lb_clients_idle(p->px->clients, req);
+	}
 	p->req = NULL;
 	p->client = NULL;
 	return req;
@@ -336,7 +350,13 @@ client_closed(struct evhttp_connection *evcon, void *arg)
 static void
 mark_down(struct preq *p)
 {
-	atomic_store(&p->peer->st->down_until, lb_now_ms() + PASSIVE_DOWN_MS);
+	/*
+	 * With active checks it stays down for every worker until the
+	 * checker sees it answer (worker/checker.c lifts the mark); without,
+	 * it is tried again after a while.
+	 */
+	atomic_store(&p->peer->st->down_until, p->route->health.enabled ?
+	    INT64_MAX : lb_now_ms() + PASSIVE_DOWN_MS);
 }
 
 /* This peer failed; count it, and try the next one if any. */
@@ -1015,6 +1035,7 @@ lb_proxy_handle(struct evhttp_request *req, void *arg)
 
 	/* Hear about the client leaving while the origin works. */
 	evhttp_connection_set_closecb(evcon, client_closed, p);
+	lb_clients_busy(px->clients, req);
 	attempt(p);
 	return;
 oom:

@@ -22,6 +22,7 @@ struct lb_proxy {
 	struct lb_shm	*shm;		/* not owned */
 	struct lb_upstream *ups;	/* owned; one per route, by route id */
 	struct lb_pool	*pools;		/* owned; one per server, by id */
+	struct lb_clients *clients;	/* not owned; client connections */
 	struct timeval	 connect_tv;
 	struct timeval	 backend_tv;
 	unsigned	 inflight;	/* requests being proxied */

@@ -17,6 +17,7 @@
 
 #include "common/log.h"
 #include "worker/access_log.h"
+#include "worker/client.h"
 #include "worker/proxy.h"
 #include "worker/worker.h"
 
@@ -34,6 +35,7 @@ static struct {
 	struct evhttp_bound_socket **bound;	/* owned array */
 	size_t		 n_bound;
 	struct lb_proxy	 px;
+	struct lb_clients *clients;
 	struct event	*ctl_ev;
 	struct event	*grace_ev;	/* drain: idle grace, then exit */
 	struct event	*deadline_ev;	/* drain: shutdown_timeout */
@@ -44,6 +46,8 @@ static struct {
 static void
 stop_accepting(void)
 {
+	if (W.clients != NULL)
+		lb_clients_drop_listeners(W.clients);
 	for (size_t i = 0; i < W.n_bound; i++)
 		if (W.bound[i] != NULL)
 			evhttp_del_accept_socket(W.http, W.bound[i]);
@@ -164,11 +168,29 @@ lb_worker_main(const struct lb_worker_args *a)
 	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
 	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_PATCH);
 	evhttp_set_default_content_type(W.http, NULL);
-	evhttp_set_max_headers_size(W.http, (ev_ssize_t)cfg->max_header_size);
+	/*
+	 * worker/client.c enforces max_header_size (431) on the raw bytes
+	 * first; evhttp's own limit, which answers 413, stays out of its way.
+	 */
+	evhttp_set_max_headers_size(W.http,
+	    (ev_ssize_t)cfg->max_header_size + 65536);
 	evhttp_set_max_body_size(W.http, (ev_ssize_t)cfg->max_body_size);
-	tv.tv_sec = cfg->client_timeout_ms / 1000;
-	tv.tv_usec = (cfg->client_timeout_ms % 1000) * 1000;
-	evhttp_set_timeout_tv(W.http, &tv);
+	/*
+	 * evhttp's timeout is an inactivity timeout: it closes keep-alive
+	 * connections idle for timeouts.keepalive and clients that stop
+	 * reading. The whole head and body each get timeouts.client from
+	 * their first byte (worker/client.c).
+	 */
+	if (cfg->keepalive_timeout_ms > 0) {
+		tv.tv_sec = cfg->keepalive_timeout_ms / 1000;
+		tv.tv_usec = (cfg->keepalive_timeout_ms % 1000) * 1000;
+		evhttp_set_timeout_tv(W.http, &tv);
+	}
+	if ((W.clients = lb_clients_new(W.base, W.http, cfg)) == NULL) {
+		log_warn("client connections");
+		goto out;
+	}
+	W.px.clients = W.clients;
 	evhttp_set_gencb(W.http, lb_proxy_handle, &W.px);
 
 	if ((W.bound = calloc(a->n_fds ? a->n_fds : 1, sizeof(*W.bound))) ==
@@ -183,6 +205,8 @@ lb_worker_main(const struct lb_worker_args *a)
 			goto out;
 		}
 		W.n_bound++;
+		if (lb_clients_add_listener(W.clients, W.bound[i]) == -1)
+			goto out;
 	}
 
 	W.ctl_ev = event_new(W.base, a->ctl_fd, EV_READ | EV_PERSIST,
@@ -201,6 +225,7 @@ lb_worker_main(const struct lb_worker_args *a)
 out:
 	if (W.http != NULL)
 		evhttp_free(W.http);
+	lb_clients_free(W.clients);
 	if (W.px.ups != NULL)
 		lb_proxy_fini(&W.px);
 	if (W.ctl_ev != NULL)
