@@ -206,7 +206,13 @@ line_done(struct lb_reqscan *s)
 			return head_done(s);
 		return header_line(s, false);
 	case P_CHUNK_SIZE:
+		/*
+		 * Chunk extensions are refused, not ignored: evhttp 2.1 fails
+		 * on "5;x=y" (with a misleading 413) and skips " ;x=y", so
+		 * the only way to be consistent is to take neither.
+		 */
 		if (s->line_len > sizeof(s->line) ||
+		    memchr(s->line, ';', s->line_len) != NULL ||
 		    lb_http_parse_chunk_size(s->line, s->line_len, &size) == -1)
 			return 400;
 		if (size == 0) {

@@ -31,8 +31,8 @@ static const struct scan_case cases[] = {
 	{ "chunked POST", "POST / HTTP/1.1\r\nHost: a\r\n"
 	    "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 0,
 	    1 },
-	{ "chunk extension and trailer", "POST / HTTP/1.1\r\nHost: a\r\n"
-	    "Transfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n0\r\n"
+	{ "trailer", "POST / HTTP/1.1\r\nHost: a\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n"
 	    "Trailer-Field: 1\r\n\r\n", 0, 1 },
 	{ "tab in a value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\tb\r\n\r\n",
 	    0, 1 },
@@ -66,6 +66,11 @@ static const struct scan_case cases[] = {
 	    "\r\n\r\n+5\r\nhello\r\n0\r\n\r\n", 400, 0 },
 	{ "chunk size leading space", "POST / HTTP/1.1\r\nTransfer-Encoding: "
 	    "chunked\r\n\r\n 5\r\nhello\r\n0\r\n\r\n", 400, 0 },
+	{ "chunk extension", "POST / HTTP/1.1\r\nTransfer-Encoding: "
+	    "chunked\r\n\r\n5;x=y\r\nhello\r\n0\r\n\r\n", 400, 0 },
+	{ "chunk extension after space", "POST / HTTP/1.1\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n5 ;x\r\nhello\r\n0\r\n"
+	    "\r\n", 400, 0 },
 	{ "chunk data too long", "POST / HTTP/1.1\r\nTransfer-Encoding: "
 	    "chunked\r\n\r\n2\r\nhello\r\n0\r\n\r\n", 400, 0 },
 	{ "GET with a body", "GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\n"

@@ -347,6 +347,16 @@ bind_loopback(unsigned port, unsigned *got)
 
 	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		return -1;
+	/*
+	 * A fixed port whose last connection is in TIME_WAIT is free for a
+	 * server, which binds with SO_REUSEADDR as lbmaster and the origin
+	 * do: probe it the same way.
+	 */
+	if (port != 0) {
+		int	 on = 1;
+
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	}
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);

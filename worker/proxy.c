@@ -232,6 +232,35 @@ reply_early(struct lb_proxy *px, struct evhttp_request *req,
 	reply_simple(px, req, code, close);
 }
 
+/*
+ * CONNECT: no tunnels here. evhttp 2.1 writes its answer to a CONNECT
+ * with no length and then keeps the connection open, so the client cannot
+ * tell where it ends. Answer on the socket ourselves, shut our side, and
+ * let evhttp's own (now failing) write end the connection and the request.
+ */
+static void
+refuse_connect(struct lb_proxy *px, struct evhttp_request *req)
+{
+	static const char	 r501[] = "HTTP/1.1 501 Not Implemented\r\n"
+	    "Content-Type: text/plain; charset=utf-8\r\nContent-Length: 16\r\n"
+	    "Connection: close\r\n\r\nNot Implemented\n";
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	int			 fd = -1;
+
+	request_done(px, req, NULL, NULL, 501);
+	if (evcon != NULL)
+		fd = bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
+	if (fd >= 0) {
+		if (send(fd, r501, sizeof(r501) - 1, MSG_NOSIGNAL |
+		    MSG_DONTWAIT) < 0)
+			log_debug("answering CONNECT: %s", strerror(errno));
+		shutdown(fd, SHUT_WR);
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Connection",
+	    "close");
+	evhttp_send_reply(req, 501, reason_for(501), NULL);
+}
+
 /* ------------------------------------------------------ preq life */
 
 static void
@@ -420,8 +449,9 @@ start_reply(struct preq *p, const struct lb_http_response *r,
 {
 	struct evkeyvalq	*oh = evhttp_request_get_output_headers(p->req);
 	const char		*te = NULL, *cl = NULL, *conn = NULL;
-	size_t			 te_len = 0, cl_len = 0, conn_len = 0;
-	char			 reason[128], name[256], value[8192];
+	size_t			 te_len = 0, conn_len = 0;
+	char			*buf, *list, *reason, *q;
+	size_t			 need;
 	bool			 close = false;
 
 	for (size_t i = 0; i < r->n_headers; i++) {
@@ -439,7 +469,6 @@ start_reply(struct preq *p, const struct lb_http_response *r,
 			    v != p->remaining))
 				return -1;
 			cl = h[i].value;
-			cl_len = h[i].value_len;
 			p->remaining = v;
 		} else if (h[i].name_len == 10 &&
 		    strncasecmp(h[i].name, "Connection", 10) == 0) {
@@ -447,7 +476,6 @@ start_reply(struct preq *p, const struct lb_http_response *r,
 			conn_len = h[i].value_len;
 		}
 	}
-	(void)cl_len;
 
 	if (p->head_only || r->status < 200 || r->status == 204 ||
 	    r->status == 304) {
@@ -464,8 +492,13 @@ start_reply(struct preq *p, const struct lb_http_response *r,
 		else
 			p->framing = FR_CLOSE;
 		p->chunk = CH_SIZE;
-		cl = NULL;	/* TE wins over CL (RFC 9112 section 6.3) */
-		close = true;	/* and such a message ends the connection */
+		/*
+		 * TE wins over CL, and a message with both must not leave a
+		 * connection to be reused (RFC 9112 section 6.3).
+		 */
+		if (cl != NULL)
+			close = true;
+		cl = NULL;
 	} else if (cl != NULL) {
 		p->framing = FR_LENGTH;
 	} else {
@@ -473,54 +506,48 @@ start_reply(struct preq *p, const struct lb_http_response *r,
 	}
 	if (p->framing == FR_CLOSE || r->minor == 0)
 		close = true;
-	if (conn != NULL) {
-		lb_strlcpy(value, "", sizeof(value));
-		if (conn_len < sizeof(value)) {
-			memcpy(value, conn, conn_len);
-			value[conn_len] = '\0';
-		}
-		if (lb_http_list_has(value, "close"))
-			close = true;
-		else if (r->minor == 0 && lb_http_list_has(value, "keep-alive"))
-			close = p->framing == FR_CLOSE;
-	}
+
+	/* NUL-terminated copies for evhttp, all in one allocation. */
+	need = conn_len + 1 + r->reason_len + 1;
+	for (size_t i = 0; i < r->n_headers; i++)
+		need += h[i].name_len + 1 + h[i].value_len + 1;
+	if ((buf = malloc(need)) == NULL)
+		return -1;
+	list = buf;
+	memcpy(list, conn != NULL ? conn : "", conn_len);
+	list[conn_len] = '\0';
+	reason = list + conn_len + 1;
+	memcpy(reason, r->reason, r->reason_len);
+	reason[r->reason_len] = '\0';
+	q = reason + r->reason_len + 1;
+
+	if (lb_http_list_has(list, "close"))
+		close = true;
+	else if (r->minor == 0 && lb_http_list_has(list, "keep-alive"))
+		close = p->framing == FR_CLOSE;
 	p->keepalive = !close;
 
 	for (size_t i = 0; i < r->n_headers; i++) {
-		if (h[i].name_len >= sizeof(name) ||
-		    h[i].value_len >= sizeof(value))
-			return -1;
+		char	*name = q, *value = q + h[i].name_len + 1;
+
 		memcpy(name, h[i].name, h[i].name_len);
 		name[h[i].name_len] = '\0';
 		memcpy(value, h[i].value, h[i].value_len);
 		value[h[i].value_len] = '\0';
-		if (lb_http_is_hop_by_hop(name))
+		q = value + h[i].value_len + 1;
+		if (lb_http_is_hop_by_hop(name) ||
+		    (strcasecmp(name, "Content-Length") == 0 && cl == NULL) ||
+		    lb_http_list_has(list, name))
 			continue;
-		if (strcasecmp(name, "Content-Length") == 0 && cl == NULL)
-			continue;
-		if (conn != NULL) {
-			char	 list[1024];
-
-			if (conn_len < sizeof(list)) {
-				memcpy(list, conn, conn_len);
-				list[conn_len] = '\0';
-				if (lb_http_list_has(list, name))
-					continue;
-			}
-		}
 		evhttp_add_header(oh, name, value);
 	}
 	if (p->px->draining)
 		evhttp_add_header(oh, "Connection", "close");
 
-	lb_strlcpy(reason, "", sizeof(reason));
-	if (r->reason_len < sizeof(reason)) {
-		memcpy(reason, r->reason, r->reason_len);
-		reason[r->reason_len] = '\0';
-	}
 	p->status = p->upstream_status = (int)r->status;
 	p->state = PR_BODY;
 	evhttp_send_reply_start(p->req, (int)r->status, reason);
+	free(buf);
 	return 0;
 }
 
@@ -937,7 +964,7 @@ lb_proxy_handle(struct evhttp_request *req, void *arg)
 	}
 	if ((method = method_name(evhttp_request_get_command(req),
 	    &idempotent)) == NULL) {
-		reply_early(px, req, NULL, 501, false);
+		refuse_connect(px, req);
 		return;
 	}
 	host = evhttp_find_header(in, "Host");
@@ -951,10 +978,27 @@ lb_proxy_handle(struct evhttp_request *req, void *arg)
 			reply_early(px, req, NULL, 400, false);
 			return;
 		}
-		host = evhttp_uri_get_host(uri);
-		target = strchr(target + strlen(scheme) + 3, '/');
-		if (target == NULL)
-			target = "/";
+		/*
+		 * The authority as written, port included (RFC 9110 7.2),
+		 * without userinfo. One worker is one thread: a static copy
+		 * lives long enough (p->host copies it).
+		 */
+		{
+			static char	 authority[512];
+			const char	*a = target + strlen(scheme) + 3, *e, *at;
+
+			e = a + strcspn(a, "/?#");
+			if ((at = memchr(a, '@', (size_t)(e - a))) != NULL)
+				a = at + 1;
+			if (e == a || (size_t)(e - a) >= sizeof(authority)) {
+				reply_early(px, req, NULL, 400, false);
+				return;
+			}
+			memcpy(authority, a, (size_t)(e - a));
+			authority[e - a] = '\0';
+			host = authority;
+			target = *e == '/' ? e : "/";
+		}
 	}
 	if (host == NULL && evhttp_request_get_host(req) == NULL) {
 		/* evhttp 2.1 has no getter for the version: http_struct.h */

@@ -166,7 +166,8 @@ lb_worker_main(const struct lb_worker_args *a)
 	}
 	evhttp_set_allowed_methods(W.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
 	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_PATCH);
+	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_PATCH |
+	    EVHTTP_REQ_CONNECT);	/* refused by the proxy, cleanly */
 	evhttp_set_default_content_type(W.http, NULL);
 	/*
 	 * worker/client.c enforces max_header_size (431) on the raw bytes
