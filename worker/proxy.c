@@ -121,6 +121,7 @@ reason_for(int code)
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 413: return "Payload Too Large";
+	case 414: return "URI Too Long";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
 	case 501: return "Not Implemented";
@@ -997,7 +998,19 @@ lb_proxy_handle(struct evhttp_request *req, void *arg)
 			memcpy(authority, a, (size_t)(e - a));
 			authority[e - a] = '\0';
 			host = authority;
-			target = *e == '/' ? e : "/";
+			if (*e == '?') {
+				/* "http://h?q": the path is "/", the query kept. */
+				static char	 rooted[8192];
+
+				if (lb_snprintf(rooted, sizeof(rooted), "/%s",
+				    e) >= sizeof(rooted) - 1) {
+					reply_early(px, req, NULL, 414, false);
+					return;
+				}
+				target = rooted;
+			} else {
+				target = *e == '/' ? e : "/";
+			}
 		}
 	}
 	if (host == NULL && evhttp_request_get_host(req) == NULL) {
