@@ -264,15 +264,29 @@ refuse_connect(struct lb_proxy *px, struct evhttp_request *req)
 
 /* ------------------------------------------------------ preq life */
 
+/*
+ * Close the connection to the origin (it is in no state to be reused) and
+ * tell the balancer the request on that peer is over, FAILED or not.
+ */
+static void
+drop_peer(struct preq *p, bool failed)
+{
+	if (p->conn != NULL) {
+		lb_conn_free(p->conn);
+		p->conn = NULL;
+	}
+	if (p->peer != NULL) {
+		lb_upstream_done(p->up, p->peer, failed);
+		p->peer = NULL;
+	}
+}
+
 static void
 preq_free(struct preq *p)
 {
 	struct lb_proxy	*px = p->px;
 
-	if (p->conn != NULL)
-		lb_conn_free(p->conn);
-	if (p->peer != NULL)
-		lb_upstream_done(p->up, p->peer, false);
+	drop_peer(p, false);
 	if (p->out != NULL)
 		evbuffer_free(p->out);
 	free(p->tried);
@@ -339,10 +353,7 @@ client_abort(struct preq *p)
 	struct evhttp_request	*req = p->req;
 	struct evhttp_connection *evcon;
 
-	if (p->peer != NULL) {
-		lb_upstream_done(p->up, p->peer, true);
-		p->peer = NULL;
-	}
+	drop_peer(p, true);
 	request_done(p->px, req, p->route, p, p->status);
 	evcon = evhttp_request_get_connection(req);
 	release_client(p);
@@ -393,15 +404,10 @@ mark_down(struct preq *p)
 static void
 next_server(struct preq *p, int status, bool passive_down)
 {
-	if (p->conn != NULL) {
-		lb_conn_free(p->conn);
-		p->conn = NULL;
-	}
 	if (passive_down)
 		mark_down(p);
 	p->tried[p->peer->index] = true;
-	lb_upstream_done(p->up, p->peer, true);
-	p->peer = NULL;
+	drop_peer(p, true);
 	p->fail_status = status;
 	attempt(p);
 }
@@ -577,10 +583,7 @@ read_head(struct preq *p)
 		if (n <= 0 || r.status == 101) {
 			log_warnx("%s: invalid response head from %s",
 			    p->route->label, p->peer->srv->addrstr);
-			lb_conn_free(p->conn);
-			p->conn = NULL;
-			lb_upstream_done(p->up, p->peer, true);
-			p->peer = NULL;
+			drop_peer(p, true);
 			finish_error(p, 502);
 			return;
 		}
@@ -591,10 +594,7 @@ read_head(struct preq *p)
 		if (start_reply(p, &r, hdrs) == -1) {
 			log_warnx("%s: unusable response head from %s",
 			    p->route->label, p->peer->srv->addrstr);
-			lb_conn_free(p->conn);
-			p->conn = NULL;
-			lb_upstream_done(p->up, p->peer, true);
-			p->peer = NULL;
+			drop_peer(p, true);
 			/* The head is not sent yet: evhttp sends ours. */
 			evhttp_clear_headers(evhttp_request_get_output_headers(
 			    p->req));
@@ -778,10 +778,7 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 		if (p->got_byte) {
 			log_warnx("%s: %s closed in the middle of the response "
 			    "head", p->route->label, p->peer->srv->addrstr);
-			lb_conn_free(p->conn);
-			p->conn = NULL;
-			lb_upstream_done(p->up, p->peer, true);
-			p->peer = NULL;
+			drop_peer(p, true);
 			finish_error(p, 502);
 			return;
 		}
@@ -790,10 +787,7 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 			    p->route->label, p->peer->srv->addrstr,
 			    (long long)p->px->backend_tv.tv_sec * 1000 +
 			    p->px->backend_tv.tv_usec / 1000);
-			lb_conn_free(p->conn);
-			p->conn = NULL;
-			lb_upstream_done(p->up, p->peer, true);
-			p->peer = NULL;
+			drop_peer(p, true);
 			finish_error(p, 504);
 			return;
 		}
@@ -825,10 +819,7 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 			next_server(p, 502, false);
 			return;
 		}
-		lb_conn_free(p->conn);
-		p->conn = NULL;
-		lb_upstream_done(p->up, p->peer, true);
-		p->peer = NULL;
+		drop_peer(p, true);
 		finish_error(p, 502);
 		return;
 	case PR_BODY:
@@ -882,8 +873,7 @@ attempt(struct preq *p)
 		log_warn("%s: connect to %s", p->route->label,
 		    p->peer->srv->addrstr);
 		p->tried[p->peer->index] = true;
-		lb_upstream_done(p->up, p->peer, true);
-		p->peer = NULL;
+		drop_peer(p, true);
 	}
 }
 
