@@ -138,6 +138,7 @@ lb_pool_put(struct lb_conn *c)
 	}
 	bufferevent_setcb(c->bev, idle_read, NULL, idle_event, c);
 	bufferevent_set_timeouts(c->bev, &pool->idle_tv, NULL);
+	bufferevent_disable(c->bev, EV_WRITE);
 	bufferevent_enable(c->bev, EV_READ);
 	TAILQ_INSERT_HEAD(&pool->idle, c, entry);
 	pool->n_idle++;

@@ -326,11 +326,33 @@ finish_error(struct preq *p, int code)
 	preq_free(p);
 }
 
+/*
+ * Write what evhttp queued for the client now, instead of on the next loop
+ * turn, and if it all went, run evhttp's write callback as the bufferevent
+ * would have: the reply is done in this turn, with no EPOLLOUT to add and
+ * remove. BEV is held by the caller (it may be freed under us otherwise).
+ */
+static void
+flush_client(struct bufferevent *bev)
+{
+	bufferevent_event_cb	 eventcb = NULL;
+	struct evbuffer		*out = bufferevent_get_output(bev);
+
+	bufferevent_getcb(bev, NULL, NULL, &eventcb, NULL);
+	if (eventcb == NULL || evbuffer_get_length(out) == 0)
+		return;		/* evhttp let go of it, or nothing to do */
+	if (evbuffer_write(out, bufferevent_getfd(bev)) == -1)
+		return;		/* the bufferevent will see the error */
+	if (evbuffer_get_length(out) == 0)
+		bufferevent_trigger(bev, EV_WRITE, 0);
+}
+
 /* The origin's reply was all passed on. */
 static void
 finish_ok(struct preq *p)
 {
-	struct lb_conn	*c = p->conn;
+	struct lb_conn		*c = p->conn;
+	struct bufferevent	*cbev = NULL;
 
 	p->conn = NULL;
 	if (p->keepalive &&
@@ -339,7 +361,15 @@ finish_ok(struct preq *p)
 	else
 		lb_conn_free(c);
 	request_done(p->px, p->req, p->route, p, p->status);
+	if (p->client != NULL) {
+		cbev = evhttp_connection_get_bufferevent(p->client);
+		bufferevent_incref(cbev);
+	}
 	evhttp_send_reply_end(release_client(p));
+	if (cbev != NULL) {
+		flush_client(cbev);
+		bufferevent_decref(cbev);
+	}
 	preq_free(p);
 }
 
@@ -446,7 +476,23 @@ send_request(struct preq *p)
 	}
 	bufferevent_set_timeouts(p->conn->bev, &p->px->backend_tv,
 	    &p->px->backend_tv);
-	bufferevent_enable(p->conn->bev, EV_READ | EV_WRITE);
+	/*
+	 * Write at once rather than on the next loop turn: a request almost
+	 * always fits the socket buffer, and then writability is never
+	 * waited for (no EPOLLOUT to add and remove, no extra epoll_wait).
+	 * What does not fit, or an error, is left to the bufferevent.
+	 */
+	if (evbuffer_write(out, bufferevent_getfd(p->conn->bev)) == -1 &&
+	    errno != EAGAIN && errno != EINTR)
+		log_debug("%s: write to %s: %s", p->route->label,
+		    p->peer->srv->addrstr, strerror(errno));
+	if (evbuffer_get_length(out) > 0) {
+		bufferevent_enable(p->conn->bev, EV_READ | EV_WRITE);
+	} else {
+		/* EV_WRITE stays enabled from an earlier request otherwise. */
+		bufferevent_disable(p->conn->bev, EV_WRITE);
+		bufferevent_enable(p->conn->bev, EV_READ);
+	}
 }
 
 /* Decide how the origin's body is delimited and start the client reply. */

@@ -127,6 +127,27 @@ ctl_read(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/*
+ * The epoll changelist folds the enable/disable churn of one loop turn
+ * (evhttp and bufferevents toggle EV_READ and EV_WRITE several times per
+ * request) into at most one epoll_ctl per descriptor. It is unsafe only
+ * with dup()ed descriptors (libevent's event.h), and a worker has none:
+ * every socket in it was accepted, connected or inherited whole.
+ */
+static struct event_base *
+new_base(void)
+{
+	struct event_config	*ec;
+	struct event_base	*base;
+
+	if ((ec = event_config_new()) == NULL)
+		return NULL;
+	event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(ec);
+	event_config_free(ec);
+	return base;
+}
+
 static void
 ready(void)
 {
@@ -151,7 +172,7 @@ lb_worker_main(const struct lb_worker_args *a)
 		log_warn("access_log %s", cfg->access_log);
 		goto out;
 	}
-	if ((W.base = event_base_new()) == NULL) {
+	if ((W.base = new_base()) == NULL) {
 		log_warnx("event_base_new failed");
 		goto out;
 	}
