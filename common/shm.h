@@ -11,8 +11,11 @@
 #define LB_SHM_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "config/config.h"
 
 /* One backend server (struct lb_server, by its id). */
 struct lb_shm_server {
@@ -41,8 +44,16 @@ struct lb_shm_route {
 struct lb_shm {
 	uint32_t	 n_servers;
 	uint32_t	 n_routes;	/* routes[n_routes] counts unrouted */
-	_Atomic uint32_t workers_ready;	/* workers that accept */
-	_Atomic uint64_t duration[LB_SHM_BUCKETS + 1];	/* +Inf last */
+	_Atomic uint32_t workers_ready;	/* reserved (nothing keeps it) */
+	_Atomic uint32_t workers;	/* live workers of this generation;
+					   the master keeps it */
+	_Atomic uint32_t generation;	/* this generation's number, set by
+					   the master */
+	/* The master's reload counts, carried from generation to generation. */
+	_Atomic uint64_t reloads_ok;	/* reloads that took effect */
+	_Atomic uint64_t reloads_failed;	/* and those that did not */
+	_Atomic uint64_t duration[LB_SHM_BUCKETS + 1];	/* +Inf last; not
+							   cumulative */
 	_Atomic uint64_t duration_sum_us;
 	struct lb_shm_server *servers;	/* into this segment */
 	struct lb_shm_route *routes;	/* into this segment */
@@ -57,10 +68,50 @@ struct lb_shm {
 struct lb_shm	*lb_shm_create(size_t n_servers, size_t n_routes);
 void		 lb_shm_destroy(struct lb_shm *);
 
+/*
+ * A reload: copy into NEW (fresh from lb_shm_create for NEW_CFG) the
+ * counters of OLD (serving OLD_CFG) that still mean the same thing, so
+ * that no counter a scraper sees goes backwards. A route carries over when
+ * a route of NEW_CFG has the same label; a server when it has the same
+ * address in such a route (the k-th server with an address matches the
+ * k-th). Carried: status counters (unrouted ones too), the histogram,
+ * reload counts, and per server the request and failure counts and the
+ * health state (active verdict, passive mark; a server whose new route
+ * has no active checks starts up, its passive mark limited to
+ * LB_SHM_PASSIVE_MS from now). Not carried: requests in flight (the old
+ * workers still finish theirs), the workers gauge and the generation.
+ * Counts the old workers add after this call are not seen by NEW.
+ */
+void		 lb_shm_carry_over(struct lb_shm *new,
+		    const struct lb_cfg *new_cfg, const struct lb_shm *old,
+		    const struct lb_cfg *old_cfg);
+/* Record the master's reload counts (carried over by the next reload). */
+void		 lb_shm_set_reloads(struct lb_shm *, uint64_t ok,
+		    uint64_t failed);
+
+/* A passive mark lasts this long when a route has no active checks. */
+#define LB_SHM_PASSIVE_MS	10000
+
+/*
+ * Does ST take requests at NOW_MS: up by the active checks and not
+ * passively marked down?
+ */
+bool		 lb_shm_server_usable(const struct lb_shm_server *st,
+		    int64_t now_ms);
+
 /* Count one request that took US microseconds in the histogram. */
 void		 lb_shm_observe(struct lb_shm *, int64_t us);
 /* Upper bounds of the histogram buckets, in microseconds (+Inf after). */
 extern const int64_t lb_shm_bucket_us[LB_SHM_BUCKETS];
+/*
+ * A snapshot of the histogram as Prometheus wants it: CUM[i] requests took
+ * at most lb_shm_bucket_us[i], CUM[LB_SHM_BUCKETS] is every request (+Inf).
+ * *SUM_US gets the sum of their durations. Returns the count (the +Inf
+ * bucket). Concurrent requests may land between the reads: the buckets
+ * agree with each other and with the count, the sum may be a little ahead.
+ */
+uint64_t	 lb_shm_histogram(const struct lb_shm *,
+		    uint64_t cum[LB_SHM_BUCKETS + 1], uint64_t *sum_us);
 
 /* CLOCK_MONOTONIC in milliseconds, and in microseconds. */
 int64_t		 lb_now_ms(void);

@@ -73,12 +73,9 @@ pid_is_lbmaster(pid_t pid)
 }
 
 int
-lb_pidfile_write(const char *file, char *err, size_t errlen)
+lb_pidfile_check(const char *file, char *err, size_t errlen)
 {
-	char	 tmp[4096], buf[32];
 	pid_t	 old;
-	size_t	 n;
-	int	 fd;
 
 	if ((old = pidfile_read(file)) != 0 && old != getpid() &&
 	    pid_is_lbmaster(old)) {
@@ -86,6 +83,18 @@ lb_pidfile_write(const char *file, char *err, size_t errlen)
 		    "(pid %ld): stop it first, or use -s", file, (long)old);
 		return -1;
 	}
+	return 0;
+}
+
+int
+lb_pidfile_write(const char *file, char *err, size_t errlen)
+{
+	char	 tmp[4096], buf[32];
+	size_t	 n;
+	int	 fd;
+
+	if (lb_pidfile_check(file, err, errlen) == -1)
+		return -1;
 	/* Written beside it and renamed: a reader never sees half a pid. */
 	if (lb_snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", file,
 	    (long)getpid()) >= sizeof(tmp) - 1) {
@@ -148,16 +157,37 @@ lb_master_signal(const struct lb_cfg *cfg, int signo, char *err,
 
 /* ----------------------------------------------------------- daemon */
 
+/*
+ * The process that ran "lbmaster" waits here for the daemon's word: a byte
+ * means it started, EOF that it failed (and logged why). It never returns.
+ */
+static void __attribute__((noreturn))
+daemon_wait(int fd)
+{
+	char	 c;
+	ssize_t	 n;
+
+	while ((n = read(fd, &c, 1)) == -1 && errno == EINTR)
+		;
+	_exit(n == 1 ? 0 : 1);
+}
+
 int
-lb_daemonize(char *err, size_t errlen)
+lb_daemonize(int *ready_fd, char *err, size_t errlen)
 {
 	pid_t	 pid;
-	int	 fd;
+	int	 fd, p[2] = { -1, -1 };
 
+	if (pipe2(p, O_CLOEXEC) == -1)
+		goto fail;
 	if ((pid = fork()) == -1)
 		goto fail;
-	if (pid != 0)
-		_exit(0);
+	if (pid != 0) {
+		close(p[1]);
+		daemon_wait(p[0]);
+	}
+	close(p[0]);
+	p[0] = -1;
 	if (setsid() == -1)
 		goto fail;
 	/* A second fork: never again a session leader with a terminal. */
@@ -171,13 +201,37 @@ lb_daemonize(char *err, size_t errlen)
 		goto fail;
 	dup2(fd, STDIN_FILENO);
 	dup2(fd, STDOUT_FILENO);
-	/* stderr stays where it was only if the error log is stderr. */
+	/* stderr: see lb_daemon_ready. */
 	if (fd > STDERR_FILENO)
 		close(fd);
+	*ready_fd = p[1];
 	return 0;
 fail:
 	lb_snprintf(err, errlen, "daemonize: %s", strerror(errno));
+	if (p[0] != -1)
+		close(p[0]);
+	if (p[1] != -1)
+		close(p[1]);
 	return -1;
+}
+
+void
+lb_daemon_ready(int ready_fd, bool keep_stderr)
+{
+	char	 c = 'R';
+	int	 fd;
+
+	if (ready_fd == -1)
+		return;
+	if (write(ready_fd, &c, 1) == -1)
+		(void)0;	/* the parent is gone: nobody to tell */
+	close(ready_fd);
+	/* Nothing may write to the terminal we left, unless it is the log. */
+	if (!keep_stderr && (fd = open("/dev/null", O_WRONLY)) != -1) {
+		dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
 }
 
 /* ----------------------------------------------------------- systemd */
@@ -230,20 +284,14 @@ lb_sd_reloading(void)
 /* -------------------------------------------------------- privileges */
 
 int
-lb_drop_privileges(const char *user, const char *group, char *err,
-    size_t errlen)
+lb_user_lookup(const char *user, const char *group, uid_t *uidp, gid_t *gidp,
+    char *err, size_t errlen)
 {
 	struct passwd	*pw;
 	struct group	*gr;
-	uid_t		 uid;
-	gid_t		 gid;
+	uid_t		 uid = geteuid();
+	gid_t		 gid = getegid();
 
-	if (user == NULL && group == NULL)
-		return 0;
-	if (geteuid() != 0) {
-		/* Not root: there is nothing to drop to; say so once. */
-		return 0;
-	}
 	if (user != NULL) {
 		if ((pw = getpwnam(user)) == NULL) {
 			lb_snprintf(err, errlen, "unknown user \"%s\"", user);
@@ -251,9 +299,6 @@ lb_drop_privileges(const char *user, const char *group, char *err,
 		}
 		uid = pw->pw_uid;
 		gid = pw->pw_gid;
-	} else {
-		uid = 0;
-		gid = 0;
 	}
 	if (group != NULL) {
 		if ((gr = getgrnam(group)) == NULL) {
@@ -262,6 +307,25 @@ lb_drop_privileges(const char *user, const char *group, char *err,
 		}
 		gid = gr->gr_gid;
 	}
+	*uidp = uid;
+	*gidp = gid;
+	return 0;
+}
+
+int
+lb_drop_privileges(const char *user, const char *group, char *err,
+    size_t errlen)
+{
+	uid_t		 uid;
+	gid_t		 gid;
+
+	if (user == NULL && group == NULL)
+		return 0;
+	/* Not root: there is nothing to drop (lbmaster(8) says so). */
+	if (geteuid() != 0)
+		return 0;
+	if (lb_user_lookup(user, group, &uid, &gid, err, errlen) == -1)
+		return -1;
 	if (setgroups(1, &gid) == -1 || setresgid(gid, gid, gid) == -1 ||
 	    (user != NULL && setresuid(uid, uid, uid) == -1)) {
 		lb_snprintf(err, errlen, "dropping privileges to %s: %s",

@@ -124,6 +124,20 @@ main(int argc, char *argv[])
 		lb_cfg_free(cfg);
 		return rc == -1 ? 1 : 0;
 	}
+	if (test && (cfg->user != NULL || cfg->group != NULL)) {
+		uid_t	 uid;
+		gid_t	 gid;
+
+		/* Start-up would fail on it: so does the test. */
+		if (lb_user_lookup(cfg->user, cfg->group, &uid, &gid, err,
+		    sizeof(err)) == -1) {
+			fprintf(stderr, "%s: %s\n", file, err);
+			fprintf(stderr, "lbmaster: configuration file %s test "
+			    "failed\n", file);
+			lb_cfg_free(cfg);
+			return 1;
+		}
+	}
 	if (test) {
 		/* With -T the line is a YAML comment: stdout stays loadable. */
 		printf("%slbmaster: configuration file %s test is successful\n",

@@ -11,6 +11,7 @@
  * every new worker has said it accepts. A failed reload changes nothing.
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -66,11 +67,20 @@ static struct {
 	struct gen	*cur;		/* serving, or being replaced */
 	struct gen	*next;		/* starting, during a reload */
 	int64_t		 next_deadline;
+	bool		 next_failed;	/* a worker of next cannot start */
+	bool		 reload_pending;	/* SIGHUP while next started */
+	bool		 announced;	/* the first generation served */
+	int		 ready_fd;	/* lb_daemonize's, until announced */
+	int64_t		 ready_deadline;	/* for ready_fd */
+	int		 exit_code;	/* 1: the first generation cannot run */
 	unsigned	 gen_ids;
 
 	struct lb_listener *listeners;	/* owned; every address we hold */
 	size_t		 n_listeners;
 	struct lb_listener admin;	/* n_fds == 0: no admin listener */
+	struct lb_listener admin_prev;	/* the serving one, while a reload
+					   moves it (admin_moved) */
+	bool		 admin_moved;
 
 	struct child	*children;	/* owned array */
 	size_t		 n_children;
@@ -81,7 +91,7 @@ static struct {
 	uint64_t	 reloads_ok, reloads_failed;
 
 	int		 selfpipe[2];
-} M = { .selfpipe = { -1, -1 } };
+} M = { .selfpipe = { -1, -1 }, .ready_fd = -1 };
 
 static volatile sig_atomic_t	 sig_hup, sig_usr1, sig_quit, sig_term,
 				 sig_chld;
@@ -146,8 +156,10 @@ listeners_apply(const struct lb_cfg *cfg, char *err, size_t errlen)
 	struct lb_listener	*l, *grown;
 	size_t			 before = M.n_listeners;
 
-	for (size_t i = 0; i < M.n_listeners; i++)
+	for (size_t i = 0; i < M.n_listeners; i++) {
 		M.listeners[i].used = false;
+		M.listeners[i].n_fds_old = M.listeners[i].n_fds;
+	}
 	for (size_t i = 0; i < cfg->n_listen; i++) {
 		struct lb_sockaddr	 sa;
 
@@ -184,10 +196,49 @@ fail:
 	return -1;
 }
 
+static void	 listeners_prune(void);
+
+/* Is L one of CFG's listen addresses? */
+static bool
+cfg_listens_on(const struct lb_cfg *cfg, const struct lb_listener *l)
+{
+	for (size_t i = 0; i < cfg->n_listen; i++)
+		if (lb_addr_equal((const struct sockaddr *)&cfg->listen[i].addr,
+		    (const struct sockaddr *)&l->addr.ss))
+			return true;
+	return false;
+}
+
+/*
+ * A reload failed after binding: close what it bound, new addresses and
+ * the sockets it added to old ones. The serving workers were forked
+ * before those existed, so nobody would accept what the kernel queues
+ * on them.
+ */
+static void
+listeners_restore(const struct lb_cfg *cfg)
+{
+	for (size_t i = 0; i < M.n_listeners; i++) {
+		struct lb_listener	*l = &M.listeners[i];
+
+		l->used = cfg_listens_on(cfg, l);
+		while (l->used && l->n_fds > l->n_fds_old)
+			close(l->fds[--l->n_fds]);
+	}
+	if (M.admin_moved) {
+		lb_listener_close(&M.admin);
+		M.admin = M.admin_prev;
+		memset(&M.admin_prev, 0, sizeof(M.admin_prev));
+	}
+	listeners_prune();
+}
+
 /* Close the addresses the serving config no longer has. */
 static void
 listeners_prune(void)
 {
+	lb_listener_close(&M.admin_prev);
+	M.admin_moved = false;
 	size_t	 j = 0;
 
 	for (size_t i = 0; i < M.n_listeners; i++) {
@@ -199,33 +250,55 @@ listeners_prune(void)
 	M.n_listeners = j;
 }
 
-/* The admin listener: one socket, any worker accepts on it. */
+/*
+ * The admin listener: one socket, any worker accepts on it. When a reload
+ * moves it, the serving generation's stays open in admin_prev until the
+ * new generation serves (listeners_prune) or the reload fails
+ * (listeners_restore).
+ */
 static int
 admin_apply(const struct lb_cfg *cfg, char *err, size_t errlen)
 {
 	struct lb_sockaddr	 sa;
-
-	if (cfg->admin == NULL) {
-		lb_listener_close(&M.admin);
-		return 0;
-	}
-	sa.ss = cfg->admin->addr;
-	sa.len = cfg->admin->addrlen;
-	if (M.admin.n_fds > 0 && lb_addr_equal(
-	    (struct sockaddr *)&M.admin.addr.ss, (struct sockaddr *)&sa.ss))
-		return 0;
 	struct lb_listener	 l;
 
-	if (lb_listener_open(&l, &sa, 1, false, err, errlen) == -1) {
-		lb_listener_close(&l);
-		return -1;
+	memset(&l, 0, sizeof(l));
+	if (cfg->admin != NULL) {
+		sa.ss = cfg->admin->addr;
+		sa.len = cfg->admin->addrlen;
+		if (M.admin.n_fds > 0 && lb_addr_equal((struct sockaddr *)
+		    &M.admin.addr.ss, (struct sockaddr *)&sa.ss))
+			return 0;
+		if (lb_listener_open(&l, &sa, 1, false, err, errlen) == -1) {
+			lb_listener_close(&l);
+			return -1;
+		}
+	} else if (M.admin.n_fds == 0) {
+		return 0;
 	}
-	lb_listener_close(&M.admin);
+	if (M.cur == NULL) {
+		/* Starting: nobody serves the old one. */
+		lb_listener_close(&M.admin);
+		M.admin = l;
+		return 0;
+	}
+	lb_listener_close(&M.admin_prev);
+	M.admin_prev = M.admin;
+	M.admin_moved = true;
 	M.admin = l;
 	return 0;
 }
 
+/* The admin listener G's workers serve (see admin_apply). */
+static struct lb_listener *
+admin_of(const struct gen *g)
+{
+	return M.admin_moved && g != M.next ? &M.admin_prev : &M.admin;
+}
+
 /* ------------------------------------------------------- children */
+
+static void	 children_compact(void);
 
 static struct gen *
 gen_new(struct lb_cfg *cfg)
@@ -239,6 +312,10 @@ gen_new(struct lb_cfg *cfg)
 		return NULL;
 	}
 	g->id = ++M.gen_ids;
+	/* No counter a scraper sees may go backwards across a reload. */
+	if (M.cur != NULL)
+		lb_shm_carry_over(g->shm, cfg, M.cur->shm, M.cur->cfg);
+	atomic_store(&g->shm->generation, g->id);
 	g->cfg = cfg;
 	return g;
 }
@@ -268,6 +345,8 @@ checker_main(struct gen *g, int ctl)
 			close(M.listeners[i].fds[s]);
 	for (size_t s = 0; s < M.admin.n_fds; s++)
 		close(M.admin.fds[s]);
+	for (size_t s = 0; s < M.admin_prev.n_fds; s++)
+		close(M.admin_prev.fds[s]);
 	if (lb_drop_privileges(g->cfg->user, g->cfg->group, err,
 	    sizeof(err)) == -1) {
 		log_error("%s", err);
@@ -285,6 +364,7 @@ static void __attribute__((noreturn))
 child_main(struct gen *g, unsigned slot, bool checker, int ctl)
 {
 	struct lb_worker_args	 args;
+	struct lb_listener	*admin = admin_of(g);
 	char			 err[LB_ERRLEN], name[32];
 	int			*fds;
 	size_t			 n = 0, cap = 0;
@@ -302,6 +382,18 @@ child_main(struct gen *g, unsigned slot, bool checker, int ctl)
 	for (size_t i = 0; i < M.n_children; i++)
 		if (M.children[i].ctl != -1)
 			close(M.children[i].ctl);
+	/* Only the master may tell lbmaster's caller that it started. */
+	if (M.ready_fd != -1)
+		close(M.ready_fd);
+	/* A daemon's children leave the terminal alone, as it does. */
+	if (!M.foreground && strcmp(g->cfg->error_log, "stderr") != 0) {
+		int	 fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+		if (fd != -1) {
+			dup2(fd, STDERR_FILENO);
+			close(fd);
+		}
+	}
 
 	if (checker)
 		checker_main(g, ctl);
@@ -309,22 +401,34 @@ child_main(struct gen *g, unsigned slot, bool checker, int ctl)
 	log_procname(name);
 	lb_proctitle_set("lbmaster: worker process");
 
-	/* Slots j, j + n, j + 2n ...: see master/listen.c. */
+	/*
+	 * Slots j, j + n, j + 2n ...: see master/listen.c. The addresses
+	 * are those of G's config: during a reload M.listeners holds the
+	 * next one's too.
+	 */
 	for (size_t i = 0; i < M.n_listeners; i++)
-		if (M.listeners[i].used)
+		if (cfg_listens_on(g->cfg, &M.listeners[i]))
 			cap += M.listeners[i].n_fds;
 	if ((fds = calloc(cap ? cap : 1, sizeof(*fds))) == NULL)
 		_exit(LB_EXIT_FATAL);
 	for (size_t i = 0; i < M.n_listeners; i++) {
 		struct lb_listener	*l = &M.listeners[i];
+		bool			 mine = cfg_listens_on(g->cfg, l);
 
 		for (size_t s = 0; s < l->n_fds; s++) {
-			if (l->used && (!l->reuseport ||
-			    s % workers == slot))
+			if (mine && (!l->reuseport || s % workers == slot))
 				fds[n++] = l->fds[s];
 			else
 				close(l->fds[s]);
 		}
+	}
+	/* While a reload moves the admin listener, one is the other's. */
+	if (M.admin_moved) {
+		struct lb_listener	*other = admin == &M.admin ?
+		    &M.admin_prev : &M.admin;
+
+		if (other->n_fds > 0)
+			close(other->fds[0]);
 	}
 
 	if (lb_drop_privileges(g->cfg->user, g->cfg->group, err,
@@ -336,7 +440,7 @@ child_main(struct gen *g, unsigned slot, bool checker, int ctl)
 	args.shm = g->shm;
 	args.fds = fds;
 	args.n_fds = n;
-	args.admin_fd = M.admin.n_fds > 0 ? M.admin.fds[0] : -1;
+	args.admin_fd = admin->n_fds > 0 ? admin->fds[0] : -1;
 	args.ctl_fd = ctl;
 	args.slot = slot;
 	args.generation = g->id;
@@ -353,6 +457,19 @@ child_name(const struct child *c)
 		return "health checker";
 	lb_snprintf(buf, sizeof(buf), "worker %u", c->slot);
 	return buf;
+}
+
+/* The shared workers gauge (lbmaster_workers): G's live workers. */
+static void
+gen_gauge(struct gen *g)
+{
+	uint32_t	 n = 0;
+
+	for (size_t i = 0; i < M.n_children; i++)
+		if (M.children[i].gen == g && M.children[i].pid != 0 &&
+		    !M.children[i].checker)
+			n++;
+	atomic_store(&g->shm->workers, n);
 }
 
 static int
@@ -384,6 +501,7 @@ child_spawn(struct child *c)
 	c->started = lb_now_ms();
 	c->respawn_at = 0;
 	c->gen->children++;
+	gen_gauge(c->gen);
 	log_info("generation %u: %s started (pid %ld)", c->gen->id,
 	    child_name(c), (long)pid);
 	return 0;
@@ -422,10 +540,18 @@ gen_send(struct gen *g, char cmd)
 {
 	for (size_t i = 0; i < M.n_children; i++)
 		if (M.children[i].gen == g) {
-			if (cmd == LB_CTL_QUIT || cmd == LB_CTL_TERM)
+			if (cmd == LB_CTL_QUIT || cmd == LB_CTL_TERM) {
+				/*
+				 * A slot waiting to be respawned must not
+				 * outlive G: once G's last process exits,
+				 * G is freed.
+				 */
 				M.children[i].quitting = true;
+				M.children[i].respawn_at = 0;
+			}
 			child_send(&M.children[i], cmd);
 		}
+	children_compact();
 }
 
 /* Start every worker of G; 0, or -1 if not one could be forked. */
@@ -510,8 +636,28 @@ child_exited(struct child *c, int status)
 	c->pid = 0;
 	c->ready = false;
 	g->children--;
+	gen_gauge(g);
 	if (expected) {
 		c->respawn_at = 0;
+		return;
+	}
+	/*
+	 * It says its config cannot run (a log it cannot open...): for a
+	 * generation that never served, respawning will not help. A reload
+	 * is abandoned; a first generation stops the master.
+	 */
+	if (WIFEXITED(status) && WEXITSTATUS(status) == LB_EXIT_FATAL &&
+	    (g == M.next || (g == M.cur && !M.announced))) {
+		log_error("generation %u: %s cannot start: %s", g->id,
+		    child_name(c), g == M.next ? "abandoning the reload" :
+		    "stopping");
+		c->respawn_at = 0;
+		if (g == M.next) {
+			M.next_failed = true;
+			M.next_deadline = now;
+		} else {
+			M.exit_code = 1;
+		}
 		return;
 	}
 	/*
@@ -593,6 +739,63 @@ ctl_read(struct child *c)
 	}
 }
 
+/* ------------------------------------------------------------- logs */
+
+/* Does the config name a user or group, and exist? -1 with err if not. */
+static int
+user_check(const struct lb_cfg *cfg, char *err, size_t errlen)
+{
+	uid_t	 uid;
+	gid_t	 gid;
+
+	if (cfg->user == NULL && cfg->group == NULL)
+		return 0;
+	return lb_user_lookup(cfg->user, cfg->group, &uid, &gid, err, errlen);
+}
+
+/*
+ * Workers open the access log, and reopen both logs on SIGUSR1, as the
+ * config's user, in a directory they cannot create files in. So the
+ * master creates the files first and lets the workers' group write them:
+ * root keeps owning them, and keeps writing the error log without
+ * CAP_DAC_OVERRIDE. (Changing the group takes CAP_CHOWN.)
+ */
+static void
+logs_prepare(const struct lb_cfg *cfg)
+{
+	const char	*files[] = { cfg->error_log, cfg->access_log };
+	char		 err[LB_ERRLEN];
+	struct stat	 st;
+	uid_t		 uid;
+	gid_t		 gid;
+	int		 fd;
+
+	if ((cfg->user == NULL && cfg->group == NULL) || geteuid() != 0 ||
+	    lb_user_lookup(cfg->user, cfg->group, &uid, &gid, err,
+	    sizeof(err)) == -1)
+		return;
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		const char	*f = files[i];
+
+		if (f == NULL || strcmp(f, "stderr") == 0 ||
+		    strcmp(f, "syslog") == 0 || strcmp(f, "off") == 0)
+			continue;
+		fd = open(f, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+		if (fd == -1 || fstat(fd, &st) == -1) {
+			log_warn("%s", f);
+			if (fd != -1)
+				close(fd);
+			continue;
+		}
+		if ((st.st_gid != gid && fchown(fd, (uid_t)-1, gid) == -1) ||
+		    ((st.st_mode & 0060) != 0060 &&
+		    fchmod(fd, (st.st_mode & 07777) | 0060) == -1))
+			log_warn("%s: letting group %ld write it", f,
+			    (long)gid);
+		close(fd);
+	}
+}
+
 /* ---------------------------------------------------------- actions */
 
 static void
@@ -602,13 +805,14 @@ reload(void)
 	struct gen	*g;
 	char		 err[LB_ERRLEN];
 
-	lb_sd_reloading();
 	if (M.next != NULL) {
-		log_warnx("reload: generation %u is still starting; try again "
-		    "when it serves", M.next->id);
-		lb_sd_notify("READY=1");
+		/* The file may have changed since: read it once more then. */
+		log_notice("reload: generation %u is still starting; reloading "
+		    "again once it is done", M.next->id);
+		M.reload_pending = true;
 		return;
 	}
+	lb_sd_reloading();
 	log_notice("reloading %s", M.cur->cfg->file);
 	if (lb_cfg_load(M.cur->cfg->file, &cfg, err, sizeof(err)) == -1) {
 		log_error("%s", err);
@@ -616,7 +820,8 @@ reload(void)
 		    M.cur->id);
 		goto failed;
 	}
-	if (listeners_apply(cfg, err, sizeof(err)) == -1 ||
+	if (user_check(cfg, err, sizeof(err)) == -1 ||
+	    listeners_apply(cfg, err, sizeof(err)) == -1 ||
 	    admin_apply(cfg, err, sizeof(err)) == -1) {
 		log_error("reload failed: %s; still serving generation %u",
 		    err, M.cur->id);
@@ -629,6 +834,7 @@ reload(void)
 			log_warn("error_log %s: keeping the old log",
 			    cfg->error_log);
 	}
+	logs_prepare(cfg);
 	if ((g = gen_new(cfg)) == NULL) {
 		log_warn("reload: new generation");
 		lb_cfg_free(cfg);
@@ -636,6 +842,7 @@ reload(void)
 	}
 	M.next = g;
 	M.next_deadline = lb_now_ms() + READY_TIMEOUT_MS;
+	M.next_failed = false;
 	if (gen_start(g) == -1) {
 		log_error("reload failed: no worker of generation %u started",
 		    g->id);
@@ -648,9 +855,8 @@ reload(void)
 	return;
 failed:
 	M.reloads_failed++;
-	/* The old listener set is still what serves. */
-	for (size_t i = 0; i < M.n_listeners; i++)
-		M.listeners[i].used = true;
+	lb_shm_set_reloads(M.cur->shm, M.reloads_ok, M.reloads_failed);
+	listeners_restore(M.cur->cfg);
 	lb_sd_notify("READY=1");
 }
 
@@ -666,6 +872,7 @@ reload_commit(void)
 	gen_send(old, LB_CTL_QUIT);
 	listeners_prune();
 	M.reloads_ok++;
+	lb_shm_set_reloads(M.cur->shm, M.reloads_ok, M.reloads_failed);
 	log_notice("generation %u serves; generation %u drains", M.cur->id,
 	    old->id);
 	gen_release(old);
@@ -678,16 +885,15 @@ reload_abort(void)
 {
 	struct gen	*g = M.next;
 
-	log_error("reload failed: generation %u did not start within %d s; "
-	    "still serving generation %u", g->id, READY_TIMEOUT_MS / 1000,
-	    M.cur->id);
+	log_error("reload failed: generation %u did not start; still "
+	    "serving generation %u", g->id, M.cur->id);
 	g->retired = true;
 	gen_send(g, LB_CTL_TERM);
 	M.next = NULL;
 	gen_release(g);
 	M.reloads_failed++;
-	for (size_t i = 0; i < M.n_listeners; i++)
-		M.listeners[i].used = true;
+	lb_shm_set_reloads(M.cur->shm, M.reloads_ok, M.reloads_failed);
+	listeners_restore(M.cur->cfg);
 	lb_sd_notify("READY=1");
 }
 
@@ -705,6 +911,16 @@ stop(bool graceful)
 	    FAST_STOP_MS;
 	if (M.stop_deadline == 0 || lb_now_ms() + grace < M.stop_deadline)
 		M.stop_deadline = lb_now_ms() + grace;
+	/*
+	 * The workers stop accepting now: with our copies of the sockets
+	 * closed too, new clients are refused at once instead of waiting in
+	 * a queue nobody will serve.
+	 */
+	for (size_t i = 0; i < M.n_listeners; i++)
+		lb_listener_close(&M.listeners[i]);
+	M.n_listeners = 0;
+	lb_listener_close(&M.admin);
+	lb_listener_close(&M.admin_prev);
 	for (size_t i = 0; i < M.n_children; i++) {
 		M.children[i].quitting = true;
 		M.children[i].respawn_at = 0;
@@ -726,12 +942,35 @@ live_children(void)
 
 /* ------------------------------------------------------------- loop */
 
+/*
+ * Once the first generation accepts, tell systemd, and the process that
+ * waits for a daemon (lb_daemonize). That one hears from us after
+ * READY_TIMEOUT_MS in any case: it must not hang on a worker that never
+ * says it accepts.
+ */
+static void
+announce(int64_t now)
+{
+	if (!M.announced && gen_ready(M.cur)) {
+		M.announced = true;
+		log_notice("generation %u serves", M.cur->id);
+		lb_sd_notify("READY=1");
+	} else if (M.ready_fd == -1 || now < M.ready_deadline) {
+		return;
+	} else {
+		log_warnx("not every worker accepts after %d s; still trying",
+		    READY_TIMEOUT_MS / 1000);
+	}
+	lb_daemon_ready(M.ready_fd, strcmp(M.cur->cfg->error_log, "stderr") ==
+	    0);
+	M.ready_fd = -1;
+}
+
 static void
 loop(void)
 {
 	struct pollfd	*pfd = NULL;
 	size_t		 cap = 0;
-	bool		 announced = false;
 
 	for (;;) {
 		int64_t		 now, timeout = -1;
@@ -754,11 +993,14 @@ loop(void)
 			if (!M.stopping)
 				reload();
 		}
+		if (M.exit_code != 0 && !M.stopping)
+			stop(false);
 		if (sig_usr1) {
 			sig_usr1 = 0;
 			if (log_reopen() == -1)
 				log_warn("reopening the error log");
 			log_notice("reopening log files");
+			logs_prepare(M.cur->cfg);
 			for (size_t i = 0; i < M.n_children; i++)
 				child_send(&M.children[i], LB_CTL_REOPEN);
 		}
@@ -766,7 +1008,7 @@ loop(void)
 		now = lb_now_ms();
 		if (M.stopping) {
 			if (live_children() == 0)
-				return;
+				break;
 			if (now >= M.stop_deadline) {
 				log_warnx("killing %zu workers that did not "
 				    "exit in time", live_children());
@@ -779,17 +1021,27 @@ loop(void)
 			timeout = M.stop_deadline - now;
 		} else {
 			respawn_due(now);
-			if (!announced && gen_ready(M.cur)) {
-				announced = true;
-				log_notice("generation %u serves", M.cur->id);
-				lb_sd_notify("READY=1");
-			}
-			if (M.next != NULL && gen_ready(M.next))
+			announce(now);
+			if (M.next != NULL && gen_ready(M.next)) {
 				reload_commit();
-			else if (M.next != NULL && now >= M.next_deadline)
+			} else if (M.next != NULL && now >= M.next_deadline) {
+				if (!M.next_failed)
+					log_error("generation %u: not every "
+					    "worker accepts after %d s",
+					    M.next->id,
+					    READY_TIMEOUT_MS / 1000);
 				reload_abort();
+			}
+			if (M.next == NULL && M.reload_pending) {
+				M.reload_pending = false;
+				reload();
+			}
 			if (M.next != NULL)
 				timeout = M.next_deadline - now;
+			if (M.ready_fd != -1 && (timeout == -1 ||
+			    M.ready_deadline - now < timeout))
+				timeout = M.ready_deadline > now ?
+				    M.ready_deadline - now : 0;
 			for (size_t i = 0; i < M.n_children; i++) {
 				int64_t	 at = M.children[i].respawn_at;
 
@@ -841,6 +1093,15 @@ loop(void)
 	free(pfd);
 }
 
+/* A start-up error: the log gets it, and so does the terminal. */
+static void
+startup_error(const struct lb_cfg *cfg, const char *err)
+{
+	log_error("%s", err);
+	if (strcmp(cfg->error_log, "stderr") != 0)
+		fprintf(stderr, "lbmaster: %s\n", err);
+}
+
 int
 lb_master_run(struct lb_cfg *cfg, bool foreground)
 {
@@ -857,52 +1118,73 @@ lb_master_run(struct lb_cfg *cfg, bool foreground)
 	}
 	if (pipe2(M.selfpipe, O_NONBLOCK | O_CLOEXEC) == -1)
 		fatal("pipe");
+	/*
+	 * Signals become flags before the port accepts: whoever sees it
+	 * accept may signal us at once.
+	 */
+	signals_install();
+	/* The clearest cause first: another master, a missing user. */
+	if ((cfg->pid_file != NULL && lb_pidfile_check(cfg->pid_file, err,
+	    sizeof(err)) == -1) || user_check(cfg, err, sizeof(err)) == -1)
+		goto fail;
 	/* Bind while stderr still reaches whoever started us. */
 	if (listeners_apply(cfg, err, sizeof(err)) == -1 ||
-	    admin_apply(cfg, err, sizeof(err)) == -1) {
-		log_error("%s", err);
-		if (strcmp(cfg->error_log, "stderr") != 0)
-			fprintf(stderr, "lbmaster: %s\n", err);
-		lb_cfg_free(cfg);
-		return 1;
-	}
-	if (!foreground && lb_daemonize(err, sizeof(err)) == -1)
-		fatalx("%s", err);
-	if (cfg->pid_file != NULL && ((M.pid_file = strdup(cfg->pid_file)) ==
-	    NULL || lb_pidfile_write(cfg->pid_file, err, sizeof(err)) == -1)) {
-		log_error("%s", err);
-		if (foreground && strcmp(cfg->error_log, "stderr") != 0)
-			fprintf(stderr, "lbmaster: %s\n", err);
-		lb_cfg_free(cfg);
-		return 1;
+	    admin_apply(cfg, err, sizeof(err)) == -1)
+		goto fail;
+	if (!foreground && lb_daemonize(&M.ready_fd, err, sizeof(err)) == -1)
+		goto fail;
+	if (cfg->pid_file != NULL) {
+		if ((M.pid_file = strdup(cfg->pid_file)) == NULL) {
+			lb_snprintf(err, sizeof(err), "%s", strerror(errno));
+			goto fail;
+		}
+		if (lb_pidfile_write(cfg->pid_file, err, sizeof(err)) == -1) {
+			free(M.pid_file);
+			M.pid_file = NULL;
+			goto fail;
+		}
 	}
 	lb_proctitle_set("lbmaster: master process");
-	signals_install();
-	if ((M.cur = gen_new(cfg)) == NULL)
-		fatal("shared memory");
-	if (gen_start(M.cur) == -1)
-		fatalx("no worker could be started");
+	logs_prepare(cfg);
+	if ((M.cur = gen_new(cfg)) == NULL) {
+		lb_snprintf(err, sizeof(err), "shared memory: %s",
+		    strerror(errno));
+		goto fail;
+	}
+	if (gen_start(M.cur) == -1) {
+		lb_snprintf(err, sizeof(err), "no worker could be started");
+		goto fail;
+	}
 	log_notice("lbmaster %s started: %u workers, %zu routes",
 	    PACKAGE_VERSION, cfg->workers, cfg->n_routes);
+	M.ready_deadline = lb_now_ms() + READY_TIMEOUT_MS;
 
 	loop();
 
 	log_notice("exiting");
+	/* A first generation that could not run: child_exited said why. */
+	rc = M.exit_code;
+	err[0] = '\0';
+fail:
+	if (rc != 0 && err[0] != '\0')
+		startup_error(cfg, err);
 	if (M.pid_file != NULL)
 		lb_pidfile_remove(M.pid_file);
 	free(M.pid_file);
-	rc = 0;
 	for (size_t i = 0; i < M.n_listeners; i++)
 		lb_listener_close(&M.listeners[i]);
 	free(M.listeners);
 	lb_listener_close(&M.admin);
+	lb_listener_close(&M.admin_prev);
 	free(M.children);
-	{
+	if (M.cur != NULL) {
 		struct gen	*g = M.cur;
 
 		M.cur = NULL;
 		g->children = 0;
 		gen_release(g);
+	} else {
+		lb_cfg_free(cfg);
 	}
 	return rc;
 }

@@ -17,6 +17,7 @@
 
 #include "common/log.h"
 #include "worker/access_log.h"
+#include "worker/admin.h"
 #include "worker/client.h"
 #include "worker/proxy.h"
 #include "worker/worker.h"
@@ -35,6 +36,7 @@ static struct {
 	struct evhttp_bound_socket **bound;	/* owned array */
 	size_t		 n_bound;
 	struct lb_proxy	 px;
+	struct lb_admin	*admin;		/* owned; NULL without admin.listen */
 	struct lb_clients *clients;
 	struct event	*ctl_ev;
 	struct event	*grace_ev;	/* drain: idle grace, then exit */
@@ -52,11 +54,19 @@ stop_accepting(void)
 		if (W.bound[i] != NULL)
 			evhttp_del_accept_socket(W.http, W.bound[i]);
 	W.n_bound = 0;
+	lb_admin_stop(W.admin);
 }
 
 static void
 exit_now(evutil_socket_t fd, short what, void *arg)
 {
+	/*
+	 * The idle grace (ARG NULL) ends only with nothing in flight: a
+	 * request an idle client sent meanwhile is answered, and drained()
+	 * starts the grace again once it is.
+	 */
+	if (arg == NULL && W.px.inflight > 0)
+		return;
 	if (arg != NULL)
 		log_warnx("%s", (const char *)arg);
 	event_base_loopbreak(W.base);
@@ -231,6 +241,12 @@ lb_worker_main(const struct lb_worker_args *a)
 			goto out;
 	}
 
+	if (a->admin_fd != -1 && (W.admin = lb_admin_new(W.base, a->admin_fd,
+	    cfg, a->shm)) == NULL) {
+		log_warnx("cannot serve the admin socket %d", a->admin_fd);
+		goto out;
+	}
+
 	W.ctl_ev = event_new(W.base, a->ctl_fd, EV_READ | EV_PERSIST,
 	    ctl_read, NULL);
 	W.grace_ev = evtimer_new(W.base, exit_now, NULL);
@@ -247,6 +263,7 @@ lb_worker_main(const struct lb_worker_args *a)
 out:
 	if (W.http != NULL)
 		evhttp_free(W.http);
+	lb_admin_free(W.admin);
 	lb_clients_free(W.clients);
 	if (W.px.ups != NULL)
 		lb_proxy_fini(&W.px);
