@@ -109,6 +109,7 @@ struct preq {
 
 static void	attempt(struct preq *);
 static void	pump(struct preq *);
+static void	flush_client(struct bufferevent *);
 static const char *method_name(enum evhttp_cmd_type, bool *);
 
 /* --------------------------------------------------------- replies */
@@ -343,8 +344,14 @@ flush_client(struct bufferevent *bev)
 		return;		/* evhttp let go of it, or nothing to do */
 	if (evbuffer_write(out, bufferevent_getfd(bev)) == -1)
 		return;		/* the bufferevent will see the error */
-	if (evbuffer_get_length(out) == 0)
-		bufferevent_trigger(bev, EV_WRITE, 0);
+	if (evbuffer_get_length(out) > 0)
+		return;		/* the rest goes when the socket takes it */
+	/*
+	 * All written: evhttp enabled EV_WRITE for nothing. Switching it off
+	 * in the same loop turn leaves the changelist nothing to do.
+	 */
+	bufferevent_disable(bev, EV_WRITE);
+	bufferevent_trigger(bev, EV_WRITE, 0);
 }
 
 /* The origin's reply was all passed on. */
@@ -666,15 +673,30 @@ client_drained(struct evhttp_connection *evcon, void *arg)
 	pump(p);
 }
 
-/* Hand N bytes of the origin's body to the client. */
+/*
+ * Hand N bytes of the origin's body to the client, and write them at once
+ * (flush_client) rather than on the next loop turn: a large body then costs
+ * a read and a write per piece, not an EPOLLOUT toggle as well.
+ */
 static void
 forward(struct preq *p, struct evbuffer *in, size_t n)
 {
+	struct evhttp_connection *evcon = evhttp_request_get_connection(p->req);
+	struct bufferevent	*cbev = NULL;
+
 	evbuffer_remove_buffer(in, p->out, n);
 	p->bytes += n;
+	if (evcon != NULL) {
+		cbev = evhttp_connection_get_bufferevent(evcon);
+		bufferevent_incref(cbev);
+	}
 	evhttp_send_reply_chunk_with_cb(p->req, p->out, client_drained, p);
 	/* evhttp took them unless it had nothing to send them on. */
 	evbuffer_drain(p->out, evbuffer_get_length(p->out));
+	if (cbev != NULL) {
+		flush_client(cbev);
+		bufferevent_decref(cbev);
+	}
 }
 
 /* Move what the origin sent to the client, as the framing says. */
