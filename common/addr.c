@@ -25,7 +25,11 @@
 static void	 seterr(char *, size_t, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
 
-/* Fill the caller's error buffer, which may be NULL or empty. */
+/*
+ * Fill the caller's error buffer, which may be NULL or empty. The text
+ * quoted in a message may hold any byte a YAML string can: control bytes
+ * become '?' so that an error stays one printable line.
+ */
 static void
 seterr(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -37,6 +41,9 @@ seterr(char *err, size_t errlen, const char *fmt, ...)
 	if (vsnprintf(err, errlen, fmt, ap) < 0)
 		err[0] = '\0';
 	va_end(ap);
+	for (char *p = err; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 }
 
 static bool

@@ -81,6 +81,9 @@ method_takes_body(const struct lb_reqscan *s)
 static int
 request_line_byte(struct lb_reqscan *s, unsigned char c)
 {
+	/* A tab passes the caller's control check: not here (RFC 9112 3). */
+	if (c == '\t')
+		return 400;
 	if (c == ' ') {
 		/* Exactly one SP between the three parts. */
 		if (s->rl_part == 2 || s->rl_len == 0)

@@ -41,12 +41,13 @@ buf_reserve(struct lb_buf *b, size_t n)
 
 	if (b->failed)
 		return false;
-	if (b->len + n + 1 <= b->cap)
-		return true;
+	/* Before the sum below, which a huge N would wrap around. */
 	if (n > SIZE_MAX / 2 - b->len - 1) {
 		b->failed = true;
 		return false;
 	}
+	if (b->len + n + 1 <= b->cap)
+		return true;
 	cap = b->cap ? b->cap : 64;
 	while (cap < b->len + n + 1)
 		cap *= 2;

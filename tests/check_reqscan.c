@@ -81,6 +81,9 @@ static const struct scan_case cases[] = {
 	{ "HTTP/2.0", "GET / HTTP/2.0\r\n\r\n", 400, 0 },
 	{ "two spaces", "GET  / HTTP/1.1\r\n\r\n", 400, 0 },
 	{ "space in target", "GET /a b HTTP/1.1\r\n\r\n", 400, 0 },
+	{ "tab in the query", "GET /a?x\tb HTTP/1.1\r\nHost: a\r\n\r\n", 400,
+	    0 },
+	{ "tab as a separator", "GET\t/ HTTP/1.1\r\n\r\n", 400, 0 },
 	{ "method not a token", "G(T / HTTP/1.1\r\n\r\n", 400, 0 },
 	{ "garbage", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 400, 0 },
 };
