@@ -350,6 +350,13 @@ lb_drop_privileges(const char *user, const char *group, char *err,
  */
 static char	*title_base;
 static size_t	 title_space;
+/*
+ * Our copy of the environment. environ points at it, but glibc's exit-time
+ * cleanup (which valgrind runs) resets environ without freeing an array it
+ * did not allocate: keep a pointer of our own so the copy stays reachable.
+ * volatile, or the compiler drops a variable that is never read.
+ */
+static char	**volatile title_env;
 
 void
 lb_proctitle_init(int argc, char *argv[])
@@ -388,7 +395,7 @@ lb_proctitle_init(int argc, char *argv[])
 			if (argv[i] == end)
 				end = argv[i] + strlen(argv[i]) + 1;
 	} else {
-		environ = env;
+		environ = title_env = env;
 	}
 	title_base = argv[0];
 	title_space = (size_t)(end - argv[0]);
