@@ -1,0 +1,953 @@
+#!/usr/bin/env python3
+"""lbmaster against nginx and HAProxy on this machine, side by side.
+
+Every proxy runs with the same number of workers in front of the same two
+nginx origins on 127.0.0.1; wrk drives each proxy in turn, round after round
+(A B C, B C A, C A B, ...), so that whatever else this machine is doing
+weighs on all three alike. The figures quoted are medians over the rounds,
+and what means something is the ratio of lbmaster to the better peer
+measured in the same minute, not the requests per second themselves.
+
+    python3 bench/bench.py --lbmaster ./lbmaster [--out bench/RESULTS.md]
+        [--rounds 3] [--duration 4] [--workers 2] [--quick]
+        [--scenario small,c256,close,big,idle10k,routes20k,cores,syscalls]
+
+Needs nginx (Debian's nginx-light), haproxy and wrk; strace for the
+`syscalls` scenario (skipped without it). See bench/README for what each
+scenario measures and how to read the output. The last line printed is
+`min_ratio_vs_best=Z`: lbmaster over the better of nginx and HAProxy, in the
+scenario where lbmaster does worst (above 1.0: lbmaster is ahead everywhere).
+Exits 1 when lbmaster failed requests or lost a worker during the run.
+"""
+import argparse
+import datetime
+import os
+import platform
+import re
+import resource
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+BIG_BODY = 1 << 20		# bytes of the origins' /big
+N_ROUTES = 10000		# host routes, and as many path routes, of routes20k
+BENCH_HOST = "h%05d.bench.test" % (N_ROUTES // 2)   # the one routes20k hits
+IDLE_SETTLE = 1.5		# seconds between the last connect and the reading
+
+# The wrk scenarios that compare lbmaster with its peers.
+WRK_SCENARIOS = {
+    "small": dict(conns=50, path="/",
+                  what="50 keep-alive connections, GET / (a 17-byte answer)"),
+    "c256": dict(conns=256, path="/",
+                 what="256 keep-alive connections, GET / (a 17-byte answer)"),
+    "close": dict(conns=50, path="/", close=True,
+                  what="50 connections, `Connection: close`: one TCP "
+                       "connection per request on the client side"),
+    "big": dict(conns=8, path="/big",
+                what="8 keep-alive connections, GET /big (1 MiB answer)"),
+}
+DEFAULT_SCENARIOS = "small,c256,close,big,idle10k,routes20k,cores,syscalls"
+PEERS = ("lbmaster", "nginx", "haproxy")
+
+
+class BenchError(Exception):
+    """Something prevents the run from going on (a proxy did not start...)."""
+
+
+# ------------------------------------------------------------ processes
+
+def pick_ports(n):
+    """N distinct free ports of 127.0.0.1, chosen by the kernel (bind to 0).
+
+    All N sockets are held until every port is known, so that the kernel
+    cannot give the same port twice; they are closed before the servers
+    bind, which leaves a short race with other programs that is harmless
+    on loopback.
+    """
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def children(pid):
+    """Pids whose parent is PID."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                # The command name may hold spaces and parentheses.
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(d))
+        except (OSError, IndexError, ValueError):
+            pass
+    return sorted(out)
+
+
+def cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def rss_kib(pids):
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/status") as f:
+                total += int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+        except (OSError, AttributeError):
+            pass
+    return total
+
+
+class Procs:
+    """Every process this run starts, so that all are stopped at the end.
+
+    Each runs in a session of its own: a Ctrl-C at the terminal reaches
+    only this script, which then stops them in order. A process is stopped
+    by its pid (SIGTERM, then SIGKILL to its own process group, which holds
+    the workers it forked, if it is slow).
+    """
+
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.live = {}
+
+    def start(self, name, argv):
+        log = open(os.path.join(self.tmp, name + ".log"), "w")
+        try:
+            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                 stderr=subprocess.STDOUT,
+                                 start_new_session=True)
+        finally:
+            log.close()
+        self.live[name] = p
+        return p
+
+    def stop(self, name, sig=signal.SIGTERM):
+        p = self.live.pop(name, None)
+        if p is None:
+            return
+        if p.poll() is None:
+            try:
+                os.kill(p.pid, sig)
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+            except ProcessLookupError:
+                pass
+        # The group is the one its session began with: only what we started.
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def stop_all(self):
+        for name in list(self.live):
+            self.stop(name)
+
+    def log_tail(self, name, lines=20):
+        """The end of NAME's output and of its error log (NAME.err)."""
+        text = ""
+        for ext in (".log", ".err"):
+            try:
+                with open(os.path.join(self.tmp, name + ext)) as f:
+                    text += "".join(f.readlines()[-lines:])
+            except OSError:
+                pass
+        return text
+
+
+def http_get(port, path="/", host=None, timeout=2.0):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
+    if host:
+        req.add_header("Host", host)
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return r.status, r.read()
+
+
+def wait_ready(port, proc, name, host=None, timeout=15.0):
+    """Wait until a GET through PORT answers 200 from an origin."""
+    end = time.monotonic() + timeout
+    last = "nothing"
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise BenchError(f"{name} exited with status {proc.returncode}")
+        try:
+            status, body = http_get(port, host=host, timeout=1.0)
+            if status == 200 and body.startswith(b"hello from "):
+                return
+            last = f"status {status}, body {body[:60]!r}"
+        except OSError as e:
+            last = str(e)
+        time.sleep(0.05)
+    raise BenchError(f"{name} on port {port} not ready after {timeout:.0f}s "
+                     f"(last: {last})")
+
+
+# ------------------------------------------------------------ the stack
+
+class Stack:
+    """The two origins, and the proxies in front of them on demand."""
+
+    def __init__(self, tmp, lbmaster, workers):
+        self.tmp, self.lbmaster, self.workers = tmp, lbmaster, workers
+        self.procs = Procs(tmp)
+        self.origins = pick_ports(2)
+        self.port = {}		# proxy name -> port
+        self.conf = {}		# lbmaster config name -> path
+
+    def path(self, name):
+        return os.path.join(self.tmp, name)
+
+    def write(self, name, text):
+        with open(self.path(name), "w") as f:
+            f.write(text)
+        return self.path(name)
+
+    def nginx_head(self, name, workers):
+        return (f"daemon off;\nworker_processes {workers};\n"
+                f"pid {self.path(name + '.pid')};\n"
+                f"error_log {self.path(name + '.err')} warn;\n"
+                "events { worker_connections 20000; }\n")
+
+    def start_origins(self):
+        with open(self.path("big.bin"), "wb") as f:
+            f.write(os.urandom(BIG_BODY))
+        servers = ""
+        for p in self.origins:
+            servers += (
+                f"  server {{ listen 127.0.0.1:{p};\n"
+                f"    location / {{ return 200 \"hello from {p}\\n\"; }}\n"
+                f"    location = /big {{ alias {self.path('big.bin')}; }}\n"
+                "    location = /healthcheck { return 200 OK; } }\n")
+        conf = self.write("origins.conf", self.nginx_head("origins", 1) +
+                          "http { access_log off;"
+                          " keepalive_requests 10000000;\n" + servers + "}\n")
+        p = self.procs.start("origins", ["nginx", "-e",
+                                         self.path("origins.err"), "-c", conf])
+        for port in self.origins:
+            wait_ready(port, p, "origin nginx")
+
+    def lbmaster_conf(self, name, workers, routes):
+        """Write an lbmaster config; ROUTES is 3 or 2 * N_ROUTES.
+
+        Both have BENCH_HOST as a host route. The 3-route one also has "/"
+        as a path route, which the peer scenarios use (their Host header
+        names no route). The big one has no "/": a request for BENCH_HOST
+        that missed its host route would get a 404 and count as failed.
+        Active health checks are off: the peers do none (nginx cannot,
+        HAProxy only with `check`), and with 20,000 routes they would flood
+        the origins with probes.
+        """
+        servers = "[" + ", ".join(f"127.0.0.1:{p}" for p in self.origins) + "]"
+        head = (f"listen: 127.0.0.1:{self.port[name]}\nworkers: {workers}\n"
+                f"error_log: {self.path(name + '.err')}\naccess_log: off\n"
+                "health_check: off\nlimits: {max_connections: 20000}\n")
+        lines = [head, "hosts:\n"]
+        if routes == 3:
+            hosts, paths = [N_ROUTES // 2, N_ROUTES // 2 + 1], ["/"]
+        else:
+            hosts = range(N_ROUTES)
+            paths = ["/p/%05d" % i for i in range(N_ROUTES)]
+        for i in hosts:
+            lines.append(f"  - host: h{i:05d}.bench.test\n"
+                         f"    servers: {servers}\n")
+        lines.append("paths:\n")
+        for p in paths:
+            lines.append(f"  - path: {p}\n    strip_prefix: false\n"
+                         f"    servers: {servers}\n")
+        self.conf[name] = self.write(name + ".yaml", "".join(lines))
+        return self.conf[name]
+
+    def start_proxy(self, name, workers=None, routes=3):
+        """Start the proxy NAME: nginx, haproxy, or lbmaster* (any suffix).
+
+        Returns its port once a request through it reaches an origin.
+        """
+        workers = workers or self.workers
+        self.port[name] = pick_ports(1)[0]
+        port = self.port[name]
+        if name == "nginx":
+            ups = " ".join(f"server 127.0.0.1:{p};" for p in self.origins)
+            head = self.nginx_head("nginx", workers)
+            conf = self.write("nginx.conf", head + (
+                "http { access_log off; keepalive_requests 10000000;\n"
+                f"  upstream o {{ {ups} keepalive 256; }}\n"
+                f"  server {{ listen 127.0.0.1:{port};\n"
+                "    location / { proxy_pass http://o;\n"
+                "      proxy_http_version 1.1;\n"
+                "      proxy_set_header Connection \"\";\n"
+                "      proxy_set_header X-Forwarded-For"
+                " $proxy_add_x_forwarded_for;\n"
+                "      proxy_buffers 64 16k; proxy_max_temp_file_size 0;\n"
+                "  } } }\n"))
+            argv = ["nginx", "-e", self.path("nginx.err"), "-c", conf]
+        elif name == "haproxy":
+            srv = "".join(f"    server s{i} 127.0.0.1:{p}\n"
+                          for i, p in enumerate(self.origins))
+            conf = self.write("haproxy.cfg", (
+                f"global\n    nbthread {workers}\n"
+                f"    maxconn {haproxy_maxconn()}\n"
+                "defaults\n    mode http\n    timeout connect 5s\n"
+                "    timeout client 60s\n    timeout server 60s\n"
+                "    option forwardfor\n    http-reuse always\n"
+                f"frontend fe\n    bind 127.0.0.1:{port}\n"
+                "    default_backend o\n"
+                "backend o\n    balance roundrobin\n" + srv))
+            argv = ["haproxy", "-f", conf]
+        else:
+            conf = self.lbmaster_conf(name, workers, routes)
+            argv = [self.lbmaster, "-f", "-c", conf]
+        p = self.procs.start(name, argv)
+        try:
+            wait_ready(port, p, name, host=BENCH_HOST if routes != 3 else None)
+            if name != "haproxy":
+                self.wait_workers(name, workers)
+        except BenchError as e:
+            raise BenchError(f"{e}\n{self.procs.log_tail(name)}") from None
+        return port
+
+    def wait_workers(self, name, n, timeout=10.0):
+        """Wait until NAME has forked its N workers (the first may serve
+        before the last is there)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if len(self.workers_of(name)) == n and \
+                    self.workers_of(name)[0] != self.proc(name).pid:
+                return
+            time.sleep(0.05)
+        raise BenchError(f"{name}: {n} workers not there after "
+                         f"{timeout:.0f}s: {self.workers_of(name)}")
+
+    def stop_proxy(self, name):
+        self.procs.stop(name)
+
+    def proc(self, name):
+        return self.procs.live[name]
+
+    def workers_of(self, name):
+        """The pids that serve traffic: the workers, or the process itself.
+
+        HAProxy runs its workers as threads of one process; nginx and
+        lbmaster fork them, and their title says "worker process".
+        """
+        pid = self.proc(name).pid
+        kids = [k for k in children(pid) if "worker" in cmdline(k)]
+        return kids or [pid]
+
+
+# ------------------------------------------------------------ measuring
+
+def to_seconds(text):
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", text)
+    if not m:
+        return float("nan")
+    return float(m.group(1)) * {"us": 1e-6, "ms": 1e-3, "s": 1.0,
+                                "m": 60.0}[m.group(2)]
+
+
+def wrk(port, conns, duration, path="/", close=False, host=None):
+    """One wrk run; a dict of rps, p99 (s), failed, requests and wrk's text.
+
+    Failed counts the answers outside 2xx/3xx and wrk's socket errors
+    (connect, read, write, timeout: an answer later than wrk's 2 s).
+    """
+    argv = ["wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--latency"]
+    if close:
+        argv += ["-H", "Connection: close"]
+    if host:
+        argv += ["-H", f"Host: {host}"]
+    argv.append(f"http://127.0.0.1:{port}{path}")
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True,
+                           timeout=duration + 30)
+        out = r.stdout + r.stderr
+    except subprocess.TimeoutExpired:
+        out = "wrk did not finish in time"
+    res = dict(rps=0.0, p99=float("nan"), failed=0, requests=0, out=out,
+               argv=" ".join(shlex.quote(a) for a in argv))
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not m:
+        res["failed"] = -1	# wrk could not run at all: see out
+        return res
+    res["rps"] = float(m.group(1))
+    m = re.search(r"^\s*99%\s+(\S+)", out, re.M)
+    if m:
+        res["p99"] = to_seconds(m.group(1))
+    m = re.search(r"(\d+) requests in", out)
+    if m:
+        res["requests"] = int(m.group(1))
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if m:
+        res["failed"] += int(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), "
+                  r"timeout (\d+)", out)
+    if m:
+        res["failed"] += sum(map(int, m.groups()))
+    return res
+
+
+def load_time(lbmaster, conf, times=3):
+    """Median wall time of `lbmaster -t -c CONF` over TIMES runs."""
+    walls = []
+    for _ in range(times):
+        t0 = time.perf_counter()
+        r = subprocess.run([lbmaster, "-t", "-c", conf], capture_output=True,
+                           text=True, timeout=120)
+        walls.append(time.perf_counter() - t0)
+        if r.returncode != 0:
+            raise BenchError(f"lbmaster -t -c {conf} failed: "
+                             f"{(r.stdout + r.stderr).strip()}")
+    return statistics.median(walls)
+
+
+def idle_memory(stack, name, count):
+    """KiB of worker memory per idle keep-alive client connection.
+
+    Each connection sends one request (so that the proxy has done for it
+    what it does for a client, including the upstream side), then stays
+    open and silent; the workers' resident memory is read before the first
+    connection and IDLE_SETTLE seconds after the last.
+    """
+    port = stack.port[name]
+    pids = stack.workers_of(name)
+    before = rss_kib(pids)
+    socks = []
+    req = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
+    try:
+        for _ in range(count):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s.sendall(req)
+            socks.append(s)
+        time.sleep(IDLE_SETTLE)
+        after = rss_kib(pids)
+        # A worker that died under 10,000 connections shows here.
+        if stack.workers_of(name) != pids:
+            raise BenchError(f"{name}: workers changed during idle10k "
+                             f"({pids} -> {stack.workers_of(name)})")
+    finally:
+        for s in socks:
+            s.close()
+    return (after - before) / count
+
+
+def strace_counts(path):
+    """{syscall: calls} from the summary table of `strace -c`."""
+    counts = {}
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return counts
+    for line in lines:
+        f = line.split()
+        # "% time seconds usecs/call calls [errors] syscall"
+        if len(f) in (5, 6) and f[-1] != "total" and \
+                re.match(r"[\d.]+$", f[0]) and f[3].isdigit():
+            counts[f[-1]] = counts.get(f[-1], 0) + int(f[3])
+    return counts
+
+
+def syscalls_per_request(stack, name, duration):
+    """Trace every worker of NAME while wrk runs `small` for DURATION s.
+
+    strace slows the workers down a lot, but wrk counts the requests served
+    under it, so the calls per request are right even if the speed is not.
+    """
+    tids = []
+    for pid in stack.workers_of(name):
+        try:
+            tids += [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+        except OSError:
+            pass
+    out = stack.path(f"strace-{name}.txt")
+    argv = ["strace", "-c", "-f", "-o", out]
+    for t in tids:
+        argv += ["-p", str(t)]
+    tracer = stack.procs.start(f"strace-{name}", argv)
+    time.sleep(0.5)		# let it attach
+    if tracer.poll() is not None:
+        raise BenchError("strace exited: "
+                         + stack.procs.log_tail("strace-" + name))
+    res = wrk(stack.port[name], WRK_SCENARIOS["small"]["conns"], duration)
+    stack.procs.stop(f"strace-{name}", signal.SIGINT)
+    counts = strace_counts(out)
+    n = max(res["requests"], 1)
+    return {k: v / n for k, v in counts.items()}, res
+
+
+# ------------------------------------------------------------ reporting
+
+def first_line(argv):
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    text = (r.stdout + r.stderr).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def machine_line(lbmaster, srcdir):
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            m = re.search(r"^model name\s*:\s*(.+)$", f.read(), re.M)
+            if m:
+                cpu = m.group(1).strip()
+    except OSError:
+        pass
+    ngx = re.sub(r"^.*nginx/", "", first_line(["nginx", "-v"]))
+    hap = first_line(["haproxy", "-v"]).split()
+    hap = hap[2] if len(hap) > 2 else "?"
+    w = first_line(["wrk", "-v"]).split()
+    w = w[1].split("/")[-1] if len(w) > 1 else "?"
+    v = subprocess.run([lbmaster, "-V"], capture_output=True,
+                       text=True).stdout
+    lev = re.search(r"libevent (\S+)", v)
+    lbv = re.search(r"lbmaster (\S+)", v)
+    rev = first_line(["git", "-C", srcdir, "describe", "--always", "--dirty"])
+    lb = (lbv.group(1) if lbv else "?") + (f" (git {rev})" if rev else "")
+    return (f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}; "
+            f"nginx {ngx}, HAProxy {hap}, wrk {w}, "
+            f"libevent {lev.group(1) if lev else '?'}; lbmaster {lb}")
+
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
+
+
+class Report:
+    """What is printed as it comes, and kept for RESULTS.md."""
+
+    def __init__(self):
+        self.sections = []	# (title, markdown lines)
+        self.ratios = []	# "ratio ..." and "scale ..." lines
+        self.failures = []	# text blocks about lbmaster misbehaving
+
+    def say(self, line):
+        print(line, flush=True)
+
+    def section(self, title, lines):
+        self.sections.append((title, lines))
+
+    def ratio(self, line):
+        self.ratios.append(line)
+        self.say(line)
+
+
+def table(rows):
+    """Markdown lines for wrk results: ROWS is [(label, [result, ...])]."""
+    out = ["| proxy | req/s (median) | p99 latency (median) | failed "
+           "| req/s of each round |",
+           "|---|---:|---:|---:|---|"]
+    for label, res in rows:
+        med = statistics.median(r["rps"] for r in res)
+        p99 = statistics.median(r["p99"] for r in res)
+        failed = sum(max(r["failed"], 0) for r in res)
+        each = ", ".join(f"{r['rps']:.0f}" for r in res)
+        out.append(f"| {label} | {med:.0f} | {p99 * 1e3:.2f} ms | {failed} "
+                   f"| {each} |")
+    return out
+
+
+def rounds(stack, names, rounds_n, duration, conns, path="/", close=False,
+           host=None):
+    """Run wrk against each of NAMES in turn, ROUNDS_N times.
+
+    The order turns by one each round (A B C, B C A, C A B) so that no proxy
+    is always the one measured first after a pause. A one-second warm-up
+    per proxy comes first: it opens the upstream connections and pages in
+    the code, and is not counted.
+    """
+    for n in names:
+        wrk(stack.port[n], conns, 1, path, close, host)
+    res = {n: [] for n in names}
+    for i in range(rounds_n):
+        k = i % len(names)
+        for n in names[k:] + names[:k]:
+            res[n].append(wrk(stack.port[n], conns, duration, path, close,
+                              host))
+    return res
+
+
+def check_lbmaster(stack, rep, name, scenario, res, pids_before):
+    """Record lbmaster's failed requests and lost workers in SCENARIO."""
+    for r in res:
+        if r["failed"]:
+            rep.failures.append(
+                f"scenario {scenario}: {name} failed "
+                f"{'to run' if r['failed'] < 0 else r['failed']} "
+                f"requests\n$ {r['argv']}\n{r['out'].rstrip()}")
+    p = stack.proc(name)
+    if p.poll() is not None:
+        rep.failures.append(f"scenario {scenario}: {name} exited with "
+                            f"status {p.returncode}\n"
+                            f"{stack.procs.log_tail(name)}")
+        raise BenchError(f"{name} is gone: the rest would mean nothing")
+    if pids_before is not None and stack.workers_of(name) != pids_before:
+        rep.failures.append(
+            f"scenario {scenario}: {name}'s workers changed "
+            f"({pids_before} -> {stack.workers_of(name)}): one died\n"
+            f"{stack.procs.log_tail(name)}")
+
+
+def print_rows(rep, scenario, rows):
+    for label, res in rows:
+        med = statistics.median(r["rps"] for r in res)
+        p99 = statistics.median(r["p99"] for r in res)
+        failed = sum(max(r["failed"], 0) for r in res)
+        rep.say(f"{scenario:9s} {label:14s} {med:10.0f} req/s  "
+                f"p99 {p99 * 1e3:8.2f} ms  failed {failed}")
+
+
+def peer_scenario(stack, rep, a, name):
+    """One of WRK_SCENARIOS against the three proxies; returns the ratios."""
+    sc = WRK_SCENARIOS[name]
+    pids = stack.workers_of("lbmaster")
+    res = rounds(stack, list(PEERS), a.rounds, a.duration, sc["conns"],
+                 sc["path"], sc.get("close", False))
+    check_lbmaster(stack, rep, "lbmaster", name, res["lbmaster"], pids)
+    for p in ("nginx", "haproxy"):
+        if stack.proc(p).poll() is not None:
+            raise BenchError(f"{p} exited during {name}:\n"
+                             f"{stack.procs.log_tail(p)}")
+    rows = [(p, res[p]) for p in PEERS]
+    print_rows(rep, name, rows)
+    med = {p: statistics.median(r["rps"] for r in res[p]) for p in PEERS}
+    r = {p: med["lbmaster"] / med[p] if med[p] else float("inf")
+         for p in ("nginx", "haproxy")}
+    rep.section(f"{name}: {sc['what']}", table(rows))
+    return r
+
+
+def idle_scenario(stack, rep, a):
+    """idle10k, each proxy freshly started, one at a time."""
+    kib = {}
+    for p in PEERS:
+        stack.start_proxy(p)
+        try:
+            kib[p] = idle_memory(stack, p, a.idle_conns)
+        except BenchError as e:
+            if p == "lbmaster":
+                rep.failures.append(f"scenario idle10k: {e}\n"
+                                    f"{stack.procs.log_tail(p)}")
+                kib[p] = float("nan")
+            else:
+                raise
+        finally:
+            stack.stop_proxy(p)
+        rep.say(f"idle10k   {p:14s} {kib[p]:10.2f} KiB/conn")
+    lb = kib["lbmaster"]
+    r = {p: (kib[p] / lb if lb > 0 else float("inf")) for p in
+         ("nginx", "haproxy")}
+    lines = ["| proxy | worker memory per idle connection |", "|---|---:|"]
+    lines += [f"| {p} | {kib[p]:.2f} KiB |" for p in PEERS]
+    rep.section(f"idle10k: {a.idle_conns} keep-alive connections, each after "
+                "one request, held open and silent; the workers' resident "
+                "memory before and after, divided by the connections "
+                "(lower is better; the ratio is the peer's over "
+                "lbmaster's)", lines)
+    return r
+
+
+def routes_scenario(stack, rep, a):
+    """routes20k: the load time and speed of a config of 20,000 routes."""
+    names = ["lbmaster-3routes", "lbmaster-20kroutes"]
+    routes = {names[0]: 3, names[1]: 2 * N_ROUTES}
+    try:
+        for n in names:
+            stack.start_proxy(n, routes=routes[n])
+        # `-t` binds nothing: it can run beside the two that serve.
+        loads = {n: load_time(stack.lbmaster, stack.conf[n]) for n in names}
+        pids = {n: stack.workers_of(n) for n in names}
+        res = rounds(stack, names, a.rounds, a.duration,
+                     WRK_SCENARIOS["small"]["conns"], host=BENCH_HOST)
+        for n in names:
+            check_lbmaster(stack, rep, n, "routes20k", res[n], pids[n])
+    finally:
+        for n in names:
+            stack.stop_proxy(n)
+    rows = [(n, res[n]) for n in names]
+    print_rows(rep, "routes20k", rows)
+    for n in names:
+        rep.say(f"routes20k {n:14s} load {loads[n] * 1e3:8.1f} ms "
+                f"(lbmaster -t, median of 3)")
+    med = {n: statistics.median(r["rps"] for r in res[n]) for n in names}
+    ratio = med[names[1]] / med[names[0]] if med[names[0]] else 0.0
+    lines = table(rows)
+    lines += ["", "| config | routes | load time (`lbmaster -t`, "
+              "median of 3) |", "|---|---:|---:|"]
+    lines += [f"| {n} | {routes[n]} | {loads[n] * 1e3:.1f} ms |"
+              for n in names]
+    rep.section(f"routes20k: {N_ROUTES} host routes and {N_ROUTES} path "
+                f"routes against the 3-route config, both lbmaster with "
+                f"{a.workers} workers; `small` with `Host: {BENCH_HOST}` (a "
+                "host route in the middle of the list)", lines)
+    return ratio
+
+
+def cores_scenario(stack, rep, a):
+    """cores: lbmaster with 1 and with 2 workers, `small`."""
+    names = ["lbmaster-1worker", "lbmaster-2workers"]
+    try:
+        for n, w in zip(names, (1, 2)):
+            stack.start_proxy(n, workers=w)
+        pids = {n: stack.workers_of(n) for n in names}
+        res = rounds(stack, names, a.rounds, a.duration,
+                     WRK_SCENARIOS["small"]["conns"])
+        for n in names:
+            check_lbmaster(stack, rep, n, "cores", res[n], pids[n])
+    finally:
+        for n in names:
+            stack.stop_proxy(n)
+    rows = [(n, res[n]) for n in names]
+    print_rows(rep, "cores", rows)
+    med = {n: statistics.median(r["rps"] for r in res[n]) for n in names}
+    rep.section("cores: lbmaster with 1 worker and with 2 workers, `small` "
+                "(wrk and the origins share the same cores)",
+                table(rows))
+    return med[names[1]] / med[names[0]] if med[names[0]] else 0.0
+
+
+def syscalls_scenario(stack, rep, a):
+    """syscalls: system calls per proxied request under `small`."""
+    if not shutil.which("strace"):
+        rep.say("syscalls  skipped: no strace (apt-get install -y strace)")
+        rep.section("syscalls: skipped, strace is not installed", [])
+        return
+    per = {}
+    for p in PEERS:
+        per[p], res = syscalls_per_request(stack, p, a.strace_seconds)
+        total = sum(per[p].values())
+        top = sorted(per[p].items(), key=lambda kv: -kv[1])[:6]
+        rep.say(f"syscalls  {p:14s} {total:6.2f} per request over "
+                f"{res['requests']} requests ("
+                + ", ".join(f"{k} {v:.2f}" for k, v in top) + ")")
+    names = sorted({k for p in PEERS for k, v in per[p].items() if v >= 0.01},
+                   key=lambda k: -max(per[p].get(k, 0) for p in PEERS))
+    lines = ["| syscall | " + " | ".join(PEERS) + " |",
+             "|---|" + "---:|" * len(PEERS)]
+    lines += ["| **total** | " + " | ".join(
+        f"**{sum(per[p].values()):.2f}**" for p in PEERS) + " |"]
+    for k in names:
+        lines.append(f"| {k} | " + " | ".join(
+            f"{per[p].get(k, 0):.2f}" for p in PEERS) + " |")
+    rep.section(f"syscalls: system calls per request in the workers, `strace "
+                f"-c -f` on every worker during {a.strace_seconds} s of "
+                "`small` (calls traced / requests wrk counted; below 0.01 "
+                "left out)", lines)
+
+
+def write_results(path, rep, a, machine, started, load0, argv):
+    lines = [
+        "# lbmaster benchmark results", "",
+        "Written by `bench/bench.py` (`make bench`); see `bench/README` for "
+        "what each scenario means. One run on one machine, which may have "
+        "been busy with other work: quote the ratios, which compare "
+        "proxies measured in the same minute, not the requests per second.",
+        "",
+        f"- Machine: {machine}",
+        f"- Run: {started}, {a.rounds} round(s) x {a.duration} s per proxy "
+        f"per scenario, {a.workers} workers each, wrk -t1; load average "
+        f"{load0} at the start, {loadavg()} at the end"
+        + (" (**quick run**: no medians)" if a.rounds < 3 else ""),
+        f"- Command: `{argv}`", ""]
+    lines += ["## Ratios", "", "```"] + rep.ratios + ["```", ""]
+    for title, body in rep.sections:
+        lines += [f"## {title}", ""] + body + [""]
+    if rep.failures:
+        lines += ["## lbmaster failures", ""]
+        for f in rep.failures:
+            lines += ["```", f, "```", ""]
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("\n".join(lines))
+    os.replace(tmp, path)
+
+
+# ------------------------------------------------------------ main
+
+def raise_fd_limit(want):
+    """Raise this process's descriptor limit, which the proxies inherit.
+
+    idle10k holds its connections in this process, and HAProxy refuses to
+    start when the limit is below what its maxconn needs (two descriptors
+    per connection). Root may raise the hard limit too.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= want:
+        return
+    for lim in ((want, max(hard, want)), (min(want, hard), hard)):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, lim)
+            return
+        except (ValueError, OSError):
+            pass
+
+
+def haproxy_maxconn():
+    """20000 like the others, or what the descriptor limit allows."""
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return max(100, min(20000, (soft - 100) // 2))
+
+
+def lowest(worst, ratios):
+    """The smaller of WORST (None at first) and the values of RATIOS."""
+    low = min(ratios.values())
+    return low if worst is None else min(worst, low)
+
+
+def on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+def main():
+    ap = argparse.ArgumentParser(
+        description="lbmaster against nginx and HAProxy on loopback.")
+    ap.add_argument("--lbmaster", required=True, help="the binary to test")
+    ap.add_argument("--out", help="write the results there (markdown)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=4,
+                    help="seconds of each wrk run")
+    ap.add_argument("--workers", type=int, default=2,
+                    help="workers of every proxy (HAProxy: threads)")
+    ap.add_argument("--scenario", default=DEFAULT_SCENARIOS,
+                    help="comma-separated, from: " + DEFAULT_SCENARIOS)
+    ap.add_argument("--idle-conns", type=int, default=10000)
+    ap.add_argument("--strace-seconds", type=int, default=3)
+    ap.add_argument("--quick", action="store_true",
+                    help="1 round of 2 s: to try the script, not to quote")
+    a = ap.parse_args()
+    if a.quick:
+        a.rounds, a.duration = 1, 2
+    if a.rounds < 1 or a.duration < 1 or a.workers < 1:
+        ap.error("--rounds, --duration and --workers must be positive")
+    scenarios = [s for s in a.scenario.split(",") if s]
+    known = DEFAULT_SCENARIOS.split(",")
+    for s in scenarios:
+        if s not in known:
+            ap.error(f"unknown scenario {s!r} (known: {DEFAULT_SCENARIOS})")
+
+    os.environ["PATH"] += ":/usr/sbin:/sbin"
+    missing = [t for t in ("nginx", "haproxy", "wrk") if not shutil.which(t)]
+    if missing:
+        sys.exit(f"bench: missing {', '.join(missing)}: "
+                 "apt-get install -y nginx-light haproxy wrk")
+    lbmaster = os.path.abspath(a.lbmaster)
+    if not os.access(lbmaster, os.X_OK):
+        sys.exit(f"bench: {a.lbmaster} is not an executable")
+    # HAProxy's maxconn of 20000 needs two descriptors a connection.
+    raise_fd_limit(2 * max(a.idle_conns, 20000) + 1000)
+
+    # Stop everything on Ctrl-C, kill or hang-up, even when started in the
+    # background by a shell, which leaves SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, on_sigterm)
+    signal.signal(signal.SIGHUP, on_sigterm)
+    srcdir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    argv = "python3 bench/bench.py " + " ".join(
+        shlex.quote(x) for x in sys.argv[1:])
+    started = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    load0 = loadavg()
+    machine = machine_line(lbmaster, srcdir)
+    rep = Report()
+    rep.say(f"machine: {machine}")
+    rep.say(f"rounds {a.rounds} x {a.duration} s, {a.workers} workers, "
+            f"load average {load0}")
+
+    tmp = tempfile.mkdtemp(prefix="lbbench.")
+    os.chmod(tmp, 0o755)	# nginx's workers run as nobody
+    stack = Stack(tmp, lbmaster, a.workers)
+    worst = None
+    failed_run = False
+    try:
+        stack.start_origins()
+        wrk_names = [s for s in scenarios if s in WRK_SCENARIOS]
+        if wrk_names:
+            for p in PEERS:
+                stack.start_proxy(p)
+            for name in wrk_names:
+                r = peer_scenario(stack, rep, a, name)
+                rep.ratio(f"ratio {name} lbmaster/nginx={r['nginx']:.2f} "
+                          f"lbmaster/haproxy={r['haproxy']:.2f}")
+                worst = lowest(worst, r)
+            if "syscalls" in scenarios:
+                syscalls_scenario(stack, rep, a)
+            for p in PEERS:
+                stack.stop_proxy(p)
+        elif "syscalls" in scenarios:
+            for p in PEERS:
+                stack.start_proxy(p)
+            syscalls_scenario(stack, rep, a)
+            for p in PEERS:
+                stack.stop_proxy(p)
+        if "idle10k" in scenarios:
+            r = idle_scenario(stack, rep, a)
+            rep.ratio(f"ratio idle10k lbmaster/nginx={r['nginx']:.2f} "
+                      f"lbmaster/haproxy={r['haproxy']:.2f}  "
+                      "(memory per connection, inverted)")
+            worst = lowest(worst, r)
+        if "routes20k" in scenarios:
+            r = routes_scenario(stack, rep, a)
+            rep.ratio(f"scale routes20k 20000routes/3routes={r:.2f}  "
+                      "(goal: 0.95 or more)")
+        if "cores" in scenarios:
+            r = cores_scenario(stack, rep, a)
+            rep.ratio(f"scale cores 2workers/1worker={r:.2f}")
+    except BenchError as e:
+        print(f"bench: {e}", file=sys.stderr)
+        failed_run = True
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        stack.procs.stop_all()
+        shutil.rmtree(tmp, ignore_errors=True)
+        sys.exit(130)
+    finally:
+        stack.procs.stop_all()
+        if failed_run or rep.failures:
+            print(f"bench: logs and configs left in {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    for f in rep.failures:
+        print(f"bench: lbmaster misbehaved:\n{f}\n", file=sys.stderr)
+    if failed_run:
+        sys.exit(1)
+    if worst is not None:
+        rep.ratios.append(f"min_ratio_vs_best={worst:.2f}")
+    if a.out:
+        write_results(a.out, rep, a, machine, started, load0, argv)
+    if worst is not None:
+        print(f"min_ratio_vs_best={worst:.2f}", flush=True)
+    sys.exit(1 if rep.failures else 0)
+
+
+if __name__ == "__main__":
+    main()
