@@ -22,8 +22,8 @@
 #include "common/addr.h"
 #include "common/str.h"
 
-static void	 seterr(char *, size_t, const char *, ...)
-		    __attribute__((format(printf, 3, 4)));
+static void
+seterr(char *, size_t, const char *, ...) __attribute__((format(printf, 3, 4)));
 
 /*
  * Fill the caller's error buffer, which may be NULL or empty. The text
@@ -33,7 +33,7 @@ static void	 seterr(char *, size_t, const char *, ...)
 static void
 seterr(char *err, size_t errlen, const char *fmt, ...)
 {
-	va_list	 ap;
+	va_list ap;
 
 	if (err == NULL || errlen == 0)
 		return;
@@ -64,7 +64,7 @@ all_digits(const char *s, size_t n)
 static int
 parse_port(const char *s, size_t n, unsigned *port, char *err, size_t errlen)
 {
-	unsigned long	 v = 0;
+	unsigned long v = 0;
 
 	if (!all_digits(s, n)) {
 		seterr(err, errlen, "invalid port \"%.*s\"", (int)n, s);
@@ -73,7 +73,7 @@ parse_port(const char *s, size_t n, unsigned *port, char *err, size_t errlen)
 	for (size_t i = 0; i < n; i++) {
 		v = v * 10 + (unsigned long)(s[i] - '0');
 		if (v > 65535)
-			break;		/* no overflow on long inputs */
+			break; /* no overflow on long inputs */
 	}
 	if (v < 1 || v > 65535) {
 		seterr(err, errlen, "port %.*s out of range (1-65535)", (int)n,
@@ -92,11 +92,11 @@ static int
 split(const char *text, bool allow_empty_host, char *host, size_t hostlen,
     unsigned *port, unsigned defport, char *err, size_t errlen)
 {
-	const char	*h, *p, *colon;
-	size_t		 hlen;
+	const char *h, *p, *colon;
+	size_t	    hlen;
 
 	if (*text == '[') {
-		const char	*close = strchr(text, ']');
+		const char *close = strchr(text, ']');
 
 		if (close == NULL) {
 			seterr(err, errlen, "missing ']' in \"%s\"", text);
@@ -114,8 +114,10 @@ split(const char *text, bool allow_empty_host, char *host, size_t hostlen,
 		else if (close[1] == ':')
 			p = close + 2;
 		else {
-			seterr(err, errlen, "unexpected \"%s\" after ']' in "
-			    "\"%s\"", close + 1, text);
+			seterr(err, errlen,
+			    "unexpected \"%s\" after ']' in "
+			    "\"%s\"",
+			    close + 1, text);
 			return -1;
 		}
 	} else {
@@ -123,8 +125,10 @@ split(const char *text, bool allow_empty_host, char *host, size_t hostlen,
 		colon = strchr(text, ':');
 		if (colon != NULL && strchr(colon + 1, ':') != NULL) {
 			/* "::1:80" could be read two ways; make the user say. */
-			seterr(err, errlen, "IPv6 address must be in brackets, "
-			    "as in \"[::1]:80\": \"%s\"", text);
+			seterr(err, errlen,
+			    "IPv6 address must be in brackets, "
+			    "as in \"[::1]:80\": \"%s\"",
+			    text);
 			return -1;
 		}
 		if (colon == NULL) {
@@ -181,9 +185,9 @@ int
 lb_addr_parse_listen(const char *text, struct lb_sockaddr *sa, char *err,
     size_t errlen)
 {
-	char			 host[INET6_ADDRSTRLEN + 32];
-	unsigned		 port;
-	struct sockaddr_in	*sin = (struct sockaddr_in *)&sa->ss;
+	char		    host[INET6_ADDRSTRLEN + 32];
+	unsigned	    port;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&sa->ss;
 
 	memset(sa, 0, sizeof(*sa));
 	if (all_digits(text, strlen(text))) {
@@ -191,7 +195,7 @@ lb_addr_parse_listen(const char *text, struct lb_sockaddr *sa, char *err,
 			return -1;
 		host[0] = '\0';
 	} else if (split(text, true, host, sizeof(host), &port, 0, err,
-	    errlen) == -1)
+		       errlen) == -1)
 		return -1;
 
 	if (host[0] == '\0' || strcmp(host, "*") == 0) {
@@ -201,15 +205,14 @@ lb_addr_parse_listen(const char *text, struct lb_sockaddr *sa, char *err,
 		sa->len = sizeof(*sin);
 		return 0;
 	}
-	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1 &&
-	    text[0] != '[') {
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1 && text[0] != '[') {
 		sin->sin_family = AF_INET;
 		sin->sin_port = htons((uint16_t)port);
 		sa->len = sizeof(*sin);
 		return 0;
 	}
 	if (text[0] == '[') {
-		struct addrinfo	 hints, *res;
+		struct addrinfo hints, *res;
 
 		/* getaddrinfo, not inet_pton, so that "fe80::1%eth0" works. */
 		memset(&hints, 0, sizeof(hints));
@@ -217,8 +220,8 @@ lb_addr_parse_listen(const char *text, struct lb_sockaddr *sa, char *err,
 		hints.ai_socktype = SOCK_STREAM;
 		hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
 		if (getaddrinfo(host, NULL, &hints, &res) == 0) {
-			struct sockaddr_in6	*sin6 =
-			    (struct sockaddr_in6 *)&sa->ss;
+			struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&sa
+							->ss;
 
 			memcpy(sin6, res->ai_addr, sizeof(*sin6));
 			sin6->sin6_port = htons((uint16_t)port);
@@ -228,8 +231,10 @@ lb_addr_parse_listen(const char *text, struct lb_sockaddr *sa, char *err,
 		}
 	}
 	memset(sa, 0, sizeof(*sa));
-	seterr(err, errlen, "listen address must be a numeric IP address: "
-	    "\"%s\"", text);
+	seterr(err, errlen,
+	    "listen address must be a numeric IP address: "
+	    "\"%s\"",
+	    text);
 	return -1;
 }
 
@@ -244,11 +249,11 @@ int
 lb_addr_resolve(const char *host, unsigned port, struct lb_sockaddr **out,
     size_t *n, char *err, size_t errlen)
 {
-	struct addrinfo		 hints, *res = NULL, *ai;
-	struct lb_sockaddr	*v = NULL;
-	char			 serv[8];
-	size_t			 count = 0, cap = 0;
-	int			 rc;
+	struct addrinfo	    hints, *res = NULL, *ai;
+	struct lb_sockaddr *v = NULL;
+	char		    serv[8];
+	size_t		    count = 0, cap = 0;
+	int		    rc;
 
 	*out = NULL;
 	*n = 0;
@@ -268,7 +273,7 @@ lb_addr_resolve(const char *host, unsigned port, struct lb_sockaddr **out,
 		return -1;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		bool	 dup = false;
+		bool dup = false;
 
 		if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
 		    ai->ai_addrlen > sizeof(v[0].ss))
@@ -279,8 +284,8 @@ lb_addr_resolve(const char *host, unsigned port, struct lb_sockaddr **out,
 		if (dup)
 			continue;
 		if (count == cap) {
-			size_t			 ncap = cap ? cap * 2 : 4;
-			struct lb_sockaddr	*nv;
+			size_t		    ncap = cap ? cap * 2 : 4;
+			struct lb_sockaddr *nv;
 
 			if ((nv = reallocarray(v, ncap, sizeof(*v))) == NULL) {
 				seterr(err, errlen, "resolving \"%s\": %s",
@@ -296,8 +301,10 @@ lb_addr_resolve(const char *host, unsigned port, struct lb_sockaddr **out,
 		count++;
 	}
 	if (count == 0) {
-		seterr(err, errlen, "cannot resolve \"%s\": no IPv4 or IPv6 "
-		    "address", host);
+		seterr(err, errlen,
+		    "cannot resolve \"%s\": no IPv4 or IPv6 "
+		    "address",
+		    host);
 		goto fail;
 	}
 	freeaddrinfo(res);
@@ -314,7 +321,7 @@ fail:
 static bool
 host_text(const struct sockaddr *sa, char *buf, size_t len)
 {
-	const void	*a;
+	const void *a;
 
 	if (sa->sa_family == AF_INET)
 		a = &((const struct sockaddr_in *)sa)->sin_addr;
@@ -332,7 +339,7 @@ host_text(const struct sockaddr *sa, char *buf, size_t len)
 void
 lb_addr_format(const struct sockaddr *sa, char *buf, size_t len)
 {
-	char		 h[INET6_ADDRSTRLEN];
+	char h[INET6_ADDRSTRLEN];
 
 	if (!host_text(sa, h, sizeof(h))) {
 		lb_snprintf(buf, len, "(unknown)");
@@ -350,7 +357,7 @@ lb_addr_format(const struct sockaddr *sa, char *buf, size_t len)
 void
 lb_addr_format_host(const struct sockaddr *sa, char *buf, size_t len)
 {
-	char		 h[INET6_ADDRSTRLEN];
+	char h[INET6_ADDRSTRLEN];
 
 	if (!host_text(sa, h, sizeof(h)))
 		lb_snprintf(buf, len, "(unknown)");
@@ -368,15 +375,15 @@ lb_addr_equal(const struct sockaddr *a, const struct sockaddr *b)
 	if (a->sa_family != b->sa_family)
 		return false;
 	if (a->sa_family == AF_INET) {
-		const struct sockaddr_in	*x = (const void *)a;
-		const struct sockaddr_in	*y = (const void *)b;
+		const struct sockaddr_in *x = (const void *)a;
+		const struct sockaddr_in *y = (const void *)b;
 
 		return x->sin_port == y->sin_port &&
 		    x->sin_addr.s_addr == y->sin_addr.s_addr;
 	}
 	if (a->sa_family == AF_INET6) {
-		const struct sockaddr_in6	*x = (const void *)a;
-		const struct sockaddr_in6	*y = (const void *)b;
+		const struct sockaddr_in6 *x = (const void *)a;
+		const struct sockaddr_in6 *y = (const void *)b;
 
 		return x->sin6_port == y->sin6_port &&
 		    x->sin6_scope_id == y->sin6_scope_id &&
@@ -407,10 +414,10 @@ clear_host_bits(uint8_t *addr, size_t bytes, unsigned prefix)
 int
 lb_cidr_parse(const char *text, struct lb_cidr *c, char *err, size_t errlen)
 {
-	char		 a[INET6_ADDRSTRLEN];
-	const char	*slash = strchr(text, '/');
-	size_t		 alen = slash ? (size_t)(slash - text) : strlen(text);
-	unsigned	 max;
+	char	    a[INET6_ADDRSTRLEN];
+	const char *slash = strchr(text, '/');
+	size_t	    alen = slash ? (size_t)(slash - text) : strlen(text);
+	unsigned    max;
 
 	memset(c, 0, sizeof(*c));
 	if (alen == 0 || alen >= sizeof(a))
@@ -428,9 +435,9 @@ lb_cidr_parse(const char *text, struct lb_cidr *c, char *err, size_t errlen)
 
 	c->prefix = max;
 	if (slash != NULL) {
-		const char	*p = slash + 1;
-		size_t		 plen = strlen(p);
-		unsigned	 v = 0;
+		const char *p = slash + 1;
+		size_t	    plen = strlen(p);
+		unsigned    v = 0;
 
 		if (!all_digits(p, plen) || plen > 3) {
 			seterr(err, errlen, "invalid prefix length in \"%s\"",
@@ -440,8 +447,10 @@ lb_cidr_parse(const char *text, struct lb_cidr *c, char *err, size_t errlen)
 		for (size_t i = 0; i < plen; i++)
 			v = v * 10 + (unsigned)(p[i] - '0');
 		if (v > max) {
-			seterr(err, errlen, "prefix length %u out of range "
-			    "(0-%u) in \"%s\"", v, max, text);
+			seterr(err, errlen,
+			    "prefix length %u out of range "
+			    "(0-%u) in \"%s\"",
+			    v, max, text);
 			goto fail;
 		}
 		c->prefix = v;
@@ -478,16 +487,15 @@ prefix_equal(const uint8_t *a, const uint8_t *b, unsigned prefix)
 bool
 lb_cidr_match(const struct lb_cidr *c, const struct sockaddr *sa)
 {
-	static const uint8_t	 mapped[12] = {
-		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
-	};
-	const uint8_t		*a;
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff,
+		0xff };
+	const uint8_t	    *a;
 
 	if (sa->sa_family == AF_INET) {
 		if (c->family != AF_INET)
 			return false;
-		a = (const uint8_t *)
-		    &((const struct sockaddr_in *)sa)->sin_addr;
+		a = (const uint8_t *)&((const struct sockaddr_in *)sa)
+			->sin_addr;
 	} else if (sa->sa_family == AF_INET6) {
 		a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
 		if (c->family == AF_INET) {
@@ -508,8 +516,8 @@ lb_cidr_match(const struct lb_cidr *c, const struct sockaddr *sa)
 void
 lb_cidr_format(const struct lb_cidr *c, char *buf, size_t len)
 {
-	char		 a[INET6_ADDRSTRLEN];
-	unsigned	 max = c->family == AF_INET ? 32 : 128;
+	char	 a[INET6_ADDRSTRLEN];
+	unsigned max = c->family == AF_INET ? 32 : 128;
 
 	if ((c->family != AF_INET && c->family != AF_INET6) ||
 	    inet_ntop(c->family, c->addr, a, sizeof(a)) == NULL) {

@@ -32,7 +32,7 @@ lb_http_is_token(const char *s, size_t len)
 static const char *
 next_line(const char **p, const char *end, size_t *len)
 {
-	const char	*start = *p, *nl;
+	const char *start = *p, *nl;
 
 	nl = memchr(start, '\n', (size_t)(end - start));
 	if (nl == NULL)
@@ -54,8 +54,8 @@ ssize_t
 lb_http_parse_response(const char *buf, size_t len,
     struct lb_http_response *resp, struct lb_http_header *hdrs, size_t max)
 {
-	const char	*p = buf, *end = buf + len, *line;
-	size_t		 n;
+	const char *p = buf, *end = buf + len, *line;
+	size_t	    n;
 
 	memset(resp, 0, sizeof(*resp));
 	/* Reject garbage as soon as we see it, not after a timeout. */
@@ -71,21 +71,21 @@ lb_http_parse_response(const char *buf, size_t len,
 	    !is_digit(line[11]) || (n > 12 && line[12] != ' '))
 		return -1;
 	resp->minor = (unsigned)(line[7] - '0');
-	resp->status = (unsigned)((line[9] - '0') * 100 + (line[10] - '0') *
-	    10 + (line[11] - '0'));
+	resp->status = (unsigned)((line[9] - '0') * 100 +
+	    (line[10] - '0') * 10 + (line[11] - '0'));
 	if (resp->status < 100)
 		return -1;
 	resp->reason = n > 13 ? line + 13 : line + n;
 	resp->reason_len = n > 13 ? n - 13 : 0;
 	for (size_t i = 0; i < resp->reason_len; i++) {
-		unsigned char	 c = (unsigned char)resp->reason[i];
+		unsigned char c = (unsigned char)resp->reason[i];
 
 		if ((c < 0x20 && c != '\t') || c == 0x7f)
 			return -1;
 	}
 
 	for (;;) {
-		const char	*colon, *v, *ve;
+		const char *colon, *v, *ve;
 
 		if ((line = next_line(&p, end, &n)) == NULL)
 			return 0;
@@ -104,7 +104,7 @@ lb_http_parse_response(const char *buf, size_t len,
 		while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
 			ve--;
 		for (const char *q = v; q < ve; q++) {
-			unsigned char	 c = (unsigned char)*q;
+			unsigned char c = (unsigned char)*q;
 
 			if ((c < 0x20 && c != '\t') || c == 0x7f)
 				return -1;
@@ -135,9 +135,9 @@ hexval(char c)
 int
 lb_http_parse_chunk_size(const char *line, size_t len, uint64_t *size)
 {
-	uint64_t	 v = 0;
-	size_t		 i = 0;
-	int		 d;
+	uint64_t v = 0;
+	size_t	 i = 0;
+	int	 d;
 
 	/* No sign, no "0x", no leading white space: 1*HEXDIG. */
 	for (; i < len && (d = hexval(line[i])) != -1; i++) {
@@ -153,7 +153,7 @@ lb_http_parse_chunk_size(const char *line, size_t len, uint64_t *size)
 	if (i < len && line[i] != ';')
 		return -1;
 	for (; i < len; i++) {
-		unsigned char	 c = (unsigned char)line[i];
+		unsigned char c = (unsigned char)line[i];
 
 		if ((c < 0x20 && c != '\t') || c == 0x7f)
 			return -1;
@@ -165,13 +165,13 @@ lb_http_parse_chunk_size(const char *line, size_t len, uint64_t *size)
 int
 lb_http_parse_content_length(const char *value, size_t len, uint64_t *out)
 {
-	uint64_t	 first = 0;
-	bool		 have = false;
-	size_t		 i = 0;
+	uint64_t first = 0;
+	bool	 have = false;
+	size_t	 i = 0;
 
 	while (i < len) {
-		uint64_t	 v = 0;
-		size_t		 start;
+		uint64_t v = 0;
+		size_t	 start;
 
 		while (i < len && (value[i] == ' ' || value[i] == '\t'))
 			i++;
@@ -206,9 +206,15 @@ bool
 lb_http_is_hop_by_hop(const char *name)
 {
 	static const char *const hop[] = {
-		"Connection", "Keep-Alive", "Proxy-Connection",
-		"Proxy-Authenticate", "Proxy-Authorization", "TE", "Trailer",
-		"Transfer-Encoding", "Upgrade",
+		"Connection",
+		"Keep-Alive",
+		"Proxy-Connection",
+		"Proxy-Authenticate",
+		"Proxy-Authorization",
+		"TE",
+		"Trailer",
+		"Transfer-Encoding",
+		"Upgrade",
 	};
 
 	for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
@@ -220,11 +226,11 @@ lb_http_is_hop_by_hop(const char *name)
 bool
 lb_http_list_has(const char *value, const char *token)
 {
-	size_t		 tlen = strlen(token);
-	const char	*p = value;
+	size_t	    tlen = strlen(token);
+	const char *p = value;
 
 	while (*p != '\0') {
-		const char	*s, *e;
+		const char *s, *e;
 
 		while (*p == ' ' || *p == '\t' || *p == ',')
 			p++;

@@ -15,21 +15,21 @@
 
 /* Points into the parsed buffer. */
 struct lb_http_header {
-	const char	*name;
-	size_t		 name_len;
-	const char	*value;		/* without surrounding white space */
-	size_t		 value_len;
+	const char *name;
+	size_t	    name_len;
+	const char *value; /* without surrounding white space */
+	size_t	    value_len;
 };
 
 struct lb_http_response {
-	unsigned	 minor;		/* HTTP/1.minor */
-	unsigned	 status;	/* 100-999 */
-	const char	*reason;
-	size_t		 reason_len;
-	size_t		 n_headers;
+	unsigned    minor;  /* HTTP/1.minor */
+	unsigned    status; /* 100-999 */
+	const char *reason;
+	size_t	    reason_len;
+	size_t	    n_headers;
 };
 
-#define LB_HTTP_MAX_HEADERS	128
+#define LB_HTTP_MAX_HEADERS 128
 
 /* common/http.c */
 
@@ -39,29 +39,26 @@ struct lb_http_response {
  * bytes are needed, or -1 if it is not a valid HTTP/1.x response head (or
  * has more than MAX headers, or obsolete line folding).
  */
-ssize_t		 lb_http_parse_response(const char *buf, size_t len,
-		    struct lb_http_response *resp, struct lb_http_header *hdrs,
-		    size_t max);
+ssize_t lb_http_parse_response(const char *buf, size_t len,
+    struct lb_http_response *resp, struct lb_http_header *hdrs, size_t max);
 /* A chunk-size line (without its line ending): HEX [;ext]. 0 or -1. */
-int		 lb_http_parse_chunk_size(const char *line, size_t len,
-		    uint64_t *size);
+int lb_http_parse_chunk_size(const char *line, size_t len, uint64_t *size);
 /*
  * A Content-Length value: digits, or a list of identical values ("5, 5").
  * 0 or -1 (empty, sign, overflow, differing values).
  */
-int		 lb_http_parse_content_length(const char *value, size_t len,
-		    uint64_t *out);
+int lb_http_parse_content_length(const char *value, size_t len, uint64_t *out);
 /* RFC 9110 token characters only, at least one. */
-bool		 lb_http_is_token(const char *s, size_t len);
+bool lb_http_is_token(const char *s, size_t len);
 /*
  * Is NAME one of the hop-by-hop headers a proxy must not forward (RFC 9110
  * section 7.6.1, plus Proxy-Connection and Keep-Alive)? Case-insensitive.
  */
-bool		 lb_http_is_hop_by_hop(const char *name);
+bool lb_http_is_hop_by_hop(const char *name);
 /*
  * Does the comma-separated header VALUE list TOKEN (case-insensitive)?
  * "keep-alive, Upgrade" lists "upgrade".
  */
-bool		 lb_http_list_has(const char *value, const char *token);
+bool lb_http_list_has(const char *value, const char *token);
 
 #endif /* LB_HTTP_H */

@@ -21,24 +21,32 @@
 
 static struct {
 	enum lb_loglevel level;
-	int		 fd;		/* stderr, or the file we opened */
+	int		 fd; /* stderr, or the file we opened */
 	bool		 syslog;
-	char		 path[4096];	/* "" unless logging to a file */
-	char		 name[32];	/* "master", "worker 1", ... */
+	char		 path[4096]; /* "" unless logging to a file */
+	char		 name[32];   /* "master", "worker 1", ... */
 } log_state = { LB_LOG_INFO, STDERR_FILENO, false, "", "lbmaster" };
 
 static const char *const level_names[] = {
-	"debug", "info", "notice", "warn", "error",
+	"debug",
+	"info",
+	"notice",
+	"warn",
+	"error",
 };
 
 static const int level_syslog[] = {
-	LOG_DEBUG, LOG_INFO, LOG_NOTICE, LOG_WARNING, LOG_ERR,
+	LOG_DEBUG,
+	LOG_INFO,
+	LOG_NOTICE,
+	LOG_WARNING,
+	LOG_ERR,
 };
 
 int
 log_open(const char *target, enum lb_loglevel level)
 {
-	int	 fd;
+	int fd;
 
 	if (strcmp(target, "stderr") == 0) {
 		fd = STDERR_FILENO;
@@ -66,7 +74,7 @@ log_open(const char *target, enum lb_loglevel level)
 int
 log_reopen(void)
 {
-	int	 fd;
+	int fd;
 
 	if (log_state.path[0] == '\0')
 		return 0;
@@ -94,10 +102,10 @@ log_setlevel(enum lb_loglevel level)
 static void
 vlog(enum lb_loglevel level, int errnum, const char *fmt, va_list ap)
 {
-	char		 msg[2048], line[2300], stamp[32];
-	struct tm	 tm;
-	time_t		 now;
-	size_t		 n;
+	char	  msg[2048], line[2300], stamp[32];
+	struct tm tm;
+	time_t	  now;
+	size_t	  n;
 
 	if (level < log_state.level)
 		return;
@@ -123,8 +131,8 @@ vlog(enum lb_loglevel level, int errnum, const char *fmt, va_list ap)
 void
 log_debug(const char *fmt, ...)
 {
-	int	 saved = errno;
-	va_list	 ap;
+	int	saved = errno;
+	va_list ap;
 
 	va_start(ap, fmt);
 	vlog(LB_LOG_DEBUG, 0, fmt, ap);
@@ -135,8 +143,8 @@ log_debug(const char *fmt, ...)
 void
 log_info(const char *fmt, ...)
 {
-	int	 saved = errno;
-	va_list	 ap;
+	int	saved = errno;
+	va_list ap;
 
 	va_start(ap, fmt);
 	vlog(LB_LOG_INFO, 0, fmt, ap);
@@ -147,8 +155,8 @@ log_info(const char *fmt, ...)
 void
 log_notice(const char *fmt, ...)
 {
-	int	 saved = errno;
-	va_list	 ap;
+	int	saved = errno;
+	va_list ap;
 
 	va_start(ap, fmt);
 	vlog(LB_LOG_NOTICE, 0, fmt, ap);
@@ -159,8 +167,8 @@ log_notice(const char *fmt, ...)
 void
 log_warn(const char *fmt, ...)
 {
-	int	 saved = errno;
-	va_list	 ap;
+	int	saved = errno;
+	va_list ap;
 
 	va_start(ap, fmt);
 	vlog(LB_LOG_WARN, saved, fmt, ap);
@@ -171,8 +179,8 @@ log_warn(const char *fmt, ...)
 void
 log_warnx(const char *fmt, ...)
 {
-	int	 saved = errno;
-	va_list	 ap;
+	int	saved = errno;
+	va_list ap;
 
 	va_start(ap, fmt);
 	vlog(LB_LOG_WARN, 0, fmt, ap);
@@ -183,8 +191,8 @@ log_warnx(const char *fmt, ...)
 void
 log_error(const char *fmt, ...)
 {
-	int	 saved = errno;
-	va_list	 ap;
+	int	saved = errno;
+	va_list ap;
 
 	va_start(ap, fmt);
 	vlog(LB_LOG_ERROR, 0, fmt, ap);
@@ -195,8 +203,8 @@ log_error(const char *fmt, ...)
 void
 fatal(const char *fmt, ...)
 {
-	int	 saved = errno;
-	va_list	 ap;
+	int	saved = errno;
+	va_list ap;
 
 	va_start(ap, fmt);
 	vlog(LB_LOG_ERROR, saved, fmt, ap);
@@ -207,7 +215,7 @@ fatal(const char *fmt, ...)
 void
 fatalx(const char *fmt, ...)
 {
-	va_list	 ap;
+	va_list ap;
 
 	va_start(ap, fmt);
 	vlog(LB_LOG_ERROR, 0, fmt, ap);

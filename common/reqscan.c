@@ -8,13 +8,13 @@
 #include "common/reqscan.h"
 
 enum phase {
-	P_IDLE,			/* before a request line (empty lines allowed) */
+	P_IDLE, /* before a request line (empty lines allowed) */
 	P_REQLINE,
 	P_HEADER,
-	P_BODY,			/* Content-Length bytes */
+	P_BODY, /* Content-Length bytes */
 	P_CHUNK_SIZE,
 	P_CHUNK_DATA,
-	P_CHUNK_END,		/* the CRLF after chunk data */
+	P_CHUNK_END, /* the CRLF after chunk data */
 	P_TRAILER,
 	P_FAILED_400,
 	P_FAILED_431,
@@ -71,7 +71,8 @@ method_takes_body(const struct lb_reqscan *s)
 	static const char *const with_body[] = { "POST", "PUT", "PATCH" };
 
 	for (size_t i = 0; i < 3; i++)
-		if (s->rl_part == 2 && strlen(with_body[i]) == s->rl_method_len &&
+		if (s->rl_part == 2 &&
+		    strlen(with_body[i]) == s->rl_method_len &&
 		    memcmp(s->method, with_body[i], s->rl_method_len) == 0)
 			return true;
 	return false;
@@ -148,16 +149,16 @@ head_done(struct lb_reqscan *s)
 static int
 header_line(struct lb_reqscan *s, bool trailer)
 {
-	const char	*l = s->line, *colon, *v, *e;
-	size_t		 n = s->line_len;
+	const char *l = s->line, *colon, *v, *e;
+	size_t	    n = s->line_len;
 
 	/* Obsolete line folding (RFC 9112 section 5.2): refuse. */
 	if (l[0] == ' ' || l[0] == '\t')
 		return 400;
 	if (++s->n_headers > LB_SCAN_MAX_HEADERS)
 		return 431;
-	if ((colon = memchr(l, ':', n < sizeof(s->line) ? n :
-	    sizeof(s->line))) == NULL)
+	if ((colon = memchr(l, ':',
+		 n < sizeof(s->line) ? n : sizeof(s->line))) == NULL)
 		return n > sizeof(s->line) ? 431 : 400;
 	/* No white space between name and colon (section 5.1). */
 	if (!lb_http_is_token(l, (size_t)(colon - l)))
@@ -172,10 +173,12 @@ header_line(struct lb_reqscan *s, bool trailer)
 		e--;
 	if ((size_t)(colon - l) == 14 &&
 	    strncasecmp(l, "Content-Length", 14) == 0) {
-		uint64_t	 cl;
+		uint64_t cl;
 
-		if (n > sizeof(s->line) || lb_http_parse_content_length(v,
-		    (size_t)(e - v), &cl) == -1 || (s->n_cl > 0 && cl != s->cl))
+		if (n > sizeof(s->line) ||
+		    lb_http_parse_content_length(v, (size_t)(e - v), &cl) ==
+			-1 ||
+		    (s->n_cl > 0 && cl != s->cl))
 			return 400;
 		s->cl = cl;
 		s->n_cl++;
@@ -195,8 +198,8 @@ header_line(struct lb_reqscan *s, bool trailer)
 static int
 line_done(struct lb_reqscan *s)
 {
-	uint64_t	 size;
-	int		 rc = 0;
+	uint64_t size;
+	int	 rc = 0;
 
 	switch (s->phase) {
 	case P_REQLINE:
@@ -256,11 +259,11 @@ head_start(struct lb_reqscan *s)
 int
 lb_reqscan_feed(struct lb_reqscan *s, const char *p, size_t n)
 {
-	const char	*end = p + n;
-	int		 rc;
+	const char *end = p + n;
+	int	    rc;
 
 	while (p < end) {
-		unsigned char	 c;
+		unsigned char c;
 
 		switch (s->phase) {
 		case P_FAILED_400:
@@ -269,7 +272,7 @@ lb_reqscan_feed(struct lb_reqscan *s, const char *p, size_t n)
 			return 431;
 		case P_BODY:
 		case P_CHUNK_DATA: {
-			size_t	 k = (size_t)(end - p);
+			size_t k = (size_t)(end - p);
 
 			if (k > s->remaining)
 				k = (size_t)s->remaining;
@@ -326,7 +329,7 @@ lb_reqscan_feed(struct lb_reqscan *s, const char *p, size_t n)
 		}
 		if (s->cr) {
 			if (c != '\n')
-				return fail(s, 400);	/* bare CR */
+				return fail(s, 400); /* bare CR */
 			s->cr = false;
 			if ((rc = line_done(s)) != 0)
 				return fail(s, rc);

@@ -23,48 +23,48 @@
  * is checked as it streams past and never kept, so this bounds the memory
  * a connection costs whatever its URL.
  */
-#define LB_SCAN_LINE	256
-#define LB_SCAN_MAX_HEADERS	128
+#define LB_SCAN_LINE	    256
+#define LB_SCAN_MAX_HEADERS 128
 
 enum lb_scan_wait {
-	LB_SCAN_IDLE = 0,	/* between requests */
-	LB_SCAN_HEAD,		/* inside a request head */
-	LB_SCAN_BODY,		/* inside a request body */
+	LB_SCAN_IDLE = 0, /* between requests */
+	LB_SCAN_HEAD,	  /* inside a request head */
+	LB_SCAN_BODY,	  /* inside a request body */
 };
 
 struct lb_reqscan {
-	int		 phase;		/* private */
-	uint64_t	 max_head;	/* bytes a head may have (431 past it) */
-	uint64_t	 head_bytes;	/* of the head in progress */
-	unsigned	 n_headers;
-	char		 line[LB_SCAN_LINE];	/* start of the current line */
-	size_t		 line_len;	/* its length so far (may exceed) */
-	bool		 cr;		/* the previous byte was CR */
-	bool		 http10;	/* the request is HTTP/1.0 */
-	unsigned char	 rl_part;	/* request line: 0 method, 1 target,
+	int	      phase;	  /* private */
+	uint64_t      max_head;	  /* bytes a head may have (431 past it) */
+	uint64_t      head_bytes; /* of the head in progress */
+	unsigned      n_headers;
+	char	      line[LB_SCAN_LINE]; /* start of the current line */
+	size_t	      line_len;		  /* its length so far (may exceed) */
+	bool	      cr;		  /* the previous byte was CR */
+	bool	      http10;		  /* the request is HTTP/1.0 */
+	unsigned char rl_part;		  /* request line: 0 method, 1 target,
 					   2 version */
-	size_t		 rl_len;	/* bytes of that part so far */
-	size_t		 rl_method_len;
-	char		 method[8];	/* start of the method */
-	char		 version[8];	/* "HTTP/1.1" */
-	unsigned	 n_cl, n_te;
-	uint64_t	 cl;
-	bool		 chunked;
-	uint64_t	 remaining;	/* body or chunk bytes still to come */
-	unsigned	 serial;	/* +1 whenever a head or a body begins */
-	uint64_t	 requests;	/* complete requests seen */
+	size_t	      rl_len;		  /* bytes of that part so far */
+	size_t	      rl_method_len;
+	char	      method[8];  /* start of the method */
+	char	      version[8]; /* "HTTP/1.1" */
+	unsigned      n_cl, n_te;
+	uint64_t      cl;
+	bool	      chunked;
+	uint64_t      remaining; /* body or chunk bytes still to come */
+	unsigned      serial;	 /* +1 whenever a head or a body begins */
+	uint64_t      requests;	 /* complete requests seen */
 };
 
 /* common/reqscan.c */
 
-void		 lb_reqscan_init(struct lb_reqscan *, uint64_t max_head);
+void lb_reqscan_init(struct lb_reqscan *, uint64_t max_head);
 /*
  * Scan the next N bytes of the connection. Returns 0, or the status to
  * answer before closing: 400 (malformed, or ambiguous framing) or 431
  * (a head larger than max_head, or with too many fields). After an error
  * the scanner stays failed.
  */
-int		 lb_reqscan_feed(struct lb_reqscan *, const char *p, size_t n);
+int lb_reqscan_feed(struct lb_reqscan *, const char *p, size_t n);
 /* Is a head or a body in progress (for deadlines)? */
 enum lb_scan_wait lb_reqscan_waiting(const struct lb_reqscan *);
 

@@ -15,7 +15,7 @@
 static size_t
 shm_size(size_t n_servers, size_t n_routes, size_t *off_srv, size_t *off_rt)
 {
-	size_t	 a = _Alignof(struct lb_shm_server), sz;
+	size_t a = _Alignof(struct lb_shm_server), sz;
 
 	sz = (sizeof(struct lb_shm) + a - 1) / a * a;
 	*off_srv = sz;
@@ -30,9 +30,9 @@ shm_size(size_t n_servers, size_t n_routes, size_t *off_srv, size_t *off_rt)
 struct lb_shm *
 lb_shm_create(size_t n_servers, size_t n_routes)
 {
-	struct lb_shm	*shm;
-	size_t		 off_srv, off_rt, sz;
-	void		*p;
+	struct lb_shm *shm;
+	size_t	       off_srv, off_rt, sz;
+	void	      *p;
 
 	if (n_servers > UINT32_MAX || n_routes >= UINT32_MAX) {
 		errno = EINVAL;
@@ -57,12 +57,11 @@ lb_shm_create(size_t n_servers, size_t n_routes)
 void
 lb_shm_destroy(struct lb_shm *shm)
 {
-	size_t	 off_srv, off_rt;
+	size_t off_srv, off_rt;
 
 	if (shm == NULL)
 		return;
-	munmap(shm, shm_size(shm->n_servers, shm->n_routes, &off_srv,
-	    &off_rt));
+	munmap(shm, shm_size(shm->n_servers, shm->n_routes, &off_srv, &off_rt));
 }
 
 void
@@ -85,15 +84,16 @@ lb_shm_server_usable(const struct lb_shm_server *st, int64_t now_ms)
 static void
 add(_Atomic uint64_t *to, const _Atomic uint64_t *from)
 {
-	atomic_fetch_add_explicit(to, atomic_load_explicit(from,
-	    memory_order_relaxed), memory_order_relaxed);
+	atomic_fetch_add_explicit(to,
+	    atomic_load_explicit(from, memory_order_relaxed),
+	    memory_order_relaxed);
 }
 
 static int
 route_cmp(const void *a, const void *b)
 {
-	const struct lb_route	*ra = *(const struct lb_route *const *)a;
-	const struct lb_route	*rb = *(const struct lb_route *const *)b;
+	const struct lb_route *ra = *(const struct lb_route *const *)a;
+	const struct lb_route *rb = *(const struct lb_route *const *)b;
 
 	return strcmp(ra->label, rb->label);
 }
@@ -107,7 +107,7 @@ static const struct lb_route *
 route_find(const struct lb_cfg *old_cfg, const struct lb_route **sorted,
     const struct lb_route *r)
 {
-	const struct lb_route	**hit;
+	const struct lb_route **hit;
 
 	if (r->id < old_cfg->n_routes &&
 	    strcmp(old_cfg->routes[r->id].label, r->label) == 0)
@@ -127,7 +127,7 @@ route_find(const struct lb_cfg *old_cfg, const struct lb_route **sorted,
 static size_t
 addr_rank(const struct lb_route *r, size_t i)
 {
-	size_t	 k = 0;
+	size_t k = 0;
 
 	for (size_t j = 0; j < i; j++)
 		if (strcmp(r->servers[j].addrstr, r->servers[i].addrstr) == 0)
@@ -137,12 +137,11 @@ addr_rank(const struct lb_route *r, size_t i)
 
 /* The server of OR with S's address and rank K, or NULL. */
 static const struct lb_server *
-server_find(const struct lb_route *or, const struct lb_server *s, size_t k)
+server_find(const struct lb_route * or, const struct lb_server *s, size_t k)
 {
 	for (size_t j = 0; j < or->n_servers; j++)
-		if (strcmp(or->servers[j].addrstr, s->addrstr) == 0 &&
-		    k-- == 0)
-			return &or->servers[j];
+		if (strcmp(or->servers[j].addrstr, s->addrstr) == 0 && k-- == 0)
+			return & or->servers[j];
 	return NULL;
 }
 
@@ -150,7 +149,7 @@ static void
 server_carry(struct lb_shm_server *to, const struct lb_shm_server *from,
     bool checked)
 {
-	int64_t	 down;
+	int64_t down;
 
 	add(&to->requests, &from->requests);
 	add(&to->failures, &from->failures);
@@ -172,7 +171,7 @@ void
 lb_shm_carry_over(struct lb_shm *new, const struct lb_cfg *new_cfg,
     const struct lb_shm *old, const struct lb_cfg *old_cfg)
 {
-	const struct lb_route	**sorted;
+	const struct lb_route **sorted;
 
 	for (size_t i = 0; i <= LB_SHM_BUCKETS; i++)
 		add(&new->duration[i], &old->duration[i]);
@@ -184,13 +183,13 @@ lb_shm_carry_over(struct lb_shm *new, const struct lb_cfg *new_cfg,
 		    &old->routes[old->n_routes].codes[c]);
 
 	if ((sorted = calloc(old_cfg->n_routes ? old_cfg->n_routes : 1,
-	    sizeof(*sorted))) != NULL) {
+		 sizeof(*sorted))) != NULL) {
 		for (size_t i = 0; i < old_cfg->n_routes; i++)
 			sorted[i] = &old_cfg->routes[i];
 		qsort(sorted, old_cfg->n_routes, sizeof(*sorted), route_cmp);
 	}
 	for (size_t i = 0; i < new_cfg->n_routes; i++) {
-		const struct lb_route	*r = &new_cfg->routes[i], *or;
+		const struct lb_route *r = &new_cfg->routes[i], * or ;
 
 		if ((or = route_find(old_cfg, sorted, r)) == NULL)
 			continue;
@@ -198,7 +197,7 @@ lb_shm_carry_over(struct lb_shm *new, const struct lb_cfg *new_cfg,
 			add(&new->routes[r->id].codes[c],
 			    &old->routes[or->id].codes[c]);
 		for (size_t j = 0; j < r->n_servers; j++) {
-			const struct lb_server	*s = &r->servers[j], *os;
+			const struct lb_server *s = &r->servers[j], *os;
 
 			os = server_find(or, s, addr_rank(r, j));
 			if (os != NULL)
@@ -213,14 +212,24 @@ lb_shm_carry_over(struct lb_shm *new, const struct lb_cfg *new_cfg,
 
 /* Prometheus-style latency buckets: 1 ms to 5 s. */
 const int64_t lb_shm_bucket_us[LB_SHM_BUCKETS] = {
-	1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
-	1000000, 2500000, 5000000,
+	1000,
+	2500,
+	5000,
+	10000,
+	25000,
+	50000,
+	100000,
+	250000,
+	500000,
+	1000000,
+	2500000,
+	5000000,
 };
 
 void
 lb_shm_observe(struct lb_shm *shm, int64_t us)
 {
-	size_t	 i = 0;
+	size_t i = 0;
 
 	if (us < 0)
 		us = 0;
@@ -236,7 +245,7 @@ uint64_t
 lb_shm_histogram(const struct lb_shm *shm, uint64_t cum[LB_SHM_BUCKETS + 1],
     uint64_t *sum_us)
 {
-	uint64_t	 n = 0;
+	uint64_t n = 0;
 
 	for (size_t i = 0; i <= LB_SHM_BUCKETS; i++) {
 		n += atomic_load_explicit(&shm->duration[i],
@@ -252,7 +261,7 @@ lb_shm_histogram(const struct lb_shm *shm, uint64_t cum[LB_SHM_BUCKETS + 1],
 int64_t
 lb_now_us(void)
 {
-	struct timespec	 ts;
+	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
@@ -261,7 +270,7 @@ lb_now_us(void)
 int64_t
 lb_now_ms(void)
 {
-	struct timespec	 ts;
+	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;

@@ -19,22 +19,22 @@
 
 /* One backend server (struct lb_server, by its id). */
 struct lb_shm_server {
-	_Atomic uint32_t up;		/* active checks' verdict: 1 up, 0 down;
+	_Atomic uint32_t up;	     /* active checks' verdict: 1 up, 0 down;
 					   starts at 1 */
-	_Atomic int64_t	 down_until;	/* passive: a refused or timed-out
+	_Atomic int64_t	 down_until; /* passive: a refused or timed-out
 					   connect sets it (CLOCK_MONOTONIC ms);
 					   INT64_MAX until the checker sees the
 					   server pass, now + 10 s when checks
 					   are off. 0: not passively down */
-	_Atomic uint32_t active;	/* requests in flight, every worker */
-	_Atomic uint64_t requests;	/* requests sent to it */
-	_Atomic uint64_t failures;	/* connect/send/receive failures */
-	_Atomic uint64_t bytes_in;	/* response bytes received */
-	_Atomic uint64_t bytes_out;	/* request bytes sent */
+	_Atomic uint32_t active;     /* requests in flight, every worker */
+	_Atomic uint64_t requests;   /* requests sent to it */
+	_Atomic uint64_t failures;   /* connect/send/receive failures */
+	_Atomic uint64_t bytes_in;   /* response bytes received */
+	_Atomic uint64_t bytes_out;  /* request bytes sent */
 };
 
-#define LB_SHM_CODES	6		/* 1xx .. 5xx, and "other" */
-#define LB_SHM_BUCKETS	12		/* request duration histogram */
+#define LB_SHM_CODES   6  /* 1xx .. 5xx, and "other" */
+#define LB_SHM_BUCKETS 12 /* request duration histogram */
 
 /* One route (struct lb_route, by its id), plus one slot for "no route". */
 struct lb_shm_route {
@@ -44,19 +44,19 @@ struct lb_shm_route {
 struct lb_shm {
 	uint32_t	 n_servers;
 	uint32_t	 n_routes;	/* routes[n_routes] counts unrouted */
-	_Atomic uint32_t workers_ready;	/* reserved (nothing keeps it) */
+	_Atomic uint32_t workers_ready; /* reserved (nothing keeps it) */
 	_Atomic uint32_t workers;	/* live workers of this generation;
 					   the master keeps it */
 	_Atomic uint32_t generation;	/* this generation's number, set by
 					   the master */
 	/* The master's reload counts, carried from generation to generation. */
-	_Atomic uint64_t reloads_ok;	/* reloads that took effect */
-	_Atomic uint64_t reloads_failed;	/* and those that did not */
-	_Atomic uint64_t duration[LB_SHM_BUCKETS + 1];	/* +Inf last; not
+	_Atomic uint64_t      reloads_ok;     /* reloads that took effect */
+	_Atomic uint64_t      reloads_failed; /* and those that did not */
+	_Atomic uint64_t      duration[LB_SHM_BUCKETS + 1]; /* +Inf last; not
 							   cumulative */
-	_Atomic uint64_t duration_sum_us;
-	struct lb_shm_server *servers;	/* into this segment */
-	struct lb_shm_route *routes;	/* into this segment */
+	_Atomic uint64_t      duration_sum_us;
+	struct lb_shm_server *servers; /* into this segment */
+	struct lb_shm_route  *routes;  /* into this segment */
 };
 
 /* common/shm.c */
@@ -65,8 +65,8 @@ struct lb_shm {
  * Map a zeroed segment for N_SERVERS servers and N_ROUTES routes (+1),
  * servers marked up. NULL with errno set on failure.
  */
-struct lb_shm	*lb_shm_create(size_t n_servers, size_t n_routes);
-void		 lb_shm_destroy(struct lb_shm *);
+struct lb_shm *lb_shm_create(size_t n_servers, size_t n_routes);
+void	       lb_shm_destroy(struct lb_shm *);
 
 /*
  * A reload: copy into NEW (fresh from lb_shm_create for NEW_CFG) the
@@ -82,25 +82,22 @@ void		 lb_shm_destroy(struct lb_shm *);
  * workers still finish theirs), the workers gauge and the generation.
  * Counts the old workers add after this call are not seen by NEW.
  */
-void		 lb_shm_carry_over(struct lb_shm *new,
-		    const struct lb_cfg *new_cfg, const struct lb_shm *old,
-		    const struct lb_cfg *old_cfg);
+void lb_shm_carry_over(struct lb_shm *new, const struct lb_cfg *new_cfg,
+    const struct lb_shm *old, const struct lb_cfg *old_cfg);
 /* Record the master's reload counts (carried over by the next reload). */
-void		 lb_shm_set_reloads(struct lb_shm *, uint64_t ok,
-		    uint64_t failed);
+void lb_shm_set_reloads(struct lb_shm *, uint64_t ok, uint64_t failed);
 
 /* A passive mark lasts this long when a route has no active checks. */
-#define LB_SHM_PASSIVE_MS	10000
+#define LB_SHM_PASSIVE_MS 10000
 
 /*
  * Does ST take requests at NOW_MS: up by the active checks and not
  * passively marked down?
  */
-bool		 lb_shm_server_usable(const struct lb_shm_server *st,
-		    int64_t now_ms);
+bool lb_shm_server_usable(const struct lb_shm_server *st, int64_t now_ms);
 
 /* Count one request that took US microseconds in the histogram. */
-void		 lb_shm_observe(struct lb_shm *, int64_t us);
+void lb_shm_observe(struct lb_shm *, int64_t us);
 /* Upper bounds of the histogram buckets, in microseconds (+Inf after). */
 extern const int64_t lb_shm_bucket_us[LB_SHM_BUCKETS];
 /*
@@ -110,11 +107,11 @@ extern const int64_t lb_shm_bucket_us[LB_SHM_BUCKETS];
  * bucket). Concurrent requests may land between the reads: the buckets
  * agree with each other and with the count, the sum may be a little ahead.
  */
-uint64_t	 lb_shm_histogram(const struct lb_shm *,
-		    uint64_t cum[LB_SHM_BUCKETS + 1], uint64_t *sum_us);
+uint64_t lb_shm_histogram(const struct lb_shm *,
+    uint64_t cum[LB_SHM_BUCKETS + 1], uint64_t *sum_us);
 
 /* CLOCK_MONOTONIC in milliseconds, and in microseconds. */
-int64_t		 lb_now_ms(void);
-int64_t		 lb_now_us(void);
+int64_t lb_now_ms(void);
+int64_t lb_now_us(void);
 
 #endif /* LB_SHM_H */

@@ -36,8 +36,8 @@ lb_buf_reset(struct lb_buf *b)
 static bool
 buf_reserve(struct lb_buf *b, size_t n)
 {
-	size_t	 cap;
-	char	*p;
+	size_t cap;
+	char  *p;
 
 	if (b->failed)
 		return false;
@@ -86,8 +86,8 @@ lb_buf_addc(struct lb_buf *b, char c)
 void
 lb_buf_printf(struct lb_buf *b, const char *fmt, ...)
 {
-	va_list	 ap;
-	int	 n;
+	va_list ap;
+	int	n;
 
 	va_start(ap, fmt);
 	n = vsnprintf(NULL, 0, fmt, ap);
@@ -117,7 +117,7 @@ lb_buf_cstr(struct lb_buf *b)
 char *
 lb_buf_take(struct lb_buf *b)
 {
-	char	*p;
+	char *p;
 
 	if (b->failed) {
 		lb_buf_free(b);
@@ -138,10 +138,10 @@ lb_buf_failed(const struct lb_buf *b)
 size_t
 lb_strlcpy(char *dst, const char *src, size_t size)
 {
-	size_t	 n = strlen(src);
+	size_t n = strlen(src);
 
 	if (size > 0) {
-		size_t	 m = n < size - 1 ? n : size - 1;
+		size_t m = n < size - 1 ? n : size - 1;
 
 		memcpy(dst, src, m);
 		dst[m] = '\0';
@@ -152,8 +152,8 @@ lb_strlcpy(char *dst, const char *src, size_t size)
 size_t
 lb_snprintf(char *buf, size_t size, const char *fmt, ...)
 {
-	va_list	 ap;
-	int	 n;
+	va_list ap;
+	int	n;
 
 	if (size == 0)
 		return 0;
@@ -189,8 +189,8 @@ unsigned
 lb_strdist(const char *a, const char *b)
 {
 	/* Two rows of the classic dynamic programme; names are short. */
-	unsigned	 row0[65], row1[65], *prev = row0, *cur = row1, *t;
-	size_t		 la = strlen(a), lb = strlen(b);
+	unsigned row0[65], row1[65], *prev = row0, *cur = row1, *t;
+	size_t	 la = strlen(a), lb = strlen(b);
 
 	if (la > 64 || lb > 64)
 		return 255;
@@ -199,10 +199,10 @@ lb_strdist(const char *a, const char *b)
 	for (size_t i = 1; i <= la; i++) {
 		cur[0] = (unsigned)i;
 		for (size_t j = 1; j <= lb; j++) {
-			unsigned	 sub = prev[j - 1] +
+			unsigned sub = prev[j - 1] +
 			    (lower((unsigned char)a[i - 1]) !=
-			    lower((unsigned char)b[j - 1]));
-			unsigned	 del = prev[j] + 1, ins = cur[j - 1] + 1;
+				lower((unsigned char)b[j - 1]));
+			unsigned del = prev[j] + 1, ins = cur[j - 1] + 1;
 
 			cur[j] = sub < del ? sub : del;
 			if (ins < cur[j])
@@ -219,7 +219,7 @@ bool
 lb_str_has_ctl(const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
-		unsigned char	 c = (unsigned char)s[i];
+		unsigned char c = (unsigned char)s[i];
 
 		if ((c < 0x20 && c != '\t') || c == 0x7f)
 			return true;

@@ -10,8 +10,8 @@
 
 /* A NAME: VALUE pair (header_rules.add, param_rules.add, rewrite_rules). */
 struct lb_kv {
-	char		*name;		/* owned */
-	char		*value;		/* owned */
+	char *name;  /* owned */
+	char *value; /* owned */
 };
 
 /*
@@ -20,37 +20,37 @@ struct lb_kv {
  * further appends do nothing; check lb_buf_failed once at the end.
  */
 struct lb_buf {
-	char		*data;		/* owned */
-	size_t		 len;
-	size_t		 cap;
-	bool		 failed;
+	char  *data; /* owned */
+	size_t len;
+	size_t cap;
+	bool   failed;
 };
 
 /* common/str.c */
-void		 lb_buf_init(struct lb_buf *);
-void		 lb_buf_free(struct lb_buf *);
-void		 lb_buf_reset(struct lb_buf *);
-void		 lb_buf_add(struct lb_buf *, const void *, size_t);
-void		 lb_buf_adds(struct lb_buf *, const char *);
-void		 lb_buf_addc(struct lb_buf *, char);
-void		 lb_buf_printf(struct lb_buf *, const char *, ...)
-		    __attribute__((format(printf, 2, 3)));
+void lb_buf_init(struct lb_buf *);
+void lb_buf_free(struct lb_buf *);
+void lb_buf_reset(struct lb_buf *);
+void lb_buf_add(struct lb_buf *, const void *, size_t);
+void lb_buf_adds(struct lb_buf *, const char *);
+void lb_buf_addc(struct lb_buf *, char);
+void lb_buf_printf(struct lb_buf *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
 /* The contents as a C string ("" when empty); NULL after a failure. */
-const char	*lb_buf_cstr(struct lb_buf *);
+const char *lb_buf_cstr(struct lb_buf *);
 /* Hand the contents to the caller (free()); the buffer is left empty. */
-char		*lb_buf_take(struct lb_buf *);
-bool		 lb_buf_failed(const struct lb_buf *);
+char *lb_buf_take(struct lb_buf *);
+bool  lb_buf_failed(const struct lb_buf *);
 
-size_t		 lb_strlcpy(char *, const char *, size_t);
+size_t lb_strlcpy(char *, const char *, size_t);
 /* snprintf that never overflows and returns how much it wrote. */
-size_t		 lb_snprintf(char *, size_t, const char *, ...)
-		    __attribute__((format(printf, 3, 4)));
+size_t lb_snprintf(char *, size_t, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
 /* ASCII case-insensitive comparison of N bytes / of C strings. */
-bool		 lb_strncaseeq(const char *, const char *, size_t);
+bool lb_strncaseeq(const char *, const char *, size_t);
 /* Levenshtein distance, capped at 255: for "did you mean". */
-unsigned	 lb_strdist(const char *, const char *);
+unsigned lb_strdist(const char *, const char *);
 /* True when S contains CR, LF or NUL within LEN, or other C0 controls
  * except tab: not allowed in a header value. */
-bool		 lb_str_has_ctl(const char *s, size_t len);
+bool lb_str_has_ctl(const char *s, size_t len);
 
 #endif /* LB_STR_H */

@@ -17,7 +17,7 @@
 #include "common/str.h"
 #include "common/uri.h"
 
-static const char	 hexdigits[] = "0123456789ABCDEF";
+static const char hexdigits[] = "0123456789ABCDEF";
 
 static int
 hexval(unsigned char c)
@@ -48,11 +48,11 @@ unreserved(unsigned char c)
 static ssize_t
 decode_path(const char *path, size_t len, char *d)
 {
-	size_t	 o = 0;
+	size_t o = 0;
 
 	for (size_t i = 0; i < len; i++) {
-		unsigned char	 c = (unsigned char)path[i];
-		int		 hi, lo, v;
+		unsigned char c = (unsigned char)path[i];
+		int	      hi, lo, v;
 
 		/*
 		 * A raw backslash is not a URI character, and some origins
@@ -65,7 +65,7 @@ decode_path(const char *path, size_t len, char *d)
 			continue;
 		}
 		if (i + 2 >= len)
-			return -1;	/* "%" or "%4" at the end */
+			return -1; /* "%" or "%4" at the end */
 		if ((hi = hexval((unsigned char)path[i + 1])) == -1 ||
 		    (lo = hexval((unsigned char)path[i + 2])) == -1)
 			return -1;
@@ -103,10 +103,10 @@ decode_path(const char *path, size_t len, char *d)
 int
 lb_uri_normalize_path(const char *path, size_t len, char **out)
 {
-	char		*d = NULL, *o = NULL;
-	ssize_t		 dlen;
-	size_t		 olen = 0, i = 0;
-	bool		 trailing = false;
+	char   *d = NULL, *o = NULL;
+	ssize_t dlen;
+	size_t	olen = 0, i = 0;
+	bool	trailing = false;
 
 	*out = NULL;
 	if (len == 0 || len > SSIZE_MAX - 2 || path[0] != '/') {
@@ -125,13 +125,13 @@ lb_uri_normalize_path(const char *path, size_t len, char **out)
 	 * trailing slash; TRAILING says whether one is due at the end.
 	 */
 	while ((ssize_t)i < dlen) {
-		const char	*seg;
-		size_t		 slen;
+		const char *seg;
+		size_t	    slen;
 
 		while ((ssize_t)i < dlen && d[i] == '/')
 			i++;
 		if ((ssize_t)i == dlen) {
-			trailing = true;	/* the path ended in '/' */
+			trailing = true; /* the path ended in '/' */
 			break;
 		}
 		seg = d + i;
@@ -141,7 +141,7 @@ lb_uri_normalize_path(const char *path, size_t len, char **out)
 			trailing = true;
 		} else if (slen == 2 && seg[0] == '.' && seg[1] == '.') {
 			if (olen == 0) {
-				errno = EINVAL;	/* above the root */
+				errno = EINVAL; /* above the root */
 				goto fail;
 			}
 			while (o[--olen] != '/')
@@ -170,7 +170,7 @@ fail:
 static size_t
 prefix_len(const char *prefix)
 {
-	size_t	 n = strlen(prefix);
+	size_t n = strlen(prefix);
 
 	while (n > 0 && prefix[n - 1] == '/')
 		n--;
@@ -187,7 +187,7 @@ prefix_len(const char *prefix)
 bool
 lb_uri_has_prefix(const char *path, const char *prefix)
 {
-	size_t	 n = prefix_len(prefix);
+	size_t n = prefix_len(prefix);
 
 	if (n == 0)
 		return true;
@@ -206,9 +206,9 @@ char *
 lb_uri_replace_prefix(const char *path, const char *prefix,
     const char *replacement)
 {
-	const char	*rest;
-	size_t		 rlen = prefix_len(replacement);
-	struct lb_buf	 b;
+	const char   *rest;
+	size_t	      rlen = prefix_len(replacement);
+	struct lb_buf b;
 
 	if (!lb_uri_has_prefix(path, prefix)) {
 		errno = 0;
@@ -217,10 +217,10 @@ lb_uri_replace_prefix(const char *path, const char *prefix,
 	rest = path + prefix_len(prefix);
 	lb_buf_init(&b);
 	if (rlen > 0 && replacement[0] != '/')
-		lb_buf_addc(&b, '/');	/* "v2" means "/v2" */
+		lb_buf_addc(&b, '/'); /* "v2" means "/v2" */
 	lb_buf_add(&b, replacement, rlen);
 	if (rlen == 0 && *rest != '/')
-		lb_buf_addc(&b, '/');	/* "/mango" -> "/": never empty */
+		lb_buf_addc(&b, '/'); /* "/mango" -> "/": never empty */
 	lb_buf_adds(&b, rest);
 	return lb_buf_take(&b);
 }
@@ -233,11 +233,11 @@ lb_uri_replace_prefix(const char *path, const char *prefix,
 static bool
 decoded_equal(const char *raw, size_t n, const char *name)
 {
-	size_t	 j = 0;
+	size_t j = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		unsigned char	 c = (unsigned char)raw[i];
-		int		 hi, lo;
+		unsigned char c = (unsigned char)raw[i];
+		int	      hi, lo;
 
 		if (c == '+')
 			c = ' ';
@@ -277,19 +277,19 @@ dropped(const char *raw, size_t n, char *const *remove, size_t n_remove,
  * NULL on ENOMEM.
  */
 char *
-lb_uri_query_rewrite(const char *query, char *const *remove,
-    size_t n_remove, const struct lb_kv *add, size_t n_add)
+lb_uri_query_rewrite(const char *query, char *const *remove, size_t n_remove,
+    const struct lb_kv *add, size_t n_add)
 {
-	struct lb_buf	 b;
-	const char	*p = query != NULL ? query : "";
+	struct lb_buf b;
+	const char   *p = query != NULL ? query : "";
 
 	lb_buf_init(&b);
 	while (*p != '\0') {
-		size_t	 plen = strcspn(p, "&"), nlen;
+		size_t plen = strcspn(p, "&"), nlen;
 
 		nlen = strcspn(p, "=&");
-		if (plen > 0 && !dropped(p, nlen, remove, n_remove, add,
-		    n_add)) {
+		if (plen > 0 &&
+		    !dropped(p, nlen, remove, n_remove, add, n_add)) {
 			if (b.len > 0)
 				lb_buf_addc(&b, '&');
 			lb_buf_add(&b, p, plen);
@@ -316,13 +316,13 @@ void
 lb_uri_encode_query(struct lb_buf *b, const char *s)
 {
 	for (; *s != '\0'; s++) {
-		unsigned char	 c = (unsigned char)*s;
+		unsigned char c = (unsigned char)*s;
 
 		if (unreserved(c))
 			lb_buf_addc(b, (char)c);
 		else {
-			char	 e[3] = { '%', hexdigits[c >> 4],
-				    hexdigits[c & 0xf] };
+			char e[3] = { '%', hexdigits[c >> 4],
+				hexdigits[c & 0xf] };
 
 			lb_buf_add(b, e, sizeof(e));
 		}

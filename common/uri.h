@@ -22,14 +22,14 @@
  * escape ("%G1", "%4"), raw bytes below 0x21 or 0x7F.
  * On success returns 0 and *out is a malloc'ed C string.
  */
-int		 lb_uri_normalize_path(const char *path, size_t len, char **out);
+int lb_uri_normalize_path(const char *path, size_t len, char **out);
 
 /*
  * Does PATH start with PREFIX on a segment boundary? "/mango" is a prefix
  * of "/mango", "/mango/" and "/mango/x", not of "/mangos". "/" is a prefix
  * of every path. PREFIX has no trailing '/' (except "/" itself).
  */
-bool		 lb_uri_has_prefix(const char *path, const char *prefix);
+bool lb_uri_has_prefix(const char *path, const char *prefix);
 
 /*
  * If PREFIX is a whole-segment prefix of PATH, return a malloc'ed copy of
@@ -37,8 +37,8 @@ bool		 lb_uri_has_prefix(const char *path, const char *prefix);
  * gives "/v2/users"; "/mango" with "/mango" -> "/" gives "/", "/mango/x"
  * gives "/x"). Otherwise NULL (and errno 0), or NULL with errno ENOMEM.
  */
-char		*lb_uri_replace_prefix(const char *path, const char *prefix,
-		    const char *replacement);
+char *lb_uri_replace_prefix(const char *path, const char *prefix,
+    const char *replacement);
 
 /*
  * Rewrite a raw query string (without '?', may be NULL or ""): drop every
@@ -47,10 +47,10 @@ char		*lb_uri_replace_prefix(const char *path, const char *prefix,
  * in order. Untouched parameters keep their order and exact encoding.
  * Returns a malloc'ed string ("" when nothing is left), NULL on ENOMEM.
  */
-char		*lb_uri_query_rewrite(const char *query, char *const *remove,
-		    size_t n_remove, const struct lb_kv *add, size_t n_add);
+char *lb_uri_query_rewrite(const char *query, char *const *remove,
+    size_t n_remove, const struct lb_kv *add, size_t n_add);
 
 /* Percent-encode S for a query component into B (unreserved kept). */
-void		 lb_uri_encode_query(struct lb_buf *b, const char *s);
+void lb_uri_encode_query(struct lb_buf *b, const char *s);
 
 #endif /* LB_URI_H */

@@ -33,19 +33,19 @@
 #include "config/routes.h"
 
 #define MAX_WORKERS	1024
-#define MAX_DURATION_MS	86400000ULL	/* one day: longer is a typo */
+#define MAX_DURATION_MS 86400000ULL /* one day: longer is a typo */
 #define MAX_FILE_SIZE	(16 * 1024 * 1024)
-#define WHERELEN	128		/* "servers[3].weight" */
+#define WHERELEN	128 /* "servers[3].weight" */
 #define DEFAULT_LISTEN	"0.0.0.0:8080"
 
 /* Everything a handler needs while one file is walked. */
 struct cfg_ctx {
-	const char	*file;		/* name used in messages */
-	const char	*text;		/* the YAML, to place reader errors */
+	const char	*file; /* name used in messages */
+	const char	*text; /* the YAML, to place reader errors */
 	size_t		 textlen;
-	yaml_document_t	*doc;
-	struct lb_cfg	*cfg;		/* being filled; freed on error */
-	yaml_node_t	*admin_node;	/* admin.listen, for the clash check */
+	yaml_document_t *doc;
+	struct lb_cfg	*cfg;	     /* being filled; freed on error */
+	yaml_node_t	*admin_node; /* admin.listen, for the clash check */
 	char		*err;
 	size_t		 errlen;
 };
@@ -57,19 +57,19 @@ struct cfg_ctx {
  * "servers[1]"). It returns 0, or -1 with ctx->err set.
  */
 struct cfg_key {
-	const char	*name;
-	int		(*parse)(struct cfg_ctx *ctx, const struct cfg_key *k,
-			    yaml_node_t *n, const char *where, void *base);
-	size_t		 off;		/* the field in the base struct */
-	size_t		 off_n;		/* its element count, for arrays */
-	const struct cfg_key *sub;	/* the keys of a nested mapping */
-	uint64_t	 lo, hi;	/* accepted range of a number */
-	unsigned	 flags;
+	const char *name;
+	int (*parse)(struct cfg_ctx *ctx, const struct cfg_key *k,
+	    yaml_node_t *n, const char *where, void *base);
+	size_t		      off;    /* the field in the base struct */
+	size_t		      off_n;  /* its element count, for arrays */
+	const struct cfg_key *sub;    /* the keys of a nested mapping */
+	uint64_t	      lo, hi; /* accepted range of a number */
+	unsigned	      flags;
 };
 
-#define KEY_REQUIRED	0x01	/* a mapping without it is an error */
-#define KEY_LATE	0x02	/* parsed after the others, in table order */
-#define KEY_HEADER	0x04	/* names are HTTP header names */
+#define KEY_REQUIRED 0x01 /* a mapping without it is an error */
+#define KEY_LATE     0x02 /* parsed after the others, in table order */
+#define KEY_HEADER   0x04 /* names are HTTP header names */
 
 static const char *const algo_names[] = {
 	[LB_ALGO_ROUND_ROBIN] = "round_robin",
@@ -79,7 +79,7 @@ static const char *const algo_names[] = {
 	[LB_ALGO_IP_HASH] = "ip_hash",
 	[LB_ALGO_CONSISTENT_HASH] = "consistent_hash",
 };
-#define N_ALGOS		(sizeof(algo_names) / sizeof(algo_names[0]))
+#define N_ALGOS (sizeof(algo_names) / sizeof(algo_names[0]))
 
 static const char *const level_names[] = {
 	[LB_LOG_DEBUG] = "debug",
@@ -88,7 +88,7 @@ static const char *const level_names[] = {
 	[LB_LOG_WARN] = "warn",
 	[LB_LOG_ERROR] = "error",
 };
-#define N_LEVELS	(sizeof(level_names) / sizeof(level_names[0]))
+#define N_LEVELS (sizeof(level_names) / sizeof(level_names[0]))
 
 /*
  * Headers that decide how a message is framed or that belong to one
@@ -96,23 +96,28 @@ static const char *const level_names[] = {
  * desynchronize lbmaster and the backend (request smuggling).
  */
 static const char *const managed_headers[] = {
-	"Connection", "Content-Length", "Keep-Alive", "Proxy-Connection",
-	"TE", "Trailer", "Transfer-Encoding", "Upgrade",
+	"Connection",
+	"Content-Length",
+	"Keep-Alive",
+	"Proxy-Connection",
+	"TE",
+	"Trailer",
+	"Transfer-Encoding",
+	"Upgrade",
 };
 
-static int	 cfg_error(struct cfg_ctx *, const yaml_node_t *, const char *,
-		    const char *, ...) __attribute__((format(printf, 4, 5)));
-static int	 cfg_error_at(struct cfg_ctx *, unsigned, unsigned,
-		    const char *, const char *, ...)
-		    __attribute__((format(printf, 5, 6)));
+static int cfg_error(struct cfg_ctx *, const yaml_node_t *, const char *,
+    const char *, ...) __attribute__((format(printf, 4, 5)));
+static int cfg_error_at(struct cfg_ctx *, unsigned, unsigned, const char *,
+    const char *, ...) __attribute__((format(printf, 5, 6)));
 
 /* ------------------------------------------------------------ errors */
 
 static int
-cfg_verror(struct cfg_ctx *ctx, unsigned line, unsigned col,
-    const char *where, const char *fmt, va_list ap)
+cfg_verror(struct cfg_ctx *ctx, unsigned line, unsigned col, const char *where,
+    const char *fmt, va_list ap)
 {
-	size_t	 n;
+	size_t n;
 
 	n = lb_snprintf(ctx->err, ctx->errlen, "%s:%u:%u: ", ctx->file, line,
 	    col);
@@ -131,7 +136,7 @@ static int
 cfg_error(struct cfg_ctx *ctx, const yaml_node_t *node, const char *where,
     const char *fmt, ...)
 {
-	va_list	 ap;
+	va_list ap;
 
 	va_start(ap, fmt);
 	if (node == NULL)
@@ -148,7 +153,7 @@ static int
 cfg_error_at(struct cfg_ctx *ctx, unsigned line, unsigned col,
     const char *where, const char *fmt, ...)
 {
-	va_list	 ap;
+	va_list ap;
 
 	va_start(ap, fmt);
 	cfg_verror(ctx, line, col, where, fmt, ap);
@@ -169,11 +174,11 @@ nomem(struct cfg_ctx *ctx, const yaml_node_t *node)
 static const char *
 quote(const char *s, char *buf, size_t len)
 {
-	size_t	 n = 0, i;
+	size_t n = 0, i;
 
 	n += lb_snprintf(buf + n, len - n, "\"");
 	for (i = 0; s[i] != '\0' && i < 60 && n + 6 < len; i++) {
-		unsigned char	 c = (unsigned char)s[i];
+		unsigned char c = (unsigned char)s[i];
 
 		if (c < 0x20 || c == 0x7f)
 			n += lb_snprintf(buf + n, len - n, "\\x%02X", c);
@@ -191,8 +196,8 @@ quote(const char *s, char *buf, size_t len)
 static const char *
 closest(const char *s, const char *const *names, size_t n)
 {
-	const char	*best = NULL;
-	unsigned	 bestd = 3, d;
+	const char *best = NULL;
+	unsigned    bestd = 3, d;
 
 	for (size_t i = 0; i < n; i++)
 		if ((d = lb_strdist(s, names[i])) < bestd) {
@@ -214,7 +219,7 @@ node_at(struct cfg_ctx *ctx, int index)
 static bool
 is_null(const yaml_node_t *n)
 {
-	const char	*s = (const char *)n->data.scalar.value;
+	const char *s = (const char *)n->data.scalar.value;
 
 	if (n->type != YAML_SCALAR_NODE ||
 	    n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
@@ -245,13 +250,14 @@ static int
 expect(struct cfg_ctx *ctx, yaml_node_t *n, yaml_node_type_t type,
     const char *where)
 {
-	char	 q[96];
+	char q[96];
 
 	if (n->type == type)
 		return 0;
 	return cfg_error(ctx, n, where, "expected %s, found %s",
-	    type == YAML_SEQUENCE_NODE ? "a list" :
-	    type == YAML_MAPPING_NODE ? "a mapping" : "a single value",
+	    type == YAML_SEQUENCE_NODE	  ? "a list" :
+		type == YAML_MAPPING_NODE ? "a mapping" :
+					    "a single value",
 	    describe(n, q, sizeof(q)));
 }
 
@@ -261,10 +267,9 @@ expect(struct cfg_ctx *ctx, yaml_node_t *n, yaml_node_type_t type,
  * as "\0" in a quoted scalar) is refused here, once for every handler.
  */
 static const char *
-scalar(struct cfg_ctx *ctx, yaml_node_t *n, const char *where,
-    const char *what)
+scalar(struct cfg_ctx *ctx, yaml_node_t *n, const char *where, const char *what)
 {
-	char	 q[96];
+	char q[96];
 
 	if (n->type != YAML_SCALAR_NODE || is_null(n)) {
 		cfg_error(ctx, n, where, "expected %s, found %s", what,
@@ -282,8 +287,8 @@ scalar(struct cfg_ctx *ctx, yaml_node_t *n, const char *where,
 static size_t
 seq_len(const yaml_node_t *n)
 {
-	return (size_t)(n->data.sequence.items.top -
-	    n->data.sequence.items.start);
+	return (
+	    size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
 }
 
 static yaml_node_t *
@@ -296,11 +301,11 @@ seq_item(struct cfg_ctx *ctx, const yaml_node_t *n, size_t i)
 static yaml_node_t *
 map_value(struct cfg_ctx *ctx, const yaml_node_t *n, const char *key)
 {
-	yaml_node_pair_t	*p;
+	yaml_node_pair_t *p;
 
 	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
-	    p++) {
-		yaml_node_t	*k = node_at(ctx, p->key);
+	     p++) {
+		yaml_node_t *k = node_at(ctx, p->key);
 
 		if (k->type == YAML_SCALAR_NODE &&
 		    strcmp((const char *)k->data.scalar.value, key) == 0)
@@ -319,7 +324,7 @@ field(void *base, size_t off)
 static void *
 grow(void *arr, size_t n, size_t size)
 {
-	char	*p;
+	char *p;
 
 	if (n >= SIZE_MAX / size - 1) {
 		errno = ENOMEM;
@@ -337,7 +342,7 @@ grow(void *arr, size_t n, size_t size)
 static bool
 parse_digits(const char *s, uint64_t *v, const char **end)
 {
-	uint64_t	 n = 0;
+	uint64_t n = 0;
 
 	if (*s < '0' || *s > '9')
 		return false;
@@ -379,14 +384,17 @@ static int
 parse_duration_text(const char *s, uint64_t *ms)
 {
 	static const struct {
-		const char	*unit;
-		uint64_t	 ms;
+		const char *unit;
+		uint64_t    ms;
 	} units[] = {
-		{ "ms", 1 }, { "s", 1000 }, { "", 1000 }, { "m", 60000 },
+		{ "ms", 1 },
+		{ "s", 1000 },
+		{ "", 1000 },
+		{ "m", 60000 },
 		{ "h", 3600000 },
 	};
-	const char	*end;
-	uint64_t	 v;
+	const char *end;
+	uint64_t    v;
 
 	if (!parse_digits(s, &v, &end))
 		return -1;
@@ -405,9 +413,9 @@ parse_duration_text(const char *s, uint64_t *ms)
 static int
 parse_size_text(const char *s, uint64_t *bytes)
 {
-	const char	*end;
-	uint64_t	 v;
-	unsigned	 shift;
+	const char *end;
+	uint64_t    v;
+	unsigned    shift;
 
 	if (!parse_digits(s, &v, &end))
 		return -1;
@@ -415,13 +423,16 @@ parse_size_text(const char *s, uint64_t *bytes)
 	case '\0':
 		shift = 0;
 		break;
-	case 'k': case 'K':
+	case 'k':
+	case 'K':
 		shift = 10;
 		break;
-	case 'm': case 'M':
+	case 'm':
+	case 'M':
 		shift = 20;
 		break;
-	case 'g': case 'G':
+	case 'g':
+	case 'G':
 		shift = 30;
 		break;
 	default:
@@ -452,7 +463,7 @@ fmt_size(uint64_t v, char *buf, size_t len)
 	static const char units[] = "gmk";
 
 	for (unsigned i = 0; i < 3; i++) {
-		unsigned	 shift = 30 - 10 * i;
+		unsigned shift = 30 - 10 * i;
 
 		if (v != 0 && v % (1ULL << shift) == 0) {
 			lb_snprintf(buf, len, "%llu%c",
@@ -468,15 +479,15 @@ fmt_size(uint64_t v, char *buf, size_t len)
 static bool
 is_token(const char *s)
 {
-	static const char	 tchar[] = "!#$%&'*+-.^_`|~";
+	static const char tchar[] = "!#$%&'*+-.^_`|~";
 
 	if (*s == '\0')
 		return false;
 	for (; *s != '\0'; s++) {
-		unsigned char	 c = (unsigned char)*s;
+		unsigned char c = (unsigned char)*s;
 
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || strchr(tchar, c) != NULL))
+			(c >= '0' && c <= '9') || strchr(tchar, c) != NULL))
 			return false;
 	}
 	return true;
@@ -490,7 +501,7 @@ is_token(const char *s)
 static bool
 valid_host(const char *s)
 {
-	size_t	 label = 0;
+	size_t label = 0;
 
 	if (s[0] == '*' && s[1] == '.')
 		s += 2;
@@ -504,7 +515,7 @@ valid_host(const char *s)
 			continue;
 		}
 		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
-		    *s == '-' || *s == '_'))
+			*s == '-' || *s == '_'))
 			return false;
 		if ((*s == '-' && label == 0) || ++label > 63)
 			return false;
@@ -521,8 +532,8 @@ valid_host(const char *s)
 static char *
 norm_prefix(const char *s, bool imply_slash, const char **why)
 {
-	char		*in = NULL, *out = NULL;
-	size_t		 n;
+	char  *in = NULL, *out = NULL;
+	size_t n;
 
 	*why = NULL;
 	if (*s != '/' && !imply_slash) {
@@ -539,8 +550,8 @@ norm_prefix(const char *s, bool imply_slash, const char **why)
 		free(in);
 		if (errno != ENOMEM)
 			*why = "cannot be normalized (a '..' above the root, "
-			    "an encoded '/', '\\' or NUL, a bad %-escape, a "
-			    "space or a control character)";
+			       "an encoded '/', '\\' or NUL, a bad %-escape, a "
+			       "space or a control character)";
 		return NULL;
 	}
 	free(in);
@@ -556,10 +567,10 @@ static int
 unknown_key(struct cfg_ctx *ctx, yaml_node_t *kn, const char *where,
     const struct cfg_key *keys)
 {
-	const char	*names[64], *s = (const char *)kn->data.scalar.value;
-	const char	*best;
-	char		 q[96];
-	size_t		 n;
+	const char *names[64], *s = (const char *)kn->data.scalar.value;
+	const char *best;
+	char	    q[96];
+	size_t	    n;
 
 	for (n = 0; keys[n].name != NULL && n < 64; n++)
 		names[n] = keys[n].name;
@@ -580,32 +591,32 @@ static int
 walk_map(struct cfg_ctx *ctx, yaml_node_t *map, const char *where,
     const char *prefix, const struct cfg_key *keys, void *base)
 {
-	yaml_node_pair_t	*p;
-	yaml_node_t		*kn, *vn, *late[64] = { NULL };
-	uint64_t		 seen = 0;
-	char			 child[WHERELEN];
-	size_t			 i;
+	yaml_node_pair_t *p;
+	yaml_node_t	 *kn, *vn, *late[64] = { NULL };
+	uint64_t	  seen = 0;
+	char		  child[WHERELEN];
+	size_t		  i;
 
 	if (expect(ctx, map, YAML_MAPPING_NODE, where) == -1)
 		return -1;
 	for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-	    p++) {
+	     p++) {
 		kn = node_at(ctx, p->key);
 		vn = node_at(ctx, p->value);
 		if (kn->type != YAML_SCALAR_NODE)
 			return cfg_error(ctx, kn, where,
 			    "expected a key name, found %s",
 			    kn->type == YAML_SEQUENCE_NODE ? "a list" :
-			    "a mapping");
+							     "a mapping");
 		for (i = 0; keys[i].name != NULL; i++)
 			if (strcmp(keys[i].name,
-			    (const char *)kn->data.scalar.value) == 0)
+				(const char *)kn->data.scalar.value) == 0)
 				break;
 		if (keys[i].name == NULL)
 			return unknown_key(ctx, kn, where, keys);
 		if (seen & (1ULL << i))
-			return cfg_error(ctx, kn, where,
-			    "duplicate key '%s'", keys[i].name);
+			return cfg_error(ctx, kn, where, "duplicate key '%s'",
+			    keys[i].name);
 		seen |= 1ULL << i;
 		if (keys[i].flags & KEY_LATE) {
 			late[i] = vn;
@@ -635,7 +646,7 @@ static int
 parse_map(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
     const char *where, void *base)
 {
-	char	 prefix[WHERELEN];
+	char prefix[WHERELEN];
 
 	lb_snprintf(prefix, sizeof(prefix), "%s.", where);
 	return walk_map(ctx, n, where, prefix, k->sub, field(base, k->off));
@@ -648,16 +659,15 @@ static int
 parse_str(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
     const char *where, void *base)
 {
-	char		**dst = field(base, k->off), *copy;
-	const char	 *s;
+	char	  **dst = field(base, k->off), *copy;
+	const char *s;
 
 	if ((s = scalar(ctx, n, where, "a string")) == NULL)
 		return -1;
 	if (*s == '\0')
 		return cfg_error(ctx, n, where, "empty string");
 	if (lb_str_has_ctl(s, strlen(s)))
-		return cfg_error(ctx, n, where,
-		    "contains a control character");
+		return cfg_error(ctx, n, where, "contains a control character");
 	if ((copy = strdup(s)) == NULL)
 		return nomem(ctx, n);
 	free(*dst);
@@ -667,11 +677,11 @@ parse_str(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 
 /* access_log: "off" leaves it NULL; anything else is a target. */
 static int
-parse_access_log(struct cfg_ctx *ctx, const struct cfg_key *k,
-    yaml_node_t *n, const char *where, void *base)
+parse_access_log(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
 {
-	char		**dst = field(base, k->off);
-	const char	 *s;
+	char	  **dst = field(base, k->off);
+	const char *s;
 
 	if ((s = scalar(ctx, n, where, "off, stderr or a path")) == NULL)
 		return -1;
@@ -687,9 +697,9 @@ static int
 parse_uint(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
     const char *where, void *base)
 {
-	const char	*s, *end;
-	uint64_t	 v;
-	char		 q[96];
+	const char *s, *end;
+	uint64_t    v;
+	char	    q[96];
 
 	if ((s = scalar(ctx, n, where, "a number")) == NULL)
 		return -1;
@@ -697,9 +707,8 @@ parse_uint(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 		return cfg_error(ctx, n, where, "expected a number, found %s",
 		    quote(s, q, sizeof(q)));
 	if (v < k->lo || v > k->hi)
-		return cfg_error(ctx, n, where,
-		    "%s out of range (%llu-%llu)", s,
-		    (unsigned long long)k->lo, (unsigned long long)k->hi);
+		return cfg_error(ctx, n, where, "%s out of range (%llu-%llu)",
+		    s, (unsigned long long)k->lo, (unsigned long long)k->hi);
 	*(unsigned *)field(base, k->off) = (unsigned)v;
 	return 0;
 }
@@ -708,8 +717,8 @@ static int
 parse_bool(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
     const char *where, void *base)
 {
-	const char	*s;
-	char		 q[96];
+	const char *s;
+	char	    q[96];
 
 	if ((s = scalar(ctx, n, where, "true or false")) == NULL)
 		return -1;
@@ -721,25 +730,30 @@ parse_bool(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 
 /* A duration in milliseconds (unsigned at off), within lo-hi. */
 static int
-parse_duration(struct cfg_ctx *ctx, const struct cfg_key *k,
-    yaml_node_t *n, const char *where, void *base)
+parse_duration(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
 {
-	const char	*s;
-	uint64_t	 ms;
-	char		 q[96], d[32];
+	const char *s;
+	uint64_t    ms;
+	char	    q[96], d[32];
 
 	if ((s = scalar(ctx, n, where, "a duration")) == NULL)
 		return -1;
 	if (parse_duration_text(s, &ms) == -1)
-		return cfg_error(ctx, n, where, "bad duration %s (use a number "
+		return cfg_error(ctx, n, where,
+		    "bad duration %s (use a number "
 		    "and ms, s, m or h, as in 250ms, 5s, 2m)",
 		    quote(s, q, sizeof(q)));
 	if (ms < k->lo)
-		return cfg_error(ctx, n, where, "duration %s too short "
-		    "(at least %s)", s, fmt_duration(k->lo, d, sizeof(d)));
+		return cfg_error(ctx, n, where,
+		    "duration %s too short "
+		    "(at least %s)",
+		    s, fmt_duration(k->lo, d, sizeof(d)));
 	if (ms > k->hi)
-		return cfg_error(ctx, n, where, "duration %s too long "
-		    "(at most %s)", s, fmt_duration(k->hi, d, sizeof(d)));
+		return cfg_error(ctx, n, where,
+		    "duration %s too long "
+		    "(at most %s)",
+		    s, fmt_duration(k->hi, d, sizeof(d)));
 	*(unsigned *)field(base, k->off) = (unsigned)ms;
 	return 0;
 }
@@ -749,14 +763,15 @@ static int
 parse_size(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
     const char *where, void *base)
 {
-	const char	*s;
-	uint64_t	 v;
-	char		 q[96], lo[32], hi[32];
+	const char *s;
+	uint64_t    v;
+	char	    q[96], lo[32], hi[32];
 
 	if ((s = scalar(ctx, n, where, "a size")) == NULL)
 		return -1;
 	if (parse_size_text(s, &v) == -1)
-		return cfg_error(ctx, n, where, "bad size %s (use a number "
+		return cfg_error(ctx, n, where,
+		    "bad size %s (use a number "
 		    "of bytes, optionally with k, m or g, as in 512, 16k, 10m)",
 		    quote(s, q, sizeof(q)));
 	if (v < k->lo || v > k->hi)
@@ -772,10 +787,10 @@ static int
 parse_word(struct cfg_ctx *ctx, yaml_node_t *n, const char *where,
     const char *what, const char *const *names, size_t nnames, size_t *idx)
 {
-	struct lb_buf	 list;
-	const char	*s, *best;
-	char		 q[96];
-	int		 rc;
+	struct lb_buf list;
+	const char   *s, *best;
+	char	      q[96];
+	int	      rc;
 
 	if ((s = scalar(ctx, n, where, "a name")) == NULL)
 		return -1;
@@ -790,12 +805,13 @@ parse_word(struct cfg_ctx *ctx, yaml_node_t *n, const char *where,
 	if (lb_buf_failed(&list))
 		rc = nomem(ctx, n);
 	else if ((best = closest(s, names, nnames)) != NULL)
-		rc = cfg_error(ctx, n, where, "unknown %s %s, did you mean "
-		    "'%s'? (valid: %s)", what, quote(s, q, sizeof(q)), best,
-		    lb_buf_cstr(&list));
+		rc = cfg_error(ctx, n, where,
+		    "unknown %s %s, did you mean "
+		    "'%s'? (valid: %s)",
+		    what, quote(s, q, sizeof(q)), best, lb_buf_cstr(&list));
 	else
-		rc = cfg_error(ctx, n, where, "unknown %s %s (valid: %s)",
-		    what, quote(s, q, sizeof(q)), lb_buf_cstr(&list));
+		rc = cfg_error(ctx, n, where, "unknown %s %s (valid: %s)", what,
+		    quote(s, q, sizeof(q)), lb_buf_cstr(&list));
 	lb_buf_free(&list);
 	return rc;
 }
@@ -804,23 +820,23 @@ static int
 parse_algo(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
     const char *where, void *base)
 {
-	size_t	 i;
+	size_t i;
 
-	if (parse_word(ctx, n, where, "algorithm", algo_names, N_ALGOS,
-	    &i) == -1)
+	if (parse_word(ctx, n, where, "algorithm", algo_names, N_ALGOS, &i) ==
+	    -1)
 		return -1;
 	*(enum lb_algo *)field(base, k->off) = (enum lb_algo)i;
 	return 0;
 }
 
 static int
-parse_log_level(struct cfg_ctx *ctx, const struct cfg_key *k,
-    yaml_node_t *n, const char *where, void *base)
+parse_log_level(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
 {
-	size_t	 i;
+	size_t i;
 
-	if (parse_word(ctx, n, where, "log_level", level_names, N_LEVELS,
-	    &i) == -1)
+	if (parse_word(ctx, n, where, "log_level", level_names, N_LEVELS, &i) ==
+	    -1)
 		return -1;
 	*(enum lb_loglevel *)field(base, k->off) = (enum lb_loglevel)i;
 	return 0;
@@ -831,24 +847,27 @@ static int
 parse_workers(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
     const char *where, void *base)
 {
-	struct lb_cfg	*cfg = base;
-	const char	*s, *end;
-	uint64_t	 v;
-	long		 ncpu;
-	char		 q[96];
+	struct lb_cfg *cfg = base;
+	const char    *s, *end;
+	uint64_t       v;
+	long	       ncpu;
+	char	       q[96];
 
 	if ((s = scalar(ctx, n, where, "a number or auto")) == NULL)
 		return -1;
 	if (strcasecmp(s, "auto") == 0) {
 		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-		cfg->workers = ncpu < 1 ? 1 : ncpu > MAX_WORKERS ?
-		    MAX_WORKERS : (unsigned)ncpu;
+		cfg->workers = ncpu < 1 ? 1 :
+		    ncpu > MAX_WORKERS	? MAX_WORKERS :
+					  (unsigned)ncpu;
 		cfg->workers_auto = true;
 		return 0;
 	}
 	if (!parse_digits(s, &v, &end) || *end != '\0')
-		return cfg_error(ctx, n, where, "expected a number or auto, "
-		    "found %s", quote(s, q, sizeof(q)));
+		return cfg_error(ctx, n, where,
+		    "expected a number or auto, "
+		    "found %s",
+		    quote(s, q, sizeof(q)));
 	if (v < 1 || v > MAX_WORKERS)
 		return cfg_error(ctx, n, where,
 		    "%s out of range (1-%d, or auto)", s, MAX_WORKERS);
@@ -863,9 +882,9 @@ static int
 listen_parse(struct cfg_ctx *ctx, yaml_node_t *n, const char *where,
     struct lb_listen *l)
 {
-	struct lb_sockaddr	 sa;
-	const char		*s;
-	char			 e[LB_ERRLEN];
+	struct lb_sockaddr sa;
+	const char	  *s;
+	char		   e[LB_ERRLEN];
 
 	if ((s = scalar(ctx, n, where, "an address")) == NULL)
 		return -1;
@@ -881,9 +900,9 @@ listen_parse(struct cfg_ctx *ctx, yaml_node_t *n, const char *where,
 static int
 add_listen(struct cfg_ctx *ctx, yaml_node_t *n, const char *where)
 {
-	struct lb_cfg		*cfg = ctx->cfg;
-	struct lb_listen	*l;
-	char			 q[96];
+	struct lb_cfg	 *cfg = ctx->cfg;
+	struct lb_listen *l;
+	char		  q[96];
 
 	if ((l = grow(cfg->listen, cfg->n_listen, sizeof(*l))) == NULL)
 		return nomem(ctx, n);
@@ -893,7 +912,7 @@ add_listen(struct cfg_ctx *ctx, yaml_node_t *n, const char *where)
 		return -1;
 	for (size_t i = 0; i + 1 < cfg->n_listen; i++)
 		if (lb_addr_equal((struct sockaddr *)&cfg->listen[i].addr,
-		    (struct sockaddr *)&l->addr))
+			(struct sockaddr *)&l->addr))
 			return cfg_error(ctx, n, where,
 			    "duplicate listen address %s",
 			    quote(l->text, q, sizeof(q)));
@@ -905,14 +924,15 @@ static int
 parse_listen(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
     const char *where, void *base)
 {
-	char	 w[WHERELEN];
+	char w[WHERELEN];
 
 	if (n->type == YAML_SCALAR_NODE)
 		return add_listen(ctx, n, where);
 	if (expect(ctx, n, YAML_SEQUENCE_NODE, where) == -1)
 		return -1;
 	if (seq_len(n) == 0)
-		return cfg_error(ctx, n, where, "empty list (give at least one "
+		return cfg_error(ctx, n, where,
+		    "empty list (give at least one "
 		    "address, such as \"0.0.0.0:8080\")");
 	for (size_t i = 0; i < seq_len(n); i++) {
 		lb_snprintf(w, sizeof(w), "%s[%zu]", where, i);
@@ -923,10 +943,10 @@ parse_listen(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 }
 
 static int
-parse_admin_listen(struct cfg_ctx *ctx, const struct cfg_key *k,
-    yaml_node_t *n, const char *where, void *base)
+parse_admin_listen(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
 {
-	struct lb_listen	**dst = field(base, k->off);
+	struct lb_listen **dst = field(base, k->off);
 
 	if ((*dst = calloc(1, sizeof(**dst))) == NULL)
 		return nomem(ctx, n);
@@ -939,11 +959,11 @@ static int
 parse_cidrs(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
     const char *where, void *base)
 {
-	struct lb_cidr	**arr = field(base, k->off), *c;
-	size_t		 *cnt = field(base, k->off_n);
-	yaml_node_t	 *item;
-	const char	 *s;
-	char		  w[WHERELEN], e[LB_ERRLEN];
+	struct lb_cidr **arr = field(base, k->off), *c;
+	size_t		*cnt = field(base, k->off_n);
+	yaml_node_t	*item;
+	const char	*s;
+	char		 w[WHERELEN], e[LB_ERRLEN];
 
 	if (expect(ctx, n, YAML_SEQUENCE_NODE, where) == -1)
 		return -1;
@@ -967,14 +987,14 @@ parse_cidrs(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 
 /* A list of path prefixes (char * array at off): firewall path_reject. */
 static int
-parse_path_list(struct cfg_ctx *ctx, const struct cfg_key *k,
-    yaml_node_t *n, const char *where, void *base)
+parse_path_list(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
 {
-	char		***arr = field(base, k->off), **p;
-	size_t		  *cnt = field(base, k->off_n);
-	yaml_node_t	  *item;
-	const char	  *s, *why;
-	char		   w[WHERELEN], q[96];
+	char	  ***arr = field(base, k->off), **p;
+	size_t	    *cnt = field(base, k->off_n);
+	yaml_node_t *item;
+	const char  *s, *why;
+	char	     w[WHERELEN], q[96];
 
 	if (expect(ctx, n, YAML_SEQUENCE_NODE, where) == -1)
 		return -1;
@@ -988,8 +1008,8 @@ parse_path_list(struct cfg_ctx *ctx, const struct cfg_key *k,
 		*arr = p;
 		if ((p[*cnt] = norm_prefix(s, false, &why)) == NULL)
 			return why == NULL ? nomem(ctx, item) :
-			    cfg_error(ctx, item, w, "%s %s",
-			    quote(s, q, sizeof(q)), why);
+					     cfg_error(ctx, item, w, "%s %s",
+						 quote(s, q, sizeof(q)), why);
 		(*cnt)++;
 	}
 	return 0;
@@ -997,17 +1017,19 @@ parse_path_list(struct cfg_ctx *ctx, const struct cfg_key *k,
 
 /* health_check.path: what the checker asks for; a query is allowed. */
 static int
-parse_check_path(struct cfg_ctx *ctx, const struct cfg_key *k,
-    yaml_node_t *n, const char *where, void *base)
+parse_check_path(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
 {
-	const char	*s;
-	char		 q[96];
+	const char *s;
+	char	    q[96];
 
 	if ((s = scalar(ctx, n, where, "a path")) == NULL)
 		return -1;
 	if (*s != '/' || strpbrk(s, " #") != NULL)
-		return cfg_error(ctx, n, where, "path %s must start with '/' "
-		    "and hold no space or '#'", quote(s, q, sizeof(q)));
+		return cfg_error(ctx, n, where,
+		    "path %s must start with '/' "
+		    "and hold no space or '#'",
+		    quote(s, q, sizeof(q)));
 	return parse_str(ctx, k, n, where, base);
 }
 
@@ -1016,14 +1038,16 @@ static int
 check_name(struct cfg_ctx *ctx, yaml_node_t *n, const char *where,
     const char *s, bool header)
 {
-	char	 q[96];
+	char q[96];
 
 	if (header && !is_token(s))
-		return cfg_error(ctx, n, where, "%s is not a valid header name "
+		return cfg_error(ctx, n, where,
+		    "%s is not a valid header name "
 		    "(letters, digits and !#$%%&'*+-.^_`|~ only)",
 		    quote(s, q, sizeof(q)));
 	if (*s == '\0' || lb_str_has_ctl(s, strlen(s)))
-		return cfg_error(ctx, n, where, "%s is not a valid parameter "
+		return cfg_error(ctx, n, where,
+		    "%s is not a valid parameter "
 		    "name (empty or holding a control character)",
 		    quote(s, q, sizeof(q)));
 	return 0;
@@ -1034,43 +1058,50 @@ static int
 parse_kv(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
     const char *where, void *base)
 {
-	struct lb_kv		**arr = field(base, k->off), *kv;
-	size_t			 *cnt = field(base, k->off_n);
-	bool			  header = k->flags & KEY_HEADER;
-	yaml_node_pair_t	 *p;
-	yaml_node_t		 *kn, *vn;
-	const char		 *name, *value;
-	char			  q[96];
+	struct lb_kv	**arr = field(base, k->off), *kv;
+	size_t		 *cnt = field(base, k->off_n);
+	bool		  header = k->flags & KEY_HEADER;
+	yaml_node_pair_t *p;
+	yaml_node_t	 *kn, *vn;
+	const char	 *name, *value;
+	char		  q[96];
 
 	if (expect(ctx, n, YAML_MAPPING_NODE, where) == -1)
 		return -1;
 	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
-	    p++) {
+	     p++) {
 		kn = node_at(ctx, p->key);
 		vn = node_at(ctx, p->value);
 		if ((name = scalar(ctx, kn, where, "a name")) == NULL ||
 		    check_name(ctx, kn, where, name, header) == -1)
 			return -1;
-		for (size_t i = 0; header && i < sizeof(managed_headers) /
-		    sizeof(managed_headers[0]); i++)
+		for (size_t i = 0; header &&
+		     i < sizeof(managed_headers) / sizeof(managed_headers[0]);
+		     i++)
 			if (strcasecmp(name, managed_headers[i]) == 0)
-				return cfg_error(ctx, kn, where, "cannot set "
-				    "'%s': lbmaster manages it", name);
+				return cfg_error(ctx, kn, where,
+				    "cannot set "
+				    "'%s': lbmaster manages it",
+				    name);
 		for (size_t i = 0; i < *cnt; i++)
 			if (header ? strcasecmp((*arr)[i].name, name) == 0 :
-			    strcmp((*arr)[i].name, name) == 0)
+				     strcmp((*arr)[i].name, name) == 0)
 				return cfg_error(ctx, kn, where,
-				    "duplicate name %s", quote(name, q,
-				    sizeof(q)));
+				    "duplicate name %s",
+				    quote(name, q, sizeof(q)));
 		if (is_null(vn))
-			return cfg_error(ctx, vn, where, "missing value for "
-			    "'%s' (write \"\" for an empty one)", name);
+			return cfg_error(ctx, vn, where,
+			    "missing value for "
+			    "'%s' (write \"\" for an empty one)",
+			    name);
 		if ((value = scalar(ctx, vn, where, "a value")) == NULL)
 			return -1;
 		if (lb_str_has_ctl(value, strlen(value)))
-			return cfg_error(ctx, vn, where, "value of '%s' "
+			return cfg_error(ctx, vn, where,
+			    "value of '%s' "
 			    "contains a control character (CR and LF would "
-			    "inject a line)", name);
+			    "inject a line)",
+			    name);
 		if ((kv = grow(*arr, *cnt, sizeof(*kv))) == NULL)
 			return nomem(ctx, kn);
 		*arr = kv;
@@ -1090,23 +1121,26 @@ static int
 parse_names(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
     const char *where, void *base)
 {
-	char		***arr = field(base, k->off), **p;
-	size_t		  *cnt = field(base, k->off_n);
-	bool		   header = k->flags & KEY_HEADER;
-	bool		   map = n->type == YAML_MAPPING_NODE;
-	size_t		   count;
-	yaml_node_t	  *item;
-	const char	  *name;
-	char		   w[WHERELEN];
+	char	  ***arr = field(base, k->off), **p;
+	size_t	    *cnt = field(base, k->off_n);
+	bool	     header = k->flags & KEY_HEADER;
+	bool	     map = n->type == YAML_MAPPING_NODE;
+	size_t	     count;
+	yaml_node_t *item;
+	const char  *name;
+	char	     w[WHERELEN];
 
 	if (!map && n->type != YAML_SEQUENCE_NODE) {
-		char	 q[96];
+		char q[96];
 
-		return cfg_error(ctx, n, where, "expected a list of names or "
-		    "a mapping, found %s", describe(n, q, sizeof(q)));
+		return cfg_error(ctx, n, where,
+		    "expected a list of names or "
+		    "a mapping, found %s",
+		    describe(n, q, sizeof(q)));
 	}
-	count = map ? (size_t)(n->data.mapping.pairs.top -
-	    n->data.mapping.pairs.start) : seq_len(n);
+	count = map ?
+	    (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start) :
+	    seq_len(n);
 	for (size_t i = 0; i < count; i++) {
 		if (map) {
 			item = node_at(ctx, n->data.mapping.pairs.start[i].key);
@@ -1133,17 +1167,17 @@ static int
 parse_rewrite(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
     const char *where, void *base)
 {
-	struct lb_kv		**arr = field(base, k->off), *kv;
-	size_t			 *cnt = field(base, k->off_n);
-	yaml_node_pair_t	 *p;
-	yaml_node_t		 *side[2];
-	const char		 *s, *why;
-	char			 *norm[2], q[96];
+	struct lb_kv	**arr = field(base, k->off), *kv;
+	size_t		 *cnt = field(base, k->off_n);
+	yaml_node_pair_t *p;
+	yaml_node_t	 *side[2];
+	const char	 *s, *why;
+	char		 *norm[2], q[96];
 
 	if (expect(ctx, n, YAML_MAPPING_NODE, where) == -1)
 		return -1;
 	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
-	    p++) {
+	     p++) {
 		side[0] = node_at(ctx, p->key);
 		side[1] = node_at(ctx, p->value);
 		if ((kv = grow(*arr, *cnt, sizeof(*kv))) == NULL)
@@ -1154,9 +1188,10 @@ parse_rewrite(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 			if ((s = scalar(ctx, side[i], where, "a path")) == NULL)
 				return -1;
 			if ((norm[i] = norm_prefix(s, true, &why)) == NULL)
-				return why == NULL ? nomem(ctx, side[i]) :
+				return why == NULL ?
+				    nomem(ctx, side[i]) :
 				    cfg_error(ctx, side[i], where, "%s %s",
-				    quote(s, q, sizeof(q)), why);
+					quote(s, q, sizeof(q)), why);
 			if (i == 0)
 				kv->name = norm[0];
 			else
@@ -1173,18 +1208,29 @@ parse_rewrite(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 /* ------------------------------------------------------ health checks */
 
 static const struct cfg_key health_keys[] = {
-	{ .name = "path", .parse = parse_check_path,
-	  .off = offsetof(struct lb_health, path) },
-	{ .name = "interval", .parse = parse_duration,
-	  .off = offsetof(struct lb_health, interval_ms),
-	  .lo = 1, .hi = 3600000 },
-	{ .name = "timeout", .parse = parse_duration,
-	  .off = offsetof(struct lb_health, timeout_ms),
-	  .lo = 1, .hi = 3600000 },
-	{ .name = "rise", .parse = parse_uint,
-	  .off = offsetof(struct lb_health, rise), .lo = 1, .hi = 100 },
-	{ .name = "fall", .parse = parse_uint,
-	  .off = offsetof(struct lb_health, fall), .lo = 1, .hi = 100 },
+	{ .name = "path",
+	    .parse = parse_check_path,
+	    .off = offsetof(struct lb_health, path) },
+	{ .name = "interval",
+	    .parse = parse_duration,
+	    .off = offsetof(struct lb_health, interval_ms),
+	    .lo = 1,
+	    .hi = 3600000 },
+	{ .name = "timeout",
+	    .parse = parse_duration,
+	    .off = offsetof(struct lb_health, timeout_ms),
+	    .lo = 1,
+	    .hi = 3600000 },
+	{ .name = "rise",
+	    .parse = parse_uint,
+	    .off = offsetof(struct lb_health, rise),
+	    .lo = 1,
+	    .hi = 100 },
+	{ .name = "fall",
+	    .parse = parse_uint,
+	    .off = offsetof(struct lb_health, fall),
+	    .lo = 1,
+	    .hi = 100 },
 	{ .name = NULL }
 };
 
@@ -1197,8 +1243,8 @@ static int
 parse_health(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
     const char *where, void *base)
 {
-	struct lb_health	*h = field(base, k->off);
-	char			 prefix[WHERELEN], q[96];
+	struct lb_health *h = field(base, k->off);
+	char		  prefix[WHERELEN], q[96];
 
 	if (n->type == YAML_MAPPING_NODE) {
 		h->enabled = true;
@@ -1206,10 +1252,12 @@ parse_health(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 		return walk_map(ctx, n, where, prefix, health_keys, h);
 	}
 	if (n->type != YAML_SCALAR_NODE || is_null(n) ||
-	    parse_bool_word((const char *)n->data.scalar.value,
-	    &h->enabled) == -1)
-		return cfg_error(ctx, n, where, "expected off or a mapping, "
-		    "found %s", describe(n, q, sizeof(q)));
+	    parse_bool_word((const char *)n->data.scalar.value, &h->enabled) ==
+		-1)
+		return cfg_error(ctx, n, where,
+		    "expected off or a mapping, "
+		    "found %s",
+		    describe(n, q, sizeof(q)));
 	return 0;
 }
 
@@ -1223,15 +1271,15 @@ static int
 add_server(struct cfg_ctx *ctx, struct lb_route *r,
     const struct lb_server *tmpl, yaml_node_t *n, const char *where)
 {
-	struct lb_sockaddr	*sa = NULL;
-	struct lb_server	*s;
-	size_t			 nsa = 0, i;
-	unsigned		 port;
-	char			 host[256], e[LB_ERRLEN];
-	int			 rc = -1;
+	struct lb_sockaddr *sa = NULL;
+	struct lb_server   *s;
+	size_t		    nsa = 0, i;
+	unsigned	    port;
+	char		    host[256], e[LB_ERRLEN];
+	int		    rc = -1;
 
 	if (lb_addr_split(tmpl->name, host, sizeof(host), &port, 0, e,
-	    sizeof(e)) == -1 ||
+		sizeof(e)) == -1 ||
 	    lb_addr_resolve(host, port, &sa, &nsa, e, sizeof(e)) == -1) {
 		cfg_error(ctx, n, where, "%s", e);
 		goto fail;
@@ -1263,31 +1311,38 @@ fail:
 }
 
 static const struct cfg_key server_keys[] = {
-	{ .name = "address", .parse = parse_str,
-	  .off = offsetof(struct lb_server, name), .flags = KEY_REQUIRED },
-	{ .name = "weight", .parse = parse_uint,
-	  .off = offsetof(struct lb_server, weight), .lo = 1, .hi = 1000 },
-	{ .name = "backup", .parse = parse_bool,
-	  .off = offsetof(struct lb_server, backup) },
+	{ .name = "address",
+	    .parse = parse_str,
+	    .off = offsetof(struct lb_server, name),
+	    .flags = KEY_REQUIRED },
+	{ .name = "weight",
+	    .parse = parse_uint,
+	    .off = offsetof(struct lb_server, weight),
+	    .lo = 1,
+	    .hi = 1000 },
+	{ .name = "backup",
+	    .parse = parse_bool,
+	    .off = offsetof(struct lb_server, backup) },
 	{ .name = NULL }
 };
 
 /* servers: "host:port" strings or {address, weight, backup} mappings. */
 static int
-parse_servers(struct cfg_ctx *ctx, const struct cfg_key *k,
-    yaml_node_t *n, const char *where, void *base)
+parse_servers(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
 {
-	struct lb_route		*r = base;
-	struct lb_server	 tmpl;
-	yaml_node_t		*item, *addr;
-	char			 w[WHERELEN], prefix[WHERELEN], q[96];
-	bool			 primary = false;
-	int			 rc;
+	struct lb_route *r = base;
+	struct lb_server tmpl;
+	yaml_node_t	*item, *addr;
+	char		 w[WHERELEN], prefix[WHERELEN], q[96];
+	bool		 primary = false;
+	int		 rc;
 
 	if (expect(ctx, n, YAML_SEQUENCE_NODE, where) == -1)
 		return -1;
 	if (seq_len(n) == 0)
-		return cfg_error(ctx, n, where, "empty list (give at least one "
+		return cfg_error(ctx, n, where,
+		    "empty list (give at least one "
 		    "server, such as \"localhost:8081\")");
 	for (size_t i = 0; i < seq_len(n); i++) {
 		item = seq_item(ctx, n, i);
@@ -1302,7 +1357,8 @@ parse_servers(struct cfg_ctx *ctx, const struct cfg_key *k,
 		} else if (item->type == YAML_SCALAR_NODE && !is_null(item)) {
 			rc = parse_str(ctx, &server_keys[0], item, w, &tmpl);
 		} else
-			rc = cfg_error(ctx, item, w, "expected \"host:port\" "
+			rc = cfg_error(ctx, item, w,
+			    "expected \"host:port\" "
 			    "or a mapping, found %s",
 			    describe(item, q, sizeof(q)));
 		if (rc == 0)
@@ -1313,7 +1369,8 @@ parse_servers(struct cfg_ctx *ctx, const struct cfg_key *k,
 		primary |= !tmpl.backup;
 	}
 	if (!primary)
-		return cfg_error(ctx, n, where, "every server is a backup (a "
+		return cfg_error(ctx, n, where,
+		    "every server is a backup (a "
 		    "pool needs at least one without 'backup: true')");
 	return 0;
 }
@@ -1322,10 +1379,10 @@ parse_servers(struct cfg_ctx *ctx, const struct cfg_key *k,
 
 /* hosts[].host: exact or "*.suffix", stored lowercased. */
 static int
-parse_route_host(struct cfg_ctx *ctx, const struct cfg_key *k,
-    yaml_node_t *n, const char *where, void *base)
+parse_route_host(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
 {
-	struct lb_route	*r = base;
+	struct lb_route *r = base;
 	const char	*s;
 	char		 q[96];
 
@@ -1337,9 +1394,11 @@ parse_route_host(struct cfg_ctx *ctx, const struct cfg_key *k,
 		if (*p >= 'A' && *p <= 'Z')
 			*p += 'a' - 'A';
 	if (!valid_host(r->match))
-		return cfg_error(ctx, n, where, "invalid host name %s (use "
+		return cfg_error(ctx, n, where,
+		    "invalid host name %s (use "
 		    "letters, digits, '-' and '.', optionally after \"*.\", as "
-		    "in \"*.mango.com\")", quote(s, q, sizeof(q)));
+		    "in \"*.mango.com\")",
+		    quote(s, q, sizeof(q)));
 	r->pos.line = (unsigned)n->start_mark.line + 1;
 	r->pos.col = (unsigned)n->start_mark.column + 1;
 	return 0;
@@ -1347,95 +1406,113 @@ parse_route_host(struct cfg_ctx *ctx, const struct cfg_key *k,
 
 /* paths[].path: normalized, no trailing '/' ("/" stays "/"). */
 static int
-parse_route_path(struct cfg_ctx *ctx, const struct cfg_key *k,
-    yaml_node_t *n, const char *where, void *base)
+parse_route_path(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
 {
-	struct lb_route	*r = base;
+	struct lb_route *r = base;
 	const char	*s, *why;
 	char		 q[96];
 
 	if ((s = scalar(ctx, n, where, "a path")) == NULL)
 		return -1;
 	if ((r->match = norm_prefix(s, false, &why)) == NULL)
-		return why == NULL ? nomem(ctx, n) : cfg_error(ctx, n, where,
-		    "%s %s%s", quote(s, q, sizeof(q)), why,
-		    *s != '/' ? " (as in \"/mango\")" : "");
+		return why == NULL ?
+		    nomem(ctx, n) :
+		    cfg_error(ctx, n, where, "%s %s%s", quote(s, q, sizeof(q)),
+			why, *s != '/' ? " (as in \"/mango\")" : "");
 	r->pos.line = (unsigned)n->start_mark.line + 1;
 	r->pos.col = (unsigned)n->start_mark.column + 1;
 	return 0;
 }
 
 static const struct cfg_key firewall_keys[] = {
-	{ .name = "ip_reject", .parse = parse_cidrs,
-	  .off = offsetof(struct lb_firewall, ip_reject),
-	  .off_n = offsetof(struct lb_firewall, n_ip_reject) },
-	{ .name = "path_reject", .parse = parse_path_list,
-	  .off = offsetof(struct lb_firewall, path_reject),
-	  .off_n = offsetof(struct lb_firewall, n_path_reject) },
+	{ .name = "ip_reject",
+	    .parse = parse_cidrs,
+	    .off = offsetof(struct lb_firewall, ip_reject),
+	    .off_n = offsetof(struct lb_firewall, n_ip_reject) },
+	{ .name = "path_reject",
+	    .parse = parse_path_list,
+	    .off = offsetof(struct lb_firewall, path_reject),
+	    .off_n = offsetof(struct lb_firewall, n_path_reject) },
 	{ .name = NULL }
 };
 
 static const struct cfg_key header_rule_keys[] = {
-	{ .name = "add", .parse = parse_kv,
-	  .off = offsetof(struct lb_route, hdr_add),
-	  .off_n = offsetof(struct lb_route, n_hdr_add), .flags = KEY_HEADER },
-	{ .name = "remove", .parse = parse_names,
-	  .off = offsetof(struct lb_route, hdr_remove),
-	  .off_n = offsetof(struct lb_route, n_hdr_remove),
-	  .flags = KEY_HEADER },
+	{ .name = "add",
+	    .parse = parse_kv,
+	    .off = offsetof(struct lb_route, hdr_add),
+	    .off_n = offsetof(struct lb_route, n_hdr_add),
+	    .flags = KEY_HEADER },
+	{ .name = "remove",
+	    .parse = parse_names,
+	    .off = offsetof(struct lb_route, hdr_remove),
+	    .off_n = offsetof(struct lb_route, n_hdr_remove),
+	    .flags = KEY_HEADER },
 	{ .name = NULL }
 };
 
 static const struct cfg_key param_rule_keys[] = {
-	{ .name = "add", .parse = parse_kv,
-	  .off = offsetof(struct lb_route, param_add),
-	  .off_n = offsetof(struct lb_route, n_param_add) },
-	{ .name = "remove", .parse = parse_names,
-	  .off = offsetof(struct lb_route, param_remove),
-	  .off_n = offsetof(struct lb_route, n_param_remove) },
+	{ .name = "add",
+	    .parse = parse_kv,
+	    .off = offsetof(struct lb_route, param_add),
+	    .off_n = offsetof(struct lb_route, n_param_add) },
+	{ .name = "remove",
+	    .parse = parse_names,
+	    .off = offsetof(struct lb_route, param_remove),
+	    .off_n = offsetof(struct lb_route, n_param_remove) },
 	{ .name = NULL }
 };
 
 static const struct cfg_key rewrite_rule_keys[] = {
-	{ .name = "replace", .parse = parse_rewrite,
-	  .off = offsetof(struct lb_route, rewrite),
-	  .off_n = offsetof(struct lb_route, n_rewrite) },
+	{ .name = "replace",
+	    .parse = parse_rewrite,
+	    .off = offsetof(struct lb_route, rewrite),
+	    .off_n = offsetof(struct lb_route, n_rewrite) },
 	{ .name = NULL }
 };
 
 /* The keys of a hosts entry; a paths entry has the same but host. */
 static const struct cfg_key host_keys[] = {
 	{ .name = "host", .parse = parse_route_host, .flags = KEY_REQUIRED },
-	{ .name = "algorithm", .parse = parse_algo,
-	  .off = offsetof(struct lb_route, algorithm) },
-	{ .name = "health_check", .parse = parse_health,
-	  .off = offsetof(struct lb_route, health) },
-	{ .name = "header_rules", .parse = parse_map,
-	  .sub = header_rule_keys },
+	{ .name = "algorithm",
+	    .parse = parse_algo,
+	    .off = offsetof(struct lb_route, algorithm) },
+	{ .name = "health_check",
+	    .parse = parse_health,
+	    .off = offsetof(struct lb_route, health) },
+	{ .name = "header_rules", .parse = parse_map, .sub = header_rule_keys },
 	{ .name = "param_rules", .parse = parse_map, .sub = param_rule_keys },
-	{ .name = "rewrite_rules", .parse = parse_map,
-	  .sub = rewrite_rule_keys },
-	{ .name = "firewall_rules", .parse = parse_map,
-	  .off = offsetof(struct lb_route, firewall), .sub = firewall_keys },
+	{ .name = "rewrite_rules",
+	    .parse = parse_map,
+	    .sub = rewrite_rule_keys },
+	{ .name = "firewall_rules",
+	    .parse = parse_map,
+	    .off = offsetof(struct lb_route, firewall),
+	    .sub = firewall_keys },
 	{ .name = "servers", .parse = parse_servers, .flags = KEY_REQUIRED },
 	{ .name = NULL }
 };
 
 static const struct cfg_key path_keys[] = {
 	{ .name = "path", .parse = parse_route_path, .flags = KEY_REQUIRED },
-	{ .name = "strip_prefix", .parse = parse_bool,
-	  .off = offsetof(struct lb_route, strip_prefix) },
-	{ .name = "algorithm", .parse = parse_algo,
-	  .off = offsetof(struct lb_route, algorithm) },
-	{ .name = "health_check", .parse = parse_health,
-	  .off = offsetof(struct lb_route, health) },
-	{ .name = "header_rules", .parse = parse_map,
-	  .sub = header_rule_keys },
+	{ .name = "strip_prefix",
+	    .parse = parse_bool,
+	    .off = offsetof(struct lb_route, strip_prefix) },
+	{ .name = "algorithm",
+	    .parse = parse_algo,
+	    .off = offsetof(struct lb_route, algorithm) },
+	{ .name = "health_check",
+	    .parse = parse_health,
+	    .off = offsetof(struct lb_route, health) },
+	{ .name = "header_rules", .parse = parse_map, .sub = header_rule_keys },
 	{ .name = "param_rules", .parse = parse_map, .sub = param_rule_keys },
-	{ .name = "rewrite_rules", .parse = parse_map,
-	  .sub = rewrite_rule_keys },
-	{ .name = "firewall_rules", .parse = parse_map,
-	  .off = offsetof(struct lb_route, firewall), .sub = firewall_keys },
+	{ .name = "rewrite_rules",
+	    .parse = parse_map,
+	    .sub = rewrite_rule_keys },
+	{ .name = "firewall_rules",
+	    .parse = parse_map,
+	    .off = offsetof(struct lb_route, firewall),
+	    .sub = firewall_keys },
 	{ .name = "servers", .parse = parse_servers, .flags = KEY_REQUIRED },
 	{ .name = NULL }
 };
@@ -1450,7 +1527,7 @@ parse_routes(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
     const char *where, void *base)
 {
 	struct lb_cfg	*cfg = base;
-	struct lb_route	*r;
+	struct lb_route *r;
 	yaml_node_t	*item;
 	char		 w[WHERELEN];
 
@@ -1480,83 +1557,112 @@ parse_routes(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 
 /* ---------------------------------------------------------- top level */
 
-static const struct cfg_key admin_keys[] = {
-	{ .name = "listen", .parse = parse_admin_listen,
-	  .off = offsetof(struct lb_cfg, admin) },
-	{ .name = NULL }
-};
+static const struct cfg_key admin_keys[] = { { .name = "listen",
+						 .parse = parse_admin_listen,
+						 .off = offsetof(struct lb_cfg,
+						     admin) },
+	{ .name = NULL } };
 
 static const struct cfg_key timeout_keys[] = {
-	{ .name = "connect", .parse = parse_duration,
-	  .off = offsetof(struct lb_cfg, connect_timeout_ms),
-	  .lo = 1, .hi = MAX_DURATION_MS },
-	{ .name = "backend", .parse = parse_duration,
-	  .off = offsetof(struct lb_cfg, backend_timeout_ms),
-	  .lo = 1, .hi = MAX_DURATION_MS },
-	{ .name = "client", .parse = parse_duration,
-	  .off = offsetof(struct lb_cfg, client_timeout_ms),
-	  .lo = 1, .hi = MAX_DURATION_MS },
-	{ .name = "keepalive", .parse = parse_duration,
-	  .off = offsetof(struct lb_cfg, keepalive_timeout_ms),
-	  .lo = 0, .hi = MAX_DURATION_MS },
+	{ .name = "connect",
+	    .parse = parse_duration,
+	    .off = offsetof(struct lb_cfg, connect_timeout_ms),
+	    .lo = 1,
+	    .hi = MAX_DURATION_MS },
+	{ .name = "backend",
+	    .parse = parse_duration,
+	    .off = offsetof(struct lb_cfg, backend_timeout_ms),
+	    .lo = 1,
+	    .hi = MAX_DURATION_MS },
+	{ .name = "client",
+	    .parse = parse_duration,
+	    .off = offsetof(struct lb_cfg, client_timeout_ms),
+	    .lo = 1,
+	    .hi = MAX_DURATION_MS },
+	{ .name = "keepalive",
+	    .parse = parse_duration,
+	    .off = offsetof(struct lb_cfg, keepalive_timeout_ms),
+	    .lo = 0,
+	    .hi = MAX_DURATION_MS },
 	{ .name = NULL }
 };
 
-static const struct cfg_key limit_keys[] = {
-	{ .name = "max_body_size", .parse = parse_size,
-	  .off = offsetof(struct lb_cfg, max_body_size),
-	  .lo = 1, .hi = 1ULL << 40 },
-	{ .name = "max_header_size", .parse = parse_size,
-	  .off = offsetof(struct lb_cfg, max_header_size),
-	  .lo = 1024, .hi = 16ULL << 20 },
-	{ .name = "max_connections", .parse = parse_uint,
-	  .off = offsetof(struct lb_cfg, max_connections),
-	  .lo = 1, .hi = 1000000 },
-	{ .name = NULL }
-};
+static const struct cfg_key limit_keys[] = { { .name = "max_body_size",
+						 .parse = parse_size,
+						 .off = offsetof(struct lb_cfg,
+						     max_body_size),
+						 .lo = 1,
+						 .hi = 1ULL << 40 },
+	{ .name = "max_header_size",
+	    .parse = parse_size,
+	    .off = offsetof(struct lb_cfg, max_header_size),
+	    .lo = 1024,
+	    .hi = 16ULL << 20 },
+	{ .name = "max_connections",
+	    .parse = parse_uint,
+	    .off = offsetof(struct lb_cfg, max_connections),
+	    .lo = 1,
+	    .hi = 1000000 },
+	{ .name = NULL } };
 
-static const struct cfg_key top_keys[] = {
-	{ .name = "listen", .parse = parse_listen },
+static const struct cfg_key top_keys[] = { { .name = "listen",
+					       .parse = parse_listen },
 	{ .name = "workers", .parse = parse_workers },
-	{ .name = "user", .parse = parse_str,
-	  .off = offsetof(struct lb_cfg, user) },
-	{ .name = "group", .parse = parse_str,
-	  .off = offsetof(struct lb_cfg, group) },
-	{ .name = "pid_file", .parse = parse_str,
-	  .off = offsetof(struct lb_cfg, pid_file) },
-	{ .name = "error_log", .parse = parse_str,
-	  .off = offsetof(struct lb_cfg, error_log) },
-	{ .name = "log_level", .parse = parse_log_level,
-	  .off = offsetof(struct lb_cfg, log_level) },
-	{ .name = "access_log", .parse = parse_access_log,
-	  .off = offsetof(struct lb_cfg, access_log) },
-	{ .name = "shutdown_timeout", .parse = parse_duration,
-	  .off = offsetof(struct lb_cfg, shutdown_timeout_ms),
-	  .lo = 0, .hi = MAX_DURATION_MS },
+	{ .name = "user",
+	    .parse = parse_str,
+	    .off = offsetof(struct lb_cfg, user) },
+	{ .name = "group",
+	    .parse = parse_str,
+	    .off = offsetof(struct lb_cfg, group) },
+	{ .name = "pid_file",
+	    .parse = parse_str,
+	    .off = offsetof(struct lb_cfg, pid_file) },
+	{ .name = "error_log",
+	    .parse = parse_str,
+	    .off = offsetof(struct lb_cfg, error_log) },
+	{ .name = "log_level",
+	    .parse = parse_log_level,
+	    .off = offsetof(struct lb_cfg, log_level) },
+	{ .name = "access_log",
+	    .parse = parse_access_log,
+	    .off = offsetof(struct lb_cfg, access_log) },
+	{ .name = "shutdown_timeout",
+	    .parse = parse_duration,
+	    .off = offsetof(struct lb_cfg, shutdown_timeout_ms),
+	    .lo = 0,
+	    .hi = MAX_DURATION_MS },
 	{ .name = "admin", .parse = parse_map, .sub = admin_keys },
 	{ .name = "timeouts", .parse = parse_map, .sub = timeout_keys },
 	{ .name = "limits", .parse = parse_map, .sub = limit_keys },
-	{ .name = "algorithm", .parse = parse_algo,
-	  .off = offsetof(struct lb_cfg, algorithm) },
-	{ .name = "health_check", .parse = parse_health,
-	  .off = offsetof(struct lb_cfg, health) },
-	{ .name = "firewall_rules", .parse = parse_map,
-	  .off = offsetof(struct lb_cfg, firewall), .sub = firewall_keys },
-	{ .name = "hosts", .parse = parse_routes, .sub = host_keys,
-	  .flags = KEY_LATE },
-	{ .name = "paths", .parse = parse_routes, .sub = path_keys,
-	  .flags = KEY_LATE },
-	{ .name = NULL }
-};
+	{ .name = "algorithm",
+	    .parse = parse_algo,
+	    .off = offsetof(struct lb_cfg, algorithm) },
+	{ .name = "health_check",
+	    .parse = parse_health,
+	    .off = offsetof(struct lb_cfg, health) },
+	{ .name = "firewall_rules",
+	    .parse = parse_map,
+	    .off = offsetof(struct lb_cfg, firewall),
+	    .sub = firewall_keys },
+	{ .name = "hosts",
+	    .parse = parse_routes,
+	    .sub = host_keys,
+	    .flags = KEY_LATE },
+	{ .name = "paths",
+	    .parse = parse_routes,
+	    .sub = path_keys,
+	    .flags = KEY_LATE },
+	{ .name = NULL } };
 
 /* The values every config starts from (lbmaster.yaml(5)). */
 static int
 set_defaults(struct lb_cfg *cfg)
 {
-	long	 ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
-	cfg->workers = ncpu < 1 ? 1 : ncpu > MAX_WORKERS ? MAX_WORKERS :
-	    (unsigned)ncpu;
+	cfg->workers = ncpu < 1 ? 1 :
+	    ncpu > MAX_WORKERS	? MAX_WORKERS :
+				  (unsigned)ncpu;
 	cfg->workers_auto = true;
 	cfg->log_level = LB_LOG_INFO;
 	cfg->shutdown_timeout_ms = 30000;
@@ -1587,15 +1693,15 @@ set_defaults(struct lb_cfg *cfg)
 static int
 finish(struct cfg_ctx *ctx, yaml_node_t *root)
 {
-	struct lb_cfg		*cfg = ctx->cfg;
-	struct lb_route		*r;
-	struct lb_sockaddr	 sa;
-	size_t			 dup, first;
-	char			 e[LB_ERRLEN];
+	struct lb_cfg	  *cfg = ctx->cfg;
+	struct lb_route	  *r;
+	struct lb_sockaddr sa;
+	size_t		   dup, first;
+	char		   e[LB_ERRLEN];
 
 	if (cfg->n_listen == 0) {
-		if (lb_addr_parse_listen(DEFAULT_LISTEN, &sa, e,
-		    sizeof(e)) == -1)
+		if (lb_addr_parse_listen(DEFAULT_LISTEN, &sa, e, sizeof(e)) ==
+		    -1)
 			return cfg_error(ctx, root, NULL, "%s", e);
 		if ((cfg->listen = calloc(1, sizeof(*cfg->listen))) == NULL)
 			return nomem(ctx, root);
@@ -1607,7 +1713,7 @@ finish(struct cfg_ctx *ctx, yaml_node_t *root)
 	}
 	for (size_t i = 0; cfg->admin != NULL && i < cfg->n_listen; i++)
 		if (lb_addr_equal((struct sockaddr *)&cfg->admin->addr,
-		    (struct sockaddr *)&cfg->listen[i].addr))
+			(struct sockaddr *)&cfg->listen[i].addr))
 			return cfg_error(ctx, ctx->admin_node, "admin.listen",
 			    "address already used by listen");
 
@@ -1635,8 +1741,8 @@ finish(struct cfg_ctx *ctx, yaml_node_t *root)
 			break;
 	if (first == dup)
 		return cfg_error_at(ctx, r->pos.line, r->pos.col, NULL,
-		    "duplicate %s '%s'", r->kind == LB_ROUTE_HOST ? "host" :
-		    "path", r->match);
+		    "duplicate %s '%s'",
+		    r->kind == LB_ROUTE_HOST ? "host" : "path", r->match);
 	return cfg_error_at(ctx, r->pos.line, r->pos.col, NULL,
 	    "duplicate %s '%s' (first at line %u)",
 	    r->kind == LB_ROUTE_HOST ? "host" : "path", r->match,
@@ -1647,9 +1753,9 @@ finish(struct cfg_ctx *ctx, yaml_node_t *root)
 static void
 syntax_error(struct cfg_ctx *ctx, const yaml_parser_t *p)
 {
-	unsigned	 line = (unsigned)p->problem_mark.line + 1;
-	unsigned	 col = (unsigned)p->problem_mark.column + 1;
-	const char	*problem = p->problem ? p->problem : "syntax error";
+	unsigned    line = (unsigned)p->problem_mark.line + 1;
+	unsigned    col = (unsigned)p->problem_mark.column + 1;
+	const char *problem = p->problem ? p->problem : "syntax error";
 
 	if (p->error == YAML_MEMORY_ERROR) {
 		cfg_error_at(ctx, 1, 1, NULL, "out of memory");
@@ -1660,12 +1766,11 @@ syntax_error(struct cfg_ctx *ctx, const yaml_parser_t *p)
 		line = 1;
 		col = 1;
 		for (size_t i = 0; i < p->problem_offset && i < ctx->textlen;
-		    i++) {
+		     i++) {
 			if (ctx->text[i] == '\n') {
 				line++;
 				col = 1;
-			} else if (((unsigned char)ctx->text[i] & 0xC0) !=
-			    0x80)
+			} else if (((unsigned char)ctx->text[i] & 0xC0) != 0x80)
 				col++;
 		}
 		cfg_error_at(ctx, line, col, NULL, "%s", problem);
@@ -1689,13 +1794,13 @@ int
 lb_cfg_load_string(const char *name, const char *yaml, size_t len,
     struct lb_cfg **out, char *err, size_t errlen)
 {
-	struct cfg_ctx	 ctx;
-	yaml_parser_t	 parser;
-	yaml_document_t	 doc, extra;
-	yaml_node_t	*root;
-	struct lb_cfg	*cfg = NULL;
-	bool		 have_parser = false, have_doc = false;
-	char		 dummy[1];
+	struct cfg_ctx	ctx;
+	yaml_parser_t	parser;
+	yaml_document_t doc, extra;
+	yaml_node_t    *root;
+	struct lb_cfg  *cfg = NULL;
+	bool		have_parser = false, have_doc = false;
+	char		dummy[1];
 
 	*out = NULL;
 	if (err == NULL || errlen == 0) {
@@ -1716,8 +1821,7 @@ lb_cfg_load_string(const char *name, const char *yaml, size_t len,
 		goto fail;
 	}
 	have_parser = true;
-	yaml_parser_set_input_string(&parser, (const unsigned char *)yaml,
-	    len);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
 	if (!yaml_parser_load(&parser, &doc)) {
 		syntax_error(&ctx, &parser);
 		goto fail;
@@ -1772,10 +1876,10 @@ fail:
 int
 lb_cfg_load(const char *file, struct lb_cfg **out, char *err, size_t errlen)
 {
-	FILE	*fp;
-	char	*buf = NULL, *p;
-	size_t	 len = 0, cap = 0, n;
-	int	 rc = -1;
+	FILE  *fp;
+	char  *buf = NULL, *p;
+	size_t len = 0, cap = 0, n;
+	int    rc = -1;
 
 	*out = NULL;
 	if ((fp = fopen(file, "r")) == NULL) {
@@ -1785,9 +1889,10 @@ lb_cfg_load(const char *file, struct lb_cfg **out, char *err, size_t errlen)
 	for (;;) {
 		if (len == cap) {
 			if (cap >= MAX_FILE_SIZE) {
-				lb_snprintf(err, errlen, "%s: file too large "
-				    "(more than %d bytes)", file,
-				    MAX_FILE_SIZE);
+				lb_snprintf(err, errlen,
+				    "%s: file too large "
+				    "(more than %d bytes)",
+				    file, MAX_FILE_SIZE);
 				goto fail;
 			}
 			cap = cap ? cap * 2 : 8192;
@@ -1904,7 +2009,7 @@ dump_str(struct lb_buf *b, const char *s)
 {
 	lb_buf_addc(b, '"');
 	for (; *s != '\0'; s++) {
-		unsigned char	 c = (unsigned char)*s;
+		unsigned char c = (unsigned char)*s;
 
 		switch (c) {
 		case '"':
@@ -1943,7 +2048,7 @@ dump_key_str(struct lb_buf *b, int indent, const char *key, const char *s)
 static void
 dump_duration(struct lb_buf *b, int indent, const char *key, unsigned ms)
 {
-	char	 d[32];
+	char d[32];
 
 	lb_buf_printf(b, "%*s%s: %s\n", indent, "", key,
 	    fmt_duration(ms, d, sizeof(d)));
@@ -1993,11 +2098,13 @@ dump_health(struct lb_buf *b, int indent, const struct lb_health *h)
 static void
 dump_firewall(struct lb_buf *b, int indent, const struct lb_firewall *fw)
 {
-	char	 c[64];
+	char c[64];
 
 	if (fw->n_ip_reject == 0 && fw->n_path_reject == 0) {
-		lb_buf_printf(b, "%*sfirewall_rules: {ip_reject: [], "
-		    "path_reject: []}\n", indent, "");
+		lb_buf_printf(b,
+		    "%*sfirewall_rules: {ip_reject: [], "
+		    "path_reject: []}\n",
+		    indent, "");
 		return;
 	}
 	lb_buf_printf(b, "%*sfirewall_rules:\n", indent, "");
@@ -2021,11 +2128,11 @@ dump_firewall(struct lb_buf *b, int indent, const struct lb_firewall *fw)
 static void
 dump_servers(struct lb_buf *b, int indent, const struct lb_route *r)
 {
-	size_t	 i = 0, j, start;
+	size_t i = 0, j, start;
 
 	lb_buf_printf(b, "%*sservers:\n", indent, "");
 	while (i < r->n_servers) {
-		const struct lb_server	*s = &r->servers[i];
+		const struct lb_server *s = &r->servers[i];
 
 		lb_buf_printf(b, "%*s- address: ", indent + 2, "");
 		dump_str(b, s->name);
@@ -2035,18 +2142,18 @@ dump_servers(struct lb_buf *b, int indent, const struct lb_route *r)
 		    s->backup ? "true" : "false");
 		start = i++;
 		for (; i < r->n_servers; i++) {
-			const struct lb_server	*t = &r->servers[i];
-			bool			 same = false;
+			const struct lb_server *t = &r->servers[i];
+			bool			same = false;
 
 			if (strcmp(t->name, s->name) != 0 ||
 			    t->pos.line != s->pos.line ||
 			    t->pos.col != s->pos.col)
 				break;
 			for (j = start; j < i && !same; j++)
-				same = lb_addr_equal(
-				    (const struct sockaddr *)&t->addr,
-				    (const struct sockaddr *)
-				    &r->servers[j].addr);
+				same = lb_addr_equal((const struct sockaddr *)&t
+							 ->addr,
+				    (const struct sockaddr *)&r->servers[j]
+					.addr);
 			if (same)
 				break;
 		}
@@ -2079,8 +2186,8 @@ dump_route(struct lb_buf *b, const struct lb_route *r)
 	}
 	lb_buf_printf(b, "    algorithm: %s\n", lb_algo_name(r->algorithm));
 	dump_health(b, 4, &r->health);
-	dump_rules(b, "header_rules", r->hdr_add, r->n_hdr_add,
-	    r->hdr_remove, r->n_hdr_remove);
+	dump_rules(b, "header_rules", r->hdr_add, r->n_hdr_add, r->hdr_remove,
+	    r->n_hdr_remove);
 	dump_rules(b, "param_rules", r->param_add, r->n_param_add,
 	    r->param_remove, r->n_param_remove);
 	if (r->n_rewrite == 0)
@@ -2102,10 +2209,10 @@ dump_route(struct lb_buf *b, const struct lb_route *r)
 int
 lb_cfg_dump(const struct lb_cfg *cfg, FILE *fp)
 {
-	struct lb_buf	 b;
-	char		 s1[32], s2[32];
-	size_t		 i;
-	int		 rc = 0;
+	struct lb_buf b;
+	char	      s1[32], s2[32];
+	size_t	      i;
+	int	      rc = 0;
 
 	lb_buf_init(&b);
 	lb_buf_adds(&b, "listen:\n");
@@ -2125,8 +2232,9 @@ lb_cfg_dump(const struct lb_cfg *cfg, FILE *fp)
 	if (cfg->pid_file != NULL)
 		dump_key_str(&b, 0, "pid_file", cfg->pid_file);
 	dump_key_str(&b, 0, "error_log", cfg->error_log);
-	lb_buf_printf(&b, "log_level: %s\n", (size_t)cfg->log_level < N_LEVELS ?
-	    level_names[cfg->log_level] : "info");
+	lb_buf_printf(&b, "log_level: %s\n",
+	    (size_t)cfg->log_level < N_LEVELS ? level_names[cfg->log_level] :
+						"info");
 	if (cfg->access_log != NULL)
 		dump_key_str(&b, 0, "access_log", cfg->access_log);
 	else
@@ -2141,7 +2249,8 @@ lb_cfg_dump(const struct lb_cfg *cfg, FILE *fp)
 	dump_duration(&b, 2, "backend", cfg->backend_timeout_ms);
 	dump_duration(&b, 2, "client", cfg->client_timeout_ms);
 	dump_duration(&b, 2, "keepalive", cfg->keepalive_timeout_ms);
-	lb_buf_printf(&b, "limits:\n  max_body_size: %s\n"
+	lb_buf_printf(&b,
+	    "limits:\n  max_body_size: %s\n"
 	    "  max_header_size: %s\n  max_connections: %u\n",
 	    fmt_size(cfg->max_body_size, s1, sizeof(s1)),
 	    fmt_size(cfg->max_header_size, s2, sizeof(s2)),

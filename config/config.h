@@ -19,14 +19,13 @@
 #include "common/addr.h"
 #include "common/str.h"
 
-#define LB_ERRLEN	512	/* room for one error line */
+#define LB_ERRLEN 512 /* room for one error line */
 
 /* Where a YAML node stood in its file, 1-based like libyaml's marks + 1. */
 struct lb_pos {
-	unsigned	 line;
-	unsigned	 col;
+	unsigned line;
+	unsigned col;
 };
-
 
 enum lb_algo {
 	LB_ALGO_ROUND_ROBIN = 0,
@@ -46,19 +45,19 @@ enum lb_loglevel {
 };
 
 struct lb_firewall {
-	struct lb_cidr	*ip_reject;	/* owned array */
-	size_t		 n_ip_reject;
-	char		**path_reject;	/* owned; normalized, leading '/' */
-	size_t		 n_path_reject;
+	struct lb_cidr *ip_reject; /* owned array */
+	size_t		n_ip_reject;
+	char	      **path_reject; /* owned; normalized, leading '/' */
+	size_t		n_path_reject;
 };
 
 struct lb_health {
-	bool		 enabled;	/* false for "health_check: off" */
-	char		*path;		/* owned; default "/healthcheck" */
-	unsigned	 interval_ms;	/* default 2000 */
-	unsigned	 timeout_ms;	/* default 1000 */
-	unsigned	 rise;		/* default 2 */
-	unsigned	 fall;		/* default 2 */
+	bool	 enabled;     /* false for "health_check: off" */
+	char	*path;	      /* owned; default "/healthcheck" */
+	unsigned interval_ms; /* default 2000 */
+	unsigned timeout_ms;  /* default 1000 */
+	unsigned rise;	      /* default 2 */
+	unsigned fall;	      /* default 2 */
 };
 
 /*
@@ -67,98 +66,98 @@ struct lb_health {
  * with the same name.
  */
 struct lb_server {
-	char		*name;		/* owned; as written, "localhost:8081":
+	char		       *name; /* owned; as written, "localhost:8081":
 					   sent as Host and used in metrics */
-	struct sockaddr_storage addr;	/* resolved at load time */
-	socklen_t	 addrlen;
-	char		 addrstr[64];	/* "127.0.0.1:8081", "[::1]:8081" */
-	unsigned	 weight;	/* 1-1000, default 1 */
-	bool		 backup;	/* used only when no primary is up */
-	size_t		 id;		/* 0 .. lb_cfg.n_servers-1, unique in
+	struct sockaddr_storage addr; /* resolved at load time */
+	socklen_t		addrlen;
+	char	      addrstr[64]; /* "127.0.0.1:8081", "[::1]:8081" */
+	unsigned      weight;	   /* 1-1000, default 1 */
+	bool	      backup;	   /* used only when no primary is up */
+	size_t	      id;	   /* 0 .. lb_cfg.n_servers-1, unique in
 					   the config: its shared-memory slot */
-	struct lb_pos	 pos;
+	struct lb_pos pos;
 };
 
 enum lb_route_kind {
-	LB_ROUTE_HOST = 0,		/* a hosts: entry */
-	LB_ROUTE_PATH,			/* a paths: entry */
+	LB_ROUTE_HOST = 0, /* a hosts: entry */
+	LB_ROUTE_PATH,	   /* a paths: entry */
 };
 
 struct lb_route {
 	enum lb_route_kind kind;
-	char		*match;		/* owned; host lowercased ("*.a.com"
+	char		  *match;	 /* owned; host lowercased ("*.a.com"
 					   for wildcards) or path ("/mango",
 					   normalized, no trailing '/') */
-	char		*label;		/* owned; metrics label: the host, or
+	char		  *label;	 /* owned; metrics label: the host, or
 					   the path */
-	bool		 strip_prefix;	/* paths only; default true */
-	enum lb_algo	 algorithm;	/* default: lb_cfg.algorithm */
-	struct lb_health health;	/* the global one, overridden by field */
+	bool		   strip_prefix; /* paths only; default true */
+	enum lb_algo	   algorithm;	 /* default: lb_cfg.algorithm */
+	struct lb_health   health; /* the global one, overridden by field */
 
-	struct lb_kv	*hdr_add;	/* owned; header_rules.add */
-	size_t		 n_hdr_add;
-	char		**hdr_remove;	/* owned; header_rules.remove names */
-	size_t		 n_hdr_remove;
-	struct lb_kv	*param_add;	/* owned; param_rules.add */
-	size_t		 n_param_add;
-	char		**param_remove;	/* owned; param_rules.remove names */
-	size_t		 n_param_remove;
-	struct lb_kv	*rewrite;	/* owned; rewrite_rules.replace, both
+	struct lb_kv	  *hdr_add; /* owned; header_rules.add */
+	size_t		   n_hdr_add;
+	char		 **hdr_remove; /* owned; header_rules.remove names */
+	size_t		   n_hdr_remove;
+	struct lb_kv	  *param_add; /* owned; param_rules.add */
+	size_t		   n_param_add;
+	char		 **param_remove; /* owned; param_rules.remove names */
+	size_t		   n_param_remove;
+	struct lb_kv	  *rewrite; /* owned; rewrite_rules.replace, both
 					   sides normalized to "/seg[/seg]" */
-	size_t		 n_rewrite;
-	struct lb_firewall firewall;	/* the route's own rules */
+	size_t		   n_rewrite;
+	struct lb_firewall firewall; /* the route's own rules */
 
-	struct lb_server *servers;	/* owned array */
-	size_t		 n_servers;
-	size_t		 id;		/* index in lb_cfg.routes */
-	struct lb_pos	 pos;
+	struct lb_server *servers; /* owned array */
+	size_t		  n_servers;
+	size_t		  id; /* index in lb_cfg.routes */
+	struct lb_pos	  pos;
 };
 
 struct lb_listen {
-	char		*text;		/* owned; as written, "0.0.0.0:8080" */
+	char		       *text; /* owned; as written, "0.0.0.0:8080" */
 	struct sockaddr_storage addr;
-	socklen_t	 addrlen;
+	socklen_t		addrlen;
 };
 
-struct lb_routes;			/* config/routes.h: compiled lookup */
+struct lb_routes; /* config/routes.h: compiled lookup */
 
 struct lb_cfg {
-	char		*file;		/* owned; path it was loaded from */
+	char *file; /* owned; path it was loaded from */
 
-	struct lb_listen *listen;	/* owned array; default 0.0.0.0:8080 */
-	size_t		 n_listen;
-	unsigned	 workers;	/* resolved: "auto" = online CPUs */
-	bool		 workers_auto;	/* as written, for -T */
-	char		*user;		/* owned or NULL */
-	char		*group;		/* owned or NULL */
-	char		*pid_file;	/* owned or NULL */
-	char		*error_log;	/* owned; "stderr", "syslog" or a path */
-	enum lb_loglevel log_level;	/* default info */
-	char		*access_log;	/* owned or NULL (= off); "stderr" or path */
-	unsigned	 shutdown_timeout_ms;	/* default 30 s */
+	struct lb_listen *listen; /* owned array; default 0.0.0.0:8080 */
+	size_t		  n_listen;
+	unsigned	  workers;	/* resolved: "auto" = online CPUs */
+	bool		  workers_auto; /* as written, for -T */
+	char		 *user;		/* owned or NULL */
+	char		 *group;	/* owned or NULL */
+	char		 *pid_file;	/* owned or NULL */
+	char		 *error_log; /* owned; "stderr", "syslog" or a path */
+	enum lb_loglevel  log_level; /* default info */
+	char	*access_log; /* owned or NULL (= off); "stderr" or path */
+	unsigned shutdown_timeout_ms; /* default 30 s */
 
-	struct lb_listen *admin;	/* owned or NULL: admin.listen */
+	struct lb_listen *admin; /* owned or NULL: admin.listen */
 
-	unsigned	 connect_timeout_ms;	/* timeouts.connect, 3 s */
-	unsigned	 backend_timeout_ms;	/* timeouts.backend, 60 s */
-	unsigned	 client_timeout_ms;	/* timeouts.client, 60 s */
-	unsigned	 keepalive_timeout_ms;	/* timeouts.keepalive, 75 s */
+	unsigned connect_timeout_ms;   /* timeouts.connect, 3 s */
+	unsigned backend_timeout_ms;   /* timeouts.backend, 60 s */
+	unsigned client_timeout_ms;    /* timeouts.client, 60 s */
+	unsigned keepalive_timeout_ms; /* timeouts.keepalive, 75 s */
 
-	uint64_t	 max_body_size;		/* limits, bytes: 16m */
-	uint64_t	 max_header_size;	/* 32k */
-	unsigned	 max_connections;	/* 10000, per worker */
+	uint64_t max_body_size;	  /* limits, bytes: 16m */
+	uint64_t max_header_size; /* 32k */
+	unsigned max_connections; /* 10000, per worker */
 
-	enum lb_algo	 algorithm;	/* default for every route */
-	struct lb_health health;	/* default for every route */
-	struct lb_firewall firewall;	/* global rules, before the route's */
+	enum lb_algo	   algorithm; /* default for every route */
+	struct lb_health   health;    /* default for every route */
+	struct lb_firewall firewall;  /* global rules, before the route's */
 
-	struct lb_route	*routes;	/* owned; hosts first, then paths, in
+	struct lb_route *routes; /* owned; hosts first, then paths, in
 					   file order */
 	size_t		 n_routes;
-	size_t		 n_host_routes;	/* routes[0 .. n_host_routes) */
+	size_t		 n_host_routes; /* routes[0 .. n_host_routes) */
 	size_t		 n_servers;	/* sum of every route's n_servers */
 
-	struct lb_routes *table;	/* owned; compiled by lb_cfg_load */
+	struct lb_routes *table; /* owned; compiled by lb_cfg_load */
 };
 
 /* config/config.c */
@@ -169,18 +168,18 @@ struct lb_cfg {
  * returned. On failure returns -1 and err holds one line,
  * "FILE:LINE:COL: what is wrong" (no trailing newline).
  */
-int		 lb_cfg_load(const char *file, struct lb_cfg **out, char *err,
-		    size_t errlen);
+int
+lb_cfg_load(const char *file, struct lb_cfg **out, char *err, size_t errlen);
 /* The same from a string; NAME stands for the file in error messages. */
-int		 lb_cfg_load_string(const char *name, const char *yaml,
-		    size_t len, struct lb_cfg **out, char *err, size_t errlen);
-void		 lb_cfg_free(struct lb_cfg *);
+int  lb_cfg_load_string(const char *name, const char *yaml, size_t len,
+     struct lb_cfg **out, char *err, size_t errlen);
+void lb_cfg_free(struct lb_cfg *);
 /*
  * Write the effective configuration (every default filled in) as YAML
  * that lb_cfg_load accepts again. Returns 0, or -1 on a write error.
  */
-int		 lb_cfg_dump(const struct lb_cfg *, FILE *);
+int lb_cfg_dump(const struct lb_cfg *, FILE *);
 
-const char	*lb_algo_name(enum lb_algo);
+const char *lb_algo_name(enum lb_algo);
 
 #endif /* LB_CONFIG_H */

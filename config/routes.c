@@ -23,29 +23,29 @@
 #include "config/routes.h"
 
 struct slot {
-	const char	*key;		/* NULL: empty; points into a route */
-	size_t		 keylen;
-	size_t		 parent;	/* trie edges: the parent node */
-	size_t		 value;		/* route index, or child node */
-	uint64_t	 hash;
+	const char *key; /* NULL: empty; points into a route */
+	size_t	    keylen;
+	size_t	    parent; /* trie edges: the parent node */
+	size_t	    value;  /* route index, or child node */
+	uint64_t    hash;
 };
 
 struct table {
-	struct slot	*slots;		/* owned; a power of two of them */
-	size_t		 mask;		/* number of slots - 1 */
-	size_t		 count;
-	bool		 fold;		/* ASCII case-insensitive keys */
+	struct slot *slots; /* owned; a power of two of them */
+	size_t	     mask;  /* number of slots - 1 */
+	size_t	     count;
+	bool	     fold; /* ASCII case-insensitive keys */
 };
 
 struct lb_routes {
-	const struct lb_route *routes;	/* the config's; not owned */
-	struct table	 exact;		/* host name -> route */
-	struct table	 wild;		/* "*.SUFFIX": SUFFIX -> route */
-	struct table	 edges;		/* (node, segment) -> child node */
+	const struct lb_route  *routes; /* the config's; not owned */
+	struct table		exact;	/* host name -> route */
+	struct table		wild;	/* "*.SUFFIX": SUFFIX -> route */
+	struct table		edges;	/* (node, segment) -> child node */
 	const struct lb_route **nodes;	/* owned; trie node -> its route or
 					   NULL; node 0 is the root, "/" */
-	size_t		 n_nodes;
-	size_t		 cap_nodes;
+	size_t			n_nodes;
+	size_t			cap_nodes;
 };
 
 static inline unsigned char
@@ -62,11 +62,11 @@ fold(unsigned char c)
 static uint64_t
 hash_key(const char *key, size_t len, size_t parent, bool fold_case)
 {
-	uint64_t	 h = 0xcbf29ce484222325ULL;
+	uint64_t h = 0xcbf29ce484222325ULL;
 
 	h ^= (uint64_t)parent * 0x9e3779b97f4a7c15ULL;
 	for (size_t i = 0; i < len; i++) {
-		unsigned char	 c = (unsigned char)key[i];
+		unsigned char c = (unsigned char)key[i];
 
 		h ^= fold_case ? fold(c) : c;
 		h *= 0x100000001b3ULL;
@@ -94,17 +94,16 @@ key_equal(const struct table *t, const struct slot *s, const char *key,
 
 /* The slot holding KEY, or NULL. */
 static const struct slot *
-table_find(const struct table *t, const char *key, size_t len,
-    size_t parent)
+table_find(const struct table *t, const char *key, size_t len, size_t parent)
 {
-	uint64_t	 h;
-	size_t		 i;
+	uint64_t h;
+	size_t	 i;
 
 	if (t->count == 0)
 		return NULL;
 	h = hash_key(key, len, parent, t->fold);
 	for (i = (size_t)h & t->mask;; i = (i + 1) & t->mask) {
-		const struct slot	*s = &t->slots[i];
+		const struct slot *s = &t->slots[i];
 
 		if (s->key == NULL)
 			return NULL;
@@ -117,10 +116,10 @@ table_find(const struct table *t, const char *key, size_t len,
 static void
 table_place(struct table *t, const struct slot *s)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = (size_t)s->hash & t->mask; t->slots[i].key != NULL;
-	    i = (i + 1) & t->mask)
+	     i = (i + 1) & t->mask)
 		;
 	t->slots[i] = *s;
 	t->count++;
@@ -130,8 +129,8 @@ table_place(struct table *t, const struct slot *s)
 static int
 table_grow(struct table *t)
 {
-	struct slot	*old = t->slots;
-	size_t		 oldn = old ? t->mask + 1 : 0, n;
+	struct slot *old = t->slots;
+	size_t	     oldn = old ? t->mask + 1 : 0, n;
 
 	if (old != NULL && (t->count + 1) * 2 <= oldn)
 		return 0;
@@ -158,8 +157,8 @@ static int
 table_add(struct table *t, const char *key, size_t len, size_t parent,
     size_t value, size_t *had)
 {
-	const struct slot	*found;
-	struct slot		 s;
+	const struct slot *found;
+	struct slot	   s;
 
 	if ((found = table_find(t, key, len, parent)) != NULL) {
 		*had = found->value;
@@ -187,7 +186,7 @@ table_add(struct table *t, const char *key, size_t len, size_t parent,
 static const char *
 host_key(const char *host, bool route, size_t *len)
 {
-	const char	*end;
+	const char *end;
 
 	if (host[0] == '[') {
 		if ((end = strchr(host, ']')) == NULL) {
@@ -207,9 +206,8 @@ static int
 add_node(struct lb_routes *t)
 {
 	if (t->n_nodes == t->cap_nodes) {
-		size_t			  ncap = t->cap_nodes ? t->cap_nodes * 2
-					      : 64;
-		const struct lb_route	**nn;
+		size_t ncap = t->cap_nodes ? t->cap_nodes * 2 : 64;
+		const struct lb_route **nn;
 
 		nn = reallocarray(t->nodes, ncap, sizeof(*nn));
 		if (nn == NULL)
@@ -225,12 +223,12 @@ add_node(struct lb_routes *t)
 static int
 add_path(struct lb_routes *t, const struct lb_route *r)
 {
-	const char		*p = r->match;
-	size_t			 node = 0, had;
+	const char *p = r->match;
+	size_t	    node = 0, had;
 
 	while (*p != '\0') {
-		const char		*seg, *end;
-		const struct slot	*e;
+		const char	  *seg, *end;
+		const struct slot *e;
 
 		while (*p == '/')
 			p++;
@@ -241,13 +239,13 @@ add_path(struct lb_routes *t, const struct lb_route *r)
 			end = seg + strlen(seg);
 		p = end;
 		if ((e = table_find(&t->edges, seg, (size_t)(end - seg),
-		    node)) != NULL) {
+			 node)) != NULL) {
 			node = e->value;
 			continue;
 		}
 		if (add_node(t) == -1 ||
 		    table_add(&t->edges, seg, (size_t)(end - seg), node,
-		    t->n_nodes - 1, &had) == -1)
+			t->n_nodes - 1, &had) == -1)
 			return -1;
 		node = t->n_nodes - 1;
 	}
@@ -266,11 +264,11 @@ add_path(struct lb_routes *t, const struct lb_route *r)
  * not NULL, is then the index of the second occurrence).
  */
 struct lb_routes *
-lb_routes_compile(const struct lb_route *routes, size_t n_routes,
-    size_t n_host, size_t *dup)
+lb_routes_compile(const struct lb_route *routes, size_t n_routes, size_t n_host,
+    size_t *dup)
 {
-	struct lb_routes	*t;
-	size_t			 i = 0, had;
+	struct lb_routes *t;
+	size_t		  i = 0, had;
 
 	if (n_host > n_routes) {
 		errno = EINVAL;
@@ -281,12 +279,12 @@ lb_routes_compile(const struct lb_route *routes, size_t n_routes,
 	t->routes = routes;
 	t->exact.fold = true;
 	t->wild.fold = true;
-	if (add_node(t) == -1)		/* the root */
+	if (add_node(t) == -1) /* the root */
 		goto fail;
 
 	for (i = 0; i < n_host; i++) {
-		const char	*m = routes[i].match;
-		size_t		 len;
+		const char *m = routes[i].match;
+		size_t	    len;
 
 		if (m[0] == '*' && m[1] == '.') {
 			m = host_key(m + 2, true, &len);
@@ -314,7 +312,7 @@ fail:
 void
 lb_routes_free(struct lb_routes *t)
 {
-	int	 saved = errno;
+	int saved = errno;
 
 	if (t == NULL)
 		return;
@@ -329,9 +327,9 @@ lb_routes_free(struct lb_routes *t)
 static const struct lb_route *
 match_host(const struct lb_routes *t, const char *host)
 {
-	const struct slot	*s;
-	const char		*key;
-	size_t			 len;
+	const struct slot *s;
+	const char	  *key;
+	size_t		   len;
 
 	key = host_key(host, false, &len);
 	if (len == 0)
@@ -361,15 +359,15 @@ match_host(const struct lb_routes *t, const char *host)
 static const struct lb_route *
 match_path(const struct lb_routes *t, const char *path)
 {
-	const struct lb_route	*best = t->nodes[0];
-	const char		*p = path;
-	size_t			 node = 0;
+	const struct lb_route *best = t->nodes[0];
+	const char	      *p = path;
+	size_t		       node = 0;
 
 	if (*p == '/')
 		p++;
 	while (*p != '\0' && *p != '?') {
-		const struct slot	*e;
-		size_t			 len = strcspn(p, "/?");
+		const struct slot *e;
+		size_t		   len = strcspn(p, "/?");
 
 		if (len == 0)
 			break;
@@ -393,10 +391,9 @@ match_path(const struct lb_routes *t, const char *path)
  * nothing matches. Never allocates.
  */
 const struct lb_route *
-lb_routes_match(const struct lb_routes *t, const char *host,
-    const char *path)
+lb_routes_match(const struct lb_routes *t, const char *host, const char *path)
 {
-	const struct lb_route	*r;
+	const struct lb_route *r;
 
 	if (t == NULL)
 		return NULL;

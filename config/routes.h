@@ -23,8 +23,8 @@ struct lb_routes;
  * second occurrence and errno is EEXIST.
  */
 struct lb_routes *lb_routes_compile(const struct lb_route *routes,
-		    size_t n_routes, size_t n_host, size_t *dup);
-void		 lb_routes_free(struct lb_routes *);
+    size_t n_routes, size_t n_host, size_t *dup);
+void		  lb_routes_free(struct lb_routes *);
 
 /*
  * The route for a request. HOST is the Host header as received (any case,
@@ -32,7 +32,7 @@ void		 lb_routes_free(struct lb_routes *);
  * matching wildcard. Only when no host route matches, PATH (normalized)
  * picks the path route with the longest whole-segment prefix. NULL: none.
  */
-const struct lb_route *lb_routes_match(const struct lb_routes *,
-		    const char *host, const char *path);
+const struct lb_route *
+lb_routes_match(const struct lb_routes *, const char *host, const char *path);
 
 #endif /* LB_ROUTES_H */

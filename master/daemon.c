@@ -31,11 +31,11 @@
 static pid_t
 pidfile_read(const char *file)
 {
-	char	 buf[32];
-	ssize_t	 n;
-	long	 pid;
-	char	*end;
-	int	 fd;
+	char	buf[32];
+	ssize_t n;
+	long	pid;
+	char   *end;
+	int	fd;
 
 	if ((fd = open(file, O_RDONLY | O_CLOEXEC)) == -1)
 		return 0;
@@ -54,15 +54,15 @@ pidfile_read(const char *file)
 static bool
 pid_is_lbmaster(pid_t pid)
 {
-	char	 path[64], buf[256];
-	ssize_t	 n;
-	int	 fd;
+	char	path[64], buf[256];
+	ssize_t n;
+	int	fd;
 
 	if (kill(pid, 0) == -1 && errno != EPERM)
 		return false;
 	lb_snprintf(path, sizeof(path), "/proc/%ld/cmdline", (long)pid);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return true;	/* no /proc: trust kill() */
+		return true; /* no /proc: trust kill() */
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n <= 0)
@@ -75,12 +75,14 @@ pid_is_lbmaster(pid_t pid)
 int
 lb_pidfile_check(const char *file, char *err, size_t errlen)
 {
-	pid_t	 old;
+	pid_t old;
 
 	if ((old = pidfile_read(file)) != 0 && old != getpid() &&
 	    pid_is_lbmaster(old)) {
-		lb_snprintf(err, errlen, "pid file %s names a running lbmaster "
-		    "(pid %ld): stop it first, or use -s", file, (long)old);
+		lb_snprintf(err, errlen,
+		    "pid file %s names a running lbmaster "
+		    "(pid %ld): stop it first, or use -s",
+		    file, (long)old);
 		return -1;
 	}
 	return 0;
@@ -89,15 +91,15 @@ lb_pidfile_check(const char *file, char *err, size_t errlen)
 int
 lb_pidfile_write(const char *file, char *err, size_t errlen)
 {
-	char	 tmp[4096], buf[32];
-	size_t	 n;
-	int	 fd;
+	char   tmp[4096], buf[32];
+	size_t n;
+	int    fd;
 
 	if (lb_pidfile_check(file, err, errlen) == -1)
 		return -1;
 	/* Written beside it and renamed: a reader never sees half a pid. */
-	if (lb_snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", file,
-	    (long)getpid()) >= sizeof(tmp) - 1) {
+	if (lb_snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", file, (long)getpid()) >=
+	    sizeof(tmp) - 1) {
 		lb_snprintf(err, errlen, "pid file name too long");
 		return -1;
 	}
@@ -127,24 +129,29 @@ lb_pidfile_remove(const char *file)
 }
 
 int
-lb_master_signal(const struct lb_cfg *cfg, int signo, char *err,
-    size_t errlen)
+lb_master_signal(const struct lb_cfg *cfg, int signo, char *err, size_t errlen)
 {
-	pid_t	 pid;
+	pid_t pid;
 
 	if (cfg->pid_file == NULL) {
-		lb_snprintf(err, errlen, "%s sets no pid_file: cannot find the "
-		    "master to signal", cfg->file);
+		lb_snprintf(err, errlen,
+		    "%s sets no pid_file: cannot find the "
+		    "master to signal",
+		    cfg->file);
 		return -1;
 	}
 	if ((pid = pidfile_read(cfg->pid_file)) == 0) {
-		lb_snprintf(err, errlen, "no master is running: pid file %s "
-		    "is missing or empty", cfg->pid_file);
+		lb_snprintf(err, errlen,
+		    "no master is running: pid file %s "
+		    "is missing or empty",
+		    cfg->pid_file);
 		return -1;
 	}
 	if (!pid_is_lbmaster(pid)) {
-		lb_snprintf(err, errlen, "no master is running: pid %ld from "
-		    "%s is not an lbmaster process", (long)pid, cfg->pid_file);
+		lb_snprintf(err, errlen,
+		    "no master is running: pid %ld from "
+		    "%s is not an lbmaster process",
+		    (long)pid, cfg->pid_file);
 		return -1;
 	}
 	if (kill(pid, signo) == -1) {
@@ -161,11 +168,10 @@ lb_master_signal(const struct lb_cfg *cfg, int signo, char *err,
  * The process that ran "lbmaster" waits here for the daemon's word: a byte
  * means it started, EOF that it failed (and logged why). It never returns.
  */
-static void __attribute__((noreturn))
-daemon_wait(int fd)
+static void __attribute__((noreturn)) daemon_wait(int fd)
 {
-	char	 c;
-	ssize_t	 n;
+	char	c;
+	ssize_t n;
 
 	while ((n = read(fd, &c, 1)) == -1 && errno == EINTR)
 		;
@@ -175,8 +181,8 @@ daemon_wait(int fd)
 int
 lb_daemonize(int *ready_fd, char *err, size_t errlen)
 {
-	pid_t	 pid;
-	int	 fd, p[2] = { -1, -1 };
+	pid_t pid;
+	int   fd, p[2] = { -1, -1 };
 
 	if (pipe2(p, O_CLOEXEC) == -1)
 		goto fail;
@@ -218,13 +224,13 @@ fail:
 void
 lb_daemon_ready(int ready_fd, bool keep_stderr)
 {
-	char	 c = 'R';
-	int	 fd;
+	char c = 'R';
+	int  fd;
 
 	if (ready_fd == -1)
 		return;
 	if (write(ready_fd, &c, 1) == -1)
-		(void)0;	/* the parent is gone: nobody to tell */
+		(void)0; /* the parent is gone: nobody to tell */
 	close(ready_fd);
 	/* Nothing may write to the terminal we left, unless it is the log. */
 	if (!keep_stderr && (fd = open("/dev/null", O_WRONLY)) != -1) {
@@ -243,11 +249,11 @@ lb_sd_notify(const char *state)
 	sd_notify(0, state);
 #else
 	/* The datagram protocol of sd_notify(3), for builds without it. */
-	struct sockaddr_un	 sun;
-	const char		*path = getenv("NOTIFY_SOCKET");
-	socklen_t		 len;
-	size_t			 plen;
-	int			 fd;
+	struct sockaddr_un sun;
+	const char	  *path = getenv("NOTIFY_SOCKET");
+	socklen_t	   len;
+	size_t		   plen;
+	int		   fd;
 
 	if (path == NULL || (path[0] != '/' && path[0] != '@'))
 		return;
@@ -258,12 +264,12 @@ lb_sd_notify(const char *state)
 	sun.sun_family = AF_UNIX;
 	memcpy(sun.sun_path, path, plen);
 	if (sun.sun_path[0] == '@')
-		sun.sun_path[0] = '\0';		/* abstract namespace */
+		sun.sun_path[0] = '\0'; /* abstract namespace */
 	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen);
 	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
 		return;
-	sendto(fd, state, strlen(state), MSG_NOSIGNAL,
-	    (struct sockaddr *)&sun, len);
+	sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sun,
+	    len);
 	close(fd);
 #endif
 }
@@ -271,13 +277,13 @@ lb_sd_notify(const char *state)
 void
 lb_sd_reloading(void)
 {
-	struct timespec	 ts;
-	char		 msg[64];
+	struct timespec ts;
+	char		msg[64];
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	lb_snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
 	    (unsigned long long)ts.tv_sec * 1000000ULL +
-	    (unsigned long long)ts.tv_nsec / 1000);
+		(unsigned long long)ts.tv_nsec / 1000);
 	lb_sd_notify(msg);
 }
 
@@ -287,10 +293,10 @@ int
 lb_user_lookup(const char *user, const char *group, uid_t *uidp, gid_t *gidp,
     char *err, size_t errlen)
 {
-	struct passwd	*pw;
-	struct group	*gr;
-	uid_t		 uid = geteuid();
-	gid_t		 gid = getegid();
+	struct passwd *pw;
+	struct group  *gr;
+	uid_t	       uid = geteuid();
+	gid_t	       gid = getegid();
 
 	if (user != NULL) {
 		if ((pw = getpwnam(user)) == NULL) {
@@ -316,8 +322,8 @@ int
 lb_drop_privileges(const char *user, const char *group, char *err,
     size_t errlen)
 {
-	uid_t		 uid;
-	gid_t		 gid;
+	uid_t uid;
+	gid_t gid;
 
 	if (user == NULL && group == NULL)
 		return 0;
@@ -334,8 +340,10 @@ lb_drop_privileges(const char *user, const char *group, char *err,
 	}
 	/* Verify: a process that could get root back has not dropped it. */
 	if (user != NULL && uid != 0 && (setuid(0) != -1 || geteuid() == 0)) {
-		lb_snprintf(err, errlen, "dropping privileges to %s: root "
-		    "could be regained", user);
+		lb_snprintf(err, errlen,
+		    "dropping privileges to %s: root "
+		    "could be regained",
+		    user);
 		return -1;
 	}
 	return 0;
@@ -348,22 +356,22 @@ lb_drop_privileges(const char *user, const char *group, char *err,
  * we take the contiguous environment strings after it too, having moved
  * the environment to the heap first.
  */
-static char	*title_base;
-static size_t	 title_space;
+static char  *title_base;
+static size_t title_space;
 /*
  * Our copy of the environment. environ points at it, but glibc's exit-time
  * cleanup (which valgrind runs) resets environ without freeing an array it
  * did not allocate: keep a pointer of our own so the copy stays reachable.
  * volatile, or the compiler drops a variable that is never read.
  */
-static char	**volatile title_env;
+static char **volatile title_env;
 
 void
 lb_proctitle_init(int argc, char *argv[])
 {
-	extern char	**environ;
-	char		 *end;
-	size_t		  n = 0;
+	extern char **environ;
+	char	     *end;
+	size_t	      n = 0;
 
 	if (argc == 0 || argv[0] == NULL)
 		return;
@@ -373,7 +381,7 @@ lb_proctitle_init(int argc, char *argv[])
 			end = argv[i] + strlen(argv[i]) + 1;
 	for (; environ[n] != NULL; n++)
 		;
-	char	**env = calloc(n + 1, sizeof(*env));
+	char **env = calloc(n + 1, sizeof(*env));
 
 	if (env != NULL) {
 		for (size_t i = 0; i < n; i++) {

@@ -26,28 +26,30 @@
 #include "common/str.h"
 #include "master/master.h"
 
-#define LISTEN_BACKLOG	4096	/* the kernel caps it at somaxconn */
+#define LISTEN_BACKLOG 4096 /* the kernel caps it at somaxconn */
 
 static int
 open_socket(const struct lb_sockaddr *sa, bool reuseport, char *err,
     size_t errlen)
 {
-	char	 text[LB_ADDRSTRLEN];
-	int	 fd, on = 1;
+	char text[LB_ADDRSTRLEN];
+	int  fd, on = 1;
 
 	lb_addr_format((const struct sockaddr *)&sa->ss, text, sizeof(text));
-	fd = socket(sa->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0);
+	fd = socket(sa->ss.ss_family,
+	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		lb_snprintf(err, errlen, "socket for %s: %s", text,
 		    strerror(errno));
 		return -1;
 	}
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1 ||
-	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on,
-	    sizeof(on)) == -1) ||
-	    (sa->ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
-	    IPV6_V6ONLY, &on, sizeof(on)) == -1)) {
+	    (reuseport &&
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) ==
+		    -1) ||
+	    (sa->ss.ss_family == AF_INET6 &&
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) ==
+		    -1)) {
 		lb_snprintf(err, errlen, "setsockopt on %s: %s", text,
 		    strerror(errno));
 		goto fail;
@@ -70,7 +72,7 @@ fail:
 static int
 probe_free(const struct lb_sockaddr *sa, char *err, size_t errlen)
 {
-	int	 fd;
+	int fd;
 
 	if ((fd = open_socket(sa, false, err, errlen)) == -1)
 		return -1;
@@ -84,7 +86,7 @@ lb_listener_find(struct lb_listener *list, size_t n,
 {
 	for (size_t i = 0; i < n; i++)
 		if (lb_addr_equal((const struct sockaddr *)&list[i].addr.ss,
-		    (const struct sockaddr *)&sa->ss))
+			(const struct sockaddr *)&sa->ss))
 			return &list[i];
 	return NULL;
 }
@@ -102,10 +104,9 @@ lb_listener_open(struct lb_listener *l, const struct lb_sockaddr *sa,
 }
 
 int
-lb_listener_grow(struct lb_listener *l, size_t slots, char *err,
-    size_t errlen)
+lb_listener_grow(struct lb_listener *l, size_t slots, char *err, size_t errlen)
 {
-	int	*fds;
+	int *fds;
 
 	if (!l->reuseport)
 		slots = 1;
@@ -117,7 +118,7 @@ lb_listener_grow(struct lb_listener *l, size_t slots, char *err,
 	}
 	l->fds = fds;
 	while (l->n_fds < slots) {
-		int	 fd = open_socket(&l->addr, l->reuseport, err, errlen);
+		int fd = open_socket(&l->addr, l->reuseport, err, errlen);
 
 		if (fd == -1)
 			return -1;

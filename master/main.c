@@ -20,7 +20,7 @@
 #include "config/config.h"
 #include "master/master.h"
 
-#define DEFAULT_CONFIG	SYSCONFDIR "/lbmaster/lbmaster.yaml"
+#define DEFAULT_CONFIG SYSCONFDIR "/lbmaster/lbmaster.yaml"
 
 static void
 usage(FILE *fp)
@@ -33,27 +33,28 @@ usage(FILE *fp)
 	    "  -T         test it, then print the effective configuration\n"
 	    "  -s SIGNAL  send reload, reopen, quit or stop to the master\n"
 	    "  -V         print the version and exit\n"
-	    "  -h         print this help and exit\n", DEFAULT_CONFIG);
+	    "  -h         print this help and exit\n",
+	    DEFAULT_CONFIG);
 }
 
 static const struct {
-	const char	*name;
-	int		 signo;
+	const char *name;
+	int	    signo;
 } signals[] = {
-	{ "reload",	SIGHUP },
-	{ "reopen",	SIGUSR1 },
-	{ "quit",	SIGQUIT },
-	{ "stop",	SIGTERM },
+	{ "reload", SIGHUP },
+	{ "reopen", SIGUSR1 },
+	{ "quit", SIGQUIT },
+	{ "stop", SIGTERM },
 };
 
 int
 main(int argc, char *argv[])
 {
-	const char	*file = DEFAULT_CONFIG, *signame = NULL;
-	bool		 foreground = false, test = false, dump = false;
-	char		 err[LB_ERRLEN];
-	struct lb_cfg	*cfg;
-	int		 ch, signo = 0;
+	const char    *file = DEFAULT_CONFIG, *signame = NULL;
+	bool	       foreground = false, test = false, dump = false;
+	char	       err[LB_ERRLEN];
+	struct lb_cfg *cfg;
+	int	       ch, signo = 0;
 
 	while ((ch = getopt(argc, argv, "c:fhs:tTV")) != -1) {
 		switch (ch) {
@@ -93,16 +94,19 @@ main(int argc, char *argv[])
 	}
 	if (signame != NULL) {
 		for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]);
-		    i++)
+		     i++)
 			if (strcmp(signame, signals[i].name) == 0)
 				signo = signals[i].signo;
 		if (signo == 0) {
-			fprintf(stderr, "lbmaster: unknown signal \"%s\": use "
-			    "reload, reopen, quit or stop\n", signame);
+			fprintf(stderr,
+			    "lbmaster: unknown signal \"%s\": use "
+			    "reload, reopen, quit or stop\n",
+			    signame);
 			return 2;
 		}
 		if (test) {
-			fprintf(stderr, "lbmaster: -s and -t do not go "
+			fprintf(stderr,
+			    "lbmaster: -s and -t do not go "
 			    "together\n");
 			return 2;
 		}
@@ -112,12 +116,14 @@ main(int argc, char *argv[])
 		/* The error line starts with FILE:LINE:COL, for editors. */
 		fprintf(stderr, "%s\n", err);
 		if (test)
-			fprintf(stderr, "lbmaster: configuration file %s test "
-			    "failed\n", file);
+			fprintf(stderr,
+			    "lbmaster: configuration file %s test "
+			    "failed\n",
+			    file);
 		return 1;
 	}
 	if (signo != 0) {
-		int	 rc = lb_master_signal(cfg, signo, err, sizeof(err));
+		int rc = lb_master_signal(cfg, signo, err, sizeof(err));
 
 		if (rc == -1)
 			fprintf(stderr, "lbmaster: %s\n", err);
@@ -125,15 +131,17 @@ main(int argc, char *argv[])
 		return rc == -1 ? 1 : 0;
 	}
 	if (test && (cfg->user != NULL || cfg->group != NULL)) {
-		uid_t	 uid;
-		gid_t	 gid;
+		uid_t uid;
+		gid_t gid;
 
 		/* Start-up would fail on it: so does the test. */
 		if (lb_user_lookup(cfg->user, cfg->group, &uid, &gid, err,
-		    sizeof(err)) == -1) {
+			sizeof(err)) == -1) {
 			fprintf(stderr, "%s: %s\n", file, err);
-			fprintf(stderr, "lbmaster: configuration file %s test "
-			    "failed\n", file);
+			fprintf(stderr,
+			    "lbmaster: configuration file %s test "
+			    "failed\n",
+			    file);
 			lb_cfg_free(cfg);
 			return 1;
 		}
@@ -142,10 +150,12 @@ main(int argc, char *argv[])
 		/* With -T the line is a YAML comment: stdout stays loadable. */
 		printf("%slbmaster: configuration file %s test is successful\n",
 		    dump ? "# " : "", file);
-		if (dump && (lb_cfg_dump(cfg, stdout) == -1 ||
-		    fflush(stdout) == EOF)) {
-			fprintf(stderr, "lbmaster: writing the configuration: "
-			    "%s\n", strerror(errno));
+		if (dump &&
+		    (lb_cfg_dump(cfg, stdout) == -1 || fflush(stdout) == EOF)) {
+			fprintf(stderr,
+			    "lbmaster: writing the configuration: "
+			    "%s\n",
+			    strerror(errno));
 			lb_cfg_free(cfg);
 			return 1;
 		}

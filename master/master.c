@@ -31,31 +31,31 @@
 #include "worker/checker.h"
 #include "worker/worker.h"
 
-#define READY_TIMEOUT_MS	10000	/* a new generation must start by then */
-#define FAST_STOP_MS		2000	/* SIGTERM: then SIGKILL stragglers */
-#define QUICK_DEATH_MS		1000	/* dying sooner than this is a crash loop */
-#define BACKOFF_MAX_MS		10000
+#define READY_TIMEOUT_MS 10000 /* a new generation must start by then */
+#define FAST_STOP_MS	 2000  /* SIGTERM: then SIGKILL stragglers */
+#define QUICK_DEATH_MS	 1000  /* dying sooner than this is a crash loop */
+#define BACKOFF_MAX_MS	 10000
 
 /* One configuration and everything made for it. */
 struct gen {
-	unsigned	 id;
-	struct lb_cfg	*cfg;		/* owned */
-	struct lb_shm	*shm;		/* owned */
-	unsigned	 children;	/* live processes of this generation */
-	bool		 retired;	/* told to quit: no respawns */
+	unsigned       id;
+	struct lb_cfg *cfg;	 /* owned */
+	struct lb_shm *shm;	 /* owned */
+	unsigned       children; /* live processes of this generation */
+	bool	       retired;	 /* told to quit: no respawns */
 };
 
 struct child {
-	pid_t		 pid;		/* 0: slot waiting for a respawn */
-	int		 ctl;		/* our end of the socketpair, or -1 */
-	struct gen	*gen;
-	unsigned	 slot;
-	bool		 checker;	/* the health checker, not a worker */
-	bool		 ready;
-	bool		 quitting;	/* asked to exit: not a crash */
-	int64_t		 started;	/* lb_now_ms() at fork */
-	unsigned	 quick_deaths;	/* in a row, for the back-off */
-	int64_t		 respawn_at;	/* when pid == 0 */
+	pid_t	    pid; /* 0: slot waiting for a respawn */
+	int	    ctl; /* our end of the socketpair, or -1 */
+	struct gen *gen;
+	unsigned    slot;
+	bool	    checker; /* the health checker, not a worker */
+	bool	    ready;
+	bool	    quitting;	  /* asked to exit: not a crash */
+	int64_t	    started;	  /* lb_now_ms() at fork */
+	unsigned    quick_deaths; /* in a row, for the back-off */
+	int64_t	    respawn_at;	  /* when pid == 0 */
 };
 
 /*
@@ -63,44 +63,43 @@ struct child {
  * touch only the sig_atomic_t flags and the self-pipe.
  */
 static struct {
-	bool		 foreground;
-	struct gen	*cur;		/* serving, or being replaced */
-	struct gen	*next;		/* starting, during a reload */
-	int64_t		 next_deadline;
-	bool		 next_failed;	/* a worker of next cannot start */
-	bool		 reload_pending;	/* SIGHUP while next started */
-	bool		 announced;	/* the first generation served */
-	int		 ready_fd;	/* lb_daemonize's, until announced */
-	int64_t		 ready_deadline;	/* for ready_fd */
-	int		 exit_code;	/* 1: the first generation cannot run */
-	unsigned	 gen_ids;
+	bool	    foreground;
+	struct gen *cur;  /* serving, or being replaced */
+	struct gen *next; /* starting, during a reload */
+	int64_t	    next_deadline;
+	bool	    next_failed;    /* a worker of next cannot start */
+	bool	    reload_pending; /* SIGHUP while next started */
+	bool	    announced;	    /* the first generation served */
+	int	    ready_fd;	    /* lb_daemonize's, until announced */
+	int64_t	    ready_deadline; /* for ready_fd */
+	int	    exit_code;	    /* 1: the first generation cannot run */
+	unsigned    gen_ids;
 
-	struct lb_listener *listeners;	/* owned; every address we hold */
-	size_t		 n_listeners;
-	struct lb_listener admin;	/* n_fds == 0: no admin listener */
-	struct lb_listener admin_prev;	/* the serving one, while a reload
+	struct lb_listener *listeners; /* owned; every address we hold */
+	size_t		    n_listeners;
+	struct lb_listener  admin;	/* n_fds == 0: no admin listener */
+	struct lb_listener  admin_prev; /* the serving one, while a reload
 					   moves it (admin_moved) */
-	bool		 admin_moved;
+	bool		    admin_moved;
 
-	struct child	*children;	/* owned array */
-	size_t		 n_children;
+	struct child *children; /* owned array */
+	size_t	      n_children;
 
-	char		*pid_file;	/* owned; the one we wrote, or NULL */
-	bool		 stopping;
-	int64_t		 stop_deadline;
-	uint64_t	 reloads_ok, reloads_failed;
+	char	*pid_file; /* owned; the one we wrote, or NULL */
+	bool	 stopping;
+	int64_t	 stop_deadline;
+	uint64_t reloads_ok, reloads_failed;
 
-	int		 selfpipe[2];
+	int selfpipe[2];
 } M = { .selfpipe = { -1, -1 }, .ready_fd = -1 };
 
-static volatile sig_atomic_t	 sig_hup, sig_usr1, sig_quit, sig_term,
-				 sig_chld;
+static volatile sig_atomic_t sig_hup, sig_usr1, sig_quit, sig_term, sig_chld;
 
 static void
 on_signal(int signo)
 {
-	int	 saved = errno;
-	char	 c = (char)signo;
+	int  saved = errno;
+	char c = (char)signo;
 
 	switch (signo) {
 	case SIGHUP:
@@ -129,10 +128,15 @@ on_signal(int signo)
 static void
 signals_install(void)
 {
-	static const int	 sigs[] = {
-		SIGHUP, SIGUSR1, SIGQUIT, SIGTERM, SIGINT, SIGCHLD,
+	static const int sigs[] = {
+		SIGHUP,
+		SIGUSR1,
+		SIGQUIT,
+		SIGTERM,
+		SIGINT,
+		SIGCHLD,
 	};
-	struct sigaction	 sa;
+	struct sigaction sa;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
@@ -153,15 +157,15 @@ signals_install(void)
 static int
 listeners_apply(const struct lb_cfg *cfg, char *err, size_t errlen)
 {
-	struct lb_listener	*l, *grown;
-	size_t			 before = M.n_listeners;
+	struct lb_listener *l, *grown;
+	size_t		    before = M.n_listeners;
 
 	for (size_t i = 0; i < M.n_listeners; i++) {
 		M.listeners[i].used = false;
 		M.listeners[i].n_fds_old = M.listeners[i].n_fds;
 	}
 	for (size_t i = 0; i < cfg->n_listen; i++) {
-		struct lb_sockaddr	 sa;
+		struct lb_sockaddr sa;
 
 		sa.ss = cfg->listen[i].addr;
 		sa.len = cfg->listen[i].addrlen;
@@ -181,8 +185,8 @@ listeners_apply(const struct lb_cfg *cfg, char *err, size_t errlen)
 		}
 		M.listeners = grown;
 		l = &M.listeners[M.n_listeners];
-		if (lb_listener_open(l, &sa, cfg->workers, true, err,
-		    errlen) == -1) {
+		if (lb_listener_open(l, &sa, cfg->workers, true, err, errlen) ==
+		    -1) {
 			lb_listener_close(l);
 			goto fail;
 		}
@@ -196,7 +200,7 @@ fail:
 	return -1;
 }
 
-static void	 listeners_prune(void);
+static void listeners_prune(void);
 
 /* Is L one of CFG's listen addresses? */
 static bool
@@ -204,7 +208,7 @@ cfg_listens_on(const struct lb_cfg *cfg, const struct lb_listener *l)
 {
 	for (size_t i = 0; i < cfg->n_listen; i++)
 		if (lb_addr_equal((const struct sockaddr *)&cfg->listen[i].addr,
-		    (const struct sockaddr *)&l->addr.ss))
+			(const struct sockaddr *)&l->addr.ss))
 			return true;
 	return false;
 }
@@ -219,7 +223,7 @@ static void
 listeners_restore(const struct lb_cfg *cfg)
 {
 	for (size_t i = 0; i < M.n_listeners; i++) {
-		struct lb_listener	*l = &M.listeners[i];
+		struct lb_listener *l = &M.listeners[i];
 
 		l->used = cfg_listens_on(cfg, l);
 		while (l->used && l->n_fds > l->n_fds_old)
@@ -239,7 +243,7 @@ listeners_prune(void)
 {
 	lb_listener_close(&M.admin_prev);
 	M.admin_moved = false;
-	size_t	 j = 0;
+	size_t j = 0;
 
 	for (size_t i = 0; i < M.n_listeners; i++) {
 		if (M.listeners[i].used)
@@ -259,15 +263,16 @@ listeners_prune(void)
 static int
 admin_apply(const struct lb_cfg *cfg, char *err, size_t errlen)
 {
-	struct lb_sockaddr	 sa;
-	struct lb_listener	 l;
+	struct lb_sockaddr sa;
+	struct lb_listener l;
 
 	memset(&l, 0, sizeof(l));
 	if (cfg->admin != NULL) {
 		sa.ss = cfg->admin->addr;
 		sa.len = cfg->admin->addrlen;
-		if (M.admin.n_fds > 0 && lb_addr_equal((struct sockaddr *)
-		    &M.admin.addr.ss, (struct sockaddr *)&sa.ss))
+		if (M.admin.n_fds > 0 &&
+		    lb_addr_equal((struct sockaddr *)&M.admin.addr.ss,
+			(struct sockaddr *)&sa.ss))
 			return 0;
 		if (lb_listener_open(&l, &sa, 1, false, err, errlen) == -1) {
 			lb_listener_close(&l);
@@ -298,12 +303,12 @@ admin_of(const struct gen *g)
 
 /* ------------------------------------------------------- children */
 
-static void	 children_compact(void);
+static void children_compact(void);
 
 static struct gen *
 gen_new(struct lb_cfg *cfg)
 {
-	struct gen	*g;
+	struct gen *g;
 
 	if ((g = calloc(1, sizeof(*g))) == NULL)
 		return NULL;
@@ -331,11 +336,10 @@ gen_release(struct gen *g)
 }
 
 /* Runs in the new child: become the health checker of generation G. */
-static void __attribute__((noreturn))
-checker_main(struct gen *g, int ctl)
+static void __attribute__((noreturn)) checker_main(struct gen *g, int ctl)
 {
-	struct lb_checker_args	 args;
-	char			 err[LB_ERRLEN];
+	struct lb_checker_args args;
+	char		       err[LB_ERRLEN];
 
 	log_procname("checker");
 	lb_proctitle_set("lbmaster: health checker");
@@ -347,8 +351,8 @@ checker_main(struct gen *g, int ctl)
 		close(M.admin.fds[s]);
 	for (size_t s = 0; s < M.admin_prev.n_fds; s++)
 		close(M.admin_prev.fds[s]);
-	if (lb_drop_privileges(g->cfg->user, g->cfg->group, err,
-	    sizeof(err)) == -1) {
+	if (lb_drop_privileges(g->cfg->user, g->cfg->group, err, sizeof(err)) ==
+	    -1) {
 		log_error("%s", err);
 		_exit(LB_EXIT_FATAL);
 	}
@@ -363,12 +367,12 @@ checker_main(struct gen *g, int ctl)
 static void __attribute__((noreturn))
 child_main(struct gen *g, unsigned slot, bool checker, int ctl)
 {
-	struct lb_worker_args	 args;
-	struct lb_listener	*admin = admin_of(g);
-	char			 err[LB_ERRLEN], name[32];
-	int			*fds;
-	size_t			 n = 0, cap = 0;
-	unsigned		 workers = g->cfg->workers;
+	struct lb_worker_args args;
+	struct lb_listener   *admin = admin_of(g);
+	char		      err[LB_ERRLEN], name[32];
+	int		     *fds;
+	size_t		      n = 0, cap = 0;
+	unsigned	      workers = g->cfg->workers;
 
 	/* The master's handlers and descriptors are not ours. */
 	signal(SIGHUP, SIG_IGN);
@@ -387,7 +391,7 @@ child_main(struct gen *g, unsigned slot, bool checker, int ctl)
 		close(M.ready_fd);
 	/* A daemon's children leave the terminal alone, as it does. */
 	if (!M.foreground && strcmp(g->cfg->error_log, "stderr") != 0) {
-		int	 fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
 
 		if (fd != -1) {
 			dup2(fd, STDERR_FILENO);
@@ -412,8 +416,8 @@ child_main(struct gen *g, unsigned slot, bool checker, int ctl)
 	if ((fds = calloc(cap ? cap : 1, sizeof(*fds))) == NULL)
 		_exit(LB_EXIT_FATAL);
 	for (size_t i = 0; i < M.n_listeners; i++) {
-		struct lb_listener	*l = &M.listeners[i];
-		bool			 mine = cfg_listens_on(g->cfg, l);
+		struct lb_listener *l = &M.listeners[i];
+		bool		    mine = cfg_listens_on(g->cfg, l);
 
 		for (size_t s = 0; s < l->n_fds; s++) {
 			if (mine && (!l->reuseport || s % workers == slot))
@@ -424,15 +428,15 @@ child_main(struct gen *g, unsigned slot, bool checker, int ctl)
 	}
 	/* While a reload moves the admin listener, one is the other's. */
 	if (M.admin_moved) {
-		struct lb_listener	*other = admin == &M.admin ?
-		    &M.admin_prev : &M.admin;
+		struct lb_listener *other = admin == &M.admin ? &M.admin_prev :
+								&M.admin;
 
 		if (other->n_fds > 0)
 			close(other->fds[0]);
 	}
 
-	if (lb_drop_privileges(g->cfg->user, g->cfg->group, err,
-	    sizeof(err)) == -1) {
+	if (lb_drop_privileges(g->cfg->user, g->cfg->group, err, sizeof(err)) ==
+	    -1) {
 		log_error("%s", err);
 		_exit(LB_EXIT_FATAL);
 	}
@@ -451,7 +455,7 @@ child_main(struct gen *g, unsigned slot, bool checker, int ctl)
 static const char *
 child_name(const struct child *c)
 {
-	static char	 buf[32];
+	static char buf[32];
 
 	if (c->checker)
 		return "health checker";
@@ -463,7 +467,7 @@ child_name(const struct child *c)
 static void
 gen_gauge(struct gen *g)
 {
-	uint32_t	 n = 0;
+	uint32_t n = 0;
 
 	for (size_t i = 0; i < M.n_children; i++)
 		if (M.children[i].gen == g && M.children[i].pid != 0 &&
@@ -475,8 +479,8 @@ gen_gauge(struct gen *g)
 static int
 child_spawn(struct child *c)
 {
-	int	 sv[2];
-	pid_t	 pid;
+	int   sv[2];
+	pid_t pid;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
 		log_warn("socketpair for %s", child_name(c));
@@ -510,7 +514,7 @@ child_spawn(struct child *c)
 static struct child *
 child_add(struct gen *g, unsigned slot, bool checker)
 {
-	struct child	*arr, *c;
+	struct child *arr, *c;
 
 	arr = reallocarray(M.children, M.n_children + 1, sizeof(*arr));
 	if (arr == NULL)
@@ -558,10 +562,10 @@ gen_send(struct gen *g, char cmd)
 static int
 gen_start(struct gen *g)
 {
-	unsigned	 started = 0;
+	unsigned started = 0;
 
 	for (unsigned s = 0; s < g->cfg->workers; s++) {
-		struct child	*c = child_add(g, s, false);
+		struct child *c = child_add(g, s, false);
 
 		if (c == NULL) {
 			log_warn("worker %u", s);
@@ -573,7 +577,7 @@ gen_start(struct gen *g)
 			c->respawn_at = lb_now_ms() + 100;
 	}
 	if (started > 0 && lb_checker_needed(g->cfg)) {
-		struct child	*c = child_add(g, 0, true);
+		struct child *c = child_add(g, 0, true);
 
 		if (c == NULL)
 			log_warn("health checker");
@@ -586,7 +590,7 @@ gen_start(struct gen *g)
 static bool
 gen_ready(const struct gen *g)
 {
-	unsigned	 ready = 0;
+	unsigned ready = 0;
 
 	for (size_t i = 0; i < M.n_children; i++)
 		if (M.children[i].gen == g && M.children[i].ready &&
@@ -599,10 +603,10 @@ gen_ready(const struct gen *g)
 static void
 children_compact(void)
 {
-	size_t	 j = 0;
+	size_t j = 0;
 
 	for (size_t i = 0; i < M.n_children; i++) {
-		struct child	*c = &M.children[i];
+		struct child *c = &M.children[i];
 
 		if (c->pid == 0 && c->respawn_at == 0)
 			continue;
@@ -614,18 +618,20 @@ children_compact(void)
 static void
 child_exited(struct child *c, int status)
 {
-	struct gen	*g = c->gen;
-	int64_t		 now = lb_now_ms(), lived = now - c->started;
-	bool		 expected = c->quitting || g->retired || M.stopping;
+	struct gen *g = c->gen;
+	int64_t	    now = lb_now_ms(), lived = now - c->started;
+	bool	    expected = c->quitting || g->retired || M.stopping;
 
 	if (WIFSIGNALED(status))
 		log_warnx("generation %u: %s (pid %ld) killed by signal "
-		    "%d%s", g->id, child_name(c), (long)c->pid,
-		    WTERMSIG(status), expected ? "" : ": replacing it");
+			  "%d%s",
+		    g->id, child_name(c), (long)c->pid, WTERMSIG(status),
+		    expected ? "" : ": replacing it");
 	else if (WEXITSTATUS(status) != 0 || !expected)
 		log_warnx("generation %u: %s (pid %ld) exited with "
-		    "status %d%s", g->id, child_name(c), (long)c->pid,
-		    WEXITSTATUS(status), expected ? "" : ": replacing it");
+			  "status %d%s",
+		    g->id, child_name(c), (long)c->pid, WEXITSTATUS(status),
+		    expected ? "" : ": replacing it");
 	else
 		log_info("generation %u: %s (pid %ld) exited", g->id,
 		    child_name(c), (long)c->pid);
@@ -649,8 +655,8 @@ child_exited(struct child *c, int status)
 	if (WIFEXITED(status) && WEXITSTATUS(status) == LB_EXIT_FATAL &&
 	    (g == M.next || (g == M.cur && !M.announced))) {
 		log_error("generation %u: %s cannot start: %s", g->id,
-		    child_name(c), g == M.next ? "abandoning the reload" :
-		    "stopping");
+		    child_name(c),
+		    g == M.next ? "abandoning the reload" : "stopping");
 		c->respawn_at = 0;
 		if (g == M.next) {
 			M.next_failed = true;
@@ -672,27 +678,28 @@ child_exited(struct child *c, int status)
 	if (c->quick_deaths <= 1) {
 		c->respawn_at = now;
 	} else {
-		int64_t	 delay = 100LL << (c->quick_deaths < 8 ?
-		    c->quick_deaths : 8);
+		int64_t delay = 100LL
+		    << (c->quick_deaths < 8 ? c->quick_deaths : 8);
 
 		if (delay > BACKOFF_MAX_MS)
 			delay = BACKOFF_MAX_MS;
 		c->respawn_at = now + delay;
 		log_warnx("generation %u: %s keeps dying; next start in "
-		    "%lld ms", g->id, child_name(c), (long long)delay);
+			  "%lld ms",
+		    g->id, child_name(c), (long long)delay);
 	}
 }
 
 static void
 reap(void)
 {
-	int	 status;
-	pid_t	 pid;
+	int   status;
+	pid_t pid;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		for (size_t i = 0; i < M.n_children; i++) {
 			if (M.children[i].pid == pid) {
-				struct gen	*g = M.children[i].gen;
+				struct gen *g = M.children[i].gen;
 
 				child_exited(&M.children[i], status);
 				gen_release(g);
@@ -707,7 +714,7 @@ static void
 respawn_due(int64_t now)
 {
 	for (size_t i = 0; i < M.n_children; i++) {
-		struct child	*c = &M.children[i];
+		struct child *c = &M.children[i];
 
 		if (c->pid != 0 || c->respawn_at == 0 || c->respawn_at > now)
 			continue;
@@ -725,8 +732,8 @@ respawn_due(int64_t now)
 static void
 ctl_read(struct child *c)
 {
-	char	 buf[16];
-	ssize_t	 n;
+	char	buf[16];
+	ssize_t n;
 
 	while ((n = read(c->ctl, buf, sizeof(buf))) > 0)
 		for (ssize_t i = 0; i < n; i++)
@@ -745,8 +752,8 @@ ctl_read(struct child *c)
 static int
 user_check(const struct lb_cfg *cfg, char *err, size_t errlen)
 {
-	uid_t	 uid;
-	gid_t	 gid;
+	uid_t uid;
+	gid_t gid;
 
 	if (cfg->user == NULL && cfg->group == NULL)
 		return 0;
@@ -763,19 +770,19 @@ user_check(const struct lb_cfg *cfg, char *err, size_t errlen)
 static void
 logs_prepare(const struct lb_cfg *cfg)
 {
-	const char	*files[] = { cfg->error_log, cfg->access_log };
-	char		 err[LB_ERRLEN];
-	struct stat	 st;
-	uid_t		 uid;
-	gid_t		 gid;
-	int		 fd;
+	const char *files[] = { cfg->error_log, cfg->access_log };
+	char	    err[LB_ERRLEN];
+	struct stat st;
+	uid_t	    uid;
+	gid_t	    gid;
+	int	    fd;
 
 	if ((cfg->user == NULL && cfg->group == NULL) || geteuid() != 0 ||
 	    lb_user_lookup(cfg->user, cfg->group, &uid, &gid, err,
-	    sizeof(err)) == -1)
+		sizeof(err)) == -1)
 		return;
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		const char	*f = files[i];
+		const char *f = files[i];
 
 		if (f == NULL || strcmp(f, "stderr") == 0 ||
 		    strcmp(f, "syslog") == 0 || strcmp(f, "off") == 0)
@@ -789,7 +796,7 @@ logs_prepare(const struct lb_cfg *cfg)
 		}
 		if ((st.st_gid != gid && fchown(fd, (uid_t)-1, gid) == -1) ||
 		    ((st.st_mode & 0060) != 0060 &&
-		    fchmod(fd, (st.st_mode & 07777) | 0060) == -1))
+			fchmod(fd, (st.st_mode & 07777) | 0060) == -1))
 			log_warn("%s: letting group %ld write it", f,
 			    (long)gid);
 		close(fd);
@@ -801,14 +808,15 @@ logs_prepare(const struct lb_cfg *cfg)
 static void
 reload(void)
 {
-	struct lb_cfg	*cfg;
-	struct gen	*g;
-	char		 err[LB_ERRLEN];
+	struct lb_cfg *cfg;
+	struct gen    *g;
+	char	       err[LB_ERRLEN];
 
 	if (M.next != NULL) {
 		/* The file may have changed since: read it once more then. */
 		log_notice("reload: generation %u is still starting; reloading "
-		    "again once it is done", M.next->id);
+			   "again once it is done",
+		    M.next->id);
 		M.reload_pending = true;
 		return;
 	}
@@ -823,8 +831,8 @@ reload(void)
 	if (user_check(cfg, err, sizeof(err)) == -1 ||
 	    listeners_apply(cfg, err, sizeof(err)) == -1 ||
 	    admin_apply(cfg, err, sizeof(err)) == -1) {
-		log_error("reload failed: %s; still serving generation %u",
-		    err, M.cur->id);
+		log_error("reload failed: %s; still serving generation %u", err,
+		    M.cur->id);
 		lb_cfg_free(cfg);
 		goto failed;
 	}
@@ -864,7 +872,7 @@ failed:
 static void
 reload_commit(void)
 {
-	struct gen	*old = M.cur;
+	struct gen *old = M.cur;
 
 	M.cur = M.next;
 	M.next = NULL;
@@ -883,10 +891,11 @@ reload_commit(void)
 static void
 reload_abort(void)
 {
-	struct gen	*g = M.next;
+	struct gen *g = M.next;
 
 	log_error("reload failed: generation %u did not start; still "
-	    "serving generation %u", g->id, M.cur->id);
+		  "serving generation %u",
+	    g->id, M.cur->id);
 	g->retired = true;
 	gen_send(g, LB_CTL_TERM);
 	M.next = NULL;
@@ -900,7 +909,7 @@ reload_abort(void)
 static void
 stop(bool graceful)
 {
-	int64_t		 grace;
+	int64_t grace;
 
 	if (M.stopping && graceful)
 		return;
@@ -908,7 +917,7 @@ stop(bool graceful)
 	lb_sd_notify("STOPPING=1");
 	M.stopping = true;
 	grace = graceful ? (int64_t)M.cur->cfg->shutdown_timeout_ms + 1000 :
-	    FAST_STOP_MS;
+			   FAST_STOP_MS;
 	if (M.stop_deadline == 0 || lb_now_ms() + grace < M.stop_deadline)
 		M.stop_deadline = lb_now_ms() + grace;
 	/*
@@ -924,15 +933,15 @@ stop(bool graceful)
 	for (size_t i = 0; i < M.n_children; i++) {
 		M.children[i].quitting = true;
 		M.children[i].respawn_at = 0;
-		child_send(&M.children[i], graceful ? LB_CTL_QUIT :
-		    LB_CTL_TERM);
+		child_send(&M.children[i],
+		    graceful ? LB_CTL_QUIT : LB_CTL_TERM);
 	}
 }
 
 static size_t
 live_children(void)
 {
-	size_t	 n = 0;
+	size_t n = 0;
 
 	for (size_t i = 0; i < M.n_children; i++)
 		if (M.children[i].pid != 0)
@@ -961,20 +970,20 @@ announce(int64_t now)
 		log_warnx("not every worker accepts after %d s; still trying",
 		    READY_TIMEOUT_MS / 1000);
 	}
-	lb_daemon_ready(M.ready_fd, strcmp(M.cur->cfg->error_log, "stderr") ==
-	    0);
+	lb_daemon_ready(M.ready_fd,
+	    strcmp(M.cur->cfg->error_log, "stderr") == 0);
 	M.ready_fd = -1;
 }
 
 static void
 loop(void)
 {
-	struct pollfd	*pfd = NULL;
-	size_t		 cap = 0;
+	struct pollfd *pfd = NULL;
+	size_t	       cap = 0;
 
 	for (;;) {
-		int64_t		 now, timeout = -1;
-		size_t		 n = 0;
+		int64_t now, timeout = -1;
+		size_t	n = 0;
 
 		if (sig_chld) {
 			sig_chld = 0;
@@ -1011,7 +1020,8 @@ loop(void)
 				break;
 			if (now >= M.stop_deadline) {
 				log_warnx("killing %zu workers that did not "
-				    "exit in time", live_children());
+					  "exit in time",
+				    live_children());
 				for (size_t i = 0; i < M.n_children; i++)
 					if (M.children[i].pid != 0)
 						kill(M.children[i].pid,
@@ -1027,7 +1037,7 @@ loop(void)
 			} else if (M.next != NULL && now >= M.next_deadline) {
 				if (!M.next_failed)
 					log_error("generation %u: not every "
-					    "worker accepts after %d s",
+						  "worker accepts after %d s",
 					    M.next->id,
 					    READY_TIMEOUT_MS / 1000);
 				reload_abort();
@@ -1038,12 +1048,13 @@ loop(void)
 			}
 			if (M.next != NULL)
 				timeout = M.next_deadline - now;
-			if (M.ready_fd != -1 && (timeout == -1 ||
-			    M.ready_deadline - now < timeout))
+			if (M.ready_fd != -1 &&
+			    (timeout == -1 || M.ready_deadline - now < timeout))
 				timeout = M.ready_deadline > now ?
-				    M.ready_deadline - now : 0;
+				    M.ready_deadline - now :
+				    0;
 			for (size_t i = 0; i < M.n_children; i++) {
-				int64_t	 at = M.children[i].respawn_at;
+				int64_t at = M.children[i].respawn_at;
 
 				if (M.children[i].pid == 0 && at != 0 &&
 				    (timeout == -1 || at - now < timeout))
@@ -1052,7 +1063,7 @@ loop(void)
 		}
 
 		if (cap < M.n_children + 1) {
-			struct pollfd	*p;
+			struct pollfd *p;
 
 			p = reallocarray(pfd, M.n_children + 1, sizeof(*p));
 			if (p == NULL) {
@@ -1071,14 +1082,14 @@ loop(void)
 				pfd[n++].events = POLLIN;
 			}
 		}
-		if (poll(pfd, n, timeout > INT32_MAX ? INT32_MAX : (int)timeout) ==
-		    -1) {
+		if (poll(pfd, n,
+			timeout > INT32_MAX ? INT32_MAX : (int)timeout) == -1) {
 			if (errno != EINTR)
 				log_warn("poll");
 			continue;
 		}
 		if (n > 0 && (pfd[0].revents & POLLIN)) {
-			char	 buf[64];
+			char buf[64];
 
 			while (read(M.selfpipe[0], buf, sizeof(buf)) > 0)
 				;
@@ -1105,8 +1116,8 @@ startup_error(const struct lb_cfg *cfg, const char *err)
 int
 lb_master_run(struct lb_cfg *cfg, bool foreground)
 {
-	char	 err[LB_ERRLEN];
-	int	 rc = 1;
+	char err[LB_ERRLEN];
+	int  rc = 1;
 
 	M.foreground = foreground;
 	log_procname("master");
@@ -1124,8 +1135,9 @@ lb_master_run(struct lb_cfg *cfg, bool foreground)
 	 */
 	signals_install();
 	/* The clearest cause first: another master, a missing user. */
-	if ((cfg->pid_file != NULL && lb_pidfile_check(cfg->pid_file, err,
-	    sizeof(err)) == -1) || user_check(cfg, err, sizeof(err)) == -1)
+	if ((cfg->pid_file != NULL &&
+		lb_pidfile_check(cfg->pid_file, err, sizeof(err)) == -1) ||
+	    user_check(cfg, err, sizeof(err)) == -1)
 		goto fail;
 	/* Bind while stderr still reaches whoever started us. */
 	if (listeners_apply(cfg, err, sizeof(err)) == -1 ||
@@ -1178,7 +1190,7 @@ fail:
 	lb_listener_close(&M.admin_prev);
 	free(M.children);
 	if (M.cur != NULL) {
-		struct gen	*g = M.cur;
+		struct gen *g = M.cur;
 
 		M.cur = NULL;
 		g->children = 0;

@@ -15,11 +15,11 @@
 /* One address the master listens on, with one socket per worker slot. */
 struct lb_listener {
 	struct lb_sockaddr addr;
-	bool		 reuseport;	/* false: one socket shared by all */
-	int		*fds;		/* owned; n_fds sockets, listening */
-	size_t		 n_fds;
-	bool		 used;		/* scratch: in the config being applied */
-	size_t		 n_fds_old;	/* scratch: n_fds before that config */
+	bool		   reuseport; /* false: one socket shared by all */
+	int		  *fds;	      /* owned; n_fds sockets, listening */
+	size_t		   n_fds;
+	bool		   used;      /* scratch: in the config being applied */
+	size_t		   n_fds_old; /* scratch: n_fds before that config */
 };
 
 /* master/master.c */
@@ -29,7 +29,7 @@ struct lb_listener {
  * told to stop. FOREGROUND keeps it attached to the terminal. Returns the
  * process exit status.
  */
-int		 lb_master_run(struct lb_cfg *cfg, bool foreground);
+int lb_master_run(struct lb_cfg *cfg, bool foreground);
 
 /* master/listen.c */
 
@@ -37,57 +37,56 @@ int		 lb_master_run(struct lb_cfg *cfg, bool foreground);
  * Bind SA with SLOTS sockets (SO_REUSEPORT) or one shared socket, and
  * listen. Fails with a message in err if the address is taken.
  */
-int		 lb_listener_open(struct lb_listener *,
-		    const struct lb_sockaddr *sa, size_t slots, bool reuseport,
-		    char *err, size_t errlen);
+int lb_listener_open(struct lb_listener *, const struct lb_sockaddr *sa,
+    size_t slots, bool reuseport, char *err, size_t errlen);
 /* Add sockets until there are SLOTS (never fewer than now). */
-int		 lb_listener_grow(struct lb_listener *, size_t slots, char *err,
-		    size_t errlen);
-void		 lb_listener_close(struct lb_listener *);
-struct lb_listener *lb_listener_find(struct lb_listener *, size_t n,
-		    const struct lb_sockaddr *sa);
+int
+lb_listener_grow(struct lb_listener *, size_t slots, char *err, size_t errlen);
+void lb_listener_close(struct lb_listener *);
+struct lb_listener *
+lb_listener_find(struct lb_listener *, size_t n, const struct lb_sockaddr *sa);
 
 /* master/daemon.c */
 
 /* -1 with the reason in err if FILE names a live lbmaster (not us). */
-int		 lb_pidfile_check(const char *file, char *err, size_t errlen);
+int lb_pidfile_check(const char *file, char *err, size_t errlen);
 /* Write our pid atomically; refuse if FILE names a live lbmaster. */
-int		 lb_pidfile_write(const char *file, char *err, size_t errlen);
-void		 lb_pidfile_remove(const char *file);
+int  lb_pidfile_write(const char *file, char *err, size_t errlen);
+void lb_pidfile_remove(const char *file);
 /*
  * Detach: fork twice, new session, cwd /, stdin and stdout to /dev/null.
  * Returns in the daemon with *READY_FD set; the process that called it
  * waits, then exits 0 once the daemon calls lb_daemon_ready, or 1 if the
  * daemon exits first.
  */
-int		 lb_daemonize(int *ready_fd, char *err, size_t errlen);
+int lb_daemonize(int *ready_fd, char *err, size_t errlen);
 /* Let the waiting parent exit 0; stderr goes to /dev/null unless
  * KEEP_STDERR (the error log is stderr). READY_FD -1: nothing to do. */
-void		 lb_daemon_ready(int ready_fd, bool keep_stderr);
+void lb_daemon_ready(int ready_fd, bool keep_stderr);
 /* Tell systemd STATE when NOTIFY_SOCKET is set; silent otherwise. */
-void		 lb_sd_notify(const char *state);
+void lb_sd_notify(const char *state);
 /* RELOADING=1 with MONOTONIC_USEC, as systemd 253+ wants it. */
-void		 lb_sd_reloading(void);
+void lb_sd_reloading(void);
 /*
  * The ids USER and GROUP (either may be NULL: our own) stand for; -1 with
  * "unknown user ..." in err. The master checks a config with it before
  * forking anything.
  */
-int		 lb_user_lookup(const char *user, const char *group,
-		    uid_t *uid, gid_t *gid, char *err, size_t errlen);
+int lb_user_lookup(const char *user, const char *group, uid_t *uid, gid_t *gid,
+    char *err, size_t errlen);
 /* setgroups/setgid/setuid to USER and GROUP (either may be NULL); does
  * nothing unless we are root. */
-int		 lb_drop_privileges(const char *user, const char *group,
-		    char *err, size_t errlen);
+int lb_drop_privileges(const char *user, const char *group, char *err,
+    size_t errlen);
 /* Call once in main, after the last use of argv's strings. */
-void		 lb_proctitle_init(int argc, char *argv[]);
-void		 lb_proctitle_set(const char *title);
+void lb_proctitle_init(int argc, char *argv[]);
+void lb_proctitle_set(const char *title);
 
 /*
  * lbmaster -s: send SIGNO to the master whose pid is in CFG's pid_file.
  * Returns 0, or -1 with the reason in err (no pid_file, no such process).
  */
-int		 lb_master_signal(const struct lb_cfg *cfg, int signo, char *err,
-		    size_t errlen);
+int
+lb_master_signal(const struct lb_cfg *cfg, int signo, char *err, size_t errlen);
 
 #endif /* LB_MASTER_H */

@@ -18,7 +18,7 @@
 
 #include "worker/access_log.h"
 
-static char	 dir[64];
+static char dir[64];
 
 static void
 setup(void)
@@ -34,7 +34,7 @@ setup(void)
 static void
 teardown(void)
 {
-	char	 cmd[128];
+	char cmd[128];
 
 	lb_access_log_close();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
@@ -44,8 +44,8 @@ teardown(void)
 static const char *
 path(const char *name)
 {
-	static char	 buf[2][128];
-	static int	 i;
+	static char buf[2][128];
+	static int  i;
 
 	i = !i;
 	snprintf(buf[i], sizeof(buf[i]), "%s/%s", dir, name);
@@ -56,11 +56,11 @@ path(const char *name)
 static char *
 slurp(const char *file)
 {
-	struct stat	 st;
-	char		*buf;
-	size_t		 len = 0;
-	ssize_t		 n;
-	int		 fd;
+	struct stat st;
+	char	   *buf;
+	size_t	    len = 0;
+	ssize_t	    n;
+	int	    fd;
 
 	if ((fd = open(file, O_RDONLY)) == -1)
 		return calloc(1, 1);
@@ -78,19 +78,20 @@ slurp(const char *file)
 static char *
 unstamped(char *line)
 {
-	char	*open = strchr(line, '['), *close = strchr(line, ']');
-	int	 day, year, h, m, s;
-	char	 mon[4], tz[6];
+	char *open = strchr(line, '['), *close = strchr(line, ']');
+	int   day, year, h, m, s;
+	char  mon[4], tz[6];
 
 	ck_assert_ptr_nonnull(open);
 	ck_assert_ptr_nonnull(close);
 	ck_assert_int_eq(close - open, 27);
 	ck_assert_int_eq(sscanf(open, "[%2d/%3s/%4d:%2d:%2d:%2d %5s]", &day,
-	    mon, &year, &h, &m, &s, tz), 7);
+			     mon, &year, &h, &m, &s, tz),
+	    7);
 	ck_assert_str_eq(tz, "+0000");
 	ck_assert_int_ge(year, 2024);
-	ck_assert_ptr_nonnull(strstr("JanFebMarAprMayJunJulAugSepOctNovDec",
-	    mon));
+	ck_assert_ptr_nonnull(
+	    strstr("JanFebMarAprMayJunJulAugSepOctNovDec", mon));
 	memmove(open + 2, close, strlen(close) + 1);
 	open[1] = 'T';
 	return line;
@@ -99,7 +100,7 @@ unstamped(char *line)
 static struct lb_access
 proxied(void)
 {
-	struct lb_access	 a = {
+	struct lb_access a = {
 		.client_ip = "192.0.2.1",
 		.method = "GET",
 		.target = "/v1/users?a=1",
@@ -119,14 +120,15 @@ proxied(void)
 
 START_TEST(test_line_is_combined_format_then_upstream_fields)
 {
-	struct lb_access	 a = proxied();
-	char			*all;
+	struct lb_access a = proxied();
+	char		*all;
 
 	ck_assert_int_eq(lb_access_log_open(path("a.log")), 0);
 	ck_assert(lb_access_log_enabled());
 	lb_access_log_write(&a);
 	all = slurp(path("a.log"));
-	ck_assert_str_eq(unstamped(all), "192.0.2.1 - - [T] \"GET "
+	ck_assert_str_eq(unstamped(all),
+	    "192.0.2.1 - - [T] \"GET "
 	    "/v1/users?a=1 HTTP/1.1\" 200 1234 \"http://www.mango.com/\" "
 	    "\"curl/8.5.0\" upstream=127.0.0.1:8081 status=200 rt=0.002 "
 	    "urt=0.001\n");
@@ -136,10 +138,10 @@ END_TEST
 
 START_TEST(test_stamp_is_the_local_time_now)
 {
-	struct lb_access	 a = proxied();
-	char			 want[32], *all;
-	time_t			 now = time(NULL);
-	struct tm		 tm;
+	struct lb_access a = proxied();
+	char		 want[32], *all;
+	time_t		 now = time(NULL);
+	struct tm	 tm;
 
 	ck_assert_int_eq(lb_access_log_open(path("a.log")), 0);
 	lb_access_log_write(&a);
@@ -154,7 +156,7 @@ END_TEST
 
 START_TEST(test_missing_values_are_dashes)
 {
-	struct lb_access	 a = {
+	struct lb_access a = {
 		.client_ip = "2001:db8::1",
 		.method = "HEAD",
 		.target = "/",
@@ -163,12 +165,13 @@ START_TEST(test_missing_values_are_dashes)
 		.rt_us = 999,
 		.urt_us = -1,
 	};
-	char			*all;
+	char *all;
 
 	ck_assert_int_eq(lb_access_log_open(path("a.log")), 0);
 	lb_access_log_write(&a);
 	all = slurp(path("a.log"));
-	ck_assert_str_eq(unstamped(all), "2001:db8::1 - - [T] \"HEAD / "
+	ck_assert_str_eq(unstamped(all),
+	    "2001:db8::1 - - [T] \"HEAD / "
 	    "HTTP/1.0\" 404 0 \"-\" \"-\" upstream=- status=- rt=0.000 "
 	    "urt=-\n");
 	free(all);
@@ -177,8 +180,8 @@ END_TEST
 
 START_TEST(test_client_chosen_bytes_are_escaped)
 {
-	struct lb_access	 a = proxied();
-	char			*all;
+	struct lb_access a = proxied();
+	char		*all;
 
 	a.target = "/a\"b\\c\x01\x7f\xc3\xa9";
 	a.referer = "x\" \"forged";
@@ -186,7 +189,8 @@ START_TEST(test_client_chosen_bytes_are_escaped)
 	ck_assert_int_eq(lb_access_log_open(path("a.log")), 0);
 	lb_access_log_write(&a);
 	all = slurp(path("a.log"));
-	ck_assert_str_eq(unstamped(all), "192.0.2.1 - - [T] \"GET "
+	ck_assert_str_eq(unstamped(all),
+	    "192.0.2.1 - - [T] \"GET "
 	    "/a\\x22b\\x5Cc\\x01\\x7F\\xC3\\xA9 HTTP/1.1\" 200 1234 "
 	    "\"x\\x22 \\x22forged\" \"line\\x0D\\x0Abreak\\x09\" "
 	    "upstream=127.0.0.1:8081 status=200 rt=0.002 urt=0.001\n");
@@ -199,8 +203,8 @@ END_TEST
 START_TEST(test_seconds_have_three_decimals)
 {
 	static const struct {
-		int64_t		 us;
-		const char	*text;
+		int64_t	    us;
+		const char *text;
 	} cases[] = {
 		{ 0, "0.000" },
 		{ 999, "0.000" },
@@ -209,11 +213,11 @@ START_TEST(test_seconds_have_three_decimals)
 		{ 60000000, "60.000" },
 		{ -5, "0.000" },
 	};
-	char	*all, want[64];
+	char *all, want[64];
 
 	ck_assert_int_eq(lb_access_log_open(path("a.log")), 0);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct lb_access	 a = proxied();
+		struct lb_access a = proxied();
 
 		a.rt_us = cases[i].us;
 		a.urt_us = cases[i].us < 0 ? 0 : cases[i].us;
@@ -232,7 +236,7 @@ END_TEST
 
 START_TEST(test_off_writes_nothing)
 {
-	struct lb_access	 a = proxied();
+	struct lb_access a = proxied();
 
 	ck_assert_int_eq(lb_access_log_open(NULL), 0);
 	ck_assert(!lb_access_log_enabled());
@@ -252,9 +256,9 @@ END_TEST
 
 START_TEST(test_reopen_follows_a_rename)
 {
-	struct lb_access	 a = proxied();
-	struct stat		 st;
-	char			*old, *cur;
+	struct lb_access a = proxied();
+	struct stat	 st;
+	char		*old, *cur;
 
 	ck_assert_int_eq(lb_access_log_open(path("a.log")), 0);
 	lb_access_log_write(&a);
@@ -280,17 +284,17 @@ END_TEST
 /* Four processes, long lines: each line arrives whole. */
 START_TEST(test_lines_of_several_processes_never_mix)
 {
-	static char		 ua[3000];
-	char			*all, *line, *save;
-	int			 st, lines = 0;
+	static char ua[3000];
+	char	   *all, *line, *save;
+	int	    st, lines = 0;
 
 	ck_assert_int_eq(lb_access_log_open(path("a.log")), 0);
 	for (int p = 0; p < 4; p++) {
-		pid_t	 pid = fork();
+		pid_t pid = fork();
 
 		ck_assert_int_ne(pid, -1);
 		if (pid == 0) {
-			struct lb_access	 a = proxied();
+			struct lb_access a = proxied();
 
 			memset(ua, 'a' + p, sizeof(ua) - 1);
 			a.user_agent = ua;
@@ -305,8 +309,8 @@ START_TEST(test_lines_of_several_processes_never_mix)
 	}
 	all = slurp(path("a.log"));
 	for (line = strtok_r(all, "\n", &save); line != NULL;
-	    line = strtok_r(NULL, "\n", &save)) {
-		char	*q = strstr(line, "\" \"") + 3;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *q = strstr(line, "\" \"") + 3;
 
 		lines++;
 		/* 2999 times the same letter, then the closing quote. */
@@ -322,8 +326,8 @@ END_TEST
 static Suite *
 access_log_suite(void)
 {
-	Suite	*s = suite_create("access_log");
-	TCase	*tc = tcase_create("access_log");
+	Suite *s = suite_create("access_log");
+	TCase *tc = tcase_create("access_log");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_line_is_combined_format_then_upstream_fields);
@@ -342,7 +346,7 @@ access_log_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(access_log_suite());
+	SRunner *sr = srunner_create(access_log_suite());
 	int	 failed;
 
 	srunner_run_all(sr, CK_NORMAL);

@@ -16,12 +16,12 @@
 /* ---------------------------------------------------------- lb_addr_split */
 
 static const struct split_case {
-	const char	*text;
-	unsigned	 defport;
-	int		 rc;
-	const char	*host;		/* when rc == 0 */
-	unsigned	 port;
-	const char	*err;		/* when rc == -1: the exact message */
+	const char *text;
+	unsigned    defport;
+	int	    rc;
+	const char *host; /* when rc == 0 */
+	unsigned    port;
+	const char *err; /* when rc == -1: the exact message */
 } split_cases[] = {
 	{ "localhost:8081", 0, 0, "localhost", 8081, NULL },
 	{ "1.2.3.4:80", 0, 0, "1.2.3.4", 80, NULL },
@@ -36,8 +36,7 @@ static const struct split_case {
 	{ "localhost:65536", 0, -1, NULL, 0,
 	    "port 65536 out of range (1-65535)" },
 	{ "localhost:0", 0, -1, NULL, 0, "port 0 out of range (1-65535)" },
-	{ "[::1]:99999", 0, -1, NULL, 0,
-	    "port 99999 out of range (1-65535)" },
+	{ "[::1]:99999", 0, -1, NULL, 0, "port 99999 out of range (1-65535)" },
 	{ "h:123456789012345678901234567890", 0, -1, NULL, 0,
 	    "port 123456789012345678901234567890 out of range (1-65535)" },
 	{ "localhost", 0, -1, NULL, 0, "missing port in \"localhost\"" },
@@ -52,22 +51,23 @@ static const struct split_case {
 	    "unexpected \"80\" after ']' in \"[::1]80\"" },
 	{ "[1.2.3.4]:80", 0, -1, NULL, 0,
 	    "brackets hold an IPv6 address in \"[1.2.3.4]:80\"" },
-	{ "::1:80", 0, -1, NULL, 0, "IPv6 address must be in brackets, as "
+	{ "::1:80", 0, -1, NULL, 0,
+	    "IPv6 address must be in brackets, as "
 	    "in \"[::1]:80\": \"::1:80\"" },
 };
 
 START_TEST(test_split_host_and_port)
 {
-	const struct split_case	*c = &split_cases[_i];
+	const struct split_case *c = &split_cases[_i];
 	char			 host[256], err[256];
 	unsigned		 port = 12345;
 	int			 rc;
 
 	err[0] = '\0';
-	rc = lb_addr_split(c->text, host, sizeof(host), &port, c->defport,
-	    err, sizeof(err));
-	ck_assert_msg(rc == c->rc, "\"%s\": rc %d, want %d (%s)", c->text,
-	    rc, c->rc, err);
+	rc = lb_addr_split(c->text, host, sizeof(host), &port, c->defport, err,
+	    sizeof(err));
+	ck_assert_msg(rc == c->rc, "\"%s\": rc %d, want %d (%s)", c->text, rc,
+	    c->rc, err);
 	if (rc == 0) {
 		ck_assert_str_eq(host, c->host);
 		ck_assert_uint_eq(port, c->port);
@@ -78,32 +78,35 @@ END_TEST
 
 START_TEST(test_split_refuses_host_longer_than_buffer)
 {
-	char		 host[8], err[128];
-	unsigned	 port;
+	char	 host[8], err[128];
+	unsigned port;
 
-	ck_assert_int_eq(lb_addr_split("abcdefgh:80", host, sizeof(host),
-	    &port, 0, err, sizeof(err)), -1);
-	ck_assert_int_eq(lb_addr_split("abcdefg:80", host, sizeof(host),
-	    &port, 0, err, sizeof(err)), 0);
+	ck_assert_int_eq(lb_addr_split("abcdefgh:80", host, sizeof(host), &port,
+			     0, err, sizeof(err)),
+	    -1);
+	ck_assert_int_eq(lb_addr_split("abcdefg:80", host, sizeof(host), &port,
+			     0, err, sizeof(err)),
+	    0);
 	ck_assert_str_eq(host, "abcdefg");
 }
 END_TEST
 
 START_TEST(test_split_tolerates_null_error_buffer)
 {
-	char		 host[64];
-	unsigned	 port;
+	char	 host[64];
+	unsigned port;
 
 	ck_assert_int_eq(lb_addr_split("x:0", host, sizeof(host), &port, 0,
-	    NULL, 0), -1);
+			     NULL, 0),
+	    -1);
 }
 END_TEST
 
 /* --------------------------------------------------- lb_addr_parse_listen */
 
 static const struct listen_case {
-	const char	*text;
-	const char	*want;		/* lb_addr_format, or NULL: refused */
+	const char *text;
+	const char *want; /* lb_addr_format, or NULL: refused */
 } listen_cases[] = {
 	{ "0.0.0.0:8080", "0.0.0.0:8080" },
 	{ "127.0.0.1:80", "127.0.0.1:80" },
@@ -114,7 +117,7 @@ static const struct listen_case {
 	{ "8080", "0.0.0.0:8080" },
 	{ "localhost:8080", NULL },
 	{ "example.com:80", NULL },
-	{ "127.1:80", NULL },		/* inet_aton shorthand: ambiguous */
+	{ "127.1:80", NULL }, /* inet_aton shorthand: ambiguous */
 	{ "0.0.0.0", NULL },
 	{ "99999", NULL },
 	{ "0", NULL },
@@ -127,9 +130,9 @@ static const struct listen_case {
 START_TEST(test_parse_listen_numeric_forms)
 {
 	const struct listen_case *c = &listen_cases[_i];
-	struct lb_sockaddr	 sa;
-	char			 err[256] = "", buf[LB_ADDRSTRLEN];
-	int			 rc;
+	struct lb_sockaddr	  sa;
+	char			  err[256] = "", buf[LB_ADDRSTRLEN];
+	int			  rc;
 
 	rc = lb_addr_parse_listen(c->text, &sa, err, sizeof(err));
 	if (c->want == NULL) {
@@ -140,18 +143,20 @@ START_TEST(test_parse_listen_numeric_forms)
 	ck_assert_msg(rc == 0, "\"%s\": %s", c->text, err);
 	lb_addr_format((struct sockaddr *)&sa.ss, buf, sizeof(buf));
 	ck_assert_str_eq(buf, c->want);
-	ck_assert_uint_eq(sa.len, sa.ss.ss_family == AF_INET ?
-	    sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
+	ck_assert_uint_eq(sa.len,
+	    sa.ss.ss_family == AF_INET ? sizeof(struct sockaddr_in) :
+					 sizeof(struct sockaddr_in6));
 }
 END_TEST
 
 START_TEST(test_parse_listen_reports_port_range)
 {
-	struct lb_sockaddr	 sa;
-	char			 err[256];
+	struct lb_sockaddr sa;
+	char		   err[256];
 
 	ck_assert_int_eq(lb_addr_parse_listen("0.0.0.0:99999", &sa, err,
-	    sizeof(err)), -1);
+			     sizeof(err)),
+	    -1);
 	ck_assert_str_eq(err, "port 99999 out of range (1-65535)");
 }
 END_TEST
@@ -160,19 +165,20 @@ END_TEST
 
 START_TEST(test_resolve_literal_gives_one_address)
 {
-	struct lb_sockaddr	*v;
-	size_t			 n;
-	char			 err[256], buf[LB_ADDRSTRLEN];
+	struct lb_sockaddr *v;
+	size_t		    n;
+	char		    err[256], buf[LB_ADDRSTRLEN];
 
 	ck_assert_int_eq(lb_addr_resolve("127.0.0.1", 8081, &v, &n, err,
-	    sizeof(err)), 0);
+			     sizeof(err)),
+	    0);
 	ck_assert_uint_eq(n, 1);
 	lb_addr_format((struct sockaddr *)&v[0].ss, buf, sizeof(buf));
 	ck_assert_str_eq(buf, "127.0.0.1:8081");
 	free(v);
 
-	ck_assert_int_eq(lb_addr_resolve("::1", 80, &v, &n, err,
-	    sizeof(err)), 0);
+	ck_assert_int_eq(lb_addr_resolve("::1", 80, &v, &n, err, sizeof(err)),
+	    0);
 	ck_assert_uint_eq(n, 1);
 	lb_addr_format((struct sockaddr *)&v[0].ss, buf, sizeof(buf));
 	ck_assert_str_eq(buf, "[::1]:80");
@@ -182,13 +188,14 @@ END_TEST
 
 START_TEST(test_resolve_localhost_has_no_duplicates)
 {
-	struct lb_sockaddr	*v;
-	size_t			 n;
-	char			 err[256], buf[LB_ADDRSTRLEN];
-	bool			 loop4 = false;
+	struct lb_sockaddr *v;
+	size_t		    n;
+	char		    err[256], buf[LB_ADDRSTRLEN];
+	bool		    loop4 = false;
 
 	ck_assert_int_eq(lb_addr_resolve("localhost", 8081, &v, &n, err,
-	    sizeof(err)), 0);
+			     sizeof(err)),
+	    0);
 	ck_assert_uint_ge(n, 1);
 	for (size_t i = 0; i < n; i++) {
 		lb_addr_format((struct sockaddr *)&v[i].ss, buf, sizeof(buf));
@@ -207,18 +214,20 @@ END_TEST
 
 START_TEST(test_resolve_failure_fills_err)
 {
-	struct lb_sockaddr	*v = (void *)1;
-	size_t			 n = 7;
-	char			 err[256] = "";
+	struct lb_sockaddr *v = (void *)1;
+	size_t		    n = 7;
+	char		    err[256] = "";
 
 	ck_assert_int_eq(lb_addr_resolve("no-such-host.invalid", 80, &v, &n,
-	    err, sizeof(err)), -1);
+			     err, sizeof(err)),
+	    -1);
 	ck_assert_ptr_null(v);
 	ck_assert_uint_eq(n, 0);
 	ck_assert_msg(strstr(err, "no-such-host.invalid") != NULL, "%s", err);
 
 	ck_assert_int_eq(lb_addr_resolve("127.0.0.1", 70000, &v, &n, err,
-	    sizeof(err)), -1);
+			     sizeof(err)),
+	    -1);
 	ck_assert_str_eq(err, "port 70000 out of range (1-65535)");
 }
 END_TEST
@@ -230,13 +239,13 @@ make_sa(const char *ip, unsigned port, struct sockaddr_storage *ss)
 {
 	memset(ss, 0, sizeof(*ss));
 	if (strchr(ip, ':') != NULL) {
-		struct sockaddr_in6	*s6 = (struct sockaddr_in6 *)ss;
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
 
 		s6->sin6_family = AF_INET6;
 		s6->sin6_port = htons((uint16_t)port);
 		ck_assert_int_eq(inet_pton(AF_INET6, ip, &s6->sin6_addr), 1);
 	} else {
-		struct sockaddr_in	*s4 = (struct sockaddr_in *)ss;
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
 
 		s4->sin_family = AF_INET;
 		s4->sin_port = htons((uint16_t)port);
@@ -247,9 +256,9 @@ make_sa(const char *ip, unsigned port, struct sockaddr_storage *ss)
 START_TEST(test_format_with_and_without_port)
 {
 	static const struct {
-		const char	*ip;
-		unsigned	 port;
-		const char	*full, *host;
+		const char *ip;
+		unsigned    port;
+		const char *full, *host;
 	} cases[] = {
 		{ "1.2.3.4", 80, "1.2.3.4:80", "1.2.3.4" },
 		{ "::1", 80, "[::1]:80", "::1" },
@@ -259,8 +268,8 @@ START_TEST(test_format_with_and_without_port)
 		    "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535",
 		    "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff" },
 	};
-	struct sockaddr_storage	 ss;
-	char			 buf[LB_ADDRSTRLEN];
+	struct sockaddr_storage ss;
+	char			buf[LB_ADDRSTRLEN];
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		make_sa(cases[i].ip, cases[i].port, &ss);
@@ -274,8 +283,8 @@ END_TEST
 
 START_TEST(test_format_truncates_safely)
 {
-	struct sockaddr_storage	 ss;
-	char			 buf[8];
+	struct sockaddr_storage ss;
+	char			buf[8];
 
 	make_sa("123.123.123.123", 65535, &ss);
 	memset(buf, 'x', sizeof(buf));
@@ -286,7 +295,7 @@ END_TEST
 
 START_TEST(test_equal_compares_family_address_and_port)
 {
-	struct sockaddr_storage	 a, b;
+	struct sockaddr_storage a, b;
 
 	make_sa("1.2.3.4", 80, &a);
 	make_sa("1.2.3.4", 80, &b);
@@ -308,14 +317,14 @@ END_TEST
 /* ----------------------------------------------------------------- CIDR */
 
 static const struct cidr_case {
-	const char	*text;
-	const char	*want;		/* lb_cidr_format, or NULL: refused */
-	unsigned	 prefix;
+	const char *text;
+	const char *want; /* lb_cidr_format, or NULL: refused */
+	unsigned    prefix;
 } cidr_cases[] = {
 	{ "10.0.0.0/8", "10.0.0.0/8", 8 },
 	{ "10.1.2.3", "10.1.2.3", 32 },
 	{ "10.1.2.3/32", "10.1.2.3", 32 },
-	{ "10.1.2.3/8", "10.0.0.0/8", 8 },	/* host bits cleared */
+	{ "10.1.2.3/8", "10.0.0.0/8", 8 }, /* host bits cleared */
 	{ "10.255.255.255/9", "10.128.0.0/9", 9 },
 	{ "192.168.1.77/27", "192.168.1.64/27", 27 },
 	{ "0.0.0.0/0", "0.0.0.0/0", 0 },
@@ -342,10 +351,10 @@ static const struct cidr_case {
 
 START_TEST(test_cidr_parse_and_format)
 {
-	const struct cidr_case	*c = &cidr_cases[_i];
-	struct lb_cidr		 cidr, again;
-	char			 err[256] = "", buf[LB_ADDRSTRLEN];
-	int			 rc;
+	const struct cidr_case *c = &cidr_cases[_i];
+	struct lb_cidr		cidr, again;
+	char			err[256] = "", buf[LB_ADDRSTRLEN];
+	int			rc;
 
 	rc = lb_cidr_parse(c->text, &cidr, err, sizeof(err));
 	if (c->want == NULL) {
@@ -366,8 +375,8 @@ END_TEST
 
 START_TEST(test_cidr_prefix_range_message)
 {
-	struct lb_cidr	 c;
-	char		 err[256];
+	struct lb_cidr c;
+	char	       err[256];
 
 	ck_assert_int_eq(lb_cidr_parse("10.0.0.0/33", &c, err, sizeof(err)),
 	    -1);
@@ -380,9 +389,9 @@ START_TEST(test_cidr_prefix_range_message)
 END_TEST
 
 static const struct match_case {
-	const char	*cidr;
-	const char	*peer;
-	bool		 match;
+	const char *cidr;
+	const char *peer;
+	bool	    match;
 } match_cases[] = {
 	{ "10.0.0.0/8", "10.0.0.1", true },
 	{ "10.0.0.0/8", "10.255.255.255", true },
@@ -419,7 +428,7 @@ static const struct match_case {
 
 START_TEST(test_cidr_match_peers)
 {
-	const struct match_case	*c = &match_cases[_i];
+	const struct match_case *c = &match_cases[_i];
 	struct lb_cidr		 cidr;
 	struct sockaddr_storage	 ss;
 	char			 err[256];
@@ -433,9 +442,9 @@ END_TEST
 
 START_TEST(test_cidr_match_ignores_other_families)
 {
-	struct lb_cidr		 cidr;
-	struct sockaddr_storage	 ss;
-	char			 err[256];
+	struct lb_cidr		cidr;
+	struct sockaddr_storage ss;
+	char			err[256];
 
 	ck_assert_int_eq(lb_cidr_parse("0.0.0.0/0", &cidr, err, sizeof(err)),
 	    0);
@@ -448,8 +457,8 @@ END_TEST
 static Suite *
 addr_suite(void)
 {
-	Suite	*s = suite_create("addr");
-	TCase	*tc;
+	Suite *s = suite_create("addr");
+	TCase *tc;
 
 	tc = tcase_create("split");
 	tcase_add_loop_test(tc, test_split_host_and_port, 0,
@@ -490,7 +499,7 @@ addr_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(addr_suite());
+	SRunner *sr = srunner_create(addr_suite());
 	int	 failed;
 
 	srunner_run_all(sr, CK_NORMAL);

@@ -23,18 +23,18 @@
 #include "config/config.h"
 #include "worker/balance.h"
 
-#define MAXSRV		16
-#define NOW		100000		/* the tests' clock, in ms */
-#define SEED		42
-#define NONE		(-1)		/* pick() found no server */
+#define MAXSRV 16
+#define NOW    100000 /* the tests' clock, in ms */
+#define SEED   42
+#define NONE   (-1) /* pick() found no server */
 
 /* One route of N servers, its shared records and one worker's upstream. */
 struct fixture {
-	struct lb_route	 route;
-	struct lb_server srv[MAXSRV];
-	char		 names[MAXSRV][32];
-	struct lb_shm_server *shm;	/* calloc'ed, like the master's slots */
-	struct lb_upstream up;
+	struct lb_route	      route;
+	struct lb_server      srv[MAXSRV];
+	char		      names[MAXSRV][32];
+	struct lb_shm_server *shm; /* calloc'ed, like the master's slots */
+	struct lb_upstream    up;
 };
 
 static struct fixture fx;
@@ -99,7 +99,7 @@ static int
 pick_hold(struct lb_upstream *up, const struct sockaddr *client,
     const bool *tried)
 {
-	struct lb_peer	*p;
+	struct lb_peer *p;
 
 	if ((p = lb_upstream_pick(up, client, tried, NOW)) == NULL)
 		return NONE;
@@ -111,7 +111,7 @@ pick_hold(struct lb_upstream *up, const struct sockaddr *client,
 static int
 pick(const struct sockaddr *client, const bool *tried)
 {
-	int	 i;
+	int i;
 
 	if ((i = pick_hold(&fx.up, client, tried)) != NONE)
 		lb_upstream_done(&fx.up, &fx.up.peers[i], false);
@@ -122,7 +122,7 @@ pick(const struct sockaddr *client, const bool *tried)
 static struct sockaddr_in
 client_v4(uint32_t addr, uint16_t port)
 {
-	struct sockaddr_in	 sin;
+	struct sockaddr_in sin;
 
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
@@ -135,8 +135,8 @@ client_v4(uint32_t addr, uint16_t port)
 static struct sockaddr_in6
 client_v4mapped(uint32_t addr, uint16_t port)
 {
-	struct sockaddr_in6	 sin6;
-	uint32_t		 be = htonl(addr);
+	struct sockaddr_in6 sin6;
+	uint32_t	    be = htonl(addr);
 
 	memset(&sin6, 0, sizeof(sin6));
 	sin6.sin6_family = AF_INET6;
@@ -151,7 +151,7 @@ client_v4mapped(uint32_t addr, uint16_t port)
 static struct sockaddr_in6
 client_v6(uint16_t low)
 {
-	struct sockaddr_in6	 sin6;
+	struct sockaddr_in6 sin6;
 
 	memset(&sin6, 0, sizeof(sin6));
 	sin6.sin6_family = AF_INET6;
@@ -168,18 +168,17 @@ client_v6(uint16_t low)
 static int
 pick_client(uint32_t c)
 {
-	struct sockaddr_in	 sin = client_v4(0x0a000000 + c, 40000);
+	struct sockaddr_in sin = client_v4(0x0a000000 + c, 40000);
 
 	return pick((struct sockaddr *)&sin, NULL);
 }
 
 /* Assert that COUNT is within TOL (a fraction) of EXPECT. */
 static void
-assert_near(const char *what, size_t i, double count, double expect,
-    double tol)
+assert_near(const char *what, size_t i, double count, double expect, double tol)
 {
 	ck_assert_msg(count >= expect * (1 - tol) &&
-	    count <= expect * (1 + tol),
+		count <= expect * (1 + tol),
 	    "%s: server %zu got %.0f, expected %.0f +-%.0f%%", what, i, count,
 	    expect, tol * 100);
 }
@@ -189,15 +188,15 @@ assert_near(const char *what, size_t i, double count, double expect,
 START_TEST(test_balancer_get_names_every_algorithm)
 {
 	static const struct {
-		enum lb_algo	 algo;
-		const char	*name;
+		enum lb_algo algo;
+		const char  *name;
 	} t[] = {
-		{ LB_ALGO_ROUND_ROBIN,		"round_robin" },
-		{ LB_ALGO_LEAST_CONN,		"least_conn" },
-		{ LB_ALGO_RANDOM,		"random" },
-		{ LB_ALGO_TWO_CHOICES,		"two_choices" },
-		{ LB_ALGO_IP_HASH,		"ip_hash" },
-		{ LB_ALGO_CONSISTENT_HASH,	"consistent_hash" },
+		{ LB_ALGO_ROUND_ROBIN, "round_robin" },
+		{ LB_ALGO_LEAST_CONN, "least_conn" },
+		{ LB_ALGO_RANDOM, "random" },
+		{ LB_ALGO_TWO_CHOICES, "two_choices" },
+		{ LB_ALGO_IP_HASH, "ip_hash" },
+		{ LB_ALGO_CONSISTENT_HASH, "consistent_hash" },
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
@@ -213,9 +212,9 @@ END_TEST
 
 START_TEST(test_init_rejects_unknown_algorithm)
 {
-	struct lb_route		 route;
-	struct lb_upstream	 up;
-	struct lb_shm_server	 shm[1];
+	struct lb_route	     route;
+	struct lb_upstream   up;
+	struct lb_shm_server shm[1];
 
 	memset(&route, 0, sizeof(route));
 	memset(shm, 0, sizeof(shm));
@@ -236,9 +235,9 @@ END_TEST
 
 START_TEST(test_down_server_is_never_picked)
 {
-	enum lb_algo	 algo = (enum lb_algo)_i;
-	size_t		 seen[3] = { 0 };
-	int		 i;
+	enum lb_algo algo = (enum lb_algo)_i;
+	size_t	     seen[3] = { 0 };
+	int	     i;
 
 	fx_init(algo, NULL, NULL, 3);
 	atomic_store(&fx.shm[1].up, 0);
@@ -279,7 +278,7 @@ END_TEST
 
 START_TEST(test_backups_only_when_every_primary_is_unusable)
 {
-	enum lb_algo	 algo = (enum lb_algo)_i;
+	enum lb_algo	  algo = (enum lb_algo)_i;
 	static const bool backup[] = { false, false, true };
 
 	fx_init(algo, NULL, backup, 3);
@@ -302,9 +301,9 @@ END_TEST
 
 START_TEST(test_tried_servers_are_excluded)
 {
-	enum lb_algo	 algo = (enum lb_algo)_i;
-	static const bool backup[] = { false, false, false, true };
-	bool		 tried[4] = { true, false, true, false };
+	enum lb_algo	   algo = (enum lb_algo)_i;
+	static const bool  backup[] = { false, false, false, true };
+	bool		   tried[4] = { true, false, true, false };
 	struct sockaddr_in sin;
 
 	fx_init(algo, NULL, backup, 4);
@@ -323,7 +322,7 @@ END_TEST
 
 START_TEST(test_pick_returns_null_when_none_is_usable)
 {
-	enum lb_algo	 algo = (enum lb_algo)_i;
+	enum lb_algo	  algo = (enum lb_algo)_i;
 	static const bool backup[] = { false, true };
 
 	fx_init(algo, NULL, backup, 2);
@@ -340,7 +339,7 @@ END_TEST
 
 START_TEST(test_counters_rise_with_pick_and_fall_with_done)
 {
-	struct lb_peer	*a, *b;
+	struct lb_peer *a, *b;
 
 	fx_init(LB_ALGO_ROUND_ROBIN, NULL, NULL, 1);
 	ck_assert_ptr_nonnull(a = lb_upstream_pick(&fx.up, NULL, NULL, NOW));
@@ -363,8 +362,8 @@ END_TEST
 
 START_TEST(test_peers_use_the_shared_slot_of_their_server_id)
 {
-	struct lb_shm_server	 shm[8];
-	struct lb_upstream	 up;
+	struct lb_shm_server shm[8];
+	struct lb_upstream   up;
 
 	memset(shm, 0, sizeof(shm));
 	fx_init(LB_ALGO_ROUND_ROBIN, NULL, NULL, 2);
@@ -388,7 +387,7 @@ END_TEST
 static void
 rr_sequence(char *buf, size_t n)
 {
-	int	 i;
+	int i;
 
 	for (size_t k = 0; k < n; k++) {
 		ck_assert_int_ne(i = pick(NULL, NULL), NONE);
@@ -400,7 +399,7 @@ rr_sequence(char *buf, size_t n)
 START_TEST(test_round_robin_weights_5_1_1_interleave_smoothly)
 {
 	static const unsigned w[] = { 5, 1, 1 };
-	char		 seq[15];
+	char		      seq[15];
 
 	fx_init(LB_ALGO_ROUND_ROBIN, w, NULL, 3);
 	rr_sequence(seq, 14);
@@ -411,7 +410,7 @@ END_TEST
 
 START_TEST(test_round_robin_equal_weights_alternate)
 {
-	char		 seq[10];
+	char seq[10];
 
 	fx_init(LB_ALGO_ROUND_ROBIN, NULL, NULL, 3);
 	rr_sequence(seq, 9);
@@ -422,7 +421,7 @@ END_TEST
 
 START_TEST(test_round_robin_skips_down_server_and_takes_it_back)
 {
-	char		 seq[10];
+	char seq[10];
 
 	fx_init(LB_ALGO_ROUND_ROBIN, NULL, NULL, 3);
 	atomic_store(&fx.shm[1].up, 0);
@@ -438,7 +437,7 @@ END_TEST
 
 START_TEST(test_round_robin_failure_skips_the_failed_server_for_a_while)
 {
-	int	 i, n[2] = { 0, 0 };
+	int i, n[2] = { 0, 0 };
 
 	fx_init(LB_ALGO_ROUND_ROBIN, NULL, NULL, 2);
 	ck_assert_int_eq(pick(NULL, NULL), 0);
@@ -506,7 +505,7 @@ END_TEST
 START_TEST(test_least_conn_breaks_ties_by_weighted_round_robin)
 {
 	static const unsigned w[] = { 5, 1, 1 };
-	char		 seq[15];
+	char		      seq[15];
 
 	/* Every request finishes at once: always a tie among all three. */
 	fx_init(LB_ALGO_LEAST_CONN, w, NULL, 3);
@@ -518,7 +517,7 @@ END_TEST
 
 START_TEST(test_least_conn_sees_other_workers_requests)
 {
-	struct lb_upstream	 other;
+	struct lb_upstream other;
 
 	fx_init(LB_ALGO_LEAST_CONN, NULL, NULL, 2);
 	ck_assert_int_eq(lb_upstream_init(&other, &fx.route, fx.shm, SEED + 1),
@@ -541,9 +540,9 @@ static void
 assert_weighted_spread(enum lb_algo algo)
 {
 	static const unsigned w[] = { 1, 2, 3, 4 };
-	const int	 picks = 100000;
-	size_t		 n[4] = { 0 };
-	int		 i;
+	const int	      picks = 100000;
+	size_t		      n[4] = { 0 };
+	int		      i;
 
 	fx_init(algo, w, NULL, 4);
 	for (int k = 0; k < picks; k++) {
@@ -564,8 +563,8 @@ END_TEST
 
 START_TEST(test_random_is_deterministic_for_a_seed)
 {
-	struct lb_upstream	 a, b, c;
-	int			 differ = 0, x, y, z;
+	struct lb_upstream a, b, c;
+	int		   differ = 0, x, y, z;
 
 	fx_init(LB_ALGO_RANDOM, NULL, NULL, 8);
 	ck_assert_int_eq(lb_upstream_init(&a, &fx.route, fx.shm, 7), 0);
@@ -594,7 +593,7 @@ END_TEST
 
 START_TEST(test_two_choices_never_takes_the_busiest)
 {
-	size_t		 n[3] = { 0 };
+	size_t n[3] = { 0 };
 
 	fx_init(LB_ALGO_TWO_CHOICES, NULL, NULL, 3);
 	atomic_store(&fx.shm[0].active, 10);
@@ -610,7 +609,7 @@ END_TEST
 
 START_TEST(test_two_choices_keeps_load_even)
 {
-	uint64_t	 a, lo = UINT64_MAX, hi = 0;
+	uint64_t a, lo = UINT64_MAX, hi = 0;
 
 	fx_init(LB_ALGO_TWO_CHOICES, NULL, NULL, 8);
 	for (int k = 0; k < 8000; k++)
@@ -630,8 +629,8 @@ END_TEST
 
 START_TEST(test_hash_same_client_same_server_whatever_its_port)
 {
-	enum lb_algo	 algo = (enum lb_algo)_i;
-	int		 first[200];
+	enum lb_algo algo = (enum lb_algo)_i;
+	int	     first[200];
 
 	fx_init(algo, NULL, NULL, 5);
 	for (uint32_t c = 0; c < 200; c++)
@@ -640,8 +639,7 @@ START_TEST(test_hash_same_client_same_server_whatever_its_port)
 		struct sockaddr_in sin = client_v4(0x0a000000 + c * 7919,
 		    (uint16_t)(1024 + c));
 
-		ck_assert_int_eq(pick((struct sockaddr *)&sin, NULL),
-		    first[c]);
+		ck_assert_int_eq(pick((struct sockaddr *)&sin, NULL), first[c]);
 	}
 	fx_free();
 }
@@ -649,8 +647,8 @@ END_TEST
 
 START_TEST(test_hash_v4_mapped_v6_client_is_the_v4_client)
 {
-	enum lb_algo	 algo = (enum lb_algo)_i;
-	struct sockaddr_in sin;
+	enum lb_algo	    algo = (enum lb_algo)_i;
+	struct sockaddr_in  sin;
 	struct sockaddr_in6 sin6;
 
 	fx_init(algo, NULL, NULL, 7);
@@ -667,9 +665,9 @@ END_TEST
 /* Clients that differ only in their last bits still spread. */
 START_TEST(test_hash_uses_the_whole_address)
 {
-	enum lb_algo	 algo = (enum lb_algo)_i;
-	size_t		 n4[4] = { 0 }, n6[4] = { 0 };
-	struct sockaddr_in sin;
+	enum lb_algo	    algo = (enum lb_algo)_i;
+	size_t		    n4[4] = { 0 }, n6[4] = { 0 };
+	struct sockaddr_in  sin;
 	struct sockaddr_in6 sin6;
 
 	fx_init(algo, NULL, NULL, 4);
@@ -690,7 +688,7 @@ END_TEST
 START_TEST(test_ip_hash_spreads_clients)
 {
 	static const unsigned w[] = { 1, 1, 1, 1, 2 };
-	size_t		 n[5] = { 0 };
+	size_t		      n[5] = { 0 };
 
 	fx_init(LB_ALGO_IP_HASH, w, NULL, 5);
 	for (uint32_t c = 0; c < 60000; c++)
@@ -710,8 +708,8 @@ static void
 assert_down_moves_only_its_clients(enum lb_algo algo, size_t nsrv,
     uint32_t nclients, size_t dead, double share_tol)
 {
-	int		*before, *after;
-	size_t		 n[MAXSRV] = { 0 }, moved = 0;
+	int   *before, *after;
+	size_t n[MAXSRV] = { 0 }, moved = 0;
 
 	before = calloc(nclients, sizeof(*before));
 	after = calloc(nclients, sizeof(*after));
@@ -764,8 +762,8 @@ END_TEST
 
 START_TEST(test_consistent_hash_dead_servers_clients_spread_out)
 {
-	int		 was;
-	size_t		 to[10] = { 0 }, receivers = 0;
+	int    was;
+	size_t to[10] = { 0 }, receivers = 0;
 
 	fx_init(LB_ALGO_CONSISTENT_HASH, NULL, NULL, 10);
 	atomic_store(&fx.shm[4].up, 0);
@@ -790,9 +788,9 @@ END_TEST
  */
 START_TEST(test_consistent_hash_added_server_takes_only_its_share)
 {
-	struct lb_upstream	 ten;
-	size_t			 gained = 0;
-	int			 old, now;
+	struct lb_upstream ten;
+	size_t		   gained = 0;
+	int		   old, now;
 
 	fx_init(LB_ALGO_CONSISTENT_HASH, NULL, NULL, 11);
 	fx.route.n_servers = 10;
@@ -808,8 +806,7 @@ START_TEST(test_consistent_hash_added_server_takes_only_its_share)
 		else
 			ck_assert_int_eq(now, old);
 	}
-	assert_near("consistent_hash", 10, (double)gained, 50000.0 / 11,
-	    0.3);
+	assert_near("consistent_hash", 10, (double)gained, 50000.0 / 11, 0.3);
 	lb_upstream_fini(&ten);
 	fx_free();
 }
@@ -818,7 +815,7 @@ END_TEST
 START_TEST(test_consistent_hash_follows_weights)
 {
 	static const unsigned w[] = { 1, 3 };
-	size_t		 n[2] = { 0 };
+	size_t		      n[2] = { 0 };
 
 	fx_init(LB_ALGO_CONSISTENT_HASH, w, NULL, 2);
 	for (uint32_t c = 0; c < 40000; c++)
@@ -831,8 +828,8 @@ END_TEST
 static Suite *
 balance_suite(void)
 {
-	Suite	*s = suite_create("balance");
-	TCase	*tc;
+	Suite *s = suite_create("balance");
+	TCase *tc;
 
 	tc = tcase_create("common");
 	tcase_add_test(tc, test_balancer_get_names_every_algorithm);
@@ -904,7 +901,7 @@ balance_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
+	SRunner *sr;
 	int	 failed;
 
 	sr = srunner_create(balance_suite());

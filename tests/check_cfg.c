@@ -22,8 +22,8 @@
 static const char *
 fixtures_dir(void)
 {
-	static char	 dir[4096];
-	const char	*env = getenv("LB_FIXTURES"), *slash;
+	static char dir[4096];
+	const char *env = getenv("LB_FIXTURES"), *slash;
 
 	if (env != NULL && *env != '\0')
 		return env;
@@ -39,7 +39,7 @@ fixtures_dir(void)
 static void
 join(char *buf, size_t len, const char *dir, const char *name)
 {
-	int	 n = snprintf(buf, len, "%s/%s", dir, name);
+	int n = snprintf(buf, len, "%s/%s", dir, name);
 
 	ck_assert_msg(n > 0 && (size_t)n < len, "path too long: %s", dir);
 }
@@ -48,11 +48,11 @@ join(char *buf, size_t len, const char *dir, const char *name)
 static struct lb_cfg *
 load_ok(const char *yaml)
 {
-	struct lb_cfg	*cfg = NULL;
-	char		 err[LB_ERRLEN];
+	struct lb_cfg *cfg = NULL;
+	char	       err[LB_ERRLEN];
 
 	if (lb_cfg_load_string("t.yaml", yaml, strlen(yaml), &cfg, err,
-	    sizeof(err)) == -1)
+		sizeof(err)) == -1)
 		ck_abort_msg("load failed: %s", err);
 	ck_assert_ptr_nonnull(cfg);
 	return cfg;
@@ -62,11 +62,12 @@ load_ok(const char *yaml)
 static void
 expect_error(const char *yaml, const char *expected)
 {
-	struct lb_cfg	*cfg = (struct lb_cfg *)&cfg;	/* anything but NULL */
-	char		 err[LB_ERRLEN];
+	struct lb_cfg *cfg = (struct lb_cfg *)&cfg; /* anything but NULL */
+	char	       err[LB_ERRLEN];
 
-	ck_assert_int_eq(lb_cfg_load_string("t.yaml", yaml, strlen(yaml),
-	    &cfg, err, sizeof(err)), -1);
+	ck_assert_int_eq(lb_cfg_load_string("t.yaml", yaml, strlen(yaml), &cfg,
+			     err, sizeof(err)),
+	    -1);
 	ck_assert_ptr_null(cfg);
 	ck_assert_str_eq(err, expected);
 }
@@ -75,9 +76,9 @@ expect_error(const char *yaml, const char *expected)
 static char *
 dump(const struct lb_cfg *cfg)
 {
-	char	*text = NULL;
-	size_t	 len = 0;
-	FILE	*fp = open_memstream(&text, &len);
+	char  *text = NULL;
+	size_t len = 0;
+	FILE  *fp = open_memstream(&text, &len);
 
 	ck_assert_ptr_nonnull(fp);
 	ck_assert_int_eq(lb_cfg_dump(cfg, fp), 0);
@@ -89,7 +90,7 @@ dump(const struct lb_cfg *cfg)
 static size_t
 count_named(const struct lb_route *r, const char *name)
 {
-	size_t	 n = 0;
+	size_t n = 0;
 
 	for (size_t i = 0; i < r->n_servers; i++)
 		if (strcmp(r->servers[i].name, name) == 0)
@@ -142,7 +143,8 @@ START_TEST(test_course_file_loads_unchanged)
 	ck_assert_uint_ge(count_named(mango, "localhost:8081"), 1);
 	ck_assert_uint_ge(count_named(mango, "localhost:8082"), 1);
 	ck_assert_uint_eq(count_named(mango, "localhost:8081") +
-	    count_named(mango, "localhost:8082"), mango->n_servers);
+		count_named(mango, "localhost:8082"),
+	    mango->n_servers);
 
 	apple = &cfg->routes[1];
 	ck_assert_str_eq(apple->match, "www.apple.com");
@@ -157,10 +159,11 @@ START_TEST(test_course_file_loads_unchanged)
 	orange = &cfg->routes[2];
 	ck_assert_str_eq(orange->match, "www.orange.com");
 	ck_assert_uint_eq(orange->n_rewrite + orange->n_hdr_add +
-	    orange->n_hdr_remove + orange->firewall.n_ip_reject, 0);
+		orange->n_hdr_remove + orange->firewall.n_ip_reject,
+	    0);
 
 	for (size_t i = 0; i < 3; i++) {
-		const struct lb_route	*r = &cfg->routes[3 + i];
+		const struct lb_route *r = &cfg->routes[3 + i];
 
 		ck_assert_int_eq(r->kind, LB_ROUTE_PATH);
 		ck_assert_str_eq(r->match, paths[i]);
@@ -170,7 +173,7 @@ START_TEST(test_course_file_loads_unchanged)
 
 	/* Routes and servers are numbered in order across the config. */
 	for (size_t i = 0; i < cfg->n_routes; i++) {
-		const struct lb_route	*r = &cfg->routes[i];
+		const struct lb_route *r = &cfg->routes[i];
 
 		ck_assert_uint_eq(r->id, i);
 		ck_assert_int_eq(r->algorithm, LB_ALGO_ROUND_ROBIN);
@@ -185,18 +188,20 @@ START_TEST(test_course_file_loads_unchanged)
 	ck_assert_uint_eq(cfg->n_servers, id);
 
 	ck_assert_ptr_eq(lb_routes_match(cfg->table, "WWW.Mango.com:8080",
-	    "/x"), mango);
+			     "/x"),
+	    mango);
 	ck_assert_ptr_eq(lb_routes_match(cfg->table, "unknown.example",
-	    "/apple/pie"), &cfg->routes[4]);
+			     "/apple/pie"),
+	    &cfg->routes[4]);
 	lb_cfg_free(cfg);
 }
 END_TEST
 
 START_TEST(test_empty_file_gives_every_default)
 {
-	struct lb_cfg	*cfg = load_ok("# nothing but a comment\n");
-	long		 ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	char		 a[LB_ADDRSTRLEN];
+	struct lb_cfg *cfg = load_ok("# nothing but a comment\n");
+	long	       ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	char	       a[LB_ADDRSTRLEN];
 
 	ck_assert_uint_eq(cfg->n_listen, 1);
 	ck_assert_str_eq(cfg->listen[0].text, "0.0.0.0:8080");
@@ -237,10 +242,9 @@ END_TEST
 
 START_TEST(test_a_route_gets_the_defaults_too)
 {
-	struct lb_cfg	*cfg = load_ok(
-	    "paths:\n"
-	    "  - path: /\n"
-	    "    servers: [127.0.0.1:9000]\n");
+	struct lb_cfg	      *cfg = load_ok("paths:\n"
+						     "  - path: /\n"
+						     "    servers: [127.0.0.1:9000]\n");
 	const struct lb_route *r = &cfg->routes[0];
 
 	ck_assert_str_eq(r->match, "/");
@@ -263,7 +267,7 @@ END_TEST
 
 START_TEST(test_top_level_settings_are_read)
 {
-	struct lb_cfg	*cfg = load_ok(
+	struct lb_cfg *cfg = load_ok(
 	    "listen: [\"127.0.0.1:8080\", \"[::1]:8081\"]\n"
 	    "workers: 3\n"
 	    "user: nobody\n"
@@ -275,7 +279,7 @@ START_TEST(test_top_level_settings_are_read)
 	    "admin: {listen: 127.0.0.1:9090}\n"
 	    "algorithm: two_choices\n"
 	    "limits: {max_connections: 64}\n");
-	char		 a[LB_ADDRSTRLEN];
+	char a[LB_ADDRSTRLEN];
 
 	ck_assert_uint_eq(cfg->n_listen, 2);
 	ck_assert_str_eq(cfg->listen[1].text, "[::1]:8081");
@@ -300,7 +304,7 @@ END_TEST
 
 START_TEST(test_listen_takes_a_single_string)
 {
-	struct lb_cfg	*cfg = load_ok("listen: \"8081\"\naccess_log: off\n");
+	struct lb_cfg *cfg = load_ok("listen: \"8081\"\naccess_log: off\n");
 
 	ck_assert_uint_eq(cfg->n_listen, 1);
 	ck_assert_str_eq(cfg->listen[0].text, "8081");
@@ -311,7 +315,7 @@ END_TEST
 
 START_TEST(test_workers_auto_counts_online_cpus)
 {
-	struct lb_cfg	*cfg = load_ok("workers: 2\n");
+	struct lb_cfg *cfg = load_ok("workers: 2\n");
 
 	ck_assert(!cfg->workers_auto);
 	lb_cfg_free(cfg);
@@ -327,17 +331,22 @@ END_TEST
 /* ------------------------------------------------- durations, sizes */
 
 static const struct {
-	const char	*text;
-	unsigned	 ms;
+	const char *text;
+	unsigned    ms;
 } durations[] = {
-	{ "250ms", 250 }, { "5s", 5000 }, { "2m", 120000 },
-	{ "1h", 3600000 }, { "7", 7000 }, { "0s", 0 }, { "1500ms", 1500 },
+	{ "250ms", 250 },
+	{ "5s", 5000 },
+	{ "2m", 120000 },
+	{ "1h", 3600000 },
+	{ "7", 7000 },
+	{ "0s", 0 },
+	{ "1500ms", 1500 },
 };
 
 START_TEST(test_durations_take_ms_s_m_h_and_bare_seconds)
 {
-	char		 yaml[128];
-	struct lb_cfg	*cfg;
+	char	       yaml[128];
+	struct lb_cfg *cfg;
 
 	snprintf(yaml, sizeof(yaml), "timeouts: {keepalive: %s}\n",
 	    durations[_i].text);
@@ -348,36 +357,48 @@ START_TEST(test_durations_take_ms_s_m_h_and_bare_seconds)
 END_TEST
 
 static const char *const bad_durations[] = {
-	"5x", "-1s", "1.5s", "s", "5 s", "5S", "0x10", "99999999999999999999s",
+	"5x",
+	"-1s",
+	"1.5s",
+	"s",
+	"5 s",
+	"5S",
+	"0x10",
+	"99999999999999999999s",
 	"\"\"",
 };
 
 START_TEST(test_durations_refuse_other_forms)
 {
-	char		 yaml[128], expected[256];
+	char yaml[128], expected[256];
 
 	snprintf(yaml, sizeof(yaml), "timeouts:\n  client: %s\n",
 	    bad_durations[_i]);
-	snprintf(expected, sizeof(expected), "t.yaml:2:11: timeouts.client: "
+	snprintf(expected, sizeof(expected),
+	    "t.yaml:2:11: timeouts.client: "
 	    "bad duration \"%s\" (use a number and ms, s, m or h, as in 250ms, "
-	    "5s, 2m)", strcmp(bad_durations[_i], "\"\"") == 0 ? "" :
-	    bad_durations[_i]);
+	    "5s, 2m)",
+	    strcmp(bad_durations[_i], "\"\"") == 0 ? "" : bad_durations[_i]);
 	expect_error(yaml, expected);
 }
 END_TEST
 
 static const struct {
-	const char	*text;
-	uint64_t	 bytes;
+	const char *text;
+	uint64_t    bytes;
 } sizes[] = {
-	{ "512", 512 }, { "16k", 16384 }, { "10m", 10485760 },
-	{ "1g", 1073741824 }, { "2K", 2048 }, { "3M", 3145728 },
+	{ "512", 512 },
+	{ "16k", 16384 },
+	{ "10m", 10485760 },
+	{ "1g", 1073741824 },
+	{ "2K", 2048 },
+	{ "3M", 3145728 },
 };
 
 START_TEST(test_sizes_take_binary_multiples)
 {
-	char		 yaml[128];
-	struct lb_cfg	*cfg;
+	char	       yaml[128];
+	struct lb_cfg *cfg;
 
 	snprintf(yaml, sizeof(yaml), "limits: {max_body_size: %s}\n",
 	    sizes[_i].text);
@@ -402,7 +423,7 @@ END_TEST
 
 START_TEST(test_remove_takes_a_map_or_a_list)
 {
-	struct lb_cfg	*cfg = load_ok(
+	struct lb_cfg *cfg = load_ok(
 	    "hosts:\n"
 	    "  - host: a.example\n"
 	    "    header_rules: {remove: {Host: www.mango.com, Cookie: x}}\n"
@@ -430,7 +451,7 @@ END_TEST
 
 START_TEST(test_rewrite_implies_the_leading_slash)
 {
-	struct lb_cfg	*cfg = load_ok(
+	struct lb_cfg *cfg = load_ok(
 	    "paths:\n"
 	    "  - path: /api\n"
 	    "    rewrite_rules:\n"
@@ -451,7 +472,7 @@ END_TEST
 
 START_TEST(test_paths_are_stored_normalized)
 {
-	struct lb_cfg	*cfg = load_ok(
+	struct lb_cfg *cfg = load_ok(
 	    "firewall_rules:\n"
 	    "  path_reject: [/messages/, //a/./b, /%6Dessages, /x/../y]\n"
 	    "paths:\n"
@@ -473,13 +494,16 @@ END_TEST
 
 START_TEST(test_firewall_takes_addresses_and_cidr_blocks)
 {
-	struct lb_cfg	*cfg = load_ok(
+	struct lb_cfg *cfg = load_ok(
 	    "firewall_rules:\n"
 	    "  ip_reject: [192.0.2.7, 10.1.2.3/8, \"2001:db8::/32\", \"::1\"]\n");
 	static const char *const want[] = {
-		"192.0.2.7", "10.0.0.0/8", "2001:db8::/32", "::1",
+		"192.0.2.7",
+		"10.0.0.0/8",
+		"2001:db8::/32",
+		"::1",
 	};
-	char		 c[64];
+	char c[64];
 
 	ck_assert_uint_eq(cfg->firewall.n_ip_reject, 4);
 	for (size_t i = 0; i < 4; i++) {
@@ -492,12 +516,11 @@ END_TEST
 
 START_TEST(test_wildcard_host_is_kept_lowercased)
 {
-	struct lb_cfg	*cfg = load_ok(
-	    "hosts:\n"
-	    "  - host: \"*.Mango.COM\"\n"
-	    "    servers: [127.0.0.1:9000]\n"
-	    "  - host: WWW.Mango.com\n"
-	    "    servers: [127.0.0.1:9001]\n");
+	struct lb_cfg *cfg = load_ok("hosts:\n"
+				     "  - host: \"*.Mango.COM\"\n"
+				     "    servers: [127.0.0.1:9000]\n"
+				     "  - host: WWW.Mango.com\n"
+				     "    servers: [127.0.0.1:9001]\n");
 
 	ck_assert_str_eq(cfg->routes[0].match, "*.mango.com");
 	ck_assert_str_eq(cfg->routes[0].label, "*.mango.com");
@@ -512,7 +535,7 @@ END_TEST
 
 START_TEST(test_hosts_come_before_paths_whatever_the_file_order)
 {
-	struct lb_cfg	*cfg = load_ok(
+	struct lb_cfg *cfg = load_ok(
 	    "paths:\n"
 	    "  - path: /p\n"
 	    "    servers: [127.0.0.1:9000]\n"
@@ -539,7 +562,7 @@ END_TEST
 
 START_TEST(test_route_health_check_overrides_field_by_field)
 {
-	struct lb_cfg	*cfg = load_ok(
+	struct lb_cfg *cfg = load_ok(
 	    "hosts:\n"
 	    "  - host: a.example\n"
 	    "    health_check: {interval: 500ms, fall: 5}\n"
@@ -562,18 +585,17 @@ END_TEST
 
 START_TEST(test_health_check_off_globally_or_per_route)
 {
-	struct lb_cfg	*cfg = load_ok(
-	    "health_check: off\n"
-	    "hosts:\n"
-	    "  - host: inherits.example\n"
-	    "    servers: [127.0.0.1:9000]\n"
-	    "  - host: own.example\n"
-	    "    health_check: {path: /ping}\n"
-	    "    servers: [127.0.0.1:9000]\n"
-	    "paths:\n"
-	    "  - path: /off\n"
-	    "    health_check: off\n"
-	    "    servers: [127.0.0.1:9000]\n");
+	struct lb_cfg *cfg = load_ok("health_check: off\n"
+				     "hosts:\n"
+				     "  - host: inherits.example\n"
+				     "    servers: [127.0.0.1:9000]\n"
+				     "  - host: own.example\n"
+				     "    health_check: {path: /ping}\n"
+				     "    servers: [127.0.0.1:9000]\n"
+				     "paths:\n"
+				     "  - path: /off\n"
+				     "    health_check: off\n"
+				     "    servers: [127.0.0.1:9000]\n");
 
 	ck_assert(!cfg->health.enabled);
 	ck_assert(!cfg->routes[0].health.enabled);
@@ -590,7 +612,7 @@ END_TEST
 
 START_TEST(test_server_name_resolves_to_each_address)
 {
-	struct lb_cfg	*cfg = load_ok(
+	struct lb_cfg *cfg = load_ok(
 	    "hosts:\n"
 	    "  - host: a.example\n"
 	    "    servers:\n"
@@ -598,16 +620,17 @@ START_TEST(test_server_name_resolves_to_each_address)
 	    "      - {address: localhost:8082, weight: 3}\n"
 	    "      - {address: \"[::1]:8083\", backup: true}\n");
 	const struct lb_route *r = &cfg->routes[0];
-	size_t		 n1 = count_named(r, "localhost:8081");
+	size_t		       n1 = count_named(r, "localhost:8081");
 
 	ck_assert_uint_ge(n1, 1);
 	ck_assert_uint_eq(count_named(r, "localhost:8082"), n1);
 	ck_assert_uint_eq(r->n_servers, 2 * n1 + 1);
 	for (size_t i = 0; i < n1; i++) {
-		const struct lb_server	*s = &r->servers[i];
+		const struct lb_server *s = &r->servers[i];
 
 		ck_assert_msg(strcmp(s->addrstr, "127.0.0.1:8081") == 0 ||
-		    strcmp(s->addrstr, "[::1]:8081") == 0, "%s", s->addrstr);
+			strcmp(s->addrstr, "[::1]:8081") == 0,
+		    "%s", s->addrstr);
 		ck_assert_uint_eq(s->weight, 1);
 		ck_assert_uint_eq(s->id, i);
 		ck_assert_uint_eq(s->pos.line, 4);
@@ -662,12 +685,12 @@ static const char rich[] =
 
 START_TEST(test_dump_round_trips_to_the_same_text)
 {
-	struct lb_cfg	*cfg = load_ok(rich), *again;
-	char		*first, *second, err[LB_ERRLEN];
+	struct lb_cfg *cfg = load_ok(rich), *again;
+	char	      *first, *second, err[LB_ERRLEN];
 
 	first = dump(cfg);
 	if (lb_cfg_load_string("dump.yaml", first, strlen(first), &again, err,
-	    sizeof(err)) == -1)
+		sizeof(err)) == -1)
 		ck_abort_msg("%s in\n%s", err, first);
 	second = dump(again);
 	ck_assert_str_eq(first, second);
@@ -700,8 +723,8 @@ END_TEST
 
 START_TEST(test_dump_of_the_course_file_round_trips)
 {
-	struct lb_cfg	*cfg = NULL, *again = NULL;
-	char		 file[4096], err[LB_ERRLEN], *first, *second;
+	struct lb_cfg *cfg = NULL, *again = NULL;
+	char	       file[4096], err[LB_ERRLEN], *first, *second;
 
 	join(file, sizeof(file), fixtures_dir(), "loadbalancer.yaml");
 	if (lb_cfg_load(file, &cfg, err, sizeof(err)) == -1)
@@ -712,7 +735,7 @@ START_TEST(test_dump_of_the_course_file_round_trips)
 	ck_assert_ptr_nonnull(strstr(first, "access_log: off\n"));
 	ck_assert_ptr_nonnull(strstr(first, "workers: auto\n"));
 	if (lb_cfg_load_string("dump.yaml", first, strlen(first), &again, err,
-	    sizeof(err)) == -1)
+		sizeof(err)) == -1)
 		ck_abort_msg("%s in\n%s", err, first);
 	second = dump(again);
 	ck_assert_str_eq(first, second);
@@ -738,7 +761,8 @@ START_TEST(test_error_unknown_key_suggests_the_closest)
 	expect_error("listen: \"8080\"\nworkerz: 2\n",
 	    "t.yaml:2:1: unknown key \"workerz\" (did you mean 'workers'?)");
 	expect_error("colour: blue\n", "t.yaml:1:1: unknown key \"colour\"");
-	expect_error("timeouts: {conect: 1s}\n", "t.yaml:1:12: timeouts: "
+	expect_error("timeouts: {conect: 1s}\n",
+	    "t.yaml:1:12: timeouts: "
 	    "unknown key \"conect\" (did you mean 'connect'?)");
 }
 END_TEST
@@ -756,17 +780,15 @@ END_TEST
 
 START_TEST(test_error_port_out_of_range)
 {
-	expect_error(
-	    "hosts:\n"
-	    "  - host: www.mango.com\n"
-	    "    servers:\n"
-	    "      - localhost:8081\n"
-	    "      - localhost:99999\n",
+	expect_error("hosts:\n"
+		     "  - host: www.mango.com\n"
+		     "    servers:\n"
+		     "      - localhost:8081\n"
+		     "      - localhost:99999\n",
 	    "t.yaml:5:9: servers[1]: port 99999 out of range (1-65535)");
-	expect_error(
-	    "paths:\n"
-	    "  - path: /a\n"
-	    "    servers: [{address: \"127.0.0.1:0\"}]\n",
+	expect_error("paths:\n"
+		     "  - path: /a\n"
+		     "    servers: [{address: \"127.0.0.1:0\"}]\n",
 	    "t.yaml:3:25: servers[0]: port 0 out of range (1-65535)");
 }
 END_TEST
@@ -783,24 +805,22 @@ END_TEST
 
 START_TEST(test_error_duplicate_host_points_at_the_second)
 {
-	expect_error(
-	    "hosts:\n"
-	    "  - host: a.example\n"
-	    "    servers: [127.0.0.1:9000]\n"
-	    "  - host: A.Example\n"
-	    "    servers: [127.0.0.1:9001]\n",
+	expect_error("hosts:\n"
+		     "  - host: a.example\n"
+		     "    servers: [127.0.0.1:9000]\n"
+		     "  - host: A.Example\n"
+		     "    servers: [127.0.0.1:9001]\n",
 	    "t.yaml:4:11: duplicate host 'a.example' (first at line 2)");
 }
 END_TEST
 
 START_TEST(test_error_duplicate_path_points_at_the_second)
 {
-	expect_error(
-	    "paths:\n"
-	    "  - path: /mango\n"
-	    "    servers: [127.0.0.1:9000]\n"
-	    "  - path: /x/../mango/\n"
-	    "    servers: [127.0.0.1:9001]\n",
+	expect_error("paths:\n"
+		     "  - path: /mango\n"
+		     "    servers: [127.0.0.1:9000]\n"
+		     "  - path: /x/../mango/\n"
+		     "    servers: [127.0.0.1:9001]\n",
 	    "t.yaml:4:11: duplicate path '/mango' (first at line 2)");
 }
 END_TEST
@@ -836,7 +856,7 @@ START_TEST(test_error_bad_address_or_cidr)
 	    "t.yaml:1:26: listen[1]: duplicate listen address "
 	    "\"127.0.0.1:80\"");
 	expect_error("admin: {listen: \"127.0.0.1:80\"}\n"
-	    "listen: \"127.0.0.1:80\"\n",
+		     "listen: \"127.0.0.1:80\"\n",
 	    "t.yaml:1:17: admin.listen: address already used by listen");
 }
 END_TEST
@@ -856,22 +876,20 @@ END_TEST
 
 START_TEST(test_error_weight_out_of_range)
 {
-	expect_error(
-	    "paths:\n"
-	    "  - path: /a\n"
-	    "    servers:\n"
-	    "      - {address: 127.0.0.1:9000, weight: 0}\n",
+	expect_error("paths:\n"
+		     "  - path: /a\n"
+		     "    servers:\n"
+		     "      - {address: 127.0.0.1:9000, weight: 0}\n",
 	    "t.yaml:4:43: servers[0].weight: 0 out of range (1-1000)");
 }
 END_TEST
 
 START_TEST(test_error_backup_without_a_primary)
 {
-	expect_error(
-	    "paths:\n"
-	    "  - path: /a\n"
-	    "    servers:\n"
-	    "      - {address: 127.0.0.1:9000, backup: true}\n",
+	expect_error("paths:\n"
+		     "  - path: /a\n"
+		     "    servers:\n"
+		     "      - {address: 127.0.0.1:9000, backup: true}\n",
 	    "t.yaml:4:7: servers: every server is a backup (a pool needs at "
 	    "least one without 'backup: true')");
 }
@@ -879,18 +897,16 @@ END_TEST
 
 START_TEST(test_error_header_name_must_be_a_token)
 {
-	expect_error(
-	    "hosts:\n"
-	    "  - host: a.example\n"
-	    "    header_rules: {remove: [\"X:Y\"]}\n"
-	    "    servers: [127.0.0.1:9000]\n",
+	expect_error("hosts:\n"
+		     "  - host: a.example\n"
+		     "    header_rules: {remove: [\"X:Y\"]}\n"
+		     "    servers: [127.0.0.1:9000]\n",
 	    "t.yaml:3:29: header_rules.remove[0]: \"X:Y\" is not a valid "
 	    "header name (letters, digits and !#$%&'*+-.^_`|~ only)");
-	expect_error(
-	    "hosts:\n"
-	    "  - host: a.example\n"
-	    "    header_rules: {add: {Content-Length: \"0\"}}\n"
-	    "    servers: [127.0.0.1:9000]\n",
+	expect_error("hosts:\n"
+		     "  - host: a.example\n"
+		     "    header_rules: {add: {Content-Length: \"0\"}}\n"
+		     "    servers: [127.0.0.1:9000]\n",
 	    "t.yaml:3:26: header_rules.add: cannot set 'Content-Length': "
 	    "lbmaster manages it");
 }
@@ -910,14 +926,14 @@ END_TEST
 
 START_TEST(test_error_param_value_with_control_is_refused)
 {
-	expect_error(
-	    "paths:\n"
-	    "  - path: /a\n"
-	    "    param_rules: {add: {p: \"a\\x01b\"}}\n"
-	    "    servers: [127.0.0.1:9000]\n",
+	expect_error("paths:\n"
+		     "  - path: /a\n"
+		     "    param_rules: {add: {p: \"a\\x01b\"}}\n"
+		     "    servers: [127.0.0.1:9000]\n",
 	    "t.yaml:3:28: param_rules.add: value of 'p' contains a control "
 	    "character (CR and LF would inject a line)");
-	expect_error("user: \"a\\0b\"\n", "t.yaml:1:7: user: contains a NUL "
+	expect_error("user: \"a\\0b\"\n",
+	    "t.yaml:1:7: user: contains a NUL "
 	    "byte");
 }
 END_TEST
@@ -960,13 +976,15 @@ END_TEST
 
 START_TEST(test_error_missing_file_names_it)
 {
-	struct lb_cfg	*cfg = NULL;
-	char		 err[LB_ERRLEN];
+	struct lb_cfg *cfg = NULL;
+	char	       err[LB_ERRLEN];
 
 	ck_assert_int_eq(lb_cfg_load("/nonexistent/lb.yaml", &cfg, err,
-	    sizeof(err)), -1);
+			     sizeof(err)),
+	    -1);
 	ck_assert_ptr_null(cfg);
-	ck_assert_str_eq(err, "/nonexistent/lb.yaml: No such file or "
+	ck_assert_str_eq(err,
+	    "/nonexistent/lb.yaml: No such file or "
 	    "directory");
 }
 END_TEST
@@ -980,18 +998,18 @@ END_TEST
  */
 START_TEST(test_every_bad_fixture_fails_where_it_says)
 {
-	char		 dir[4096], file[4096 + 256], line[512], prefix[4600];
-	char		 err[LB_ERRLEN], *pos, *sub;
-	struct dirent	*de;
-	struct lb_cfg	*cfg;
-	size_t		 n = 0;
-	DIR		*d;
-	FILE		*fp;
+	char	       dir[4096], file[4096 + 256], line[512], prefix[4600];
+	char	       err[LB_ERRLEN], *pos, *sub;
+	struct dirent *de;
+	struct lb_cfg *cfg;
+	size_t	       n = 0;
+	DIR	      *d;
+	FILE	      *fp;
 
 	join(dir, sizeof(dir), fixtures_dir(), "bad");
 	ck_assert_msg((d = opendir(dir)) != NULL, "cannot open %s", dir);
 	while ((de = readdir(d)) != NULL) {
-		size_t	 len = strlen(de->d_name);
+		size_t len = strlen(de->d_name);
 
 		if (len < 6 || strcmp(de->d_name + len - 5, ".yaml") != 0)
 			continue;
@@ -1007,8 +1025,10 @@ START_TEST(test_every_bad_fixture_fails_where_it_says)
 		sub = strchr(pos, ':');
 		ck_assert_ptr_nonnull(sub);
 		sub = strchr(sub + 1, ':');
-		ck_assert_msg(sub != NULL && sub[1] == ' ', "%s: bad expect "
-		    "line", file);
+		ck_assert_msg(sub != NULL && sub[1] == ' ',
+		    "%s: bad expect "
+		    "line",
+		    file);
 		*sub = '\0';
 		sub += 2;
 
@@ -1016,8 +1036,9 @@ START_TEST(test_every_bad_fixture_fails_where_it_says)
 		ck_assert_msg(lb_cfg_load(file, &cfg, err, sizeof(err)) == -1,
 		    "%s loaded", file);
 		ck_assert_ptr_null(cfg);
-		ck_assert_int_lt(snprintf(prefix, sizeof(prefix), "%s:%s: ",
-		    file, pos), (int)sizeof(prefix));
+		ck_assert_int_lt(snprintf(prefix, sizeof(prefix),
+				     "%s:%s: ", file, pos),
+		    (int)sizeof(prefix));
 		ck_assert_msg(strncmp(err, prefix, strlen(prefix)) == 0,
 		    "%s: got \"%s\", want \"%s...\"", de->d_name, err, prefix);
 		ck_assert_msg(strstr(err + strlen(prefix), sub) != NULL,
@@ -1032,8 +1053,8 @@ END_TEST
 static Suite *
 cfg_suite(void)
 {
-	Suite	*s = suite_create("cfg");
-	TCase	*tc;
+	Suite *s = suite_create("cfg");
+	TCase *tc;
 
 	tc = tcase_create("load");
 	tcase_add_test(tc, test_course_file_loads_unchanged);
@@ -1048,13 +1069,15 @@ cfg_suite(void)
 	    sizeof(bad_durations) / sizeof(bad_durations[0]));
 	tcase_add_loop_test(tc, test_sizes_take_binary_multiples, 0,
 	    sizeof(sizes) / sizeof(sizes[0]));
-	tcase_add_test(tc, test_zero_duration_is_refused_where_it_makes_no_sense);
+	tcase_add_test(tc,
+	    test_zero_duration_is_refused_where_it_makes_no_sense);
 	tcase_add_test(tc, test_remove_takes_a_map_or_a_list);
 	tcase_add_test(tc, test_rewrite_implies_the_leading_slash);
 	tcase_add_test(tc, test_paths_are_stored_normalized);
 	tcase_add_test(tc, test_firewall_takes_addresses_and_cidr_blocks);
 	tcase_add_test(tc, test_wildcard_host_is_kept_lowercased);
-	tcase_add_test(tc, test_hosts_come_before_paths_whatever_the_file_order);
+	tcase_add_test(tc,
+	    test_hosts_come_before_paths_whatever_the_file_order);
 	tcase_add_test(tc, test_route_health_check_overrides_field_by_field);
 	tcase_add_test(tc, test_health_check_off_globally_or_per_route);
 	tcase_add_test(tc, test_server_name_resolves_to_each_address);
@@ -1095,7 +1118,7 @@ cfg_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(cfg_suite());
+	SRunner *sr = srunner_create(cfg_suite());
 	int	 failed;
 
 	srunner_run_all(sr, CK_NORMAL);

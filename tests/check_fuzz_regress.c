@@ -23,11 +23,11 @@
 
 #include "tests/fuzz/fuzz.h"
 
-#define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
+#define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 static const struct fuzzer {
-	const char	*name;
-	int		(*one)(const uint8_t *, size_t);
+	const char *name;
+	int (*one)(const uint8_t *, size_t);
 } fuzzers[] = {
 	{ "fuzz_config", lb_fuzz_config },
 	{ "fuzz_uri", lb_fuzz_uri },
@@ -38,19 +38,19 @@ static const struct fuzzer {
 
 struct input {
 	const struct fuzzer *fz;
-	char		 path[PATH_MAX];
+	char		     path[PATH_MAX];
 };
 
-static struct input	*inputs;
-static size_t		 n_inputs;
-static size_t		 n_seeds[NITEMS(fuzzers)];
-static char		 fuzz_dir[PATH_MAX];
+static struct input *inputs;
+static size_t	     n_inputs;
+static size_t	     n_seeds[NITEMS(fuzzers)];
+static char	     fuzz_dir[PATH_MAX];
 
 /* tests/fuzz of the source tree: next to $LB_FIXTURES, else to us. */
 static void
 find_fuzz_dir(void)
 {
-	const char	*env = getenv("LB_FIXTURES"), *slash;
+	const char *env = getenv("LB_FIXTURES"), *slash;
 
 	if (env != NULL && *env != '\0')
 		snprintf(fuzz_dir, sizeof(fuzz_dir), "%s/../fuzz", env);
@@ -72,13 +72,13 @@ by_path(const void *a, const void *b)
 static size_t
 collect(const struct fuzzer *fz, const char *kind)
 {
-	char		 dir[PATH_MAX];
-	DIR		*d;
-	struct dirent	*e;
-	struct stat	 st;
-	struct input	*in;
-	size_t		 added = 0;
-	int		 n;
+	char	       dir[PATH_MAX];
+	DIR	      *d;
+	struct dirent *e;
+	struct stat    st;
+	struct input  *in;
+	size_t	       added = 0;
+	int	       n;
 
 	n = snprintf(dir, sizeof(dir), "%s/%s/%s", fuzz_dir, kind, fz->name);
 	if (n < 0 || (size_t)n >= sizeof(dir) || (d = opendir(dir)) == NULL)
@@ -111,7 +111,7 @@ static uint8_t *
 slurp(const char *path, size_t *len)
 {
 	FILE	*fp;
-	uint8_t	*buf = NULL, *p;
+	uint8_t *buf = NULL, *p;
 	size_t	 cap = 0, n;
 
 	*len = 0;
@@ -134,9 +134,9 @@ slurp(const char *path, size_t *len)
 /* Each saved input goes through its harness without an abort. */
 START_TEST(test_replay_input)
 {
-	const struct input	*in = &inputs[_i];
-	uint8_t			*data;
-	size_t			 len;
+	const struct input *in = &inputs[_i];
+	uint8_t		   *data;
+	size_t		    len;
 
 	data = slurp(in->path, &len);
 	/* A crash names its input: Check shows only the signal. */
@@ -157,8 +157,8 @@ END_TEST
 static Suite *
 fuzz_regress_suite(void)
 {
-	Suite	*s = suite_create("fuzz_regress");
-	TCase	*tc;
+	Suite *s = suite_create("fuzz_regress");
+	TCase *tc;
 
 	tc = tcase_create("seeds");
 	tcase_add_loop_test(tc, test_every_fuzzer_has_seeds, 0,
@@ -175,7 +175,7 @@ fuzz_regress_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
+	SRunner *sr;
 	size_t	 crashes = 0;
 	int	 failed;
 

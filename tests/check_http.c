@@ -12,62 +12,62 @@
 
 #include "common/http.h"
 
-#define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
-#define MAXH		8
+#define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
+#define MAXH	  8
 /* A literal and its length, for those holding a NUL. */
-#define BIN(s)		(s), sizeof(s) - 1
+#define BIN(s) (s), sizeof(s) - 1
 
 /* ------------------------------------------------ lb_http_parse_response */
 
 /* A valid head, and what it parses into. */
 static const struct head_case {
-	const char	*head;
-	unsigned	 minor;
-	unsigned	 status;
-	const char	*reason;
-	size_t		 n_headers;
-	const char	*names[3];
-	const char	*values[3];
+	const char *head;
+	unsigned    minor;
+	unsigned    status;
+	const char *reason;
+	size_t	    n_headers;
+	const char *names[3];
+	const char *values[3];
 } head_cases[] = {
 	{ "HTTP/1.1 200 OK\r\n\r\n", 1, 200, "OK", 0, { NULL }, { NULL } },
 	{ "HTTP/1.0 404 Not Found\r\nContent-Length: 9\r\n\r\n", 0, 404,
-	  "Not Found", 1, { "Content-Length" }, { "9" } },
+	    "Not Found", 1, { "Content-Length" }, { "9" } },
 	/* Bare LF, and a mix of both. */
 	{ "HTTP/1.1 200 OK\nA: 1\nB: 2\n\n", 1, 200, "OK", 2, { "A", "B" },
-	  { "1", "2" } },
-	{ "HTTP/1.1 200 OK\r\nA: 1\nB: 2\r\n\n", 1, 200, "OK", 2,
-	  { "A", "B" }, { "1", "2" } },
+	    { "1", "2" } },
+	{ "HTTP/1.1 200 OK\r\nA: 1\nB: 2\r\n\n", 1, 200, "OK", 2, { "A", "B" },
+	    { "1", "2" } },
 	/* Reason empty, or missing with its space. */
 	{ "HTTP/1.1 204 \r\n\r\n", 1, 204, "", 0, { NULL }, { NULL } },
 	{ "HTTP/1.1 204\r\n\r\n", 1, 204, "", 0, { NULL }, { NULL } },
 	/* Reason with spaces and a tab; 8-bit bytes are not controls. */
 	{ "HTTP/1.1 500 Internal\tServer  Error\r\n\r\n", 1, 500,
-	  "Internal\tServer  Error", 0, { NULL }, { NULL } },
-	{ "HTTP/1.1 200 \xc3\x93K\r\n\r\n", 1, 200, "\xc3\x93K", 0,
-	  { NULL }, { NULL } },
+	    "Internal\tServer  Error", 0, { NULL }, { NULL } },
+	{ "HTTP/1.1 200 \xc3\x93K\r\n\r\n", 1, 200, "\xc3\x93K", 0, { NULL },
+	    { NULL } },
 	/* 1xx heads are heads like any other; the caller loops. */
-	{ "HTTP/1.1 100 Continue\r\n\r\n", 1, 100, "Continue", 0,
-	  { NULL }, { NULL } },
+	{ "HTTP/1.1 100 Continue\r\n\r\n", 1, 100, "Continue", 0, { NULL },
+	    { NULL } },
 	{ "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n", 1, 103,
-	  "Early Hints", 1, { "Link" }, { "</a.css>" } },
+	    "Early Hints", 1, { "Link" }, { "</a.css>" } },
 	{ "HTTP/1.1 999 Odd\r\n\r\n", 1, 999, "Odd", 0, { NULL }, { NULL } },
 	/* Values lose surrounding blanks, keep inner ones. */
-	{ "HTTP/1.1 200 OK\r\nX:  a b \t\r\nY:\tz\r\nEmpty:   \r\n\r\n", 1,
-	  200, "OK", 3, { "X", "Y", "Empty" }, { "a b", "z", "" } },
+	{ "HTTP/1.1 200 OK\r\nX:  a b \t\r\nY:\tz\r\nEmpty:   \r\n\r\n", 1, 200,
+	    "OK", 3, { "X", "Y", "Empty" }, { "a b", "z", "" } },
 	/* A value may hold ':' and 8-bit bytes; names keep their case. */
 	{ "HTTP/1.1 302 Found\r\nLOCATION: http://a:8/x\r\nX-U: \xff\r\n\r\n",
-	  1, 302, "Found", 2, { "LOCATION", "X-U" },
-	  { "http://a:8/x", "\xff" } },
-	{ "HTTP/1.1 200 OK\r\n!#$%&'*+-.^_`|~09Az: t\r\n\r\n", 1, 200, "OK",
-	  1, { "!#$%&'*+-.^_`|~09Az" }, { "t" } },
+	    1, 302, "Found", 2, { "LOCATION", "X-U" },
+	    { "http://a:8/x", "\xff" } },
+	{ "HTTP/1.1 200 OK\r\n!#$%&'*+-.^_`|~09Az: t\r\n\r\n", 1, 200, "OK", 1,
+	    { "!#$%&'*+-.^_`|~09Az" }, { "t" } },
 };
 
 START_TEST(test_response_valid_heads)
 {
-	const struct head_case	*c = &head_cases[_i];
-	struct lb_http_response	 r;
-	struct lb_http_header	 h[MAXH];
-	size_t			 len = strlen(c->head);
+	const struct head_case *c = &head_cases[_i];
+	struct lb_http_response r;
+	struct lb_http_header	h[MAXH];
+	size_t			len = strlen(c->head);
 
 	ck_assert_int_eq(lb_http_parse_response(c->head, len, &r, h, MAXH),
 	    (ssize_t)len);
@@ -78,11 +78,12 @@ START_TEST(test_response_valid_heads)
 	ck_assert_uint_eq(r.n_headers, c->n_headers);
 	for (size_t i = 0; i < c->n_headers; i++) {
 		ck_assert_uint_eq(h[i].name_len, strlen(c->names[i]));
-		ck_assert_int_eq(memcmp(h[i].name, c->names[i],
-		    h[i].name_len), 0);
+		ck_assert_int_eq(memcmp(h[i].name, c->names[i], h[i].name_len),
+		    0);
 		ck_assert_uint_eq(h[i].value_len, strlen(c->values[i]));
 		ck_assert_int_eq(memcmp(h[i].value, c->values[i],
-		    h[i].value_len), 0);
+				     h[i].value_len),
+		    0);
 		/* They point into the buffer, not at copies. */
 		ck_assert(h[i].name >= c->head && h[i].name < c->head + len);
 	}
@@ -92,16 +93,19 @@ END_TEST
 /* The body that follows is not part of the head. */
 START_TEST(test_response_length_stops_at_blank_line)
 {
-	static const char	 buf[] =
-	    "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
-	struct lb_http_response	 r;
-	struct lb_http_header	 h[MAXH];
+	static const char
+	    buf[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+	struct lb_http_response r;
+	struct lb_http_header	h[MAXH];
 
 	ck_assert_int_eq(lb_http_parse_response(buf, sizeof(buf) - 1, &r, h,
-	    MAXH), (ssize_t)(sizeof(buf) - 1 - 5));
+			     MAXH),
+	    (ssize_t)(sizeof(buf) - 1 - 5));
 	/* Even when the body looks like another head. */
 	ck_assert_int_eq(lb_http_parse_response(BIN("HTTP/1.1 200 OK\n\n"
-	    "HTTP/1.1 500 X\n\n"), &r, h, MAXH), 17);
+						    "HTTP/1.1 500 X\n\n"),
+			     &r, h, MAXH),
+	    17);
 	ck_assert_uint_eq(r.status, 200);
 }
 END_TEST
@@ -112,11 +116,11 @@ END_TEST
  */
 START_TEST(test_response_needs_more_at_every_prefix)
 {
-	const char		*head = head_cases[_i].head;
-	size_t			 len = strlen(head);
-	struct lb_http_response	 r;
-	struct lb_http_header	 h[MAXH];
-	char			*copy;
+	const char	       *head = head_cases[_i].head;
+	size_t			len = strlen(head);
+	struct lb_http_response r;
+	struct lb_http_header	h[MAXH];
+	char		       *copy;
 
 	for (size_t n = 0; n < len; n++) {
 		/* An exact-size copy, so ASan sees any read past N. */
@@ -134,9 +138,9 @@ END_TEST
 
 /* Refused heads; LEN 0 means strlen. */
 static const struct bad_case {
-	const char	*head;
-	size_t		 len;
-	const char	*why;
+	const char *head;
+	size_t	    len;
+	const char *why;
 } bad_cases[] = {
 	/* Not HTTP at all: refused from the first wrong byte. */
 	{ "X", 0, "garbage first byte" },
@@ -194,10 +198,10 @@ static const struct bad_case {
 
 START_TEST(test_response_refused)
 {
-	const struct bad_case	*c = &bad_cases[_i];
-	size_t			 len = c->len ? c->len : strlen(c->head);
-	struct lb_http_response	 r;
-	struct lb_http_header	 h[MAXH];
+	const struct bad_case  *c = &bad_cases[_i];
+	size_t			len = c->len ? c->len : strlen(c->head);
+	struct lb_http_response r;
+	struct lb_http_header	h[MAXH];
 
 	ck_assert_msg(lb_http_parse_response(c->head, len, &r, h, MAXH) == -1,
 	    "%s: not refused", c->why);
@@ -208,43 +212,55 @@ END_TEST
 START_TEST(test_response_garbage_refused_immediately)
 {
 	static const char *const starts[] = {
-		"G", "H ", "HT\n", "HTT\r", "HTTP ", "Hello", "\n", "\r",
-		"h", "\x16\x03\x01",
+		"G",
+		"H ",
+		"HT\n",
+		"HTT\r",
+		"HTTP ",
+		"Hello",
+		"\n",
+		"\r",
+		"h",
+		"\x16\x03\x01",
 	};
-	struct lb_http_response	 r;
-	struct lb_http_header	 h[MAXH];
+	struct lb_http_response r;
+	struct lb_http_header	h[MAXH];
 
 	for (size_t i = 0; i < NITEMS(starts); i++)
 		ck_assert_msg(lb_http_parse_response(starts[i],
-		    strlen(starts[i]), &r, h, MAXH) == -1, "\"%s\" not refused",
-		    starts[i]);
+				  strlen(starts[i]), &r, h, MAXH) == -1,
+		    "\"%s\" not refused", starts[i]);
 	/* ...but the beginning of a real status line is just short. */
 	ck_assert_int_eq(lb_http_parse_response("H", 1, &r, h, MAXH), 0);
 	ck_assert_int_eq(lb_http_parse_response("HTTP/", 5, &r, h, MAXH), 0);
-	ck_assert_int_eq(lb_http_parse_response("HTTP/1.1 2", 10, &r, h,
-	    MAXH), 0);
+	ck_assert_int_eq(lb_http_parse_response("HTTP/1.1 2", 10, &r, h, MAXH),
+	    0);
 }
 END_TEST
 
 /* MAX headers fit; one more is refused rather than silently dropped. */
 START_TEST(test_response_too_many_headers)
 {
-	static const char	 three[] =
-	    "HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
-	struct lb_http_response	 r;
-	struct lb_http_header	 h[LB_HTTP_MAX_HEADERS];
-	char			 big[LB_HTTP_MAX_HEADERS * 16 + 64];
-	size_t			 n = 0;
+	static const char
+	    three[] = "HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
+	struct lb_http_response r;
+	struct lb_http_header	h[LB_HTTP_MAX_HEADERS];
+	char			big[LB_HTTP_MAX_HEADERS * 16 + 64];
+	size_t			n = 0;
 
-	ck_assert_int_eq(lb_http_parse_response(three, sizeof(three) - 1, &r,
-	    h, 3), (ssize_t)(sizeof(three) - 1));
+	ck_assert_int_eq(lb_http_parse_response(three, sizeof(three) - 1, &r, h,
+			     3),
+	    (ssize_t)(sizeof(three) - 1));
 	ck_assert_uint_eq(r.n_headers, 3);
-	ck_assert_int_eq(lb_http_parse_response(three, sizeof(three) - 1, &r,
-	    h, 2), -1);
+	ck_assert_int_eq(lb_http_parse_response(three, sizeof(three) - 1, &r, h,
+			     2),
+	    -1);
 	ck_assert_int_eq(lb_http_parse_response("HTTP/1.1 200 OK\r\n\r\n", 19,
-	    &r, NULL, 0), 19);
+			     &r, NULL, 0),
+	    19);
 	ck_assert_int_eq(lb_http_parse_response(three, sizeof(three) - 1, &r,
-	    NULL, 0), -1);
+			     NULL, 0),
+	    -1);
 
 	n += (size_t)snprintf(big + n, sizeof(big) - n, "HTTP/1.1 200 OK\n");
 	for (int i = 0; i <= LB_HTTP_MAX_HEADERS; i++)
@@ -252,16 +268,17 @@ START_TEST(test_response_too_many_headers)
 	n += (size_t)snprintf(big + n, sizeof(big) - n, "\n");
 	ck_assert_uint_lt(n, sizeof(big));
 	ck_assert_int_eq(lb_http_parse_response(big, n, &r, h,
-	    LB_HTTP_MAX_HEADERS), -1);
+			     LB_HTTP_MAX_HEADERS),
+	    -1);
 }
 END_TEST
 
 /* ----------------------------------------------- lb_http_parse_chunk_size */
 
 static const struct chunk_case {
-	const char	*line;
-	int		 rc;
-	uint64_t	 size;
+	const char *line;
+	int	    rc;
+	uint64_t    size;
 } chunk_cases[] = {
 	{ "1a", 0, 26 },
 	{ "1A", 0, 26 },
@@ -294,22 +311,23 @@ static const struct chunk_case {
 
 START_TEST(test_chunk_size_table)
 {
-	const struct chunk_case	*c = &chunk_cases[_i];
+	const struct chunk_case *c = &chunk_cases[_i];
 	uint64_t		 v = 12345;
 
 	ck_assert_msg(lb_http_parse_chunk_size(c->line, strlen(c->line), &v) ==
-	    c->rc, "\"%s\": want %d", c->line, c->rc);
+		c->rc,
+	    "\"%s\": want %d", c->line, c->rc);
 	if (c->rc == 0)
 		ck_assert_uint_eq(v, c->size);
 	else
-		ck_assert_uint_eq(v, 12345);	/* untouched on failure */
+		ck_assert_uint_eq(v, 12345); /* untouched on failure */
 }
 END_TEST
 
 /* LEN bounds the line: what follows is not read. */
 START_TEST(test_chunk_size_uses_len_not_nul)
 {
-	uint64_t	 v = 0;
+	uint64_t v = 0;
 
 	ck_assert_int_eq(lb_http_parse_chunk_size("1a\r\n", 2, &v), 0);
 	ck_assert_uint_eq(v, 26);
@@ -323,9 +341,9 @@ END_TEST
 /* ------------------------------------------- lb_http_parse_content_length */
 
 static const struct cl_case {
-	const char	*value;
-	int		 rc;
-	uint64_t	 n;
+	const char *value;
+	int	    rc;
+	uint64_t    n;
 } cl_cases[] = {
 	{ "5", 0, 5 },
 	{ "0", 0, 0 },
@@ -358,11 +376,12 @@ static const struct cl_case {
 
 START_TEST(test_content_length_table)
 {
-	const struct cl_case	*c = &cl_cases[_i];
-	uint64_t		 v = 12345;
+	const struct cl_case *c = &cl_cases[_i];
+	uint64_t	      v = 12345;
 
 	ck_assert_msg(lb_http_parse_content_length(c->value, strlen(c->value),
-	    &v) == c->rc, "\"%s\": want %d", c->value, c->rc);
+			  &v) == c->rc,
+	    "\"%s\": want %d", c->value, c->rc);
 	if (c->rc == 0)
 		ck_assert_uint_eq(v, c->n);
 	else
@@ -372,7 +391,7 @@ END_TEST
 
 START_TEST(test_content_length_uses_len_not_nul)
 {
-	uint64_t	 v = 0;
+	uint64_t v = 0;
 
 	ck_assert_int_eq(lb_http_parse_content_length("56", 1, &v), 0);
 	ck_assert_uint_eq(v, 5);
@@ -388,7 +407,7 @@ START_TEST(test_is_token)
 	ck_assert(lb_http_is_token("Content-Length", 14));
 	ck_assert(lb_http_is_token("!#$%&'*+-.^_`|~", 15));
 	ck_assert(lb_http_is_token("x", 1));
-	ck_assert(lb_http_is_token("ab cd", 2));	/* LEN counts */
+	ck_assert(lb_http_is_token("ab cd", 2)); /* LEN counts */
 	ck_assert(!lb_http_is_token("", 0));
 	ck_assert(!lb_http_is_token("x", 0));
 	ck_assert(!lb_http_is_token("a b", 3));
@@ -404,13 +423,29 @@ END_TEST
 START_TEST(test_is_hop_by_hop)
 {
 	static const char *const hop[] = {
-		"Connection", "connection", "KEEP-ALIVE", "Proxy-Connection",
-		"Proxy-Authenticate", "proxy-authorization", "TE", "te",
-		"Trailer", "Transfer-Encoding", "upgrade",
+		"Connection",
+		"connection",
+		"KEEP-ALIVE",
+		"Proxy-Connection",
+		"Proxy-Authenticate",
+		"proxy-authorization",
+		"TE",
+		"te",
+		"Trailer",
+		"Transfer-Encoding",
+		"upgrade",
 	};
 	static const char *const end[] = {
-		"Host", "Content-Length", "Trailers", "T", "TE2", "X-Upgrade",
-		"Connection ", "", "Authorization", "Proxy",
+		"Host",
+		"Content-Length",
+		"Trailers",
+		"T",
+		"TE2",
+		"X-Upgrade",
+		"Connection ",
+		"",
+		"Authorization",
+		"Proxy",
 	};
 
 	for (size_t i = 0; i < NITEMS(hop); i++)
@@ -421,8 +456,8 @@ START_TEST(test_is_hop_by_hop)
 END_TEST
 
 static const struct list_case {
-	const char	*value, *token;
-	bool		 want;
+	const char *value, *token;
+	bool	    want;
 } list_cases[] = {
 	{ "keep-alive, Upgrade", "upgrade", true },
 	{ "keep-alive, Upgrade", "KEEP-ALIVE", true },
@@ -442,7 +477,7 @@ static const struct list_case {
 
 START_TEST(test_list_has_table)
 {
-	const struct list_case	*c = &list_cases[_i];
+	const struct list_case *c = &list_cases[_i];
 
 	ck_assert_msg(lb_http_list_has(c->value, c->token) == c->want,
 	    "\"%s\" has \"%s\": want %d", c->value, c->token, c->want);
@@ -452,8 +487,8 @@ END_TEST
 static Suite *
 http_suite(void)
 {
-	Suite	*s = suite_create("http");
-	TCase	*tc;
+	Suite *s = suite_create("http");
+	TCase *tc;
 
 	tc = tcase_create("response");
 	tcase_add_loop_test(tc, test_response_valid_heads, 0,
@@ -469,8 +504,7 @@ http_suite(void)
 	tc = tcase_create("framing");
 	tcase_add_loop_test(tc, test_chunk_size_table, 0, NITEMS(chunk_cases));
 	tcase_add_test(tc, test_chunk_size_uses_len_not_nul);
-	tcase_add_loop_test(tc, test_content_length_table, 0,
-	    NITEMS(cl_cases));
+	tcase_add_loop_test(tc, test_content_length_table, 0, NITEMS(cl_cases));
 	tcase_add_test(tc, test_content_length_uses_len_not_nul);
 	suite_add_tcase(s, tc);
 
@@ -485,7 +519,7 @@ http_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(http_suite());
+	SRunner *sr = srunner_create(http_suite());
 	int	 failed;
 
 	srunner_run_all(sr, CK_NORMAL);

@@ -18,15 +18,15 @@
  * lb_cfg_load lays them out. Only match (and id, for messages) matter.
  */
 struct fixture {
-	struct lb_route	*routes;
-	size_t		 n;
+	struct lb_route	 *routes;
+	size_t		  n;
 	struct lb_routes *t;
 };
 
 static void
 build(struct fixture *f, const char *const *hosts, const char *const *paths)
 {
-	size_t	 nh = 0, np = 0;
+	size_t nh = 0, np = 0;
 
 	while (hosts != NULL && hosts[nh] != NULL)
 		nh++;
@@ -35,7 +35,7 @@ build(struct fixture *f, const char *const *hosts, const char *const *paths)
 	f->n = nh + np;
 	ck_assert_ptr_nonnull(f->routes = calloc(f->n + 1, sizeof(*f->routes)));
 	for (size_t i = 0; i < f->n; i++) {
-		struct lb_route	*r = &f->routes[i];
+		struct lb_route *r = &f->routes[i];
 
 		r->kind = i < nh ? LB_ROUTE_HOST : LB_ROUTE_PATH;
 		r->match = (char *)(i < nh ? hosts[i] : paths[i - nh]);
@@ -56,22 +56,22 @@ teardown(struct fixture *f)
 static const char *
 pick(const struct fixture *f, const char *host, const char *path)
 {
-	const struct lb_route	*r = lb_routes_match(f->t, host, path);
+	const struct lb_route *r = lb_routes_match(f->t, host, path);
 
 	return r != NULL ? r->match : "(none)";
 }
 
 struct lookup {
-	const char	*host;
-	const char	*path;
-	const char	*want;
+	const char *host;
+	const char *path;
+	const char *want;
 };
 
 static void
 check_lookups(const struct fixture *f, const struct lookup *l, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		const char	*got = pick(f, l[i].host, l[i].path);
+		const char *got = pick(f, l[i].host, l[i].path);
 
 		ck_assert_msg(strcmp(got, l[i].want) == 0,
 		    "host \"%s\" path \"%s\": got %s, want %s",
@@ -80,12 +80,12 @@ check_lookups(const struct fixture *f, const struct lookup *l, size_t n)
 	}
 }
 
-#define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
+#define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 START_TEST(test_host_exact_match)
 {
-	static const char *const hosts[] = { "www.mango.com", "api.mango.com",
-	    NULL };
+	static const char *const   hosts[] = { "www.mango.com", "api.mango.com",
+		  NULL };
 	static const struct lookup l[] = {
 		{ "www.mango.com", "/", "www.mango.com" },
 		{ "api.mango.com", "/x", "api.mango.com" },
@@ -96,7 +96,7 @@ START_TEST(test_host_exact_match)
 		{ "", "/", "(none)" },
 		{ NULL, "/", "(none)" },
 	};
-	struct fixture	 f;
+	struct fixture f;
 
 	build(&f, hosts, NULL);
 	check_lookups(&f, l, NITEMS(l));
@@ -106,15 +106,15 @@ END_TEST
 
 START_TEST(test_host_is_case_insensitive)
 {
-	static const char *const hosts[] = { "www.mango.com", "*.kiwi.org",
-	    NULL };
+	static const char *const   hosts[] = { "www.mango.com", "*.kiwi.org",
+		  NULL };
 	static const struct lookup l[] = {
 		{ "WWW.MANGO.COM", "/", "www.mango.com" },
 		{ "Www.Mango.Com", "/", "www.mango.com" },
 		{ "A.KIWI.ORG", "/", "*.kiwi.org" },
 		{ "a.Kiwi.Org:80", "/", "*.kiwi.org" },
 	};
-	struct fixture	 f;
+	struct fixture f;
 
 	build(&f, hosts, NULL);
 	check_lookups(&f, l, NITEMS(l));
@@ -124,8 +124,8 @@ END_TEST
 
 START_TEST(test_host_port_brackets_and_trailing_dot_are_ignored)
 {
-	static const char *const hosts[] = { "www.mango.com", "[::1]",
-	    "127.0.0.1", NULL };
+	static const char *const   hosts[] = { "www.mango.com", "[::1]",
+		  "127.0.0.1", NULL };
 	static const struct lookup l[] = {
 		{ "www.mango.com:8080", "/", "www.mango.com" },
 		{ "www.mango.com:", "/", "www.mango.com" },
@@ -137,7 +137,7 @@ START_TEST(test_host_port_brackets_and_trailing_dot_are_ignored)
 		{ "[::1", "/", "(none)" },
 		{ "127.0.0.1:80", "/", "127.0.0.1" },
 	};
-	struct fixture	 f;
+	struct fixture f;
 
 	build(&f, hosts, NULL);
 	check_lookups(&f, l, NITEMS(l));
@@ -147,12 +147,12 @@ END_TEST
 
 START_TEST(test_host_ipv6_route_written_without_brackets)
 {
-	static const char *const hosts[] = { "::1", NULL };
+	static const char *const   hosts[] = { "::1", NULL };
 	static const struct lookup l[] = {
 		{ "[::1]:8080", "/", "::1" },
 		{ "[::1]", "/", "::1" },
 	};
-	struct fixture	 f;
+	struct fixture f;
 
 	build(&f, hosts, NULL);
 	check_lookups(&f, l, NITEMS(l));
@@ -162,8 +162,8 @@ END_TEST
 
 START_TEST(test_wildcard_longest_suffix_wins)
 {
-	static const char *const hosts[] = { "*.mango.com", "*.b.mango.com",
-	    "*.com", NULL };
+	static const char *const   hosts[] = { "*.mango.com", "*.b.mango.com",
+		  "*.com", NULL };
 	static const struct lookup l[] = {
 		{ "a.mango.com", "/", "*.mango.com" },
 		{ "a.b.mango.com", "/", "*.b.mango.com" },
@@ -177,7 +177,7 @@ START_TEST(test_wildcard_longest_suffix_wins)
 		{ "amango.com", "/", "*.com" },
 		{ "a.mango.org", "/", "(none)" },
 	};
-	struct fixture	 f;
+	struct fixture f;
 
 	build(&f, hosts, NULL);
 	check_lookups(&f, l, NITEMS(l));
@@ -187,14 +187,14 @@ END_TEST
 
 START_TEST(test_wildcard_does_not_match_its_bare_suffix)
 {
-	static const char *const hosts[] = { "*.mango.com", NULL };
+	static const char *const   hosts[] = { "*.mango.com", NULL };
 	static const struct lookup l[] = {
 		{ "a.mango.com", "/", "*.mango.com" },
 		{ "a.b.mango.com", "/", "*.mango.com" },
 		{ "mango.com", "/", "(none)" },
 		{ "xmango.com", "/", "(none)" },
 	};
-	struct fixture	 f;
+	struct fixture f;
 
 	build(&f, hosts, NULL);
 	check_lookups(&f, l, NITEMS(l));
@@ -204,14 +204,14 @@ END_TEST
 
 START_TEST(test_exact_host_beats_wildcard)
 {
-	static const char *const hosts[] = { "*.mango.com", "www.mango.com",
-	    "*.www.mango.com", NULL };
+	static const char *const   hosts[] = { "*.mango.com", "www.mango.com",
+		  "*.www.mango.com", NULL };
 	static const struct lookup l[] = {
 		{ "www.mango.com", "/", "www.mango.com" },
 		{ "api.mango.com", "/", "*.mango.com" },
 		{ "a.www.mango.com", "/", "*.www.mango.com" },
 	};
-	struct fixture	 f;
+	struct fixture f;
 
 	build(&f, hosts, NULL);
 	check_lookups(&f, l, NITEMS(l));
@@ -221,7 +221,7 @@ END_TEST
 
 START_TEST(test_path_matches_whole_segments_only)
 {
-	static const char *const paths[] = { "/mango", NULL };
+	static const char *const   paths[] = { "/mango", NULL };
 	static const struct lookup l[] = {
 		{ NULL, "/mango", "/mango" },
 		{ NULL, "/mango/", "/mango" },
@@ -229,13 +229,13 @@ START_TEST(test_path_matches_whole_segments_only)
 		{ NULL, "/mango/x/y/z", "/mango" },
 		{ NULL, "/mangos", "(none)" },
 		{ NULL, "/mang", "(none)" },
-		{ NULL, "/Mango", "(none)" },	/* paths are case-sensitive */
+		{ NULL, "/Mango", "(none)" }, /* paths are case-sensitive */
 		{ NULL, "/", "(none)" },
 		{ NULL, "/kiwi/mango", "(none)" },
 		{ NULL, "", "(none)" },
 		{ NULL, NULL, "(none)" },
 	};
-	struct fixture	 f;
+	struct fixture f;
 
 	build(&f, NULL, paths);
 	check_lookups(&f, l, NITEMS(l));
@@ -245,8 +245,8 @@ END_TEST
 
 START_TEST(test_path_longest_prefix_wins)
 {
-	static const char *const paths[] = { "/a", "/a/b/c", "/a/b", "/x/y",
-	    NULL };
+	static const char *const   paths[] = { "/a", "/a/b/c", "/a/b", "/x/y",
+		  NULL };
 	static const struct lookup l[] = {
 		{ NULL, "/a", "/a" },
 		{ NULL, "/a/b", "/a/b" },
@@ -255,11 +255,11 @@ START_TEST(test_path_longest_prefix_wins)
 		{ NULL, "/a/b/c", "/a/b/c" },
 		{ NULL, "/a/b/c/d", "/a/b/c" },
 		{ NULL, "/a/b/cd", "/a/b" },
-		{ NULL, "/x", "(none)" },	/* an inner node, no route */
+		{ NULL, "/x", "(none)" }, /* an inner node, no route */
 		{ NULL, "/x/y/z", "/x/y" },
 		{ NULL, "/x/yy", "(none)" },
 	};
-	struct fixture	 f;
+	struct fixture f;
 
 	build(&f, NULL, paths);
 	check_lookups(&f, l, NITEMS(l));
@@ -269,7 +269,7 @@ END_TEST
 
 START_TEST(test_path_root_route_matches_every_path)
 {
-	static const char *const paths[] = { "/mango", "/", NULL };
+	static const char *const   paths[] = { "/mango", "/", NULL };
 	static const struct lookup l[] = {
 		{ NULL, "/", "/" },
 		{ NULL, "/anything", "/" },
@@ -278,7 +278,7 @@ START_TEST(test_path_root_route_matches_every_path)
 		{ NULL, "/a/b/c", "/" },
 		{ "unknown.host", "/x", "/" },
 	};
-	struct fixture	 f;
+	struct fixture f;
 
 	build(&f, NULL, paths);
 	check_lookups(&f, l, NITEMS(l));
@@ -289,13 +289,13 @@ END_TEST
 START_TEST(test_path_stops_at_empty_segment_and_query)
 {
 	/* Agrees with lb_uri_has_prefix on paths nobody normalized. */
-	static const char *const paths[] = { "/a", "/a/b", NULL };
+	static const char *const   paths[] = { "/a", "/a/b", NULL };
 	static const struct lookup l[] = {
 		{ NULL, "/a//b", "/a" },
 		{ NULL, "/a/b?x=1", "/a/b" },
 		{ NULL, "/a?b", "/a" },
 	};
-	struct fixture	 f;
+	struct fixture f;
 
 	build(&f, NULL, paths);
 	check_lookups(&f, l, NITEMS(l));
@@ -305,9 +305,9 @@ END_TEST
 
 START_TEST(test_host_route_beats_path_route)
 {
-	static const char *const hosts[] = { "www.mango.com", "*.kiwi.com",
-	    NULL };
-	static const char *const paths[] = { "/mango", "/", NULL };
+	static const char *const   hosts[] = { "www.mango.com", "*.kiwi.com",
+		  NULL };
+	static const char *const   paths[] = { "/mango", "/", NULL };
 	static const struct lookup l[] = {
 		{ "www.mango.com", "/mango", "www.mango.com" },
 		{ "a.kiwi.com", "/mango/x", "*.kiwi.com" },
@@ -315,7 +315,7 @@ START_TEST(test_host_route_beats_path_route)
 		{ "other.com", "/x", "/" },
 		{ NULL, "/mango", "/mango" },
 	};
-	struct fixture	 f;
+	struct fixture f;
 
 	build(&f, hosts, paths);
 	check_lookups(&f, l, NITEMS(l));
@@ -327,7 +327,7 @@ START_TEST(test_no_match_returns_null)
 {
 	static const char *const hosts[] = { "www.mango.com", NULL };
 	static const char *const paths[] = { "/mango", NULL };
-	struct fixture	 f;
+	struct fixture		 f;
 
 	build(&f, hosts, paths);
 	ck_assert_ptr_null(lb_routes_match(f.t, "kiwi.com", "/kiwi"));
@@ -339,7 +339,7 @@ END_TEST
 
 START_TEST(test_empty_table_matches_nothing)
 {
-	struct lb_routes	*t = lb_routes_compile(NULL, 0, 0, NULL);
+	struct lb_routes *t = lb_routes_compile(NULL, 0, 0, NULL);
 
 	ck_assert_ptr_nonnull(t);
 	ck_assert_ptr_null(lb_routes_match(t, "a.com", "/"));
@@ -349,9 +349,9 @@ START_TEST(test_empty_table_matches_nothing)
 END_TEST
 
 static const struct dup_case {
-	const char	*hosts[4];
-	const char	*paths[4];
-	size_t		 dup;		/* index of the second one, or SIZE_MAX */
+	const char *hosts[4];
+	const char *paths[4];
+	size_t	    dup; /* index of the second one, or SIZE_MAX */
 } dup_cases[] = {
 	{ { "a.com", "b.com", "a.com" }, { NULL }, 2 },
 	{ { "a.com", "A.COM" }, { NULL }, 1 },
@@ -369,10 +369,10 @@ static const struct dup_case {
 
 START_TEST(test_duplicates_are_refused_with_index)
 {
-	const struct dup_case	*c = &dup_cases[_i];
-	struct lb_route		 r[8];
-	struct lb_routes	*t;
-	size_t			 nh = 0, n = 0, dup = 12345;
+	const struct dup_case *c = &dup_cases[_i];
+	struct lb_route	       r[8];
+	struct lb_routes      *t;
+	size_t		       nh = 0, n = 0, dup = 12345;
 
 	memset(r, 0, sizeof(r));
 	for (size_t i = 0; i < 4 && c->hosts[i] != NULL; i++) {
@@ -406,25 +406,27 @@ END_TEST
  * *.w<i>.example.com, one-segment paths /p<i> and two-segment paths
  * /q<i>/r<i>. Correctness only; speed belongs in bench/.
  */
-#define BIG	10000
+#define BIG 10000
 
 START_TEST(test_ten_thousand_routes_of_each_kind)
 {
-	struct lb_route		*r;
-	struct lb_routes	*t;
-	const struct lb_route	*m;
-	char			 host[128], path[128];
-	size_t			 n = 2 * BIG, nh = BIG, i;
+	struct lb_route	      *r;
+	struct lb_routes      *t;
+	const struct lb_route *m;
+	char		       host[128], path[128];
+	size_t		       n = 2 * BIG, nh = BIG, i;
 
 	ck_assert_ptr_nonnull(r = calloc(n, sizeof(*r)));
 	for (i = 0; i < BIG / 2; i++) {
 		ck_assert_int_ne(asprintf(&r[i].match, "h%zu.example.com", i),
 		    -1);
 		ck_assert_int_ne(asprintf(&r[BIG / 2 + i].match,
-		    "*.w%zu.example.com", i), -1);
+				     "*.w%zu.example.com", i),
+		    -1);
 		ck_assert_int_ne(asprintf(&r[BIG + i].match, "/p%zu", i), -1);
 		ck_assert_int_ne(asprintf(&r[BIG + BIG / 2 + i].match,
-		    "/q%zu/r%zu", i, i), -1);
+				     "/q%zu/r%zu", i, i),
+		    -1);
 	}
 	for (i = 0; i < n; i++) {
 		r[i].kind = i < nh ? LB_ROUTE_HOST : LB_ROUTE_PATH;
@@ -470,13 +472,14 @@ END_TEST
 static Suite *
 routes_suite(void)
 {
-	Suite	*s = suite_create("routes");
-	TCase	*tc;
+	Suite *s = suite_create("routes");
+	TCase *tc;
 
 	tc = tcase_create("host");
 	tcase_add_test(tc, test_host_exact_match);
 	tcase_add_test(tc, test_host_is_case_insensitive);
-	tcase_add_test(tc, test_host_port_brackets_and_trailing_dot_are_ignored);
+	tcase_add_test(tc,
+	    test_host_port_brackets_and_trailing_dot_are_ignored);
 	tcase_add_test(tc, test_host_ipv6_route_written_without_brackets);
 	tcase_add_test(tc, test_wildcard_longest_suffix_wins);
 	tcase_add_test(tc, test_wildcard_does_not_match_its_bare_suffix);
@@ -504,7 +507,7 @@ routes_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(routes_suite());
+	SRunner *sr = srunner_create(routes_suite());
 	int	 failed;
 
 	srunner_run_all(sr, CK_NORMAL);

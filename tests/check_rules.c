@@ -25,50 +25,50 @@
 #include "config/config.h"
 #include "worker/rules.h"
 
-#define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
+#define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
 
-static const char	 yaml[] =
-    "firewall_rules:\n"
-    "  ip_reject: [10.0.0.0/8]\n"
-    "  path_reject: [/admin]\n"
-    "hosts:\n"
-    "  - host: www.mango.com\n"
-    "    header_rules:\n"
-    "      add: {MyCustomHeader: Test}\n"
-    "      remove: {Host: www.mango.com}\n"
-    "    rewrite_rules: {replace: {v1: v2}}\n"
-    "    firewall_rules:\n"
-    "      ip_reject: [192.0.2.1, \"2001:db8::/32\"]\n"
-    "      path_reject: [/messages]\n"
-    "    servers: [127.0.0.1:8081]\n"
-    "  - host: www.orange.com\n"
-    "    servers: [127.0.0.1:1111]\n"
-    "  - host: www.apple.com\n"
-    "    header_rules:\n"
-    "      add: {host: backend.internal, X-Extra: \"a, b\"}\n"
-    "      remove: [X-Debug, Cookie]\n"
-    "    rewrite_rules: {replace: {/a: /b, /a/c: /d, /old: /}}\n"
-    "    servers: [127.0.0.1:9081]\n"
-    "paths:\n"
-    "  - path: /mango\n"
-    "    servers: [127.0.0.1:8081]\n"
-    "  - path: /api\n"
-    "    rewrite_rules: {replace: {v1: v2}}\n"
-    "    servers: [127.0.0.1:8082]\n"
-    "  - path: /keep\n"
-    "    strip_prefix: false\n"
-    "    rewrite_rules: {replace: {/keep/v1: /keep/v2}}\n"
-    "    servers: [127.0.0.1:8083]\n";
+static const char
+    yaml[] = "firewall_rules:\n"
+	     "  ip_reject: [10.0.0.0/8]\n"
+	     "  path_reject: [/admin]\n"
+	     "hosts:\n"
+	     "  - host: www.mango.com\n"
+	     "    header_rules:\n"
+	     "      add: {MyCustomHeader: Test}\n"
+	     "      remove: {Host: www.mango.com}\n"
+	     "    rewrite_rules: {replace: {v1: v2}}\n"
+	     "    firewall_rules:\n"
+	     "      ip_reject: [192.0.2.1, \"2001:db8::/32\"]\n"
+	     "      path_reject: [/messages]\n"
+	     "    servers: [127.0.0.1:8081]\n"
+	     "  - host: www.orange.com\n"
+	     "    servers: [127.0.0.1:1111]\n"
+	     "  - host: www.apple.com\n"
+	     "    header_rules:\n"
+	     "      add: {host: backend.internal, X-Extra: \"a, b\"}\n"
+	     "      remove: [X-Debug, Cookie]\n"
+	     "    rewrite_rules: {replace: {/a: /b, /a/c: /d, /old: /}}\n"
+	     "    servers: [127.0.0.1:9081]\n"
+	     "paths:\n"
+	     "  - path: /mango\n"
+	     "    servers: [127.0.0.1:8081]\n"
+	     "  - path: /api\n"
+	     "    rewrite_rules: {replace: {v1: v2}}\n"
+	     "    servers: [127.0.0.1:8082]\n"
+	     "  - path: /keep\n"
+	     "    strip_prefix: false\n"
+	     "    rewrite_rules: {replace: {/keep/v1: /keep/v2}}\n"
+	     "    servers: [127.0.0.1:8083]\n";
 
-static struct lb_cfg	*cfg;
+static struct lb_cfg *cfg;
 
 static void
 setup(void)
 {
-	char	 err[LB_ERRLEN];
+	char err[LB_ERRLEN];
 
 	if (lb_cfg_load_string("rules.yaml", yaml, strlen(yaml), &cfg, err,
-	    sizeof(err)) == -1)
+		sizeof(err)) == -1)
 		ck_abort_msg("load failed: %s", err);
 }
 
@@ -94,8 +94,8 @@ route(const char *match)
 static const struct sockaddr *
 sa(struct sockaddr_storage *ss, const char *text)
 {
-	struct sockaddr_in	*sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)ss;
+	struct sockaddr_in  *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
 
 	memset(ss, 0, sizeof(*ss));
 	if (inet_pton(AF_INET, text, &sin->sin_addr) == 1) {
@@ -113,10 +113,10 @@ sa(struct sockaddr_storage *ss, const char *text)
 /* -------------------------------------------------------- lb_rules_allowed */
 
 static const struct allow_case {
-	const char	*route;		/* NULL: no route matched */
-	const char	*ip;
-	const char	*path;		/* normalized */
-	bool		 want;
+	const char *route; /* NULL: no route matched */
+	const char *ip;
+	const char *path; /* normalized */
+	bool	    want;
 } allow_cases[] = {
 	{ "www.orange.com", "127.0.0.1", "/", true },
 	{ "www.orange.com", "::1", "/x", true },
@@ -150,12 +150,13 @@ static const struct allow_case {
 
 START_TEST(test_allowed_table)
 {
-	const struct allow_case	*c = &allow_cases[_i];
+	const struct allow_case *c = &allow_cases[_i];
 	struct sockaddr_storage	 ss;
 
 	ck_assert_msg(lb_rules_allowed(cfg, c->route ? route(c->route) : NULL,
-	    sa(&ss, c->ip), c->path) == c->want, "%s %s %s: want %d",
-	    c->route ? c->route : "(none)", c->ip, c->path, c->want);
+			  sa(&ss, c->ip), c->path) == c->want,
+	    "%s %s %s: want %d", c->route ? c->route : "(none)", c->ip, c->path,
+	    c->want);
 }
 END_TEST
 
@@ -166,19 +167,26 @@ END_TEST
 START_TEST(test_allowed_sees_normalized_spellings)
 {
 	static const char *const spellings[] = {
-		"/messages", "//messages", "/./messages", "/%6Dessages",
-		"/x/../messages/1", "/%2e/messages", "///messages//1",
-		"/messages/.", "/a/%2E%2e/messages",
+		"/messages",
+		"//messages",
+		"/./messages",
+		"/%6Dessages",
+		"/x/../messages/1",
+		"/%2e/messages",
+		"///messages//1",
+		"/messages/.",
+		"/a/%2E%2e/messages",
 	};
-	struct sockaddr_storage	 ss;
-	char			*n;
+	struct sockaddr_storage ss;
+	char		       *n;
 
 	for (size_t i = 0; i < NITEMS(spellings); i++) {
 		ck_assert_int_eq(lb_uri_normalize_path(spellings[i],
-		    strlen(spellings[i]), &n), 0);
+				     strlen(spellings[i]), &n),
+		    0);
 		ck_assert_msg(!lb_rules_allowed(cfg, route("www.mango.com"),
-		    sa(&ss, "127.0.0.1"), n), "%s (%s) allowed", spellings[i],
-		    n);
+				  sa(&ss, "127.0.0.1"), n),
+		    "%s (%s) allowed", spellings[i], n);
 		free(n);
 	}
 }
@@ -187,9 +195,9 @@ END_TEST
 /* --------------------------------------------------- lb_rules_rewrite_path */
 
 static const struct rewrite_case {
-	const char	*route;
-	const char	*path;
-	const char	*want;
+	const char *route;
+	const char *path;
+	const char *want;
 } rewrite_cases[] = {
 	/* Host route: rewrite only. */
 	{ "www.mango.com", "/v1", "/v2" },
@@ -221,7 +229,7 @@ static const struct rewrite_case {
 START_TEST(test_rewrite_path_table)
 {
 	const struct rewrite_case *c = &rewrite_cases[_i];
-	char			*p;
+	char			  *p;
 
 	p = lb_rules_rewrite_path(route(c->route), c->path);
 	ck_assert_ptr_nonnull(p);
@@ -249,10 +257,10 @@ hdrs_init(struct evkeyvalq *q, const char *const *kv)
 static char *
 head(const char *match, struct lb_fwd *f)
 {
-	const struct lb_route	*r = route(match);
-	struct evbuffer		*out = evbuffer_new();
-	size_t			 len;
-	char			*s;
+	const struct lb_route *r = route(match);
+	struct evbuffer	      *out = evbuffer_new();
+	size_t		       len;
+	char		      *s;
 
 	ck_assert_ptr_nonnull(out);
 	if (f->method == NULL)
@@ -279,26 +287,46 @@ head(const char *match, struct lb_fwd *f)
 START_TEST(test_head_drops_hop_by_hop_and_appends_forwarded)
 {
 	static const char *const in[] = {
-		"Host", "www.orange.com",
-		"User-Agent", "t/1",
-		"Connection", "keep-alive, X-Secret",
-		"X-Secret", "s",
-		"x-secret", "s2",
-		"Keep-Alive", "timeout=5",
-		"Transfer-Encoding", "chunked",
-		"TE", "trailers",
-		"Trailer", "X-T",
-		"Upgrade", "websocket",
-		"Proxy-Connection", "keep-alive",
-		"Proxy-Authorization", "Basic eDp5",
-		"Expect", "100-continue",
-		"Content-Length", "99",
-		"X-Forwarded-For", "192.0.2.7",
-		"X-Forwarded-Proto", "https",
-		"X-Forwarded-Host", "evil.example",
-		"Accept", "*/*",
-		"x-forwarded-for", "198.51.100.1, 203.0.113.9",
-		"Cookie", "a=1",
+		"Host",
+		"www.orange.com",
+		"User-Agent",
+		"t/1",
+		"Connection",
+		"keep-alive, X-Secret",
+		"X-Secret",
+		"s",
+		"x-secret",
+		"s2",
+		"Keep-Alive",
+		"timeout=5",
+		"Transfer-Encoding",
+		"chunked",
+		"TE",
+		"trailers",
+		"Trailer",
+		"X-T",
+		"Upgrade",
+		"websocket",
+		"Proxy-Connection",
+		"keep-alive",
+		"Proxy-Authorization",
+		"Basic eDp5",
+		"Expect",
+		"100-continue",
+		"Content-Length",
+		"99",
+		"X-Forwarded-For",
+		"192.0.2.7",
+		"X-Forwarded-Proto",
+		"https",
+		"X-Forwarded-Host",
+		"evil.example",
+		"Accept",
+		"*/*",
+		"x-forwarded-for",
+		"198.51.100.1, 203.0.113.9",
+		"Cookie",
+		"a=1",
 		NULL,
 	};
 	struct evkeyvalq h;
@@ -330,9 +358,9 @@ END_TEST
 START_TEST(test_head_without_host_uses_server_name)
 {
 	static const char *const in[] = { "Accept", "*/*", NULL };
-	struct evkeyvalq h;
-	struct lb_fwd	 f = { 0 };
-	char		*s;
+	struct evkeyvalq	 h;
+	struct lb_fwd		 f = { 0 };
+	char			*s;
 
 	hdrs_init(&h, in);
 	f.in = &h;
@@ -359,9 +387,12 @@ END_TEST
 START_TEST(test_head_applies_header_rules)
 {
 	static const char *const in[] = {
-		"Host", "www.mango.com",
-		"mycustomheader", "from-client",
-		"Accept", "*/*",
+		"Host",
+		"www.mango.com",
+		"mycustomheader",
+		"from-client",
+		"Accept",
+		"*/*",
 		NULL,
 	};
 	struct evkeyvalq h;
@@ -391,12 +422,18 @@ END_TEST
 START_TEST(test_head_host_rule_and_remove_any_case)
 {
 	static const char *const in[] = {
-		"Host", "www.apple.com",
-		"x-debug", "1",
-		"X-DEBUG", "2",
-		"COOKIE", "a=1",
-		"X-Extra", "client",
-		"X-Kept", "yes",
+		"Host",
+		"www.apple.com",
+		"x-debug",
+		"1",
+		"X-DEBUG",
+		"2",
+		"COOKIE",
+		"a=1",
+		"X-Extra",
+		"client",
+		"X-Kept",
+		"yes",
 		NULL,
 	};
 	struct evkeyvalq h;
@@ -428,8 +465,10 @@ END_TEST
 START_TEST(test_head_skips_empty_forwarded_for)
 {
 	static const char *const in[] = {
-		"X-Forwarded-For", "",
-		"X-Forwarded-For", "192.0.2.9",
+		"X-Forwarded-For",
+		"",
+		"X-Forwarded-For",
+		"192.0.2.9",
 		NULL,
 	};
 	struct evkeyvalq h;
@@ -440,8 +479,8 @@ START_TEST(test_head_skips_empty_forwarded_for)
 	f.in = &h;
 	f.client_ip = "192.0.2.10";
 	s = head("www.orange.com", &f);
-	ck_assert_ptr_nonnull(strstr(s,
-	    "\r\nX-Forwarded-For: 192.0.2.9, 192.0.2.10\r\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(s, "\r\nX-Forwarded-For: 192.0.2.9, 192.0.2.10\r\n"));
 	free(s);
 	evhttp_clear_headers(&h);
 }
@@ -453,10 +492,10 @@ END_TEST
  * by the proxy); never the client's.
  */
 static const struct cl_case {
-	const char	*method;
-	uint64_t	 body_len;
-	bool		 body_always;
-	const char	*want;		/* NULL: no Content-Length */
+	const char *method;
+	uint64_t    body_len;
+	bool	    body_always;
+	const char *want; /* NULL: no Content-Length */
 } cl_cases[] = {
 	{ "GET", 0, false, NULL },
 	{ "HEAD", 0, false, NULL },
@@ -471,14 +510,16 @@ static const struct cl_case {
 START_TEST(test_head_content_length_table)
 {
 	static const char *const in[] = {
-		"Content-Length", "99",
-		"content-length", "98",
+		"Content-Length",
+		"99",
+		"content-length",
+		"98",
 		NULL,
 	};
-	const struct cl_case	*c = &cl_cases[_i];
-	struct evkeyvalq	 h;
-	struct lb_fwd		 f = { 0 };
-	char			*s, *cl, want[128];
+	const struct cl_case *c = &cl_cases[_i];
+	struct evkeyvalq      h;
+	struct lb_fwd	      f = { 0 };
+	char		     *s, *cl, want[128];
 
 	hdrs_init(&h, in);
 	f.in = &h;
@@ -507,12 +548,18 @@ END_TEST
 START_TEST(test_head_connection_names_are_case_insensitive)
 {
 	static const char *const in[] = {
-		"connection", "X-A",
-		"CONNECTION", "x-b , CLOSE",
-		"x-a", "1",
-		"X-B", "2",
-		"Close", "3",
-		"X-C", "4",
+		"connection",
+		"X-A",
+		"CONNECTION",
+		"x-b , CLOSE",
+		"x-a",
+		"1",
+		"X-B",
+		"2",
+		"Close",
+		"3",
+		"X-C",
+		"4",
 		NULL,
 	};
 	struct evkeyvalq h;
@@ -537,8 +584,8 @@ END_TEST
 static Suite *
 rules_suite(void)
 {
-	Suite	*s = suite_create("rules");
-	TCase	*tc;
+	Suite *s = suite_create("rules");
+	TCase *tc;
 
 	tc = tcase_create("firewall");
 	tcase_add_checked_fixture(tc, setup, teardown);
@@ -569,7 +616,7 @@ rules_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(rules_suite());
+	SRunner *sr = srunner_create(rules_suite());
 	int	 failed;
 
 	srunner_run_all(sr, CK_NORMAL);

@@ -34,11 +34,11 @@ ldi64(const _Atomic int64_t *v)
 static struct lb_cfg *
 cfg_from(const char *yaml)
 {
-	struct lb_cfg	*cfg;
-	char		 err[LB_ERRLEN];
+	struct lb_cfg *cfg;
+	char	       err[LB_ERRLEN];
 
 	if (lb_cfg_load_string("test.yaml", yaml, strlen(yaml), &cfg, err,
-	    sizeof(err)) == -1)
+		sizeof(err)) == -1)
 		ck_abort_msg("config: %s", err);
 	return cfg;
 }
@@ -46,7 +46,7 @@ cfg_from(const char *yaml)
 static struct lb_shm *
 shm_for(const struct lb_cfg *cfg)
 {
-	struct lb_shm	*shm;
+	struct lb_shm *shm;
 
 	shm = lb_shm_create(cfg->n_servers, cfg->n_routes);
 	ck_assert_ptr_nonnull(shm);
@@ -68,7 +68,7 @@ static struct lb_shm_server *
 srv(struct lb_shm *shm, const struct lb_cfg *cfg, const char *label,
     const char *addr)
 {
-	const struct lb_route	*r = route(cfg, label);
+	const struct lb_route *r = route(cfg, label);
 
 	for (size_t i = 0; i < r->n_servers; i++)
 		if (strcmp(r->servers[i].addrstr, addr) == 0)
@@ -87,7 +87,7 @@ rt(struct lb_shm *shm, const struct lb_cfg *cfg, const char *label)
 
 START_TEST(test_create_starts_servers_up_and_counters_at_zero)
 {
-	struct lb_shm	*shm = lb_shm_create(3, 2);
+	struct lb_shm *shm = lb_shm_create(3, 2);
 
 	ck_assert_ptr_nonnull(shm);
 	ck_assert_uint_eq(shm->n_servers, 3);
@@ -100,8 +100,7 @@ START_TEST(test_create_starts_servers_up_and_counters_at_zero)
 	/* The extra route slot counts unrouted requests. */
 	for (size_t i = 0; i <= 2; i++)
 		for (size_t c = 0; c < LB_SHM_CODES; c++)
-			ck_assert_uint_eq(ld64(&shm->routes[i].codes[c]),
-			    0);
+			ck_assert_uint_eq(ld64(&shm->routes[i].codes[c]), 0);
 	ck_assert_uint_eq(ld32(&shm->workers), 0);
 	ck_assert_uint_eq(ld32(&shm->generation), 0);
 	ck_assert_uint_eq(ld64(&shm->reloads_ok), 0);
@@ -111,8 +110,8 @@ END_TEST
 
 START_TEST(test_server_usable_needs_up_and_no_passive_mark)
 {
-	struct lb_shm		*shm = lb_shm_create(1, 1);
-	struct lb_shm_server	*st = &shm->servers[0];
+	struct lb_shm	     *shm = lb_shm_create(1, 1);
+	struct lb_shm_server *st = &shm->servers[0];
 
 	ck_assert(lb_shm_server_usable(st, 1000));
 	atomic_store(&st->down_until, 1500);
@@ -131,31 +130,31 @@ END_TEST
 
 /* A bucket counts durations up to and including its bound (le). */
 static const struct {
-	int64_t		 us;
-	size_t		 bucket;
+	int64_t us;
+	size_t	bucket;
 } observe_cases[] = {
-	{ -5, 0 },			/* clock oddities count as 0 */
+	{ -5, 0 }, /* clock oddities count as 0 */
 	{ 0, 0 },
-	{ 1000, 0 },			/* exactly 1 ms: le="0.001" */
+	{ 1000, 0 }, /* exactly 1 ms: le="0.001" */
 	{ 1001, 1 },
 	{ 2500, 1 },
 	{ 2501, 2 },
 	{ 999999, 9 },
 	{ 1000000, 9 },
 	{ 5000000, 11 },
-	{ 5000001, LB_SHM_BUCKETS },	/* +Inf */
+	{ 5000001, LB_SHM_BUCKETS }, /* +Inf */
 	{ INT64_C(3600000000), LB_SHM_BUCKETS },
 };
 
 START_TEST(test_observe_counts_each_duration_in_its_bucket)
 {
-	struct lb_shm	*shm = lb_shm_create(0, 0);
-	int64_t		 us = observe_cases[_i].us;
+	struct lb_shm *shm = lb_shm_create(0, 0);
+	int64_t	       us = observe_cases[_i].us;
 
 	lb_shm_observe(shm, us);
 	for (size_t b = 0; b <= LB_SHM_BUCKETS; b++)
 		ck_assert_msg(ld64(&shm->duration[b]) ==
-		    (b == observe_cases[_i].bucket ? 1u : 0u),
+			(b == observe_cases[_i].bucket ? 1u : 0u),
 		    "%lld us: bucket %zu holds %llu", (long long)us, b,
 		    (unsigned long long)ld64(&shm->duration[b]));
 	ck_assert_uint_eq(ld64(&shm->duration_sum_us),
@@ -173,13 +172,13 @@ END_TEST
 
 START_TEST(test_histogram_is_cumulative_and_ends_with_the_count)
 {
-	struct lb_shm	*shm = lb_shm_create(0, 0);
-	uint64_t	 cum[LB_SHM_BUCKETS + 1], sum;
+	struct lb_shm *shm = lb_shm_create(0, 0);
+	uint64_t       cum[LB_SHM_BUCKETS + 1], sum;
 
-	lb_shm_observe(shm, 500);	/* bucket 0 */
-	lb_shm_observe(shm, 800);	/* bucket 0 */
-	lb_shm_observe(shm, 20000);	/* 25 ms: bucket 4 */
-	lb_shm_observe(shm, 9000000);	/* +Inf */
+	lb_shm_observe(shm, 500);     /* bucket 0 */
+	lb_shm_observe(shm, 800);     /* bucket 0 */
+	lb_shm_observe(shm, 20000);   /* 25 ms: bucket 4 */
+	lb_shm_observe(shm, 9000000); /* +Inf */
 	ck_assert_uint_eq(lb_shm_histogram(shm, cum, &sum), 4);
 	ck_assert_uint_eq(sum, 500 + 800 + 20000 + 9000000);
 	ck_assert_uint_eq(cum[0], 2);
@@ -195,8 +194,8 @@ END_TEST
 
 START_TEST(test_empty_histogram_is_all_zero)
 {
-	struct lb_shm	*shm = lb_shm_create(0, 0);
-	uint64_t	 cum[LB_SHM_BUCKETS + 1], sum = 1;
+	struct lb_shm *shm = lb_shm_create(0, 0);
+	uint64_t       cum[LB_SHM_BUCKETS + 1], sum = 1;
 
 	ck_assert_uint_eq(lb_shm_histogram(shm, cum, &sum), 0);
 	ck_assert_uint_eq(sum, 0);
@@ -208,29 +207,27 @@ END_TEST
 
 /* -------------------------------------------------------- carry-over */
 
-static const char old_yaml[] =
-    "hosts:\n"
-    "  - host: a.com\n"
-    "    servers: [127.0.0.1:1001, 127.0.0.1:1002]\n"
-    "  - host: b.com\n"
-    "    servers: [127.0.0.1:1003]\n"
-    "  - host: gone.com\n"
-    "    servers: [127.0.0.1:1001]\n";
+static const char old_yaml[] = "hosts:\n"
+			       "  - host: a.com\n"
+			       "    servers: [127.0.0.1:1001, 127.0.0.1:1002]\n"
+			       "  - host: b.com\n"
+			       "    servers: [127.0.0.1:1003]\n"
+			       "  - host: gone.com\n"
+			       "    servers: [127.0.0.1:1001]\n";
 
 /* Reordered, one server moved away, one added, one route gone, one new. */
-static const char new_yaml[] =
-    "hosts:\n"
-    "  - host: new.com\n"
-    "    servers: [127.0.0.1:1001]\n"
-    "  - host: b.com\n"
-    "    servers: [127.0.0.1:1004, 127.0.0.1:1003]\n"
-    "  - host: a.com\n"
-    "    servers: [127.0.0.1:1002]\n";
+static const char new_yaml[] = "hosts:\n"
+			       "  - host: new.com\n"
+			       "    servers: [127.0.0.1:1001]\n"
+			       "  - host: b.com\n"
+			       "    servers: [127.0.0.1:1004, 127.0.0.1:1003]\n"
+			       "  - host: a.com\n"
+			       "    servers: [127.0.0.1:1002]\n";
 
 START_TEST(test_carry_over_keeps_counters_of_what_survives)
 {
-	struct lb_cfg	*oc = cfg_from(old_yaml), *nc = cfg_from(new_yaml);
-	struct lb_shm	*os = shm_for(oc), *ns = shm_for(nc);
+	struct lb_cfg *oc = cfg_from(old_yaml), *nc = cfg_from(new_yaml);
+	struct lb_shm *os = shm_for(oc), *ns = shm_for(nc);
 
 	atomic_store(&srv(os, oc, "a.com", "127.0.0.1:1001")->requests, 11);
 	atomic_store(&srv(os, oc, "a.com", "127.0.0.1:1002")->requests, 12);
@@ -244,21 +241,26 @@ START_TEST(test_carry_over_keeps_counters_of_what_survives)
 	lb_shm_carry_over(ns, nc, os, oc);
 
 	/* Same route label and same address: the numbers go on. */
-	ck_assert_uint_eq(ld64(&srv(ns, nc, "a.com",
-	    "127.0.0.1:1002")->requests), 12);
-	ck_assert_uint_eq(ld64(&srv(ns, nc, "a.com",
-	    "127.0.0.1:1002")->failures), 2);
-	ck_assert_uint_eq(ld64(&srv(ns, nc, "b.com",
-	    "127.0.0.1:1003")->requests), 13);
+	ck_assert_uint_eq(ld64(&srv(ns, nc, "a.com", "127.0.0.1:1002")
+				    ->requests),
+	    12);
+	ck_assert_uint_eq(ld64(&srv(ns, nc, "a.com", "127.0.0.1:1002")
+				    ->failures),
+	    2);
+	ck_assert_uint_eq(ld64(&srv(ns, nc, "b.com", "127.0.0.1:1003")
+				    ->requests),
+	    13);
 	ck_assert_uint_eq(ld64(&rt(ns, nc, "a.com")->codes[1]), 20);
 	ck_assert_uint_eq(ld64(&rt(ns, nc, "b.com")->codes[4]), 5);
 	/* New servers and routes start from zero... */
-	ck_assert_uint_eq(ld64(&srv(ns, nc, "b.com",
-	    "127.0.0.1:1004")->requests), 0);
+	ck_assert_uint_eq(ld64(&srv(ns, nc, "b.com", "127.0.0.1:1004")
+				    ->requests),
+	    0);
 	ck_assert_uint_eq(ld64(&rt(ns, nc, "new.com")->codes[1]), 0);
 	/* ...even when the address was in another route before. */
-	ck_assert_uint_eq(ld64(&srv(ns, nc, "new.com",
-	    "127.0.0.1:1001")->requests), 0);
+	ck_assert_uint_eq(ld64(&srv(ns, nc, "new.com", "127.0.0.1:1001")
+				    ->requests),
+	    0);
 
 	lb_shm_destroy(os);
 	lb_shm_destroy(ns);
@@ -269,14 +271,15 @@ END_TEST
 
 START_TEST(test_carry_over_adds_to_what_the_new_generation_counted)
 {
-	struct lb_cfg	*oc = cfg_from(old_yaml), *nc = cfg_from(new_yaml);
-	struct lb_shm	*os = shm_for(oc), *ns = shm_for(nc);
+	struct lb_cfg *oc = cfg_from(old_yaml), *nc = cfg_from(new_yaml);
+	struct lb_shm *os = shm_for(oc), *ns = shm_for(nc);
 
 	atomic_store(&srv(os, oc, "b.com", "127.0.0.1:1003")->requests, 13);
 	atomic_store(&srv(ns, nc, "b.com", "127.0.0.1:1003")->requests, 2);
 	lb_shm_carry_over(ns, nc, os, oc);
-	ck_assert_uint_eq(ld64(&srv(ns, nc, "b.com",
-	    "127.0.0.1:1003")->requests), 15);
+	ck_assert_uint_eq(ld64(&srv(ns, nc, "b.com", "127.0.0.1:1003")
+				    ->requests),
+	    15);
 	lb_shm_destroy(os);
 	lb_shm_destroy(ns);
 	lb_cfg_free(oc);
@@ -286,9 +289,9 @@ END_TEST
 
 START_TEST(test_carry_over_keeps_unrouted_histogram_and_reloads)
 {
-	struct lb_cfg	*oc = cfg_from(old_yaml), *nc = cfg_from(new_yaml);
-	struct lb_shm	*os = shm_for(oc), *ns = shm_for(nc);
-	uint64_t	 cum[LB_SHM_BUCKETS + 1], sum;
+	struct lb_cfg *oc = cfg_from(old_yaml), *nc = cfg_from(new_yaml);
+	struct lb_shm *os = shm_for(oc), *ns = shm_for(nc);
+	uint64_t       cum[LB_SHM_BUCKETS + 1], sum;
 
 	atomic_store(&os->routes[os->n_routes].codes[3], 7);
 	lb_shm_observe(os, 3000);
@@ -318,14 +321,14 @@ END_TEST
 
 START_TEST(test_carry_over_leaves_requests_in_flight_behind)
 {
-	struct lb_cfg	*oc = cfg_from(old_yaml), *nc = cfg_from(new_yaml);
-	struct lb_shm	*os = shm_for(oc), *ns = shm_for(nc);
+	struct lb_cfg *oc = cfg_from(old_yaml), *nc = cfg_from(new_yaml);
+	struct lb_shm *os = shm_for(oc), *ns = shm_for(nc);
 
 	/* The old workers finish those and count them down in OLD. */
 	atomic_store(&srv(os, oc, "b.com", "127.0.0.1:1003")->active, 3);
 	lb_shm_carry_over(ns, nc, os, oc);
-	ck_assert_uint_eq(ld32(&srv(ns, nc, "b.com",
-	    "127.0.0.1:1003")->active), 0);
+	ck_assert_uint_eq(ld32(&srv(ns, nc, "b.com", "127.0.0.1:1003")->active),
+	    0);
 	lb_shm_destroy(os);
 	lb_shm_destroy(ns);
 	lb_cfg_free(oc);
@@ -335,17 +338,17 @@ END_TEST
 
 START_TEST(test_carry_over_keeps_health_where_checks_go_on)
 {
-	static const char off_yaml[] =
-	    "hosts:\n"
-	    "  - host: a.com\n"
-	    "    servers: [127.0.0.1:1001, 127.0.0.1:1002]\n"
-	    "  - host: b.com\n"
-	    "    health_check: off\n"
-	    "    servers: [127.0.0.1:1003]\n";
-	struct lb_cfg	*oc = cfg_from(old_yaml), *nc = cfg_from(off_yaml);
-	struct lb_shm	*os = shm_for(oc), *ns = shm_for(nc);
+	static const char
+			      off_yaml[] = "hosts:\n"
+					   "  - host: a.com\n"
+					   "    servers: [127.0.0.1:1001, 127.0.0.1:1002]\n"
+					   "  - host: b.com\n"
+					   "    health_check: off\n"
+					   "    servers: [127.0.0.1:1003]\n";
+	struct lb_cfg	     *oc = cfg_from(old_yaml), *nc = cfg_from(off_yaml);
+	struct lb_shm	     *os = shm_for(oc), *ns = shm_for(nc);
 	struct lb_shm_server *st;
-	int64_t		 before = lb_now_ms();
+	int64_t		      before = lb_now_ms();
 
 	atomic_store(&srv(os, oc, "a.com", "127.0.0.1:1001")->up, 0);
 	atomic_store(&srv(os, oc, "a.com", "127.0.0.1:1002")->down_until,
@@ -381,21 +384,19 @@ START_TEST(test_carry_over_matches_a_repeated_address_in_order)
 	    "hosts:\n"
 	    "  - host: a.com\n"
 	    "    servers: [127.0.0.1:1001, 127.0.0.1:1002, 127.0.0.1:1001]\n";
-	static const char moved[] =
-	    "hosts:\n"
-	    "  - host: a.com\n"
-	    "    servers: [127.0.0.1:1001, 127.0.0.1:1001]\n";
-	struct lb_cfg	*oc = cfg_from(yaml), *nc = cfg_from(moved);
-	struct lb_shm	*os = shm_for(oc), *ns = shm_for(nc);
+	static const char
+			       moved[] = "hosts:\n"
+					 "  - host: a.com\n"
+					 "    servers: [127.0.0.1:1001, 127.0.0.1:1001]\n";
+	struct lb_cfg	      *oc = cfg_from(yaml), *nc = cfg_from(moved);
+	struct lb_shm	      *os = shm_for(oc), *ns = shm_for(nc);
 	const struct lb_route *o = route(oc, "a.com"), *n = route(nc, "a.com");
 
 	atomic_store(&os->servers[o->servers[0].id].requests, 5);
 	atomic_store(&os->servers[o->servers[2].id].requests, 7);
 	lb_shm_carry_over(ns, nc, os, oc);
-	ck_assert_uint_eq(ld64(&ns->servers[n->servers[0].id].requests),
-	    5);
-	ck_assert_uint_eq(ld64(&ns->servers[n->servers[1].id].requests),
-	    7);
+	ck_assert_uint_eq(ld64(&ns->servers[n->servers[0].id].requests), 5);
+	ck_assert_uint_eq(ld64(&ns->servers[n->servers[1].id].requests), 7);
 	lb_shm_destroy(os);
 	lb_shm_destroy(ns);
 	lb_cfg_free(oc);
@@ -405,10 +406,10 @@ END_TEST
 
 START_TEST(test_carry_over_matches_paths_and_many_routes)
 {
-	struct lb_buf	 ob, nb;
-	struct lb_cfg	*oc, *nc;
-	struct lb_shm	*os, *ns;
-	char		 label[32];
+	struct lb_buf  ob, nb;
+	struct lb_cfg *oc, *nc;
+	struct lb_shm *os, *ns;
+	char	       label[32];
 
 	/* 200 routes, reversed: the lookup must not rely on the order. */
 	lb_buf_init(&ob);
@@ -416,10 +417,14 @@ START_TEST(test_carry_over_matches_paths_and_many_routes)
 	lb_buf_adds(&ob, "paths:\n");
 	lb_buf_adds(&nb, "paths:\n");
 	for (int i = 0; i < 200; i++) {
-		lb_buf_printf(&ob, "  - path: /p%d\n    servers: "
-		    "[127.0.0.1:%d]\n", i, 2000 + i);
-		lb_buf_printf(&nb, "  - path: /p%d\n    servers: "
-		    "[127.0.0.1:%d]\n", 199 - i, 2000 + 199 - i);
+		lb_buf_printf(&ob,
+		    "  - path: /p%d\n    servers: "
+		    "[127.0.0.1:%d]\n",
+		    i, 2000 + i);
+		lb_buf_printf(&nb,
+		    "  - path: /p%d\n    servers: "
+		    "[127.0.0.1:%d]\n",
+		    199 - i, 2000 + 199 - i);
 	}
 	oc = cfg_from(lb_buf_cstr(&ob));
 	nc = cfg_from(lb_buf_cstr(&nb));
@@ -428,16 +433,19 @@ START_TEST(test_carry_over_matches_paths_and_many_routes)
 	for (int i = 0; i < 200; i++) {
 		lb_snprintf(label, sizeof(label), "/p%d", i);
 		atomic_store(&rt(os, oc, label)->codes[1], (uint64_t)i + 1);
-		atomic_store(&os->servers[route(oc, label)->servers[0].id].
-		    requests, (uint64_t)i + 1000);
+		atomic_store(&os->servers[route(oc, label)->servers[0].id]
+				  .requests,
+		    (uint64_t)i + 1000);
 	}
 	lb_shm_carry_over(ns, nc, os, oc);
 	for (int i = 0; i < 200; i++) {
 		lb_snprintf(label, sizeof(label), "/p%d", i);
 		ck_assert_uint_eq(ld64(&rt(ns, nc, label)->codes[1]),
 		    (uint64_t)i + 1);
-		ck_assert_uint_eq(ld64(&ns->servers[route(nc,
-		    label)->servers[0].id].requests), (uint64_t)i + 1000);
+		ck_assert_uint_eq(ld64(&ns->servers
+					    [route(nc, label)->servers[0].id]
+						.requests),
+		    (uint64_t)i + 1000);
 	}
 	lb_buf_free(&ob);
 	lb_buf_free(&nb);
@@ -451,8 +459,8 @@ END_TEST
 static Suite *
 shm_suite(void)
 {
-	Suite	*s = suite_create("shm");
-	TCase	*tc;
+	Suite *s = suite_create("shm");
+	TCase *tc;
 
 	tc = tcase_create("segment");
 	tcase_add_test(tc, test_create_starts_servers_up_and_counters_at_zero);
@@ -485,7 +493,7 @@ shm_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(shm_suite());
+	SRunner *sr = srunner_create(shm_suite());
 	int	 failed;
 
 	srunner_run_all(sr, CK_NORMAL);

@@ -13,13 +13,13 @@
 
 #include "common/str.h"
 
-#define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
+#define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---------------------------------------------------------------- lb_buf */
 
 START_TEST(test_buf_empty_is_empty_string)
 {
-	struct lb_buf	 b;
+	struct lb_buf b;
 
 	lb_buf_init(&b);
 	ck_assert_uint_eq(b.len, 0);
@@ -32,7 +32,7 @@ END_TEST
 
 START_TEST(test_buf_appends_bytes_strings_and_chars)
 {
-	struct lb_buf	 b;
+	struct lb_buf b;
 
 	lb_buf_init(&b);
 	lb_buf_add(&b, "abcXYZ", 3);
@@ -47,7 +47,7 @@ END_TEST
 
 START_TEST(test_buf_keeps_embedded_nul)
 {
-	struct lb_buf	 b;
+	struct lb_buf b;
 
 	lb_buf_init(&b);
 	lb_buf_add(&b, "a\0b", 3);
@@ -59,7 +59,7 @@ END_TEST
 
 START_TEST(test_buf_printf_appends_formatted)
 {
-	struct lb_buf	 b;
+	struct lb_buf b;
 
 	lb_buf_init(&b);
 	lb_buf_adds(&b, "x=");
@@ -74,9 +74,9 @@ END_TEST
 /* Many small appends and one large printf cross several reallocations. */
 START_TEST(test_buf_grows_past_many_kib)
 {
-	struct lb_buf	 b;
-	char		*big;
-	size_t		 i;
+	struct lb_buf b;
+	char	     *big;
+	size_t	      i;
 
 	lb_buf_init(&b);
 	for (i = 0; i < 100000; i++)
@@ -106,8 +106,8 @@ END_TEST
 
 START_TEST(test_buf_take_hands_over_and_empties)
 {
-	struct lb_buf	 b;
-	char		*s;
+	struct lb_buf b;
+	char	     *s;
 
 	lb_buf_init(&b);
 	lb_buf_adds(&b, "hello");
@@ -127,8 +127,8 @@ END_TEST
 
 START_TEST(test_buf_take_of_empty_is_empty_string)
 {
-	struct lb_buf	 b;
-	char		*s;
+	struct lb_buf b;
+	char	     *s;
 
 	lb_buf_init(&b);
 	s = lb_buf_take(&b);
@@ -140,8 +140,8 @@ END_TEST
 
 START_TEST(test_buf_reset_keeps_memory_and_empties)
 {
-	struct lb_buf	 b;
-	char		*data;
+	struct lb_buf b;
+	char	     *data;
 
 	lb_buf_init(&b);
 	lb_buf_adds(&b, "some text");
@@ -162,8 +162,8 @@ END_TEST
  */
 START_TEST(test_buf_failure_is_sticky_until_reset)
 {
-	struct lb_buf	 b;
-	char		*s;
+	struct lb_buf b;
+	char	     *s;
 
 	lb_buf_init(&b);
 	lb_buf_adds(&b, "before");
@@ -196,9 +196,9 @@ END_TEST
 /* ------------------------------------------------------------ lb_strlcpy */
 
 static const struct strlcpy_case {
-	const char	*src;
-	size_t		 size;
-	const char	*want;		/* what dst holds; NULL: untouched */
+	const char *src;
+	size_t	    size;
+	const char *want; /* what dst holds; NULL: untouched */
 } strlcpy_cases[] = {
 	{ "hello", 16, "hello" },
 	{ "hello", 6, "hello" },
@@ -212,7 +212,7 @@ static const struct strlcpy_case {
 START_TEST(test_strlcpy_truncates_and_returns_source_length)
 {
 	const struct strlcpy_case *c = &strlcpy_cases[_i];
-	char		 dst[16];
+	char			   dst[16];
 
 	memset(dst, '#', sizeof(dst));
 	ck_assert_uint_eq(lb_strlcpy(dst, c->src, c->size), strlen(c->src));
@@ -230,14 +230,14 @@ END_TEST
 
 START_TEST(test_snprintf_returns_what_it_wrote)
 {
-	char	 buf[8];
+	char buf[8];
 
 	memset(buf, '#', sizeof(buf));
 	ck_assert_uint_eq(lb_snprintf(buf, sizeof(buf), "%s", "abc"), 3);
 	ck_assert_str_eq(buf, "abc");
 	/* Truncated: the return is what fits, not what was wanted. */
-	ck_assert_uint_eq(lb_snprintf(buf, sizeof(buf), "%s-%d", "abcdef",
-	    123), 7);
+	ck_assert_uint_eq(lb_snprintf(buf, sizeof(buf), "%s-%d", "abcdef", 123),
+	    7);
 	ck_assert_str_eq(buf, "abcdef-");
 	ck_assert_uint_eq(lb_snprintf(buf, 1, "%s", "abc"), 0);
 	ck_assert_str_eq(buf, "");
@@ -253,8 +253,8 @@ END_TEST
 /* Appending with the return value never walks past the end. */
 START_TEST(test_snprintf_return_is_safe_to_append_with)
 {
-	char	 buf[10];
-	size_t	 n = 0;
+	char   buf[10];
+	size_t n = 0;
 
 	for (int i = 0; i < 10; i++)
 		n += lb_snprintf(buf + n, sizeof(buf) - n, "%d,", i);
@@ -266,9 +266,9 @@ END_TEST
 /* --------------------------------------------------------- lb_strncaseeq */
 
 static const struct caseeq_case {
-	const char	*a, *b;
-	size_t		 n;
-	bool		 want;
+	const char *a, *b;
+	size_t	    n;
+	bool	    want;
 } caseeq_cases[] = {
 	{ "Host", "host", 4, true },
 	{ "HOST", "host", 4, true },
@@ -299,8 +299,8 @@ END_TEST
 /* ------------------------------------------------------------ lb_strdist */
 
 static const struct dist_case {
-	const char	*a, *b;
-	unsigned	 want;
+	const char *a, *b;
+	unsigned    want;
 } dist_cases[] = {
 	{ "", "", 0 },
 	{ "abc", "", 3 },
@@ -326,7 +326,7 @@ END_TEST
 
 START_TEST(test_strdist_caps_long_strings)
 {
-	char	 a[200], b[200];
+	char a[200], b[200];
 
 	memset(a, 'a', sizeof(a) - 1);
 	a[sizeof(a) - 1] = '\0';
@@ -349,9 +349,9 @@ END_TEST
 /* -------------------------------------------------------- lb_str_has_ctl */
 
 static const struct ctl_case {
-	const char	*s;
-	size_t		 len;
-	bool		 want;
+	const char *s;
+	size_t	    len;
+	bool	    want;
 } ctl_cases[] = {
 	{ "plain value", 11, false },
 	{ "", 0, false },
@@ -382,8 +382,8 @@ END_TEST
 static Suite *
 str_suite(void)
 {
-	Suite	*s = suite_create("str");
-	TCase	*tc;
+	Suite *s = suite_create("str");
+	TCase *tc;
 
 	tc = tcase_create("buf");
 	tcase_add_test(tc, test_buf_empty_is_empty_string);
@@ -406,8 +406,7 @@ str_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("compare");
-	tcase_add_loop_test(tc, test_strncaseeq_table, 0,
-	    NITEMS(caseeq_cases));
+	tcase_add_loop_test(tc, test_strncaseeq_table, 0, NITEMS(caseeq_cases));
 	tcase_add_loop_test(tc, test_strdist_table, 0, NITEMS(dist_cases));
 	tcase_add_test(tc, test_strdist_caps_long_strings);
 	tcase_add_loop_test(tc, test_str_has_ctl_table, 0, NITEMS(ctl_cases));
@@ -418,7 +417,7 @@ str_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(str_suite());
+	SRunner *sr = srunner_create(str_suite());
 	int	 failed;
 
 	srunner_run_all(sr, CK_NORMAL);

@@ -12,14 +12,14 @@
 #include "common/str.h"
 #include "common/uri.h"
 
-#define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
+#define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ------------------------------------------------- lb_uri_normalize_path */
 
 static const struct norm_case {
-	const char	*in;
-	size_t		 len;		/* 0: strlen(in) */
-	const char	*want;		/* NULL: refused */
+	const char *in;
+	size_t	    len;  /* 0: strlen(in) */
+	const char *want; /* NULL: refused */
 } norm_cases[] = {
 	/* Plain paths pass unchanged. */
 	{ "/", 0, "/" },
@@ -114,10 +114,10 @@ static const struct norm_case {
 
 START_TEST(test_normalize_path_table)
 {
-	const struct norm_case	*c = &norm_cases[_i];
-	size_t			 len = c->len ? c->len : strlen(c->in);
-	char			*out = (char *)1;
-	int			 rc;
+	const struct norm_case *c = &norm_cases[_i];
+	size_t			len = c->len ? c->len : strlen(c->in);
+	char		       *out = (char *)1;
+	int			rc;
 
 	errno = 0;
 	rc = lb_uri_normalize_path(c->in, len, &out);
@@ -136,7 +136,7 @@ END_TEST
 
 START_TEST(test_normalize_uses_len_not_nul)
 {
-	char	*out;
+	char *out;
 
 	ck_assert_int_eq(lb_uri_normalize_path("/messages?x=1", 9, &out), 0);
 	ck_assert_str_eq(out, "/messages");
@@ -147,8 +147,8 @@ END_TEST
 START_TEST(test_normalize_is_idempotent)
 {
 	for (size_t i = 0; i < NITEMS(norm_cases); i++) {
-		const char	*w = norm_cases[i].want;
-		char		*out;
+		const char *w = norm_cases[i].want;
+		char	   *out;
 
 		if (w == NULL)
 			continue;
@@ -164,20 +164,20 @@ END_TEST
  * or below it, is caught by path_reject "/messages" after normalization.
  */
 static const char *const messages_spellings[] = {
-	"/messages", "/messages/", "/messages/1", "//messages",
-	"/./messages", "/%6Dessages", "/%6dessages", "/a/../messages",
+	"/messages", "/messages/", "/messages/1", "//messages", "/./messages",
+	"/%6Dessages", "/%6dessages", "/a/../messages",
 	"/%6d%65%73%73%61%67%65%73", "/a/%2e%2e/messages", "/a/.%2E/messages",
 	"///messages//1", "/messages/./1", "/messages/x/../1",
 	"/x/y/../../messages", "/messages;jsessionid=1", "/.//messages",
-	"/messages%2e/..",	/* "/messages./.." = "/": allowed below */
+	"/messages%2e/..", /* "/messages./.." = "/": allowed below */
 };
 
 START_TEST(test_firewall_sees_through_messages_spellings)
 {
 	for (size_t i = 0; i < NITEMS(messages_spellings); i++) {
-		const char	*p = messages_spellings[i];
-		char		*out;
-		bool		 want = strcmp(p, "/messages%2e/..") != 0;
+		const char *p = messages_spellings[i];
+		char	   *out;
+		bool	    want = strcmp(p, "/messages%2e/..") != 0;
 
 		ck_assert_msg(lb_uri_normalize_path(p, strlen(p), &out) == 0,
 		    "\"%s\" refused", p);
@@ -191,9 +191,9 @@ END_TEST
 /* ----------------------------------------------------- lb_uri_has_prefix */
 
 static const struct prefix_case {
-	const char	*path;
-	const char	*prefix;
-	bool		 want;
+	const char *path;
+	const char *prefix;
+	bool	    want;
 } prefix_cases[] = {
 	{ "/mango", "/mango", true },
 	{ "/mango/", "/mango", true },
@@ -211,7 +211,7 @@ static const struct prefix_case {
 	{ "/", "/", true },
 	{ "/anything/at/all", "/", true },
 	{ "", "/", true },
-	{ "/mango/x", "/mango/", true },	/* tolerated trailing '/' */
+	{ "/mango/x", "/mango/", true }, /* tolerated trailing '/' */
 	{ "/mangos", "/mango/", false },
 };
 
@@ -228,8 +228,8 @@ END_TEST
 /* ------------------------------------------------- lb_uri_replace_prefix */
 
 static const struct replace_case {
-	const char	*path, *prefix, *repl;
-	const char	*want;		/* NULL: not a prefix */
+	const char *path, *prefix, *repl;
+	const char *want; /* NULL: not a prefix */
 } replace_cases[] = {
 	{ "/v1/users", "/v1", "/v2", "/v2/users" },
 	{ "/v1", "/v1", "/v2", "/v2" },
@@ -256,7 +256,7 @@ static const struct replace_case {
 START_TEST(test_replace_prefix_table)
 {
 	const struct replace_case *c = &replace_cases[_i];
-	char			*out;
+	char			  *out;
 
 	errno = EINVAL;
 	out = lb_uri_replace_prefix(c->path, c->prefix, c->repl);
@@ -265,8 +265,8 @@ START_TEST(test_replace_prefix_table)
 		ck_assert_int_eq(errno, 0);
 		return;
 	}
-	ck_assert_msg(out != NULL, "\"%s\" %s -> %s: NULL", c->path,
-	    c->prefix, c->repl);
+	ck_assert_msg(out != NULL, "\"%s\" %s -> %s: NULL", c->path, c->prefix,
+	    c->repl);
 	ck_assert_str_eq(out, c->want);
 	free(out);
 }
@@ -275,10 +275,10 @@ END_TEST
 /* -------------------------------------------------- lb_uri_query_rewrite */
 
 static const struct query_case {
-	const char	*query;
-	const char	*remove[3];
-	struct lb_kv	 add[3];
-	const char	*want;
+	const char  *query;
+	const char  *remove[3];
+	struct lb_kv add[3];
+	const char  *want;
 } query_cases[] = {
 	/* The course's example. */
 	{ "a=1&RemoveMe=Remove", { "RemoveMe" },
@@ -315,7 +315,7 @@ static const struct query_case {
 
 START_TEST(test_query_rewrite_table)
 {
-	const struct query_case	*c = &query_cases[_i];
+	const struct query_case *c = &query_cases[_i];
 	size_t			 nr = 0, na = 0;
 	char			*out;
 
@@ -326,8 +326,10 @@ START_TEST(test_query_rewrite_table)
 	out = lb_uri_query_rewrite(c->query, (char *const *)c->remove, nr,
 	    c->add, na);
 	ck_assert_ptr_nonnull(out);
-	ck_assert_msg(strcmp(out, c->want) == 0, "\"%s\": got \"%s\", want "
-	    "\"%s\"", c->query ? c->query : "(null)", out, c->want);
+	ck_assert_msg(strcmp(out, c->want) == 0,
+	    "\"%s\": got \"%s\", want "
+	    "\"%s\"",
+	    c->query ? c->query : "(null)", out, c->want);
 	free(out);
 }
 END_TEST
@@ -337,7 +339,7 @@ END_TEST
 START_TEST(test_encode_query_keeps_unreserved_only)
 {
 	static const struct {
-		const char	*in, *want;
+		const char *in, *want;
 	} cases[] = {
 		{ "", "" },
 		{ "AZaz09-._~", "AZaz09-._~" },
@@ -347,7 +349,7 @@ START_TEST(test_encode_query_keeps_unreserved_only)
 		{ "\xc3\xa9", "%C3%A9" },
 		{ "\x01\x7f", "%01%7F" },
 	};
-	struct lb_buf	 b;
+	struct lb_buf b;
 
 	for (size_t i = 0; i < NITEMS(cases); i++) {
 		lb_buf_init(&b);
@@ -361,8 +363,8 @@ END_TEST
 static Suite *
 uri_suite(void)
 {
-	Suite	*s = suite_create("uri");
-	TCase	*tc;
+	Suite *s = suite_create("uri");
+	TCase *tc;
 
 	tc = tcase_create("normalize");
 	tcase_add_loop_test(tc, test_normalize_path_table, 0,
@@ -373,8 +375,7 @@ uri_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("prefix");
-	tcase_add_loop_test(tc, test_has_prefix_table, 0,
-	    NITEMS(prefix_cases));
+	tcase_add_loop_test(tc, test_has_prefix_table, 0, NITEMS(prefix_cases));
 	tcase_add_loop_test(tc, test_replace_prefix_table, 0,
 	    NITEMS(replace_cases));
 	suite_add_tcase(s, tc);
@@ -390,7 +391,7 @@ uri_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(uri_suite());
+	SRunner *sr = srunner_create(uri_suite());
 	int	 failed;
 
 	srunner_run_all(sr, CK_NORMAL);

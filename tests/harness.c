@@ -32,45 +32,45 @@
 
 #include "tests/harness.h"
 
-#define MAX_PROCS	64
-#define MAX_PORTS	256
-#define RAW_KEEP	(64 * 1024)	/* bytes of a response kept in raw */
-#define HEAD_MAX	(1024 * 1024)	/* a response head larger is garbage */
-#define READ_PIECE	(64 * 1024)
+#define MAX_PROCS  64
+#define MAX_PORTS  256
+#define RAW_KEEP   (64 * 1024)	 /* bytes of a response kept in raw */
+#define HEAD_MAX   (1024 * 1024) /* a response head larger is garbage */
+#define READ_PIECE (64 * 1024)
 
 /* A process the test started. */
 struct proc {
-	pid_t		 pid;
-	char		*name;		/* arena */
-	char		*log;		/* arena */
-	bool		 reaped;	/* waited for: code is valid */
-	int		 code;		/* exit code, 128+N for signal N */
+	pid_t pid;
+	char *name;   /* arena */
+	char *log;    /* arena */
+	bool  reaped; /* waited for: code is valid */
+	int   code;   /* exit code, 128+N for signal N */
 };
 
 struct lbt_conn {
-	int		 fd;
-	int		 timeout_ms;
-	char		*in;		/* owned: received, not yet consumed */
-	size_t		 off;		/* consumed up to here */
-	size_t		 len;		/* valid up to here */
-	size_t		 cap;
+	int    fd;
+	int    timeout_ms;
+	char  *in;  /* owned: received, not yet consumed */
+	size_t off; /* consumed up to here */
+	size_t len; /* valid up to here */
+	size_t cap;
 };
 
 /* The per-test state. */
 static struct {
-	char		*tmpdir;	/* arena */
-	void		**arena;	/* owned: what lbt_* handed out */
-	size_t		 narena;
-	size_t		 caparena;
-	struct proc	 procs[MAX_PROCS];
-	int		 nprocs;
-	unsigned	 ports[MAX_PORTS];	/* lbt_free_port's answers */
-	int		 nports;
-	int		 nlbmaster;
-	int		 nportfile;
+	char	   *tmpdir; /* arena */
+	void	  **arena;  /* owned: what lbt_* handed out */
+	size_t	    narena;
+	size_t	    caparena;
+	struct proc procs[MAX_PROCS];
+	int	    nprocs;
+	unsigned    ports[MAX_PORTS]; /* lbt_free_port's answers */
+	int	    nports;
+	int	    nlbmaster;
+	int	    nportfile;
 } t;
 
-static uint32_t	crc_table[256];
+static uint32_t crc_table[256];
 static bool	crc_ready;
 
 /* ---------------------------------------------------------- helpers */
@@ -78,7 +78,7 @@ static bool	crc_ready;
 static void __attribute__((format(printf, 1, 2), noreturn))
 die(const char *fmt, ...)
 {
-	char *msg;
+	char   *msg;
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -148,7 +148,7 @@ status_code(int st)
 char *
 lbt_fmt(const char *fmt, ...)
 {
-	char *s;
+	char   *s;
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -165,7 +165,8 @@ env_path(const char *var)
 
 	if (v == NULL || *v == '\0')
 		die("$%s is not set: run the integration tests through "
-		    "`make check`", var);
+		    "`make check`",
+		    var);
 	return v;
 }
 
@@ -196,10 +197,10 @@ rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 void
 lbt_teardown(void)
 {
-	char *left = NULL, *tmp;
-	const char *keep = getenv("LBT_KEEP");
+	char	    *left = NULL, *tmp;
+	const char  *keep = getenv("LBT_KEEP");
 	struct proc *p;
-	int i, st;
+	int	     i, st;
 
 	/* Stop what the test left running, then say so: it must not. */
 	for (i = 0; i < t.nprocs; i++) {
@@ -209,18 +210,19 @@ lbt_teardown(void)
 		kill(p->pid, SIGKILL);
 		waitpid(p->pid, &st, 0);
 		p->reaped = true;
-		if (asprintf(&tmp, "%s %s (pid %d)", left ? left : "",
-		    p->name, (int)p->pid) == -1)
+		if (asprintf(&tmp, "%s %s (pid %d)", left ? left : "", p->name,
+			(int)p->pid) == -1)
 			tmp = NULL;
 		free(left);
 		left = tmp;
 	}
-	if (left == NULL && t.tmpdir != NULL && (keep == NULL ||
-	    strcmp(keep, "1") != 0))
+	if (left == NULL && t.tmpdir != NULL &&
+	    (keep == NULL || strcmp(keep, "1") != 0))
 		nftw(t.tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	if (left != NULL) {
 		tmp = lbt_fmt("the test did not stop every process it "
-		    "started:%s; logs in %s", left, t.tmpdir ? t.tmpdir : "?");
+			      "started:%s; logs in %s",
+		    left, t.tmpdir ? t.tmpdir : "?");
 		free(left);
 		ck_abort_msg("%s", tmp);
 	}
@@ -234,7 +236,7 @@ const char *
 lbt_tmpdir(void)
 {
 	const char *base = getenv("TMPDIR"), *tc;
-	char *dir, *s;
+	char	   *dir, *s;
 
 	if (t.tmpdir != NULL)
 		return t.tmpdir;
@@ -267,11 +269,11 @@ const char *
 lbt_write_file(const char *path_or_name, const char *text)
 {
 	const char *path, *tmp;
-	size_t len = strlen(text);
-	FILE *f;
+	size_t	    len = strlen(text);
+	FILE	   *f;
 
 	path = strchr(path_or_name, '/') ? lbt_fmt("%s", path_or_name) :
-	    lbt_path(path_or_name);
+					   lbt_path(path_or_name);
 	tmp = lbt_fmt("%s.tmp%d", path, (int)getpid());
 	if ((f = fopen(tmp, "w")) == NULL)
 		die("harness: %s: %s", tmp, strerror(errno));
@@ -285,10 +287,10 @@ lbt_write_file(const char *path_or_name, const char *text)
 char *
 lbt_read_file(const char *path, size_t *lenp)
 {
-	char *buf = NULL, *n;
-	size_t len = 0, cap = 0;
+	char   *buf = NULL, *n;
+	size_t	len = 0, cap = 0;
 	ssize_t r;
-	int fd, e;
+	int	fd, e;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return NULL;
@@ -342,8 +344,8 @@ static int
 bind_loopback(unsigned port, unsigned *got)
 {
 	struct sockaddr_in sin;
-	socklen_t sl = sizeof(sin);
-	int fd, rc = -1;
+	socklen_t	   sl = sizeof(sin);
+	int		   fd, rc = -1;
 
 	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		return -1;
@@ -353,7 +355,7 @@ bind_loopback(unsigned port, unsigned *got)
 	 * do: probe it the same way.
 	 */
 	if (port != 0) {
-		int	 on = 1;
+		int on = 1;
 
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
 	}
@@ -374,8 +376,8 @@ unsigned
 lbt_free_port(void)
 {
 	unsigned port;
-	int i, tries;
-	bool seen;
+	int	 i, tries;
+	bool	 seen;
 
 	/* Never the same port twice in one test: the kernel may offer a
 	 * port again as soon as it is closed. */
@@ -407,9 +409,9 @@ bool
 lbt_port_accepts(const char *host, unsigned port)
 {
 	struct addrinfo hints, *res, *ai;
-	char serv[8];
-	bool ok = false;
-	int fd;
+	char		serv[8];
+	bool		ok = false;
+	int		fd;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
@@ -445,18 +447,18 @@ pid_t
 lbt_spawn(const char *name, const char *const argv[])
 {
 	struct proc *p;
-	const char *log;
-	pid_t parent = getpid(), pid;
-	sigset_t none;
-	int fd, n;
+	const char  *log;
+	pid_t	     parent = getpid(), pid;
+	sigset_t     none;
+	int	     fd, n;
 
 	if (t.nprocs == MAX_PROCS)
 		die("harness: more than %d processes in one test", MAX_PROCS);
 	log = lbt_path(lbt_fmt("%s.log", name));
 	for (n = 2; access(log, F_OK) == 0; n++)
 		log = lbt_path(lbt_fmt("%s-%d.log", name, n));
-	if ((fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-	    0644)) == -1)
+	if ((fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)) ==
+	    -1)
 		die("harness: %s: %s", log, strerror(errno));
 
 	if ((pid = fork()) == -1)
@@ -503,8 +505,8 @@ const char *
 lbt_log_tail(pid_t pid, size_t max)
 {
 	const char *log = lbt_log_path(pid);
-	size_t len;
-	char *all;
+	size_t	    len;
+	char	   *all;
 
 	if (log == NULL || (all = lbt_read_file(log, &len)) == NULL)
 		return "";
@@ -516,8 +518,8 @@ static bool
 reap(pid_t pid)
 {
 	struct proc *p = proc_find(pid);
-	int st;
-	pid_t r;
+	int	     st;
+	pid_t	     r;
 
 	if (p != NULL && p->reaped)
 		return true;
@@ -531,8 +533,7 @@ reap(pid_t pid)
 	return true;
 }
 
-static void __attribute__((noreturn))
-die_proc(pid_t pid, const char *what)
+static void __attribute__((noreturn)) die_proc(pid_t pid, const char *what)
 {
 	struct proc *p = proc_find(pid);
 
@@ -549,12 +550,16 @@ lbt_wait_port(pid_t pid, const char *host, unsigned port, int timeout_ms)
 		if (lbt_port_accepts(host, port))
 			return;
 		if (reap(pid))
-			die_proc(pid, lbt_fmt("exited (code %d) before %s:%u "
-			    "accepted", proc_find(pid) ? proc_find(pid)->code :
-			    -1, host, port));
+			die_proc(pid,
+			    lbt_fmt("exited (code %d) before %s:%u "
+				    "accepted",
+				proc_find(pid) ? proc_find(pid)->code : -1,
+				host, port));
 		if (now_ms() >= end)
-			die_proc(pid, lbt_fmt("did not accept on %s:%u within "
-			    "%d ms", host, port, timeout_ms));
+			die_proc(pid,
+			    lbt_fmt("did not accept on %s:%u within "
+				    "%d ms",
+				host, port, timeout_ms));
 		nap();
 	}
 }
@@ -564,7 +569,7 @@ static const char **
 argv_join(const char *const first[], size_t nfirst, const char *const extra[])
 {
 	const char **v;
-	size_t n = 0, i;
+	size_t	     n = 0, i;
 
 	while (extra != NULL && extra[n] != NULL)
 		n++;
@@ -587,29 +592,26 @@ lbt_origin_start_at(const char *name, const char *host, unsigned *port,
     const char *const extra[])
 {
 	const char *first[8], *portfile = NULL, *listen, *text;
-	long long end;
-	size_t n = 0;
-	pid_t pid;
+	long long   end;
+	size_t	    n = 0;
+	pid_t	    pid;
 
-	if (*port != 0 && strcmp(host, "::1") != 0 &&
-	    !lbt_port_is_free(*port))
+	if (*port != 0 && strcmp(host, "::1") != 0 && !lbt_port_is_free(*port))
 		die("harness: port %u is taken before origin %s starts", *port,
 		    name);
-	listen = lbt_fmt(strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
-	    *port);
+	listen = lbt_fmt(strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, *port);
 	first[n++] = env_path("LB_ORIGIN");
 	first[n++] = "--name";
 	first[n++] = name;
 	first[n++] = "--listen";
 	first[n++] = listen;
 	if (*port == 0) {
-		portfile = lbt_path(lbt_fmt("origin-%s-%d.port", name,
-		    ++t.nportfile));
+		portfile = lbt_path(
+		    lbt_fmt("origin-%s-%d.port", name, ++t.nportfile));
 		first[n++] = "--port-file";
 		first[n++] = portfile;
 	}
-	pid = lbt_spawn(lbt_fmt("origin-%s", name), argv_join(first, n,
-	    extra));
+	pid = lbt_spawn(lbt_fmt("origin-%s", name), argv_join(first, n, extra));
 
 	if (portfile != NULL) {
 		/* The origin renames the file into place once it listens. */
@@ -623,11 +625,11 @@ lbt_origin_start_at(const char *name, const char *host, unsigned *port,
 		}
 		*port = (unsigned)strtoul(text, NULL, 10);
 		if (*port == 0)
-			die_proc(pid, lbt_fmt("wrote a bad port file: %s",
-			    text));
+			die_proc(pid,
+			    lbt_fmt("wrote a bad port file: %s", text));
 	}
-	lbt_wait_port(pid, strcmp(host, "localhost") == 0 ? "127.0.0.1" :
-	    host, *port, LBT_START_MS);
+	lbt_wait_port(pid, strcmp(host, "localhost") == 0 ? "127.0.0.1" : host,
+	    *port, LBT_START_MS);
 	return pid;
 }
 
@@ -635,10 +637,12 @@ long long
 lbt_origin_stat(unsigned port, const char *field)
 {
 	struct lbt_resp r;
-	long long v;
+	long long	v;
 
-	if (lbt_httpf(port, &r, "GET /__stats HTTP/1.1\r\nHost: origin\r\n"
-	    "Connection: close\r\n\r\n") == -1 || r.status != 200) {
+	if (lbt_httpf(port, &r,
+		"GET /__stats HTTP/1.1\r\nHost: origin\r\n"
+		"Connection: close\r\n\r\n") == -1 ||
+	    r.status != 200) {
 		lbt_resp_free(&r);
 		die("harness: GET /__stats on port %u: %s, status %d", port,
 		    lbt_err_str(r.err), r.status);
@@ -652,9 +656,10 @@ void
 lbt_origin_health(unsigned port, bool ok)
 {
 	struct lbt_resp r;
-	int rc, status;
+	int		rc, status;
 
-	rc = lbt_httpf(port, &r, "POST /__control?health=%s HTTP/1.1\r\n"
+	rc = lbt_httpf(port, &r,
+	    "POST /__control?health=%s HTTP/1.1\r\n"
 	    "Host: origin\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
 	    ok ? "ok" : "fail");
 	status = r.status;
@@ -670,8 +675,10 @@ lbt_lbmaster_start(const char *yaml, unsigned listen_port)
 	const char *path;
 
 	t.nlbmaster++;
-	path = lbt_write_file(t.nlbmaster == 1 ? "lbmaster.yaml" :
-	    lbt_fmt("lbmaster-%d.yaml", t.nlbmaster), yaml);
+	path = lbt_write_file(t.nlbmaster == 1 ?
+		"lbmaster.yaml" :
+		lbt_fmt("lbmaster-%d.yaml", t.nlbmaster),
+	    yaml);
 	return lbt_lbmaster_start_file(path, listen_port, NULL);
 }
 
@@ -680,7 +687,7 @@ lbt_lbmaster_start_file(const char *path, unsigned listen_port,
     const char *const extra[])
 {
 	const char *first[4];
-	pid_t pid;
+	pid_t	    pid;
 
 	first[0] = env_path("LBMASTER");
 	first[1] = "-f";
@@ -695,15 +702,14 @@ int
 lbt_run(const char *const argv[], int timeout_ms, char **output)
 {
 	const char *base = strrchr(argv[0], '/');
-	pid_t pid;
-	int code;
+	pid_t	    pid;
+	int	    code;
 
 	pid = lbt_spawn(lbt_fmt("run-%s", base ? base + 1 : argv[0]), argv);
 	if ((code = lbt_wait_exit(pid, timeout_ms)) == -1) {
 		lbt_signal(pid, SIGKILL);
 		lbt_wait_exit(pid, LBT_STOP_MS);
-		die_proc(pid, lbt_fmt("did not exit within %d ms",
-		    timeout_ms));
+		die_proc(pid, lbt_fmt("did not exit within %d ms", timeout_ms));
 	}
 	if (output != NULL) {
 		*output = lbt_read_file(lbt_log_path(pid), NULL);
@@ -724,10 +730,10 @@ lbt_signal(pid_t pid, int sig)
 int
 lbt_wait_exit(pid_t pid, int timeout_ms)
 {
-	long long end = now_ms() + timeout_ms;
+	long long    end = now_ms() + timeout_ms;
 	struct proc *p = proc_find(pid);
-	int st;
-	pid_t r;
+	int	     st;
+	pid_t	     r;
 
 	for (;;) {
 		if (p != NULL) {
@@ -750,7 +756,7 @@ int
 lbt_stop(pid_t pid)
 {
 	struct proc *p = proc_find(pid);
-	int code, st;
+	int	     code, st;
 
 	if (p != NULL && p->reaped)
 		return p->code;
@@ -773,13 +779,20 @@ const char *
 lbt_err_str(enum lbt_err e)
 {
 	switch (e) {
-	case LBT_OK:		return "ok";
-	case LBT_ECONNECT:	return "connect failed";
-	case LBT_ESEND:		return "send failed";
-	case LBT_ETIMEOUT:	return "timeout";
-	case LBT_ERESET:	return "connection reset";
-	case LBT_EEOF:		return "closed before a complete response";
-	case LBT_EPARSE:	return "not an HTTP response";
+	case LBT_OK:
+		return "ok";
+	case LBT_ECONNECT:
+		return "connect failed";
+	case LBT_ESEND:
+		return "send failed";
+	case LBT_ETIMEOUT:
+		return "timeout";
+	case LBT_ERESET:
+		return "connection reset";
+	case LBT_EEOF:
+		return "closed before a complete response";
+	case LBT_EPARSE:
+		return "not an HTTP response";
 	}
 	return "?";
 }
@@ -787,8 +800,8 @@ lbt_err_str(enum lbt_err e)
 struct lbt_conn *
 lbt_conn_open(const char *src_ip, unsigned port)
 {
-	return lbt_conn_open_to(src_ip, src_ip && strchr(src_ip, ':') ?
-	    "::1" : "127.0.0.1", port);
+	return lbt_conn_open_to(src_ip,
+	    src_ip && strchr(src_ip, ':') ? "::1" : "127.0.0.1", port);
 }
 
 /* Fill SS from the numeric address IP and PORT. */
@@ -796,7 +809,7 @@ static int
 make_addr(const char *ip, unsigned port, struct sockaddr_storage *ss,
     socklen_t *sl)
 {
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in  *sin = (struct sockaddr_in *)ss;
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
 
 	memset(ss, 0, sizeof(*ss));
@@ -820,14 +833,14 @@ struct lbt_conn *
 lbt_conn_open_to(const char *src_ip, const char *dst_ip, unsigned port)
 {
 	struct sockaddr_storage dst, src;
-	socklen_t dl, sl;
-	struct lbt_conn *c;
-	struct pollfd pfd;
-	int fd, err = 0, e;
-	socklen_t el = sizeof(err);
+	socklen_t		dl, sl;
+	struct lbt_conn	       *c;
+	struct pollfd		pfd;
+	int			fd, err = 0, e;
+	socklen_t		el = sizeof(err);
 
-	if (make_addr(dst_ip, port, &dst, &dl) == -1 || (src_ip != NULL &&
-	    make_addr(src_ip, 0, &src, &sl) == -1))
+	if (make_addr(dst_ip, port, &dst, &dl) == -1 ||
+	    (src_ip != NULL && make_addr(src_ip, 0, &src, &sl) == -1))
 		return NULL;
 	fd = socket(dst.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
 	    0);
@@ -888,11 +901,11 @@ lbt_conn_close(struct lbt_conn *c)
 int
 lbt_conn_send(struct lbt_conn *c, const void *data, size_t len)
 {
-	const char *p = data;
-	long long end = now_ms() + c->timeout_ms;
+	const char   *p = data;
+	long long     end = now_ms() + c->timeout_ms;
 	struct pollfd pfd;
-	ssize_t n;
-	int left;
+	ssize_t	      n;
+	int	      left;
 
 	while (len > 0) {
 		n = send(c->fd, p, len, MSG_NOSIGNAL);
@@ -924,9 +937,9 @@ static int
 conn_fill(struct lbt_conn *c, long long end)
 {
 	struct pollfd pfd;
-	ssize_t n;
-	char *nb;
-	int left;
+	ssize_t	      n;
+	char	     *nb;
+	int	      left;
 
 	if (c->off == c->len)
 		c->off = c->len = 0;
@@ -1003,8 +1016,7 @@ consume(struct lbt_conn *c, struct lbt_resp *r, size_t n)
 }
 
 static void
-body_add(struct lbt_resp *r, const char *data, size_t n, int flags,
-    size_t *cap)
+body_add(struct lbt_resp *r, const char *data, size_t n, int flags, size_t *cap)
 {
 	char *nb;
 
@@ -1028,7 +1040,7 @@ need_line(struct lbt_conn *c, long long end, size_t *linelen,
     struct lbt_resp *r)
 {
 	char *nl;
-	int rc;
+	int   rc;
 
 	for (;;) {
 		nl = c->in ? memchr(c->in + c->off, '\n', avail(c)) : NULL;
@@ -1073,8 +1085,8 @@ trimdup(const char *s, size_t n)
 		s++;
 		n--;
 	}
-	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' ||
-	    s[n - 1] == '\r'))
+	while (
+	    n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
 		n--;
 	d = xmalloc(n + 1);
 	memcpy(d, s, n);
@@ -1086,10 +1098,10 @@ trimdup(const char *s, size_t n)
 static int
 parse_head(struct lbt_conn *c, size_t headlen, struct lbt_resp *r)
 {
-	const char *p = c->in + c->off, *end = p + headlen, *eol, *colon;
+	const char	  *p = c->in + c->off, *end = p + headlen, *eol, *colon;
 	struct lbt_header *h;
-	size_t cap = 0;
-	int major, minor, status, n = 0;
+	size_t		   cap = 0;
+	int		   major, minor, status, n = 0;
 
 	if (sscanf(p, "HTTP/%d.%d %3d%n", &major, &minor, &status, &n) < 3 ||
 	    major != 1 || status < 100 || status > 999)
@@ -1124,16 +1136,17 @@ read_head(struct lbt_conn *c, long long end, size_t *headlen,
     struct lbt_resp *r)
 {
 	const char *p, *s;
-	size_t n;
-	int rc;
+	size_t	    n;
+	int	    rc;
 
 	for (;;) {
 		n = avail(c);
 		p = c->in ? c->in + c->off : "";
 		if (n >= 5 && memcmp(p, "HTTP/", 5) != 0)
 			break;
-		for (s = p; s != NULL && (s = memchr(s, '\n', n - (size_t)(s -
-		    p))) != NULL; s++) {
+		for (s = p; s != NULL &&
+		     (s = memchr(s, '\n', n - (size_t)(s - p))) != NULL;
+		     s++) {
 			if (s + 1 < p + n && s[1] == '\n') {
 				*headlen = (size_t)(s - p) + 2;
 				return 0;
@@ -1151,8 +1164,8 @@ read_head(struct lbt_conn *c, long long end, size_t *headlen,
 			 * buffer may have moved: look again). */
 			n = avail(c);
 			p = c->in ? c->in + c->off : "";
-			if (rc == 0 && n > 0 && memcmp(p, "HTTP/", n < 5 ? n :
-			    5) != 0)
+			if (rc == 0 && n > 0 &&
+			    memcmp(p, "HTTP/", n < 5 ? n : 5) != 0)
 				r->err = LBT_EPARSE;
 			consume(c, r, avail(c));
 			return -1;
@@ -1167,13 +1180,13 @@ read_head(struct lbt_conn *c, long long end, size_t *headlen,
 }
 
 static int
-read_chunked(struct lbt_conn *c, long long end, int flags,
-    struct lbt_resp *r, size_t *cap)
+read_chunked(struct lbt_conn *c, long long end, int flags, struct lbt_resp *r,
+    size_t *cap)
 {
 	unsigned long long size;
-	size_t linelen, n;
-	char *ep;
-	int rc;
+	size_t		   linelen, n;
+	char		  *ep;
+	int		   rc;
 
 	r->chunked = true;
 	for (;;) {
@@ -1181,8 +1194,8 @@ read_chunked(struct lbt_conn *c, long long end, int flags,
 			return -1;
 		errno = 0;
 		size = strtoull(c->in + c->off, &ep, 16);
-		if (ep == c->in + c->off || errno != 0 || (*ep != '\r' &&
-		    *ep != '\n' && *ep != ';' && *ep != ' ')) {
+		if (ep == c->in + c->off || errno != 0 ||
+		    (*ep != '\r' && *ep != '\n' && *ep != ';' && *ep != ' ')) {
 			r->err = LBT_EPARSE;
 			return -1;
 		}
@@ -1221,13 +1234,13 @@ read_chunked(struct lbt_conn *c, long long end, int flags,
 int
 lbt_conn_response(struct lbt_conn *c, int flags, struct lbt_resp *r)
 {
-	long long end = now_ms() + c->timeout_ms;
+	long long	   end = now_ms() + c->timeout_ms;
 	unsigned long long cl = 0, v;
-	const char *te, *s;
-	size_t headlen, cap = 0, n, i;
-	bool have_cl = false;
-	char *ep;
-	int rc;
+	const char	  *te, *s;
+	size_t		   headlen, cap = 0, n, i;
+	bool		   have_cl = false;
+	char		  *ep;
+	int		   rc;
 
 	memset(r, 0, sizeof(*r));
 	for (;;) {
@@ -1280,7 +1293,7 @@ lbt_conn_response(struct lbt_conn *c, int flags, struct lbt_resp *r)
 		if (avail(c) == 0) {
 			rc = conn_fill(c, end);
 			if (rc == 0 && !have_cl)
-				return 0;	/* close-delimited: done */
+				return 0; /* close-delimited: done */
 			if (rc <= 0) {
 				r->err = fill_err(rc);
 				return -1;
@@ -1332,7 +1345,7 @@ lbt_http_ex(const char *src_ip, unsigned port, const char *raw, size_t len,
     int flags, int timeout_ms, struct lbt_resp *r)
 {
 	struct lbt_conn *c;
-	int rc;
+	int		 rc;
 
 	memset(r, 0, sizeof(*r));
 	if ((c = lbt_conn_open(src_ip, port)) == NULL) {
@@ -1355,9 +1368,9 @@ lbt_http(const char *src_ip, unsigned port, const char *raw, size_t len,
 int
 lbt_httpf(unsigned port, struct lbt_resp *r, const char *fmt, ...)
 {
-	char *raw;
+	char   *raw;
 	va_list ap;
-	int rc, len;
+	int	rc, len;
 
 	va_start(ap, fmt);
 	len = vasprintf(&raw, fmt, ap);
@@ -1373,10 +1386,9 @@ ssize_t
 lbt_conn_recv(struct lbt_conn *c, void *buf, size_t len)
 {
 	size_t n;
-	int rc;
+	int    rc;
 
-	if (avail(c) == 0 && (rc = conn_fill(c, now_ms() + c->timeout_ms)) <=
-	    0)
+	if (avail(c) == 0 && (rc = conn_fill(c, now_ms() + c->timeout_ms)) <= 0)
 		return rc;
 	n = avail(c) < len ? avail(c) : len;
 	memcpy(buf, c->in + c->off, n);
@@ -1388,7 +1400,7 @@ bool
 lbt_conn_wait_closed(struct lbt_conn *c, int timeout_ms)
 {
 	long long end = now_ms() + timeout_ms;
-	int rc;
+	int	  rc;
 
 	for (;;) {
 		c->off = c->len = 0;
@@ -1474,9 +1486,9 @@ hex4(const char *p)
 static const char *
 json_string(const char *p, char **out)
 {
-	char *d = NULL;
+	char  *d = NULL;
 	size_t n = 0;
-	int u, lo;
+	int    u, lo;
 
 	if (*p++ != '"')
 		return NULL;
@@ -1491,12 +1503,26 @@ json_string(const char *p, char **out)
 			continue;
 		}
 		switch (*++p) {
-		case 'b': u = '\b'; break;
-		case 'f': u = '\f'; break;
-		case 'n': u = '\n'; break;
-		case 'r': u = '\r'; break;
-		case 't': u = '\t'; break;
-		case '"': case '\\': case '/': u = *p; break;
+		case 'b':
+			u = '\b';
+			break;
+		case 'f':
+			u = '\f';
+			break;
+		case 'n':
+			u = '\n';
+			break;
+		case 'r':
+			u = '\r';
+			break;
+		case 't':
+			u = '\t';
+			break;
+		case '"':
+		case '\\':
+		case '/':
+			u = *p;
+			break;
 		case 'u':
 			if ((u = hex4(p + 1)) == -1)
 				goto fail;
@@ -1558,7 +1584,8 @@ json_skip(const char *p)
 		for (;;) {
 			if (close == '}') {
 				if ((p = json_string(json_ws(p), NULL)) ==
-				    NULL || *(p = json_ws(p)) != ':')
+					NULL ||
+				    *(p = json_ws(p)) != ':')
 					return NULL;
 				p++;
 			}
@@ -1587,8 +1614,8 @@ static const char *
 json_find(const char *p, const char *key, size_t keylen)
 {
 	const char *val, *found = NULL;
-	size_t nl, found_len = 0;
-	char *name;
+	size_t	    nl, found_len = 0;
+	char	   *name;
 
 	p = json_ws(p);
 	if (*p != '{')
@@ -1634,7 +1661,7 @@ const char *
 lbt_json_str(const char *json, const char *key)
 {
 	const char *v;
-	char *s;
+	char	   *s;
 
 	if (json == NULL || (v = json_find(json, key, strlen(key))) == NULL ||
 	    *v != '"' || json_string(v, &s) == NULL)
@@ -1646,8 +1673,8 @@ long long
 lbt_json_int(const char *json, const char *key)
 {
 	const char *v;
-	char *ep;
-	long long n;
+	char	   *ep;
+	long long   n;
 
 	if (json == NULL || (v = json_find(json, key, strlen(key))) == NULL)
 		return LLONG_MIN;
@@ -1675,8 +1702,8 @@ uint32_t
 lbt_crc32(uint32_t crc, const void *data, size_t len)
 {
 	const unsigned char *p = data;
-	uint32_t c;
-	int i, k;
+	uint32_t	     c;
+	int		     i, k;
 
 	if (!crc_ready) {
 		for (i = 0; i < 256; i++) {
@@ -1698,7 +1725,7 @@ void
 lbt_pattern_fill(void *buf, uint64_t off, size_t len)
 {
 	unsigned char *p = buf;
-	size_t i;
+	size_t	       i;
 
 	for (i = 0; i < len; i++, off++)
 		p[i] = (unsigned char)('a' + (off + off / 26) % 26);
@@ -1708,9 +1735,9 @@ uint32_t
 lbt_pattern_crc32(uint64_t len)
 {
 	unsigned char buf[READ_PIECE];
-	uint32_t crc = 0;
-	uint64_t off = 0;
-	size_t n;
+	uint32_t      crc = 0;
+	uint64_t      off = 0;
+	size_t	      n;
 
 	while (off < len) {
 		n = len - off < sizeof(buf) ? (size_t)(len - off) : sizeof(buf);

@@ -18,7 +18,7 @@
 
 #include "tests/harness.h"
 
-#define MAX_SERIES	512
+#define MAX_SERIES 512
 
 /* ---------------------------------------------------------- helpers */
 
@@ -27,8 +27,10 @@ static void
 admin_req(unsigned admin, const char *method, const char *path,
     struct lbt_resp *r)
 {
-	ck_assert_msg(lbt_httpf(admin, r, "%s %s HTTP/1.1\r\nHost: admin\r\n"
-	    "Connection: close\r\n\r\n", method, path) == 0,
+	ck_assert_msg(lbt_httpf(admin, r,
+			  "%s %s HTTP/1.1\r\nHost: admin\r\n"
+			  "Connection: close\r\n\r\n",
+			  method, path) == 0,
 	    "%s %s: %s", method, path, lbt_err_str(r->err));
 }
 
@@ -36,8 +38,8 @@ admin_req(unsigned admin, const char *method, const char *path,
 static const char *
 scrape(unsigned admin)
 {
-	struct lbt_resp	 r;
-	const char	*body;
+	struct lbt_resp r;
+	const char     *body;
 
 	admin_req(admin, "GET", "/metrics", &r);
 	ck_assert_int_eq(r.status, 200);
@@ -52,8 +54,8 @@ scrape(unsigned admin)
 static const char *
 status_json(unsigned admin)
 {
-	struct lbt_resp	 r;
-	const char	*body;
+	struct lbt_resp r;
+	const char     *body;
 
 	admin_req(admin, "GET", "/status", &r);
 	ck_assert_int_eq(r.status, 200);
@@ -67,7 +69,7 @@ status_json(unsigned admin)
 static double
 value_of(const char *page, const char *series)
 {
-	size_t	 n = strlen(series);
+	size_t n = strlen(series);
 
 	for (const char *l = page; l != NULL && *l != '\0';) {
 		if (strncmp(l, series, n) == 0 && l[n] == ' ')
@@ -82,16 +84,17 @@ value_of(const char *page, const char *series)
 static double
 sum_of(const char *page, const char *name, const char *label)
 {
-	size_t	 n = strlen(name);
-	double	 sum = 0;
+	size_t n = strlen(name);
+	double sum = 0;
 
 	for (const char *l = page; l != NULL && *l != '\0';) {
-		const char	*end = strchr(l, '\n'), *sp;
+		const char *end = strchr(l, '\n'), *sp;
 
 		if (strncmp(l, name, n) == 0 && (l[n] == '{' || l[n] == ' ')) {
 			sp = strrchr(lbt_fmt("%.*s", (int)(end - l), l), ' ');
-			if (label == NULL || (strstr(lbt_fmt("%.*s",
-			    (int)(end - l), l), label) != NULL))
+			if (label == NULL ||
+			    (strstr(lbt_fmt("%.*s", (int)(end - l), l),
+				 label) != NULL))
 				sum += strtod(sp + 1, NULL);
 		}
 		l = end != NULL ? end + 1 : NULL;
@@ -103,12 +106,12 @@ sum_of(const char *page, const char *name, const char *label)
 static size_t
 samples(const char *page, const char **series, double *values, size_t max)
 {
-	size_t	 n = 0;
+	size_t n = 0;
 
 	for (const char *l = page; l != NULL && *l != '\0';) {
-		const char	*end = strchr(l, '\n');
-		const char	*line = lbt_fmt("%.*s", (int)(end - l), l);
-		const char	*sp = strrchr(line, ' ');
+		const char *end = strchr(l, '\n');
+		const char *line = lbt_fmt("%.*s", (int)(end - l), l);
+		const char *sp = strrchr(line, ' ');
 
 		if (line[0] != '#' && sp != NULL && n < max) {
 			series[n] = lbt_fmt("%.*s", (int)(sp - line), line);
@@ -128,28 +131,28 @@ series_label(const char *route, const char *server, const char *address)
 
 /* --------------------------------------------- the strict format check */
 
-#define NAME	"[a-zA-Z_:][a-zA-Z0-9_:]*"
-#define LNAME	"[a-zA-Z_][a-zA-Z0-9_]*"
-#define LVALUE	"\"([^\"\\\\\n]|\\\\[\\\\\"n])*\""
-#define LABEL	LNAME "=" LVALUE
-#define VALUE	"(-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?|[+-]Inf|NaN)"
+#define NAME   "[a-zA-Z_:][a-zA-Z0-9_:]*"
+#define LNAME  "[a-zA-Z_][a-zA-Z0-9_]*"
+#define LVALUE "\"([^\"\\\\\n]|\\\\[\\\\\"n])*\""
+#define LABEL  LNAME "=" LVALUE
+#define VALUE  "(-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?|[+-]Inf|NaN)"
 
 static const char help_re[] = "^# HELP (" NAME ") ([^\\\\]|\\\\[\\\\n])*$";
-static const char type_re[] =
-    "^# TYPE (" NAME ") (counter|gauge|histogram|summary|untyped)$";
-static const char sample_re[] =
-    "^(" NAME ")(\\{" LABEL "(," LABEL ")*\\})? " VALUE "$";
+static const char type_re[] = "^# TYPE (" NAME
+			      ") (counter|gauge|histogram|summary|untyped)$";
+static const char sample_re[] = "^(" NAME ")(\\{" LABEL "(," LABEL
+				")*\\})? " VALUE "$";
 
 struct family {
-	char		*name;
-	char		*type;		/* NULL until its TYPE line */
+	char *name;
+	char *type; /* NULL until its TYPE line */
 };
 
 static void
 re_compile(regex_t *re, const char *pattern)
 {
-	int	 rc = regcomp(re, pattern, REG_EXTENDED);
-	char	 msg[256];
+	int  rc = regcomp(re, pattern, REG_EXTENDED);
+	char msg[256];
 
 	if (rc != 0) {
 		regerror(rc, re, msg, sizeof(msg));
@@ -170,13 +173,13 @@ group(const char *line, const regmatch_t *m)
 static const char *
 labels_error(const char *labels, const char **le)
 {
-	const char	*names[16];
-	size_t		 n = 0;
+	const char *names[16];
+	size_t	    n = 0;
 
 	*le = NULL;
 	for (const char *p = labels + 1; *p != '}';) {
-		const char	*eq = strchr(p, '='), *v = eq + 2, *q = v;
-		char		*name = lbt_fmt("%.*s", (int)(eq - p), p);
+		const char *eq = strchr(p, '='), *v = eq + 2, *q = v;
+		char	   *name = lbt_fmt("%.*s", (int)(eq - p), p);
 
 		while (*q != '"')
 			q += *q == '\\' ? 2 : 1;
@@ -202,13 +205,13 @@ labels_error(const char *labels, const char **le)
 static const char *
 format_error(const char *page)
 {
-	regex_t		 hre, tre, sre;
-	regmatch_t	 m[8];
-	struct family	 fam[64];
-	size_t		 nfam = 0, nseries = 0;
-	const char	*seen[MAX_SERIES], *err = NULL, *at = NULL;
-	struct family	*cur = NULL;
-	double		 last_le = -1, last_bucket = -1, inf_bucket = -1;
+	regex_t	       hre, tre, sre;
+	regmatch_t     m[8];
+	struct family  fam[64];
+	size_t	       nfam = 0, nseries = 0;
+	const char    *seen[MAX_SERIES], *err = NULL, *at = NULL;
+	struct family *cur = NULL;
+	double	       last_le = -1, last_bucket = -1, inf_bucket = -1;
 
 	if (page[0] == '\0' || page[strlen(page) - 1] != '\n')
 		return "the page does not end with a newline";
@@ -216,17 +219,17 @@ format_error(const char *page)
 	re_compile(&tre, type_re);
 	re_compile(&sre, sample_re);
 	for (const char *l = page; *l != '\0' && err == NULL;) {
-		const char	*end = strchr(l, '\n'), *le = NULL;
-		char		*line = lbt_fmt("%.*s", (int)(end - l), l);
-		char		*name, *series;
-		double		 v;
+		const char *end = strchr(l, '\n'), *le = NULL;
+		char	   *line = lbt_fmt("%.*s", (int)(end - l), l);
+		char	   *name, *series;
+		double	    v;
 
 		l = end + 1;
 		at = line;
 		if (regexec(&hre, line, 8, m, 0) == 0 ||
 		    regexec(&tre, line, 8, m, 0) == 0) {
-			bool		 is_help = line[2] == 'H';
-			struct family	*f = NULL;
+			bool	       is_help = line[2] == 'H';
+			struct family *f = NULL;
 
 			name = group(line, &m[1]);
 			for (size_t i = 0; i < nfam; i++)
@@ -267,14 +270,14 @@ format_error(const char *page)
 		if (cur == NULL || cur->type == NULL) {
 			err = "sample without HELP and TYPE";
 		} else if (strcmp(cur->type, "histogram") == 0) {
-			size_t	 n = strlen(cur->name);
+			size_t n = strlen(cur->name);
 
 			if (strncmp(name, cur->name, n) != 0) {
 				err = "sample of another family";
 			} else if (strcmp(name + n, "_bucket") == 0) {
-				double	 b = le == NULL ? 0 :
+				double b = le == NULL	    ? 0 :
 				    strcmp(le, "+Inf") == 0 ? -2 :
-				    strtod(le, NULL);
+							      strtod(le, NULL);
 
 				if (le == NULL)
 					err = "bucket without le";
@@ -309,7 +312,7 @@ format_error(const char *page)
 static void
 check_format(const char *page)
 {
-	const char	*err = format_error(page);
+	const char *err = format_error(page);
 
 	ck_assert_msg(err == NULL, "%.1000s", err);
 }
@@ -320,9 +323,9 @@ START_TEST(test_format_check_rejects_bad_pages)
 	static const char *const bad[] = {
 		"# HELP a_total x\n# TYPE a_total counter\na_total{l=\"x\"} 1",
 		"# HELP a_total x\n# TYPE a_total counter\n"
-		    "a_total{l=\"a\"b\"} 1\n",
+		"a_total{l=\"a\"b\"} 1\n",
 		"# HELP a_total x\n# TYPE a_total counter\n"
-		    "a_total{l=\"a\\b\"} 1\n",
+		"a_total{l=\"a\\b\"} 1\n",
 		"# HELP a_total x\n# TYPE a_total counter\na_total{l=x} 1\n",
 		"# HELP a_total x\n# TYPE a_total counter\na_total 1 2 3\n",
 		"# HELP a_total x\n# TYPE a_total counter\na_total 1x\n",
@@ -332,13 +335,13 @@ START_TEST(test_format_check_rejects_bad_pages)
 		"# HELP a_total x\n# TYPE a_total countr\na_total 1\n",
 		"a_total 1\n",
 		"# HELP a_total x\n# TYPE a_total counter\n"
-		    "a_total 1\na_total 2\n",
+		"a_total 1\na_total 2\n",
 		"# HELP a_total x\n# TYPE a_total counter\n"
-		    "a_total{l=\"1\",l=\"2\"} 1\n",
+		"a_total{l=\"1\",l=\"2\"} 1\n",
 		"# HELP h x\n# TYPE h histogram\nh_bucket{le=\"1\"} 2\n"
-		    "h_bucket{le=\"+Inf\"} 1\nh_sum 0\nh_count 1\n",
+		"h_bucket{le=\"+Inf\"} 1\nh_sum 0\nh_count 1\n",
 		"# HELP h x\n# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\n"
-		    "h_sum 0\nh_count 3\n",
+		"h_sum 0\nh_count 3\n",
 		"# HELP a x\n# TYPE a gauge\na 1\n# HELP a y\n",
 		"# HELP a x\n# TYPE a gauge\n# HELP b x\n# TYPE b gauge\na 1\n",
 	};
@@ -347,9 +350,9 @@ START_TEST(test_format_check_rejects_bad_pages)
 		ck_assert_msg(format_error(bad[i]) != NULL, "passed: %s",
 		    bad[i]);
 	check_format("# HELP a_total x \\\\ \\n\n# TYPE a_total counter\n"
-	    "a_total{l=\"q\\\"b\\\\s\\n\",m=\"\"} 1\n"
-	    "# HELP h x\n# TYPE h histogram\nh_bucket{le=\"0.5\"} 1\n"
-	    "h_bucket{le=\"+Inf\"} 2\nh_sum 0.75\nh_count 2\n");
+		     "a_total{l=\"q\\\"b\\\\s\\n\",m=\"\"} 1\n"
+		     "# HELP h x\n# TYPE h histogram\nh_bucket{le=\"0.5\"} 1\n"
+		     "h_bucket{le=\"+Inf\"} 2\nh_sum 0.75\nh_count 2\n");
 }
 END_TEST
 
@@ -379,7 +382,8 @@ json_string(const char *p)
 		if (*p == 'u') {
 			for (int i = 1; i <= 4; i++)
 				if (strchr("0123456789abcdefABCDEF", p[i]) ==
-				    NULL || p[i] == '\0')
+					NULL ||
+				    p[i] == '\0')
 					return NULL;
 			p += 4;
 		} else if (*p == '\0' || strchr("\"\\/bfnrt", *p) == NULL) {
@@ -422,7 +426,7 @@ json_number(const char *p)
 static const char *
 json_value(const char *p, int depth)
 {
-	char	 close;
+	char close;
 
 	p = json_ws(p);
 	if (depth > 32)
@@ -460,7 +464,7 @@ json_value(const char *p, int depth)
 static bool
 json_valid(const char *doc)
 {
-	const char	*end = json_value(doc, 0);
+	const char *end = json_value(doc, 0);
 
 	return end != NULL && *json_ws(end) == '\0';
 }
@@ -469,8 +473,8 @@ json_valid(const char *doc)
 static size_t
 json_elements(const char *arr, const char **out, size_t max)
 {
-	const char	*p = json_ws(arr), *end;
-	size_t		 n = 0;
+	const char *p = json_ws(arr), *end;
+	size_t	    n = 0;
 
 	ck_assert_msg(*p == '[', "not an array: %.40s", arr);
 	p = json_ws(p + 1);
@@ -493,28 +497,37 @@ json_elements(const char *arr, const char **out, size_t max)
 START_TEST(test_json_check_rejects_bad_documents)
 {
 	static const char *const bad[] = {
-		"", "{", "{\"a\": 1,}", "{\"a\" 1}", "[1 2]", "{\"a\": 01}",
-		"{\"a\": \"\x01\"}", "{\"a\": tru}", "{\"a\": \"\\x\"}",
-		"{} {}", "{\"a\": 1.}", "{a: 1}",
+		"",
+		"{",
+		"{\"a\": 1,}",
+		"{\"a\" 1}",
+		"[1 2]",
+		"{\"a\": 01}",
+		"{\"a\": \"\x01\"}",
+		"{\"a\": tru}",
+		"{\"a\": \"\\x\"}",
+		"{} {}",
+		"{\"a\": 1.}",
+		"{a: 1}",
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		ck_assert_msg(!json_valid(bad[i]), "valid: %s", bad[i]);
 	ck_assert(json_valid(" {\"a\": [1, -2.5e3, \"x\\u00e9\\n\", true, "
-	    "null, {}], \"b\": {\"c\": false}}\n"));
+			     "null, {}], \"b\": {\"c\": false}}\n"));
 }
 END_TEST
 
 /* ------------------------------------------------------------ set-up */
 
 struct lbm {
-	pid_t		 pid;
-	unsigned	 port;		/* proxy */
-	unsigned	 admin;
-	unsigned	 a, b;		/* origins */
-	unsigned	 dead;		/* a port nobody serves */
-	pid_t		 pa, pb;
-	const char	*yaml;		/* the config file */
+	pid_t	    pid;
+	unsigned    port; /* proxy */
+	unsigned    admin;
+	unsigned    a, b; /* origins */
+	unsigned    dead; /* a port nobody serves */
+	pid_t	    pa, pb;
+	const char *yaml; /* the config file */
 };
 
 /*
@@ -569,10 +582,13 @@ send_n(const struct lbm *t, int n, const char *host, const char *path,
     int status)
 {
 	for (int i = 0; i < n; i++) {
-		struct lbt_resp	 r;
+		struct lbt_resp r;
 
-		ck_assert_int_eq(lbt_httpf(t->port, &r, "GET %s HTTP/1.1\r\n"
-		    "Host: %s\r\nConnection: close\r\n\r\n", path, host), 0);
+		ck_assert_int_eq(lbt_httpf(t->port, &r,
+				     "GET %s HTTP/1.1\r\n"
+				     "Host: %s\r\nConnection: close\r\n\r\n",
+				     path, host),
+		    0);
 		ck_assert_int_eq(r.status, status);
 		lbt_resp_free(&r);
 	}
@@ -580,16 +596,16 @@ send_n(const struct lbm *t, int n, const char *host, const char *path,
 
 struct until {
 	const struct lbm *t;
-	const char	*series;
-	double		 value;
-	int		 stable;	/* scrapes in a row to agree */
-	int		 seen;
+	const char	 *series;
+	double		  value;
+	int		  stable; /* scrapes in a row to agree */
+	int		  seen;
 };
 
 static bool
 reads(void *arg)
 {
-	struct until	*u = arg;
+	struct until *u = arg;
 
 	if (value_of(scrape(u->t->admin), u->series) == u->value)
 		u->seen++;
@@ -600,21 +616,21 @@ reads(void *arg)
 
 /* Wait until SERIES reads VALUE on STABLE scrapes in a row. */
 static void
-wait_metric(const struct lbm *t, const char *series, double value,
-    int stable, int timeout_ms)
+wait_metric(const struct lbm *t, const char *series, double value, int stable,
+    int timeout_ms)
 {
-	struct until	 u = { t, series, value, stable, 0 };
+	struct until u = { t, series, value, stable, 0 };
 
-	ck_assert_msg(lbt_wait_for(reads, &u, timeout_ms),
-	    "%s never read %g", series, value);
+	ck_assert_msg(lbt_wait_for(reads, &u, timeout_ms), "%s never read %g",
+	    series, value);
 }
 
 /* ------------------------------------------------------------- tests */
 
 START_TEST(test_metrics_pass_a_strict_format_check)
 {
-	struct lbm	 t;
-	const char	*page;
+	struct lbm		 t;
+	const char		*page;
 	static const char *const families[] = {
 		"lbmaster_requests_total{",
 		"lbmaster_backend_up{",
@@ -637,11 +653,12 @@ START_TEST(test_metrics_pass_a_strict_format_check)
 	page = scrape(t.admin);
 	check_format(page);
 	for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++)
-		ck_assert_msg(strstr(page, families[i]) != NULL,
-		    "no %s", families[i]);
+		ck_assert_msg(strstr(page, families[i]) != NULL, "no %s",
+		    families[i]);
 	/* The label escapes the quote of the route's path. */
-	ck_assert_msg(strstr(page, "lbmaster_requests_total{route="
-	    "\"/we\\\"ird\",code=\"2xx\"} 4\n") != NULL,
+	ck_assert_msg(strstr(page,
+			  "lbmaster_requests_total{route="
+			  "\"/we\\\"ird\",code=\"2xx\"} 4\n") != NULL,
 	    "no 4 requests for route=\"/we\\\"ird\"");
 	ck_assert_double_eq(value_of(page, "lbmaster_workers"), 3);
 	ck_assert_double_eq(value_of(page, "lbmaster_config_generation"), 1);
@@ -651,8 +668,8 @@ END_TEST
 
 START_TEST(test_requests_total_rises_by_exactly_the_requests_sent)
 {
-	struct lbm	 t;
-	const char	*p0, *p1;
+	struct lbm  t;
+	const char *p0, *p1;
 
 	start(&t, 2);
 	send_n(&t, 3, "www.fruit.com", "/", 200);
@@ -663,65 +680,86 @@ START_TEST(test_requests_total_rises_by_exactly_the_requests_sent)
 
 	/* Scrapes and health probes are not requests. */
 	ck_assert_double_eq(sum_of(p1, "lbmaster_requests_total", NULL) -
-	    sum_of(p0, "lbmaster_requests_total", NULL), 9);
-	ck_assert_double_eq(value_of(p1, "lbmaster_requests_total{route="
-	    "\"www.fruit.com\",code=\"2xx\"}"), 10);
-	/* Requests no route took count under route="". */
-	ck_assert_double_eq(value_of(p1, "lbmaster_requests_total{route=\"\","
-	    "code=\"4xx\"}") - value_of(p0, "lbmaster_requests_total{route="
-	    "\"\",code=\"4xx\"}"), 2);
-	ck_assert_double_eq(sum_of(p1, "lbmaster_backend_requests_total",
-	    "route=\"www.fruit.com\"") - sum_of(p0,
-	    "lbmaster_backend_requests_total", "route=\"www.fruit.com\""), 7);
+		sum_of(p0, "lbmaster_requests_total", NULL),
+	    9);
 	ck_assert_double_eq(value_of(p1,
-	    "lbmaster_request_duration_seconds_count") - value_of(p0,
-	    "lbmaster_request_duration_seconds_count"), 9);
+				"lbmaster_requests_total{route="
+				"\"www.fruit.com\",code=\"2xx\"}"),
+	    10);
+	/* Requests no route took count under route="". */
+	ck_assert_double_eq(value_of(p1,
+				"lbmaster_requests_total{route=\"\","
+				"code=\"4xx\"}") -
+		value_of(p0,
+		    "lbmaster_requests_total{route="
+		    "\"\",code=\"4xx\"}"),
+	    2);
+	ck_assert_double_eq(sum_of(p1, "lbmaster_backend_requests_total",
+				"route=\"www.fruit.com\"") -
+		sum_of(p0, "lbmaster_backend_requests_total",
+		    "route=\"www.fruit.com\""),
+	    7);
+	ck_assert_double_eq(value_of(p1,
+				"lbmaster_request_duration_seconds_count") -
+		value_of(p0, "lbmaster_request_duration_seconds_count"),
+	    9);
 	/* Every request is over: nothing in flight. */
 	ck_assert_double_eq(sum_of(p1, "lbmaster_backend_active_connections",
-	    NULL), 0);
+				NULL),
+	    0);
 	stop(&t);
 }
 END_TEST
 
 START_TEST(test_backend_up_reads_zero_for_a_dead_server)
 {
-	struct lbm	 t;
-	const char	*addr, *page;
+	struct lbm  t;
+	const char *addr, *page;
 
 	start(&t, 2);
 	addr = lbt_fmt("127.0.0.1:%u", t.dead);
 	/* fall: 1, interval: 200ms. */
-	wait_metric(&t, lbt_fmt("lbmaster_backend_up%s",
-	    series_label("/we\\\"ird", addr, addr)), 0, 1, 3000);
+	wait_metric(&t,
+	    lbt_fmt("lbmaster_backend_up%s",
+		series_label("/we\\\"ird", addr, addr)),
+	    0, 1, 3000);
 	page = scrape(t.admin);
 	addr = lbt_fmt("127.0.0.1:%u", t.a);
-	ck_assert_double_eq(value_of(page, lbt_fmt("lbmaster_backend_up%s",
-	    series_label("/we\\\"ird", addr, addr))), 1);
-	ck_assert_double_eq(value_of(page, lbt_fmt("lbmaster_backend_up%s",
-	    series_label("www.fruit.com", addr, addr))), 1);
+	ck_assert_double_eq(value_of(page,
+				lbt_fmt("lbmaster_backend_up%s",
+				    series_label("/we\\\"ird", addr, addr))),
+	    1);
+	ck_assert_double_eq(value_of(page,
+				lbt_fmt("lbmaster_backend_up%s",
+				    series_label("www.fruit.com", addr, addr))),
+	    1);
 	stop(&t);
 }
 END_TEST
 
 START_TEST(test_reloads_are_counted_and_counters_survive_them)
 {
-	struct lbm	 t;
-	const char	*p0, *p1, *p2, *s0[MAX_SERIES], *s1[MAX_SERIES];
-	double		 v0[MAX_SERIES], v1[MAX_SERIES];
-	size_t		 n0, n1, compared = 0;
+	struct lbm  t;
+	const char *p0, *p1, *p2, *s0[MAX_SERIES], *s1[MAX_SERIES];
+	double	    v0[MAX_SERIES], v1[MAX_SERIES];
+	size_t	    n0, n1, compared = 0;
 
 	start(&t, 2);
 	send_n(&t, 6, "www.fruit.com", "/", 200);
 	send_n(&t, 2, "elsewhere.com", "/x", 404);
 	p0 = scrape(t.admin);
-	ck_assert_double_eq(value_of(p0, "lbmaster_config_reloads_total{"
-	    "result=\"success\"}"), 0);
-	ck_assert_double_eq(value_of(p0, "lbmaster_config_reloads_total{"
-	    "result=\"failure\"}"), 0);
+	ck_assert_double_eq(value_of(p0,
+				"lbmaster_config_reloads_total{"
+				"result=\"success\"}"),
+	    0);
+	ck_assert_double_eq(value_of(p0,
+				"lbmaster_config_reloads_total{"
+				"result=\"failure\"}"),
+	    0);
 
 	/* A good config, with one more route. */
-	lbt_write_file(t.yaml, config(&t, 2,
-	    "  - path: /more\n    servers: [127.0.0.1:1]\n"));
+	lbt_write_file(t.yaml,
+	    config(&t, 2, "  - path: /more\n    servers: [127.0.0.1:1]\n"));
 	lbt_signal(t.pid, SIGHUP);
 	/* Until the old generation's workers no longer answer. */
 	wait_metric(&t, "lbmaster_config_reloads_total{result=\"success\"}", 1,
@@ -738,7 +776,7 @@ START_TEST(test_reloads_are_counted_and_counters_survive_them)
 	n0 = samples(p0, s0, v0, MAX_SERIES);
 	n1 = samples(p1, s1, v1, MAX_SERIES);
 	for (size_t i = 0; i < n0; i++) {
-		const char	*name = s0[i];
+		const char *name = s0[i];
 
 		if (strstr(name, "_total") == NULL &&
 		    strstr(name, "_seconds_") == NULL)
@@ -746,8 +784,8 @@ START_TEST(test_reloads_are_counted_and_counters_survive_them)
 		for (size_t j = 0; j < n1; j++) {
 			if (strcmp(s1[j], name) != 0)
 				continue;
-			ck_assert_msg(v1[j] >= v0[i], "%s: %g, then %g",
-			    name, v0[i], v1[j]);
+			ck_assert_msg(v1[j] >= v0[i], "%s: %g, then %g", name,
+			    v0[i], v1[j]);
 			if (strstr(name, "config_reloads") == NULL)
 				ck_assert_msg(v1[j] == v0[i], "%s: %g, then %g",
 				    name, v0[i], v1[j]);
@@ -763,23 +801,26 @@ START_TEST(test_reloads_are_counted_and_counters_survive_them)
 	wait_metric(&t, "lbmaster_config_reloads_total{result=\"failure\"}", 1,
 	    1, 10000);
 	p2 = scrape(t.admin);
-	ck_assert_double_eq(value_of(p2, "lbmaster_config_reloads_total{"
-	    "result=\"success\"}"), 1);
+	ck_assert_double_eq(value_of(p2,
+				"lbmaster_config_reloads_total{"
+				"result=\"success\"}"),
+	    1);
 	ck_assert_double_eq(value_of(p2, "lbmaster_config_generation"), 2);
 	ck_assert_double_eq(sum_of(p2, "lbmaster_requests_total", NULL), 8);
 	send_n(&t, 1, "www.fruit.com", "/", 200);
 	ck_assert_double_eq(sum_of(scrape(t.admin), "lbmaster_requests_total",
-	    NULL), 9);
+				NULL),
+	    9);
 	stop(&t);
 }
 END_TEST
 
 START_TEST(test_status_is_json_with_the_same_numbers)
 {
-	struct lbm	 t;
-	const char	*page, *doc, *routes[8], *servers[8];
-	size_t		 nr, ns;
-	double		 total = 0;
+	struct lbm  t;
+	const char *page, *doc, *routes[8], *servers[8];
+	size_t	    nr, ns;
+	double	    total = 0;
 
 	start(&t, 2);
 	send_n(&t, 5, "www.fruit.com", "/", 200);
@@ -787,10 +828,12 @@ START_TEST(test_status_is_json_with_the_same_numbers)
 	send_n(&t, 1, "elsewhere.com", "/x", 404);
 	/* Let the checker find the dead server (fall: 1). */
 	{
-		const char	*dead = lbt_fmt("127.0.0.1:%u", t.dead);
+		const char *dead = lbt_fmt("127.0.0.1:%u", t.dead);
 
-		wait_metric(&t, lbt_fmt("lbmaster_backend_up%s",
-		    series_label("/we\\\"ird", dead, dead)), 0, 1, 3000);
+		wait_metric(&t,
+		    lbt_fmt("lbmaster_backend_up%s",
+			series_label("/we\\\"ird", dead, dead)),
+		    0, 1, 3000);
 	}
 	page = scrape(t.admin);
 	doc = status_json(t.admin);
@@ -807,44 +850,51 @@ START_TEST(test_status_is_json_with_the_same_numbers)
 	ck_assert_int_eq(lbt_json_int(doc, "unrouted.requests.4xx"), 1);
 	ck_assert_int_eq(lbt_json_int(doc, "request_duration_seconds.count"),
 	    (long long)value_of(page,
-	    "lbmaster_request_duration_seconds_count"));
+		"lbmaster_request_duration_seconds_count"));
 
 	nr = json_elements(lbt_json_raw(doc, "routes"), routes, 8);
 	ck_assert_uint_eq(nr, 2);
 	for (size_t i = 0; i < nr; i++) {
-		const char	*label = lbt_json_str(routes[i], "route");
-		const char	*esc = strcmp(label, "www.fruit.com") == 0 ?
-		    label : "/we\\\"ird";
+		const char *label = lbt_json_str(routes[i], "route");
+		const char *esc = strcmp(label, "www.fruit.com") == 0 ?
+		    label :
+		    "/we\\\"ird";
 
 		ck_assert_int_eq(lbt_json_int(routes[i], "requests.total"),
 		    (long long)sum_of(page, "lbmaster_requests_total",
-		    lbt_fmt("route=\"%s\"", esc)));
+			lbt_fmt("route=\"%s\"", esc)));
 		total += (double)lbt_json_int(routes[i], "requests.total");
-		ns = json_elements(lbt_json_raw(routes[i], "servers"),
-		    servers, 8);
+		ns = json_elements(lbt_json_raw(routes[i], "servers"), servers,
+		    8);
 		ck_assert_uint_eq(ns, 2);
 		for (size_t j = 0; j < ns; j++) {
-			const char	*lab = series_label(esc,
+			const char *lab = series_label(esc,
 			    lbt_json_str(servers[j], "server"),
 			    lbt_json_str(servers[j], "address"));
 
 			ck_assert_int_eq(lbt_json_int(servers[j], "requests"),
-			    (long long)value_of(page, lbt_fmt(
-			    "lbmaster_backend_requests_total%s", lab)));
+			    (long long)value_of(page,
+				lbt_fmt("lbmaster_backend_requests_total%s",
+				    lab)));
 			ck_assert_int_eq(lbt_json_int(servers[j], "failures"),
-			    (long long)value_of(page, lbt_fmt(
-			    "lbmaster_backend_failures_total%s", lab)));
+			    (long long)value_of(page,
+				lbt_fmt("lbmaster_backend_failures_total%s",
+				    lab)));
 			ck_assert_int_eq(lbt_json_int(servers[j],
-			    "active_connections"), (long long)value_of(page,
-			    lbt_fmt("lbmaster_backend_active_connections%s",
-			    lab)));
+					     "active_connections"),
+			    (long long)value_of(page,
+				lbt_fmt("lbmaster_backend_active_connections%s",
+				    lab)));
 			ck_assert_str_eq(lbt_json_raw(servers[j], "up"),
-			    value_of(page, lbt_fmt("lbmaster_backend_up%s",
-			    lab)) == 1 ? "true" : "false");
+			    value_of(page,
+				lbt_fmt("lbmaster_backend_up%s", lab)) == 1 ?
+				"true" :
+				"false");
 		}
 	}
-	ck_assert_double_eq(total + (double)lbt_json_int(doc,
-	    "unrouted.requests.total"), 9);
+	ck_assert_double_eq(total +
+		(double)lbt_json_int(doc, "unrouted.requests.total"),
+	    9);
 	ck_assert_str_eq(lbt_json_str(routes[1], "route"), "/we\"ird");
 	stop(&t);
 }
@@ -852,9 +902,9 @@ END_TEST
 
 START_TEST(test_healthz_and_other_requests)
 {
-	struct lbm	 t;
-	struct lbt_resp	 r;
-	const char	*before;
+	struct lbm	t;
+	struct lbt_resp r;
+	const char     *before;
 
 	start(&t, 2);
 	before = scrape(t.admin);
@@ -879,8 +929,10 @@ START_TEST(test_healthz_and_other_requests)
 	ck_assert_int_eq(r.status, 405);
 	lbt_resp_free(&r);
 
-	ck_assert_int_eq(lbt_httpf(t.admin, &r, "HEAD /metrics HTTP/1.1\r\n"
-	    "Host: admin\r\nConnection: close\r\n\r\n"), 0);
+	ck_assert_int_eq(lbt_httpf(t.admin, &r,
+			     "HEAD /metrics HTTP/1.1\r\n"
+			     "Host: admin\r\nConnection: close\r\n\r\n"),
+	    0);
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_uint_eq(r.body_len, 0);
 	ck_assert_int_gt(atoi(lbt_header(&r, "Content-Length")), 100);
@@ -893,19 +945,23 @@ START_TEST(test_healthz_and_other_requests)
 
 	/* None of that was proxied traffic. */
 	ck_assert_double_eq(sum_of(scrape(t.admin), "lbmaster_requests_total",
-	    NULL), sum_of(before, "lbmaster_requests_total", NULL));
+				NULL),
+	    sum_of(before, "lbmaster_requests_total", NULL));
 	stop(&t);
 }
 END_TEST
 
 START_TEST(test_admin_is_not_served_on_the_proxy_port)
 {
-	struct lbm	 t;
-	struct lbt_resp	 r;
+	struct lbm	t;
+	struct lbt_resp r;
 
 	start(&t, 2);
-	ck_assert_int_eq(lbt_httpf(t.port, &r, "GET /metrics HTTP/1.1\r\n"
-	    "Host: elsewhere.com\r\nConnection: close\r\n\r\n"), 0);
+	ck_assert_int_eq(
+	    lbt_httpf(t.port, &r,
+		"GET /metrics HTTP/1.1\r\n"
+		"Host: elsewhere.com\r\nConnection: close\r\n\r\n"),
+	    0);
 	ck_assert_int_eq(r.status, 404);
 	ck_assert_ptr_null(strstr(r.body, "lbmaster_"));
 	lbt_resp_free(&r);
@@ -916,8 +972,8 @@ END_TEST
 static Suite *
 admin_suite(void)
 {
-	Suite	*s = suite_create("admin");
-	TCase	*tc;
+	Suite *s = suite_create("admin");
+	TCase *tc;
 
 	tc = tcase_create("checks");
 	tcase_add_test(tc, test_format_check_rejects_bad_pages);
@@ -943,7 +999,7 @@ admin_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(admin_suite());
+	SRunner *sr = srunner_create(admin_suite());
 	int	 failed;
 
 	srunner_run_all(sr, CK_NORMAL);

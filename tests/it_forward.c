@@ -22,8 +22,8 @@
 #include "tests/harness.h"
 #include "tests/itcommon.h"
 
-#define MIB		(1024 * 1024)
-#define BIG_MS		30000	/* bound for a 64 MiB exchange */
+#define MIB    (1024 * 1024)
+#define BIG_MS 30000 /* bound for a 64 MiB exchange */
 
 /* GET TARGET from www.fruit.com with the header lines HDRS. */
 static int
@@ -43,13 +43,13 @@ crc_hex(uint32_t crc)
 START_TEST(test_keep_alive_connections_to_the_origin_are_reused)
 {
 	static const char req[] = "GET /k HTTP/1.1\r\nHost: www.fruit.com\r\n"
-	    "\r\n";
-	struct lbt_conn *c;
-	struct lbt_resp r;
-	unsigned fruit;
-	int i, j;
-	pid_t o;
-	struct itc_lb lb;
+				  "\r\n";
+	struct lbt_conn	 *c;
+	struct lbt_resp	  r;
+	unsigned	  fruit;
+	int		  i, j;
+	pid_t		  o;
+	struct itc_lb	  lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	/* One worker: one pool. */
@@ -58,7 +58,8 @@ START_TEST(test_keep_alive_connections_to_the_origin_are_reused)
 		ck_assert_ptr_nonnull(c = lbt_conn_open(NULL, lb.port));
 		for (j = 0; j < 5; j++) {
 			ck_assert_int_eq(lbt_conn_request(c, req, strlen(req),
-			    &r), 0);
+					     &r),
+			    0);
 			ck_assert_int_eq(r.status, 200);
 			lbt_resp_free(&r);
 		}
@@ -76,10 +77,10 @@ END_TEST
 START_TEST(test_stale_keep_alive_connection_is_never_an_error)
 {
 	struct lbt_resp r;
-	unsigned fruit;
-	int i;
-	pid_t o;
-	struct itc_lb lb;
+	unsigned	fruit;
+	int		i;
+	pid_t		o;
+	struct itc_lb	lb;
 
 	o = itc_origin("fruit", &fruit,
 	    (const char *[]){ "--idle-close", "200", NULL });
@@ -109,10 +110,10 @@ START_TEST(test_origin_closing_idle_connections_never_shows_as_an_error)
 {
 	struct timespec pause;
 	struct lbt_resp r;
-	unsigned fruit;
-	int i;
-	pid_t o;
-	struct itc_lb lb;
+	unsigned	fruit;
+	int		i;
+	pid_t		o;
+	struct itc_lb	lb;
 
 	o = itc_origin("fruit", &fruit,
 	    (const char *[]){ "--idle-close", "50", NULL });
@@ -134,14 +135,15 @@ END_TEST
 
 START_TEST(test_keep_alive_is_kept_after_chunked_answers)
 {
-	static const char req[] = "GET /c HTTP/1.1\r\nHost: www.fruit.com\r\n"
-	    "X-Test-Body: 1000\r\nX-Test-Chunked: 1\r\n\r\n";
+	static const char
+			 req[] = "GET /c HTTP/1.1\r\nHost: www.fruit.com\r\n"
+				 "X-Test-Body: 1000\r\nX-Test-Chunked: 1\r\n\r\n";
 	struct lbt_conn *c;
-	struct lbt_resp r;
-	unsigned fruit;
-	int i;
-	pid_t o;
-	struct itc_lb lb;
+	struct lbt_resp	 r;
+	unsigned	 fruit;
+	int		 i;
+	pid_t		 o;
+	struct itc_lb	 lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_fruit_start(&lb, 1, "", lbt_fmt("127.0.0.1:%u", fruit));
@@ -156,7 +158,8 @@ START_TEST(test_keep_alive_is_kept_after_chunked_answers)
 	lbt_conn_close(c);
 	ck_assert_msg(lbt_origin_stat(fruit, "connections") <= 2,
 	    "10 chunked answers, one after the other, took %lld origin "
-	    "connections", lbt_origin_stat(fruit, "connections"));
+	    "connections",
+	    lbt_origin_stat(fruit, "connections"));
 	itc_lb_stop(&lb);
 	ck_assert_int_eq(lbt_stop(o), 0);
 }
@@ -164,18 +167,17 @@ END_TEST
 
 START_TEST(test_pipelined_requests_are_answered_in_order)
 {
-	static const char three[] =
-	    "GET /v1 HTTP/1.1\r\nHost: www.fruit.com\r\n\r\n"
-	    "GET /v2 HTTP/1.1\r\nHost: www.fruit.com\r\n\r\n"
-	    "GET /v1 HTTP/1.1\r\nHost: www.fruit.com\r\n\r\n";
-	static const char *const want[] = {
-		"This is V1", "This is V2", "This is V1"
-	};
-	struct lbt_conn *c;
-	struct lbt_resp r;
-	unsigned fruit, i;
-	pid_t o;
-	struct itc_lb lb;
+	static const char
+	    three[] = "GET /v1 HTTP/1.1\r\nHost: www.fruit.com\r\n\r\n"
+		      "GET /v2 HTTP/1.1\r\nHost: www.fruit.com\r\n\r\n"
+		      "GET /v1 HTTP/1.1\r\nHost: www.fruit.com\r\n\r\n";
+	static const char *const want[] = { "This is V1", "This is V2",
+		"This is V1" };
+	struct lbt_conn		*c;
+	struct lbt_resp		 r;
+	unsigned		 fruit, i;
+	pid_t			 o;
+	struct itc_lb		 lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_fruit_start(&lb, 2, "", lbt_fmt("127.0.0.1:%u", fruit));
@@ -199,22 +201,23 @@ END_TEST
 START_TEST(test_request_body_with_content_length_arrives_byte_for_byte)
 {
 	struct lbt_conn *c;
-	struct lbt_resp r;
-	unsigned fruit;
-	size_t len = MIB + 13, i;
-	unsigned char *body;
-	const char *head;
-	pid_t o;
-	struct itc_lb lb;
+	struct lbt_resp	 r;
+	unsigned	 fruit;
+	size_t		 len = MIB + 13, i;
+	unsigned char	*body;
+	const char	*head;
+	pid_t		 o;
+	struct itc_lb	 lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_fruit_start(&lb, 2, "", lbt_fmt("127.0.0.1:%u", fruit));
 	ck_assert_ptr_nonnull(body = malloc(len));
 	for (i = 0; i < len; i++)
-		body[i] = (unsigned char)(i * 7 + i / 251);	/* NULs too */
+		body[i] = (unsigned char)(i * 7 + i / 251); /* NULs too */
 	head = lbt_fmt("POST /upload HTTP/1.1\r\nHost: www.fruit.com\r\n"
-	    "Content-Type: application/octet-stream\r\n"
-	    "Content-Length: %zu\r\nConnection: close\r\n\r\n", len);
+		       "Content-Type: application/octet-stream\r\n"
+		       "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+	    len);
 	ck_assert_ptr_nonnull(c = lbt_conn_open(NULL, lb.port));
 	ck_assert_int_eq(lbt_conn_send(c, head, strlen(head)), 0);
 	ck_assert_int_eq(lbt_conn_send(c, body, len), 0);
@@ -240,18 +243,19 @@ END_TEST
 static void
 chunked_put(const size_t *sizes, size_t n)
 {
-	static const char head[] = "PUT /upload HTTP/1.1\r\n"
-	    "Host: www.fruit.com\r\nTransfer-Encoding: chunked\r\n"
-	    "Connection: close\r\n\r\n";
+	static const char
+			 head[] = "PUT /upload HTTP/1.1\r\n"
+				  "Host: www.fruit.com\r\nTransfer-Encoding: chunked\r\n"
+				  "Connection: close\r\n\r\n";
 	struct lbt_conn *c;
-	struct lbt_resp r;
-	unsigned char *chunk;
-	unsigned fruit;
-	uint32_t crc = 0;
-	size_t total = 0, i, j;
-	const char *line;
-	pid_t o;
-	struct itc_lb lb;
+	struct lbt_resp	 r;
+	unsigned char	*chunk;
+	unsigned	 fruit;
+	uint32_t	 crc = 0;
+	size_t		 total = 0, i, j;
+	const char	*line;
+	pid_t		 o;
+	struct itc_lb	 lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_fruit_start(&lb, 2, "", lbt_fmt("127.0.0.1:%u", fruit));
@@ -300,13 +304,14 @@ END_TEST
  */
 START_TEST(test_chunk_extensions_in_a_request_body_are_refused)
 {
-	static const char req[] = "PUT /upload HTTP/1.1\r\n"
-	    "Host: www.fruit.com\r\nTransfer-Encoding: chunked\r\n\r\n"
-	    "3;name=value\r\nabc\r\n0\r\n\r\n";
+	static const char
+			req[] = "PUT /upload HTTP/1.1\r\n"
+				"Host: www.fruit.com\r\nTransfer-Encoding: chunked\r\n\r\n"
+				"3;name=value\r\nabc\r\n0\r\n\r\n";
 	struct lbt_resp r;
-	unsigned fruit;
-	pid_t o;
-	struct itc_lb lb;
+	unsigned	fruit;
+	pid_t		o;
+	struct itc_lb	lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_fruit_start(&lb, 1, "", lbt_fmt("127.0.0.1:%u", fruit));
@@ -324,20 +329,21 @@ END_TEST
 static void
 large_response(bool chunked)
 {
-	const char *raw;
+	const char     *raw;
 	struct lbt_resp r;
-	unsigned fruit;
-	uint64_t len = 64 * MIB;
-	pid_t o;
-	struct itc_lb lb;
+	unsigned	fruit;
+	uint64_t	len = 64 * MIB;
+	pid_t		o;
+	struct itc_lb	lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_fruit_start(&lb, 2, "", lbt_fmt("127.0.0.1:%u", fruit));
 	raw = lbt_fmt("GET /big HTTP/1.1\r\nHost: www.fruit.com\r\n"
-	    "X-Test-Body: %llu\r\n%sConnection: close\r\n\r\n",
+		      "X-Test-Body: %llu\r\n%sConnection: close\r\n\r\n",
 	    (unsigned long long)len, chunked ? "X-Test-Chunked: 1\r\n" : "");
 	ck_assert_int_eq(lbt_http_ex(NULL, lb.port, raw, strlen(raw),
-	    LBT_DISCARD, BIG_MS, &r), 0);
+			     LBT_DISCARD, BIG_MS, &r),
+	    0);
 	ck_assert_int_eq(r.status, 200);
 	if (!chunked)
 		ck_assert_str_eq(lbt_header(&r, "Content-Length"),
@@ -364,12 +370,13 @@ END_TEST
 /* An HTTP/1.0 client cannot take chunks: it gets the bytes, then EOF. */
 START_TEST(test_http10_client_gets_a_chunked_answer_whole)
 {
-	static const char req[] = "GET /big HTTP/1.0\r\nHost: www.fruit.com\r\n"
-	    "X-Test-Body: 300000\r\nX-Test-Chunked: 1\r\n\r\n";
+	static const char
+			req[] = "GET /big HTTP/1.0\r\nHost: www.fruit.com\r\n"
+				"X-Test-Body: 300000\r\nX-Test-Chunked: 1\r\n\r\n";
 	struct lbt_resp r;
-	unsigned fruit;
-	pid_t o;
-	struct itc_lb lb;
+	unsigned	fruit;
+	pid_t		o;
+	struct itc_lb	lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_fruit_start(&lb, 2, "", lbt_fmt("127.0.0.1:%u", fruit));
@@ -388,14 +395,14 @@ END_TEST
 START_TEST(test_client_leaving_mid_body_harms_no_later_request)
 {
 	static const char big[] = "GET /big HTTP/1.1\r\nHost: www.fruit.com\r\n"
-	    "X-Test-Body: 67108864\r\n\r\n";
-	struct lbt_conn *c;
-	struct lbt_resp r;
-	unsigned fruit;
-	char buf[4096];
-	int i;
-	pid_t o;
-	struct itc_lb lb;
+				  "X-Test-Body: 67108864\r\n\r\n";
+	struct lbt_conn	 *c;
+	struct lbt_resp	  r;
+	unsigned	  fruit;
+	char		  buf[4096];
+	int		  i;
+	pid_t		  o;
+	struct itc_lb	  lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_fruit_start(&lb, 1, "", lbt_fmt("127.0.0.1:%u", fruit));
@@ -419,10 +426,10 @@ static int
 workers_of(pid_t master, pid_t *out, int max)
 {
 	struct dirent *d;
-	const char *stat, *p;
-	DIR *dir;
-	int n = 0;
-	long ppid;
+	const char    *stat, *p;
+	DIR	      *dir;
+	int	       n = 0;
+	long	       ppid;
 
 	ck_assert_ptr_nonnull(dir = opendir("/proc"));
 	while ((d = readdir(dir)) != NULL && n < max) {
@@ -433,8 +440,11 @@ workers_of(pid_t master, pid_t *out, int max)
 		if (stat == NULL || (p = strrchr(stat, ')')) == NULL ||
 		    sscanf(p + 1, " %*c %ld", &ppid) != 1 || ppid != master)
 			continue;
-		if (strstr(lbt_fmt("%s", lbt_read_file(lbt_fmt(
-		    "/proc/%s/cmdline", d->d_name), NULL)), "worker") != NULL)
+		if (strstr(lbt_fmt("%s",
+			       lbt_read_file(lbt_fmt("/proc/%s/cmdline",
+						 d->d_name),
+				   NULL)),
+			"worker") != NULL)
 			out[n++] = (pid_t)atol(d->d_name);
 	}
 	closedir(dir);
@@ -454,8 +464,8 @@ rss_kib(pid_t pid)
 }
 
 struct worker_find {
-	pid_t		 master;
-	pid_t		 worker;
+	pid_t master;
+	pid_t worker;
 };
 
 static bool
@@ -467,9 +477,9 @@ worker_found(void *arg)
 }
 
 struct rss_watch {
-	pid_t		 pid;
-	long		 limit_kib;
-	long		 seen_kib;
+	pid_t pid;
+	long  limit_kib;
+	long  seen_kib;
 };
 
 static bool
@@ -489,13 +499,13 @@ rss_over(void *arg)
 START_TEST(test_slow_client_does_not_fill_the_worker_memory)
 {
 	static const char req[] = "GET /big HTTP/1.1\r\nHost: www.fruit.com\r\n"
-	    "X-Test-Body: 268435456\r\n\r\n";
+				  "X-Test-Body: 268435456\r\n\r\n";
 	struct worker_find f;
-	struct rss_watch w;
-	struct lbt_conn *c;
-	unsigned fruit;
-	pid_t o;
-	struct itc_lb lb;
+	struct rss_watch   w;
+	struct lbt_conn	  *c;
+	unsigned	   fruit;
+	pid_t		   o;
+	struct itc_lb	   lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_fruit_start(&lb, 1, "", lbt_fmt("127.0.0.1:%u", fruit));
@@ -509,8 +519,10 @@ START_TEST(test_slow_client_does_not_fill_the_worker_memory)
 	w.pid = f.worker;
 	w.limit_kib = 64 * 1024;
 	w.seen_kib = 0;
-	ck_assert_msg(!lbt_wait_for(rss_over, &w, 1000), "the worker holds "
-	    "%ld KiB for a client that reads nothing", w.seen_kib);
+	ck_assert_msg(!lbt_wait_for(rss_over, &w, 1000),
+	    "the worker holds "
+	    "%ld KiB for a client that reads nothing",
+	    w.seen_kib);
 	ck_assert_int_gt(w.seen_kib, 0);
 	lbt_conn_close(c);
 	itc_lb_stop(&lb);
@@ -523,9 +535,9 @@ END_TEST
 START_TEST(test_two_set_cookie_headers_both_arrive)
 {
 	struct lbt_resp r;
-	unsigned fruit;
-	pid_t o;
-	struct itc_lb lb;
+	unsigned	fruit;
+	pid_t		o;
+	struct itc_lb	lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_fruit_start(&lb, 2, "", lbt_fmt("127.0.0.1:%u", fruit));
@@ -543,19 +555,22 @@ END_TEST
 START_TEST(test_status_code_and_reason_are_kept)
 {
 	static const int codes[] = { 418, 299, 451, 503, 207 };
-	struct lbt_resp direct, r;
-	unsigned fruit, i;
-	const char *hdr;
-	pid_t o;
-	struct itc_lb lb;
+	struct lbt_resp	 direct, r;
+	unsigned	 fruit, i;
+	const char	*hdr;
+	pid_t		 o;
+	struct itc_lb	 lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_fruit_start(&lb, 2, "", lbt_fmt("127.0.0.1:%u", fruit));
 	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
 		hdr = lbt_fmt("X-Test-Status: %d\r\n", codes[i]);
 		/* The origin's own status line, straight from it. */
-		ck_assert_int_eq(lbt_httpf(fruit, &direct, "GET / HTTP/1.1\r\n"
-		    "Host: t\r\n%sConnection: close\r\n\r\n", hdr), 0);
+		ck_assert_int_eq(lbt_httpf(fruit, &direct,
+				     "GET / HTTP/1.1\r\n"
+				     "Host: t\r\n%sConnection: close\r\n\r\n",
+				     hdr),
+		    0);
 		ck_assert_int_eq(get(lb.port, "/", hdr, &r), 0);
 		ck_assert_int_eq(r.status, codes[i]);
 		ck_assert_str_eq(r.reason, direct.reason);
@@ -572,14 +587,14 @@ END_TEST
 START_TEST(test_origin_closing_after_its_answer_keeps_the_client_connection)
 {
 	static const char first[] = "GET / HTTP/1.1\r\nHost: www.fruit.com\r\n"
-	    "X-Test-Header: Connection: close\r\n\r\n";
+				    "X-Test-Header: Connection: close\r\n\r\n";
 	static const char next[] = "GET /v1 HTTP/1.1\r\nHost: www.fruit.com\r\n"
-	    "\r\n";
-	struct lbt_conn *c;
-	struct lbt_resp r;
-	unsigned fruit;
-	pid_t o;
-	struct itc_lb lb;
+				   "\r\n";
+	struct lbt_conn	 *c;
+	struct lbt_resp	  r;
+	unsigned	  fruit;
+	pid_t		  o;
+	struct itc_lb	  lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_fruit_start(&lb, 1, "", lbt_fmt("127.0.0.1:%u", fruit));
@@ -589,8 +604,7 @@ START_TEST(test_origin_closing_after_its_answer_keeps_the_client_connection)
 	ck_assert_ptr_null(lbt_header(&r, "Connection"));
 	lbt_resp_free(&r);
 	ck_assert_msg(lbt_conn_request(c, next, strlen(next), &r) == 0,
-	    "the next request on the same connection: %s",
-	    lbt_err_str(r.err));
+	    "the next request on the same connection: %s", lbt_err_str(r.err));
 	ck_assert_str_eq(r.body, "This is V1");
 	lbt_resp_free(&r);
 	lbt_conn_close(c);
@@ -606,20 +620,23 @@ END_TEST
 START_TEST(test_response_header_of_12k_is_passed_on)
 {
 	struct lbt_resp r;
-	unsigned fruit;
-	char *value;
-	pid_t o;
-	struct itc_lb lb;
+	unsigned	fruit;
+	char	       *value;
+	pid_t		o;
+	struct itc_lb	lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_fruit_start(&lb, 2, "", lbt_fmt("127.0.0.1:%u", fruit));
 	ck_assert_ptr_nonnull(value = malloc(12 * 1024 + 1));
 	memset(value, 'v', 12 * 1024);
 	value[12 * 1024] = '\0';
-	ck_assert_int_eq(get(lb.port, "/", lbt_fmt("X-Test-Header: X-Big: "
-	    "%s\r\n", value), &r), 0);
-	ck_assert_msg(r.status == 200, "status %d, body %s", r.status,
-	    r.body);
+	ck_assert_int_eq(get(lb.port, "/",
+			     lbt_fmt("X-Test-Header: X-Big: "
+				     "%s\r\n",
+				 value),
+			     &r),
+	    0);
+	ck_assert_msg(r.status == 200, "status %d, body %s", r.status, r.body);
 	ck_assert_str_eq(lbt_header(&r, "X-Big"), value);
 	lbt_resp_free(&r);
 	free(value);
@@ -638,12 +655,12 @@ static void
 bodiless_then_next(const char *req, int status, const char *length)
 {
 	static const char next[] = "GET /v1 HTTP/1.1\r\nHost: www.fruit.com\r\n"
-	    "\r\n";
-	struct lbt_conn *c;
-	struct lbt_resp r;
-	unsigned fruit;
-	pid_t o;
-	struct itc_lb lb;
+				   "\r\n";
+	struct lbt_conn	 *c;
+	struct lbt_resp	  r;
+	unsigned	  fruit;
+	pid_t		  o;
+	struct itc_lb	  lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_fruit_start(&lb, 1, "", lbt_fmt("127.0.0.1:%u", fruit));
@@ -674,21 +691,24 @@ bodiless_then_next(const char *req, int status, const char *length)
 START_TEST(test_head_answer_has_no_body_and_the_connection_goes_on)
 {
 	bodiless_then_next("HEAD / HTTP/1.1\r\nHost: www.fruit.com\r\n"
-	    "X-Test-Body: 1000\r\n\r\n", 200, "1000");
+			   "X-Test-Body: 1000\r\n\r\n",
+	    200, "1000");
 }
 END_TEST
 
 START_TEST(test_204_answer_has_no_body_and_the_connection_goes_on)
 {
 	bodiless_then_next("GET / HTTP/1.1\r\nHost: www.fruit.com\r\n"
-	    "X-Test-Status: 204\r\n\r\n", 204, NULL);
+			   "X-Test-Status: 204\r\n\r\n",
+	    204, NULL);
 }
 END_TEST
 
 START_TEST(test_304_answer_has_no_body_and_the_connection_goes_on)
 {
 	bodiless_then_next("GET / HTTP/1.1\r\nHost: www.fruit.com\r\n"
-	    "X-Test-Status: 304\r\nIf-None-Match: \"x\"\r\n\r\n", 304, NULL);
+			   "X-Test-Status: 304\r\nIf-None-Match: \"x\"\r\n\r\n",
+	    304, NULL);
 }
 END_TEST
 
@@ -696,29 +716,36 @@ END_TEST
 
 START_TEST(test_every_method_reaches_the_origin_with_its_method)
 {
-	static const char *const methods[] = {
-		"GET", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE"
-	};
-	struct lbt_resp r;
-	unsigned fruit, i;
-	pid_t o;
-	struct itc_lb lb;
+	static const char *const methods[] = { "GET", "POST", "PUT", "DELETE",
+		"OPTIONS", "PATCH", "TRACE" };
+	struct lbt_resp		 r;
+	unsigned		 fruit, i;
+	pid_t			 o;
+	struct itc_lb		 lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_fruit_start(&lb, 2, "", lbt_fmt("127.0.0.1:%u", fruit));
 	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
-		ck_assert_int_eq(lbt_httpf(lb.port, &r, "%s /m HTTP/1.1\r\n"
-		    "Host: www.fruit.com\r\n%sConnection: close\r\n\r\n",
-		    methods[i], strcmp(methods[i], "TRACE") == 0 ? "" :
-		    "Content-Length: 0\r\n"), 0);
+		ck_assert_int_eq(
+		    lbt_httpf(lb.port, &r,
+			"%s /m HTTP/1.1\r\n"
+			"Host: www.fruit.com\r\n%sConnection: close\r\n\r\n",
+			methods[i],
+			strcmp(methods[i], "TRACE") == 0 ?
+			    "" :
+			    "Content-Length: 0\r\n"),
+		    0);
 		ck_assert_msg(r.status == 200, "%s: status %d, body %s",
 		    methods[i], r.status, r.body);
 		ck_assert_str_eq(lbt_json_str(r.body, "method"), methods[i]);
 		lbt_resp_free(&r);
 	}
 	/* HEAD: no body to say it, but the origin counts it. */
-	ck_assert_int_eq(lbt_httpf(lb.port, &r, "HEAD /m HTTP/1.1\r\n"
-	    "Host: www.fruit.com\r\nConnection: close\r\n\r\n"), 0);
+	ck_assert_int_eq(
+	    lbt_httpf(lb.port, &r,
+		"HEAD /m HTTP/1.1\r\n"
+		"Host: www.fruit.com\r\nConnection: close\r\n\r\n"),
+	    0);
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_uint_eq(r.body_len, 0);
 	lbt_resp_free(&r);
@@ -730,11 +757,11 @@ END_TEST
 
 START_TEST(test_connect_is_refused_and_never_reaches_the_origin)
 {
-	const char *targets[2], *raw;
+	const char     *targets[2], *raw;
 	struct lbt_resp r;
-	unsigned fruit, i;
-	pid_t o;
-	struct itc_lb lb;
+	unsigned	fruit, i;
+	pid_t		o;
+	struct itc_lb	lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_fruit_start(&lb, 2, "", lbt_fmt("127.0.0.1:%u", fruit));
@@ -742,11 +769,13 @@ START_TEST(test_connect_is_refused_and_never_reaches_the_origin)
 	targets[1] = lbt_fmt("127.0.0.1:%u", fruit);
 	for (i = 0; i < 2; i++) {
 		raw = lbt_fmt("CONNECT %s HTTP/1.1\r\nHost: %s\r\n"
-		    "Connection: close\r\n\r\n", targets[i], targets[i]);
+			      "Connection: close\r\n\r\n",
+		    targets[i], targets[i]);
 		/* The refusal must be a whole answer: framed, or closed. */
 		ck_assert_msg(lbt_http_ex(NULL, lb.port, raw, strlen(raw), 0,
-		    3000, &r) == 0, "CONNECT %s: %s; got: %s", targets[i],
-		    lbt_err_str(r.err), r.raw);
+				  3000, &r) == 0,
+		    "CONNECT %s: %s; got: %s", targets[i], lbt_err_str(r.err),
+		    r.raw);
 		ck_assert_msg(r.status >= 400 && r.status < 600,
 		    "CONNECT %s got %d", targets[i], r.status);
 		lbt_resp_free(&r);
@@ -759,14 +788,15 @@ END_TEST
 
 START_TEST(test_expect_100_continue_with_a_body_completes)
 {
-	static const char head[] = "POST /e HTTP/1.1\r\nHost: www.fruit.com\r\n"
-	    "Content-Length: 11\r\nExpect: 100-continue\r\n"
-	    "Connection: close\r\n\r\n";
+	static const char
+			 head[] = "POST /e HTTP/1.1\r\nHost: www.fruit.com\r\n"
+				  "Content-Length: 11\r\nExpect: 100-continue\r\n"
+				  "Connection: close\r\n\r\n";
 	struct lbt_conn *c;
-	struct lbt_resp r;
-	unsigned fruit;
-	pid_t o;
-	struct itc_lb lb;
+	struct lbt_resp	 r;
+	unsigned	 fruit;
+	pid_t		 o;
+	struct itc_lb	 lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_fruit_start(&lb, 2, "", lbt_fmt("127.0.0.1:%u", fruit));
@@ -816,8 +846,7 @@ forward_suite(void)
 	tcase_add_test(tc, test_large_chunked_response_arrives_whole);
 	tcase_add_test(tc, test_http10_client_gets_a_chunked_answer_whole);
 	tcase_add_test(tc, test_slow_client_does_not_fill_the_worker_memory);
-	tcase_add_test(tc,
-	    test_client_leaving_mid_body_harms_no_later_request);
+	tcase_add_test(tc, test_client_leaving_mid_body_harms_no_later_request);
 	suite_add_tcase(s, tc);
 
 	tc = lbt_tcase("answers");
@@ -849,7 +878,7 @@ int
 main(void)
 {
 	SRunner *sr = srunner_create(forward_suite());
-	int failed;
+	int	 failed;
 
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

@@ -21,13 +21,13 @@
 
 #include "tests/harness.h"
 
-#define MIB	(1024 * 1024)
+#define MIB (1024 * 1024)
 
 /*
  * Lower bounds only, with a little slack for millisecond rounding: a
  * delay must not come early, how late it may come is not asserted.
  */
-#define SLACK_MS	20
+#define SLACK_MS 20
 
 static long long
 now_ms(void)
@@ -42,33 +42,38 @@ now_ms(void)
 static int
 get(unsigned port, const char *path, const char *hdrs, struct lbt_resp *r)
 {
-	return lbt_httpf(port, r, "GET %s HTTP/1.1\r\nHost: test\r\n%s"
-	    "Connection: close\r\n\r\n", path, hdrs ? hdrs : "");
+	return lbt_httpf(port, r,
+	    "GET %s HTTP/1.1\r\nHost: test\r\n%s"
+	    "Connection: close\r\n\r\n",
+	    path, hdrs ? hdrs : "");
 }
 
 START_TEST(test_json_describes_the_request)
 {
 	static const char body[] = "name=value&x=\"quoted\"";
-	struct lbt_resp r;
-	unsigned port = 0;
-	pid_t pid;
-	char crc[16];
+	struct lbt_resp	  r;
+	unsigned	  port = 0;
+	pid_t		  pid;
+	char		  crc[16];
 
 	pid = lbt_origin_start("mango", &port, NULL);
-	ck_assert_int_eq(lbt_httpf(port, &r,
-	    "POST /a/b?MyCustomParam=Hello%%20W+x&flag&z=1 HTTP/1.1\r\n"
-	    "Host: www.mango.com\r\nMyCustomHeader: Test\r\n"
-	    "X-Rep: one\r\nX-Quote: a\"b\\c\r\nx-rep: two\r\n"
-	    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-	    strlen(body), body), 0);
+	ck_assert_int_eq(
+	    lbt_httpf(port, &r,
+		"POST /a/b?MyCustomParam=Hello%%20W+x&flag&z=1 HTTP/1.1\r\n"
+		"Host: www.mango.com\r\nMyCustomHeader: Test\r\n"
+		"X-Rep: one\r\nX-Quote: a\"b\\c\r\nx-rep: two\r\n"
+		"Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+		strlen(body), body),
+	    0);
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_str_eq(lbt_header(&r, "Content-Type"), "application/json");
 	ck_assert_str_eq(lbt_json_str(r.body, "app"), "mango");
 	ck_assert_str_eq(lbt_json_str(r.body, "message"),
 	    "This is the mango application.");
-	ck_assert_str_eq(lbt_json_str(r.body, "url"), lbt_fmt(
-	    "http://127.0.0.1:%u/a/b?MyCustomParam=Hello%%20W+x&flag&z=1",
-	    port));
+	ck_assert_str_eq(lbt_json_str(r.body, "url"),
+	    lbt_fmt(
+		"http://127.0.0.1:%u/a/b?MyCustomParam=Hello%%20W+x&flag&z=1",
+		port));
 	ck_assert_str_eq(lbt_json_str(r.body, "method"), "POST");
 	ck_assert_str_eq(lbt_json_str(r.body, "path"), "/a/b");
 	ck_assert_str_eq(lbt_json_str(r.body, "query"),
@@ -77,8 +82,7 @@ START_TEST(test_json_describes_the_request)
 	ck_assert_str_eq(lbt_json_str(r.body, "Host"), "www.mango.com");
 	ck_assert_str_eq(lbt_json_str(r.body, "MyCustomParam"), "Hello W x");
 	/* Every header, in order; a repeated name becomes an array. */
-	ck_assert_str_eq(lbt_json_str(r.body, "headers.Host"),
-	    "www.mango.com");
+	ck_assert_str_eq(lbt_json_str(r.body, "headers.Host"), "www.mango.com");
 	ck_assert_str_eq(lbt_json_raw(r.body, "headers.X-Rep"),
 	    "[\"one\", \"two\"]");
 	ck_assert_str_eq(lbt_json_str(r.body, "headers.X-Quote"), "a\"b\\c");
@@ -96,8 +100,8 @@ END_TEST
 START_TEST(test_json_fields_are_null_or_empty_when_absent)
 {
 	struct lbt_resp r;
-	unsigned port = 0;
-	pid_t pid;
+	unsigned	port = 0;
+	pid_t		pid;
 
 	pid = lbt_origin_start("mango", &port, NULL);
 	/* HTTP/1.0 without Host: the "Host" field is null. */
@@ -117,8 +121,8 @@ END_TEST
 START_TEST(test_two_origins_answer_with_their_own_names)
 {
 	struct lbt_resp r;
-	unsigned mport = 0, aport = 0;
-	pid_t mango, apple;
+	unsigned	mport = 0, aport = 0;
+	pid_t		mango, apple;
 
 	mango = lbt_origin_start("mango", &mport, NULL);
 	apple = lbt_origin_start("apple", &aport, NULL);
@@ -137,8 +141,8 @@ END_TEST
 START_TEST(test_v1_and_v2_answer_the_course_bodies)
 {
 	struct lbt_resp r;
-	unsigned port = 0;
-	pid_t pid;
+	unsigned	port = 0;
+	pid_t		pid;
 
 	pid = lbt_origin_start("mango", &port, NULL);
 	ck_assert_int_eq(get(port, "/v1", NULL, &r), 0);
@@ -159,24 +163,28 @@ END_TEST
 /* Every method evhttp would otherwise refuse with 405 gets through. */
 START_TEST(test_every_method_is_answered)
 {
-	static const char *const methods[] = {
-		"GET", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE"
-	};
-	struct lbt_resp r;
-	unsigned port = 0, i;
-	pid_t pid;
+	static const char *const methods[] = { "GET", "POST", "PUT", "DELETE",
+		"OPTIONS", "PATCH", "TRACE" };
+	struct lbt_resp		 r;
+	unsigned		 port = 0, i;
+	pid_t			 pid;
 
 	pid = lbt_origin_start("mango", &port, NULL);
 	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
-		ck_assert_int_eq(lbt_httpf(port, &r, "%s /m HTTP/1.1\r\n"
-		    "Host: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-		    methods[i]), 0);
+		ck_assert_int_eq(
+		    lbt_httpf(port, &r,
+			"%s /m HTTP/1.1\r\n"
+			"Host: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+			methods[i]),
+		    0);
 		ck_assert_int_eq(r.status, 200);
 		ck_assert_str_eq(lbt_json_str(r.body, "method"), methods[i]);
 		lbt_resp_free(&r);
 	}
-	ck_assert_int_eq(lbt_httpf(port, &r, "HEAD /m HTTP/1.1\r\nHost: t\r\n"
-	    "Connection: close\r\n\r\n"), 0);
+	ck_assert_int_eq(lbt_httpf(port, &r,
+			     "HEAD /m HTTP/1.1\r\nHost: t\r\n"
+			     "Connection: close\r\n\r\n"),
+	    0);
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_ptr_nonnull(lbt_header(&r, "Content-Length"));
 	ck_assert_uint_eq(r.body_len, 0);
@@ -188,8 +196,8 @@ END_TEST
 START_TEST(test_healthcheck_toggles_and_counts_probes)
 {
 	struct lbt_resp r;
-	unsigned port = 0;
-	pid_t pid;
+	unsigned	port = 0;
+	pid_t		pid;
 
 	pid = lbt_origin_start("mango", &port, NULL);
 	ck_assert_int_eq(get(port, "/healthcheck", NULL, &r), 0);
@@ -220,8 +228,8 @@ END_TEST
 START_TEST(test_health_fail_flag_starts_failing)
 {
 	struct lbt_resp r;
-	unsigned port = 0;
-	pid_t pid;
+	unsigned	port = 0;
+	pid_t		pid;
 
 	pid = lbt_origin_start("mango", &port,
 	    (const char *[]){ "--health-fail", NULL });
@@ -236,13 +244,13 @@ END_TEST
 START_TEST(test_delay_answers_later_without_blocking_others)
 {
 	static const char slow[] = "GET /slow HTTP/1.1\r\nHost: t\r\n"
-	    "X-Test-Delay: 1500\r\n\r\n";
-	struct lbt_conn *c;
-	struct lbt_resp r;
-	struct pollfd pfd;
-	unsigned port = 0;
-	long long t0;
-	pid_t pid;
+				   "X-Test-Delay: 1500\r\n\r\n";
+	struct lbt_conn	 *c;
+	struct lbt_resp	  r;
+	struct pollfd	  pfd;
+	unsigned	  port = 0;
+	long long	  t0;
+	pid_t		  pid;
 
 	pid = lbt_origin_start("mango", &port, NULL);
 	t0 = now_ms();
@@ -270,9 +278,9 @@ END_TEST
 START_TEST(test_mode_slow_delays_every_request)
 {
 	struct lbt_resp r;
-	unsigned port = 0;
-	long long t0;
-	pid_t pid;
+	unsigned	port = 0;
+	long long	t0;
+	pid_t		pid;
 
 	pid = lbt_origin_start("mango", &port,
 	    (const char *[]){ "--mode", "slow:200", NULL });
@@ -288,13 +296,16 @@ END_TEST
 START_TEST(test_status_and_header_controls)
 {
 	struct lbt_resp r;
-	unsigned port = 0;
-	pid_t pid;
+	unsigned	port = 0;
+	pid_t		pid;
 
 	pid = lbt_origin_start("mango", &port, NULL);
-	ck_assert_int_eq(get(port, "/", "X-Test-Status: 503\r\n"
-	    "X-Test-Header: X-Foo: bar baz\r\n"
-	    "X-Test-Header: X-Other:1\r\n", &r), 0);
+	ck_assert_int_eq(get(port, "/",
+			     "X-Test-Status: 503\r\n"
+			     "X-Test-Header: X-Foo: bar baz\r\n"
+			     "X-Test-Header: X-Other:1\r\n",
+			     &r),
+	    0);
 	ck_assert_int_eq(r.status, 503);
 	ck_assert_str_eq(lbt_header(&r, "X-Foo"), "bar baz");
 	ck_assert_str_eq(lbt_header(&r, "x-other"), "1");
@@ -307,8 +318,8 @@ END_TEST
 START_TEST(test_set_cookie_twice)
 {
 	struct lbt_resp r;
-	unsigned port = 0;
-	pid_t pid;
+	unsigned	port = 0;
+	pid_t		pid;
 
 	pid = lbt_origin_start("mango", &port, NULL);
 	ck_assert_int_eq(get(port, "/", "X-Test-Set-Cookie: 2\r\n", &r), 0);
@@ -324,8 +335,8 @@ END_TEST
 START_TEST(test_fault_reset_is_seen_as_reset)
 {
 	struct lbt_resp r;
-	unsigned port = 0;
-	pid_t pid;
+	unsigned	port = 0;
+	pid_t		pid;
 
 	pid = lbt_origin_start("mango", &port, NULL);
 	ck_assert_int_eq(get(port, "/", "X-Test-Fault: reset\r\n", &r), -1);
@@ -340,8 +351,8 @@ END_TEST
 START_TEST(test_fault_garbage_is_not_http)
 {
 	struct lbt_resp r;
-	unsigned port = 0;
-	pid_t pid;
+	unsigned	port = 0;
+	pid_t		pid;
 
 	pid = lbt_origin_start("mango", &port, NULL);
 	ck_assert_int_eq(get(port, "/", "X-Test-Fault: garbage\r\n", &r), -1);
@@ -356,8 +367,8 @@ END_TEST
 START_TEST(test_fault_close_closes_without_an_answer)
 {
 	struct lbt_resp r;
-	unsigned port = 0;
-	pid_t pid;
+	unsigned	port = 0;
+	pid_t		pid;
 
 	pid = lbt_origin_start("mango", &port, NULL);
 	ck_assert_int_eq(get(port, "/", "X-Test-Fault: close\r\n", &r), -1);
@@ -371,13 +382,16 @@ END_TEST
 START_TEST(test_fault_partial_sends_half_the_body)
 {
 	struct lbt_resp r;
-	unsigned port = 0;
-	pid_t pid;
-	char want[500];
+	unsigned	port = 0;
+	pid_t		pid;
+	char		want[500];
 
 	pid = lbt_origin_start("mango", &port, NULL);
-	ck_assert_int_eq(get(port, "/", "X-Test-Fault: partial\r\n"
-	    "X-Test-Body: 1000\r\n", &r), -1);
+	ck_assert_int_eq(get(port, "/",
+			     "X-Test-Fault: partial\r\n"
+			     "X-Test-Body: 1000\r\n",
+			     &r),
+	    -1);
 	ck_assert_msg(r.err == LBT_EEOF, "got %s", lbt_err_str(r.err));
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_str_eq(lbt_header(&r, "Content-Length"), "1000");
@@ -393,15 +407,15 @@ END_TEST
 START_TEST(test_mode_reset_applies_to_every_request)
 {
 	struct lbt_resp r;
-	unsigned port = 0;
-	int i;
-	pid_t pid;
+	unsigned	port = 0;
+	int		i;
+	pid_t		pid;
 
 	pid = lbt_origin_start("mango", &port,
 	    (const char *[]){ "--mode", "reset", NULL });
 	for (i = 0; i < 2; i++) {
-		ck_assert_int_eq(get(port, i ? "/healthcheck" : "/", NULL,
-		    &r), -1);
+		ck_assert_int_eq(get(port, i ? "/healthcheck" : "/", NULL, &r),
+		    -1);
 		ck_assert_msg(r.err == LBT_ERESET, "got %s",
 		    lbt_err_str(r.err));
 		lbt_resp_free(&r);
@@ -414,8 +428,8 @@ END_TEST
 START_TEST(test_body_of_10mib_with_content_length)
 {
 	struct lbt_resp r;
-	unsigned port = 0;
-	pid_t pid;
+	unsigned	port = 0;
+	pid_t		pid;
 
 	pid = lbt_origin_start("mango", &port, NULL);
 	ck_assert_int_eq(get(port, "/", "X-Test-Body: 10485760\r\n", &r), 0);
@@ -432,16 +446,18 @@ END_TEST
 
 START_TEST(test_body_of_10mib_chunked)
 {
-	static const char req[] = "GET / HTTP/1.1\r\nHost: t\r\n"
-	    "X-Test-Body: 10485760\r\nX-Test-Chunked: 1\r\n"
-	    "Connection: close\r\n\r\n";
+	static const char
+			req[] = "GET / HTTP/1.1\r\nHost: t\r\n"
+				"X-Test-Body: 10485760\r\nX-Test-Chunked: 1\r\n"
+				"Connection: close\r\n\r\n";
 	struct lbt_resp r;
-	unsigned port = 0;
-	pid_t pid;
+	unsigned	port = 0;
+	pid_t		pid;
 
 	pid = lbt_origin_start("mango", &port, NULL);
-	ck_assert_int_eq(lbt_http_ex(NULL, port, req, strlen(req),
-	    LBT_DISCARD, LBT_IO_MS, &r), 0);
+	ck_assert_int_eq(lbt_http_ex(NULL, port, req, strlen(req), LBT_DISCARD,
+			     LBT_IO_MS, &r),
+	    0);
 	ck_assert_int_eq(r.status, 200);
 	ck_assert(r.chunked);
 	ck_assert_ptr_null(lbt_header(&r, "Content-Length"));
@@ -457,12 +473,12 @@ END_TEST
 START_TEST(test_head_has_a_length_but_no_body)
 {
 	static const char head[] = "HEAD / HTTP/1.1\r\nHost: t\r\n"
-	    "X-Test-Body: 100\r\n\r\n";
+				   "X-Test-Body: 100\r\n\r\n";
 	static const char next[] = "GET /v1 HTTP/1.1\r\nHost: t\r\n\r\n";
-	struct lbt_conn *c;
-	struct lbt_resp r;
-	unsigned port = 0;
-	pid_t pid;
+	struct lbt_conn	 *c;
+	struct lbt_resp	  r;
+	unsigned	  port = 0;
+	pid_t		  pid;
 
 	pid = lbt_origin_start("mango", &port, NULL);
 	ck_assert_ptr_nonnull(c = lbt_conn_open(NULL, port));
@@ -482,10 +498,10 @@ END_TEST
 START_TEST(test_keep_alive_keeps_the_connection_id)
 {
 	static const char req[] = "GET /k HTTP/1.1\r\nHost: t\r\n\r\n";
-	struct lbt_conn *c;
-	struct lbt_resp r;
-	unsigned port = 0;
-	pid_t pid;
+	struct lbt_conn	 *c;
+	struct lbt_resp	  r;
+	unsigned	  port = 0;
+	pid_t		  pid;
 
 	pid = lbt_origin_start("mango", &port, NULL);
 	ck_assert_ptr_nonnull(c = lbt_conn_open(NULL, port));
@@ -513,11 +529,11 @@ END_TEST
 START_TEST(test_pipelined_requests_are_answered_in_order)
 {
 	static const char two[] = "GET /v1 HTTP/1.1\r\nHost: t\r\n\r\n"
-	    "GET /v2 HTTP/1.1\r\nHost: t\r\n\r\n";
-	struct lbt_conn *c;
-	struct lbt_resp r;
-	unsigned port = 0;
-	pid_t pid;
+				  "GET /v2 HTTP/1.1\r\nHost: t\r\n\r\n";
+	struct lbt_conn	 *c;
+	struct lbt_resp	  r;
+	unsigned	  port = 0;
+	pid_t		  pid;
 
 	pid = lbt_origin_start("mango", &port, NULL);
 	ck_assert_ptr_nonnull(c = lbt_conn_open(NULL, port));
@@ -534,9 +550,9 @@ START_TEST(test_pipelined_requests_are_answered_in_order)
 END_TEST
 
 struct stat_want {
-	unsigned	 port;
-	const char	*field;
-	long long	 value;
+	unsigned    port;
+	const char *field;
+	long long   value;
 };
 
 static bool
@@ -551,11 +567,11 @@ stat_is(void *arg)
 START_TEST(test_stats_count_application_traffic_only)
 {
 	static const char req[] = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
-	struct stat_want w;
-	struct lbt_conn *a, *b;
-	struct lbt_resp r;
-	unsigned port = 0;
-	pid_t pid;
+	struct stat_want  w;
+	struct lbt_conn	 *a, *b;
+	struct lbt_resp	  r;
+	unsigned	  port = 0;
+	pid_t		  pid;
 
 	pid = lbt_origin_start("mango", &port, NULL);
 	ck_assert_int_eq(lbt_origin_stat(port, "connections"), 0);
@@ -590,10 +606,10 @@ END_TEST
 START_TEST(test_idle_close_closes_keep_alive_connections)
 {
 	static const char req[] = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
-	struct lbt_conn *c;
-	struct lbt_resp r;
-	unsigned port = 0;
-	pid_t pid;
+	struct lbt_conn	 *c;
+	struct lbt_resp	  r;
+	unsigned	  port = 0;
+	pid_t		  pid;
 
 	pid = lbt_origin_start("mango", &port,
 	    (const char *[]){ "--idle-close", "200", NULL });
@@ -609,20 +625,21 @@ END_TEST
 /* The client end can be put on another loopback address. */
 START_TEST(test_origin_and_client_on_other_loopback_addresses)
 {
-	static const char req[] = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+	static const char  req[] = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
 	struct sockaddr_in sin;
-	socklen_t sl = sizeof(sin);
-	struct lbt_conn *c;
-	struct lbt_resp r;
-	unsigned port = 0;
-	char ip[INET_ADDRSTRLEN];
-	pid_t pid;
+	socklen_t	   sl = sizeof(sin);
+	struct lbt_conn	  *c;
+	struct lbt_resp	   r;
+	unsigned	   port = 0;
+	char		   ip[INET_ADDRSTRLEN];
+	pid_t		   pid;
 
 	pid = lbt_origin_start_at("mango", "127.0.0.2", &port, NULL);
-	ck_assert_ptr_nonnull(c = lbt_conn_open_to("127.0.0.3", "127.0.0.2",
-	    port));
+	ck_assert_ptr_nonnull(
+	    c = lbt_conn_open_to("127.0.0.3", "127.0.0.2", port));
 	ck_assert_int_eq(getsockname(lbt_conn_fd(c), (struct sockaddr *)&sin,
-	    &sl), 0);
+			     &sl),
+	    0);
 	inet_ntop(AF_INET, &sin.sin_addr, ip, sizeof(ip));
 	ck_assert_str_eq(ip, "127.0.0.3");
 	ck_assert_int_eq(lbt_conn_request(c, req, strlen(req), &r), 0);
@@ -632,8 +649,7 @@ START_TEST(test_origin_and_client_on_other_loopback_addresses)
 	lbt_conn_close(c);
 
 	/* Nothing listens on 127.0.0.1 for that port. */
-	ck_assert_int_eq(lbt_http("127.0.0.5", port, req, strlen(req), &r),
-	    -1);
+	ck_assert_int_eq(lbt_http("127.0.0.5", port, req, strlen(req), &r), -1);
 	ck_assert_int_eq(r.err, LBT_ECONNECT);
 	lbt_resp_free(&r);
 	ck_assert_int_eq(lbt_stop(pid), 0);
@@ -643,10 +659,10 @@ END_TEST
 START_TEST(test_origin_on_a_fixed_port_and_ipv6)
 {
 	static const char req[] = "GET / HTTP/1.0\r\n\r\n";
-	struct lbt_resp r;
-	unsigned port = lbt_free_port(), port6 = 0;
-	pid_t pid, pid6;
-	int fd;
+	struct lbt_resp	  r;
+	unsigned	  port = lbt_free_port(), port6 = 0;
+	pid_t		  pid, pid6;
+	int		  fd;
 
 	ck_assert(lbt_port_is_free(port));
 	pid = lbt_origin_start("mango", &port, NULL);
@@ -670,7 +686,7 @@ END_TEST
 START_TEST(test_run_reports_exit_code_and_output)
 {
 	const char *argv[] = { getenv("LB_ORIGIN"), "--bogus", NULL };
-	char *out;
+	char	   *out;
 
 	ck_assert_ptr_nonnull(argv[0]);
 	ck_assert_int_eq(lbt_run(argv, 5000, &out), 2);
@@ -681,7 +697,7 @@ END_TEST
 START_TEST(test_stop_and_wait_report_signals)
 {
 	const char *argv[] = { "/bin/sleep", "60", NULL };
-	pid_t pid;
+	pid_t	    pid;
 
 	pid = lbt_spawn("sleep", argv);
 	ck_assert_int_eq(lbt_wait_exit(pid, 50), -1);
@@ -694,9 +710,10 @@ END_TEST
 
 START_TEST(test_json_getter)
 {
-	static const char j[] = "{\"a\": \"x\\\"y\\u00e9\\n\", \"n\": -42, "
-	    "\"f\": 1.5, \"z\": null, \"arr\": [1, {\"q\": \"]\"}], "
-	    "\"o\": {\"p\": {\"k\": 7}, \"s\": \"t\"}, \"d.e\": 3}";
+	static const char
+	    j[] = "{\"a\": \"x\\\"y\\u00e9\\n\", \"n\": -42, "
+		  "\"f\": 1.5, \"z\": null, \"arr\": [1, {\"q\": \"]\"}], "
+		  "\"o\": {\"p\": {\"k\": 7}, \"s\": \"t\"}, \"d.e\": 3}";
 
 	ck_assert_str_eq(lbt_json_str(j, "a"), "x\"y\xc3\xa9\n");
 	ck_assert_int_eq(lbt_json_int(j, "n"), -42);
@@ -717,7 +734,7 @@ END_TEST
 START_TEST(test_pattern_and_crc32)
 {
 	static const char abc[] = "abcdefghijklmnopqrstuvwxyzbcd";
-	char buf[29];
+	char		  buf[29];
 
 	/* The check value every CRC-32 implementation agrees on. */
 	ck_assert_uint_eq(lbt_crc32(0, "123456789", 9), 0xcbf43926U);
@@ -786,7 +803,7 @@ int
 main(void)
 {
 	SRunner *sr = srunner_create(harness_suite());
-	int failed;
+	int	 failed;
 
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

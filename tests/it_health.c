@@ -19,14 +19,14 @@
 
 #include "tests/harness.h"
 
-#define INTERVAL_MS	200
-#define RISE		2
-#define FALL		2
+#define INTERVAL_MS 200
+#define RISE	    2
+#define FALL	    2
 
 static long long
 now_ms(void)
 {
-	struct timespec	 ts;
+	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -36,7 +36,7 @@ now_ms(void)
 static void
 pause_ms(long ms)
 {
-	struct timespec	 ts = { ms / 1000, (ms % 1000) * 1000000 };
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
 
 	while (nanosleep(&ts, &ts) == -1)
 		;
@@ -46,12 +46,14 @@ pause_ms(long ms)
 static const char *
 get_app(unsigned port, const char *host, int *status)
 {
-	struct lbt_resp	 r;
-	const char	*app = NULL;
+	struct lbt_resp r;
+	const char     *app = NULL;
 
 	*status = 0;
-	if (lbt_httpf(port, &r, "GET / HTTP/1.1\r\nHost: %s\r\n"
-	    "Connection: close\r\n\r\n", host) == 0) {
+	if (lbt_httpf(port, &r,
+		"GET / HTTP/1.1\r\nHost: %s\r\n"
+		"Connection: close\r\n\r\n",
+		host) == 0) {
 		*status = r.status;
 		if (r.status == 200 && r.body != NULL &&
 		    lbt_json_str(r.body, "app") != NULL)
@@ -66,8 +68,8 @@ static void
 send_ok(unsigned port, const char *host, int n)
 {
 	for (int i = 0; i < n; i++) {
-		int		 status;
-		const char	*app = get_app(port, host, &status);
+		int	    status;
+		const char *app = get_app(port, host, &status);
 
 		ck_assert_msg(status == 200 && app != NULL,
 		    "request %d of %d: status %d", i + 1, n, status);
@@ -78,14 +80,16 @@ send_ok(unsigned port, const char *host, int n)
 static long long
 metric(unsigned admin, const char *series)
 {
-	struct lbt_resp	 r;
-	long long	 v = -1;
-	size_t		 n = strlen(series);
+	struct lbt_resp r;
+	long long	v = -1;
+	size_t		n = strlen(series);
 
-	if (lbt_httpf(admin, &r, "GET /metrics HTTP/1.1\r\nHost: admin\r\n"
-	    "Connection: close\r\n\r\n") == 0 && r.status == 200) {
+	if (lbt_httpf(admin, &r,
+		"GET /metrics HTTP/1.1\r\nHost: admin\r\n"
+		"Connection: close\r\n\r\n") == 0 &&
+	    r.status == 200) {
 		for (const char *l = r.body; l != NULL && *l != '\0';
-		    l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+		     l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
 			if (strncmp(l, series, n) == 0 && l[n] == ' ') {
 				v = strtoll(l + n + 1, NULL, 10);
 				break;
@@ -96,8 +100,8 @@ metric(unsigned admin, const char *series)
 }
 
 struct log_wait {
-	pid_t		 pid;
-	const char	*text;
+	pid_t	    pid;
+	const char *text;
 };
 
 static bool
@@ -112,22 +116,23 @@ log_has(void *arg)
 
 START_TEST(test_failing_origin_is_taken_out_and_brought_back)
 {
-	unsigned	 a = 0, b = 0, port = lbt_free_port();
-	pid_t		 pa, pb, lb;
-	long long	 t0, took, before;
-	struct log_wait	 w;
+	unsigned	a = 0, b = 0, port = lbt_free_port();
+	pid_t		pa, pb, lb;
+	long long	t0, took, before;
+	struct log_wait w;
 
 	pa = lbt_origin_start("apple", &a, NULL);
 	pb = lbt_origin_start("banana", &b, NULL);
-	lb = lbt_lbmaster_start(lbt_fmt(
-	    "listen: 127.0.0.1:%u\n"
-	    "workers: 2\n"
-	    "health_check: {interval: %dms, timeout: 150ms, rise: %d, "
-	    "fall: %d}\n"
-	    "hosts:\n"
-	    "  - host: www.fruit.com\n"
-	    "    servers: [127.0.0.1:%u, 127.0.0.1:%u]\n",
-	    port, INTERVAL_MS, RISE, FALL, a, b), port);
+	lb = lbt_lbmaster_start(
+	    lbt_fmt("listen: 127.0.0.1:%u\n"
+		    "workers: 2\n"
+		    "health_check: {interval: %dms, timeout: 150ms, rise: %d, "
+		    "fall: %d}\n"
+		    "hosts:\n"
+		    "  - host: www.fruit.com\n"
+		    "    servers: [127.0.0.1:%u, 127.0.0.1:%u]\n",
+		port, INTERVAL_MS, RISE, FALL, a, b),
+	    port);
 
 	send_ok(port, "www.fruit.com", 10);
 	ck_assert_int_gt(lbt_origin_stat(b, "requests"), 0);
@@ -137,7 +142,8 @@ START_TEST(test_failing_origin_is_taken_out_and_brought_back)
 	t0 = now_ms();
 	w.pid = lb;
 	w.text = lbt_fmt("www.fruit.com: server 127.0.0.1:%u (127.0.0.1:%u) "
-	    "is down: status 500 (%d failures)", b, b, FALL);
+			 "is down: status 500 (%d failures)",
+	    b, b, FALL);
 	ck_assert_msg(lbt_wait_for(log_has, &w, 5000), "never logged: %s\n%s",
 	    w.text, lbt_log_tail(lb, 4096));
 	took = now_ms() - t0;
@@ -146,7 +152,7 @@ START_TEST(test_failing_origin_is_taken_out_and_brought_back)
 
 	before = lbt_origin_stat(b, "requests");
 	for (int i = 0; i < 20; i++) {
-		int	 status;
+		int status;
 
 		ck_assert_str_eq(get_app(port, "www.fruit.com", &status),
 		    "apple");
@@ -157,7 +163,8 @@ START_TEST(test_failing_origin_is_taken_out_and_brought_back)
 	lbt_origin_health(b, true);
 	t0 = now_ms();
 	w.text = lbt_fmt("www.fruit.com: server 127.0.0.1:%u (127.0.0.1:%u) "
-	    "is up: status 200 (%d successes)", b, b, RISE);
+			 "is up: status 200 (%d successes)",
+	    b, b, RISE);
 	ck_assert_msg(lbt_wait_for(log_has, &w, 5000), "never logged: %s\n%s",
 	    w.text, lbt_log_tail(lb, 4096));
 	took = now_ms() - t0;
@@ -174,19 +181,21 @@ END_TEST
 
 START_TEST(test_probes_come_from_one_checker_whatever_the_workers)
 {
-	unsigned	 a = 0, port = lbt_free_port();
-	pid_t		 pa, lb;
-	long long	 p0, p1, t0, window;
-	long		 expect;
+	unsigned  a = 0, port = lbt_free_port();
+	pid_t	  pa, lb;
+	long long p0, p1, t0, window;
+	long	  expect;
 
 	pa = lbt_origin_start("apple", &a, NULL);
-	lb = lbt_lbmaster_start(lbt_fmt(
-	    "listen: 127.0.0.1:%u\n"
-	    "workers: 4\n"
-	    "health_check: {interval: %dms, timeout: 150ms}\n"
-	    "hosts:\n"
-	    "  - host: www.fruit.com\n"
-	    "    servers: [127.0.0.1:%u]\n", port, INTERVAL_MS, a), port);
+	lb = lbt_lbmaster_start(
+	    lbt_fmt("listen: 127.0.0.1:%u\n"
+		    "workers: 4\n"
+		    "health_check: {interval: %dms, timeout: 150ms}\n"
+		    "hosts:\n"
+		    "  - host: www.fruit.com\n"
+		    "    servers: [127.0.0.1:%u]\n",
+		port, INTERVAL_MS, a),
+	    port);
 
 	/* Past the first, jittered, probes. */
 	pause_ms(2 * INTERVAL_MS);
@@ -212,26 +221,27 @@ END_TEST
  */
 START_TEST(test_a_server_in_two_routes_is_probed_for_each)
 {
-	unsigned	 a = 0, port = lbt_free_port();
-	pid_t		 pa, lb;
-	long long	 p0, p1, t0, window;
-	long		 expect;
+	unsigned  a = 0, port = lbt_free_port();
+	pid_t	  pa, lb;
+	long long p0, p1, t0, window;
+	long	  expect;
 
 	pa = lbt_origin_start("apple", &a, NULL);
-	lb = lbt_lbmaster_start(lbt_fmt(
-	    "listen: 127.0.0.1:%u\n"
-	    "workers: 2\n"
-	    "health_check: {interval: %dms, timeout: 150ms}\n"
-	    "hosts:\n"
-	    "  - host: one.fruit.com\n"
-	    "    servers: [127.0.0.1:%u]\n"
-	    "  - host: two.fruit.com\n"
-	    "    health_check: {interval: %dms}\n"
-	    "    servers: [127.0.0.1:%u]\n"
-	    "  - host: three.fruit.com\n"
-	    "    health_check: off\n"
-	    "    servers: [127.0.0.1:%u]\n",
-	    port, INTERVAL_MS, a, 2 * INTERVAL_MS, a, a), port);
+	lb = lbt_lbmaster_start(
+	    lbt_fmt("listen: 127.0.0.1:%u\n"
+		    "workers: 2\n"
+		    "health_check: {interval: %dms, timeout: 150ms}\n"
+		    "hosts:\n"
+		    "  - host: one.fruit.com\n"
+		    "    servers: [127.0.0.1:%u]\n"
+		    "  - host: two.fruit.com\n"
+		    "    health_check: {interval: %dms}\n"
+		    "    servers: [127.0.0.1:%u]\n"
+		    "  - host: three.fruit.com\n"
+		    "    health_check: off\n"
+		    "    servers: [127.0.0.1:%u]\n",
+		port, INTERVAL_MS, a, 2 * INTERVAL_MS, a, a),
+	    port);
 
 	pause_ms(4 * INTERVAL_MS);
 	p0 = lbt_origin_stat(a, "health_probes");
@@ -261,27 +271,32 @@ static const char *const passive_checks[] = {
 
 START_TEST(test_refused_server_is_skipped_by_every_worker)
 {
-	unsigned	 a = 0, dead = lbt_free_port(), port = lbt_free_port(),
-			 admin = lbt_free_port();
-	pid_t		 pa, lb;
-	const char	*fail = lbt_fmt("lbmaster_backend_failures_total{"
-	    "route=\"www.fruit.com\",server=\"127.0.0.1:%u\","
-	    "address=\"127.0.0.1:%u\"}", dead, dead);
-	const char	*sent = lbt_fmt("lbmaster_backend_requests_total{"
-	    "route=\"www.fruit.com\",server=\"127.0.0.1:%u\","
-	    "address=\"127.0.0.1:%u\"}", dead, dead);
-	int		 i;
+	unsigned a = 0, dead = lbt_free_port(), port = lbt_free_port(),
+		 admin = lbt_free_port();
+	pid_t pa, lb;
+	const char
+	    *fail = lbt_fmt("lbmaster_backend_failures_total{"
+			    "route=\"www.fruit.com\",server=\"127.0.0.1:%u\","
+			    "address=\"127.0.0.1:%u\"}",
+		dead, dead);
+	const char
+	    *sent = lbt_fmt("lbmaster_backend_requests_total{"
+			    "route=\"www.fruit.com\",server=\"127.0.0.1:%u\","
+			    "address=\"127.0.0.1:%u\"}",
+		dead, dead);
+	int  i;
 
 	pa = lbt_origin_start("apple", &a, NULL);
-	lb = lbt_lbmaster_start(lbt_fmt(
-	    "listen: 127.0.0.1:%u\n"
-	    "admin: {listen: 127.0.0.1:%u}\n"
-	    "workers: 4\n"
-	    "hosts:\n"
-	    "  - host: www.fruit.com\n"
-	    "    health_check: %s\n"
-	    "    servers: [127.0.0.1:%u, 127.0.0.1:%u]\n",
-	    port, admin, passive_checks[_i], dead, a), port);
+	lb = lbt_lbmaster_start(
+	    lbt_fmt("listen: 127.0.0.1:%u\n"
+		    "admin: {listen: 127.0.0.1:%u}\n"
+		    "workers: 4\n"
+		    "hosts:\n"
+		    "  - host: www.fruit.com\n"
+		    "    health_check: %s\n"
+		    "    servers: [127.0.0.1:%u, 127.0.0.1:%u]\n",
+		port, admin, passive_checks[_i], dead, a),
+	    port);
 	lbt_wait_port(lb, "127.0.0.1", admin, LBT_START_MS);
 
 	/* Until some worker has tried the dead server once. */
@@ -293,9 +308,13 @@ START_TEST(test_refused_server_is_skipped_by_every_worker)
 	send_ok(port, "www.fruit.com", 40);
 	ck_assert_int_eq(metric(admin, fail), 1);
 	ck_assert_int_eq(metric(admin, sent), 1);
-	ck_assert_int_eq(metric(admin, lbt_fmt("lbmaster_backend_up{"
-	    "route=\"www.fruit.com\",server=\"127.0.0.1:%u\","
-	    "address=\"127.0.0.1:%u\"}", dead, dead)), 0);
+	ck_assert_int_eq(
+	    metric(admin,
+		lbt_fmt("lbmaster_backend_up{"
+			"route=\"www.fruit.com\",server=\"127.0.0.1:%u\","
+			"address=\"127.0.0.1:%u\"}",
+		    dead, dead)),
+	    0);
 
 	ck_assert_int_eq(lbt_stop(lb), 0);
 	lbt_stop(pa);
@@ -305,23 +324,24 @@ END_TEST
 /* With active checks, a passing probe lifts the passive mark. */
 START_TEST(test_refused_server_returns_after_a_passing_check)
 {
-	unsigned	 a = 0, b = lbt_free_port(), port = lbt_free_port();
-	pid_t		 pa, pb, lb;
-	long long	 t0, took;
-	int		 status;
-	const char	*app;
-	bool		 seen = false;
+	unsigned    a = 0, b = lbt_free_port(), port = lbt_free_port();
+	pid_t	    pa, pb, lb;
+	long long   t0, took;
+	int	    status;
+	const char *app;
+	bool	    seen = false;
 
 	pa = lbt_origin_start("apple", &a, NULL);
-	lb = lbt_lbmaster_start(lbt_fmt(
-	    "listen: 127.0.0.1:%u\n"
-	    "workers: 2\n"
-	    "health_check: {interval: %dms, timeout: 150ms, rise: %d, "
-	    "fall: %d}\n"
-	    "hosts:\n"
-	    "  - host: www.fruit.com\n"
-	    "    servers: [127.0.0.1:%u, 127.0.0.1:%u]\n",
-	    port, INTERVAL_MS, RISE, FALL, a, b), port);
+	lb = lbt_lbmaster_start(
+	    lbt_fmt("listen: 127.0.0.1:%u\n"
+		    "workers: 2\n"
+		    "health_check: {interval: %dms, timeout: 150ms, rise: %d, "
+		    "fall: %d}\n"
+		    "hosts:\n"
+		    "  - host: www.fruit.com\n"
+		    "    servers: [127.0.0.1:%u, 127.0.0.1:%u]\n",
+		port, INTERVAL_MS, RISE, FALL, a, b),
+	    port);
 	send_ok(port, "www.fruit.com", 10);
 
 	pb = lbt_origin_start("banana", &b, NULL);
@@ -347,27 +367,29 @@ END_TEST
  */
 START_TEST(test_least_conn_prefers_the_fast_origin)
 {
-	enum { CLIENTS = 8 };
+	enum {
+		CLIENTS = 8
+	};
 	unsigned	 slow = 0, fast = 0, port = lbt_free_port();
 	pid_t		 ps, pf, lb;
-	struct lbt_conn	*c[CLIENTS];
+	struct lbt_conn *c[CLIENTS];
 	struct pollfd	 pfd[CLIENTS];
-	const char	 req[] =
-	    "GET / HTTP/1.1\r\nHost: www.fruit.com\r\n\r\n";
-	long long	 t0, ns, nf;
+	const char req[] = "GET / HTTP/1.1\r\nHost: www.fruit.com\r\n\r\n";
+	long long  t0, ns, nf;
 
 	ps = lbt_origin_start("slow", &slow,
 	    (const char *[]){ "--mode", "slow:300", NULL });
 	pf = lbt_origin_start("fast", &fast, NULL);
-	lb = lbt_lbmaster_start(lbt_fmt(
-	    "listen: 127.0.0.1:%u\n"
-	    "workers: 2\n"
-	    "algorithm: least_conn\n"
-	    "health_check: off\n"
-	    "hosts:\n"
-	    "  - host: www.fruit.com\n"
-	    "    servers: [127.0.0.1:%u, 127.0.0.1:%u]\n",
-	    port, slow, fast), port);
+	lb = lbt_lbmaster_start(
+	    lbt_fmt("listen: 127.0.0.1:%u\n"
+		    "workers: 2\n"
+		    "algorithm: least_conn\n"
+		    "health_check: off\n"
+		    "hosts:\n"
+		    "  - host: www.fruit.com\n"
+		    "    servers: [127.0.0.1:%u, 127.0.0.1:%u]\n",
+		port, slow, fast),
+	    port);
 
 	for (int i = 0; i < CLIENTS; i++) {
 		c[i] = lbt_conn_open(NULL, port);
@@ -380,7 +402,7 @@ START_TEST(test_least_conn_prefers_the_fast_origin)
 	while (now_ms() - t0 < 1500) {
 		ck_assert_int_ge(poll(pfd, CLIENTS, 1000), 0);
 		for (int i = 0; i < CLIENTS; i++) {
-			struct lbt_resp	 r;
+			struct lbt_resp r;
 
 			if (!(pfd[i].revents & (POLLIN | POLLHUP)))
 				continue;
@@ -388,7 +410,8 @@ START_TEST(test_least_conn_prefers_the_fast_origin)
 			ck_assert_int_eq(r.status, 200);
 			lbt_resp_free(&r);
 			ck_assert_int_eq(lbt_conn_send(c[i], req,
-			    sizeof(req) - 1), 0);
+					     sizeof(req) - 1),
+			    0);
 		}
 	}
 	for (int i = 0; i < CLIENTS; i++)
@@ -408,8 +431,8 @@ END_TEST
 static Suite *
 health_suite(void)
 {
-	Suite	*s = suite_create("health");
-	TCase	*tc;
+	Suite *s = suite_create("health");
+	TCase *tc;
 
 	tc = lbt_tcase("active");
 	tcase_add_test(tc, test_failing_origin_is_taken_out_and_brought_back);
@@ -433,7 +456,7 @@ health_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(health_suite());
+	SRunner *sr = srunner_create(health_suite());
 	int	 failed;
 
 	srunner_run_all(sr, CK_NORMAL);

@@ -29,14 +29,14 @@
 #include "tests/harness.h"
 #include "tests/itcommon.h"
 
-#define TRICKLE_MS	300	/* one byte this often: a slowloris client */
-#define CLIENT_TO_MS	1000	/* the timeouts.client of these tests */
+#define TRICKLE_MS   300  /* one byte this often: a slowloris client */
+#define CLIENT_TO_MS 1000 /* the timeouts.client of these tests */
 /*
  * When a trickling client must be closed, counted from the start of its
  * head (or body): timeouts.client, plus the 250 ms lbmaster checks
  * deadlines at, plus a little for a busy machine.
  */
-#define CLOSED_BY_MS	1600
+#define CLOSED_BY_MS 1600
 
 /* ---------------------------------------------------------- helpers */
 
@@ -50,8 +50,8 @@ now_ms(void)
 }
 
 struct worker_find {
-	pid_t		 master;
-	pid_t		 worker;
+	pid_t master;
+	pid_t worker;
 };
 
 /* Find the first "lbmaster: worker process" child of F->master. */
@@ -59,10 +59,10 @@ static bool
 worker_found(void *arg)
 {
 	struct worker_find *f = arg;
-	struct dirent *d;
-	const char *stat, *p, *cmd;
-	DIR *dir;
-	long ppid;
+	struct dirent	   *d;
+	const char	   *stat, *p, *cmd;
+	DIR		   *dir;
+	long		    ppid;
 
 	f->worker = 0;
 	if ((dir = opendir("/proc")) == NULL)
@@ -97,10 +97,10 @@ worker_of(pid_t master)
 
 /* An origin and an lbmaster with one worker in front of it. */
 struct scene {
-	pid_t		 origin;
-	unsigned	 fruit;		/* the origin's port */
-	pid_t		 worker;
-	struct itc_lb	 lb;
+	pid_t	      origin;
+	unsigned      fruit; /* the origin's port */
+	pid_t	      worker;
+	struct itc_lb lb;
 };
 
 static void
@@ -115,9 +115,10 @@ scene_start(struct scene *s, const char *extra)
 static void
 scene_stop(struct scene *s)
 {
-	ck_assert_msg(worker_of(s->lb.pid) == s->worker, "worker %d was "
-	    "replaced: it died; log: %s", (int)s->worker,
-	    lbt_log_tail(s->lb.pid, 2000));
+	ck_assert_msg(worker_of(s->lb.pid) == s->worker,
+	    "worker %d was "
+	    "replaced: it died; log: %s",
+	    (int)s->worker, lbt_log_tail(s->lb.pid, 2000));
 	itc_lb_stop(&s->lb);
 	ck_assert_int_eq(lbt_stop(s->origin), 0);
 }
@@ -129,7 +130,8 @@ expect_served(const struct scene *s, const char *when)
 	struct lbt_resp r;
 
 	ck_assert_msg(itc_get(s->lb.port, "www.fruit.com", "/v1", NULL, &r) ==
-	    0, "GET /v1 %s: %s", when, lbt_err_str(r.err));
+		0,
+	    "GET /v1 %s: %s", when, lbt_err_str(r.err));
 	ck_assert_msg(r.status == 200 && strcmp(r.body, "This is V1") == 0,
 	    "GET /v1 %s: status %d, body %s", when, r.status, r.body);
 	lbt_resp_free(&r);
@@ -144,8 +146,8 @@ static long long
 closed_at(struct lbt_conn *c, int ms)
 {
 	struct pollfd pfd = { lbt_conn_fd(c), POLLIN, 0 };
-	char buf[512];
-	ssize_t n;
+	char	      buf[512];
+	ssize_t	      n;
 
 	if (poll(&pfd, 1, ms) <= 0)
 		return -1;
@@ -158,7 +160,7 @@ closed_at(struct lbt_conn *c, int ms)
 	}
 	if (n == -1 && errno == EAGAIN)
 		return -1;
-	return now_ms();		/* EOF or RST */
+	return now_ms(); /* EOF or RST */
 }
 
 /*
@@ -173,8 +175,8 @@ trickle_until_closed(const struct scene *s, const char *head,
     const char *trickle, int *served)
 {
 	struct lbt_conn *c;
-	long long start, next, t;
-	size_t i, n = strlen(trickle);
+	long long	 start, next, t;
+	size_t		 i, n = strlen(trickle);
 
 	ck_assert_ptr_nonnull(c = lbt_conn_open(NULL, s->lb.port));
 	if (head != NULL)
@@ -185,8 +187,10 @@ trickle_until_closed(const struct scene *s, const char *head,
 		/* Once closed, send fails: the close is what we wait for. */
 		(void)lbt_conn_send(c, trickle + i, 1);
 		next = start + (long long)(i + 1) * TRICKLE_MS;
-		expect_served(s, lbt_fmt("while a client trickles (%zu bytes "
-		    "sent)", i + 1));
+		expect_served(s,
+		    lbt_fmt("while a client trickles (%zu bytes "
+			    "sent)",
+			i + 1));
 		(*served)++;
 		t = closed_at(c, (int)(next > now_ms() ? next - now_ms() : 0));
 		if (t != -1) {
@@ -196,7 +200,8 @@ trickle_until_closed(const struct scene *s, const char *head,
 	}
 	lbt_conn_close(c);
 	ck_abort_msg("a client trickling %zu bytes over %lld ms was never "
-	    "closed", n, now_ms() - start);
+		     "closed",
+	    n, now_ms() - start);
 	return -1;
 }
 
@@ -209,17 +214,19 @@ trickle_until_closed(const struct scene *s, const char *head,
  */
 START_TEST(test_slowloris_head_is_closed_at_client_timeout_others_served)
 {
-	static const char head[] = "GET /slow HTTP/1.1\r\nHost: www.fruit.com"
+	static const char head[] =
+	    "GET /slow HTTP/1.1\r\nHost: www.fruit.com"
 	    "\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
 	struct scene s;
-	long long took;
-	int served;
+	long long    took;
+	int	     served;
 
 	scene_start(&s, lbt_fmt("timeouts: {client: %dms}\n", CLIENT_TO_MS));
 	took = trickle_until_closed(&s, NULL, head, &served);
 	ck_assert_msg(took >= CLIENT_TO_MS - 100 && took <= CLOSED_BY_MS,
 	    "a client trickling its head was closed after %lld ms, with "
-	    "timeouts.client %d ms", took, CLIENT_TO_MS);
+	    "timeouts.client %d ms",
+	    took, CLIENT_TO_MS);
 	ck_assert_int_ge(served, 3);
 	/* Only the other clients' requests reached the origin. */
 	ck_assert_int_eq(lbt_origin_stat(s.fruit, "requests"), served);
@@ -231,19 +238,21 @@ END_TEST
 /* The body has a deadline of its own, from the end of the head. */
 START_TEST(test_trickled_body_is_closed_at_client_timeout_others_served)
 {
-	static const char head[] = "POST /upload HTTP/1.1\r\n"
-	    "Host: www.fruit.com\r\nContent-Length: 64\r\n\r\n";
+	static const char
+			  head[] = "POST /upload HTTP/1.1\r\n"
+				   "Host: www.fruit.com\r\nContent-Length: 64\r\n\r\n";
 	static const char body[] = "0123456789abcdef0123456789abcdef"
-	    "0123456789abcdef0123456789abcdef";
-	struct scene s;
-	long long took;
-	int served;
+				   "0123456789abcdef0123456789abcdef";
+	struct scene	  s;
+	long long	  took;
+	int		  served;
 
 	scene_start(&s, lbt_fmt("timeouts: {client: %dms}\n", CLIENT_TO_MS));
 	took = trickle_until_closed(&s, head, body, &served);
 	ck_assert_msg(took >= CLIENT_TO_MS - 100 && took <= CLOSED_BY_MS,
 	    "a client trickling its body was closed after %lld ms, with "
-	    "timeouts.client %d ms", took, CLIENT_TO_MS);
+	    "timeouts.client %d ms",
+	    took, CLIENT_TO_MS);
 	ck_assert_int_ge(served, 3);
 	ck_assert_int_eq(lbt_origin_stat(s.fruit, "requests"), served);
 	expect_served(&s, "after the slow client");
@@ -260,13 +269,13 @@ END_TEST
 START_TEST(test_client_timeout_spares_idle_clients_and_slow_timely_heads)
 {
 	static const char req[] = "GET /v1 HTTP/1.1\r\nHost: www.fruit.com\r\n"
-	    "\r\n";
-	struct timespec pause = { 0, 250 * 1000000L };
-	struct lbt_conn *c;
-	struct lbt_resp r;
-	struct scene s;
-	long long idle_until;
-	size_t i, piece = (sizeof(req) - 1) / 3 + 1;
+				  "\r\n";
+	struct timespec	  pause = { 0, 250 * 1000000L };
+	struct lbt_conn	 *c;
+	struct lbt_resp	  r;
+	struct scene	  s;
+	long long	  idle_until;
+	size_t		  i, piece = (sizeof(req) - 1) / 3 + 1;
 
 	scene_start(&s, lbt_fmt("timeouts: {client: %dms}\n", CLIENT_TO_MS));
 	ck_assert_ptr_nonnull(c = lbt_conn_open(NULL, s.lb.port));
@@ -281,8 +290,11 @@ START_TEST(test_client_timeout_spares_idle_clients_and_slow_timely_heads)
 	for (i = 0; i < sizeof(req) - 1; i += piece) {
 		if (i > 0)
 			nanosleep(&pause, NULL);
-		ck_assert_int_eq(lbt_conn_send(c, req + i, sizeof(req) - 1 - i <
-		    piece ? sizeof(req) - 1 - i : piece), 0);
+		ck_assert_int_eq(lbt_conn_send(c, req + i,
+				     sizeof(req) - 1 - i < piece ?
+					 sizeof(req) - 1 - i :
+					 piece),
+		    0);
 	}
 	ck_assert_msg(lbt_conn_response(c, 0, &r) == 0, "the slow head: %s",
 	    lbt_err_str(r.err));
@@ -303,19 +315,25 @@ expect_refused(const struct scene *s, const char *what, const void *req,
     size_t len, int status)
 {
 	struct lbt_conn *c;
-	struct lbt_resp r;
+	struct lbt_resp	 r;
 
 	ck_assert_ptr_nonnull(c = lbt_conn_open(NULL, s->lb.port));
 	lbt_conn_set_timeout(c, 3000);
 	/* lbmaster may answer and close before it has read all of REQ. */
 	(void)lbt_conn_send(c, req, len);
-	ck_assert_msg(lbt_conn_response(c, 0, &r) == 0, "%s: no answer (%s); "
-	    "got: %.200s", what, lbt_err_str(r.err), r.raw ? r.raw : "");
-	ck_assert_msg(r.status == status, "%s: status %d, expected %d; got: "
-	    "%.300s", what, r.status, status, r.raw);
+	ck_assert_msg(lbt_conn_response(c, 0, &r) == 0,
+	    "%s: no answer (%s); "
+	    "got: %.200s",
+	    what, lbt_err_str(r.err), r.raw ? r.raw : "");
+	ck_assert_msg(r.status == status,
+	    "%s: status %d, expected %d; got: "
+	    "%.300s",
+	    what, r.status, status, r.raw);
 	lbt_resp_free(&r);
-	ck_assert_msg(lbt_conn_wait_closed(c, 2000), "%s: the connection "
-	    "stayed open after %d", what, status);
+	ck_assert_msg(lbt_conn_wait_closed(c, 2000),
+	    "%s: the connection "
+	    "stayed open after %d",
+	    what, status);
 	lbt_conn_close(c);
 }
 
@@ -324,9 +342,9 @@ static const char *
 head_of(size_t len)
 {
 	static const char pre[] = "GET /pad HTTP/1.1\r\nHost: www.fruit.com\r\n"
-	    "Connection: close\r\nX-Pad: ";
-	size_t pad = len - (sizeof(pre) - 1) - 4;
-	char *p;
+				  "Connection: close\r\nX-Pad: ";
+	size_t		  pad = len - (sizeof(pre) - 1) - 4;
+	char		 *p;
 
 	p = lbt_fmt("%s%*s\r\n\r\n", pre, (int)pad, "");
 	memset(p + sizeof(pre) - 1, 'p', pad);
@@ -336,8 +354,8 @@ head_of(size_t len)
 START_TEST(test_head_over_max_header_size_is_431_and_not_forwarded)
 {
 	struct lbt_resp r;
-	const char *ok, *big;
-	struct scene s;
+	const char     *ok, *big;
+	struct scene	s;
 
 	scene_start(&s, "limits: {max_header_size: 1k}\n");
 	/* Just under the limit: served. */
@@ -348,8 +366,8 @@ START_TEST(test_head_over_max_header_size_is_431_and_not_forwarded)
 	big = head_of(2048);
 	expect_refused(&s, "a 2 KiB head", big, strlen(big), 431);
 	/* The same bytes in the request line: the head is what counts. */
-	big = lbt_fmt("GET /%0*d HTTP/1.1\r\nHost: www.fruit.com\r\n\r\n",
-	    2000, 0);
+	big = lbt_fmt("GET /%0*d HTTP/1.1\r\nHost: www.fruit.com\r\n\r\n", 2000,
+	    0);
 	expect_refused(&s, "a 2 KiB request line", big, strlen(big), 431);
 	ck_assert_int_eq(lbt_origin_stat(s.fruit, "requests"), 1);
 	expect_served(&s, "after the large heads");
@@ -365,23 +383,27 @@ post_of(size_t len, bool chunked)
 
 	memset(body, 'b', len);
 	if (chunked)
-		return lbt_fmt("POST /upload HTTP/1.1\r\n"
+		return lbt_fmt(
+		    "POST /upload HTTP/1.1\r\n"
 		    "Host: www.fruit.com\r\nTransfer-Encoding: chunked\r\n"
 		    "Connection: close\r\n\r\n%zx\r\n%s\r\n%zx\r\n%s\r\n0\r\n"
-		    "\r\n", len / 2, body + len - len / 2, len - len / 2,
+		    "\r\n",
+		    len / 2, body + len - len / 2, len - len / 2,
 		    body + len / 2);
 	return lbt_fmt("POST /upload HTTP/1.1\r\nHost: www.fruit.com\r\n"
-	    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", len, body);
+		       "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+	    len, body);
 }
 
 START_TEST(test_body_over_max_body_size_is_413_and_not_forwarded)
 {
-	static const char gib[] = "POST /upload HTTP/1.1\r\n"
-	    "Host: www.fruit.com\r\nContent-Length: 1073741824\r\n\r\n";
+	static const char
+			gib[] = "POST /upload HTTP/1.1\r\n"
+				"Host: www.fruit.com\r\nContent-Length: 1073741824\r\n\r\n";
 	struct lbt_resp r;
-	const char *ok;
-	struct scene s;
-	unsigned i;
+	const char     *ok;
+	struct scene	s;
+	unsigned	i;
 
 	scene_start(&s, "limits: {max_body_size: 1k}\n");
 	for (i = 0; i < 2; i++) {
@@ -413,7 +435,7 @@ END_TEST
 START_TEST(test_large_body_over_max_body_size_still_gets_its_413)
 {
 	struct scene s;
-	const char *req;
+	const char  *req;
 
 	scene_start(&s, "limits: {max_body_size: 1k}\n");
 	req = post_of(4 * 1024 * 1024, false);
@@ -432,18 +454,18 @@ END_TEST
 START_TEST(test_max_connections_holds_the_next_client_until_one_closes)
 {
 	static const char req[] = "GET /v1 HTTP/1.1\r\nHost: www.fruit.com\r\n"
-	    "\r\n";
-	struct lbt_conn *c[5], *sixth;
-	struct lbt_resp r;
-	struct scene s;
-	int i;
+				  "\r\n";
+	struct lbt_conn	 *c[5], *sixth;
+	struct lbt_resp	  r;
+	struct scene	  s;
+	int		  i;
 
 	scene_start(&s, "limits: {max_connections: 5}\n");
 	/* An answer on each: all five are accepted, and now idle. */
 	for (i = 0; i < 5; i++) {
 		ck_assert_ptr_nonnull(c[i] = lbt_conn_open(NULL, s.lb.port));
-		ck_assert_msg(lbt_conn_request(c[i], req, strlen(req), &r) ==
-		    0, "connection %d: %s", i, lbt_err_str(r.err));
+		ck_assert_msg(lbt_conn_request(c[i], req, strlen(req), &r) == 0,
+		    "connection %d: %s", i, lbt_err_str(r.err));
 		ck_assert_int_eq(r.status, 200);
 		lbt_resp_free(&r);
 	}
@@ -452,23 +474,26 @@ START_TEST(test_max_connections_holds_the_next_client_until_one_closes)
 	ck_assert_int_eq(lbt_conn_send(sixth, req, strlen(req)), 0);
 	lbt_conn_set_timeout(sixth, 1000);
 	ck_assert_msg(lbt_conn_response(sixth, 0, &r) == -1 &&
-	    r.err == LBT_ETIMEOUT, "a sixth connection got: %s, status %d",
-	    lbt_err_str(r.err), r.status);
+		r.err == LBT_ETIMEOUT,
+	    "a sixth connection got: %s, status %d", lbt_err_str(r.err),
+	    r.status);
 	lbt_resp_free(&r);
 	ck_assert_int_eq(lbt_origin_stat(s.fruit, "requests"), 5);
 
 	lbt_conn_close(c[0]);
 	lbt_conn_set_timeout(sixth, 5000);
-	ck_assert_msg(lbt_conn_response(sixth, 0, &r) == 0, "the sixth "
-	    "connection after one closed: %s", lbt_err_str(r.err));
+	ck_assert_msg(lbt_conn_response(sixth, 0, &r) == 0,
+	    "the sixth "
+	    "connection after one closed: %s",
+	    lbt_err_str(r.err));
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_str_eq(r.body, "This is V1");
 	lbt_resp_free(&r);
 	ck_assert_int_eq(lbt_origin_stat(s.fruit, "requests"), 6);
 	/* The others were kept, and still work. */
 	for (i = 1; i < 5; i++) {
-		ck_assert_msg(lbt_conn_request(c[i], req, strlen(req), &r) ==
-		    0, "connection %d afterwards: %s", i, lbt_err_str(r.err));
+		ck_assert_msg(lbt_conn_request(c[i], req, strlen(req), &r) == 0,
+		    "connection %d afterwards: %s", i, lbt_err_str(r.err));
 		ck_assert_int_eq(r.status, 200);
 		lbt_resp_free(&r);
 		lbt_conn_close(c[i]);
@@ -481,14 +506,14 @@ END_TEST
 /* --------------------------------------------------- malformed input */
 
 struct bad_case {
-	const char	*name;
-	const char	*bytes;
-	size_t		 len;
-	int		 status;
+	const char *name;
+	const char *bytes;
+	size_t	    len;
+	int	    status;
 };
 
 /* Bytes with NULs in them: the length is the array's. */
-#define BYTES(s)	s, sizeof(s) - 1
+#define BYTES(s) s, sizeof(s) - 1
 
 /*
  * Each is refused with its status, the connection closed, and nothing
@@ -496,135 +521,168 @@ struct bad_case {
  * what one reading of the framing would forward on its own.
  */
 static const struct bad_case bad_cases[] = {
-	{ "Content-Length and Transfer-Encoding", BYTES(
-	    "POST /a HTTP/1.1\r\nHost: www.fruit.com\r\nContent-Length: 52\r\n"
-	    "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
-	    "GET /smuggled HTTP/1.1\r\nHost: www.fruit.com\r\n\r\n"), 400 },
-	{ "Transfer-Encoding and Content-Length", BYTES(
-	    "POST /a HTTP/1.1\r\nHost: www.fruit.com\r\n"
-	    "Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"
-	    "2f\r\nGET /smuggled HTTP/1.1\r\nHost: www.fruit.com\r\n\r\n"
-	    "\r\n0\r\n\r\n"), 400 },
-	{ "two different Content-Lengths", BYTES(
-	    "POST /a HTTP/1.1\r\nHost: www.fruit.com\r\nContent-Length: 5\r\n"
-	    "Content-Length: 52\r\n\r\nhello"
-	    "GET /smuggled HTTP/1.1\r\nHost: www.fruit.com\r\n\r\n"), 400 },
-	{ "a Content-Length list of two values", BYTES(
-	    "POST /a HTTP/1.1\r\nHost: www.fruit.com\r\n"
-	    "Content-Length: 5, 52\r\n\r\nhello"
-	    "GET /smuggled HTTP/1.1\r\nHost: www.fruit.com\r\n\r\n"), 400 },
-	{ "Content-Length with a sign", BYTES(
-	    "POST /a HTTP/1.1\r\nHost: www.fruit.com\r\nContent-Length: +5\r\n"
-	    "\r\nhello"), 400 },
-	{ "a negative Content-Length", BYTES(
-	    "POST /a HTTP/1.1\r\nHost: www.fruit.com\r\nContent-Length: -1\r\n"
-	    "\r\n"), 400 },
-	{ "an overflowing Content-Length", BYTES(
-	    "POST /a HTTP/1.1\r\nHost: www.fruit.com\r\n"
-	    "Content-Length: 18446744073709551621\r\n\r\nhello"), 400 },
-	{ "Transfer-Encoding: gzip", BYTES(
-	    "POST /a HTTP/1.1\r\nHost: www.fruit.com\r\n"
-	    "Transfer-Encoding: gzip\r\n\r\nhello"), 400 },
-	{ "Transfer-Encoding: gzip, chunked", BYTES(
-	    "POST /a HTTP/1.1\r\nHost: www.fruit.com\r\n"
-	    "Transfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+	{ "Content-Length and Transfer-Encoding",
+	    BYTES(
+		"POST /a HTTP/1.1\r\nHost: www.fruit.com\r\nContent-Length: 52\r\n"
+		"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+		"GET /smuggled HTTP/1.1\r\nHost: www.fruit.com\r\n\r\n"),
 	    400 },
-	{ "Transfer-Encoding: chunked twice", BYTES(
-	    "POST /a HTTP/1.1\r\nHost: www.fruit.com\r\n"
-	    "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
-	    "5\r\nhello\r\n0\r\n\r\n"), 400 },
-	{ "Transfer-Encoding in HTTP/1.0", BYTES(
-	    "POST /a HTTP/1.0\r\nHost: www.fruit.com\r\n"
-	    "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+	{ "Transfer-Encoding and Content-Length",
+	    BYTES("POST /a HTTP/1.1\r\nHost: www.fruit.com\r\n"
+		  "Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"
+		  "2f\r\nGET /smuggled HTTP/1.1\r\nHost: www.fruit.com\r\n\r\n"
+		  "\r\n0\r\n\r\n"),
 	    400 },
-	{ "obsolete line folding", BYTES(
-	    "GET /a HTTP/1.1\r\nHost: www.fruit.com\r\nX-Folded: a\r\n b\r\n"
-	    "\r\n"), 400 },
-	{ "a folded Transfer-Encoding", BYTES(
-	    "POST /a HTTP/1.1\r\nHost: www.fruit.com\r\nContent-Length: 5\r\n"
-	    "Transfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n"), 400 },
-	{ "bare LF line endings", BYTES(
-	    "GET /a HTTP/1.1\nHost: www.fruit.com\n\n"), 400 },
-	{ "a bare LF ending the head", BYTES(
-	    "GET /a HTTP/1.1\r\nHost: www.fruit.com\r\n\n"), 400 },
-	{ "a bare CR", BYTES(
-	    "GET /a HTTP/1.1\rHost: www.fruit.com\r\n\r\n"), 400 },
-	{ "chunk size 0x5", BYTES(
-	    "POST /a HTTP/1.1\r\nHost: www.fruit.com\r\n"
-	    "Transfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n"),
+	{ "two different Content-Lengths",
+	    BYTES(
+		"POST /a HTTP/1.1\r\nHost: www.fruit.com\r\nContent-Length: 5\r\n"
+		"Content-Length: 52\r\n\r\nhello"
+		"GET /smuggled HTTP/1.1\r\nHost: www.fruit.com\r\n\r\n"),
 	    400 },
-	{ "chunk size +5", BYTES(
-	    "POST /a HTTP/1.1\r\nHost: www.fruit.com\r\n"
-	    "Transfer-Encoding: chunked\r\n\r\n+5\r\nhello\r\n0\r\n\r\n"),
+	{ "a Content-Length list of two values",
+	    BYTES("POST /a HTTP/1.1\r\nHost: www.fruit.com\r\n"
+		  "Content-Length: 5, 52\r\n\r\nhello"
+		  "GET /smuggled HTTP/1.1\r\nHost: www.fruit.com\r\n\r\n"),
 	    400 },
-	{ "chunk size \" 5\"", BYTES(
-	    "POST /a HTTP/1.1\r\nHost: www.fruit.com\r\n"
-	    "Transfer-Encoding: chunked\r\n\r\n 5\r\nhello\r\n0\r\n\r\n"),
+	{ "Content-Length with a sign",
+	    BYTES(
+		"POST /a HTTP/1.1\r\nHost: www.fruit.com\r\nContent-Length: +5\r\n"
+		"\r\nhello"),
 	    400 },
-	{ "chunk data longer than its size", BYTES(
-	    "POST /a HTTP/1.1\r\nHost: www.fruit.com\r\n"
-	    "Transfer-Encoding: chunked\r\n\r\n2\r\nhello\r\n0\r\n\r\n"),
+	{ "a negative Content-Length",
+	    BYTES(
+		"POST /a HTTP/1.1\r\nHost: www.fruit.com\r\nContent-Length: -1\r\n"
+		"\r\n"),
 	    400 },
-	{ "a garbage request line", BYTES(
-	    "\x01\x02garbage\xff\xfe\r\n\r\n"), 400 },
-	{ "a request line without a version", BYTES(
-	    "GET /a\r\nHost: www.fruit.com\r\n\r\n"), 400 },
-	{ "a request line with two spaces", BYTES(
-	    "GET  /a HTTP/1.1\r\nHost: www.fruit.com\r\n\r\n"), 400 },
-	{ "a request line with a trailing space", BYTES(
-	    "GET /a HTTP/1.1 \r\nHost: www.fruit.com\r\n\r\n"), 400 },
-	{ "the HTTP/2 preface", BYTES(
-	    "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), 400 },
-	{ "a NUL in a header value", BYTES(
-	    "GET /a HTTP/1.1\r\nHost: www.fruit.com\r\nX-Nul: a\0b\r\n\r\n"),
+	{ "an overflowing Content-Length",
+	    BYTES("POST /a HTTP/1.1\r\nHost: www.fruit.com\r\n"
+		  "Content-Length: 18446744073709551621\r\n\r\nhello"),
 	    400 },
-	{ "a NUL in the request target", BYTES(
-	    "GET /a\0b HTTP/1.1\r\nHost: www.fruit.com\r\n\r\n"), 400 },
-	{ "a control character in a header value", BYTES(
-	    "GET /a HTTP/1.1\r\nHost: www.fruit.com\r\nX-Ctl: a\x01z\r\n"
-	    "\r\n"), 400 },
-	{ "a header name with a space before the colon", BYTES(
-	    "GET /a HTTP/1.1\r\nHost: www.fruit.com\r\nX-Name : v\r\n\r\n"),
+	{ "Transfer-Encoding: gzip",
+	    BYTES("POST /a HTTP/1.1\r\nHost: www.fruit.com\r\n"
+		  "Transfer-Encoding: gzip\r\n\r\nhello"),
 	    400 },
-	{ "an empty header name", BYTES(
-	    "GET /a HTTP/1.1\r\nHost: www.fruit.com\r\n: v\r\n\r\n"), 400 },
-	{ "a header line without a colon", BYTES(
-	    "GET /a HTTP/1.1\r\nHost: www.fruit.com\r\nX-Name v\r\n\r\n"),
+	{ "Transfer-Encoding: gzip, chunked",
+	    BYTES(
+		"POST /a HTTP/1.1\r\nHost: www.fruit.com\r\n"
+		"Transfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
 	    400 },
-	{ "two Host headers", BYTES(
-	    "GET /a HTTP/1.1\r\nHost: www.fruit.com\r\nHost: evil.example\r\n"
-	    "\r\n"), 400 },
+	{ "Transfer-Encoding: chunked twice",
+	    BYTES(
+		"POST /a HTTP/1.1\r\nHost: www.fruit.com\r\n"
+		"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
+		"5\r\nhello\r\n0\r\n\r\n"),
+	    400 },
+	{ "Transfer-Encoding in HTTP/1.0",
+	    BYTES("POST /a HTTP/1.0\r\nHost: www.fruit.com\r\n"
+		  "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+	    400 },
+	{ "obsolete line folding",
+	    BYTES(
+		"GET /a HTTP/1.1\r\nHost: www.fruit.com\r\nX-Folded: a\r\n b\r\n"
+		"\r\n"),
+	    400 },
+	{ "a folded Transfer-Encoding",
+	    BYTES(
+		"POST /a HTTP/1.1\r\nHost: www.fruit.com\r\nContent-Length: 5\r\n"
+		"Transfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n"),
+	    400 },
+	{ "bare LF line endings",
+	    BYTES("GET /a HTTP/1.1\nHost: www.fruit.com\n\n"), 400 },
+	{ "a bare LF ending the head",
+	    BYTES("GET /a HTTP/1.1\r\nHost: www.fruit.com\r\n\n"), 400 },
+	{ "a bare CR", BYTES("GET /a HTTP/1.1\rHost: www.fruit.com\r\n\r\n"),
+	    400 },
+	{ "chunk size 0x5",
+	    BYTES(
+		"POST /a HTTP/1.1\r\nHost: www.fruit.com\r\n"
+		"Transfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n"),
+	    400 },
+	{ "chunk size +5",
+	    BYTES("POST /a HTTP/1.1\r\nHost: www.fruit.com\r\n"
+		  "Transfer-Encoding: chunked\r\n\r\n+5\r\nhello\r\n0\r\n\r\n"),
+	    400 },
+	{ "chunk size \" 5\"",
+	    BYTES("POST /a HTTP/1.1\r\nHost: www.fruit.com\r\n"
+		  "Transfer-Encoding: chunked\r\n\r\n 5\r\nhello\r\n0\r\n\r\n"),
+	    400 },
+	{ "chunk data longer than its size",
+	    BYTES("POST /a HTTP/1.1\r\nHost: www.fruit.com\r\n"
+		  "Transfer-Encoding: chunked\r\n\r\n2\r\nhello\r\n0\r\n\r\n"),
+	    400 },
+	{ "a garbage request line", BYTES("\x01\x02garbage\xff\xfe\r\n\r\n"),
+	    400 },
+	{ "a request line without a version",
+	    BYTES("GET /a\r\nHost: www.fruit.com\r\n\r\n"), 400 },
+	{ "a request line with two spaces",
+	    BYTES("GET  /a HTTP/1.1\r\nHost: www.fruit.com\r\n\r\n"), 400 },
+	{ "a request line with a trailing space",
+	    BYTES("GET /a HTTP/1.1 \r\nHost: www.fruit.com\r\n\r\n"), 400 },
+	{ "the HTTP/2 preface", BYTES("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+	    400 },
+	{ "a NUL in a header value",
+	    BYTES(
+		"GET /a HTTP/1.1\r\nHost: www.fruit.com\r\nX-Nul: a\0b\r\n\r\n"),
+	    400 },
+	{ "a NUL in the request target",
+	    BYTES("GET /a\0b HTTP/1.1\r\nHost: www.fruit.com\r\n\r\n"), 400 },
+	{ "a control character in a header value",
+	    BYTES("GET /a HTTP/1.1\r\nHost: www.fruit.com\r\nX-Ctl: a\x01z\r\n"
+		  "\r\n"),
+	    400 },
+	{ "a header name with a space before the colon",
+	    BYTES(
+		"GET /a HTTP/1.1\r\nHost: www.fruit.com\r\nX-Name : v\r\n\r\n"),
+	    400 },
+	{ "an empty header name",
+	    BYTES("GET /a HTTP/1.1\r\nHost: www.fruit.com\r\n: v\r\n\r\n"),
+	    400 },
+	{ "a header line without a colon",
+	    BYTES("GET /a HTTP/1.1\r\nHost: www.fruit.com\r\nX-Name v\r\n\r\n"),
+	    400 },
+	{ "two Host headers",
+	    BYTES(
+		"GET /a HTTP/1.1\r\nHost: www.fruit.com\r\nHost: evil.example\r\n"
+		"\r\n"),
+	    400 },
 	/* evhttp 2.1 would read the body as a second request. */
-	{ "a GET with a body", BYTES(
-	    "GET /a HTTP/1.1\r\nHost: www.fruit.com\r\nContent-Length: 5\r\n"
-	    "\r\nhello"), 400 },
-	{ "a GET whose body is a request", BYTES(
-	    "GET /a HTTP/1.1\r\nHost: www.fruit.com\r\nContent-Length: 47\r\n"
-	    "\r\nGET /smuggled HTTP/1.1\r\nHost: www.fruit.com\r\n\r\n"), 400 },
-	{ "a DELETE with a chunked body", BYTES(
-	    "DELETE /a HTTP/1.1\r\nHost: www.fruit.com\r\n"
-	    "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+	{ "a GET with a body",
+	    BYTES(
+		"GET /a HTTP/1.1\r\nHost: www.fruit.com\r\nContent-Length: 5\r\n"
+		"\r\nhello"),
+	    400 },
+	{ "a GET whose body is a request",
+	    BYTES(
+		"GET /a HTTP/1.1\r\nHost: www.fruit.com\r\nContent-Length: 47\r\n"
+		"\r\nGET /smuggled HTTP/1.1\r\nHost: www.fruit.com\r\n\r\n"),
+	    400 },
+	{ "a DELETE with a chunked body",
+	    BYTES("DELETE /a HTTP/1.1\r\nHost: www.fruit.com\r\n"
+		  "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
 	    400 },
 	/* A TLS 1.2 ClientHello record, as a client sent to http:// would. */
-	{ "a TLS ClientHello", BYTES(
-	    "\x16\x03\x01\x00\x2f\x01\x00\x00\x2b\x03\x03"
-	    "\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10"
-	    "\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x20"
-	    "\x00\x00\x02\x00\x2f\x01\x00"), 400 },
+	{ "a TLS ClientHello",
+	    BYTES(
+		"\x16\x03\x01\x00\x2f\x01\x00\x00\x2b\x03\x03"
+		"\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10"
+		"\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x20"
+		"\x00\x00\x02\x00\x2f\x01\x00"),
+	    400 },
 };
 
 START_TEST(test_malformed_or_ambiguous_request_is_refused_and_not_forwarded)
 {
 	const struct bad_case *bc = &bad_cases[_i];
-	struct scene s;
+	struct scene	       s;
 
 	scene_start(&s, "");
 	expect_refused(&s, bc->name, bc->bytes, bc->len, bc->status);
 	/* lbmaster still serves; the origin saw that request only. */
 	expect_served(&s, lbt_fmt("after %s", bc->name));
-	ck_assert_msg(lbt_origin_stat(s.fruit, "requests") == 1, "%s: the "
-	    "origin saw %lld requests", bc->name,
-	    lbt_origin_stat(s.fruit, "requests"));
+	ck_assert_msg(lbt_origin_stat(s.fruit, "requests") == 1,
+	    "%s: the "
+	    "origin saw %lld requests",
+	    bc->name, lbt_origin_stat(s.fruit, "requests"));
 	scene_stop(&s);
 }
 END_TEST
@@ -637,7 +695,8 @@ END_TEST
  */
 START_TEST(test_malformed_request_pipelined_behind_a_valid_one_in_one_packet)
 {
-	static const char two[] = "GET /v1 HTTP/1.1\r\nHost: www.fruit.com\r\n"
+	static const char two[] =
+	    "GET /v1 HTTP/1.1\r\nHost: www.fruit.com\r\n"
 	    "\r\nGET /a HTTP/1.1\r\nHost: www.fruit.com\r\nX-Name : v\r\n\r\n";
 	struct scene s;
 
@@ -657,13 +716,14 @@ END_TEST
  */
 START_TEST(test_malformed_request_pipelined_behind_one_in_flight)
 {
-	static const char first[] = "GET /v1 HTTP/1.1\r\n"
-	    "Host: www.fruit.com\r\nX-Test-Delay: 300\r\n\r\n";
+	static const char
+			  first[] = "GET /v1 HTTP/1.1\r\n"
+				    "Host: www.fruit.com\r\nX-Test-Delay: 300\r\n\r\n";
 	static const char bad[] = "GET /a HTTP/1.1\r\nHost: www.fruit.com\r\n"
-	    "X-Name : v\r\n\r\n";
-	struct lbt_conn *c;
-	struct lbt_resp r;
-	struct scene s;
+				  "X-Name : v\r\n\r\n";
+	struct lbt_conn	 *c;
+	struct lbt_resp	  r;
+	struct scene	  s;
 
 	scene_start(&s, "");
 	ck_assert_ptr_nonnull(c = lbt_conn_open(NULL, s.lb.port));
@@ -677,8 +737,10 @@ START_TEST(test_malformed_request_pipelined_behind_one_in_flight)
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_str_eq(r.body, "This is V1");
 	lbt_resp_free(&r);
-	ck_assert_msg(lbt_conn_response(c, 0, &r) == 0, "the malformed one: "
-	    "%s", lbt_err_str(r.err));
+	ck_assert_msg(lbt_conn_response(c, 0, &r) == 0,
+	    "the malformed one: "
+	    "%s",
+	    lbt_err_str(r.err));
 	ck_assert_int_eq(r.status, 400);
 	lbt_resp_free(&r);
 	ck_assert(lbt_conn_wait_closed(c, 2000));
@@ -700,14 +762,15 @@ END_TEST
 START_TEST(test_clients_leaving_before_the_answer_do_not_disturb_others)
 {
 	static const char slow[] = "GET /slow HTTP/1.1\r\nHost: www.fruit.com"
-	    "\r\nX-Test-Delay: 200\r\n\r\n";
-	static const char late[] = "GET /v2 HTTP/1.1\r\nHost: www.fruit.com"
-	    "\r\nX-Test-Delay: 400\r\nConnection: close\r\n\r\n";
-	struct linger lg = { 1, 0 };
+				   "\r\nX-Test-Delay: 200\r\n\r\n";
+	static const char
+			 late[] = "GET /v2 HTTP/1.1\r\nHost: www.fruit.com"
+				  "\r\nX-Test-Delay: 400\r\nConnection: close\r\n\r\n";
+	struct linger	 lg = { 1, 0 };
 	struct lbt_conn *c, *witness;
-	struct lbt_resp r;
-	struct scene s;
-	int i;
+	struct lbt_resp	 r;
+	struct scene	 s;
+	int		 i;
 
 	scene_start(&s, "");
 	for (i = 0; i < 10; i++) {
@@ -788,7 +851,7 @@ int
 main(void)
 {
 	SRunner *sr = srunner_create(hostile_suite());
-	int failed;
+	int	 failed;
 
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

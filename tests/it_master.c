@@ -27,16 +27,17 @@
 #include "tests/harness.h"
 #include "tests/mproc.h"
 
-#define RUN_MS	10000	/* bound for one lbmaster -t, -s ... */
+#define RUN_MS 10000 /* bound for one lbmaster -t, -s ... */
 
 /* Run $LBMASTER with ARGS (NULL-terminated); the exit code, *OUT. */
 static int
 lbmaster(char **out, const char *a1, const char *a2, const char *a3,
     const char *a4)
 {
-	const char	*argv[] = { getenv("LBMASTER"), a1, a2, a3, a4, NULL };
+	const char *argv[] = { getenv("LBMASTER"), a1, a2, a3, a4, NULL };
 
-	ck_assert_msg(argv[0] != NULL, "$LBMASTER is not set: run the "
+	ck_assert_msg(argv[0] != NULL,
+	    "$LBMASTER is not set: run the "
 	    "integration tests through `make check`");
 	return lbt_run(argv, RUN_MS, out);
 }
@@ -52,8 +53,8 @@ first_line(const char *s)
 static int
 hold_port(unsigned *port)
 {
-	struct sockaddr_in	 sin;
-	int			 fd;
+	struct sockaddr_in sin;
+	int		   fd;
 
 	*port = lbt_free_port();
 	memset(&sin, 0, sizeof(sin));
@@ -70,46 +71,54 @@ hold_port(unsigned *port)
 
 START_TEST(test_t_accepts_a_good_file)
 {
-	const char	*cfg = lbt_write_file("good.yaml",
+	const char *cfg = lbt_write_file("good.yaml",
 	    mp_yaml(lbt_free_port(), 1, 2, "", ""));
-	char		*out;
+	char	   *out;
 
 	ck_assert_int_eq(lbmaster(&out, "-t", "-c", cfg, NULL), 0);
-	ck_assert_str_eq(out, lbt_fmt("lbmaster: configuration file %s test "
-	    "is successful\n", cfg));
+	ck_assert_str_eq(out,
+	    lbt_fmt("lbmaster: configuration file %s test "
+		    "is successful\n",
+		cfg));
 }
 END_TEST
 
 START_TEST(test_t_reports_each_bad_fixture_at_its_position)
 {
-	const char	*dir = lbt_fixture("bad");
-	struct dirent	*d;
-	DIR		*dp;
-	int		 seen = 0;
+	const char    *dir = lbt_fixture("bad");
+	struct dirent *d;
+	DIR	      *dp;
+	int	       seen = 0;
 
 	ck_assert_ptr_nonnull(dp = opendir(dir));
 	while ((d = readdir(dp)) != NULL) {
-		const char	*file, *text, *expect, *msg, *line;
-		char		*out;
-		int		 l, c, n = 0;
+		const char *file, *text, *expect, *msg, *line;
+		char	   *out;
+		int	    l, c, n = 0;
 
 		if (strstr(d->d_name, ".yaml") == NULL)
 			continue;
 		file = lbt_fmt("%s/%s", dir, d->d_name);
 		ck_assert_ptr_nonnull(text = lbt_read_file(file, NULL));
-		ck_assert_msg(sscanf(text, "# expect: %d:%d: %n", &l, &c,
-		    &n) == 2 && n > 0, "%s: no \"# expect: L:C: ...\" line",
-		    file);
+		ck_assert_msg(sscanf(text, "# expect: %d:%d: %n", &l, &c, &n) ==
+			    2 &&
+			n > 0,
+		    "%s: no \"# expect: L:C: ...\" line", file);
 		expect = lbt_fmt("%s:%d:%d: ", file, l, c);
 		msg = first_line(text + n);
 		ck_assert_msg(lbmaster(&out, "-t", "-c", file, NULL) == 1,
 		    "%s: -t did not exit 1: %s", file, out);
 		line = first_line(out);
 		ck_assert_msg(strncmp(line, expect, strlen(expect)) == 0 &&
-		    strstr(line, msg) != NULL, "%s: expected \"%s%s\", "
-		    "got \"%s\"", file, expect, msg, line);
-		ck_assert_msg(strstr(out, lbt_fmt("lbmaster: configuration "
-		    "file %s test failed\n", file)) != NULL, "%s", out);
+			strstr(line, msg) != NULL,
+		    "%s: expected \"%s%s\", "
+		    "got \"%s\"",
+		    file, expect, msg, line);
+		ck_assert_msg(strstr(out,
+				  lbt_fmt("lbmaster: configuration "
+					  "file %s test failed\n",
+				      file)) != NULL,
+		    "%s", out);
 		seen++;
 	}
 	closedir(dp);
@@ -121,13 +130,15 @@ END_TEST
 static void
 round_trip(const char *cfg)
 {
-	static int	 n;
-	const char	*dump, *again;
-	char		*out, *out2;
+	static int  n;
+	const char *dump, *again;
+	char	   *out, *out2;
 
 	ck_assert_msg(lbmaster(&out, "-T", "-c", cfg, NULL) == 0, "%s", out);
-	ck_assert_str_eq(first_line(out), lbt_fmt("# lbmaster: "
-	    "configuration file %s test is successful", cfg));
+	ck_assert_str_eq(first_line(out),
+	    lbt_fmt("# lbmaster: "
+		    "configuration file %s test is successful",
+		cfg));
 	dump = lbt_write_file(lbt_fmt("dump-%d.yaml", ++n), out);
 	ck_assert_msg(lbmaster(&out2, "-T", "-c", dump, NULL) == 0,
 	    "%s does not load again: %s", dump, out2);
@@ -139,27 +150,30 @@ round_trip(const char *cfg)
 START_TEST(test_T_output_loads_again)
 {
 	round_trip(lbt_fixture("loadbalancer.yaml"));
-	round_trip(lbt_write_file("rich.yaml", mp_yaml(lbt_free_port(), 1, 3,
-	    lbt_fmt("user: nobody\npid_file: %s\naccess_log: %s\n"
-	    "log_level: debug\nshutdown_timeout: 1500ms\n"
-	    "admin:\n  listen: 127.0.0.1:9\n", lbt_path("x.pid"),
-	    lbt_path("a.log")), "  - path: /x\n    strip_prefix: false\n"
-	    "    algorithm: least_conn\n    servers:\n"
-	    "      - {address: 127.0.0.1:7, weight: 3}\n"
-	    "      - {address: 127.0.0.1:8, backup: true}\n")));
+	round_trip(lbt_write_file("rich.yaml",
+	    mp_yaml(lbt_free_port(), 1, 3,
+		lbt_fmt("user: nobody\npid_file: %s\naccess_log: %s\n"
+			"log_level: debug\nshutdown_timeout: 1500ms\n"
+			"admin:\n  listen: 127.0.0.1:9\n",
+		    lbt_path("x.pid"), lbt_path("a.log")),
+		"  - path: /x\n    strip_prefix: false\n"
+		"    algorithm: least_conn\n    servers:\n"
+		"      - {address: 127.0.0.1:7, weight: 3}\n"
+		"      - {address: 127.0.0.1:8, backup: true}\n")));
 }
 END_TEST
 
 START_TEST(test_V_h_and_usage_errors)
 {
-	const char	*cfg = lbt_write_file("good.yaml",
+	const char *cfg = lbt_write_file("good.yaml",
 	    mp_yaml(lbt_free_port(), 1, 1, "", ""));
-	char		*out;
+	char	   *out;
 
 	ck_assert_int_eq(lbmaster(&out, "-V", NULL, NULL, NULL), 0);
 	ck_assert_msg(strncmp(out, "lbmaster ", 9) == 0 &&
-	    strstr(out, "\nlibevent ") != NULL &&
-	    strstr(out, "\nlibyaml ") != NULL, "%s", out);
+		strstr(out, "\nlibevent ") != NULL &&
+		strstr(out, "\nlibyaml ") != NULL,
+	    "%s", out);
 	ck_assert_int_eq(lbmaster(&out, "-h", NULL, NULL, NULL), 0);
 	ck_assert_msg(strncmp(out, "usage: lbmaster ", 16) == 0, "%s", out);
 
@@ -173,7 +187,8 @@ START_TEST(test_V_h_and_usage_errors)
 	ck_assert_int_eq(lbmaster(&out, "-s", "reload", "-t", NULL), 2);
 	/* A file that is not there is a start-up error, not a usage one. */
 	ck_assert_int_eq(lbmaster(&out, "-t", "-c", lbt_path("none.yaml"),
-	    NULL), 1);
+			     NULL),
+	    1);
 	ck_assert_ptr_nonnull(strstr(out, "none.yaml"));
 }
 END_TEST
@@ -182,13 +197,14 @@ END_TEST
 
 START_TEST(test_s_signals_the_master_named_by_the_pid_file)
 {
-	const char	*pid_file = lbt_path("lb.pid"), *cfg;
-	unsigned	 port = lbt_free_port();
-	char		*out;
-	pid_t		 lb;
+	const char *pid_file = lbt_path("lb.pid"), *cfg;
+	unsigned    port = lbt_free_port();
+	char	   *out;
+	pid_t	    lb;
 
-	lb = lbt_lbmaster_start(mp_yaml(port, 1, 1, lbt_fmt("pid_file: %s\n",
-	    pid_file), ""), port);
+	lb = lbt_lbmaster_start(mp_yaml(port, 1, 1,
+				    lbt_fmt("pid_file: %s\n", pid_file), ""),
+	    port);
 	cfg = lbt_path("lbmaster.yaml");
 	ck_assert(mp_wait_file(pid_file, lbt_fmt("%d\n", (int)lb), 2000));
 
@@ -213,15 +229,18 @@ END_TEST
 
 START_TEST(test_s_without_a_master_fails_clearly)
 {
-	const char	*pid_file = lbt_path("lb.pid"), *cfg;
-	char		*out;
-	pid_t		 gone;
+	const char *pid_file = lbt_path("lb.pid"), *cfg;
+	char	   *out;
+	pid_t	    gone;
 
-	cfg = lbt_write_file("with.yaml", mp_yaml(lbt_free_port(), 1, 1,
-	    lbt_fmt("pid_file: %s\n", pid_file), ""));
+	cfg = lbt_write_file("with.yaml",
+	    mp_yaml(lbt_free_port(), 1, 1, lbt_fmt("pid_file: %s\n", pid_file),
+		""));
 	ck_assert_int_eq(lbmaster(&out, "-s", "reload", "-c", cfg), 1);
-	ck_assert_str_eq(out, lbt_fmt("lbmaster: no master is running: pid "
-	    "file %s is missing or empty\n", pid_file));
+	ck_assert_str_eq(out,
+	    lbt_fmt("lbmaster: no master is running: pid "
+		    "file %s is missing or empty\n",
+		pid_file));
 
 	/* A pid file left by a master that died: its pid is nobody's. */
 	gone = lbt_spawn("true", (const char *const[]){ "/bin/true", NULL });
@@ -230,11 +249,13 @@ START_TEST(test_s_without_a_master_fails_clearly)
 	ck_assert_int_eq(lbmaster(&out, "-s", "stop", "-c", cfg), 1);
 	ck_assert_msg(strstr(out, "no master is running") != NULL, "%s", out);
 
-	cfg = lbt_write_file("without.yaml", mp_yaml(lbt_free_port(), 1, 1,
-	    "", ""));
+	cfg = lbt_write_file("without.yaml",
+	    mp_yaml(lbt_free_port(), 1, 1, "", ""));
 	ck_assert_int_eq(lbmaster(&out, "-s", "quit", "-c", cfg), 1);
-	ck_assert_str_eq(out, lbt_fmt("lbmaster: %s sets no pid_file: cannot "
-	    "find the master to signal\n", cfg));
+	ck_assert_str_eq(out,
+	    lbt_fmt("lbmaster: %s sets no pid_file: cannot "
+		    "find the master to signal\n",
+		cfg));
 }
 END_TEST
 
@@ -242,19 +263,22 @@ END_TEST
 
 START_TEST(test_refuses_a_pid_file_naming_a_live_master)
 {
-	const char	*pid_file = lbt_path("lb.pid"), *top;
-	unsigned	 port = lbt_free_port(), port2 = lbt_free_port();
-	pid_t		 lb, second, gone;
+	const char *pid_file = lbt_path("lb.pid"), *top;
+	unsigned    port = lbt_free_port(), port2 = lbt_free_port();
+	pid_t	    lb, second, gone;
 
 	top = lbt_fmt("pid_file: %s\n", pid_file);
 	lb = lbt_lbmaster_start(mp_yaml(port, 1, 1, top, ""), port);
 	ck_assert(mp_wait_file(pid_file, lbt_fmt("%d\n", (int)lb), 2000));
-	second = lbt_spawn("second", (const char *const[]){
-	    getenv("LBMASTER"), "-f", "-c", lbt_write_file("second.yaml",
-	    mp_yaml(port2, 1, 1, top, "")), NULL });
+	second = lbt_spawn("second",
+	    (const char *const[]){ getenv("LBMASTER"), "-f", "-c",
+		lbt_write_file("second.yaml", mp_yaml(port2, 1, 1, top, "")),
+		NULL });
 	ck_assert_int_eq(lbt_wait_exit(second, 5000), 1);
-	ck_assert_msg(strstr(lbt_log_tail(second, 2000), lbt_fmt("pid file %s "
-	    "names a running lbmaster (pid %d)", pid_file, (int)lb)) != NULL,
+	ck_assert_msg(strstr(lbt_log_tail(second, 2000),
+			  lbt_fmt("pid file %s "
+				  "names a running lbmaster (pid %d)",
+			      pid_file, (int)lb)) != NULL,
 	    "%s", lbt_log_tail(second, 2000));
 	/* It bound nothing, and the first one's pid file is untouched. */
 	ck_assert(!lbt_port_accepts("127.0.0.1", port2));
@@ -265,8 +289,7 @@ START_TEST(test_refuses_a_pid_file_naming_a_live_master)
 	gone = lbt_spawn("true", (const char *const[]){ "/bin/true", NULL });
 	ck_assert_int_eq(lbt_wait_exit(gone, 5000), 0);
 	lbt_write_file(pid_file, lbt_fmt("%d\n", (int)gone));
-	second = lbt_lbmaster_start_file(lbt_path("second.yaml"), port2,
-	    NULL);
+	second = lbt_lbmaster_start_file(lbt_path("second.yaml"), port2, NULL);
 	ck_assert(mp_wait_file(pid_file, lbt_fmt("%d\n", (int)second), 2000));
 	ck_assert_int_eq(lbt_stop(second), 0);
 }
@@ -274,28 +297,32 @@ END_TEST
 
 START_TEST(test_bind_failure_exits_1_naming_the_address)
 {
-	unsigned	 port;
-	const char	*cfg, *log;
-	pid_t		 lb;
-	int		 fd = hold_port(&port);
+	unsigned    port;
+	const char *cfg, *log;
+	pid_t	    lb;
+	int	    fd = hold_port(&port);
 
 	cfg = lbt_write_file("lb.yaml", mp_yaml(port, 1, 1, "", ""));
-	lb = lbt_spawn("lbmaster", (const char *const[]){ getenv("LBMASTER"),
-	    "-f", "-c", cfg, NULL });
+	lb = lbt_spawn("lbmaster",
+	    (const char *const[]){ getenv("LBMASTER"), "-f", "-c", cfg, NULL });
 	ck_assert_int_eq(lbt_wait_exit(lb, 5000), 1);
-	ck_assert_msg(strstr(lbt_log_tail(lb, 2000), lbt_fmt("bind "
-	    "127.0.0.1:%u: Address already in use", port)) != NULL, "%s",
-	    lbt_log_tail(lb, 2000));
+	ck_assert_msg(strstr(lbt_log_tail(lb, 2000),
+			  lbt_fmt("bind "
+				  "127.0.0.1:%u: Address already in use",
+			      port)) != NULL,
+	    "%s", lbt_log_tail(lb, 2000));
 
 	/* With the log in a file, the terminal hears of it all the same. */
 	log = lbt_path("error.log");
-	cfg = lbt_write_file("lb2.yaml", mp_yaml(port, 1, 1, lbt_fmt(
-	    "error_log: %s\n", log), ""));
-	lb = lbt_spawn("lbmaster", (const char *const[]){ getenv("LBMASTER"),
-	    "-f", "-c", cfg, NULL });
+	cfg = lbt_write_file("lb2.yaml",
+	    mp_yaml(port, 1, 1, lbt_fmt("error_log: %s\n", log), ""));
+	lb = lbt_spawn("lbmaster",
+	    (const char *const[]){ getenv("LBMASTER"), "-f", "-c", cfg, NULL });
 	ck_assert_int_eq(lbt_wait_exit(lb, 5000), 1);
-	ck_assert_str_eq(lbt_log_tail(lb, 2000), lbt_fmt("lbmaster: bind "
-	    "127.0.0.1:%u: Address already in use\n", port));
+	ck_assert_str_eq(lbt_log_tail(lb, 2000),
+	    lbt_fmt("lbmaster: bind "
+		    "127.0.0.1:%u: Address already in use\n",
+		port));
 	ck_assert(mp_wait_file(log, "Address already in use", 0));
 	close(fd);
 }
@@ -303,18 +330,20 @@ END_TEST
 
 START_TEST(test_unknown_user_is_a_start_up_error)
 {
-	const char	*cfg;
-	unsigned	 port = lbt_free_port();
-	char		*out;
-	pid_t		 lb;
+	const char *cfg;
+	unsigned    port = lbt_free_port();
+	char	   *out;
+	pid_t	    lb;
 
-	cfg = lbt_write_file("lb.yaml", mp_yaml(port, 1, 1,
-	    "user: lbt-no-such-user\n", ""));
+	cfg = lbt_write_file("lb.yaml",
+	    mp_yaml(port, 1, 1, "user: lbt-no-such-user\n", ""));
 	ck_assert_int_eq(lbmaster(&out, "-t", "-c", cfg, NULL), 1);
-	ck_assert_str_eq(first_line(out), lbt_fmt("%s: unknown user "
-	    "\"lbt-no-such-user\"", cfg));
-	lb = lbt_spawn("lbmaster", (const char *const[]){ getenv("LBMASTER"),
-	    "-f", "-c", cfg, NULL });
+	ck_assert_str_eq(first_line(out),
+	    lbt_fmt("%s: unknown user "
+		    "\"lbt-no-such-user\"",
+		cfg));
+	lb = lbt_spawn("lbmaster",
+	    (const char *const[]){ getenv("LBMASTER"), "-f", "-c", cfg, NULL });
 	ck_assert_int_eq(lbt_wait_exit(lb, 5000), 1);
 	ck_assert_ptr_nonnull(strstr(lbt_log_tail(lb, 2000),
 	    "unknown user \"lbt-no-such-user\""));
@@ -325,17 +354,20 @@ END_TEST
 /* A first generation that cannot run stops the master, exit 1. */
 START_TEST(test_workers_that_cannot_start_stop_the_master)
 {
-	const char	*cfg;
-	unsigned	 port = lbt_free_port();
-	pid_t		 lb;
+	const char *cfg;
+	unsigned    port = lbt_free_port();
+	pid_t	    lb;
 
-	cfg = lbt_write_file("lb.yaml", mp_yaml(port, 1, 2, lbt_fmt(
-	    "access_log: %s/no/such/dir/access.log\n", lbt_tmpdir()), ""));
-	lb = lbt_spawn("lbmaster", (const char *const[]){ getenv("LBMASTER"),
-	    "-f", "-c", cfg, NULL });
+	cfg = lbt_write_file("lb.yaml",
+	    mp_yaml(port, 1, 2,
+		lbt_fmt("access_log: %s/no/such/dir/access.log\n",
+		    lbt_tmpdir()),
+		""));
+	lb = lbt_spawn("lbmaster",
+	    (const char *const[]){ getenv("LBMASTER"), "-f", "-c", cfg, NULL });
 	ck_assert_int_eq(lbt_wait_exit(lb, 5000), 1);
-	ck_assert_ptr_nonnull(strstr(lbt_log_tail(lb, 3000),
-	    "cannot start: stopping"));
+	ck_assert_ptr_nonnull(
+	    strstr(lbt_log_tail(lb, 3000), "cannot start: stopping"));
 }
 END_TEST
 
@@ -343,14 +375,15 @@ END_TEST
 
 START_TEST(test_workers_drop_to_the_configured_user)
 {
-	const char	*access, *error, *uid, *gid;
-	struct passwd	*pw;
-	struct stat	 st;
-	unsigned	 port, oport = 0;
-	pid_t		 origin, lb, w[2];
+	const char    *access, *error, *uid, *gid;
+	struct passwd *pw;
+	struct stat    st;
+	unsigned       port, oport = 0;
+	pid_t	       origin, lb, w[2];
 
 	if (geteuid() != 0) {
-		fprintf(stderr, "test_workers_drop_to_the_configured_user: "
+		fprintf(stderr,
+		    "test_workers_drop_to_the_configured_user: "
 		    "skipped, it needs root (to drop to \"nobody\")\n");
 		return;
 	}
@@ -363,8 +396,12 @@ START_TEST(test_workers_drop_to_the_configured_user)
 	error = lbt_path("error.log");
 	origin = lbt_origin_start("o", &oport, NULL);
 	port = lbt_free_port();
-	lb = lbt_lbmaster_start(mp_yaml(port, oport, 2, lbt_fmt("user: nobody"
-	    "\naccess_log: %s\nerror_log: %s\n", access, error), ""), port);
+	lb = lbt_lbmaster_start(mp_yaml(port, oport, 2,
+				    lbt_fmt("user: nobody"
+					    "\naccess_log: %s\nerror_log: %s\n",
+					access, error),
+				    ""),
+	    port);
 	/* Every worker said it accepts: each has dropped by then. */
 	ck_assert(mp_wait_file(error, "generation 1 serves", 5000));
 	ck_assert_uint_eq(mp_children(lb, MP_WORKER, w, 2), 2);
@@ -400,38 +437,41 @@ START_TEST(test_workers_drop_to_the_configured_user)
 	lbt_signal(lb, SIGQUIT);
 	ck_assert_int_eq(lbt_wait_exit(lb, 5000), 0);
 	ck_assert_msg(mp_count(error, "worker 0[") > 0 &&
-	    mp_count(error, "worker 1[") > 0 &&
-	    mp_count(error, "reopening") == 1, "error log:\n%s",
-	    lbt_read_file(error, NULL));
+		mp_count(error, "worker 1[") > 0 &&
+		mp_count(error, "reopening") == 1,
+	    "error log:\n%s", lbt_read_file(error, NULL));
 	ck_assert_int_eq(lbt_stop(origin), 0);
 }
 END_TEST
 
 START_TEST(test_process_titles)
 {
-	unsigned	 port = lbt_free_port(), oport = 0;
-	pid_t		 origin, lb, w[2], hc;
+	unsigned port = lbt_free_port(), oport = 0;
+	pid_t	 origin, lb, w[2], hc;
 
 	origin = lbt_origin_start("o", &oport, NULL);
 	/* Health checks on: there is a checker too. */
-	lb = lbt_lbmaster_start(lbt_fmt("listen: 127.0.0.1:%u\nworkers: 2\n"
-	    "paths:\n  - path: /base\n    servers: [127.0.0.1:%u]\n", port,
-	    oport), port);
-	ck_assert_msg(mp_wait_children(lb, MP_WORKER, 2, 5000),
-	    "log:\n%s", lbt_log_tail(lb, 3000));
+	lb = lbt_lbmaster_start(
+	    lbt_fmt("listen: 127.0.0.1:%u\nworkers: 2\n"
+		    "paths:\n  - path: /base\n    servers: [127.0.0.1:%u]\n",
+		port, oport),
+	    port);
+	ck_assert_msg(mp_wait_children(lb, MP_WORKER, 2, 5000), "log:\n%s",
+	    lbt_log_tail(lb, 3000));
 	ck_assert_msg(mp_wait_children(lb, "lbmaster: health checker", 1, 5000),
 	    "log:\n%s", lbt_log_tail(lb, 3000));
 	ck_assert_str_eq(mp_cmdline(lb), MP_MASTER);
 	ck_assert_uint_eq(mp_children(lb, MP_WORKER, w, 2), 2);
 	ck_assert_str_eq(mp_cmdline(w[0]), MP_WORKER);
 	ck_assert_str_eq(mp_cmdline(w[1]), MP_WORKER);
-	ck_assert_uint_eq(mp_children(lb, "lbmaster: health checker", &hc,
-	    1), 1);
+	ck_assert_uint_eq(mp_children(lb, "lbmaster: health checker", &hc, 1),
+	    1);
 	/* Every child is one of those. */
 	ck_assert_uint_eq(mp_children(lb, NULL, NULL, 0), 3);
 	/* pgrep and pkill still find them by name. */
 	ck_assert_str_eq(lbt_read_file(lbt_fmt("/proc/%d/comm", (int)w[0]),
-	    NULL), "lbmaster\n");
+			     NULL),
+	    "lbmaster\n");
 	ck_assert_int_eq(lbt_stop(lb), 0);
 	ck_assert_int_eq(lbt_stop(origin), 0);
 }
@@ -443,9 +483,9 @@ END_TEST
 static const char *
 notify_next(int fd)
 {
-	struct pollfd	 p = { fd, POLLIN, 0 };
-	char		 buf[512];
-	ssize_t		 n;
+	struct pollfd p = { fd, POLLIN, 0 };
+	char	      buf[512];
+	ssize_t	      n;
 
 	if (poll(&p, 1, 5000) != 1 ||
 	    (n = recv(fd, buf, sizeof(buf) - 1, 0)) <= 0)
@@ -457,7 +497,7 @@ notify_next(int fd)
 static long long
 monotonic_us(void)
 {
-	struct timespec	 ts;
+	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
@@ -465,12 +505,12 @@ monotonic_us(void)
 
 START_TEST(test_systemd_hears_ready_reloading_and_stopping)
 {
-	struct sockaddr_un	 sun;
-	const char		*path = lbt_path("notify"), *msg, *cfg;
-	unsigned		 port = lbt_free_port();
-	long long		 before, usec;
-	pid_t			 lb;
-	int			 fd;
+	struct sockaddr_un sun;
+	const char	  *path = lbt_path("notify"), *msg, *cfg;
+	unsigned	   port = lbt_free_port();
+	long long	   before, usec;
+	pid_t		   lb;
+	int		   fd;
 
 	ck_assert_int_ne(fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0),
 	    -1);
@@ -491,7 +531,8 @@ START_TEST(test_systemd_hears_ready_reloading_and_stopping)
 	lbt_signal(lb, SIGHUP);
 	msg = notify_next(fd);
 	ck_assert_msg(sscanf(msg, "RELOADING=1\nMONOTONIC_USEC=%lld", &usec) ==
-	    1, "got \"%s\"", msg);
+		1,
+	    "got \"%s\"", msg);
 	ck_assert_int_ge(usec, before);
 	ck_assert_int_le(usec, monotonic_us());
 	ck_assert_str_eq(notify_next(fd), "READY=1");
@@ -514,7 +555,7 @@ END_TEST
 /* ------------------------------------------------------------- daemon */
 
 /* The daemon is no child of ours: stop it even when a test fails. */
-static pid_t	 daemon_pid;
+static pid_t daemon_pid;
 
 static void
 daemon_setup(void)
@@ -536,23 +577,23 @@ daemon_teardown(void)
 static pid_t
 pid_in(const char *file)
 {
-	const char	*text = lbt_read_file(file, NULL);
+	const char *text = lbt_read_file(file, NULL);
 
 	return text != NULL ? (pid_t)atoi(text) : 0;
 }
 
 START_TEST(test_daemon_mode_detaches_serves_and_stops)
 {
-	const char	*pid_file = lbt_path("lb.pid"), *cfg;
-	unsigned	 port = lbt_free_port(), oport = 0;
-	pid_t		 origin;
-	char		*out;
+	const char *pid_file = lbt_path("lb.pid"), *cfg;
+	unsigned    port = lbt_free_port(), oport = 0;
+	pid_t	    origin;
+	char	   *out;
 
 	/* The daemon and its workers are reparented to us: we reap them. */
 	mp_subreaper();
 	origin = lbt_origin_start("o", &oport, NULL);
-	cfg = lbt_write_file("lb.yaml", mp_yaml(port, oport, 2, lbt_fmt(
-	    "pid_file: %s\n", pid_file), ""));
+	cfg = lbt_write_file("lb.yaml",
+	    mp_yaml(port, oport, 2, lbt_fmt("pid_file: %s\n", pid_file), ""));
 	/* It returns once the workers accept: the port is ready. */
 	ck_assert_msg(lbmaster(&out, "-c", cfg, NULL, NULL) == 0, "%s", out);
 	ck_assert_int_gt(daemon_pid = pid_in(pid_file), 0);
@@ -573,14 +614,16 @@ END_TEST
 /* A start-up failure after detaching still reaches the exit status. */
 START_TEST(test_daemon_mode_reports_a_failed_start)
 {
-	const char	*pid_file = lbt_path("lb.pid"), *cfg;
-	unsigned	 port = lbt_free_port();
-	char		*out;
+	const char *pid_file = lbt_path("lb.pid"), *cfg;
+	unsigned    port = lbt_free_port();
+	char	   *out;
 
 	mp_subreaper();
-	cfg = lbt_write_file("lb.yaml", mp_yaml(port, 1, 1, lbt_fmt(
-	    "pid_file: %s\naccess_log: %s/no/such/dir/a.log\n", pid_file,
-	    lbt_tmpdir()), ""));
+	cfg = lbt_write_file("lb.yaml",
+	    mp_yaml(port, 1, 1,
+		lbt_fmt("pid_file: %s\naccess_log: %s/no/such/dir/a.log\n",
+		    pid_file, lbt_tmpdir()),
+		""));
 	ck_assert_int_eq(lbmaster(&out, "-c", cfg, NULL, NULL), 1);
 	ck_assert_msg(strstr(out, "cannot start") != NULL, "%s", out);
 	daemon_pid = pid_in(pid_file);
@@ -592,8 +635,8 @@ END_TEST
 static Suite *
 master_suite(void)
 {
-	Suite	*s = suite_create("master");
-	TCase	*tc;
+	Suite *s = suite_create("master");
+	TCase *tc;
 
 	tc = lbt_tcase("command line");
 	tcase_add_test(tc, test_t_accepts_a_good_file);
@@ -628,7 +671,7 @@ master_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(master_suite());
+	SRunner *sr = srunner_create(master_suite());
 	int	 failed;
 
 	srunner_run_all(sr, CK_NORMAL);

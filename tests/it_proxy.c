@@ -24,15 +24,16 @@
 
 START_TEST(test_host_match_is_case_insensitive_and_ignores_port)
 {
-	unsigned fruit;
-	pid_t o;
+	unsigned      fruit;
+	pid_t	      o;
 	struct itc_lb lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_lb_start(&lb, 2,
 	    "hosts:\n"
 	    "  - host: www.fruit.com\n"
-	    "    servers: [127.0.0.1:%u]\n", fruit);
+	    "    servers: [127.0.0.1:%u]\n",
+	    fruit);
 	itc_path_seen(lb.port, "www.fruit.com", "/a", "fruit");
 	itc_path_seen(lb.port, "WWW.Fruit.COM", "/a", "fruit");
 	itc_path_seen(lb.port, "www.fruit.com:8080", "/a", "fruit");
@@ -47,8 +48,8 @@ END_TEST
 
 START_TEST(test_exact_host_beats_wildcard)
 {
-	unsigned wild, exact;
-	pid_t ow, oe;
+	unsigned      wild, exact;
+	pid_t	      ow, oe;
 	struct itc_lb lb;
 
 	ow = itc_origin("wild", &wild, NULL);
@@ -59,7 +60,8 @@ START_TEST(test_exact_host_beats_wildcard)
 	    "  - host: \"*.fruit.com\"\n"
 	    "    servers: [127.0.0.1:%u]\n"
 	    "  - host: www.fruit.com\n"
-	    "    servers: [127.0.0.1:%u]\n", wild, exact);
+	    "    servers: [127.0.0.1:%u]\n",
+	    wild, exact);
 	itc_path_seen(lb.port, "www.fruit.com", "/", "exact");
 	itc_path_seen(lb.port, "shop.fruit.com", "/", "wild");
 	itc_lb_stop(&lb);
@@ -70,8 +72,8 @@ END_TEST
 
 START_TEST(test_longest_wildcard_wins)
 {
-	unsigned shortw, longw;
-	pid_t os, ol;
+	unsigned      shortw, longw;
+	pid_t	      os, ol;
 	struct itc_lb lb;
 
 	os = itc_origin("short", &shortw, NULL);
@@ -81,7 +83,8 @@ START_TEST(test_longest_wildcard_wins)
 	    "  - host: \"*.fruit.com\"\n"
 	    "    servers: [127.0.0.1:%u]\n"
 	    "  - host: \"*.red.fruit.com\"\n"
-	    "    servers: [127.0.0.1:%u]\n", shortw, longw);
+	    "    servers: [127.0.0.1:%u]\n",
+	    shortw, longw);
 	itc_path_seen(lb.port, "apple.red.fruit.com", "/", "long");
 	itc_path_seen(lb.port, "Apple.RED.fruit.com:80", "/", "long");
 	itc_path_seen(lb.port, "apple.green.fruit.com", "/", "short");
@@ -94,8 +97,8 @@ END_TEST
 
 START_TEST(test_host_route_is_chosen_before_path_route)
 {
-	unsigned byhost, bypath;
-	pid_t oh, op;
+	unsigned      byhost, bypath;
+	pid_t	      oh, op;
 	struct itc_lb lb;
 
 	oh = itc_origin("byhost", &byhost, NULL);
@@ -106,11 +109,14 @@ START_TEST(test_host_route_is_chosen_before_path_route)
 	    "    servers: [127.0.0.1:%u]\n"
 	    "paths:\n"
 	    "  - path: /mango\n"
-	    "    servers: [127.0.0.1:%u]\n", byhost, bypath);
+	    "    servers: [127.0.0.1:%u]\n",
+	    byhost, bypath);
 	ck_assert_str_eq(itc_path_seen(lb.port, "www.fruit.com", "/mango",
-	    "byhost"), "/mango");
+			     "byhost"),
+	    "/mango");
 	ck_assert_str_eq(itc_path_seen(lb.port, "other.com", "/mango",
-	    "bypath"), "/");
+			     "bypath"),
+	    "/");
 	itc_lb_stop(&lb);
 	ck_assert_int_eq(lbt_stop(op), 0);
 	ck_assert_int_eq(lbt_stop(oh), 0);
@@ -119,15 +125,16 @@ END_TEST
 
 START_TEST(test_path_prefix_matches_whole_segments)
 {
-	unsigned mango;
-	pid_t o;
+	unsigned      mango;
+	pid_t	      o;
 	struct itc_lb lb;
 
 	o = itc_origin("mango", &mango, NULL);
 	itc_lb_start(&lb, 2,
 	    "paths:\n"
 	    "  - path: /mango\n"
-	    "    servers: [127.0.0.1:%u]\n", mango);
+	    "    servers: [127.0.0.1:%u]\n",
+	    mango);
 	ck_assert_str_eq(itc_path_seen(lb.port, "t", "/mango", "mango"), "/");
 	ck_assert_str_eq(itc_path_seen(lb.port, "t", "/mango/", "mango"), "/");
 	ck_assert_str_eq(itc_path_seen(lb.port, "t", "/mango/x", "mango"),
@@ -145,8 +152,8 @@ END_TEST
 
 START_TEST(test_longest_path_prefix_wins)
 {
-	unsigned mango, green;
-	pid_t om, og;
+	unsigned      mango, green;
+	pid_t	      om, og;
 	struct itc_lb lb;
 
 	om = itc_origin("mango", &mango, NULL);
@@ -156,13 +163,16 @@ START_TEST(test_longest_path_prefix_wins)
 	    "  - path: /mango\n"
 	    "    servers: [127.0.0.1:%u]\n"
 	    "  - path: /mango/green\n"
-	    "    servers: [127.0.0.1:%u]\n", mango, green);
+	    "    servers: [127.0.0.1:%u]\n",
+	    mango, green);
 	ck_assert_str_eq(itc_path_seen(lb.port, "t", "/mango/green", "green"),
 	    "/");
 	ck_assert_str_eq(itc_path_seen(lb.port, "t", "/mango/green/leaf",
-	    "green"), "/leaf");
+			     "green"),
+	    "/leaf");
 	ck_assert_str_eq(itc_path_seen(lb.port, "t", "/mango/greenish",
-	    "mango"), "/greenish");
+			     "mango"),
+	    "/greenish");
 	ck_assert_str_eq(itc_path_seen(lb.port, "t", "/mango/red", "mango"),
 	    "/red");
 	itc_lb_stop(&lb);
@@ -173,8 +183,8 @@ END_TEST
 
 START_TEST(test_strip_prefix_false_keeps_the_whole_path)
 {
-	unsigned kiwi;
-	pid_t o;
+	unsigned      kiwi;
+	pid_t	      o;
 	struct itc_lb lb;
 
 	o = itc_origin("kiwi", &kiwi, NULL);
@@ -182,7 +192,8 @@ START_TEST(test_strip_prefix_false_keeps_the_whole_path)
 	    "paths:\n"
 	    "  - path: /kiwi\n"
 	    "    strip_prefix: false\n"
-	    "    servers: [127.0.0.1:%u]\n", kiwi);
+	    "    servers: [127.0.0.1:%u]\n",
+	    kiwi);
 	ck_assert_str_eq(itc_path_seen(lb.port, "t", "/kiwi", "kiwi"), "/kiwi");
 	ck_assert_str_eq(itc_path_seen(lb.port, "t", "/kiwi/x/y", "kiwi"),
 	    "/kiwi/x/y");
@@ -193,9 +204,9 @@ END_TEST
 
 START_TEST(test_strip_prefix_true_keeps_the_query)
 {
-	const char *json;
-	unsigned kiwi;
-	pid_t o;
+	const char   *json;
+	unsigned      kiwi;
+	pid_t	      o;
 	struct itc_lb lb;
 
 	o = itc_origin("kiwi", &kiwi, NULL);
@@ -203,7 +214,8 @@ START_TEST(test_strip_prefix_true_keeps_the_query)
 	    "paths:\n"
 	    "  - path: /kiwi/fresh\n"
 	    "    strip_prefix: true\n"
-	    "    servers: [127.0.0.1:%u]\n", kiwi);
+	    "    servers: [127.0.0.1:%u]\n",
+	    kiwi);
 	json = itc_seen(lb.port, "t", "/kiwi/fresh/x?a=1&b=%20", NULL);
 	ck_assert_str_eq(lbt_json_str(json, "path"), "/x");
 	ck_assert_str_eq(lbt_json_str(json, "query"), "a=1&b=%20");
@@ -214,17 +226,17 @@ END_TEST
 
 START_TEST(test_no_route_is_404_and_reaches_no_origin)
 {
-	unsigned fruit;
-	pid_t o;
+	unsigned      fruit;
+	pid_t	      o;
 	struct itc_lb lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_lb_start(&lb, 2,
 	    "hosts:\n"
 	    "  - host: www.fruit.com\n"
-	    "    servers: [127.0.0.1:%u]\n", fruit);
-	itc_expect(lb.port, NULL, "www.vegetable.com", "/", 404,
-	    "Not Found");
+	    "    servers: [127.0.0.1:%u]\n",
+	    fruit);
+	itc_expect(lb.port, NULL, "www.vegetable.com", "/", 404, "Not Found");
 	ck_assert_int_eq(lbt_origin_stat(fruit, "requests"), 0);
 	itc_lb_stop(&lb);
 	ck_assert_int_eq(lbt_stop(o), 0);
@@ -236,12 +248,19 @@ END_TEST
 START_TEST(test_path_reject_blocks_every_spelling_of_the_path)
 {
 	static const char *const blocked[] = {
-		"/messages", "/messages/", "/messages/1", "//messages",
-		"/./messages", "/%6Dessages", "/%6dessages/1",
-		"/a/../messages", "/messages?x=1", "/messages/./1",
+		"/messages",
+		"/messages/",
+		"/messages/1",
+		"//messages",
+		"/./messages",
+		"/%6Dessages",
+		"/%6dessages/1",
+		"/a/../messages",
+		"/messages?x=1",
+		"/messages/./1",
 	};
-	unsigned fruit, i;
-	pid_t o;
+	unsigned      fruit, i;
+	pid_t	      o;
 	struct itc_lb lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
@@ -250,7 +269,8 @@ START_TEST(test_path_reject_blocks_every_spelling_of_the_path)
 	    "  - host: www.fruit.com\n"
 	    "    firewall_rules:\n"
 	    "      path_reject: [/messages]\n"
-	    "    servers: [127.0.0.1:%u]\n", fruit);
+	    "    servers: [127.0.0.1:%u]\n",
+	    fruit);
 	for (i = 0; i < sizeof(blocked) / sizeof(blocked[0]); i++)
 		itc_expect(lb.port, NULL, "www.fruit.com", blocked[i], 403,
 		    "Forbidden");
@@ -262,8 +282,8 @@ END_TEST
 
 START_TEST(test_path_reject_matches_whole_segments_only)
 {
-	unsigned fruit;
-	pid_t o;
+	unsigned      fruit;
+	pid_t	      o;
 	struct itc_lb lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
@@ -272,13 +292,17 @@ START_TEST(test_path_reject_matches_whole_segments_only)
 	    "  - host: www.fruit.com\n"
 	    "    firewall_rules:\n"
 	    "      path_reject: [/messages]\n"
-	    "    servers: [127.0.0.1:%u]\n", fruit);
+	    "    servers: [127.0.0.1:%u]\n",
+	    fruit);
 	ck_assert_str_eq(itc_path_seen(lb.port, "www.fruit.com", "/messagesx",
-	    "fruit"), "/messagesx");
+			     "fruit"),
+	    "/messagesx");
 	ck_assert_str_eq(itc_path_seen(lb.port, "www.fruit.com", "/a/messages",
-	    "fruit"), "/a/messages");
+			     "fruit"),
+	    "/a/messages");
 	ck_assert_str_eq(itc_path_seen(lb.port, "www.fruit.com", "/Messages",
-	    "fruit"), "/Messages");
+			     "fruit"),
+	    "/Messages");
 	itc_lb_stop(&lb);
 	ck_assert_int_eq(lbt_stop(o), 0);
 }
@@ -287,18 +311,25 @@ END_TEST
 START_TEST(test_unsafe_paths_are_400_and_reach_no_origin)
 {
 	static const char *const unsafe[] = {
-		"/../x", "/%2e%2e/x", "/%2E%2E/x", "/a/../../x", "/a%2Fb",
-		"/a%2fb", "/%00", "/a%00b",
+		"/../x",
+		"/%2e%2e/x",
+		"/%2E%2E/x",
+		"/a/../../x",
+		"/a%2Fb",
+		"/a%2fb",
+		"/%00",
+		"/a%00b",
 	};
-	unsigned fruit, i;
-	pid_t o;
+	unsigned      fruit, i;
+	pid_t	      o;
 	struct itc_lb lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_lb_start(&lb, 2,
 	    "hosts:\n"
 	    "  - host: www.fruit.com\n"
-	    "    servers: [127.0.0.1:%u]\n", fruit);
+	    "    servers: [127.0.0.1:%u]\n",
+	    fruit);
 	for (i = 0; i < sizeof(unsafe) / sizeof(unsafe[0]); i++)
 		itc_expect(lb.port, NULL, "www.fruit.com", unsafe[i], 400,
 		    NULL);
@@ -310,22 +341,26 @@ END_TEST
 
 START_TEST(test_origin_receives_the_normalized_path)
 {
-	unsigned fruit;
-	pid_t o;
+	unsigned      fruit;
+	pid_t	      o;
 	struct itc_lb lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_lb_start(&lb, 2,
 	    "hosts:\n"
 	    "  - host: www.fruit.com\n"
-	    "    servers: [127.0.0.1:%u]\n", fruit);
+	    "    servers: [127.0.0.1:%u]\n",
+	    fruit);
 	ck_assert_str_eq(itc_path_seen(lb.port, "www.fruit.com",
-	    "/a/./b//c/../d", "fruit"), "/a/b/d");
+			     "/a/./b//c/../d", "fruit"),
+	    "/a/b/d");
 	ck_assert_str_eq(itc_path_seen(lb.port, "www.fruit.com", "/%7Euser/%41",
-	    "fruit"), "/~user/A");
+			     "fruit"),
+	    "/~user/A");
 	/* Reserved and other bytes stay encoded, exactly as sent. */
 	ck_assert_str_eq(itc_path_seen(lb.port, "www.fruit.com",
-	    "/a%20b/%2B/%3F/%25", "fruit"), "/a%20b/%2B/%3F/%25");
+			     "/a%20b/%2B/%3F/%25", "fruit"),
+	    "/a%20b/%2B/%3F/%25");
 	itc_lb_stop(&lb);
 	ck_assert_int_eq(lbt_stop(o), 0);
 }
@@ -346,13 +381,14 @@ two_firewalled_routes(struct itc_lb *lb, unsigned own, unsigned none)
 	    "      ip_reject: [127.0.0.4]\n"
 	    "    servers: [127.0.0.1:%u]\n"
 	    "  - host: none.fruit.com\n"
-	    "    servers: [127.0.0.1:%u]\n", own, none);
+	    "    servers: [127.0.0.1:%u]\n",
+	    own, none);
 }
 
 START_TEST(test_global_firewall_applies_to_every_route)
 {
-	unsigned own, none;
-	pid_t oo, on;
+	unsigned      own, none;
+	pid_t	      oo, on;
 	struct itc_lb lb;
 
 	oo = itc_origin("own", &own, NULL);
@@ -376,8 +412,8 @@ END_TEST
 
 START_TEST(test_route_firewall_applies_to_its_own_route_only)
 {
-	unsigned own, none;
-	pid_t oo, on;
+	unsigned      own, none;
+	pid_t	      oo, on;
 	struct itc_lb lb;
 
 	oo = itc_origin("own", &own, NULL);
@@ -400,9 +436,9 @@ END_TEST
 START_TEST(test_firewall_sees_the_path_before_rewrite)
 {
 	struct lbt_resp r;
-	unsigned fruit;
-	pid_t o;
-	struct itc_lb lb;
+	unsigned	fruit;
+	pid_t		o;
+	struct itc_lb	lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_lb_start(&lb, 2,
@@ -412,13 +448,13 @@ START_TEST(test_firewall_sees_the_path_before_rewrite)
 	    "      replace: {v1: v2}\n"
 	    "    firewall_rules:\n"
 	    "      path_reject: [/v2]\n"
-	    "    servers: [127.0.0.1:%u]\n", fruit);
+	    "    servers: [127.0.0.1:%u]\n",
+	    fruit);
 	ck_assert_int_eq(itc_get(lb.port, "www.fruit.com", "/v1", NULL, &r), 0);
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_str_eq(r.body, "This is V2");
 	lbt_resp_free(&r);
-	itc_expect(lb.port, NULL, "www.fruit.com", "/v2", 403,
-	    "Forbidden");
+	itc_expect(lb.port, NULL, "www.fruit.com", "/v2", 403, "Forbidden");
 	itc_lb_stop(&lb);
 	ck_assert_int_eq(lbt_stop(o), 0);
 }
@@ -426,8 +462,8 @@ END_TEST
 
 START_TEST(test_firewall_sees_the_path_before_strip)
 {
-	unsigned mango;
-	pid_t o;
+	unsigned      mango;
+	pid_t	      o;
 	struct itc_lb lb;
 
 	o = itc_origin("mango", &mango, NULL);
@@ -436,7 +472,8 @@ START_TEST(test_firewall_sees_the_path_before_strip)
 	    "  - path: /mango\n"
 	    "    firewall_rules:\n"
 	    "      path_reject: [/mango/secret, /public]\n"
-	    "    servers: [127.0.0.1:%u]\n", mango);
+	    "    servers: [127.0.0.1:%u]\n",
+	    mango);
 	itc_expect(lb.port, NULL, "t", "/mango/secret", 403, "Forbidden");
 	/* Stripped, this is /public: the firewall must not see that. */
 	ck_assert_str_eq(itc_path_seen(lb.port, "t", "/mango/public", "mango"),
@@ -448,8 +485,8 @@ END_TEST
 
 START_TEST(test_ip_reject_cidr_blocks_every_address_in_the_block)
 {
-	unsigned fruit;
-	pid_t o;
+	unsigned      fruit;
+	pid_t	      o;
 	struct itc_lb lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
@@ -458,7 +495,8 @@ START_TEST(test_ip_reject_cidr_blocks_every_address_in_the_block)
 	    "  - host: www.fruit.com\n"
 	    "    firewall_rules:\n"
 	    "      ip_reject: [10.0.0.0/8, 127.0.0.0/30]\n"
-	    "    servers: [127.0.0.1:%u]\n", fruit);
+	    "    servers: [127.0.0.1:%u]\n",
+	    fruit);
 	itc_expect(lb.port, "127.0.0.1", "www.fruit.com", "/", 403,
 	    "Forbidden");
 	itc_expect(lb.port, "127.0.0.2", "www.fruit.com", "/", 403,
@@ -476,27 +514,28 @@ END_TEST
 
 START_TEST(test_ip_reject_matches_an_ipv6_client)
 {
-	unsigned fruit;
-	pid_t o;
+	unsigned      fruit;
+	pid_t	      o;
 	struct itc_lb lb;
 
 	if (!itc_have_ipv6())
-		return;		/* no ::1 here: nothing to test */
+		return; /* no ::1 here: nothing to test */
 	o = itc_origin("fruit", &fruit, NULL);
 	lb.port = lbt_free_port();
-	lb.pid = lbt_lbmaster_start(lbt_fmt(
-	    "listen: [\"127.0.0.1:%u\", \"[::1]:%u\"]\n"
-	    "workers: 2\n"
-	    "health_check: off\n"
-	    "hosts:\n"
-	    "  - host: www.fruit.com\n"
-	    "    firewall_rules:\n"
-	    "      ip_reject: [\"::1\", 127.0.0.0/8]\n"
-	    "    servers: [127.0.0.1:%u]\n"
-	    "  - host: v4.fruit.com\n"
-	    "    firewall_rules:\n"
-	    "      ip_reject: [\"::/0\"]\n"
-	    "    servers: [127.0.0.1:%u]\n", lb.port, lb.port, fruit, fruit),
+	lb.pid = lbt_lbmaster_start(
+	    lbt_fmt("listen: [\"127.0.0.1:%u\", \"[::1]:%u\"]\n"
+		    "workers: 2\n"
+		    "health_check: off\n"
+		    "hosts:\n"
+		    "  - host: www.fruit.com\n"
+		    "    firewall_rules:\n"
+		    "      ip_reject: [\"::1\", 127.0.0.0/8]\n"
+		    "    servers: [127.0.0.1:%u]\n"
+		    "  - host: v4.fruit.com\n"
+		    "    firewall_rules:\n"
+		    "      ip_reject: [\"::/0\"]\n"
+		    "    servers: [127.0.0.1:%u]\n",
+		lb.port, lb.port, fruit, fruit),
 	    lb.port);
 	itc_expect(lb.port, "::1", "www.fruit.com", "/", 403, "Forbidden");
 	itc_expect(lb.port, "127.0.0.1", "www.fruit.com", "/", 403,
@@ -512,23 +551,24 @@ END_TEST
 
 START_TEST(test_ip_reject_ipv4_block_lets_an_ipv6_client_through)
 {
-	unsigned fruit;
-	pid_t o;
+	unsigned      fruit;
+	pid_t	      o;
 	struct itc_lb lb;
 
 	if (!itc_have_ipv6())
-		return;		/* no ::1 here: nothing to test */
+		return; /* no ::1 here: nothing to test */
 	o = itc_origin("fruit", &fruit, NULL);
 	lb.port = lbt_free_port();
-	lb.pid = lbt_lbmaster_start(lbt_fmt(
-	    "listen: [\"127.0.0.1:%u\", \"[::1]:%u\"]\n"
-	    "workers: 2\n"
-	    "health_check: off\n"
-	    "hosts:\n"
-	    "  - host: www.fruit.com\n"
-	    "    firewall_rules:\n"
-	    "      ip_reject: [0.0.0.0/0]\n"
-	    "    servers: [127.0.0.1:%u]\n", lb.port, lb.port, fruit),
+	lb.pid = lbt_lbmaster_start(
+	    lbt_fmt("listen: [\"127.0.0.1:%u\", \"[::1]:%u\"]\n"
+		    "workers: 2\n"
+		    "health_check: off\n"
+		    "hosts:\n"
+		    "  - host: www.fruit.com\n"
+		    "    firewall_rules:\n"
+		    "      ip_reject: [0.0.0.0/0]\n"
+		    "    servers: [127.0.0.1:%u]\n",
+		lb.port, lb.port, fruit),
 	    lb.port);
 	itc_expect(lb.port, "127.0.0.1", "www.fruit.com", "/", 403,
 	    "Forbidden");
@@ -545,7 +585,7 @@ static const char *
 who(unsigned port)
 {
 	struct lbt_resp r;
-	const char *app;
+	const char     *app;
 
 	ck_assert_msg(itc_get(port, "www.fruit.com", "/", NULL, &r) == 0,
 	    "GET /: %s", lbt_err_str(r.err));
@@ -559,9 +599,9 @@ who(unsigned port)
 
 START_TEST(test_round_robin_alternates_between_two_origins)
 {
-	const char *prev = NULL, *cur;
-	unsigned a, b, i, na = 0;
-	pid_t oa, ob;
+	const char   *prev = NULL, *cur;
+	unsigned      a, b, i, na = 0;
+	pid_t	      oa, ob;
 	struct itc_lb lb;
 
 	oa = itc_origin("a", &a, NULL);
@@ -571,7 +611,8 @@ START_TEST(test_round_robin_alternates_between_two_origins)
 	    "hosts:\n"
 	    "  - host: www.fruit.com\n"
 	    "    algorithm: round_robin\n"
-	    "    servers: [127.0.0.1:%u, 127.0.0.1:%u]\n", a, b);
+	    "    servers: [127.0.0.1:%u, 127.0.0.1:%u]\n",
+	    a, b);
 	for (i = 0; i < 10; i++) {
 		cur = who(lb.port);
 		if (prev != NULL)
@@ -589,8 +630,8 @@ END_TEST
 
 START_TEST(test_weighted_round_robin_follows_the_weights)
 {
-	unsigned a, b, i, na = 0;
-	pid_t oa, ob;
+	unsigned      a, b, i, na = 0;
+	pid_t	      oa, ob;
 	struct itc_lb lb;
 
 	oa = itc_origin("a", &a, NULL);
@@ -600,7 +641,8 @@ START_TEST(test_weighted_round_robin_follows_the_weights)
 	    "  - host: www.fruit.com\n"
 	    "    servers:\n"
 	    "      - 127.0.0.1:%u\n"
-	    "      - {address: 127.0.0.1:%u, weight: 3}\n", a, b);
+	    "      - {address: 127.0.0.1:%u, weight: 3}\n",
+	    a, b);
 	for (i = 0; i < 8; i++)
 		na += strcmp(who(lb.port), "a") == 0;
 	ck_assert_uint_eq(na, 2);
@@ -613,8 +655,8 @@ END_TEST
 
 START_TEST(test_backup_is_used_only_when_primaries_are_down)
 {
-	unsigned p1, p2, bk, i;
-	pid_t o1, o2, ob;
+	unsigned      p1, p2, bk, i;
+	pid_t	      o1, o2, ob;
 	struct itc_lb lb;
 
 	o1 = itc_origin("primary1", &p1, NULL);
@@ -626,7 +668,8 @@ START_TEST(test_backup_is_used_only_when_primaries_are_down)
 	    "    servers:\n"
 	    "      - {address: 127.0.0.1:%u, backup: true}\n"
 	    "      - 127.0.0.1:%u\n"
-	    "      - 127.0.0.1:%u\n", bk, p1, p2);
+	    "      - 127.0.0.1:%u\n",
+	    bk, p1, p2);
 	for (i = 0; i < 6; i++)
 		ck_assert_str_ne(who(lb.port), "backup");
 	ck_assert_int_eq(lbt_origin_stat(bk, "requests"), 0);
@@ -649,7 +692,7 @@ END_TEST
 
 START_TEST(test_every_server_down_is_503_no_backend)
 {
-	unsigned i;
+	unsigned      i;
 	struct itc_lb lb;
 
 	itc_lb_start(&lb, 2,
@@ -716,7 +759,7 @@ int
 main(void)
 {
 	SRunner *sr = srunner_create(proxy_suite());
-	int failed;
+	int	 failed;
 
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

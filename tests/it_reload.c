@@ -24,7 +24,7 @@
 static long long
 now_ms(void)
 {
-	struct timespec	 ts;
+	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -34,7 +34,7 @@ now_ms(void)
 static const char *
 routes(unsigned n, unsigned origin)
 {
-	const char	*s = "";
+	const char *s = "";
 
 	for (unsigned i = 1; i <= n; i++)
 		s = lbt_fmt("%s  - path: /r%u\n    servers: [127.0.0.1:%u]\n",
@@ -52,8 +52,8 @@ port_refuses(void *arg)
 static int
 hold_port(unsigned *port)
 {
-	struct sockaddr_in	 sin;
-	int			 fd;
+	struct sockaddr_in sin;
+	int		   fd;
 
 	*port = lbt_free_port();
 	memset(&sin, 0, sizeof(sin));
@@ -73,36 +73,38 @@ hold_port(unsigned *port)
  */
 START_TEST(test_three_reloads_under_load_drop_no_request)
 {
-	const char	*cfg, *out;
-	unsigned	 port, oport = 0;
-	pid_t		 origin, lb, load;
-	long long	 t0;
-	int		 code;
+	const char *cfg, *out;
+	unsigned    port, oport = 0;
+	pid_t	    origin, lb, load;
+	long long   t0;
+	int	    code;
 
 	origin = lbt_origin_start("o", &oport, NULL);
 	port = lbt_free_port();
 	lb = lbt_lbmaster_start(mp_yaml(port, oport, 2, "", ""), port);
 	cfg = lbt_path("lbmaster.yaml");
-	ck_assert_msg(mp_wait_status(port, "/base", 200, 5000),
-	    "log:\n%s", lbt_log_tail(lb, 3000));
+	ck_assert_msg(mp_wait_status(port, "/base", 200, 5000), "log:\n%s",
+	    lbt_log_tail(lb, 3000));
 
-	ck_assert_msg(getenv("LB_LOADGEN") != NULL, "$LB_LOADGEN is not set: "
+	ck_assert_msg(getenv("LB_LOADGEN") != NULL,
+	    "$LB_LOADGEN is not set: "
 	    "run the integration tests through `make check`");
-	load = lbt_spawn("loadgen", (const char *const[]){
-	    getenv("LB_LOADGEN"), "-p", lbt_fmt("%u", port), "-c", "16",
-	    "-k", "50", "-d", "5000", "-w", "5", "-u", "/base", NULL });
+	load = lbt_spawn("loadgen",
+	    (const char *const[]){ getenv("LB_LOADGEN"), "-p",
+		lbt_fmt("%u", port), "-c", "16", "-k", "50", "-d", "5000", "-w",
+		"5", "-u", "/base", NULL });
 	usleep(500 * 1000);
 	for (unsigned i = 1; i <= 3; i++) {
-		const char	*path = lbt_fmt("/r%u", i);
+		const char *path = lbt_fmt("/r%u", i);
 
 		ck_assert_int_eq(mp_get(port, NULL, path), 404);
-		lbt_write_file(cfg, mp_yaml(port, oport, 2, "",
-		    routes(i, oport)));
+		lbt_write_file(cfg,
+		    mp_yaml(port, oport, 2, "", routes(i, oport)));
 		t0 = now_ms();
 		lbt_signal(lb, SIGHUP);
 		ck_assert_msg(mp_wait_status(port, path, 200, 2000),
-		    "%s does not answer 2 s after reload %u; log:\n%s",
-		    path, i, lbt_log_tail(lb, 3000));
+		    "%s does not answer 2 s after reload %u; log:\n%s", path, i,
+		    lbt_log_tail(lb, 3000));
 		/* Let the old workers drain under load before the next. */
 		while (now_ms() - t0 < 1200)
 			usleep(50 * 1000);
@@ -114,8 +116,7 @@ START_TEST(test_three_reloads_under_load_drop_no_request)
 	/* Only the last generation's two workers are left. */
 	ck_assert_msg(mp_wait_children(lb, MP_WORKER, 2, 10000),
 	    "old workers did not exit; log:\n%s", lbt_log_tail(lb, 3000));
-	ck_assert_uint_eq(mp_count(lbt_log_path(lb), "generation 4 serves"),
-	    1);
+	ck_assert_uint_eq(mp_count(lbt_log_path(lb), "generation 4 serves"), 1);
 	ck_assert_int_eq(lbt_stop(lb), 0);
 	ck_assert_int_eq(lbt_stop(origin), 0);
 }
@@ -123,22 +124,24 @@ END_TEST
 
 START_TEST(test_broken_config_reload_keeps_the_old_workers)
 {
-	const char	*cfg, *good, *pos;
-	unsigned	 port, oport = 0;
-	pid_t		 origin, lb, before[2], after[2];
+	const char *cfg, *good, *pos;
+	unsigned    port, oport = 0;
+	pid_t	    origin, lb, before[2], after[2];
 
 	origin = lbt_origin_start("o", &oport, NULL);
 	port = lbt_free_port();
 	good = mp_yaml(port, oport, 2, "", "");
 	lb = lbt_lbmaster_start(good, port);
 	cfg = lbt_path("lbmaster.yaml");
-	ck_assert_msg(mp_wait_children(lb, MP_WORKER, 2, 5000),
-	    "log:\n%s", lbt_log_tail(lb, 3000));
+	ck_assert_msg(mp_wait_children(lb, MP_WORKER, 2, 5000), "log:\n%s",
+	    lbt_log_tail(lb, 3000));
 	mp_children(lb, MP_WORKER, before, 2);
 
 	/* Line 3, column 1: a key that does not exist. */
-	lbt_write_file(cfg, lbt_fmt("listen: 127.0.0.1:%u\nworkers: 2\n"
-	    "wrokers: 3\n", port));
+	lbt_write_file(cfg,
+	    lbt_fmt("listen: 127.0.0.1:%u\nworkers: 2\n"
+		    "wrokers: 3\n",
+		port));
 	lbt_signal(lb, SIGHUP);
 	pos = lbt_fmt("%s:3:1: unknown key \"wrokers\"", cfg);
 	ck_assert_msg(mp_wait_file(lbt_log_path(lb), pos, 2000),
@@ -153,8 +156,8 @@ START_TEST(test_broken_config_reload_keeps_the_old_workers)
 	/* The master is not stuck: the next valid file is taken. */
 	lbt_write_file(cfg, mp_yaml(port, oport, 2, "", routes(1, oport)));
 	lbt_signal(lb, SIGHUP);
-	ck_assert_msg(mp_wait_status(port, "/r1", 200, 3000),
-	    "log:\n%s", lbt_log_tail(lb, 3000));
+	ck_assert_msg(mp_wait_status(port, "/r1", 200, 3000), "log:\n%s",
+	    lbt_log_tail(lb, 3000));
 	ck_assert_int_eq(lbt_stop(lb), 0);
 	ck_assert_int_eq(lbt_stop(origin), 0);
 }
@@ -166,16 +169,16 @@ END_TEST
  */
 START_TEST(test_reload_during_a_reload_takes_the_last_file)
 {
-	const char	*cfg;
-	unsigned	 port, oport = 0;
-	pid_t		 origin, lb;
+	const char *cfg;
+	unsigned    port, oport = 0;
+	pid_t	    origin, lb;
 
 	origin = lbt_origin_start("o", &oport, NULL);
 	port = lbt_free_port();
 	lb = lbt_lbmaster_start(mp_yaml(port, oport, 2, "", ""), port);
 	cfg = lbt_path("lbmaster.yaml");
-	ck_assert_msg(mp_wait_children(lb, MP_WORKER, 2, 5000),
-	    "log:\n%s", lbt_log_tail(lb, 3000));
+	ck_assert_msg(mp_wait_children(lb, MP_WORKER, 2, 5000), "log:\n%s",
+	    lbt_log_tail(lb, 3000));
 	lbt_write_file(cfg, mp_yaml(port, oport, 2, "", routes(1, oport)));
 	lbt_signal(lb, SIGHUP);
 	mp_wait_log(lb, "reloading", 2000);
@@ -191,10 +194,10 @@ END_TEST
 /* A request in flight when the reload comes is answered by its worker. */
 START_TEST(test_reload_lets_a_request_in_flight_finish)
 {
-	struct lbt_conn	*c;
+	struct lbt_conn *c;
 	struct lbt_resp	 r;
 	const char	*req = "GET /base HTTP/1.1\r\nHost: t\r\n"
-	    "X-Test-Delay: 1200\r\n\r\n";
+			       "X-Test-Delay: 1200\r\n\r\n";
 	unsigned	 port, oport = 0;
 	pid_t		 origin, lb;
 	long long	 seen;
@@ -202,8 +205,8 @@ START_TEST(test_reload_lets_a_request_in_flight_finish)
 	origin = lbt_origin_start("o", &oport, NULL);
 	port = lbt_free_port();
 	lb = lbt_lbmaster_start(mp_yaml(port, oport, 1, "", ""), port);
-	ck_assert_msg(mp_wait_status(port, "/base", 200, 5000),
-	    "log:\n%s", lbt_log_tail(lb, 3000));
+	ck_assert_msg(mp_wait_status(port, "/base", 200, 5000), "log:\n%s",
+	    lbt_log_tail(lb, 3000));
 	seen = lbt_origin_stat(oport, "requests");
 	ck_assert_ptr_nonnull(c = lbt_conn_open(NULL, port));
 	ck_assert_int_eq(lbt_conn_send(c, req, strlen(req)), 0);
@@ -225,9 +228,9 @@ END_TEST
 /* Unchanged addresses keep their sockets; new ones open, old ones close. */
 START_TEST(test_reload_moves_the_listen_address)
 {
-	const char	*cfg;
-	unsigned	 port, port2, oport = 0;
-	pid_t		 origin, lb;
+	const char *cfg;
+	unsigned    port, port2, oport = 0;
+	pid_t	    origin, lb;
 
 	origin = lbt_origin_start("o", &oport, NULL);
 	port = lbt_free_port();
@@ -237,12 +240,14 @@ START_TEST(test_reload_moves_the_listen_address)
 	ck_assert(!lbt_port_accepts("127.0.0.1", port2));
 
 	/* Both. */
-	lbt_write_file(cfg, lbt_fmt("listen: [127.0.0.1:%u, 127.0.0.1:%u]\n"
-	    "workers: 2\nhealth_check: off\npaths:\n  - path: /base\n"
-	    "    servers: [127.0.0.1:%u]\n", port, port2, oport));
+	lbt_write_file(cfg,
+	    lbt_fmt("listen: [127.0.0.1:%u, 127.0.0.1:%u]\n"
+		    "workers: 2\nhealth_check: off\npaths:\n  - path: /base\n"
+		    "    servers: [127.0.0.1:%u]\n",
+		port, port2, oport));
 	lbt_signal(lb, SIGHUP);
-	ck_assert_msg(mp_wait_status(port2, "/base", 200, 3000),
-	    "log:\n%s", lbt_log_tail(lb, 3000));
+	ck_assert_msg(mp_wait_status(port2, "/base", 200, 3000), "log:\n%s",
+	    lbt_log_tail(lb, 3000));
 	ck_assert_int_eq(mp_get(port, NULL, "/base"), 200);
 
 	/* Only the new one. */
@@ -261,22 +266,27 @@ END_TEST
 
 START_TEST(test_reload_to_an_address_in_use_changes_nothing)
 {
-	const char	*cfg;
-	unsigned	 port, taken, oport = 0;
-	pid_t		 origin, lb;
-	int		 fd;
+	const char *cfg;
+	unsigned    port, taken, oport = 0;
+	pid_t	    origin, lb;
+	int	    fd;
 
 	origin = lbt_origin_start("o", &oport, NULL);
 	port = lbt_free_port();
 	lb = lbt_lbmaster_start(mp_yaml(port, oport, 2, "", ""), port);
 	cfg = lbt_path("lbmaster.yaml");
 	fd = hold_port(&taken);
-	lbt_write_file(cfg, lbt_fmt("listen: [127.0.0.1:%u, 127.0.0.1:%u]\n"
-	    "workers: 2\nhealth_check: off\npaths:\n  - path: /base\n"
-	    "    servers: [127.0.0.1:%u]\n", port, taken, oport));
+	lbt_write_file(cfg,
+	    lbt_fmt("listen: [127.0.0.1:%u, 127.0.0.1:%u]\n"
+		    "workers: 2\nhealth_check: off\npaths:\n  - path: /base\n"
+		    "    servers: [127.0.0.1:%u]\n",
+		port, taken, oport));
 	lbt_signal(lb, SIGHUP);
-	ck_assert_msg(mp_wait_file(lbt_log_path(lb), lbt_fmt("reload failed: "
-	    "bind 127.0.0.1:%u: Address already in use", taken), 2000),
+	ck_assert_msg(mp_wait_file(lbt_log_path(lb),
+			  lbt_fmt("reload failed: "
+				  "bind 127.0.0.1:%u: Address already in use",
+			      taken),
+			  2000),
 	    "log:\n%s", lbt_log_tail(lb, 2000));
 	ck_assert_int_eq(mp_get(port, NULL, "/base"), 200);
 	ck_assert_uint_eq(mp_count(lbt_log_path(lb), "generation 2"), 0);
@@ -293,22 +303,24 @@ END_TEST
  */
 START_TEST(test_reload_whose_workers_cannot_start_fails_at_once)
 {
-	const char	*cfg;
-	unsigned	 port, port2, oport = 0;
-	pid_t		 origin, lb, before[2];
+	const char *cfg;
+	unsigned    port, port2, oport = 0;
+	pid_t	    origin, lb, before[2];
 
 	origin = lbt_origin_start("o", &oport, NULL);
 	port = lbt_free_port();
 	port2 = lbt_free_port();
 	lb = lbt_lbmaster_start(mp_yaml(port, oport, 2, "", ""), port);
 	cfg = lbt_path("lbmaster.yaml");
-	ck_assert_msg(mp_wait_children(lb, MP_WORKER, 2, 5000),
-	    "log:\n%s", lbt_log_tail(lb, 3000));
+	ck_assert_msg(mp_wait_children(lb, MP_WORKER, 2, 5000), "log:\n%s",
+	    lbt_log_tail(lb, 3000));
 	mp_children(lb, MP_WORKER, before, 2);
-	lbt_write_file(cfg, lbt_fmt("listen: [127.0.0.1:%u, 127.0.0.1:%u]\n"
-	    "workers: 2\nhealth_check: off\naccess_log: %s/no/such/dir/a.log\n"
-	    "paths:\n  - path: /base\n    servers: [127.0.0.1:%u]\n", port,
-	    port2, lbt_tmpdir(), oport));
+	lbt_write_file(cfg,
+	    lbt_fmt(
+		"listen: [127.0.0.1:%u, 127.0.0.1:%u]\n"
+		"workers: 2\nhealth_check: off\naccess_log: %s/no/such/dir/a.log\n"
+		"paths:\n  - path: /base\n    servers: [127.0.0.1:%u]\n",
+		port, port2, lbt_tmpdir(), oport));
 	lbt_signal(lb, SIGHUP);
 	/* Well before the 10 s a generation gets to start. */
 	ck_assert_msg(mp_wait_file(lbt_log_path(lb), "reload failed", 3000),
@@ -316,8 +328,8 @@ START_TEST(test_reload_whose_workers_cannot_start_fails_at_once)
 	/* Once the new workers are gone, nobody holds it. */
 	ck_assert_msg(lbt_wait_for(port_refuses, &port2, 2000),
 	    "the failed reload's address still accepts");
-	ck_assert_msg(mp_wait_children(lb, MP_WORKER, 2, 3000),
-	    "log:\n%s", lbt_log_tail(lb, 3000));
+	ck_assert_msg(mp_wait_children(lb, MP_WORKER, 2, 3000), "log:\n%s",
+	    lbt_log_tail(lb, 3000));
 	ck_assert_int_eq(mp_get(port, NULL, "/base"), 200);
 	ck_assert_int_eq(lbt_wait_exit(lb, 0), -1);
 	ck_assert_int_eq(lbt_stop(lb), 0);
@@ -331,22 +343,27 @@ END_TEST
  */
 START_TEST(test_admin_listener_moves_only_with_a_good_reload)
 {
-	const char	*cfg, *bad;
-	unsigned	 port, aport, aport2, oport = 0;
-	pid_t		 origin, lb;
+	const char *cfg, *bad;
+	unsigned    port, aport, aport2, oport = 0;
+	pid_t	    origin, lb;
 
 	origin = lbt_origin_start("o", &oport, NULL);
 	port = lbt_free_port();
 	aport = lbt_free_port();
 	aport2 = lbt_free_port();
-	lb = lbt_lbmaster_start(mp_yaml(port, oport, 2, lbt_fmt("admin:\n"
-	    "  listen: 127.0.0.1:%u\n", aport), ""), port);
+	lb = lbt_lbmaster_start(mp_yaml(port, oport, 2,
+				    lbt_fmt("admin:\n"
+					    "  listen: 127.0.0.1:%u\n",
+					aport),
+				    ""),
+	    port);
 	cfg = lbt_path("lbmaster.yaml");
 	ck_assert(lbt_port_accepts("127.0.0.1", aport));
 
 	/* Its workers cannot start: the old admin address stays. */
 	bad = lbt_fmt("admin:\n  listen: 127.0.0.1:%u\naccess_log: "
-	    "%s/no/such/dir/a.log\n", aport2, lbt_tmpdir());
+		      "%s/no/such/dir/a.log\n",
+	    aport2, lbt_tmpdir());
 	lbt_write_file(cfg, mp_yaml(port, oport, 2, bad, ""));
 	lbt_signal(lb, SIGHUP);
 	mp_wait_log(lb, "reload failed", 3000);
@@ -354,8 +371,12 @@ START_TEST(test_admin_listener_moves_only_with_a_good_reload)
 	ck_assert(lbt_port_accepts("127.0.0.1", aport));
 	ck_assert_int_eq(mp_get(port, NULL, "/base"), 200);
 
-	lbt_write_file(cfg, mp_yaml(port, oport, 2, lbt_fmt("admin:\n"
-	    "  listen: 127.0.0.1:%u\n", aport2), ""));
+	lbt_write_file(cfg,
+	    mp_yaml(port, oport, 2,
+		lbt_fmt("admin:\n"
+			"  listen: 127.0.0.1:%u\n",
+		    aport2),
+		""));
 	lbt_signal(lb, SIGHUP);
 	mp_wait_log(lb, "generation 3 serves", 3000);
 	ck_assert(lbt_port_accepts("127.0.0.1", aport2));
@@ -369,8 +390,8 @@ END_TEST
 static Suite *
 reload_suite(void)
 {
-	Suite	*s = suite_create("reload");
-	TCase	*tc;
+	Suite *s = suite_create("reload");
+	TCase *tc;
 
 	tc = lbt_tcase("reload");
 	tcase_add_test(tc, test_three_reloads_under_load_drop_no_request);
@@ -389,7 +410,7 @@ reload_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(reload_suite());
+	SRunner *sr = srunner_create(reload_suite());
 	int	 failed;
 
 	srunner_run_all(sr, CK_NORMAL);

@@ -42,9 +42,9 @@ now_ms(void)
 START_TEST(test_connect_failure_is_retried_on_another_server)
 {
 	struct lbt_resp r;
-	unsigned fruit, i;
-	pid_t o;
-	struct itc_lb lb;
+	unsigned	fruit, i;
+	pid_t		o;
+	struct itc_lb	lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	/*
@@ -52,12 +52,17 @@ START_TEST(test_connect_failure_is_retried_on_another_server)
 	 * starts, it meets a refusal. A POST: nothing was sent, so even a
 	 * non-idempotent request goes to the next server, body and all.
 	 */
-	itc_fruit_start(&lb, 2, "", lbt_fmt("127.0.0.1:%u, 127.0.0.1:%u, "
-	    "127.0.0.1:%u", lbt_free_port(), fruit, lbt_free_port()));
+	itc_fruit_start(&lb, 2, "",
+	    lbt_fmt("127.0.0.1:%u, 127.0.0.1:%u, "
+		    "127.0.0.1:%u",
+		lbt_free_port(), fruit, lbt_free_port()));
 	for (i = 0; i < 10; i++) {
-		ck_assert_int_eq(lbt_httpf(lb.port, &r, "POST / HTTP/1.1\r\n"
-		    "Host: www.fruit.com\r\nContent-Length: 8\r\n"
-		    "Connection: close\r\n\r\nretry-me"), 0);
+		ck_assert_int_eq(
+		    lbt_httpf(lb.port, &r,
+			"POST / HTTP/1.1\r\n"
+			"Host: www.fruit.com\r\nContent-Length: 8\r\n"
+			"Connection: close\r\n\r\nretry-me"),
+		    0);
 		ck_assert_msg(r.status == 200, "request %u: status %d, body %s",
 		    i, r.status, r.body);
 		ck_assert_int_eq(lbt_json_int(r.body, "body_length"), 8);
@@ -74,21 +79,25 @@ END_TEST
 START_TEST(test_post_is_not_retried_after_the_origin_failed)
 {
 	struct lbt_resp r;
-	unsigned a, b;
-	pid_t oa, ob;
-	struct itc_lb lb;
+	unsigned	a, b;
+	pid_t		oa, ob;
+	struct itc_lb	lb;
 
 	oa = itc_origin("a", &a, NULL);
 	ob = itc_origin("b", &b, NULL);
-	itc_fruit_start(&lb, 1, "", lbt_fmt("127.0.0.1:%u, 127.0.0.1:%u", a,
-	    b));
-	ck_assert_int_eq(lbt_httpf(lb.port, &r, "POST / HTTP/1.1\r\n"
-	    "Host: www.fruit.com\r\nX-Test-Fault: close\r\n"
-	    "Content-Length: 4\r\nConnection: close\r\n\r\nonce"), 0);
+	itc_fruit_start(&lb, 1, "",
+	    lbt_fmt("127.0.0.1:%u, 127.0.0.1:%u", a, b));
+	ck_assert_int_eq(
+	    lbt_httpf(lb.port, &r,
+		"POST / HTTP/1.1\r\n"
+		"Host: www.fruit.com\r\nX-Test-Fault: close\r\n"
+		"Content-Length: 4\r\nConnection: close\r\n\r\nonce"),
+	    0);
 	ck_assert_int_eq(r.status, 502);
 	lbt_resp_free(&r);
 	ck_assert_int_eq(lbt_origin_stat(a, "requests") +
-	    lbt_origin_stat(b, "requests"), 1);
+		lbt_origin_stat(b, "requests"),
+	    1);
 	itc_lb_stop(&lb);
 	ck_assert_int_eq(lbt_stop(ob), 0);
 	ck_assert_int_eq(lbt_stop(oa), 0);
@@ -98,15 +107,15 @@ END_TEST
 START_TEST(test_get_is_retried_on_another_server_after_the_origin_failed)
 {
 	struct lbt_resp r;
-	unsigned bad, good, i;
-	pid_t ob, og;
-	struct itc_lb lb;
+	unsigned	bad, good, i;
+	pid_t		ob, og;
+	struct itc_lb	lb;
 
 	ob = itc_origin("bad", &bad,
 	    (const char *[]){ "--mode", "close", NULL });
 	og = itc_origin("good", &good, NULL);
-	itc_fruit_start(&lb, 1, "", lbt_fmt("127.0.0.1:%u, 127.0.0.1:%u", bad,
-	    good));
+	itc_fruit_start(&lb, 1, "",
+	    lbt_fmt("127.0.0.1:%u, 127.0.0.1:%u", bad, good));
 	for (i = 0; i < 4; i++) {
 		ck_assert_int_eq(get(lb.port, "/", NULL, &r), 0);
 		ck_assert_msg(r.status == 200, "request %u: status %d, body %s",
@@ -126,19 +135,22 @@ END_TEST
 START_TEST(test_put_is_retried_with_its_whole_body)
 {
 	struct lbt_resp r;
-	unsigned bad, good, i;
-	pid_t ob, og;
-	struct itc_lb lb;
+	unsigned	bad, good, i;
+	pid_t		ob, og;
+	struct itc_lb	lb;
 
 	ob = itc_origin("bad", &bad,
 	    (const char *[]){ "--mode", "reset", NULL });
 	og = itc_origin("good", &good, NULL);
-	itc_fruit_start(&lb, 1, "", lbt_fmt("127.0.0.1:%u, 127.0.0.1:%u", bad,
-	    good));
+	itc_fruit_start(&lb, 1, "",
+	    lbt_fmt("127.0.0.1:%u, 127.0.0.1:%u", bad, good));
 	for (i = 0; i < 4; i++) {
-		ck_assert_int_eq(lbt_httpf(lb.port, &r, "PUT /p HTTP/1.1\r\n"
-		    "Host: www.fruit.com\r\nContent-Length: 10\r\n"
-		    "Connection: close\r\n\r\n0123456789"), 0);
+		ck_assert_int_eq(
+		    lbt_httpf(lb.port, &r,
+			"PUT /p HTTP/1.1\r\n"
+			"Host: www.fruit.com\r\nContent-Length: 10\r\n"
+			"Connection: close\r\n\r\n0123456789"),
+		    0);
 		ck_assert_msg(r.status == 200, "request %u: status %d, body %s",
 		    i, r.status, r.body);
 		ck_assert_str_eq(lbt_json_str(r.body, "app"), "good");
@@ -157,14 +169,14 @@ END_TEST
 START_TEST(test_get_failing_on_every_server_is_tried_once_on_each)
 {
 	struct lbt_resp r;
-	unsigned a, b;
-	pid_t oa, ob;
-	struct itc_lb lb;
+	unsigned	a, b;
+	pid_t		oa, ob;
+	struct itc_lb	lb;
 
 	oa = itc_origin("a", &a, NULL);
 	ob = itc_origin("b", &b, NULL);
-	itc_fruit_start(&lb, 1, "", lbt_fmt("127.0.0.1:%u, 127.0.0.1:%u", a,
-	    b));
+	itc_fruit_start(&lb, 1, "",
+	    lbt_fmt("127.0.0.1:%u, 127.0.0.1:%u", a, b));
 	ck_assert_int_eq(get(lb.port, "/", "X-Test-Fault: close\r\n", &r), 0);
 	ck_assert_int_eq(r.status, 502);
 	lbt_resp_free(&r);
@@ -183,16 +195,17 @@ static void
 fault_status(const char *fault, int status)
 {
 	struct lbt_resp r;
-	unsigned fruit;
-	pid_t o;
-	struct itc_lb lb;
+	unsigned	fruit;
+	pid_t		o;
+	struct itc_lb	lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_fruit_start(&lb, 2, "", lbt_fmt("127.0.0.1:%u", fruit));
-	ck_assert_int_eq(get(lb.port, "/", lbt_fmt("X-Test-Fault: %s\r\n",
-	    fault), &r), 0);
-	ck_assert_msg(r.status == status, "fault %s: status %d, body %s",
-	    fault, r.status, r.body);
+	ck_assert_int_eq(get(lb.port, "/",
+			     lbt_fmt("X-Test-Fault: %s\r\n", fault), &r),
+	    0);
+	ck_assert_msg(r.status == status, "fault %s: status %d, body %s", fault,
+	    r.status, r.body);
 	lbt_resp_free(&r);
 	/* And the next request is served as if nothing happened. */
 	ck_assert_int_eq(get(lb.port, "/v1", NULL, &r), 0);
@@ -224,10 +237,10 @@ END_TEST
 START_TEST(test_origin_silent_past_backend_timeout_is_504)
 {
 	struct lbt_resp r;
-	unsigned fruit;
-	long long t0, took;
-	pid_t o;
-	struct itc_lb lb;
+	unsigned	fruit;
+	long long	t0, took;
+	pid_t		o;
+	struct itc_lb	lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_fruit_start(&lb, 2, "timeouts: {backend: 500ms}\n",
@@ -235,8 +248,7 @@ START_TEST(test_origin_silent_past_backend_timeout_is_504)
 	t0 = now_ms();
 	ck_assert_int_eq(get(lb.port, "/", "X-Test-Delay: 5000\r\n", &r), 0);
 	took = now_ms() - t0;
-	ck_assert_msg(r.status == 504, "status %d, body %s", r.status,
-	    r.body);
+	ck_assert_msg(r.status == 504, "status %d, body %s", r.status, r.body);
 	/* Not the origin's answer come late: lbmaster gave up itself. */
 	ck_assert_msg(took < 5000, "the 504 took %lld ms", took);
 	lbt_resp_free(&r);
@@ -248,14 +260,17 @@ END_TEST
 START_TEST(test_truncated_origin_body_is_never_a_complete_response)
 {
 	struct lbt_resp r;
-	unsigned fruit;
-	pid_t o;
-	struct itc_lb lb;
+	unsigned	fruit;
+	pid_t		o;
+	struct itc_lb	lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_fruit_start(&lb, 2, "", lbt_fmt("127.0.0.1:%u", fruit));
-	ck_assert_int_eq(get(lb.port, "/", "X-Test-Fault: partial\r\n"
-	    "X-Test-Body: 100000\r\n", &r), -1);
+	ck_assert_int_eq(get(lb.port, "/",
+			     "X-Test-Fault: partial\r\n"
+			     "X-Test-Body: 100000\r\n",
+			     &r),
+	    -1);
 	ck_assert_msg(r.err == LBT_EEOF || r.err == LBT_ERESET, "got %s",
 	    lbt_err_str(r.err));
 	ck_assert_uint_lt(r.body_len, 100000);
@@ -296,7 +311,7 @@ int
 main(void)
 {
 	SRunner *sr = srunner_create(retry_suite());
-	int failed;
+	int	 failed;
 
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

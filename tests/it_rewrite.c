@@ -19,11 +19,11 @@
 
 START_TEST(test_rewrite_replaces_a_whole_segment_prefix)
 {
-	const char *json;
+	const char     *json;
 	struct lbt_resp r;
-	unsigned fruit;
-	pid_t o;
-	struct itc_lb lb;
+	unsigned	fruit;
+	pid_t		o;
+	struct itc_lb	lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_lb_start(&lb, 2,
@@ -31,7 +31,8 @@ START_TEST(test_rewrite_replaces_a_whole_segment_prefix)
 	    "  - host: www.fruit.com\n"
 	    "    rewrite_rules:\n"
 	    "      replace: {v1: v2}\n"
-	    "    servers: [127.0.0.1:%u]\n", fruit);
+	    "    servers: [127.0.0.1:%u]\n",
+	    fruit);
 	ck_assert_int_eq(itc_get(lb.port, "www.fruit.com", "/v1", NULL, &r), 0);
 	ck_assert_str_eq(r.body, "This is V2");
 	lbt_resp_free(&r);
@@ -41,9 +42,11 @@ START_TEST(test_rewrite_replaces_a_whole_segment_prefix)
 	ck_assert_str_eq(lbt_json_str(json, "url"),
 	    lbt_fmt("http://127.0.0.1:%u/v2/users?a=1", fruit));
 	ck_assert_str_eq(itc_path_seen(lb.port, "www.fruit.com", "/v10",
-	    "fruit"), "/v10");
+			     "fruit"),
+	    "/v10");
 	ck_assert_str_eq(itc_path_seen(lb.port, "www.fruit.com", "/x/v1",
-	    "fruit"), "/x/v1");
+			     "fruit"),
+	    "/x/v1");
 	itc_lb_stop(&lb);
 	ck_assert_int_eq(lbt_stop(o), 0);
 }
@@ -51,8 +54,8 @@ END_TEST
 
 START_TEST(test_path_route_strips_before_it_rewrites)
 {
-	unsigned mango;
-	pid_t o;
+	unsigned      mango;
+	pid_t	      o;
 	struct itc_lb lb;
 
 	o = itc_origin("mango", &mango, NULL);
@@ -61,7 +64,8 @@ START_TEST(test_path_route_strips_before_it_rewrites)
 	    "  - path: /mango\n"
 	    "    rewrite_rules:\n"
 	    "      replace: {/v1: /v2}\n"
-	    "    servers: [127.0.0.1:%u]\n", mango);
+	    "    servers: [127.0.0.1:%u]\n",
+	    mango);
 	ck_assert_str_eq(itc_path_seen(lb.port, "t", "/mango/v1/x", "mango"),
 	    "/v2/x");
 	ck_assert_str_eq(itc_path_seen(lb.port, "t", "/mango/v10", "mango"),
@@ -75,14 +79,14 @@ END_TEST
 static const char *
 query_without(const char *query, const char *name)
 {
-	char *copy = lbt_fmt("%s", query), *part, *save = NULL;
+	char	   *copy = lbt_fmt("%s", query), *part, *save = NULL;
 	const char *out = "";
-	size_t n = strlen(name);
+	size_t	    n = strlen(name);
 
 	for (part = strtok_r(copy, "&", &save); part != NULL;
-	    part = strtok_r(NULL, "&", &save)) {
-		if (strncmp(part, name, n) == 0 && (part[n] == '=' ||
-		    part[n] == '\0'))
+	     part = strtok_r(NULL, "&", &save)) {
+		if (strncmp(part, name, n) == 0 &&
+		    (part[n] == '=' || part[n] == '\0'))
 			continue;
 		out = lbt_fmt("%s%s%s", out, *out ? "&" : "", part);
 	}
@@ -94,39 +98,39 @@ static int
 query_count(const char *query, const char *param)
 {
 	char *copy = lbt_fmt("%s", query), *part, *save = NULL;
-	int n = 0;
+	int   n = 0;
 
 	for (part = strtok_r(copy, "&", &save); part != NULL;
-	    part = strtok_r(NULL, "&", &save))
+	     part = strtok_r(NULL, "&", &save))
 		if (strcmp(part, param) == 0)
 			n++;
 	return n;
 }
 
-static const char param_rules[] =
-    "hosts:\n"
-    "  - host: www.fruit.com\n"
-    "    param_rules:\n"
-    "      add: {MyCustomParam: Test}\n"
-    "      remove: {RemoveMe: Remove}\n"
-    "    servers: [127.0.0.1:%u]\n";
+static const char param_rules[] = "hosts:\n"
+				  "  - host: www.fruit.com\n"
+				  "    param_rules:\n"
+				  "      add: {MyCustomParam: Test}\n"
+				  "      remove: {RemoveMe: Remove}\n"
+				  "    servers: [127.0.0.1:%u]\n";
 
 START_TEST(test_param_rules_keep_order_and_encoding_of_other_params)
 {
-	const char *json, *query;
-	unsigned fruit;
-	pid_t o;
+	const char   *json, *query;
+	unsigned      fruit;
+	pid_t	      o;
 	struct itc_lb lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_lb_start(&lb, 2, param_rules, fruit);
 	json = itc_seen(lb.port, "www.fruit.com",
 	    "/p?b=%20x&RemoveMe=Remove&a=1+2&flag&z=%7e&RemoveMe=again&e=&"
-	    "q=a%26b%3Dc", NULL);
+	    "q=a%26b%3Dc",
+	    NULL);
 	query = lbt_json_str(json, "query");
 	ck_assert_ptr_nonnull(query);
-	ck_assert_msg(query_count(query, "MyCustomParam=Test") == 1,
-	    "query %s", query);
+	ck_assert_msg(query_count(query, "MyCustomParam=Test") == 1, "query %s",
+	    query);
 	ck_assert_str_eq(query_without(query, "MyCustomParam"),
 	    "b=%20x&a=1+2&flag&z=%7e&e=&q=a%26b%3Dc");
 	itc_lb_stop(&lb);
@@ -136,9 +140,9 @@ END_TEST
 
 START_TEST(test_param_add_replaces_a_param_of_the_same_name)
 {
-	const char *json, *query;
-	unsigned fruit;
-	pid_t o;
+	const char   *json, *query;
+	unsigned      fruit;
+	pid_t	      o;
 	struct itc_lb lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
@@ -147,8 +151,8 @@ START_TEST(test_param_add_replaces_a_param_of_the_same_name)
 	    "/p?MyCustomParam=Old&x=1&MyCustomParam=Older", NULL);
 	query = lbt_json_str(json, "query");
 	ck_assert_ptr_nonnull(query);
-	ck_assert_msg(query_count(query, "MyCustomParam=Test") == 1,
-	    "query %s", query);
+	ck_assert_msg(query_count(query, "MyCustomParam=Test") == 1, "query %s",
+	    query);
 	ck_assert_str_eq(query_without(query, "MyCustomParam"), "x=1");
 	/* Without a query at all, the added param is the whole query. */
 	json = itc_seen(lb.port, "www.fruit.com", "/p", NULL);
@@ -162,9 +166,9 @@ END_TEST
 
 START_TEST(test_header_add_replaces_the_client_header)
 {
-	const char *json;
-	unsigned fruit;
-	pid_t o;
+	const char   *json;
+	unsigned      fruit;
+	pid_t	      o;
 	struct itc_lb lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
@@ -173,7 +177,8 @@ START_TEST(test_header_add_replaces_the_client_header)
 	    "  - host: www.fruit.com\n"
 	    "    header_rules:\n"
 	    "      add: {MyCustomHeader: Test}\n"
-	    "    servers: [127.0.0.1:%u]\n", fruit);
+	    "    servers: [127.0.0.1:%u]\n",
+	    fruit);
 	json = itc_seen(lb.port, "www.fruit.com", "/",
 	    "MyCustomHeader: Client\r\nmycustomheader: again\r\n");
 	ck_assert_str_eq(lbt_json_str(json, "MyCustomHeader"), "Test");
@@ -186,9 +191,9 @@ END_TEST
 
 START_TEST(test_header_remove_deletes_the_client_header)
 {
-	const char *json;
-	unsigned fruit;
-	pid_t o;
+	const char   *json;
+	unsigned      fruit;
+	pid_t	      o;
 	struct itc_lb lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
@@ -198,8 +203,10 @@ START_TEST(test_header_remove_deletes_the_client_header)
 	    "  - host: www.fruit.com\n"
 	    "    header_rules:\n"
 	    "      remove: [X-Secret]\n"
-	    "    servers: [127.0.0.1:%u]\n", fruit);
-	json = itc_seen(lb.port, "www.fruit.com", "/", "X-Secret: s1\r\n"
+	    "    servers: [127.0.0.1:%u]\n",
+	    fruit);
+	json = itc_seen(lb.port, "www.fruit.com", "/",
+	    "X-Secret: s1\r\n"
 	    "X-Keep: k\r\nx-secret: s2\r\n");
 	ck_assert_ptr_null(lbt_json_raw(json, "headers.X-Secret"));
 	ck_assert_ptr_null(lbt_json_raw(json, "headers.x-secret"));
@@ -211,16 +218,17 @@ END_TEST
 
 START_TEST(test_client_host_is_kept_when_not_removed)
 {
-	const char *json;
-	unsigned fruit;
-	pid_t o;
+	const char   *json;
+	unsigned      fruit;
+	pid_t	      o;
 	struct itc_lb lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_lb_start(&lb, 2,
 	    "hosts:\n"
 	    "  - host: www.fruit.com\n"
-	    "    servers: [127.0.0.1:%u]\n", fruit);
+	    "    servers: [127.0.0.1:%u]\n",
+	    fruit);
 	json = itc_seen(lb.port, "WWW.Fruit.com:1234", "/", NULL);
 	ck_assert_str_eq(lbt_json_str(json, "Host"), "WWW.Fruit.com:1234");
 	itc_lb_stop(&lb);
@@ -230,9 +238,9 @@ END_TEST
 
 START_TEST(test_removed_host_becomes_the_server_as_written)
 {
-	const char *json;
-	unsigned fruit;
-	pid_t o;
+	const char   *json;
+	unsigned      fruit;
+	pid_t	      o;
 	struct itc_lb lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
@@ -241,7 +249,8 @@ START_TEST(test_removed_host_becomes_the_server_as_written)
 	    "  - host: www.fruit.com\n"
 	    "    header_rules:\n"
 	    "      remove: {Host: www.fruit.com}\n"
-	    "    servers: [localhost:%u]\n", fruit);
+	    "    servers: [localhost:%u]\n",
+	    fruit);
 	json = itc_seen(lb.port, "www.fruit.com", "/", NULL);
 	ck_assert_str_eq(lbt_json_str(json, "Host"),
 	    lbt_fmt("localhost:%u", fruit));
@@ -254,9 +263,9 @@ END_TEST
 
 START_TEST(test_header_add_can_set_the_host)
 {
-	const char *json;
-	unsigned fruit;
-	pid_t o;
+	const char   *json;
+	unsigned      fruit;
+	pid_t	      o;
 	struct itc_lb lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
@@ -265,7 +274,8 @@ START_TEST(test_header_add_can_set_the_host)
 	    "  - host: www.fruit.com\n"
 	    "    header_rules:\n"
 	    "      add: {Host: internal.fruit}\n"
-	    "    servers: [127.0.0.1:%u]\n", fruit);
+	    "    servers: [127.0.0.1:%u]\n",
+	    fruit);
 	json = itc_seen(lb.port, "www.fruit.com", "/", NULL);
 	ck_assert_str_eq(lbt_json_str(json, "Host"), "internal.fruit");
 	ck_assert_str_eq(lbt_json_str(json, "headers.Host"), "internal.fruit");
@@ -281,16 +291,17 @@ END_TEST
  */
 START_TEST(test_absolute_form_authority_replaces_the_host)
 {
-	const char *json;
-	unsigned fruit;
-	pid_t o;
+	const char   *json;
+	unsigned      fruit;
+	pid_t	      o;
 	struct itc_lb lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_lb_start(&lb, 2,
 	    "hosts:\n"
 	    "  - host: www.fruit.com\n"
-	    "    servers: [127.0.0.1:%u]\n", fruit);
+	    "    servers: [127.0.0.1:%u]\n",
+	    fruit);
 	json = itc_seen(lb.port, "other.example",
 	    "http://www.fruit.com:8080/x?y=1", NULL);
 	ck_assert_str_eq(lbt_json_str(json, "path"), "/x");
@@ -306,19 +317,25 @@ END_TEST
 START_TEST(test_hop_by_hop_request_headers_are_removed)
 {
 	static const char *const gone[] = {
-		"Keep-Alive", "TE", "Upgrade", "Proxy-Connection", "X-Drop-Me",
-		"X-Drop-Too", "Trailer",
+		"Keep-Alive",
+		"TE",
+		"Upgrade",
+		"Proxy-Connection",
+		"X-Drop-Me",
+		"X-Drop-Too",
+		"Trailer",
 	};
-	const char *json, *conn;
-	unsigned fruit, i;
-	pid_t o;
+	const char   *json, *conn;
+	unsigned      fruit, i;
+	pid_t	      o;
 	struct itc_lb lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_lb_start(&lb, 2,
 	    "hosts:\n"
 	    "  - host: www.fruit.com\n"
-	    "    servers: [127.0.0.1:%u]\n", fruit);
+	    "    servers: [127.0.0.1:%u]\n",
+	    fruit);
 	json = itc_seen(lb.port, "www.fruit.com", "/",
 	    "Connection: keep-alive, X-Drop-Me\r\n"
 	    "Connection: X-Drop-Too\r\n"
@@ -331,8 +348,9 @@ START_TEST(test_hop_by_hop_request_headers_are_removed)
 	    "X-Drop-Too: 2\r\n"
 	    "X-Keep-Me: 3\r\n");
 	for (i = 0; i < sizeof(gone) / sizeof(gone[0]); i++)
-		ck_assert_msg(lbt_json_raw(json, lbt_fmt("headers.%s",
-		    gone[i])) == NULL, "the origin got %s: %s", gone[i], json);
+		ck_assert_msg(lbt_json_raw(json,
+				  lbt_fmt("headers.%s", gone[i])) == NULL,
+		    "the origin got %s: %s", gone[i], json);
 	/* lbmaster may say keep-alive to the origin, nothing of ours. */
 	conn = lbt_json_raw(json, "headers.Connection");
 	ck_assert_msg(conn == NULL || strcasestr(conn, "X-Drop") == NULL,
@@ -346,22 +364,25 @@ END_TEST
 START_TEST(test_hop_by_hop_response_headers_are_removed)
 {
 	struct lbt_resp r;
-	unsigned fruit;
-	pid_t o;
-	struct itc_lb lb;
+	unsigned	fruit;
+	pid_t		o;
+	struct itc_lb	lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_lb_start(&lb, 2,
 	    "hosts:\n"
 	    "  - host: www.fruit.com\n"
-	    "    servers: [127.0.0.1:%u]\n", fruit);
+	    "    servers: [127.0.0.1:%u]\n",
+	    fruit);
 	ck_assert_int_eq(itc_get(lb.port, "www.fruit.com", "/",
-	    "X-Test-Header: Keep-Alive: timeout=99\r\n"
-	    "X-Test-Header: Upgrade: h2c\r\n"
-	    "X-Test-Header: Proxy-Connection: keep-alive\r\n"
-	    "X-Test-Header: Connection: X-Private\r\n"
-	    "X-Test-Header: X-Private: 1\r\n"
-	    "X-Test-Header: X-Origin: yes\r\n", &r), 0);
+			     "X-Test-Header: Keep-Alive: timeout=99\r\n"
+			     "X-Test-Header: Upgrade: h2c\r\n"
+			     "X-Test-Header: Proxy-Connection: keep-alive\r\n"
+			     "X-Test-Header: Connection: X-Private\r\n"
+			     "X-Test-Header: X-Private: 1\r\n"
+			     "X-Test-Header: X-Origin: yes\r\n",
+			     &r),
+	    0);
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_ptr_null(lbt_header(&r, "Keep-Alive"));
 	ck_assert_ptr_null(lbt_header(&r, "Upgrade"));
@@ -377,17 +398,18 @@ END_TEST
 
 START_TEST(test_x_forwarded_for_appends_the_client_address)
 {
-	const char *json;
+	const char     *json;
 	struct lbt_resp r;
-	unsigned fruit;
-	pid_t o;
-	struct itc_lb lb;
+	unsigned	fruit;
+	pid_t		o;
+	struct itc_lb	lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_lb_start(&lb, 2,
 	    "hosts:\n"
 	    "  - host: www.fruit.com\n"
-	    "    servers: [127.0.0.1:%u]\n", fruit);
+	    "    servers: [127.0.0.1:%u]\n",
+	    fruit);
 	json = itc_seen(lb.port, "www.fruit.com", "/", NULL);
 	ck_assert_str_eq(lbt_json_str(json, "headers.X-Forwarded-For"),
 	    "127.0.0.1");
@@ -401,7 +423,8 @@ START_TEST(test_x_forwarded_for_appends_the_client_address)
 	ck_assert_str_eq(lbt_json_str(json, "headers.X-Forwarded-For"),
 	    "10.1.1.1, 10.2.2.2, 10.3.3.3, 127.0.0.1");
 	ck_assert_int_eq(itc_req("127.0.0.2", lb.port, "GET", "www.fruit.com",
-	    "/", NULL, &r), 0);
+			     "/", NULL, &r),
+	    0);
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_str_eq(lbt_json_str(r.body, "headers.X-Forwarded-For"),
 	    "127.0.0.2");
@@ -413,16 +436,17 @@ END_TEST
 
 START_TEST(test_x_forwarded_proto_and_host_are_set)
 {
-	const char *json;
-	unsigned fruit;
-	pid_t o;
+	const char   *json;
+	unsigned      fruit;
+	pid_t	      o;
 	struct itc_lb lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_lb_start(&lb, 2,
 	    "hosts:\n"
 	    "  - host: www.fruit.com\n"
-	    "    servers: [127.0.0.1:%u]\n", fruit);
+	    "    servers: [127.0.0.1:%u]\n",
+	    fruit);
 	/* What a client claims is replaced, not passed on. */
 	json = itc_seen(lb.port, "www.fruit.com:8443", "/",
 	    "X-Forwarded-Proto: https\r\nX-Forwarded-Host: evil.example\r\n");
@@ -468,7 +492,7 @@ int
 main(void)
 {
 	SRunner *sr = srunner_create(rewrite_suite());
-	int failed;
+	int	 failed;
 
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

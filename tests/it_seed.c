@@ -24,12 +24,12 @@
 
 #include "tests/harness.h"
 
-#define LB_PORT		8080
+#define LB_PORT 8080
 
 /* The ports of the seed file and what they must be during a test. */
 static const struct {
-	unsigned	 port;
-	const char	*role;
+	unsigned    port;
+	const char *role;
 } seed_ports[] = {
 	{ 8080, "lbmaster (the seed file has no listen key)" },
 	{ 8081, "the first mango origin" },
@@ -43,9 +43,9 @@ static const struct {
 
 /* The processes of one scenario. */
 struct seed {
-	pid_t		 lb;
-	pid_t		 mango[2];
-	pid_t		 apple[2];
+	pid_t lb;
+	pid_t mango[2];
+	pid_t apple[2];
 };
 
 /*
@@ -58,8 +58,8 @@ static bool
 port_is_free(unsigned port)
 {
 	struct sockaddr_in sin;
-	int fd, on = 1;
-	bool ok;
+	int		   fd, on = 1;
+	bool		   ok;
 
 	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		return false;
@@ -93,11 +93,12 @@ seed_check_ports(void)
 static pid_t
 origin_at(const char *name, unsigned port)
 {
-	const char *argv[] = { getenv("LB_ORIGIN"), "--name", name,
-	    "--listen", lbt_fmt("localhost:%u", port), NULL };
-	pid_t pid;
+	const char *argv[] = { getenv("LB_ORIGIN"), "--name", name, "--listen",
+		lbt_fmt("localhost:%u", port), NULL };
+	pid_t	    pid;
 
-	ck_assert_msg(argv[0] != NULL, "$LB_ORIGIN is not set: run the "
+	ck_assert_msg(argv[0] != NULL,
+	    "$LB_ORIGIN is not set: run the "
 	    "integration tests through `make check`");
 	pid = lbt_spawn(lbt_fmt("origin-%s", name), argv);
 	lbt_wait_port(pid, "127.0.0.1", port, LBT_START_MS);
@@ -134,8 +135,8 @@ static const char *
 seed_with_rejected_client(void)
 {
 	static const char anchor[] = "        - 10.192.0.2\n";
-	const char *text, *at;
-	size_t cut;
+	const char	 *text, *at;
+	size_t		  cut;
 
 	text = lbt_read_file(lbt_fixture("loadbalancer.yaml"), NULL);
 	ck_assert_msg(text != NULL, "cannot read the seed fixture");
@@ -143,8 +144,10 @@ seed_with_rejected_client(void)
 	ck_assert_msg(at != NULL, "the seed fixture has no \"%s\" line",
 	    "- 10.192.0.2");
 	cut = (size_t)(at - text) + strlen(anchor);
-	return lbt_write_file("loadbalancer-reject.yaml", lbt_fmt("%.*s"
-	    "        - 127.0.0.2\n%s", (int)cut, text, text + cut));
+	return lbt_write_file("loadbalancer-reject.yaml",
+	    lbt_fmt("%.*s"
+		    "        - 127.0.0.2\n%s",
+		(int)cut, text, text + cut));
 }
 
 /* GET TARGET with Host HOST from SRC (NULL: any address). */
@@ -155,7 +158,8 @@ seed_get(const char *src, const char *host, const char *target,
 	const char *raw;
 
 	raw = lbt_fmt("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
-	    "\r\n", target, host);
+		      "\r\n",
+	    target, host);
 	return lbt_http(src, LB_PORT, raw, strlen(raw), r);
 }
 
@@ -175,7 +179,7 @@ static long long
 requests_of(const unsigned *ports, size_t n)
 {
 	long long sum = 0;
-	size_t i;
+	size_t	  i;
 
 	for (i = 0; i < n; i++)
 		sum += lbt_origin_stat(ports[i], "requests");
@@ -189,14 +193,14 @@ static const unsigned apple_ports[] = { 9081, 9082 };
 START_TEST(test_mango_host_adds_header_and_param_and_sends_own_host)
 {
 	struct lbt_resp r;
-	struct seed s;
-	unsigned port;
+	struct seed	s;
+	unsigned	port;
 
 	seed_start(&s, lbt_fixture("loadbalancer.yaml"));
 	ck_assert_int_eq(seed_get(NULL, "www.mango.com", "/?RemoveMe=Remove",
-	    &r), 0);
-	ck_assert_msg(r.status == 200, "status %d, body %s", r.status,
-	    r.body);
+			     &r),
+	    0);
+	ck_assert_msg(r.status == 200, "status %d, body %s", r.status, r.body);
 	ck_assert_str_eq(lbt_json_str(r.body, "app"), "mango");
 	ck_assert_str_eq(lbt_json_str(r.body, "MyCustomHeader"), "Test");
 	port = url_port(lbt_json_str(r.body, "url"));
@@ -215,13 +219,12 @@ END_TEST
 START_TEST(test_apple_host_has_no_custom_header_and_sends_own_host)
 {
 	struct lbt_resp r;
-	struct seed s;
-	unsigned port;
+	struct seed	s;
+	unsigned	port;
 
 	seed_start(&s, lbt_fixture("loadbalancer.yaml"));
 	ck_assert_int_eq(seed_get(NULL, "www.apple.com", "/", &r), 0);
-	ck_assert_msg(r.status == 200, "status %d, body %s", r.status,
-	    r.body);
+	ck_assert_msg(r.status == 200, "status %d, body %s", r.status, r.body);
 	ck_assert_str_eq(lbt_json_str(r.body, "app"), "apple");
 	ck_assert_str_eq(lbt_json_raw(r.body, "MyCustomHeader"), "null");
 	port = url_port(lbt_json_str(r.body, "url"));
@@ -238,7 +241,7 @@ END_TEST
 START_TEST(test_orange_host_with_every_server_closed_has_no_backend)
 {
 	struct lbt_resp r;
-	struct seed s;
+	struct seed	s;
 
 	seed_start(&s, lbt_fixture("loadbalancer.yaml"));
 	ck_assert_int_eq(seed_get(NULL, "www.orange.com", "/", &r), 0);
@@ -253,14 +256,15 @@ END_TEST
 START_TEST(test_unknown_host_is_not_found)
 {
 	struct lbt_resp r;
-	struct seed s;
+	struct seed	s;
 
 	seed_start(&s, lbt_fixture("loadbalancer.yaml"));
 	ck_assert_int_eq(seed_get(NULL, "www.notmango.com", "/", &r), 0);
 	ck_assert_int_eq(r.status, 404);
 	ck_assert_ptr_nonnull(strstr(r.body, "Not Found"));
 	ck_assert_int_eq(requests_of(mango_ports, 2) +
-	    requests_of(apple_ports, 2), 0);
+		requests_of(apple_ports, 2),
+	    0);
 	lbt_resp_free(&r);
 	seed_stop(&s);
 }
@@ -270,12 +274,11 @@ END_TEST
 START_TEST(test_mango_path_reaches_a_mango_root)
 {
 	struct lbt_resp r;
-	struct seed s;
+	struct seed	s;
 
 	seed_start(&s, lbt_fixture("loadbalancer.yaml"));
 	ck_assert_int_eq(seed_get(NULL, "localhost:8080", "/mango", &r), 0);
-	ck_assert_msg(r.status == 200, "status %d, body %s", r.status,
-	    r.body);
+	ck_assert_msg(r.status == 200, "status %d, body %s", r.status, r.body);
 	ck_assert_str_eq(lbt_json_str(r.body, "app"), "mango");
 	ck_assert_str_eq(lbt_json_str(r.body, "message"),
 	    "This is the mango application.");
@@ -289,12 +292,11 @@ END_TEST
 START_TEST(test_apple_path_reaches_an_apple_root)
 {
 	struct lbt_resp r;
-	struct seed s;
+	struct seed	s;
 
 	seed_start(&s, lbt_fixture("loadbalancer.yaml"));
 	ck_assert_int_eq(seed_get(NULL, "localhost:8080", "/apple", &r), 0);
-	ck_assert_msg(r.status == 200, "status %d, body %s", r.status,
-	    r.body);
+	ck_assert_msg(r.status == 200, "status %d, body %s", r.status, r.body);
 	ck_assert_str_eq(lbt_json_str(r.body, "app"), "apple");
 	ck_assert_str_eq(lbt_json_str(r.body, "message"),
 	    "This is the apple application.");
@@ -308,7 +310,7 @@ END_TEST
 START_TEST(test_orange_path_with_every_server_closed_has_no_backend)
 {
 	struct lbt_resp r;
-	struct seed s;
+	struct seed	s;
 
 	seed_start(&s, lbt_fixture("loadbalancer.yaml"));
 	ck_assert_int_eq(seed_get(NULL, "localhost:8080", "/orange", &r), 0);
@@ -323,14 +325,15 @@ END_TEST
 START_TEST(test_unknown_path_is_not_found)
 {
 	struct lbt_resp r;
-	struct seed s;
+	struct seed	s;
 
 	seed_start(&s, lbt_fixture("loadbalancer.yaml"));
 	ck_assert_int_eq(seed_get(NULL, "localhost:8080", "/notmango", &r), 0);
 	ck_assert_int_eq(r.status, 404);
 	ck_assert_ptr_nonnull(strstr(r.body, "Not Found"));
 	ck_assert_int_eq(requests_of(mango_ports, 2) +
-	    requests_of(apple_ports, 2), 0);
+		requests_of(apple_ports, 2),
+	    0);
 	lbt_resp_free(&r);
 	seed_stop(&s);
 }
@@ -340,7 +343,7 @@ END_TEST
 START_TEST(test_mango_v1_is_rewritten_to_v2)
 {
 	struct lbt_resp r;
-	struct seed s;
+	struct seed	s;
 
 	seed_start(&s, lbt_fixture("loadbalancer.yaml"));
 	ck_assert_int_eq(seed_get(NULL, "www.mango.com", "/v1", &r), 0);
@@ -355,7 +358,7 @@ END_TEST
 START_TEST(test_rejected_client_address_is_forbidden)
 {
 	struct lbt_resp r;
-	struct seed s;
+	struct seed	s;
 
 	seed_start(&s, seed_with_rejected_client());
 	ck_assert_int_eq(seed_get("127.0.0.2", "www.mango.com", "/mango", &r),
@@ -371,13 +374,12 @@ END_TEST
 START_TEST(test_other_client_address_is_served)
 {
 	struct lbt_resp r;
-	struct seed s;
+	struct seed	s;
 
 	seed_start(&s, seed_with_rejected_client());
 	ck_assert_int_eq(seed_get("127.0.0.1", "www.mango.com", "/mango", &r),
 	    0);
-	ck_assert_msg(r.status == 200, "status %d, body %s", r.status,
-	    r.body);
+	ck_assert_msg(r.status == 200, "status %d, body %s", r.status, r.body);
 	ck_assert_str_eq(lbt_json_str(r.body, "app"), "mango");
 	ck_assert_int_eq(requests_of(mango_ports, 2), 1);
 	lbt_resp_free(&r);
@@ -389,7 +391,7 @@ END_TEST
 START_TEST(test_apple_messages_path_is_forbidden)
 {
 	struct lbt_resp r;
-	struct seed s;
+	struct seed	s;
 
 	seed_start(&s, lbt_fixture("loadbalancer.yaml"));
 	ck_assert_int_eq(seed_get(NULL, "www.apple.com", "/messages", &r), 0);
@@ -404,12 +406,11 @@ END_TEST
 START_TEST(test_apple_pictures_path_is_served)
 {
 	struct lbt_resp r;
-	struct seed s;
+	struct seed	s;
 
 	seed_start(&s, lbt_fixture("loadbalancer.yaml"));
 	ck_assert_int_eq(seed_get(NULL, "www.apple.com", "/pictures", &r), 0);
-	ck_assert_msg(r.status == 200, "status %d, body %s", r.status,
-	    r.body);
+	ck_assert_msg(r.status == 200, "status %d, body %s", r.status, r.body);
 	ck_assert_str_eq(lbt_json_str(r.body, "app"), "apple");
 	ck_assert_str_eq(lbt_json_str(r.body, "path"), "/pictures");
 	lbt_resp_free(&r);
@@ -455,7 +456,7 @@ int
 main(void)
 {
 	SRunner *sr = srunner_create(seed_suite());
-	int failed;
+	int	 failed;
 
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

@@ -17,12 +17,12 @@
 #include "tests/harness.h"
 #include "tests/mproc.h"
 
-#define KEEPALIVE_GET	"GET /base HTTP/1.1\r\nHost: test\r\n\r\n"
+#define KEEPALIVE_GET "GET /base HTTP/1.1\r\nHost: test\r\n\r\n"
 
 /* An origin and an lbmaster with WORKERS workers and TOP keys. */
 struct setup {
-	unsigned	 port, oport;
-	pid_t		 origin, lb;
+	unsigned port, oport;
+	pid_t	 origin, lb;
 };
 
 static void
@@ -31,8 +31,8 @@ start(struct setup *s, unsigned workers, const char *top)
 	s->oport = 0;
 	s->origin = lbt_origin_start("o", &s->oport, NULL);
 	s->port = lbt_free_port();
-	s->lb = lbt_lbmaster_start(mp_yaml(s->port, s->oport, workers, top,
-	    ""), s->port);
+	s->lb = lbt_lbmaster_start(mp_yaml(s->port, s->oport, workers, top, ""),
+	    s->port);
 	ck_assert_msg(mp_wait_children(s->lb, MP_WORKER, workers, 5000),
 	    "%u workers did not start; log:\n%s", workers,
 	    lbt_log_tail(s->lb, 2000));
@@ -43,23 +43,24 @@ start(struct setup *s, unsigned workers, const char *top)
 static void
 send_slow(struct lbt_conn *c, int delay_ms, bool keepalive)
 {
-	char	*req;
+	char *req;
 
 	req = lbt_fmt("GET /base HTTP/1.1\r\nHost: test\r\nX-Test-Delay: %d"
-	    "\r\n%s\r\n", delay_ms, keepalive ? "" : "Connection: close\r\n");
+		      "\r\n%s\r\n",
+	    delay_ms, keepalive ? "" : "Connection: close\r\n");
 	ck_assert_int_eq(lbt_conn_send(c, req, strlen(req)), 0);
 }
 
 /* Whether the origin on PORT has received N requests in all. */
 struct origin_arg {
-	unsigned	 port;
-	long long	 n;
+	unsigned  port;
+	long long n;
 };
 
 static bool
 origin_got(void *arg)
 {
-	struct origin_arg	*a = arg;
+	struct origin_arg *a = arg;
 
 	return lbt_origin_stat(a->port, "requests") >= a->n;
 }
@@ -69,7 +70,7 @@ static void
 slow_in_flight(struct setup *s, struct lbt_conn *c, int delay_ms,
     bool keepalive)
 {
-	struct origin_arg	 a = { s->oport, 0 };
+	struct origin_arg a = { s->oport, 0 };
 
 	a.n = lbt_origin_stat(s->oport, "requests") + 1;
 	send_slow(c, delay_ms, keepalive);
@@ -85,10 +86,10 @@ port_refuses(void *arg)
 
 START_TEST(test_killed_worker_is_replaced_at_once_and_logged)
 {
-	struct setup	 s;
-	pid_t		 w[2], now[2];
-	size_t		 n;
-	long long	 t0;
+	struct setup s;
+	pid_t	     w[2], now[2];
+	size_t	     n;
+	long long    t0;
 
 	start(&s, 2, "");
 	ck_assert_uint_eq(mp_children(s.lb, MP_WORKER, w, 2), 2);
@@ -105,9 +106,12 @@ START_TEST(test_killed_worker_is_replaced_at_once_and_logged)
 		t0 += 10;
 	}
 	ck_assert(now[0] == w[1] || now[1] == w[1]);
-	ck_assert_msg(mp_wait_file(lbt_log_path(s.lb), lbt_fmt("(pid %d) "
-	    "killed by signal 9", (int)w[0]), 2000), "log:\n%s",
-	    lbt_log_tail(s.lb, 2000));
+	ck_assert_msg(mp_wait_file(lbt_log_path(s.lb),
+			  lbt_fmt("(pid %d) "
+				  "killed by signal 9",
+			      (int)w[0]),
+			  2000),
+	    "log:\n%s", lbt_log_tail(s.lb, 2000));
 	ck_assert_int_eq(mp_get(s.port, NULL, "/base"), 200);
 	ck_assert_int_eq(lbt_stop(s.lb), 0);
 	ck_assert_int_eq(lbt_stop(s.origin), 0);
@@ -116,8 +120,8 @@ END_TEST
 
 START_TEST(test_same_slot_killed_three_times_is_replaced_each_time)
 {
-	struct setup	 s;
-	pid_t		 w, next;
+	struct setup s;
+	pid_t	     w, next;
 
 	start(&s, 1, "");
 	ck_assert_uint_eq(mp_children(s.lb, MP_WORKER, &w, 1), 1);
@@ -144,8 +148,8 @@ END_TEST
 
 START_TEST(test_killed_master_takes_its_workers_along)
 {
-	struct setup	 s;
-	pid_t		 w[2];
+	struct setup s;
+	pid_t	     w[2];
 
 	/* Orphans become ours, so they can be seen to exit and be reaped. */
 	mp_subreaper();
@@ -154,10 +158,14 @@ START_TEST(test_killed_master_takes_its_workers_along)
 	lbt_signal(s.lb, SIGKILL);
 	ck_assert_int_eq(lbt_wait_exit(s.lb, 2000), 128 + SIGKILL);
 	/* Within shutdown_timeout, and a little slack for the scheduler. */
-	ck_assert_msg(mp_wait_gone(w[0], 2500), "worker %d outlived the "
-	    "master", (int)w[0]);
-	ck_assert_msg(mp_wait_gone(w[1], 2500), "worker %d outlived the "
-	    "master", (int)w[1]);
+	ck_assert_msg(mp_wait_gone(w[0], 2500),
+	    "worker %d outlived the "
+	    "master",
+	    (int)w[0]);
+	ck_assert_msg(mp_wait_gone(w[1], 2500),
+	    "worker %d outlived the "
+	    "master",
+	    (int)w[1]);
 	ck_assert_msg(!lbt_port_accepts("127.0.0.1", s.port),
 	    "port %u still accepts with the master and its workers gone",
 	    s.port);
@@ -168,7 +176,7 @@ END_TEST
 START_TEST(test_quit_finishes_the_request_in_flight_then_exits_0)
 {
 	struct setup	 s;
-	struct lbt_conn	*c;
+	struct lbt_conn *c;
 	struct lbt_resp	 r;
 	const char	*pid_file = lbt_path("lb.pid");
 
@@ -180,9 +188,10 @@ START_TEST(test_quit_finishes_the_request_in_flight_then_exits_0)
 	/* New clients are refused while the old one is still served. */
 	ck_assert_msg(lbt_wait_for(port_refuses, &s.port, 1000),
 	    "the port still accepts during a graceful stop");
-	ck_assert_msg(lbt_conn_response(c, 0, &r) == 0, "%s after %zu bytes; "
-	    "log:\n%s", lbt_err_str(r.err), r.raw_len,
-	    lbt_log_tail(s.lb, 3000));
+	ck_assert_msg(lbt_conn_response(c, 0, &r) == 0,
+	    "%s after %zu bytes; "
+	    "log:\n%s",
+	    lbt_err_str(r.err), r.raw_len, lbt_log_tail(s.lb, 3000));
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_str_eq(lbt_header(&r, "Connection"), "close");
 	lbt_resp_free(&r);
@@ -202,22 +211,24 @@ END_TEST
 START_TEST(test_quit_answers_an_idle_keepalive_client_in_full)
 {
 	struct setup	 s;
-	struct lbt_conn	*c;
+	struct lbt_conn *c;
 	struct lbt_resp	 r;
 
 	start(&s, 1, "shutdown_timeout: 10s\n");
 	ck_assert_ptr_nonnull(c = lbt_conn_open(NULL, s.port));
 	ck_assert_int_eq(lbt_conn_request(c, KEEPALIVE_GET,
-	    strlen(KEEPALIVE_GET), &r), 0);
+			     strlen(KEEPALIVE_GET), &r),
+	    0);
 	ck_assert_int_eq(r.status, 200);
 	lbt_resp_free(&r);
 	lbt_signal(s.lb, SIGQUIT);
 	usleep(300 * 1000);
 	/* It ends after the one-second idle grace has begun. */
 	send_slow(c, 1200, true);
-	ck_assert_msg(lbt_conn_response(c, 0, &r) == 0, "%s after %zu bytes; "
-	    "log:\n%s", lbt_err_str(r.err), r.raw_len,
-	    lbt_log_tail(s.lb, 3000));
+	ck_assert_msg(lbt_conn_response(c, 0, &r) == 0,
+	    "%s after %zu bytes; "
+	    "log:\n%s",
+	    lbt_err_str(r.err), r.raw_len, lbt_log_tail(s.lb, 3000));
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_str_eq(lbt_header(&r, "Connection"), "close");
 	lbt_resp_free(&r);
@@ -231,7 +242,7 @@ END_TEST
 START_TEST(test_term_stops_at_once_dropping_requests_in_flight)
 {
 	struct setup	 s;
-	struct lbt_conn	*c;
+	struct lbt_conn *c;
 	struct lbt_resp	 r;
 
 	/* A graceful stop would wait up to 30 s for this request. */
@@ -250,7 +261,7 @@ END_TEST
 
 START_TEST(test_int_is_a_fast_stop_too)
 {
-	struct setup	 s;
+	struct setup s;
 
 	start(&s, 1, "");
 	lbt_signal(s.lb, SIGINT);
@@ -261,18 +272,20 @@ END_TEST
 
 START_TEST(test_usr1_reopens_the_access_and_error_logs)
 {
-	struct setup	 s;
-	const char	*access = lbt_path("access.log");
-	const char	*error = lbt_path("error.log");
-	const char	*line;
+	struct setup s;
+	const char  *access = lbt_path("access.log");
+	const char  *error = lbt_path("error.log");
+	const char  *line;
 
-	start(&s, 2, lbt_fmt("access_log: %s\nerror_log: %s\n", access,
-	    error));
+	start(&s, 2, lbt_fmt("access_log: %s\nerror_log: %s\n", access, error));
 	ck_assert(mp_wait_file(access, "\"GET /base HTTP/1.1\" 200 ", 2000));
 	line = strstr(lbt_read_file(access, NULL), "127.0.0.1 - - [");
 	ck_assert_ptr_nonnull(line);
-	ck_assert_msg(strstr(line, lbt_fmt("\"-\" \"-\" upstream=127.0.0.1:%u "
-	    "status=200 rt=", s.oport)) != NULL, "access log: %s", line);
+	ck_assert_msg(strstr(line,
+			  lbt_fmt("\"-\" \"-\" upstream=127.0.0.1:%u "
+				  "status=200 rt=",
+			      s.oport)) != NULL,
+	    "access log: %s", line);
 
 	ck_assert_int_eq(rename(access, lbt_path("access.log.1")), 0);
 	ck_assert_int_eq(rename(error, lbt_path("error.log.1")), 0);
@@ -284,17 +297,17 @@ START_TEST(test_usr1_reopens_the_access_and_error_logs)
 		ck_assert_int_eq(mp_get(s.port, NULL, "/base?after"), 200);
 		usleep(20 * 1000);
 	}
-	ck_assert(mp_wait_file(access, "\"GET /base?after HTTP/1.1\" 200",
-	    2000));
+	ck_assert(
+	    mp_wait_file(access, "\"GET /base?after HTTP/1.1\" 200", 2000));
 	/* The line from before the rename stayed in the old file. */
-	ck_assert_uint_eq(mp_count(lbt_path("access.log.1"),
-	    "GET /base HTTP"), 1);
+	ck_assert_uint_eq(mp_count(lbt_path("access.log.1"), "GET /base HTTP"),
+	    1);
 	/* The workers' error log lines go to the new file too. */
 	lbt_signal(s.lb, SIGQUIT);
 	ck_assert_int_eq(lbt_wait_exit(s.lb, 5000), 0);
 	ck_assert_msg(mp_count(error, "worker 0[") > 0 &&
-	    mp_count(error, "worker 1[") > 0, "error log:\n%s",
-	    lbt_read_file(error, NULL));
+		mp_count(error, "worker 1[") > 0,
+	    "error log:\n%s", lbt_read_file(error, NULL));
 	ck_assert_int_eq(lbt_stop(s.origin), 0);
 }
 END_TEST
@@ -302,8 +315,8 @@ END_TEST
 static Suite *
 signals_suite(void)
 {
-	Suite	*s = suite_create("signals");
-	TCase	*tc;
+	Suite *s = suite_create("signals");
+	TCase *tc;
 
 	tc = lbt_tcase("children");
 	tcase_add_test(tc, test_killed_worker_is_replaced_at_once_and_logged);
@@ -329,7 +342,7 @@ signals_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(signals_suite());
+	SRunner *sr = srunner_create(signals_suite());
 	int	 failed;
 
 	srunner_run_all(sr, CK_NORMAL);

@@ -31,19 +31,19 @@
 #include "tests/harness.h"
 #include "tests/itcommon.h"
 
-#define MIB		(1024 * 1024)
-#define GIB		(1024ULL * MIB)
-#define RSS_LIMIT_KIB	(64 * 1024)	/* the worker's VmRSS must stay below */
-#define SAMPLE_MS	100		/* how often VmRSS is read */
-#define BIG_MS		100000		/* bound for one 1 GiB exchange */
-#define SLOW_RATE	(4 * MIB)	/* bytes/s the slow reader takes */
-#define SLOW_MS		3000		/* how long it reads before leaving */
+#define MIB	      (1024 * 1024)
+#define GIB	      (1024ULL * MIB)
+#define RSS_LIMIT_KIB (64 * 1024) /* the worker's VmRSS must stay below */
+#define SAMPLE_MS     100	  /* how often VmRSS is read */
+#define BIG_MS	      100000	  /* bound for one 1 GiB exchange */
+#define SLOW_RATE     (4 * MIB)	  /* bytes/s the slow reader takes */
+#define SLOW_MS	      3000	  /* how long it reads before leaving */
 /*
  * lbt_pattern_crc32(GIB), computed once: the test's own CRC of what
  * arrives already costs seconds of CPU, and the machine has to move the
  * gigabyte meanwhile. Recompute it if tests/origin.c's pattern changes.
  */
-#define GIB_PATTERN_CRC	0x45d95c5bU
+#define GIB_PATTERN_CRC 0x45d95c5bU
 
 /* ---------------------------------------------------------- helpers */
 
@@ -69,15 +69,14 @@ pause_ms(long ms)
 static bool
 is_worker(const char *pid)
 {
-	const char *cmd = lbt_read_file(lbt_fmt("/proc/%s/cmdline", pid),
-	    NULL);
+	const char *cmd = lbt_read_file(lbt_fmt("/proc/%s/cmdline", pid), NULL);
 
 	return cmd != NULL && strstr(cmd, "worker process") != NULL;
 }
 
 struct worker_find {
-	pid_t		 master;
-	pid_t		 worker;
+	pid_t master;
+	pid_t worker;
 };
 
 /* Find the first worker child of F->master (0 if none yet). */
@@ -85,10 +84,10 @@ static bool
 worker_found(void *arg)
 {
 	struct worker_find *f = arg;
-	struct dirent *d;
-	const char *stat, *p;
-	DIR *dir;
-	long ppid;
+	struct dirent	   *d;
+	const char	   *stat, *p;
+	DIR		   *dir;
+	long		    ppid;
 
 	f->worker = 0;
 	if ((dir = opendir("/proc")) == NULL)
@@ -127,9 +126,9 @@ worker_of(pid_t master)
 static long
 rss_kib(pid_t pid)
 {
-	char path[64], buf[4096], *p;
+	char	path[64], buf[4096], *p;
 	ssize_t n;
-	int fd;
+	int	fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
@@ -149,18 +148,18 @@ rss_kib(pid_t pid)
  * the test's thread is busy reading a response.
  */
 struct sampler {
-	pid_t		 pid;
-	pthread_t	 thread;
-	atomic_bool	 stop;
-	long		 max_kib;	/* the thread's; read after the join */
-	unsigned	 samples;
+	pid_t	    pid;
+	pthread_t   thread;
+	atomic_bool stop;
+	long	    max_kib; /* the thread's; read after the join */
+	unsigned    samples;
 };
 
 static void *
 sampler_run(void *arg)
 {
 	struct sampler *s = arg;
-	long kib;
+	long		kib;
 
 	while (!atomic_load(&s->stop)) {
 		if ((kib = rss_kib(s->pid)) >= 0) {
@@ -198,31 +197,33 @@ sampler_stop(struct sampler *s)
 static void
 gib_to_fast_client(bool chunked)
 {
-	struct sampler s;
+	struct sampler	s;
 	struct lbt_resp r;
-	const char *raw;
-	unsigned fruit;
-	long long t0, took;
-	pid_t o, w;
-	int rc;
-	struct itc_lb lb;
+	const char     *raw;
+	unsigned	fruit;
+	long long	t0, took;
+	pid_t		o, w;
+	int		rc;
+	struct itc_lb	lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_fruit_start(&lb, 1, "", lbt_fmt("127.0.0.1:%u", fruit));
 	w = worker_of(lb.pid);
 	raw = lbt_fmt("GET /big HTTP/1.1\r\nHost: www.fruit.com\r\n"
-	    "X-Test-Body: %llu\r\n%sConnection: close\r\n\r\n", GIB,
-	    chunked ? "X-Test-Chunked: 1\r\n" : "");
+		      "X-Test-Body: %llu\r\n%sConnection: close\r\n\r\n",
+	    GIB, chunked ? "X-Test-Chunked: 1\r\n" : "");
 	sampler_start(&s, w);
 	t0 = now_ms();
 	rc = lbt_http_ex(NULL, lb.port, raw, strlen(raw), LBT_DISCARD, BIG_MS,
 	    &r);
 	took = now_ms() - t0;
 	sampler_stop(&s);
-	ck_assert_msg(rc == 0, "1 GiB answer: %s after %zu bytes and %lld ms "
-	    "(worker %d, now %d); lbmaster: %s; origin: %s", lbt_err_str(r.err),
-	    r.body_len, took, (int)w, (int)worker_of(lb.pid),
-	    lbt_log_tail(lb.pid, 1000), lbt_log_tail(o, 500));
+	ck_assert_msg(rc == 0,
+	    "1 GiB answer: %s after %zu bytes and %lld ms "
+	    "(worker %d, now %d); lbmaster: %s; origin: %s",
+	    lbt_err_str(r.err), r.body_len, took, (int)w,
+	    (int)worker_of(lb.pid), lbt_log_tail(lb.pid, 1000),
+	    lbt_log_tail(o, 500));
 
 	ck_assert_int_eq(r.status, 200);
 	ck_assert(r.chunked == chunked);
@@ -230,13 +231,16 @@ gib_to_fast_client(bool chunked)
 		ck_assert_str_eq(lbt_header(&r, "Content-Length"),
 		    lbt_fmt("%llu", GIB));
 	ck_assert_uint_eq(r.body_len, GIB);
-	ck_assert_msg(r.body_crc32 == GIB_PATTERN_CRC, "1 GiB answer: CRC-32 "
-	    "%08x, expected %08x", (unsigned)r.body_crc32, GIB_PATTERN_CRC);
+	ck_assert_msg(r.body_crc32 == GIB_PATTERN_CRC,
+	    "1 GiB answer: CRC-32 "
+	    "%08x, expected %08x",
+	    (unsigned)r.body_crc32, GIB_PATTERN_CRC);
 	ck_assert_msg(s.samples > 0, "VmRSS of worker %d could not be read",
 	    (int)w);
-	ck_assert_msg(s.max_kib < RSS_LIMIT_KIB, "the worker's VmRSS reached "
-	    "%ld KiB while passing on 1 GiB (%u samples, %lld ms)", s.max_kib,
-	    s.samples, took);
+	ck_assert_msg(s.max_kib < RSS_LIMIT_KIB,
+	    "the worker's VmRSS reached "
+	    "%ld KiB while passing on 1 GiB (%u samples, %lld ms)",
+	    s.max_kib, s.samples, took);
 	lbt_resp_free(&r);
 	ck_assert_int_eq(worker_of(lb.pid), w);
 	itc_lb_stop(&lb);
@@ -267,26 +271,28 @@ END_TEST
 static void
 gib_to_slow_client(bool chunked)
 {
-	enum { PIECE = 64 * 1024 };
+	enum {
+		PIECE = 64 * 1024
+	};
 	struct lbt_conn *c;
-	struct lbt_resp r;
-	char *buf, *head_end;
-	const char *raw;
-	size_t have = 0, quota;
-	long long t0, tick, body = 0;
-	long kib;
-	unsigned fruit, samples = 0;
-	uint32_t crc = 0;
-	ssize_t n;
-	pid_t o, w;
-	struct itc_lb lb;
+	struct lbt_resp	 r;
+	char		*buf, *head_end;
+	const char	*raw;
+	size_t		 have = 0, quota;
+	long long	 t0, tick, body = 0;
+	long		 kib;
+	unsigned	 fruit, samples = 0;
+	uint32_t	 crc = 0;
+	ssize_t		 n;
+	pid_t		 o, w;
+	struct itc_lb	 lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_fruit_start(&lb, 1, "", lbt_fmt("127.0.0.1:%u", fruit));
 	w = worker_of(lb.pid);
 	raw = lbt_fmt("GET /big HTTP/1.1\r\nHost: www.fruit.com\r\n"
-	    "X-Test-Body: %llu\r\n%s\r\n", GIB,
-	    chunked ? "X-Test-Chunked: 1\r\n" : "");
+		      "X-Test-Body: %llu\r\n%s\r\n",
+	    GIB, chunked ? "X-Test-Chunked: 1\r\n" : "");
 	ck_assert_ptr_nonnull(buf = malloc(PIECE + 1));
 	ck_assert_ptr_nonnull(c = lbt_conn_open(NULL, lb.port));
 	lbt_conn_set_timeout(c, 5000);
@@ -296,15 +302,18 @@ gib_to_slow_client(bool chunked)
 	for (head_end = NULL; head_end == NULL; have += (size_t)n) {
 		ck_assert_uint_lt(have, PIECE);
 		n = lbt_conn_recv(c, buf + have, PIECE - have);
-		ck_assert_msg(n > 0, "no answer: %s", n == 0 ? "EOF" :
-		    strerror(errno));
+		ck_assert_msg(n > 0, "no answer: %s",
+		    n == 0 ? "EOF" : strerror(errno));
 		buf[have + (size_t)n] = '\0';
 		head_end = strstr(buf, "\r\n\r\n");
 	}
-	ck_assert_msg(strncmp(buf, "HTTP/1.1 200 ", 13) == 0, "the answer "
-	    "begins with \"%.40s\"", buf);
-	ck_assert_msg(chunked == (strstr(buf, "Transfer-Encoding: chunked") !=
-	    NULL), "head: %.*s", (int)(head_end - buf), buf);
+	ck_assert_msg(strncmp(buf, "HTTP/1.1 200 ", 13) == 0,
+	    "the answer "
+	    "begins with \"%.40s\"",
+	    buf);
+	ck_assert_msg(chunked ==
+		(strstr(buf, "Transfer-Encoding: chunked") != NULL),
+	    "head: %.*s", (int)(head_end - buf), buf);
 	head_end += 4;
 	body = (long long)(have - (size_t)(head_end - buf));
 	crc = lbt_crc32(crc, head_end, (size_t)body);
@@ -314,18 +323,20 @@ gib_to_slow_client(bool chunked)
 	for (tick = t0; tick - t0 < SLOW_MS; tick += SAMPLE_MS) {
 		quota = (size_t)(SLOW_RATE / (1000 / SAMPLE_MS));
 		while (quota > 0) {
-			n = lbt_conn_recv(c, buf, quota < PIECE ? quota :
-			    PIECE);
-			ck_assert_msg(n > 0, "the answer stopped after %lld "
-			    "body bytes: %s", body, n == 0 ? "EOF" :
-			    strerror(errno));
+			n = lbt_conn_recv(c, buf,
+			    quota < PIECE ? quota : PIECE);
+			ck_assert_msg(n > 0,
+			    "the answer stopped after %lld "
+			    "body bytes: %s",
+			    body, n == 0 ? "EOF" : strerror(errno));
 			crc = lbt_crc32(crc, buf, (size_t)n);
 			body += n;
 			quota -= (size_t)n;
 		}
 		if ((kib = rss_kib(w)) >= 0)
 			samples++;
-		ck_assert_msg(kib < RSS_LIMIT_KIB, "the worker's VmRSS reached "
+		ck_assert_msg(kib < RSS_LIMIT_KIB,
+		    "the worker's VmRSS reached "
 		    "%ld KiB after %lld bytes to a client reading 4 MiB/s",
 		    kib, body);
 		if (now_ms() < tick + SAMPLE_MS)
@@ -375,25 +386,31 @@ END_TEST
  */
 START_TEST(test_head_and_first_bytes_arrive_before_the_origin_finishes)
 {
-	static const char req[] = "GET /big HTTP/1.1\r\nHost: www.fruit.com\r\n"
-	    "X-Test-Body: 1073741824\r\nX-Test-Fault: partial\r\n"
-	    "Connection: close\r\n\r\n";
+	static const char
+			req[] = "GET /big HTTP/1.1\r\nHost: www.fruit.com\r\n"
+				"X-Test-Body: 1073741824\r\nX-Test-Fault: partial\r\n"
+				"Connection: close\r\n\r\n";
 	struct lbt_resp r;
-	unsigned fruit;
-	pid_t o;
-	struct itc_lb lb;
+	unsigned	fruit;
+	pid_t		o;
+	struct itc_lb	lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_fruit_start(&lb, 1, "", lbt_fmt("127.0.0.1:%u", fruit));
 	ck_assert_int_eq(lbt_http_ex(NULL, lb.port, req, strlen(req),
-	    LBT_DISCARD, 20000, &r), -1);
+			     LBT_DISCARD, 20000, &r),
+	    -1);
 	ck_assert_msg(r.err == LBT_EEOF || r.err == LBT_ERESET,
 	    "a cut answer ended with: %s", lbt_err_str(r.err));
-	ck_assert_msg(r.status == 200, "status %d: the head was not passed "
-	    "on before the body ended; got %.200s", r.status, r.raw);
+	ck_assert_msg(r.status == 200,
+	    "status %d: the head was not passed "
+	    "on before the body ended; got %.200s",
+	    r.status, r.raw);
 	ck_assert_str_eq(lbt_header(&r, "Content-Length"), "1073741824");
-	ck_assert_msg(r.body_len > 0 && r.body_len <= MIB, "%zu body bytes "
-	    "of the 1 MiB the origin sent", r.body_len);
+	ck_assert_msg(r.body_len > 0 && r.body_len <= MIB,
+	    "%zu body bytes "
+	    "of the 1 MiB the origin sent",
+	    r.body_len);
 	ck_assert_uint_eq(r.body_crc32, lbt_pattern_crc32(r.body_len));
 	lbt_resp_free(&r);
 	ck_assert_int_eq(lbt_origin_stat(fruit, "requests"), 1);
@@ -433,7 +450,7 @@ int
 main(void)
 {
 	SRunner *sr = srunner_create(stream_suite());
-	int failed;
+	int	 failed;
 
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

@@ -21,18 +21,20 @@
 void
 itc_lb_start(struct itc_lb *lb, int workers, const char *fmt, ...)
 {
-	char *rest;
+	char   *rest;
 	va_list ap;
-	int n;
+	int	n;
 
 	va_start(ap, fmt);
 	n = vasprintf(&rest, fmt, ap);
 	va_end(ap);
 	ck_assert_int_ne(n, -1);
 	lb->port = lbt_free_port();
-	lb->pid = lbt_lbmaster_start(lbt_fmt("listen: 127.0.0.1:%u\n"
-	    "workers: %d\nhealth_check: off\n%s", lb->port, workers, rest),
-	    lb->port);
+	lb->pid =
+	    lbt_lbmaster_start(lbt_fmt("listen: 127.0.0.1:%u\n"
+				       "workers: %d\nhealth_check: off\n%s",
+				   lb->port, workers, rest),
+		lb->port);
 	free(rest);
 }
 
@@ -40,10 +42,12 @@ void
 itc_fruit_start(struct itc_lb *lb, int workers, const char *extra,
     const char *servers)
 {
-	itc_lb_start(lb, workers, "%s"
+	itc_lb_start(lb, workers,
+	    "%s"
 	    "hosts:\n"
 	    "  - host: www.fruit.com\n"
-	    "    servers: [%s]\n", extra, servers);
+	    "    servers: [%s]\n",
+	    extra, servers);
 }
 
 void
@@ -72,8 +76,8 @@ itc_req(const char *src, unsigned port, const char *method, const char *host,
 }
 
 int
-itc_get(unsigned port, const char *host, const char *target,
-    const char *hdrs, struct lbt_resp *r)
+itc_get(unsigned port, const char *host, const char *target, const char *hdrs,
+    struct lbt_resp *r)
 {
 	return itc_req(NULL, port, "GET", host, target, hdrs, r);
 }
@@ -96,7 +100,7 @@ itc_path_seen(unsigned port, const char *host, const char *target,
     const char *app)
 {
 	struct lbt_resp r;
-	const char *path, *got;
+	const char     *path, *got;
 
 	ck_assert_msg(itc_get(port, host, target, NULL, &r) == 0,
 	    "GET %s (Host %s): %s", target, host, lbt_err_str(r.err));
@@ -112,14 +116,13 @@ itc_path_seen(unsigned port, const char *host, const char *target,
 }
 
 const char *
-itc_seen(unsigned port, const char *host, const char *target,
-    const char *hdrs)
+itc_seen(unsigned port, const char *host, const char *target, const char *hdrs)
 {
 	struct lbt_resp r;
-	const char *json;
+	const char     *json;
 
-	ck_assert_msg(itc_get(port, host, target, hdrs, &r) == 0,
-	    "GET %s: %s", target, lbt_err_str(r.err));
+	ck_assert_msg(itc_get(port, host, target, hdrs, &r) == 0, "GET %s: %s",
+	    target, lbt_err_str(r.err));
 	ck_assert_msg(r.status == 200, "GET %s: status %d, body %s", target,
 	    r.status, r.body);
 	json = lbt_fmt("%s", r.body);
@@ -128,27 +131,29 @@ itc_seen(unsigned port, const char *host, const char *target,
 }
 
 void
-itc_expect(unsigned port, const char *src, const char *host,
-    const char *target, int status, const char *body)
+itc_expect(unsigned port, const char *src, const char *host, const char *target,
+    int status, const char *body)
 {
 	struct lbt_resp r;
 
 	ck_assert_msg(itc_req(src, port, "GET", host, target, NULL, &r) == 0,
 	    "GET %s (Host %s): %s", target, host, lbt_err_str(r.err));
-	ck_assert_msg(r.status == status, "GET %s (Host %s) from %s: status "
-	    "%d, expected %d; body %s", target, host, src ? src : "any",
-	    r.status, status, r.body);
+	ck_assert_msg(r.status == status,
+	    "GET %s (Host %s) from %s: status "
+	    "%d, expected %d; body %s",
+	    target, host, src ? src : "any", r.status, status, r.body);
 	if (body != NULL)
-		ck_assert_msg(strcmp(itc_text(&r), body) == 0, "GET %s (Host "
-		    "%s): body \"%s\", expected \"%s\"", target, host,
-		    itc_text(&r), body);
+		ck_assert_msg(strcmp(itc_text(&r), body) == 0,
+		    "GET %s (Host "
+		    "%s): body \"%s\", expected \"%s\"",
+		    target, host, itc_text(&r), body);
 	lbt_resp_free(&r);
 }
 
 struct stat_want {
-	unsigned	 port;
-	const char	*field;
-	long long	 value;
+	unsigned    port;
+	const char *field;
+	long long   value;
 };
 
 static bool
@@ -160,8 +165,7 @@ stat_is(void *arg)
 }
 
 bool
-itc_wait_stat(unsigned port, const char *field, long long value,
-    int timeout_ms)
+itc_wait_stat(unsigned port, const char *field, long long value, int timeout_ms)
 {
 	struct stat_want w = { port, field, value };
 
@@ -172,8 +176,8 @@ bool
 itc_have_ipv6(void)
 {
 	struct sockaddr_in6 sin6;
-	int fd;
-	bool ok;
+	int		    fd;
+	bool		    ok;
 
 	if ((fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		return false;

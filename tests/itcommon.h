@@ -19,8 +19,8 @@
 
 /* One lbmaster under test. */
 struct itc_lb {
-	pid_t		 pid;
-	unsigned	 port;		/* on 127.0.0.1 */
+	pid_t	 pid;
+	unsigned port; /* on 127.0.0.1 */
 };
 
 /*
@@ -28,61 +28,59 @@ struct itc_lb {
  * no active health checks (they would only add traffic the tests do not
  * look at), the rest of the config coming from FMT.
  */
-void		 itc_lb_start(struct itc_lb *, int workers, const char *fmt,
-		    ...) __attribute__((format(printf, 3, 4)));
+void itc_lb_start(struct itc_lb *, int workers, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /*
  * The same with one host route, www.fruit.com, whose servers are SERVERS
  * (the inside of a YAML flow list, "127.0.0.1:8081, ..."). EXTRA is more
  * top-level YAML, or "".
  */
-void		 itc_fruit_start(struct itc_lb *, int workers,
-		    const char *extra, const char *servers);
+void itc_fruit_start(struct itc_lb *, int workers, const char *extra,
+    const char *servers);
 /* Stop it, asserting a clean exit. */
-void		 itc_lb_stop(struct itc_lb *);
+void itc_lb_stop(struct itc_lb *);
 
 /* An origin on 127.0.0.1 and a port the kernel chose (EXTRA as in
  * lbt_origin_start). */
-pid_t		 itc_origin(const char *name, unsigned *port,
-		    const char *const extra[]);
+pid_t itc_origin(const char *name, unsigned *port, const char *const extra[]);
 
 /*
  * METHOD TARGET with Host HOST (none when NULL) and the header lines
  * HDRS (NULL: none), from SRC (NULL: any address), on a connection of
  * its own with Connection: close. As lbt_http.
  */
-int		 itc_req(const char *src, unsigned port, const char *method,
-		    const char *host, const char *target, const char *hdrs,
-		    struct lbt_resp *r);
+int itc_req(const char *src, unsigned port, const char *method,
+    const char *host, const char *target, const char *hdrs, struct lbt_resp *r);
 /* The same for a GET from any address. */
-int		 itc_get(unsigned port, const char *host, const char *target,
-		    const char *hdrs, struct lbt_resp *r);
+int itc_get(unsigned port, const char *host, const char *target,
+    const char *hdrs, struct lbt_resp *r);
 
 /* R's body without the line end lbmaster's own answers end with.
  * Harness-owned. */
-const char	*itc_text(const struct lbt_resp *r);
+const char *itc_text(const struct lbt_resp *r);
 
 /*
  * GET TARGET with Host HOST, asserting a 200 from the origin named APP.
  * Returns the path that origin saw, harness-owned.
  */
-const char	*itc_path_seen(unsigned port, const char *host,
-		    const char *target, const char *app);
+const char *itc_path_seen(unsigned port, const char *host, const char *target,
+    const char *app);
 /*
  * GET TARGET with Host HOST and header lines HDRS, asserting a 200.
  * Returns the origin's JSON, harness-owned.
  */
-const char	*itc_seen(unsigned port, const char *host, const char *target,
-		    const char *hdrs);
+const char *
+itc_seen(unsigned port, const char *host, const char *target, const char *hdrs);
 /* GET TARGET with HOST from SRC, asserting STATUS and, unless BODY is
  * NULL, the body BODY (itc_text). */
-void		 itc_expect(unsigned port, const char *src, const char *host,
-		    const char *target, int status, const char *body);
+void itc_expect(unsigned port, const char *src, const char *host,
+    const char *target, int status, const char *body);
 
 /* Wait up to TIMEOUT_MS for the origin's /__stats FIELD to be VALUE. */
-bool		 itc_wait_stat(unsigned port, const char *field,
-		    long long value, int timeout_ms);
+bool itc_wait_stat(unsigned port, const char *field, long long value,
+    int timeout_ms);
 
 /* Whether the IPv6 loopback can be used here. */
-bool		 itc_have_ipv6(void);
+bool itc_have_ipv6(void);
 
 #endif /* ITCOMMON_H */

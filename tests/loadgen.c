@@ -52,93 +52,104 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_PATHS	16
-#define IN_MAX		(256 * 1024)	/* a response head larger is garbage */
+#define MAX_PATHS 16
+#define IN_MAX	  (256 * 1024) /* a response head larger is garbage */
 
 enum fail {
-	F_CONNECT,		/* connect refused or failed */
-	F_RESET,		/* RST while sending or reading */
-	F_EOF,			/* closed before a whole response */
-	F_TIMEOUT,		/* no whole response within -t */
-	F_PARSE,		/* not an HTTP/1.x response */
-	F_STATUS,		/* a response, but not the -s status */
+	F_CONNECT, /* connect refused or failed */
+	F_RESET,   /* RST while sending or reading */
+	F_EOF,	   /* closed before a whole response */
+	F_TIMEOUT, /* no whole response within -t */
+	F_PARSE,   /* not an HTTP/1.x response */
+	F_STATUS,  /* a response, but not the -s status */
 	F_NFAILS
 };
 
 static const char *const fail_names[F_NFAILS] = {
-	"connect", "reset", "eof", "timeout", "parse", "status",
+	"connect",
+	"reset",
+	"eof",
+	"timeout",
+	"parse",
+	"status",
 };
 
 enum cstate {
-	C_IDLE,			/* no socket, or a kept-alive one, waiting */
+	C_IDLE, /* no socket, or a kept-alive one, waiting */
 	C_CONNECTING,
 	C_SENDING,
 	C_READING,
 };
 
 struct conn {
-	int		 fd;		/* -1 when closed */
-	bool		 keepalive;	/* this connection's kind */
-	enum cstate	 state;
-	unsigned	 used;		/* requests answered on this socket */
-	bool		 retrying;	/* this request is a -R retry */
-	long long	 deadline;	/* of the exchange in progress */
-	long long	 wake;		/* C_IDLE: start the next one then */
-	char		 req[512];
-	size_t		 req_len, req_off;
-	char		*in;		/* received bytes */
-	size_t		 in_len, in_cap;
-	size_t		 got;		/* bytes received for this request */
+	int	    fd;	       /* -1 when closed */
+	bool	    keepalive; /* this connection's kind */
+	enum cstate state;
+	unsigned    used;     /* requests answered on this socket */
+	bool	    retrying; /* this request is a -R retry */
+	long long   deadline; /* of the exchange in progress */
+	long long   wake;     /* C_IDLE: start the next one then */
+	char	    req[512];
+	size_t	    req_len, req_off;
+	char	   *in; /* received bytes */
+	size_t	    in_len, in_cap;
+	size_t	    got; /* bytes received for this request */
 	/* The response being read. */
-	bool		 head_done;
-	int		 status;
-	bool		 close_after;	/* the server said Connection: close */
-	bool		 chunked;
-	long long	 body_left;	/* -1: until EOF */
-	bool		 chunk_trailer;	/* reading the trailer after chunk 0 */
+	bool	  head_done;
+	int	  status;
+	bool	  close_after; /* the server said Connection: close */
+	bool	  chunked;
+	long long body_left;	 /* -1: until EOF */
+	bool	  chunk_trailer; /* reading the trailer after chunk 0 */
 };
 
 static struct {
 	struct sockaddr_in sin;
-	int		 conns;
-	int		 keepalive_pct;
-	long long	 duration_ms;
-	long long	 max_requests;
-	const char	*host;
-	const char	*paths[MAX_PATHS];
-	int		 n_paths;
-	int		 want_status;
-	int		 max_pause_ms;
-	int		 timeout_ms;
-	bool		 retry;
+	int		   conns;
+	int		   keepalive_pct;
+	long long	   duration_ms;
+	long long	   max_requests;
+	const char	  *host;
+	const char	  *paths[MAX_PATHS];
+	int		   n_paths;
+	int		   want_status;
+	int		   max_pause_ms;
+	int		   timeout_ms;
+	bool		   retry;
 
-	int		 ep;
-	struct conn	*c;
-	long long	 started;	/* requests begun */
-	long long	 ok;
-	long long	 fails[F_NFAILS];
-	long long	 retried;
-	long long	 opened;	/* connections */
-	int		 next_path;
-	bool		 stopping;	/* no new requests */
-	int		 first_status;	/* first unexpected status, for -v */
+	int	     ep;
+	struct conn *c;
+	long long    started; /* requests begun */
+	long long    ok;
+	long long    fails[F_NFAILS];
+	long long    retried;
+	long long    opened; /* connections */
+	int	     next_path;
+	bool	     stopping;	   /* no new requests */
+	int	     first_status; /* first unexpected status, for -v */
 } L = {
-	.conns = 8, .keepalive_pct = 50, .duration_ms = 2000, .host = "test",
-	.want_status = 200, .timeout_ms = 5000, .ep = -1,
+	.conns = 8,
+	.keepalive_pct = 50,
+	.duration_ms = 2000,
+	.host = "test",
+	.want_status = 200,
+	.timeout_ms = 5000,
+	.ep = -1,
 };
 
-static volatile sig_atomic_t	 interrupted;
+static volatile sig_atomic_t interrupted;
 
 static void __attribute__((noreturn, format(printf, 1, 2)))
 usage(const char *fmt, ...)
 {
-	va_list	 ap;
+	va_list ap;
 
 	fprintf(stderr, "loadgen: ");
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nusage: loadgen -p PORT [-a ADDR] [-c CONNS] "
+	fprintf(stderr,
+	    "\nusage: loadgen -p PORT [-a ADDR] [-c CONNS] "
 	    "[-k KEEPALIVE%%] [-d MS | -n REQUESTS]\n"
 	    "\t[-H HOST] [-u PATH]... [-s STATUS] [-w MAX_PAUSE_MS] "
 	    "[-t TIMEOUT_MS] [-R]\n");
@@ -148,7 +159,7 @@ usage(const char *fmt, ...)
 static long long
 now_ms(void)
 {
-	struct timespec	 ts;
+	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -157,8 +168,8 @@ now_ms(void)
 static long long
 num(const char *s, long long min, long long max, char opt)
 {
-	char		*end;
-	long long	 v;
+	char	 *end;
+	long long v;
 
 	errno = 0;
 	v = strtoll(s, &end, 10);
@@ -191,7 +202,7 @@ conn_close(struct conn *c)
 static void
 conn_watch(struct conn *c, uint32_t events, int op)
 {
-	struct epoll_event	 ev;
+	struct epoll_event ev;
 
 	memset(&ev, 0, sizeof(ev));
 	ev.events = events;
@@ -245,8 +256,8 @@ failed(struct conn *c, enum fail why)
 static void
 start(struct conn *c)
 {
-	const char	*path;
-	int		 one = 1;
+	const char *path;
+	int	    one = 1;
 
 	if (!c->retrying) {
 		if (no_more())
@@ -255,8 +266,8 @@ start(struct conn *c)
 		path = L.paths[L.next_path++ % L.n_paths];
 		c->req_len = (size_t)snprintf(c->req, sizeof(c->req),
 		    "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: loadgen\r\n"
-		    "%s\r\n", path, L.host, c->keepalive ? "" :
-		    "Connection: close\r\n");
+		    "%s\r\n",
+		    path, L.host, c->keepalive ? "" : "Connection: close\r\n");
 	}
 	c->req_off = 0;
 	c->got = 0;
@@ -272,8 +283,7 @@ start(struct conn *c)
 		conn_watch(c, EPOLLOUT | EPOLLIN, EPOLL_CTL_MOD);
 		return;
 	}
-	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd == -1) {
 		fprintf(stderr, "loadgen: socket: %s\n", strerror(errno));
 		exit(1);
@@ -318,7 +328,7 @@ done(struct conn *c)
 static size_t
 line_end(const char *in, size_t off, size_t len)
 {
-	const char	*lf = memchr(in + off, '\n', len - off);
+	const char *lf = memchr(in + off, '\n', len - off);
 
 	return lf == NULL ? 0 : (size_t)(lf - in) + 1;
 }
@@ -333,7 +343,7 @@ consume(struct conn *c, size_t n)
 static bool
 header_is(const char *line, size_t len, const char *name, const char **val)
 {
-	size_t	 n = strlen(name);
+	size_t n = strlen(name);
 
 	if (len <= n || line[n] != ':' || strncasecmp(line, name, n) != 0)
 		return false;
@@ -350,10 +360,10 @@ header_is(const char *line, size_t len, const char *name, const char **val)
 static int
 parse_head(struct conn *c)
 {
-	char		*end, *p, *line, *val_end;
-	const char	*val;
-	size_t		 headlen, len;
-	bool		 has_length = false;
+	char	   *end, *p, *line, *val_end;
+	const char *val;
+	size_t	    headlen, len;
+	bool	    has_length = false;
 
 	end = memmem(c->in, c->in_len, "\r\n\r\n", 4);
 	if (end == NULL)
@@ -390,7 +400,7 @@ parse_head(struct conn *c)
 	}
 	consume(c, headlen);
 	if (c->status >= 100 && c->status < 200) {
-		c->status = 0;		/* 1xx: the real one follows */
+		c->status = 0; /* 1xx: the real one follows */
 		return parse_head(c);
 	}
 	c->head_done = true;
@@ -405,17 +415,18 @@ parse_head(struct conn *c)
 static int
 parse_body(struct conn *c)
 {
-	size_t	 e, n;
+	size_t e, n;
 
 	while (c->chunked) {
 		if (c->body_left > 0) {
-			n = c->in_len < (size_t)c->body_left ? c->in_len :
+			n = c->in_len < (size_t)c->body_left ?
+			    c->in_len :
 			    (size_t)c->body_left;
 			consume(c, n);
 			c->body_left -= (long long)n;
 			if (c->body_left > 0)
 				return 0;
-			c->body_left = -2;	/* CRLF after the data */
+			c->body_left = -2; /* CRLF after the data */
 		}
 		if ((e = line_end(c->in, 0, c->in_len)) == 0)
 			return c->in_len > IN_MAX ? -1 : 0;
@@ -427,7 +438,7 @@ parse_body(struct conn *c)
 		if (c->chunk_trailer) {
 			consume(c, e);
 			if (e <= 2)
-				return 1;	/* the empty line */
+				return 1; /* the empty line */
 			continue;
 		}
 		c->body_left = strtoll(c->in, NULL, 16);
@@ -438,11 +449,10 @@ parse_body(struct conn *c)
 			c->chunk_trailer = true;
 	}
 	if (c->body_left == -1) {
-		c->in_len = 0;		/* until EOF */
+		c->in_len = 0; /* until EOF */
 		return 0;
 	}
-	n = c->in_len < (size_t)c->body_left ? c->in_len :
-	    (size_t)c->body_left;
+	n = c->in_len < (size_t)c->body_left ? c->in_len : (size_t)c->body_left;
 	consume(c, n);
 	c->body_left -= (long long)n;
 	return c->body_left == 0 ? 1 : 0;
@@ -453,12 +463,12 @@ parse_body(struct conn *c)
 static void
 on_readable(struct conn *c)
 {
-	ssize_t	 n;
-	int	 rc;
+	ssize_t n;
+	int	rc;
 
 	for (;;) {
 		if (c->in_cap - c->in_len < 16384) {
-			char	*p = realloc(c->in, c->in_cap + 65536);
+			char *p = realloc(c->in, c->in_cap + 65536);
 
 			if (p == NULL) {
 				fprintf(stderr, "loadgen: out of memory\n");
@@ -511,7 +521,7 @@ on_readable(struct conn *c)
 		}
 		if (rc == 1) {
 			if (c->in_len > 0) {
-				failed(c, F_PARSE);	/* extra bytes */
+				failed(c, F_PARSE); /* extra bytes */
 				return;
 			}
 			done(c);
@@ -523,13 +533,13 @@ on_readable(struct conn *c)
 static void
 on_writable(struct conn *c)
 {
-	ssize_t		 n;
-	int		 err = 0;
-	socklen_t	 len = sizeof(err);
+	ssize_t	  n;
+	int	  err = 0;
+	socklen_t len = sizeof(err);
 
 	if (c->state == C_CONNECTING) {
-		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) ==
-		    -1 || err != 0) {
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 ||
+		    err != 0) {
 			c->retrying = false;
 			failed(c, F_CONNECT);
 			return;
@@ -566,17 +576,17 @@ all_idle(void)
 static void
 run(void)
 {
-	struct epoll_event	 evs[64];
-	long long		 end = now_ms() + L.duration_ms, now;
+	struct epoll_event evs[64];
+	long long	   end = now_ms() + L.duration_ms, now;
 
 	for (;;) {
-		int	 timeout = 100, n;
+		int timeout = 100, n;
 
 		now = now_ms();
 		if (L.max_requests == 0 && now >= end)
 			L.stopping = true;
 		for (int i = 0; i < L.conns; i++) {
-			struct conn	*c = &L.c[i];
+			struct conn *c = &L.c[i];
 
 			if (c->state == C_IDLE && c->wake <= now)
 				start(c);
@@ -585,7 +595,7 @@ run(void)
 			if (c->state == C_IDLE && !no_more() &&
 			    c->wake - now < timeout)
 				timeout = c->wake > now ? (int)(c->wake - now) :
-				    0;
+							  0;
 		}
 		if (no_more() && all_idle())
 			return;
@@ -596,14 +606,14 @@ run(void)
 			exit(1);
 		}
 		for (int i = 0; i < n; i++) {
-			struct conn	*c = evs[i].data.ptr;
+			struct conn *c = evs[i].data.ptr;
 
 			if (c->fd == -1)
 				continue;
 			if (evs[i].events & EPOLLOUT)
 				on_writable(c);
-			if (c->fd != -1 && (evs[i].events &
-			    (EPOLLIN | EPOLLHUP | EPOLLERR)))
+			if (c->fd != -1 &&
+			    (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 				on_readable(c);
 		}
 	}
@@ -612,10 +622,10 @@ run(void)
 int
 main(int argc, char *argv[])
 {
-	const char		*addr = "127.0.0.1";
-	struct sigaction	 sa;
-	long long		 failures = 0;
-	int			 ch, port = 0;
+	const char	*addr = "127.0.0.1";
+	struct sigaction sa;
+	long long	 failures = 0;
+	int		 ch, port = 0;
 
 	while ((ch = getopt(argc, argv, "a:c:d:H:k:n:p:Rs:t:u:w:")) != -1) {
 		switch (ch) {
@@ -655,7 +665,8 @@ main(int argc, char *argv[])
 			if (optarg[0] != '/' ||
 			    strpbrk(optarg, " \r\n") != NULL)
 				usage("-u %s: a path starts with '/' and has "
-				    "no spaces", optarg);
+				      "no spaces",
+				    optarg);
 			L.paths[L.n_paths++] = optarg;
 			break;
 		case 'w':

@@ -26,15 +26,15 @@ const char *
 mp_yaml(unsigned port, unsigned origin, unsigned workers, const char *top,
     const char *paths)
 {
-	return lbt_fmt(
-	    "listen: 127.0.0.1:%u\n"
-	    "workers: %u\n"
-	    "health_check: off\n"
-	    "%s"
-	    "paths:\n"
-	    "  - path: /base\n"
-	    "    servers: [127.0.0.1:%u]\n"
-	    "%s", port, workers, top, origin, paths);
+	return lbt_fmt("listen: 127.0.0.1:%u\n"
+		       "workers: %u\n"
+		       "health_check: off\n"
+		       "%s"
+		       "paths:\n"
+		       "  - path: /base\n"
+		       "    servers: [127.0.0.1:%u]\n"
+		       "%s",
+	    port, workers, top, origin, paths);
 }
 
 /*
@@ -44,9 +44,9 @@ mp_yaml(unsigned port, unsigned origin, unsigned workers, const char *top,
 static ssize_t
 proc_read(const char *fmt, pid_t pid, char *buf, size_t len)
 {
-	char	 path[64];
-	ssize_t	 n;
-	int	 fd;
+	char	path[64];
+	ssize_t n;
+	int	fd;
 
 	snprintf(path, sizeof(path), fmt, (int)pid);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
@@ -76,18 +76,18 @@ cmdline_of(pid_t pid, char *buf, size_t len)
 const char *
 mp_cmdline(pid_t pid)
 {
-	char	 buf[256];
+	char buf[256];
 
 	if (!cmdline_of(pid, buf, sizeof(buf)))
 		return NULL;
-	return lbt_fmt("%s", buf);	/* up to the first NUL: argv[0] */
+	return lbt_fmt("%s", buf); /* up to the first NUL: argv[0] */
 }
 
 const char *
 mp_status(pid_t pid, const char *field)
 {
-	const char	*all, *p;
-	size_t		 n = strlen(field);
+	const char *all, *p;
+	size_t	    n = strlen(field);
 
 	all = lbt_read_file(lbt_fmt("/proc/%d/status", (int)pid), NULL);
 	for (p = all; p != NULL && *p != '\0'; p = strchr(p, '\n')) {
@@ -111,9 +111,9 @@ mp_status(pid_t pid, const char *field)
 static bool
 stat_of(pid_t pid, char *state, pid_t *ppid)
 {
-	char		 all[1024];
-	const char	*p;
-	int		 pp;
+	char	    all[1024];
+	const char *p;
+	int	    pp;
 
 	/* "PID (COMM) S PPID ...": COMM may hold spaces and parentheses. */
 	if (proc_read("/proc/%d/stat", pid, all, sizeof(all)) <= 0 ||
@@ -127,9 +127,9 @@ stat_of(pid_t pid, char *state, pid_t *ppid)
 bool
 mp_alive(pid_t pid)
 {
-	char	 state;
-	pid_t	 ppid;
-	int	 st;
+	char  state;
+	pid_t ppid;
+	int   st;
 
 	if (!stat_of(pid, &state, &ppid))
 		return false;
@@ -144,7 +144,7 @@ mp_alive(pid_t pid)
 bool
 mp_wait_gone(pid_t pid, int timeout_ms)
 {
-	struct timespec	 ts = { 0, 10 * 1000 * 1000 };
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
 
 	for (int waited = 0; waited <= timeout_ms; waited += 10) {
 		if (!mp_alive(pid))
@@ -157,16 +157,16 @@ mp_wait_gone(pid_t pid, int timeout_ms)
 size_t
 mp_children(pid_t parent, const char *title, pid_t *out, size_t max)
 {
-	struct dirent	*d;
-	DIR		*dir;
-	size_t		 n = 0;
+	struct dirent *d;
+	DIR	      *dir;
+	size_t	       n = 0;
 
 	if ((dir = opendir("/proc")) == NULL)
 		return 0;
 	while ((d = readdir(dir)) != NULL) {
-		char		 cmd[256];
-		pid_t		 pid, ppid;
-		char		 state;
+		char  cmd[256];
+		pid_t pid, ppid;
+		char  state;
 
 		if (!isdigit((unsigned char)d->d_name[0]))
 			continue;
@@ -174,8 +174,9 @@ mp_children(pid_t parent, const char *title, pid_t *out, size_t max)
 		if (!stat_of(pid, &state, &ppid) || ppid != parent ||
 		    state == 'Z')
 			continue;
-		if (title != NULL && (!cmdline_of(pid, cmd, sizeof(cmd)) ||
-		    strncmp(cmd, title, strlen(title)) != 0))
+		if (title != NULL &&
+		    (!cmdline_of(pid, cmd, sizeof(cmd)) ||
+			strncmp(cmd, title, strlen(title)) != 0))
 			continue;
 		if (out != NULL && n < max)
 			out[n] = pid;
@@ -186,15 +187,15 @@ mp_children(pid_t parent, const char *title, pid_t *out, size_t max)
 }
 
 struct children_arg {
-	pid_t		 parent;
-	const char	*title;
-	size_t		 n;
+	pid_t	    parent;
+	const char *title;
+	size_t	    n;
 };
 
 static bool
 children_are(void *arg)
 {
-	struct children_arg	*a = arg;
+	struct children_arg *a = arg;
 
 	return mp_children(a->parent, a->title, NULL, 0) == a->n;
 }
@@ -202,7 +203,7 @@ children_are(void *arg)
 bool
 mp_wait_children(pid_t parent, const char *title, size_t n, int timeout_ms)
 {
-	struct children_arg	 a = { parent, title, n };
+	struct children_arg a = { parent, title, n };
 
 	return lbt_wait_for(children_are, &a, timeout_ms);
 }
@@ -210,11 +211,13 @@ mp_wait_children(pid_t parent, const char *title, size_t n, int timeout_ms)
 int
 mp_get(unsigned port, const char *host, const char *path)
 {
-	struct lbt_resp	 r;
-	int		 status;
+	struct lbt_resp r;
+	int		status;
 
-	if (lbt_httpf(port, &r, "GET %s HTTP/1.1\r\nHost: %s\r\n"
-	    "Connection: close\r\n\r\n", path, host ? host : "test") == -1)
+	if (lbt_httpf(port, &r,
+		"GET %s HTTP/1.1\r\nHost: %s\r\n"
+		"Connection: close\r\n\r\n",
+		path, host ? host : "test") == -1)
 		status = -1;
 	else
 		status = r.status;
@@ -223,15 +226,15 @@ mp_get(unsigned port, const char *host, const char *path)
 }
 
 struct status_arg {
-	unsigned	 port;
-	const char	*path;
-	int		 status;
+	unsigned    port;
+	const char *path;
+	int	    status;
 };
 
 static bool
 status_is(void *arg)
 {
-	struct status_arg	*a = arg;
+	struct status_arg *a = arg;
 
 	return mp_get(a->port, NULL, a->path) == a->status;
 }
@@ -239,20 +242,20 @@ status_is(void *arg)
 bool
 mp_wait_status(unsigned port, const char *path, int status, int timeout_ms)
 {
-	struct status_arg	 a = { port, path, status };
+	struct status_arg a = { port, path, status };
 
 	return lbt_wait_for(status_is, &a, timeout_ms);
 }
 
 struct file_arg {
-	const char	*path;
-	const char	*needle;
+	const char *path;
+	const char *needle;
 };
 
 static bool
 file_has(void *arg)
 {
-	struct file_arg	*a = arg;
+	struct file_arg *a = arg;
 	const char	*all = lbt_read_file(a->path, NULL);
 
 	return all != NULL && strstr(all, a->needle) != NULL;
@@ -261,7 +264,7 @@ file_has(void *arg)
 bool
 mp_wait_file(const char *path, const char *needle, int timeout_ms)
 {
-	struct file_arg	 a = { path, needle };
+	struct file_arg a = { path, needle };
 
 	return lbt_wait_for(file_has, &a, timeout_ms);
 }
@@ -277,8 +280,8 @@ mp_wait_log(pid_t pid, const char *needle, int timeout_ms)
 size_t
 mp_count(const char *path, const char *needle)
 {
-	const char	*p = lbt_read_file(path, NULL);
-	size_t		 n = 0;
+	const char *p = lbt_read_file(path, NULL);
+	size_t	    n = 0;
 
 	while (p != NULL && (p = strstr(p, needle)) != NULL) {
 		n++;

@@ -59,10 +59,10 @@
 #include <event2/util.h>
 
 #define MAX_LISTEN	16
-#define STREAM_PIECE	(64 * 1024)	/* bytes queued per write callback */
+#define STREAM_PIECE	(64 * 1024) /* bytes queued per write callback */
 #define CONN_BUCKETS	256
 #define MAX_COOKIES	16
-#define PARTIAL_DEFAULT	1024		/* body announced by a bare partial */
+#define PARTIAL_DEFAULT 1024 /* body announced by a bare partial */
 
 /*
  * The body pattern: byte i is 'a' + (i + i / 26) % 26. Printable, so a
@@ -70,55 +70,55 @@
  * bytes, so a dropped or repeated piece shows in a checksum. Keep in step
  * with lbt_pattern_fill in tests/harness.c.
  */
-#define PATTERN_PERIOD	676
+#define PATTERN_PERIOD 676
 
 enum fault {
 	FAULT_NONE,
-	FAULT_RESET,		/* RST without a response */
-	FAULT_GARBAGE,		/* bytes that are not HTTP, then close */
-	FAULT_CLOSE,		/* close without a response */
-	FAULT_PARTIAL		/* headers and half the body, then close */
+	FAULT_RESET,   /* RST without a response */
+	FAULT_GARBAGE, /* bytes that are not HTTP, then close */
+	FAULT_CLOSE,   /* close without a response */
+	FAULT_PARTIAL  /* headers and half the body, then close */
 };
 
 /* One accepted connection, known from its first request on. */
 struct conn {
-	struct evhttp_connection *evcon;	/* not owned */
-	uint64_t	 id;		/* 0 until an application request */
-	struct pending	*pending;	/* the answer under way, or NULL */
-	struct conn	*next;		/* hash chain */
+	struct evhttp_connection *evcon;   /* not owned */
+	uint64_t		  id;	   /* 0 until an application request */
+	struct pending		 *pending; /* the answer under way, or NULL */
+	struct conn		 *next;	   /* hash chain */
 };
 
 /* An answer that is not sent from the request callback itself. */
 struct pending {
-	struct evhttp_request *req;	/* libevent's; ours until answered */
-	struct conn	*conn;		/* the connection it arrived on */
-	struct event	*timer;		/* owned: delay, or a fault's turn */
-	enum fault	 fault;
-	int		 status;
-	struct evbuffer	*body;		/* owned; NULL when streaming */
-	bool		 stream;	/* send stream_len pattern bytes */
-	uint64_t	 stream_len;
-	uint64_t	 stream_sent;
+	struct evhttp_request *req;   /* libevent's; ours until answered */
+	struct conn	      *conn;  /* the connection it arrived on */
+	struct event	      *timer; /* owned: delay, or a fault's turn */
+	enum fault	       fault;
+	int		       status;
+	struct evbuffer	      *body;   /* owned; NULL when streaming */
+	bool		       stream; /* send stream_len pattern bytes */
+	uint64_t	       stream_len;
+	uint64_t	       stream_sent;
 };
 
 /* The one process-wide state: options and counters. */
 static struct {
-	const char	*name;		/* --name, "app" in the JSON */
-	bool		 health_fail;	/* /healthcheck answers 500 */
-	enum fault	 mode_fault;	/* --mode: a fault for every request */
-	long		 mode_delay;	/* --mode slow:MS */
-	uint64_t	 connections;
-	uint64_t	 open_connections;
-	uint64_t	 requests;
-	uint64_t	 health_probes;
-	struct conn	*conns[CONN_BUCKETS];
+	const char	  *name;	/* --name, "app" in the JSON */
+	bool		   health_fail; /* /healthcheck answers 500 */
+	enum fault	   mode_fault;	/* --mode: a fault for every request */
+	long		   mode_delay;	/* --mode slow:MS */
+	uint64_t	   connections;
+	uint64_t	   open_connections;
+	uint64_t	   requests;
+	uint64_t	   health_probes;
+	struct conn	  *conns[CONN_BUCKETS];
 	struct event_base *base;
-	uint32_t	 crc_table[256];
-	char		 pattern[PATTERN_PERIOD];
+	uint32_t	   crc_table[256];
+	char		   pattern[PATTERN_PERIOD];
 } g;
 
-static void	respond(struct pending *);
-static void	stream_piece(struct pending *);
+static void respond(struct pending *);
+static void stream_piece(struct pending *);
 
 static void __attribute__((format(printf, 1, 2), noreturn))
 die(const char *fmt, ...)
@@ -137,7 +137,7 @@ static void
 crc_init(void)
 {
 	uint32_t c;
-	int i, k;
+	int	 i, k;
 
 	for (i = 0; i < 256; i++) {
 		c = (uint32_t)i;
@@ -243,20 +243,21 @@ static void
 json_headers(struct evbuffer *b, struct evkeyvalq *hdrs)
 {
 	struct evkeyval *h, *prev, *o;
-	bool first = true, seen, many;
+	bool		 first = true, seen, many;
 
 	evbuffer_add_printf(b, "{");
-	TAILQ_FOREACH(h, hdrs, next) {
+	TAILQ_FOREACH(h, hdrs, next)
+	{
 		seen = false;
 		for (prev = TAILQ_FIRST(hdrs); prev != h;
-		    prev = TAILQ_NEXT(prev, next))
+		     prev = TAILQ_NEXT(prev, next))
 			if (strcasecmp(prev->key, h->key) == 0)
 				seen = true;
 		if (seen)
 			continue;
 		many = false;
 		for (o = TAILQ_NEXT(h, next); o != NULL;
-		    o = TAILQ_NEXT(o, next))
+		     o = TAILQ_NEXT(o, next))
 			if (strcasecmp(o->key, h->key) == 0)
 				many = true;
 		if (!first)
@@ -290,8 +291,8 @@ static char *
 query_param(const char *query, const char *name)
 {
 	const char *p, *end, *eq;
-	char *key, *val, *part;
-	size_t n;
+	char	   *key, *val, *part;
+	size_t	    n;
 
 	for (p = query; p != NULL && *p != '\0'; p = *end ? end + 1 : end) {
 		end = strchr(p, '&');
@@ -331,7 +332,7 @@ conn_bucket(const struct evhttp_connection *evcon)
 static void
 conn_closed(struct evhttp_connection *evcon, void *arg)
 {
-	struct conn *c = arg, **pp;
+	struct conn    *c = arg, **pp;
 	struct pending *p = c->pending;
 
 	if (p != NULL) {
@@ -351,7 +352,7 @@ conn_closed(struct evhttp_connection *evcon, void *arg)
 	if (c->id != 0)
 		g.open_connections--;
 	for (pp = &g.conns[conn_bucket(evcon)]; *pp != NULL;
-	    pp = &(*pp)->next) {
+	     pp = &(*pp)->next) {
 		if (*pp == c) {
 			*pp = c->next;
 			break;
@@ -365,8 +366,8 @@ static struct conn *
 conn_get(struct evhttp_request *req)
 {
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	struct conn *c;
-	unsigned b;
+	struct conn		 *c;
+	unsigned		  b;
 
 	if (evcon == NULL)
 		return NULL;
@@ -411,10 +412,10 @@ static void
 local_url(struct evhttp_request *req, char *out, size_t outlen)
 {
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	char host[INET6_ADDRSTRLEN];
-	int fd;
+	struct sockaddr_storage	  ss;
+	socklen_t		  sl = sizeof(ss);
+	char			  host[INET6_ADDRSTRLEN];
+	int			  fd;
 
 	snprintf(out, outlen, "http://unknown");
 	if (evcon == NULL)
@@ -441,15 +442,24 @@ static const char *
 method_name(struct evhttp_request *req)
 {
 	switch (evhttp_request_get_command(req)) {
-	case EVHTTP_REQ_GET:		return "GET";
-	case EVHTTP_REQ_POST:		return "POST";
-	case EVHTTP_REQ_HEAD:		return "HEAD";
-	case EVHTTP_REQ_PUT:		return "PUT";
-	case EVHTTP_REQ_DELETE:		return "DELETE";
-	case EVHTTP_REQ_OPTIONS:	return "OPTIONS";
-	case EVHTTP_REQ_TRACE:		return "TRACE";
-	case EVHTTP_REQ_CONNECT:	return "CONNECT";
-	case EVHTTP_REQ_PATCH:		return "PATCH";
+	case EVHTTP_REQ_GET:
+		return "GET";
+	case EVHTTP_REQ_POST:
+		return "POST";
+	case EVHTTP_REQ_HEAD:
+		return "HEAD";
+	case EVHTTP_REQ_PUT:
+		return "PUT";
+	case EVHTTP_REQ_DELETE:
+		return "DELETE";
+	case EVHTTP_REQ_OPTIONS:
+		return "OPTIONS";
+	case EVHTTP_REQ_TRACE:
+		return "TRACE";
+	case EVHTTP_REQ_CONNECT:
+		return "CONNECT";
+	case EVHTTP_REQ_PATCH:
+		return "PATCH";
 	}
 	return "UNKNOWN";
 }
@@ -459,13 +469,13 @@ static void
 reply_json(struct evbuffer *b, struct evhttp_request *req, struct conn *c)
 {
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-	struct evbuffer *body = evhttp_request_get_input_buffer(req);
-	struct evbuffer_iovec *v = NULL;
-	const char *path, *query;
-	char url[128], *msg, *param, *full;
-	uint32_t crc = 0;
-	int i, n;
+	struct evkeyvalq	*in = evhttp_request_get_input_headers(req);
+	struct evbuffer		*body = evhttp_request_get_input_buffer(req);
+	struct evbuffer_iovec	*v = NULL;
+	const char		*path, *query;
+	char			 url[128], *msg, *param, *full;
+	uint32_t		 crc = 0;
+	int			 i, n;
 
 	path = uri ? evhttp_uri_get_path(uri) : NULL;
 	query = uri ? evhttp_uri_get_query(uri) : NULL;
@@ -506,7 +516,8 @@ reply_json(struct evbuffer *b, struct evhttp_request *req, struct conn *c)
 	evbuffer_add_printf(b, ", \"MyCustomParam\": ");
 	json_str(b, param);
 	free(param);
-	evbuffer_add_printf(b, ", \"body_length\": %zu, \"body_crc32\": "
+	evbuffer_add_printf(b,
+	    ", \"body_length\": %zu, \"body_crc32\": "
 	    "\"%08" PRIx32 "\", \"connection_id\": %" PRIu64
 	    ", \"connections\": %" PRIu64 ", \"requests\": %" PRIu64 "}\n",
 	    evbuffer_get_length(body), crc, c ? c->id : 0, g.connections,
@@ -525,7 +536,7 @@ static void
 set_length(struct evhttp_request *req, uint64_t len)
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-	char cl[32];
+	char		  cl[32];
 
 	snprintf(cl, sizeof(cl), "%" PRIu64, len);
 	evhttp_remove_header(out, "Content-Length");
@@ -537,7 +548,7 @@ static void
 raw_send(int fd, const void *data, size_t len)
 {
 	const char *p = data;
-	ssize_t n;
+	ssize_t	    n;
 
 	while (len > 0) {
 		n = send(fd, p, len, MSG_NOSIGNAL);
@@ -558,12 +569,12 @@ static void
 do_fault(struct pending *p)
 {
 	struct evhttp_connection *evcon;
-	struct linger lg = { 1, 0 };
-	struct evbuffer *half;
-	enum fault f = p->fault;
-	uint64_t total;
-	char head[256];
-	int fd, ph;
+	struct linger		  lg = { 1, 0 };
+	struct evbuffer		 *half;
+	enum fault		  f = p->fault;
+	uint64_t		  total;
+	char			  head[256];
+	int			  fd, ph;
 
 	evcon = evhttp_request_get_connection(p->req);
 	total = p->stream ? p->stream_len : PARTIAL_DEFAULT;
@@ -594,13 +605,16 @@ do_fault(struct pending *p)
 		raw_send(fd, "\x01\x02garbage, not HTTP\xff\xfe\r\n\r\n", 26);
 		break;
 	case FAULT_PARTIAL:
-		snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\n"
+		snprintf(head, sizeof(head),
+		    "HTTP/1.1 200 OK\r\n"
 		    "Content-Type: application/octet-stream\r\n"
-		    "Content-Length: %" PRIu64 "\r\n\r\n", total);
+		    "Content-Length: %" PRIu64 "\r\n\r\n",
+		    total);
 		raw_send(fd, head, strlen(head));
 		if ((half = evbuffer_new()) != NULL) {
-			if (pattern_add(half, 0, (size_t)(total / 2 <
-			    (1 << 20) ? total / 2 : 1 << 20)) == 0)
+			if (pattern_add(half, 0,
+				(size_t)(total / 2 < (1 << 20) ? total / 2 :
+								 1 << 20)) == 0)
 				raw_send(fd, evbuffer_pullup(half, -1),
 				    evbuffer_get_length(half));
 			evbuffer_free(half);
@@ -629,12 +643,12 @@ static void
 stream_piece(struct pending *p)
 {
 	struct evhttp_request *req = p->req;
-	struct evbuffer *buf;
-	uint64_t left = p->stream_len - p->stream_sent;
+	struct evbuffer	      *buf;
+	uint64_t	       left = p->stream_len - p->stream_sent;
 	size_t n = left < STREAM_PIECE ? (size_t)left : STREAM_PIECE;
 
-	if ((buf = evbuffer_new()) == NULL || pattern_add(buf,
-	    p->stream_sent, n) == -1) {
+	if ((buf = evbuffer_new()) == NULL ||
+	    pattern_add(buf, p->stream_sent, n) == -1) {
 		if (buf != NULL)
 			evbuffer_free(buf);
 		evhttp_connection_free(evhttp_request_get_connection(req));
@@ -713,13 +727,15 @@ static void
 control(struct evhttp_request *req, const char *path)
 {
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	char *v, text[256];
+	char			*v, text[256];
 
 	if (strcmp(path, "/__stats") == 0) {
-		snprintf(text, sizeof(text), "{\"connections\": %" PRIu64
-		    ", \"requests\": %" PRIu64 ", \"health_probes\": %" PRIu64
-		    ", \"open_connections\": %" PRIu64 "}\n", g.connections,
-		    g.requests, g.health_probes, g.open_connections);
+		snprintf(text, sizeof(text),
+		    "{\"connections\": %" PRIu64 ", \"requests\": %" PRIu64
+		    ", \"health_probes\": %" PRIu64
+		    ", \"open_connections\": %" PRIu64 "}\n",
+		    g.connections, g.requests, g.health_probes,
+		    g.open_connections);
 		reply_text(req, 200, text, "application/json");
 		return;
 	}
@@ -739,8 +755,8 @@ control(struct evhttp_request *req, const char *path)
 		return;
 	}
 	free(v);
-	reply_text(req, 200, g.health_fail ? "health: fail\n" :
-	    "health: ok\n", "text/plain");
+	reply_text(req, 200, g.health_fail ? "health: fail\n" : "health: ok\n",
+	    "text/plain");
 }
 
 static enum fault
@@ -765,14 +781,14 @@ test_controls(struct pending *p, long *delay)
 {
 	struct evkeyvalq *in = evhttp_request_get_input_headers(p->req);
 	struct evkeyvalq *out = evhttp_request_get_output_headers(p->req);
-	struct evkeyval *h;
-	const char *chunked;
-	long long v;
-	char *name, *val, cookie[32];
-	int i;
+	struct evkeyval	 *h;
+	const char	 *chunked;
+	long long	  v;
+	char		 *name, *val, cookie[32];
+	int		  i;
 
 	if ((v = parse_num(evhttp_find_header(in, "X-Test-Delay"),
-	    3600 * 1000)) > 0)
+		 3600 * 1000)) > 0)
 		*delay += (long)v;
 	if ((v = parse_num(evhttp_find_header(in, "X-Test-Status"), 999)) >=
 	    100)
@@ -780,7 +796,7 @@ test_controls(struct pending *p, long *delay)
 	if (evhttp_find_header(in, "X-Test-Fault") != NULL)
 		p->fault = parse_fault(evhttp_find_header(in, "X-Test-Fault"));
 	if ((v = parse_num(evhttp_find_header(in, "X-Test-Body"),
-	    LLONG_MAX / 2)) >= 0) {
+		 LLONG_MAX / 2)) >= 0) {
 		p->stream = true;
 		p->stream_len = (uint64_t)v;
 		evhttp_remove_header(out, "Content-Type");
@@ -793,14 +809,15 @@ test_controls(struct pending *p, long *delay)
 			set_length(p->req, (uint64_t)v);
 	}
 	if ((v = parse_num(evhttp_find_header(in, "X-Test-Set-Cookie"),
-	    MAX_COOKIES)) > 0) {
+		 MAX_COOKIES)) > 0) {
 		for (i = 1; i <= v; i++) {
 			snprintf(cookie, sizeof(cookie), "c%d=%d; Path=/", i,
 			    i);
 			evhttp_add_header(out, "Set-Cookie", cookie);
 		}
 	}
-	TAILQ_FOREACH(h, in, next) {
+	TAILQ_FOREACH(h, in, next)
+	{
 		if (strcasecmp(h->key, "X-Test-Header") != 0)
 			continue;
 		if ((name = strdup(h->value)) == NULL)
@@ -822,11 +839,11 @@ static void
 handle(struct evhttp_request *req, void *arg)
 {
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
-	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-	struct pending *p;
-	struct timeval tv;
-	long delay;
+	const char		*path = uri ? evhttp_uri_get_path(uri) : NULL;
+	struct evkeyvalq	*out = evhttp_request_get_output_headers(req);
+	struct pending		*p;
+	struct timeval		 tv;
+	long			 delay;
 
 	if (path == NULL || *path == '\0')
 		path = "/";
@@ -914,7 +931,7 @@ static unsigned
 sock_port(int fd)
 {
 	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
+	socklen_t		sl = sizeof(ss);
 
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == -1)
 		return 0;
@@ -942,13 +959,14 @@ static unsigned
 listen_on(struct evhttp *http, const char *spec)
 {
 	struct addrinfo hints, *res, *ai, *done;
-	char *copy, *host, *port;
-	unsigned bound_port = 0;
-	int fd, on = 1, rc, nbound = 0;
-	bool dup;
+	char	       *copy, *host, *port;
+	unsigned	bound_port = 0;
+	int		fd, on = 1, rc, nbound = 0;
+	bool		dup;
 
-	if ((copy = strdup(spec)) == NULL || split_hostport(copy, &host,
-	    &port) == -1 || parse_num(port, 65535) < 0)
+	if ((copy = strdup(spec)) == NULL ||
+	    split_hostport(copy, &host, &port) == -1 ||
+	    parse_num(port, 65535) < 0)
 		die("--listen %s: expected HOST:PORT", spec);
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
@@ -963,21 +981,24 @@ listen_on(struct evhttp *http, const char *spec)
 		for (done = res; done != ai; done = done->ai_next)
 			if (done->ai_addrlen == ai->ai_addrlen &&
 			    memcmp(done->ai_addr, ai->ai_addr,
-			    ai->ai_addrlen) == 0)
+				ai->ai_addrlen) == 0)
 				dup = true;
 		if (dup)
 			continue;
 		if (bound_port != 0)
 			set_port(ai->ai_addr, bound_port);
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC |
-		    SOCK_NONBLOCK, 0);
-		if (fd == -1 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on,
-		    sizeof(on)) == -1 || (ai->ai_family == AF_INET6 &&
-		    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on,
-		    sizeof(on)) == -1) || bind(fd, ai->ai_addr,
-		    ai->ai_addrlen) == -1 || listen(fd, 511) == -1) {
-			if (ai->ai_family == AF_INET6 && (errno ==
-			    EADDRNOTAVAIL || errno == EAFNOSUPPORT) &&
+		fd = socket(ai->ai_family,
+		    ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd == -1 ||
+		    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) ==
+			-1 ||
+		    (ai->ai_family == AF_INET6 &&
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on,
+			    sizeof(on)) == -1) ||
+		    bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 ||
+		    listen(fd, 511) == -1) {
+			if (ai->ai_family == AF_INET6 &&
+			    (errno == EADDRNOTAVAIL || errno == EAFNOSUPPORT) &&
 			    (nbound > 0 || ai->ai_next != NULL)) {
 				if (fd != -1)
 					close(fd);
@@ -1003,9 +1024,9 @@ listen_on(struct evhttp *http, const char *spec)
 static void
 write_port_file(const char *file, const unsigned *ports, int n)
 {
-	char tmp[PATH_MAX];
+	char  tmp[PATH_MAX];
 	FILE *f;
-	int i;
+	int   i;
 
 	snprintf(tmp, sizeof(tmp), "%s.tmp", file);
 	if ((f = fopen(tmp, "w")) == NULL)
@@ -1022,10 +1043,10 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(g.base, NULL);
 }
 
-static void __attribute__((noreturn))
-usage(void)
+static void __attribute__((noreturn)) usage(void)
 {
-	fprintf(stderr, "usage: origin --name NAME --listen HOST:PORT "
+	fprintf(stderr,
+	    "usage: origin --name NAME --listen HOST:PORT "
 	    "[--listen ...] [--port-file FILE]\n"
 	    "              [--health-fail] [--idle-close MS] "
 	    "[--mode reset|garbage|close|partial|slow:MS]\n");
@@ -1036,21 +1057,20 @@ int
 main(int argc, char *argv[])
 {
 	static const struct option opts[] = {
-		{ "name",	 required_argument, NULL, 'n' },
-		{ "listen",	 required_argument, NULL, 'l' },
-		{ "port-file",	 required_argument, NULL, 'p' },
-		{ "health-fail", no_argument,	    NULL, 'H' },
-		{ "idle-close",	 required_argument, NULL, 'i' },
-		{ "mode",	 required_argument, NULL, 'm' },
-		{ NULL, 0, NULL, 0 }
+		{ "name", required_argument, NULL, 'n' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "port-file", required_argument, NULL, 'p' },
+		{ "health-fail", no_argument, NULL, 'H' },
+		{ "idle-close", required_argument, NULL, 'i' },
+		{ "mode", required_argument, NULL, 'm' }, { NULL, 0, NULL, 0 }
 	};
-	const char *listens[MAX_LISTEN], *port_file = NULL;
-	unsigned ports[MAX_LISTEN];
-	struct event *sigterm, *sigint;
+	const char    *listens[MAX_LISTEN], *port_file = NULL;
+	unsigned       ports[MAX_LISTEN];
+	struct event  *sigterm, *sigint;
 	struct evhttp *http;
 	struct timeval tv;
-	long long idle = -1, v;
-	int ch, i, nlisten = 0;
+	long long      idle = -1, v;
+	int	       ch, i, nlisten = 0;
 
 	/* Die with the test (or demo) that started us. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -1085,7 +1105,8 @@ main(int argc, char *argv[])
 			else if ((g.mode_fault = parse_fault(optarg)) ==
 			    FAULT_NONE)
 				die("--mode %s: expected reset, garbage, "
-				    "close, partial or slow:MS", optarg);
+				    "close, partial or slow:MS",
+				    optarg);
 			break;
 		default:
 			usage();
@@ -1098,9 +1119,10 @@ main(int argc, char *argv[])
 	if ((g.base = event_base_new()) == NULL ||
 	    (http = evhttp_new(g.base)) == NULL)
 		die("cannot set up libevent");
-	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
-	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH | EVHTTP_REQ_TRACE);
+	evhttp_set_allowed_methods(http,
+	    EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
+		EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+		EVHTTP_REQ_PATCH | EVHTTP_REQ_TRACE);
 	/* No Content-Type unless we set one: a proxy must not invent it. */
 	evhttp_set_default_content_type(http, NULL);
 	evhttp_set_gencb(http, handle, NULL);
@@ -1115,8 +1137,9 @@ main(int argc, char *argv[])
 	 */
 	sigterm = evsignal_new(g.base, SIGTERM, on_signal, NULL);
 	sigint = evsignal_new(g.base, SIGINT, on_signal, NULL);
-	if (sigterm == NULL || sigint == NULL || evsignal_add(sigterm,
-	    NULL) == -1 || evsignal_add(sigint, NULL) == -1)
+	if (sigterm == NULL || sigint == NULL ||
+	    evsignal_add(sigterm, NULL) == -1 ||
+	    evsignal_add(sigint, NULL) == -1)
 		die("cannot catch signals");
 	for (i = 0; i < nlisten; i++)
 		ports[i] = listen_on(http, listens[i]);

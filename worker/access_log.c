@@ -24,11 +24,11 @@
 
 /* The access log's state: the one mutable struct of this file. */
 static struct {
-	int		 fd;		/* -1: off */
-	char		 path[4096];	/* "" unless logging to a file */
-	struct lb_buf	 line;		/* reused for every line */
-	time_t		 stamp_sec;	/* the second stamp was made for */
-	char		 stamp[32];	/* "28/Nov/2026:10:15:02 +0000" */
+	int	      fd;	  /* -1: off */
+	char	      path[4096]; /* "" unless logging to a file */
+	struct lb_buf line;	  /* reused for every line */
+	time_t	      stamp_sec;  /* the second stamp was made for */
+	char	      stamp[32];  /* "28/Nov/2026:10:15:02 +0000" */
 } al = { .fd = -1, .stamp_sec = -1 };
 
 static int
@@ -40,7 +40,7 @@ open_file(const char *path)
 int
 lb_access_log_open(const char *target)
 {
-	int	 fd;
+	int fd;
 
 	lb_access_log_close();
 	if (target == NULL || strcmp(target, "off") == 0)
@@ -63,7 +63,7 @@ lb_access_log_open(const char *target)
 int
 lb_access_log_reopen(void)
 {
-	int	 fd;
+	int fd;
 
 	if (al.path[0] == '\0')
 		return 0;
@@ -96,13 +96,23 @@ static const char *
 stamp(void)
 {
 	static const char *const months[] = {
-		"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-		"Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+		"Jan",
+		"Feb",
+		"Mar",
+		"Apr",
+		"May",
+		"Jun",
+		"Jul",
+		"Aug",
+		"Sep",
+		"Oct",
+		"Nov",
+		"Dec",
 	};
-	time_t		 now = time(NULL);
-	struct tm	 tm;
-	long		 off;
-	char		 sign = '+';
+	time_t	  now = time(NULL);
+	struct tm tm;
+	long	  off;
+	char	  sign = '+';
 
 	if (now == al.stamp_sec)
 		return al.stamp;
@@ -117,8 +127,8 @@ stamp(void)
 	lb_snprintf(al.stamp, sizeof(al.stamp),
 	    "%02d/%s/%04d:%02d:%02d:%02d %c%02ld%02ld", tm.tm_mday,
 	    months[tm.tm_mon >= 0 && tm.tm_mon < 12 ? tm.tm_mon : 0],
-	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec, sign,
-	    off / 60, off % 60);
+	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec, sign, off / 60,
+	    off % 60);
 	al.stamp_sec = now;
 	return al.stamp;
 }
@@ -127,9 +137,9 @@ stamp(void)
 static void
 add_escaped(struct lb_buf *b, const char *s)
 {
-	static const char	 hex[] = "0123456789ABCDEF";
-	const unsigned char	*p;
-	size_t			 run;
+	static const char    hex[] = "0123456789ABCDEF";
+	const unsigned char *p;
+	size_t		     run;
 
 	if (s == NULL) {
 		lb_buf_addc(b, '-');
@@ -138,7 +148,8 @@ add_escaped(struct lb_buf *b, const char *s)
 	for (p = (const unsigned char *)s; *p != '\0'; p += run) {
 		/* Copy the longest run that needs no escape at once. */
 		for (run = 0; p[run] >= 0x20 && p[run] < 0x7f &&
-		    p[run] != '"' && p[run] != '\\'; run++)
+		     p[run] != '"' && p[run] != '\\';
+		     run++)
 			;
 		if (run > 0) {
 			lb_buf_add(b, p, run);
@@ -155,7 +166,7 @@ add_escaped(struct lb_buf *b, const char *s)
 static void
 add_seconds(struct lb_buf *b, int64_t us)
 {
-	int64_t	 ms = us > 0 ? us / 1000 : 0;
+	int64_t ms = us > 0 ? us / 1000 : 0;
 
 	lb_buf_printf(b, "%" PRId64 ".%03d", ms / 1000, (int)(ms % 1000));
 }
@@ -163,8 +174,8 @@ add_seconds(struct lb_buf *b, int64_t us)
 void
 lb_access_log_write(const struct lb_access *a)
 {
-	struct lb_buf	*b = &al.line;
-	ssize_t		 n;
+	struct lb_buf *b = &al.line;
+	ssize_t	       n;
 
 	if (al.fd == -1)
 		return;

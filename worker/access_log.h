@@ -10,18 +10,18 @@
 #include <stdint.h>
 
 struct lb_access {
-	const char	*client_ip;	/* "192.0.2.1" */
-	const char	*method;	/* "GET" */
-	const char	*target;	/* the request-target as received */
-	int		 http_minor;	/* HTTP/1.minor */
-	int		 status;	/* what the client got */
-	uint64_t	 bytes;		/* response body bytes sent */
-	const char	*referer;	/* NULL: "-" */
-	const char	*user_agent;	/* NULL: "-" */
-	const char	*upstream;	/* "127.0.0.1:8081", NULL: "-" */
-	int		 upstream_status;	/* 0: "-" */
-	int64_t		 rt_us;		/* request time */
-	int64_t		 urt_us;	/* upstream time; -1: "-" */
+	const char *client_ip;	     /* "192.0.2.1" */
+	const char *method;	     /* "GET" */
+	const char *target;	     /* the request-target as received */
+	int	    http_minor;	     /* HTTP/1.minor */
+	int	    status;	     /* what the client got */
+	uint64_t    bytes;	     /* response body bytes sent */
+	const char *referer;	     /* NULL: "-" */
+	const char *user_agent;	     /* NULL: "-" */
+	const char *upstream;	     /* "127.0.0.1:8081", NULL: "-" */
+	int	    upstream_status; /* 0: "-" */
+	int64_t	    rt_us;	     /* request time */
+	int64_t	    urt_us;	     /* upstream time; -1: "-" */
 };
 
 /* worker/access_log.c */
@@ -30,12 +30,12 @@ struct lb_access {
  * Log to TARGET: NULL (off), "stderr" or a file path (appended, created
  * 0640). 0, or -1 with errno.
  */
-int		 lb_access_log_open(const char *target);
+int lb_access_log_open(const char *target);
 /* Reopen the file (SIGUSR1, logrotate). 0 or -1 with errno. */
-int		 lb_access_log_reopen(void);
-void		 lb_access_log_close(void);
+int  lb_access_log_reopen(void);
+void lb_access_log_close(void);
 /* Nothing is done (nor formatted) when the log is off. */
-bool		 lb_access_log_enabled(void);
-void		 lb_access_log_write(const struct lb_access *);
+bool lb_access_log_enabled(void);
+void lb_access_log_write(const struct lb_access *);
 
 #endif /* LB_ACCESS_LOG_H */

@@ -42,19 +42,24 @@
 #include "common/str.h"
 #include "worker/admin.h"
 
-#define ADMIN_TIMEOUT_S		10
-#define ADMIN_MAX_HEADERS	(16 * 1024)
-#define ADMIN_MAX_BODY		(64 * 1024)	/* none is read */
+#define ADMIN_TIMEOUT_S	  10
+#define ADMIN_MAX_HEADERS (16 * 1024)
+#define ADMIN_MAX_BODY	  (64 * 1024) /* none is read */
 
 struct lb_admin {
-	struct evhttp	*http;		/* owned */
-	struct evhttp_bound_socket *bound;	/* NULL once stopped */
-	const struct lb_cfg *cfg;	/* not owned; the generation's */
-	struct lb_shm	*shm;		/* not owned */
+	struct evhttp		   *http;  /* owned */
+	struct evhttp_bound_socket *bound; /* NULL once stopped */
+	const struct lb_cfg	   *cfg;   /* not owned; the generation's */
+	struct lb_shm		   *shm;   /* not owned */
 };
 
 static const char *const code_names[LB_SHM_CODES] = {
-	"1xx", "2xx", "3xx", "4xx", "5xx", "other",
+	"1xx",
+	"2xx",
+	"3xx",
+	"4xx",
+	"5xx",
+	"other",
 };
 
 /* -------------------------------------------------------- formatting */
@@ -63,8 +68,8 @@ static const char *const code_names[LB_SHM_CODES] = {
 static void
 add_seconds(struct lb_buf *b, uint64_t us)
 {
-	char	 frac[8];
-	int	 n;
+	char frac[8];
+	int  n;
 
 	lb_buf_printf(b, "%" PRIu64, us / 1000000);
 	if (us % 1000000 == 0)
@@ -100,7 +105,7 @@ add_json_str(struct lb_buf *b, const char *s, const char *suffix)
 {
 	lb_buf_addc(b, '"');
 	for (; *s != '\0'; s++) {
-		unsigned char	 c = (unsigned char)*s;
+		unsigned char c = (unsigned char)*s;
 
 		if (c == '"' || c == '\\')
 			lb_buf_printf(b, "\\%c", c);
@@ -115,8 +120,7 @@ add_json_str(struct lb_buf *b, const char *s, const char *suffix)
 }
 
 static void
-family(struct lb_buf *b, const char *name, const char *type,
-    const char *help)
+family(struct lb_buf *b, const char *name, const char *type, const char *help)
 {
 	lb_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
 	    type);
@@ -129,7 +133,7 @@ family(struct lb_buf *b, const char *name, const char *type,
 static const char *
 repeat_suffix(const struct lb_route *r, size_t i, char *buf, size_t len)
 {
-	size_t	 k = 0;
+	size_t k = 0;
 
 	for (size_t j = 0; j < i; j++)
 		if (strcmp(r->servers[j].name, r->servers[i].name) == 0 &&
@@ -144,7 +148,7 @@ repeat_suffix(const struct lb_route *r, size_t i, char *buf, size_t len)
 static void
 server_labels(struct lb_buf *b, const struct lb_route *r, size_t i)
 {
-	char	 sfx[24];
+	char sfx[24];
 
 	lb_buf_addc(b, '{');
 	add_label(b, "route", r->label, NULL);
@@ -165,11 +169,10 @@ load64(const _Atomic uint64_t *v)
 /* ----------------------------------------------------------- metrics */
 
 static void
-route_codes(struct lb_buf *b, const char *label,
-    const struct lb_shm_route *rt)
+route_codes(struct lb_buf *b, const char *label, const struct lb_shm_route *rt)
 {
 	for (size_t c = 0; c < LB_SHM_CODES; c++) {
-		uint64_t	 v = load64(&rt->codes[c]);
+		uint64_t v = load64(&rt->codes[c]);
 
 		if (c == LB_SHM_CODES - 1 && v == 0)
 			continue;
@@ -182,19 +185,24 @@ route_codes(struct lb_buf *b, const char *label,
 }
 
 /* One line per server of every route: WHICH picks the number. */
-enum srv_metric { SM_UP, SM_ACTIVE, SM_REQUESTS, SM_FAILURES };
+enum srv_metric {
+	SM_UP,
+	SM_ACTIVE,
+	SM_REQUESTS,
+	SM_FAILURES
+};
 
 static void
 server_lines(struct lb_buf *b, const char *name, enum srv_metric which,
     const struct lb_cfg *cfg, const struct lb_shm *shm, int64_t now_ms)
 {
 	for (size_t i = 0; i < cfg->n_routes; i++) {
-		const struct lb_route	*r = &cfg->routes[i];
+		const struct lb_route *r = &cfg->routes[i];
 
 		for (size_t j = 0; j < r->n_servers; j++) {
-			const struct lb_shm_server *st =
-			    &shm->servers[r->servers[j].id];
-			uint64_t		 v = 0;
+			const struct lb_shm_server
+				*st = &shm->servers[r->servers[j].id];
+			uint64_t v = 0;
 
 			switch (which) {
 			case SM_UP:
@@ -222,9 +230,10 @@ void
 lb_admin_metrics(struct lb_buf *b, const struct lb_cfg *cfg,
     const struct lb_shm *shm, int64_t now_ms)
 {
-	uint64_t	 cum[LB_SHM_BUCKETS + 1], sum_us, count;
+	uint64_t cum[LB_SHM_BUCKETS + 1], sum_us, count;
 
-	family(b, "lbmaster_requests_total", "counter", "Requests answered, "
+	family(b, "lbmaster_requests_total", "counter",
+	    "Requests answered, "
 	    "by route and status class; route=\"\" counts requests no route "
 	    "matched.");
 	for (size_t i = 0; i < cfg->n_routes; i++)
@@ -232,30 +241,36 @@ lb_admin_metrics(struct lb_buf *b, const struct lb_cfg *cfg,
 		    &shm->routes[cfg->routes[i].id]);
 	route_codes(b, "", &shm->routes[shm->n_routes]);
 
-	family(b, "lbmaster_backend_up", "gauge", "Whether the server takes "
+	family(b, "lbmaster_backend_up", "gauge",
+	    "Whether the server takes "
 	    "requests: 1 when up by the active checks and not passively "
 	    "marked down, else 0.");
 	server_lines(b, "lbmaster_backend_up", SM_UP, cfg, shm, now_ms);
-	family(b, "lbmaster_backend_active_connections", "gauge", "Requests "
+	family(b, "lbmaster_backend_active_connections", "gauge",
+	    "Requests "
 	    "in flight to the server, from every worker.");
 	server_lines(b, "lbmaster_backend_active_connections", SM_ACTIVE, cfg,
 	    shm, now_ms);
-	family(b, "lbmaster_backend_requests_total", "counter", "Requests "
+	family(b, "lbmaster_backend_requests_total", "counter",
+	    "Requests "
 	    "sent to the server, retries included.");
 	server_lines(b, "lbmaster_backend_requests_total", SM_REQUESTS, cfg,
 	    shm, now_ms);
-	family(b, "lbmaster_backend_failures_total", "counter", "Requests to "
+	family(b, "lbmaster_backend_failures_total", "counter",
+	    "Requests to "
 	    "the server that failed: connect, send or receive errors and "
 	    "timeouts.");
 	server_lines(b, "lbmaster_backend_failures_total", SM_FAILURES, cfg,
 	    shm, now_ms);
 
-	family(b, "lbmaster_request_duration_seconds", "histogram", "Time "
+	family(b, "lbmaster_request_duration_seconds", "histogram",
+	    "Time "
 	    "from a request's arrival until its response was handed to the "
 	    "client.");
 	count = lb_shm_histogram(shm, cum, &sum_us);
 	for (size_t i = 0; i <= LB_SHM_BUCKETS; i++) {
-		lb_buf_adds(b, "lbmaster_request_duration_seconds_bucket"
+		lb_buf_adds(b,
+		    "lbmaster_request_duration_seconds_bucket"
 		    "{le=\"");
 		if (i < LB_SHM_BUCKETS)
 			add_seconds(b, (uint64_t)lb_shm_bucket_us[i]);
@@ -265,19 +280,24 @@ lb_admin_metrics(struct lb_buf *b, const struct lb_cfg *cfg,
 	}
 	lb_buf_adds(b, "lbmaster_request_duration_seconds_sum ");
 	add_seconds(b, sum_us);
-	lb_buf_printf(b, "\nlbmaster_request_duration_seconds_count %" PRIu64
-	    "\n", count);
+	lb_buf_printf(b,
+	    "\nlbmaster_request_duration_seconds_count %" PRIu64 "\n", count);
 
-	family(b, "lbmaster_workers", "gauge", "Live worker processes of the "
+	family(b, "lbmaster_workers", "gauge",
+	    "Live worker processes of the "
 	    "configuration generation that answers.");
 	lb_buf_printf(b, "lbmaster_workers %u\n", atomic_load(&shm->workers));
-	family(b, "lbmaster_config_reloads_total", "counter", "Configuration "
+	family(b, "lbmaster_config_reloads_total", "counter",
+	    "Configuration "
 	    "reloads (SIGHUP), by result.");
-	lb_buf_printf(b, "lbmaster_config_reloads_total{result=\"success\"} %"
-	    PRIu64 "\n", load64(&shm->reloads_ok));
-	lb_buf_printf(b, "lbmaster_config_reloads_total{result=\"failure\"} %"
-	    PRIu64 "\n", load64(&shm->reloads_failed));
-	family(b, "lbmaster_config_generation", "gauge", "Number of the "
+	lb_buf_printf(b,
+	    "lbmaster_config_reloads_total{result=\"success\"} %" PRIu64 "\n",
+	    load64(&shm->reloads_ok));
+	lb_buf_printf(b,
+	    "lbmaster_config_reloads_total{result=\"failure\"} %" PRIu64 "\n",
+	    load64(&shm->reloads_failed));
+	family(b, "lbmaster_config_generation", "gauge",
+	    "Number of the "
 	    "configuration generation that answers: 1 at start, higher "
 	    "after each reload that started workers.");
 	lb_buf_printf(b, "lbmaster_config_generation %u\n",
@@ -288,10 +308,9 @@ lb_admin_metrics(struct lb_buf *b, const struct lb_cfg *cfg,
 
 /* {"total": N, "1xx": N, ... "other": N} */
 static void
-json_codes(struct lb_buf *b, const struct lb_shm_route *const *rts,
-    size_t n)
+json_codes(struct lb_buf *b, const struct lb_shm_route *const *rts, size_t n)
 {
-	uint64_t	 v[LB_SHM_CODES] = { 0 }, total = 0;
+	uint64_t v[LB_SHM_CODES] = { 0 }, total = 0;
 
 	for (size_t i = 0; i < n; i++)
 		for (size_t c = 0; c < LB_SHM_CODES; c++)
@@ -308,20 +327,21 @@ static void
 json_server(struct lb_buf *b, const struct lb_route *r, size_t i,
     const struct lb_shm *shm, int64_t now_ms)
 {
-	const struct lb_server	*s = &r->servers[i];
+	const struct lb_server	   *s = &r->servers[i];
 	const struct lb_shm_server *st = &shm->servers[s->id];
-	char			 sfx[24];
-	int64_t			 down = atomic_load(&st->down_until);
+	char			    sfx[24];
+	int64_t			    down = atomic_load(&st->down_until);
 
 	lb_buf_adds(b, "{\"server\": ");
 	add_json_str(b, s->name, repeat_suffix(r, i, sfx, sizeof(sfx)));
 	lb_buf_adds(b, ", \"address\": ");
 	add_json_str(b, s->addrstr, NULL);
-	lb_buf_printf(b, ", \"weight\": %u, \"backup\": %s, \"up\": %s, "
+	lb_buf_printf(b,
+	    ", \"weight\": %u, \"backup\": %s, \"up\": %s, "
 	    "\"health\": \"%s\", \"passive_down\": %s, "
 	    "\"active_connections\": %u, \"requests\": %" PRIu64 ", "
-	    "\"failures\": %" PRIu64 "}", s->weight,
-	    s->backup ? "true" : "false",
+	    "\"failures\": %" PRIu64 "}",
+	    s->weight, s->backup ? "true" : "false",
 	    lb_shm_server_usable(st, now_ms) ? "true" : "false",
 	    atomic_load(&st->up) == 1 ? "up" : "down",
 	    down > now_ms ? "true" : "false", atomic_load(&st->active),
@@ -333,13 +353,14 @@ lb_admin_status(struct lb_buf *b, const struct lb_cfg *cfg,
     const struct lb_shm *shm, int64_t now_ms)
 {
 	const struct lb_shm_route *rt, **all;
-	uint64_t	 cum[LB_SHM_BUCKETS + 1], sum_us, count;
+	uint64_t		   cum[LB_SHM_BUCKETS + 1], sum_us, count;
 
-	lb_buf_printf(b, "{\"generation\": %u, \"workers\": %u, "
+	lb_buf_printf(b,
+	    "{\"generation\": %u, \"workers\": %u, "
 	    "\"reloads\": {\"success\": %" PRIu64 ", \"failure\": %" PRIu64
-	    "},\n \"requests\": ", atomic_load(&shm->generation),
-	    atomic_load(&shm->workers), load64(&shm->reloads_ok),
-	    load64(&shm->reloads_failed));
+	    "},\n \"requests\": ",
+	    atomic_load(&shm->generation), atomic_load(&shm->workers),
+	    load64(&shm->reloads_ok), load64(&shm->reloads_failed));
 	/* Every route's counters and the unrouted ones: routes[0..n]. */
 	if ((all = calloc((size_t)shm->n_routes + 1, sizeof(*all))) == NULL) {
 		b->failed = true;
@@ -351,8 +372,10 @@ lb_admin_status(struct lb_buf *b, const struct lb_cfg *cfg,
 	free(all);
 
 	count = lb_shm_histogram(shm, cum, &sum_us);
-	lb_buf_printf(b, ",\n \"request_duration_seconds\": {\"count\": %"
-	    PRIu64 ", \"sum\": ", count);
+	lb_buf_printf(b,
+	    ",\n \"request_duration_seconds\": {\"count\": %" PRIu64
+	    ", \"sum\": ",
+	    count);
 	add_seconds(b, sum_us);
 	lb_buf_adds(b, ", \"buckets\": [");
 	for (size_t i = 0; i <= LB_SHM_BUCKETS; i++) {
@@ -368,12 +391,13 @@ lb_admin_status(struct lb_buf *b, const struct lb_cfg *cfg,
 	json_codes(b, &rt, 1);
 	lb_buf_adds(b, "},\n \"routes\": [");
 	for (size_t i = 0; i < cfg->n_routes; i++) {
-		const struct lb_route	*r = &cfg->routes[i];
+		const struct lb_route *r = &cfg->routes[i];
 
-		lb_buf_adds(b, i > 0 ? ",\n  {\"route\": " :
-		    "\n  {\"route\": ");
+		lb_buf_adds(b,
+		    i > 0 ? ",\n  {\"route\": " : "\n  {\"route\": ");
 		add_json_str(b, r->label, NULL);
-		lb_buf_printf(b, ", \"kind\": \"%s\", \"algorithm\": \"%s\", "
+		lb_buf_printf(b,
+		    ", \"kind\": \"%s\", \"algorithm\": \"%s\", "
 		    "\"health_check\": %s, \"requests\": ",
 		    r->kind == LB_ROUTE_HOST ? "host" : "path",
 		    lb_algo_name(r->algorithm),
@@ -397,9 +421,9 @@ static void
 reply(struct lb_admin *ad, struct evhttp_request *req, int code,
     const char *reason, const char *type, struct lb_buf *b)
 {
-	struct evkeyvalq	*oh = evhttp_request_get_output_headers(req);
-	struct evbuffer		*body = NULL;
-	char			 len[24];
+	struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
+	struct evbuffer	 *body = NULL;
+	char		  len[24];
 
 	evhttp_add_header(oh, "Content-Type", type);
 	evhttp_add_header(oh, "Cache-Control", "no-store");
@@ -424,7 +448,7 @@ static void
 admin_handle(struct evhttp_request *req, void *arg)
 {
 	struct lb_admin		*ad = arg;
-	const struct evhttp_uri	*uri;
+	const struct evhttp_uri *uri;
 	const char		*path;
 	enum evhttp_cmd_type	 cmd = evhttp_request_get_command(req);
 	const char		*text = "text/plain; charset=utf-8";
@@ -433,8 +457,9 @@ admin_handle(struct evhttp_request *req, void *arg)
 	uri = evhttp_request_get_evhttp_uri(req);
 	path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
 	lb_buf_init(&b);
-	if (path == NULL || (strcmp(path, "/metrics") != 0 &&
-	    strcmp(path, "/status") != 0 && strcmp(path, "/healthz") != 0)) {
+	if (path == NULL ||
+	    (strcmp(path, "/metrics") != 0 && strcmp(path, "/status") != 0 &&
+		strcmp(path, "/healthz") != 0)) {
 		lb_buf_adds(&b, "Not Found\n");
 		reply(ad, req, 404, "Not Found", text, &b);
 	} else if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
@@ -450,7 +475,7 @@ admin_handle(struct evhttp_request *req, void *arg)
 			reply(ad, req, 503, "Service Unavailable", text, &b);
 		}
 	} else {
-		bool	 metrics = strcmp(path, "/metrics") == 0;
+		bool metrics = strcmp(path, "/metrics") == 0;
 
 		if (metrics)
 			lb_admin_metrics(&b, ad->cfg, ad->shm, lb_now_ms());
@@ -461,9 +486,11 @@ admin_handle(struct evhttp_request *req, void *arg)
 			lb_buf_adds(&b, "Internal Server Error\n");
 			reply(ad, req, 500, "Internal Server Error", text, &b);
 		} else {
-			reply(ad, req, 200, "OK", metrics ?
-			    "text/plain; version=0.0.4; charset=utf-8" :
-			    "application/json", &b);
+			reply(ad, req, 200, "OK",
+			    metrics ?
+				"text/plain; version=0.0.4; charset=utf-8" :
+				"application/json",
+			    &b);
 		}
 	}
 	lb_buf_free(&b);
@@ -473,7 +500,7 @@ struct lb_admin *
 lb_admin_new(struct event_base *base, int fd, const struct lb_cfg *cfg,
     struct lb_shm *shm)
 {
-	struct lb_admin	*ad;
+	struct lb_admin *ad;
 
 	if ((ad = calloc(1, sizeof(*ad))) == NULL)
 		return NULL;
@@ -482,10 +509,10 @@ lb_admin_new(struct event_base *base, int fd, const struct lb_cfg *cfg,
 	if ((ad->http = evhttp_new(base)) == NULL)
 		goto fail;
 	/* Every method reaches us, so that we answer 405 and not 501. */
-	evhttp_set_allowed_methods(ad->http, EVHTTP_REQ_GET |
-	    EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
-	    EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
-	    EVHTTP_REQ_PATCH);
+	evhttp_set_allowed_methods(ad->http,
+	    EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+		EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+		EVHTTP_REQ_TRACE | EVHTTP_REQ_PATCH);
 	evhttp_set_default_content_type(ad->http, NULL);
 	evhttp_set_max_headers_size(ad->http, ADMIN_MAX_HEADERS);
 	evhttp_set_max_body_size(ad->http, ADMIN_MAX_BODY);

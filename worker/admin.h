@@ -25,22 +25,20 @@ struct lb_admin;
  * left behind) when evhttp cannot be set up. The worker frees it with
  * lb_admin_free; FD is closed then (or by lb_admin_stop).
  */
-struct lb_admin	*lb_admin_new(struct event_base *base, int fd,
-		    const struct lb_cfg *cfg, struct lb_shm *shm);
+struct lb_admin *lb_admin_new(struct event_base *base, int fd,
+    const struct lb_cfg *cfg, struct lb_shm *shm);
 /* Stop accepting (a draining worker); connections open are answered. */
-void		 lb_admin_stop(struct lb_admin *);
-void		 lb_admin_free(struct lb_admin *);
+void lb_admin_stop(struct lb_admin *);
+void lb_admin_free(struct lb_admin *);
 
 /*
  * Append the /metrics page, or the /status document, for CFG and SHM at
  * NOW_MS (CLOCK_MONOTONIC, for passive marks) to OUT; lb_buf_failed(OUT)
  * tells whether memory ran out.
  */
-void		 lb_admin_metrics(struct lb_buf *out,
-		    const struct lb_cfg *cfg, const struct lb_shm *shm,
-		    int64_t now_ms);
-void		 lb_admin_status(struct lb_buf *out,
-		    const struct lb_cfg *cfg, const struct lb_shm *shm,
-		    int64_t now_ms);
+void lb_admin_metrics(struct lb_buf *out, const struct lb_cfg *cfg,
+    const struct lb_shm *shm, int64_t now_ms);
+void lb_admin_status(struct lb_buf *out, const struct lb_cfg *cfg,
+    const struct lb_shm *shm, int64_t now_ms);
 
 #endif /* LB_ADMIN_H */

@@ -26,22 +26,22 @@
 #include "config/config.h"
 #include "worker/balance.h"
 
-#define RING_POINTS	160		/* ring points per unit of weight */
-#define RING_MAX	(1u << 18)	/* points per ring, at most (4 MB) */
-#define IPHASH_TRIES	20		/* rehashes before giving up on luck */
+#define RING_POINTS  160	/* ring points per unit of weight */
+#define RING_MAX     (1u << 18) /* points per ring, at most (4 MB) */
+#define IPHASH_TRIES 20		/* rehashes before giving up on luck */
 
-#define FNV_BASIS	0xcbf29ce484222325ULL
-#define FNV_PRIME	0x100000001b3ULL
+#define FNV_BASIS 0xcbf29ce484222325ULL
+#define FNV_PRIME 0x100000001b3ULL
 
 /* The consistent-hash ring: points sorted by hash, each naming a peer. */
 struct ring_point {
-	uint64_t	 hash;
-	size_t		 peer;		/* index in lb_upstream.peers */
+	uint64_t hash;
+	size_t	 peer; /* index in lb_upstream.peers */
 };
 
 struct ring {
-	struct ring_point *points;	/* owned; sorted by hash */
-	size_t		 n;
+	struct ring_point *points; /* owned; sorted by hash */
+	size_t		   n;
 };
 
 /* FNV-1a over N bytes, continuing from H. */
@@ -77,7 +77,7 @@ mix64(uint64_t x)
 static uint64_t
 rng_next(struct lb_upstream *up)
 {
-	uint64_t	 x = up->rng;
+	uint64_t x = up->rng;
 
 	x ^= x >> 12;
 	x ^= x << 25;
@@ -94,8 +94,8 @@ rng_next(struct lb_upstream *up)
 static uint64_t
 client_hash(const struct sockaddr *sa)
 {
-	const struct sockaddr_in	*sin;
-	const struct sockaddr_in6	*sin6;
+	const struct sockaddr_in  *sin;
+	const struct sockaddr_in6 *sin6;
 
 	if (sa == NULL)
 		return 0;
@@ -106,8 +106,8 @@ client_hash(const struct sockaddr *sa)
 	case AF_INET6:
 		sin6 = (const struct sockaddr_in6 *)sa;
 		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
-			return mix64(fnv1a(FNV_BASIS,
-			    &sin6->sin6_addr.s6_addr[12], 4));
+			return mix64(
+			    fnv1a(FNV_BASIS, &sin6->sin6_addr.s6_addr[12], 4));
 		return mix64(fnv1a(FNV_BASIS, &sin6->sin6_addr, 16));
 	default:
 		return 0;
@@ -154,7 +154,7 @@ static struct lb_peer *
 weighted_random(struct lb_upstream *up, const bool *eligible,
     const struct lb_peer *exclude)
 {
-	uint64_t	 total = 0, r;
+	uint64_t total = 0, r;
 
 	for (size_t i = 0; i < up->n_peers; i++)
 		if (eligible[i] && &up->peers[i] != exclude)
@@ -170,7 +170,7 @@ weighted_random(struct lb_upstream *up, const bool *eligible,
 			return &up->peers[i];
 		r -= peer_weight(&up->peers[i]);
 	}
-	return NULL;			/* not reached */
+	return NULL; /* not reached */
 }
 
 /* ------------------------------------------------------- round_robin */
@@ -178,8 +178,8 @@ weighted_random(struct lb_upstream *up, const bool *eligible,
 static struct lb_peer *
 rr_pick(struct lb_upstream *up, const bool *eligible, uint64_t hash)
 {
-	struct lb_peer	*best = NULL;
-	int		 total = 0;
+	struct lb_peer *best = NULL;
+	int		total = 0;
 
 	for (size_t i = 0; i < up->n_peers; i++)
 		if (eligible[i])
@@ -200,9 +200,9 @@ rr_pick(struct lb_upstream *up, const bool *eligible, uint64_t hash)
 static struct lb_peer *
 lc_pick(struct lb_upstream *up, const bool *eligible, uint64_t hash)
 {
-	struct lb_peer	*min = NULL, *best = NULL, *p;
-	uint32_t	 min_active = 0, a;
-	int		 total = 0;
+	struct lb_peer *min = NULL, *best = NULL, *p;
+	uint32_t	min_active = 0, a;
+	int		total = 0;
 
 	for (size_t i = 0; i < up->n_peers; i++) {
 		if (!eligible[i])
@@ -247,8 +247,8 @@ random_pick(struct lb_upstream *up, const bool *eligible, uint64_t hash)
 static struct lb_peer *
 p2c_pick(struct lb_upstream *up, const bool *eligible, uint64_t hash)
 {
-	struct lb_peer	*a, *b;
-	uint32_t	 aa, ba;
+	struct lb_peer *a, *b;
+	uint32_t	aa, ba;
 
 	a = weighted_random(up, eligible, NULL);
 	if ((b = weighted_random(up, eligible, a)) == NULL)
@@ -272,10 +272,10 @@ p2c_pick(struct lb_upstream *up, const bool *eligible, uint64_t hash)
 static struct lb_peer *
 iphash_pick(struct lb_upstream *up, const bool *eligible, uint64_t hash)
 {
-	struct lb_peer	*p;
-	uint64_t	 total = 0, etotal = 0, w;
-	bool		 backup = false;
-	size_t		 i;
+	struct lb_peer *p;
+	uint64_t	total = 0, etotal = 0, w;
+	bool		backup = false;
+	size_t		i;
 
 	for (i = 0; i < up->n_peers; i++)
 		if (eligible[i]) {
@@ -312,7 +312,7 @@ iphash_pick(struct lb_upstream *up, const bool *eligible, uint64_t hash)
 			return &up->peers[i];
 		w -= peer_weight(&up->peers[i]);
 	}
-	return NULL;			/* not reached */
+	return NULL; /* not reached */
 }
 
 /* --------------------------------------------------- consistent_hash */
@@ -336,8 +336,8 @@ ring_cmp(const void *a, const void *b)
 static uint64_t
 ring_point_hash(const struct lb_server *srv, uint32_t replica)
 {
-	unsigned char	 r[4];
-	uint64_t	 h;
+	unsigned char r[4];
+	uint64_t      h;
 
 	r[0] = replica & 0xff;
 	r[1] = (replica >> 8) & 0xff;
@@ -352,7 +352,7 @@ ring_point_hash(const struct lb_server *srv, uint32_t replica)
 static uint32_t
 ring_npoints(const struct lb_peer *p, uint64_t sum)
 {
-	uint64_t	 n = (uint64_t)RING_POINTS * peer_weight(p);
+	uint64_t n = (uint64_t)RING_POINTS * peer_weight(p);
 
 	if (sum > RING_MAX) {
 		n = n * RING_MAX / sum;
@@ -365,9 +365,9 @@ ring_npoints(const struct lb_peer *p, uint64_t sum)
 static int
 ch_init(struct lb_upstream *up)
 {
-	struct ring	*ring = NULL;
-	uint64_t	 sum = 0;
-	size_t		 n = 0, k = 0;
+	struct ring *ring = NULL;
+	uint64_t     sum = 0;
+	size_t	     n = 0, k = 0;
 
 	for (size_t i = 0; i < up->n_peers; i++)
 		sum += (uint64_t)RING_POINTS * peer_weight(&up->peers[i]);
@@ -379,11 +379,11 @@ ch_init(struct lb_upstream *up)
 	if (n > 0 && (ring->points = calloc(n, sizeof(*ring->points))) == NULL)
 		goto fail;
 	for (size_t i = 0; i < up->n_peers; i++) {
-		uint32_t	 np = ring_npoints(&up->peers[i], sum);
+		uint32_t np = ring_npoints(&up->peers[i], sum);
 
 		for (uint32_t r = 0; r < np; r++) {
-			ring->points[k].hash =
-			    ring_point_hash(up->peers[i].srv, r);
+			ring->points[k].hash = ring_point_hash(up->peers[i].srv,
+			    r);
 			ring->points[k].peer = i;
 			k++;
 		}
@@ -394,7 +394,7 @@ ch_init(struct lb_upstream *up)
 	up->data = ring;
 	return 0;
 
- fail:
+fail:
 	free(ring);
 	errno = ENOMEM;
 	return -1;
@@ -403,7 +403,7 @@ ch_init(struct lb_upstream *up)
 static void
 ch_fini(struct lb_upstream *up)
 {
-	struct ring	*ring = up->data;
+	struct ring *ring = up->data;
 
 	if (ring != NULL)
 		free(ring->points);
@@ -420,8 +420,8 @@ ch_fini(struct lb_upstream *up)
 static struct lb_peer *
 ch_pick(struct lb_upstream *up, const bool *eligible, uint64_t hash)
 {
-	struct ring	*ring = up->data;
-	size_t		 lo = 0, hi = ring->n, mid, peer;
+	struct ring *ring = up->data;
+	size_t	     lo = 0, hi = ring->n, mid, peer;
 
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
@@ -435,7 +435,7 @@ ch_pick(struct lb_upstream *up, const bool *eligible, uint64_t hash)
 		if (eligible[peer])
 			return &up->peers[peer];
 	}
-	return NULL;			/* not reached: every peer has points */
+	return NULL; /* not reached: every peer has points */
 }
 
 /* --------------------------------------------------------- the table */
@@ -503,7 +503,7 @@ int
 lb_upstream_init(struct lb_upstream *up, const struct lb_route *route,
     struct lb_shm_server *shm_servers, uint64_t seed)
 {
-	size_t		 n = route->n_servers;
+	size_t n = route->n_servers;
 
 	memset(up, 0, sizeof(*up));
 	up->route = route;
@@ -514,7 +514,7 @@ lb_upstream_init(struct lb_upstream *up, const struct lb_route *route,
 	/* One element at least: calloc(0) may return NULL. */
 	if ((up->peers = calloc(n > 0 ? n : 1, sizeof(*up->peers))) == NULL ||
 	    (up->scratch = calloc(n > 0 ? n : 1, sizeof(*up->scratch))) ==
-	    NULL) {
+		NULL) {
 		errno = ENOMEM;
 		goto fail;
 	}
@@ -537,7 +537,7 @@ lb_upstream_init(struct lb_upstream *up, const struct lb_route *route,
 		goto fail;
 	return 0;
 
- fail:
+fail:
 	free(up->scratch);
 	free(up->peers);
 	memset(up, 0, sizeof(*up));
@@ -567,8 +567,8 @@ static size_t
 mark_eligible(struct lb_upstream *up, const bool *tried, int64_t now_ms,
     bool backup)
 {
-	size_t		 n = 0;
-	struct lb_peer	*p;
+	size_t		n = 0;
+	struct lb_peer *p;
 
 	for (size_t i = 0; i < up->n_peers; i++) {
 		p = &up->peers[i];
@@ -584,7 +584,7 @@ struct lb_peer *
 lb_upstream_pick(struct lb_upstream *up, const struct sockaddr *client,
     const bool *tried, int64_t now_ms)
 {
-	struct lb_peer	*p;
+	struct lb_peer *p;
 
 	if (mark_eligible(up, tried, now_ms, false) == 0 &&
 	    mark_eligible(up, tried, now_ms, true) == 0)

@@ -18,36 +18,36 @@
 
 /* One server as one worker sees it. */
 struct lb_peer {
-	const struct lb_server *srv;	/* into the config */
-	struct lb_shm_server *st;	/* shared health and counters */
-	int		 cur_weight;	/* smooth weighted round robin state, */
-	int		 eff_weight;	/* per worker, as nginx keeps it */
-	size_t		 index;		/* in lb_upstream.peers */
+	const struct lb_server *srv; /* into the config */
+	struct lb_shm_server   *st;  /* shared health and counters */
+	int    cur_weight;	     /* smooth weighted round robin state, */
+	int    eff_weight;	     /* per worker, as nginx keeps it */
+	size_t index;		     /* in lb_upstream.peers */
 };
 
 struct lb_upstream;
 
 struct lb_balancer {
-	const char	*name;
-	int		 (*init)(struct lb_upstream *);
-	void		 (*fini)(struct lb_upstream *);
+	const char *name;
+	int (*init)(struct lb_upstream *);
+	void (*fini)(struct lb_upstream *);
 	/*
 	 * Pick among the peers for which eligible[i] is true (at least one
 	 * is). HASH is the client's address hash (ip_hash, consistent_hash).
 	 */
-	struct lb_peer	*(*pick)(struct lb_upstream *, const bool *eligible,
-			    uint64_t hash);
+	struct lb_peer *(
+	    *pick)(struct lb_upstream *, const bool *eligible, uint64_t hash);
 };
 
 /* A route's servers with their algorithm's state, one per worker. */
 struct lb_upstream {
-	const struct lb_route *route;
-	struct lb_peer	*peers;		/* owned array, route->n_servers */
-	size_t		 n_peers;
+	const struct lb_route	 *route;
+	struct lb_peer		 *peers; /* owned array, route->n_servers */
+	size_t			  n_peers;
 	const struct lb_balancer *ops;
-	void		*data;		/* owned by ops (hash ring, ...) */
-	uint64_t	 rng;		/* xorshift state for random choices */
-	bool		*scratch;	/* owned; n_peers, eligibility */
+	void			 *data; /* owned by ops (hash ring, ...) */
+	uint64_t		  rng;	/* xorshift state for random choices */
+	bool			 *scratch; /* owned; n_peers, eligibility */
 };
 
 /* worker/balance.c */
@@ -56,10 +56,9 @@ struct lb_upstream {
  * Set up UP for ROUTE; SHM_SERVERS is the generation's array indexed by
  * server id. SEED varies the random algorithms per worker. 0 or -1 (ENOMEM).
  */
-int		 lb_upstream_init(struct lb_upstream *up,
-		    const struct lb_route *route,
-		    struct lb_shm_server *shm_servers, uint64_t seed);
-void		 lb_upstream_fini(struct lb_upstream *);
+int  lb_upstream_init(struct lb_upstream *up, const struct lb_route *route,
+     struct lb_shm_server *shm_servers, uint64_t seed);
+void lb_upstream_fini(struct lb_upstream *);
 
 /*
  * Choose a server for a client at CLIENT (may be NULL) at time NOW_MS, among
@@ -67,14 +66,12 @@ void		 lb_upstream_fini(struct lb_upstream *);
  * flags, may be NULL); backup servers only when no primary is usable.
  * Counts the pick in st->active and st->requests. NULL when none is left.
  */
-struct lb_peer	*lb_upstream_pick(struct lb_upstream *,
-		    const struct sockaddr *client, const bool *tried,
-		    int64_t now_ms);
+struct lb_peer *lb_upstream_pick(struct lb_upstream *,
+    const struct sockaddr *client, const bool *tried, int64_t now_ms);
 /* The request on PEER is over; FAILED counts a failure. Drops st->active. */
-void		 lb_upstream_done(struct lb_upstream *, struct lb_peer *,
-		    bool failed);
+void lb_upstream_done(struct lb_upstream *, struct lb_peer *, bool failed);
 /* Is PEER usable now (health up, not passively marked down)? */
-bool		 lb_peer_usable(const struct lb_peer *, int64_t now_ms);
+bool lb_peer_usable(const struct lb_peer *, int64_t now_ms);
 
 /* The balancer for an algorithm. */
 const struct lb_balancer *lb_balancer_get(enum lb_algo);

@@ -40,31 +40,31 @@
 #include "worker/worker.h"
 
 /* A status line longer than this is not one. */
-#define MAX_STATUS_LINE	1024
+#define MAX_STATUS_LINE 1024
 
 /* One server of one route. */
 struct probe {
-	const struct lb_route *route;	/* into the config */
-	const struct lb_server *srv;	/* into the config */
-	struct lb_shm_server *st;	/* its shared slot */
-	struct event	*tick;		/* every interval */
-	struct event	*deadline;	/* the probe's timeout */
-	struct bufferevent *bev;	/* the probe in flight, or NULL */
-	unsigned	 oks;		/* consecutive successes, */
-	unsigned	 fails;		/* and failures */
-	bool		 up;		/* our verdict, as in shm */
+	const struct lb_route  *route;	  /* into the config */
+	const struct lb_server *srv;	  /* into the config */
+	struct lb_shm_server   *st;	  /* its shared slot */
+	struct event	       *tick;	  /* every interval */
+	struct event	       *deadline; /* the probe's timeout */
+	struct bufferevent     *bev;	  /* the probe in flight, or NULL */
+	unsigned		oks;	  /* consecutive successes, */
+	unsigned		fails;	  /* and failures */
+	bool			up;	  /* our verdict, as in shm */
 };
 
 /* The checker's state: the one mutable process-wide struct. */
 static struct {
 	struct event_base *base;
-	struct probe	*probes;	/* owned array */
-	size_t		 n_probes;
-	struct event	*ctl_ev;
-	uint64_t	 rng;		/* xorshift: start jitter */
+	struct probe	  *probes; /* owned array */
+	size_t		   n_probes;
+	struct event	  *ctl_ev;
+	uint64_t	   rng; /* xorshift: start jitter */
 } C;
 
-static void	probe_done(struct probe *, bool ok, const char *reason);
+static void probe_done(struct probe *, bool ok, const char *reason);
 
 bool
 lb_checker_needed(const struct lb_cfg *cfg)
@@ -78,7 +78,7 @@ lb_checker_needed(const struct lb_cfg *cfg)
 static struct timeval
 ms_tv(unsigned ms)
 {
-	struct timeval	 tv = { ms / 1000, (ms % 1000) * 1000 };
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
 	return tv;
 }
@@ -97,7 +97,7 @@ rng_next(void)
 static void
 probe_done(struct probe *p, bool ok, const char *reason)
 {
-	const struct lb_health	*h = &p->route->health;
+	const struct lb_health *h = &p->route->health;
 
 	if (p->bev != NULL) {
 		bufferevent_free(p->bev);
@@ -115,9 +115,9 @@ probe_done(struct probe *p, bool ok, const char *reason)
 			p->up = true;
 			atomic_store(&p->st->up, 1);
 			log_notice("%s: server %s (%s) is up: %s (%u "
-			    "success%s)", p->route->label, p->srv->name,
-			    p->srv->addrstr, reason, p->oks,
-			    p->oks == 1 ? "" : "es");
+				   "success%s)",
+			    p->route->label, p->srv->name, p->srv->addrstr,
+			    reason, p->oks, p->oks == 1 ? "" : "es");
 			return;
 		}
 	} else {
@@ -128,9 +128,9 @@ probe_done(struct probe *p, bool ok, const char *reason)
 			p->up = false;
 			atomic_store(&p->st->up, 0);
 			log_warnx("%s: server %s (%s) is down: %s (%u "
-			    "failure%s)", p->route->label, p->srv->name,
-			    p->srv->addrstr, reason, p->fails,
-			    p->fails == 1 ? "" : "s");
+				  "failure%s)",
+			    p->route->label, p->srv->name, p->srv->addrstr,
+			    reason, p->fails, p->fails == 1 ? "" : "s");
 			return;
 		}
 	}
@@ -145,12 +145,12 @@ probe_done(struct probe *p, bool ok, const char *reason)
 static bool
 judge(struct probe *p, bool at_eof)
 {
-	struct evbuffer		*in = bufferevent_get_input(p->bev);
-	struct lb_http_response	 resp;
-	struct evbuffer_ptr	 eol;
-	size_t			 len = evbuffer_get_length(in), n;
-	char			 line[MAX_STATUS_LINE + 2], reason[64];
-	ssize_t			 rc;
+	struct evbuffer	       *in = bufferevent_get_input(p->bev);
+	struct lb_http_response resp;
+	struct evbuffer_ptr	eol;
+	size_t			len = evbuffer_get_length(in), n;
+	char			line[MAX_STATUS_LINE + 2], reason[64];
+	ssize_t			rc;
 
 	if (len > MAX_STATUS_LINE)
 		len = MAX_STATUS_LINE;
@@ -174,8 +174,10 @@ judge(struct probe *p, bool at_eof)
 		if (evbuffer_get_length(in) >= MAX_STATUS_LINE)
 			probe_done(p, false, "status line too long");
 		else if (at_eof)
-			probe_done(p, false, len == 0 ? "closed without a "
-			    "response" : "closed within the status line");
+			probe_done(p, false,
+			    len == 0 ? "closed without a "
+				       "response" :
+				       "closed within the status line");
 		else
 			return false;
 		return true;
@@ -194,9 +196,9 @@ probe_read(struct bufferevent *bev, void *arg)
 static void
 probe_event(struct bufferevent *bev, short what, void *arg)
 {
-	struct probe	*p = arg;
-	int		 e = EVUTIL_SOCKET_ERROR();
-	char		 reason[128];
+	struct probe *p = arg;
+	int	      e = EVUTIL_SOCKET_ERROR();
+	char	      reason[128];
 
 	if (what & BEV_EVENT_CONNECTED)
 		return;
@@ -212,8 +214,9 @@ probe_event(struct bufferevent *bev, short what, void *arg)
 		probe_done(p, false, "connection reset");
 		return;
 	case 0:
-		probe_done(p, false, (what & BEV_EVENT_READING) ?
-		    "read error" : "connect error");
+		probe_done(p, false,
+		    (what & BEV_EVENT_READING) ? "read error" :
+						 "connect error");
 		return;
 	}
 	lb_snprintf(reason, sizeof(reason), "%s", strerror(e));
@@ -223,8 +226,8 @@ probe_event(struct bufferevent *bev, short what, void *arg)
 static void
 probe_timeout(evutil_socket_t fd, short what, void *arg)
 {
-	struct probe	*p = arg;
-	char		 reason[64];
+	struct probe *p = arg;
+	char	      reason[64];
 
 	lb_snprintf(reason, sizeof(reason), "timed out after %u ms",
 	    p->route->health.timeout_ms);
@@ -236,8 +239,8 @@ probe_timeout(evutil_socket_t fd, short what, void *arg)
 static void
 probe_start(struct probe *p)
 {
-	const struct lb_health	*h = &p->route->health;
-	struct timeval		 tv = ms_tv(h->timeout_ms);
+	const struct lb_health *h = &p->route->health;
+	struct timeval		tv = ms_tv(h->timeout_ms);
 
 	p->bev = bufferevent_socket_new(C.base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (p->bev == NULL) {
@@ -248,9 +251,9 @@ probe_start(struct probe *p)
 	}
 	bufferevent_setcb(p->bev, probe_read, NULL, probe_event, p);
 	if (evbuffer_add_printf(bufferevent_get_output(p->bev),
-	    "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
-	    "User-Agent: lbmaster-health\r\n\r\n", h->path, p->srv->name) ==
-	    -1) {
+		"GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
+		"User-Agent: lbmaster-health\r\n\r\n",
+		h->path, p->srv->name) == -1) {
 		bufferevent_free(p->bev);
 		p->bev = NULL;
 		return;
@@ -259,9 +262,9 @@ probe_start(struct probe *p)
 	evtimer_add(p->deadline, &tv);
 	errno = 0;
 	if (bufferevent_socket_connect(p->bev,
-	    (const struct sockaddr *)&p->srv->addr, (int)p->srv->addrlen) ==
-	    -1) {
-		char	 reason[128];
+		(const struct sockaddr *)&p->srv->addr,
+		(int)p->srv->addrlen) == -1) {
+		char reason[128];
 
 		lb_snprintf(reason, sizeof(reason), "connect: %s",
 		    errno != 0 ? strerror(errno) : "failed");
@@ -272,8 +275,8 @@ probe_start(struct probe *p)
 static void
 probe_tick(evutil_socket_t fd, short what, void *arg)
 {
-	struct probe	*p = arg;
-	struct timeval	 tv = ms_tv(p->route->health.interval_ms);
+	struct probe  *p = arg;
+	struct timeval tv = ms_tv(p->route->health.interval_ms);
 
 	evtimer_add(p->tick, &tv);
 	/* A timeout longer than the interval: let that probe finish. */
@@ -286,8 +289,8 @@ probe_tick(evutil_socket_t fd, short what, void *arg)
 static void
 ctl_read(evutil_socket_t fd, short what, void *arg)
 {
-	char	 buf[16];
-	ssize_t	 n;
+	char	buf[16];
+	ssize_t n;
 
 	n = read(fd, buf, sizeof(buf));
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
@@ -316,7 +319,7 @@ ctl_read(evutil_socket_t fd, short what, void *arg)
 static int
 probes_init(const struct lb_cfg *cfg, struct lb_shm *shm)
 {
-	size_t	 n = 0;
+	size_t n = 0;
 
 	for (size_t i = 0; i < cfg->n_routes; i++)
 		if (cfg->routes[i].health.enabled)
@@ -324,13 +327,13 @@ probes_init(const struct lb_cfg *cfg, struct lb_shm *shm)
 	if ((C.probes = calloc(n ? n : 1, sizeof(*C.probes))) == NULL)
 		return -1;
 	for (size_t i = 0; i < cfg->n_routes; i++) {
-		const struct lb_route	*r = &cfg->routes[i];
+		const struct lb_route *r = &cfg->routes[i];
 
 		if (!r->health.enabled)
 			continue;
 		for (size_t j = 0; j < r->n_servers; j++) {
-			struct probe	*p = &C.probes[C.n_probes];
-			struct timeval	 tv;
+			struct probe  *p = &C.probes[C.n_probes];
+			struct timeval tv;
 
 			p->route = r;
 			p->srv = &r->servers[j];
@@ -343,8 +346,8 @@ probes_init(const struct lb_cfg *cfg, struct lb_shm *shm)
 			if (p->tick == NULL || p->deadline == NULL)
 				return -1;
 			/* Spread the first probes over one interval. */
-			tv = ms_tv((unsigned)(rng_next() %
-			    r->health.interval_ms));
+			tv = ms_tv(
+			    (unsigned)(rng_next() % r->health.interval_ms));
 			evtimer_add(p->tick, &tv);
 		}
 	}
@@ -354,8 +357,8 @@ probes_init(const struct lb_cfg *cfg, struct lb_shm *shm)
 int
 lb_checker_main(const struct lb_checker_args *a)
 {
-	char	 c = LB_CTL_READY;
-	int	 rc = LB_EXIT_FATAL;
+	char c = LB_CTL_READY;
+	int  rc = LB_EXIT_FATAL;
 
 	memset(&C, 0, sizeof(C));
 	signal(SIGPIPE, SIG_IGN);
@@ -369,8 +372,8 @@ lb_checker_main(const struct lb_checker_args *a)
 		log_warnx("out of memory setting up the probes");
 		goto out;
 	}
-	C.ctl_ev = event_new(C.base, a->ctl_fd, EV_READ | EV_PERSIST,
-	    ctl_read, NULL);
+	C.ctl_ev = event_new(C.base, a->ctl_fd, EV_READ | EV_PERSIST, ctl_read,
+	    NULL);
 	if (C.ctl_ev == NULL || event_add(C.ctl_ev, NULL) == -1)
 		goto out;
 	evutil_make_socket_nonblocking(a->ctl_fd);
@@ -384,7 +387,7 @@ lb_checker_main(const struct lb_checker_args *a)
 	rc = 0;
 out:
 	for (size_t i = 0; i < C.n_probes; i++) {
-		struct probe	*p = &C.probes[i];
+		struct probe *p = &C.probes[i];
 
 		if (p->bev != NULL)
 			bufferevent_free(p->bev);

@@ -10,17 +10,17 @@
 #include "config/config.h"
 
 struct lb_checker_args {
-	struct lb_cfg	*cfg;		/* the generation's; read-only */
-	struct lb_shm	*shm;		/* the generation's shared segment */
-	int		 ctl_fd;	/* control socketpair (worker.h bytes) */
-	unsigned	 generation;
+	struct lb_cfg *cfg;    /* the generation's; read-only */
+	struct lb_shm *shm;    /* the generation's shared segment */
+	int	       ctl_fd; /* control socketpair (worker.h bytes) */
+	unsigned       generation;
 };
 
 /* worker/checker.c */
 
 /* Does any route of CFG have active health checks? */
-bool		 lb_checker_needed(const struct lb_cfg *);
+bool lb_checker_needed(const struct lb_cfg *);
 /* Probe until told to stop; returns the process exit status. */
-int		 lb_checker_main(const struct lb_checker_args *);
+int lb_checker_main(const struct lb_checker_args *);
 
 #endif /* LB_CHECKER_H */

@@ -37,37 +37,38 @@
 #include "common/shm.h"
 #include "worker/client.h"
 
-#define SWEEP_MS	250	/* deadline precision, and how long a closed
+#define SWEEP_MS \
+	250		    /* deadline precision, and how long a closed
 				   connection's descriptor may linger */
-#define ACCEPT_RETRY_MS	100	/* after EMFILE and the like */
+#define ACCEPT_RETRY_MS 100 /* after EMFILE and the like */
 
 struct lb_client {
 	TAILQ_ENTRY(lb_client) entry;
-	struct lb_clients *set;
-	struct bufferevent *bev;	/* one reference is ours */
-	int		 fd;		/* -1 until the first bytes */
-	struct lb_reqscan scan;
-	unsigned	 armed;		/* scan.serial the deadline is for */
-	int64_t		 deadline;	/* lb_now_ms(); 0: none */
-	int		 failed;	/* 400/431 seen while busy */
-	bool		 busy;		/* a request is with a backend */
+	struct lb_clients  *set;
+	struct bufferevent *bev; /* one reference is ours */
+	int		    fd;	 /* -1 until the first bytes */
+	struct lb_reqscan   scan;
+	unsigned	    armed;    /* scan.serial the deadline is for */
+	int64_t		    deadline; /* lb_now_ms(); 0: none */
+	int		    failed;   /* 400/431 seen while busy */
+	bool		    busy;     /* a request is with a backend */
 };
 
 struct lb_clients {
 	struct event_base *base;
-	struct evhttp	*http;
+	struct evhttp	  *http;
 	TAILQ_HEAD(, lb_client) list;
-	unsigned	 n;
-	unsigned	 max;		/* limits.max_connections */
-	unsigned	 timeout_ms;	/* timeouts.client */
-	uint64_t	 max_head;	/* limits.max_header_size */
-	struct lb_client **by_fd;	/* owned; index: descriptor */
-	size_t		 n_by_fd;
-	struct evconnlistener **listeners;	/* not owned */
-	size_t		 n_listeners;
-	bool		 paused;	/* listeners off: at max, or EMFILE */
-	int64_t		 resume_at;	/* EMFILE back-off */
-	struct event	*sweep;
+	unsigned		n;
+	unsigned		max;	    /* limits.max_connections */
+	unsigned		timeout_ms; /* timeouts.client */
+	uint64_t		max_head;   /* limits.max_header_size */
+	struct lb_client      **by_fd;	    /* owned; index: descriptor */
+	size_t			n_by_fd;
+	struct evconnlistener **listeners; /* not owned */
+	size_t			n_listeners;
+	bool			paused; /* listeners off: at max, or EMFILE */
+	int64_t			resume_at; /* EMFILE back-off */
+	struct event	       *sweep;
 };
 
 static void
@@ -87,12 +88,12 @@ listeners_set(struct lb_clients *set, bool on)
 static int
 index_fd(struct lb_clients *set, struct lb_client *c)
 {
-	int	 fd = bufferevent_getfd(c->bev);
+	int fd = bufferevent_getfd(c->bev);
 
 	if (fd < 0)
 		return -1;
 	if ((size_t)fd >= set->n_by_fd) {
-		size_t		 n = set->n_by_fd ? set->n_by_fd : 1024;
+		size_t		   n = set->n_by_fd ? set->n_by_fd : 1024;
 		struct lb_client **p;
 
 		while (n <= (size_t)fd)
@@ -111,7 +112,7 @@ index_fd(struct lb_clients *set, struct lb_client *c)
 static bool
 client_dead(const struct lb_client *c)
 {
-	bufferevent_event_cb	 eventcb = NULL;
+	bufferevent_event_cb eventcb = NULL;
 
 	bufferevent_getcb(c->bev, NULL, NULL, &eventcb, NULL);
 	return eventcb == NULL;
@@ -126,13 +127,15 @@ client_dead(const struct lb_client *c)
 static void
 client_reject(struct lb_client *c, struct evbuffer *in, int code)
 {
-	static const char	 r400[] = "HTTP/1.1 400 Bad Request\r\n"
-	    "Content-Type: text/plain; charset=utf-8\r\n"
-	    "Content-Length: 12\r\nConnection: close\r\n\r\nBad Request\n";
-	static const char	 r431[] = "HTTP/1.1 431 Request Header Fields "
-	    "Too Large\r\nContent-Type: text/plain; charset=utf-8\r\n"
-	    "Content-Length: 32\r\nConnection: close\r\n\r\n"
-	    "Request Header Fields Too Large\n";
+	static const char r400
+	    [] = "HTTP/1.1 400 Bad Request\r\n"
+		 "Content-Type: text/plain; charset=utf-8\r\n"
+		 "Content-Length: 12\r\nConnection: close\r\n\r\nBad Request\n";
+	static const char
+	    r431[] = "HTTP/1.1 431 Request Header Fields "
+		     "Too Large\r\nContent-Type: text/plain; charset=utf-8\r\n"
+		     "Content-Length: 32\r\nConnection: close\r\n\r\n"
+		     "Request Header Fields Too Large\n";
 
 	evbuffer_drain(in, evbuffer_get_length(in));
 	if (c->busy) {
@@ -142,9 +145,9 @@ client_reject(struct lb_client *c, struct evbuffer *in, int code)
 	}
 	if (c->fd >= 0) {
 		if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
-			const char	*r = code == 431 ? r431 : r400;
-			size_t		 n = code == 431 ? sizeof(r431) - 1 :
-			    sizeof(r400) - 1;
+			const char *r = code == 431 ? r431 : r400;
+			size_t	    n = code == 431 ? sizeof(r431) - 1 :
+						      sizeof(r400) - 1;
 
 			/* Small enough for any socket buffer: one try. */
 			if (send(c->fd, r, n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
@@ -162,11 +165,11 @@ static void
 client_input(struct evbuffer *in, const struct evbuffer_cb_info *info,
     void *arg)
 {
-	struct lb_client	*c = arg;
-	struct evbuffer_ptr	 pos;
-	struct evbuffer_iovec	 v[8];
-	size_t			 len, left;
-	int			 n, code = 0;
+	struct lb_client     *c = arg;
+	struct evbuffer_ptr   pos;
+	struct evbuffer_iovec v[8];
+	size_t		      len, left;
+	int		      n, code = 0;
 
 	if (info->n_added == 0)
 		return;
@@ -185,18 +188,18 @@ client_input(struct evbuffer *in, const struct evbuffer_cb_info *info,
 		return;
 	while (left > 0 && code == 0 &&
 	    (n = evbuffer_peek(in, (ev_ssize_t)left, &pos, v, 8)) > 0) {
-		size_t	 done = 0;
+		size_t done = 0;
 
 		for (int i = 0; i < n && i < 8 && code == 0; i++) {
-			size_t	 k = v[i].iov_len < left - done ?
-			    v[i].iov_len : left - done;
+			size_t k = v[i].iov_len < left - done ? v[i].iov_len :
+								left - done;
 
 			code = lb_reqscan_feed(&c->scan, v[i].iov_base, k);
 			done += k;
 		}
 		left -= done;
-		if (left == 0 || evbuffer_ptr_set(in, &pos, done,
-		    EVBUFFER_PTR_ADD) == -1)
+		if (left == 0 ||
+		    evbuffer_ptr_set(in, &pos, done, EVBUFFER_PTR_ADD) == -1)
 			break;
 	}
 	if (code != 0) {
@@ -215,7 +218,7 @@ client_input(struct evbuffer *in, const struct evbuffer_cb_info *info,
 static void
 client_free(struct lb_client *c)
 {
-	struct lb_clients	*set = c->set;
+	struct lb_clients *set = c->set;
 
 	if (c->fd >= 0 && (size_t)c->fd < set->n_by_fd &&
 	    set->by_fd[c->fd] == c)
@@ -231,9 +234,9 @@ client_free(struct lb_client *c)
 static void
 sweep(evutil_socket_t fd, short what, void *arg)
 {
-	struct lb_clients	*set = arg;
-	struct lb_client	*c, *next;
-	int64_t			 now = lb_now_ms();
+	struct lb_clients *set = arg;
+	struct lb_client  *c, *next;
+	int64_t		   now = lb_now_ms();
 
 	for (c = TAILQ_FIRST(&set->list); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
@@ -244,11 +247,13 @@ sweep(evutil_socket_t fd, short what, void *arg)
 		if (c->deadline != 0 && now >= c->deadline && !c->busy &&
 		    c->fd >= 0) {
 			log_info("closing a client whose request took longer "
-			    "than timeouts.client (%u ms)", set->timeout_ms);
+				 "than timeouts.client (%u ms)",
+			    set->timeout_ms);
 			c->deadline = 0;
 			shutdown(c->fd, SHUT_RDWR);
-			bufferevent_trigger_event(c->bev, BEV_EVENT_TIMEOUT |
-			    BEV_EVENT_READING, BEV_TRIG_DEFER_CALLBACKS);
+			bufferevent_trigger_event(c->bev,
+			    BEV_EVENT_TIMEOUT | BEV_EVENT_READING,
+			    BEV_TRIG_DEFER_CALLBACKS);
 		}
 	}
 	if (set->paused && set->n < set->max && now >= set->resume_at)
@@ -259,18 +264,18 @@ sweep(evutil_socket_t fd, short what, void *arg)
 static struct bufferevent *
 client_new(struct event_base *base, void *arg)
 {
-	struct lb_clients	*set = arg;
-	struct lb_client	*c;
-	struct bufferevent	*bev;
+	struct lb_clients  *set = arg;
+	struct lb_client   *c;
+	struct bufferevent *bev;
 
 	bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
 		return NULL;
 	if ((c = calloc(1, sizeof(*c))) == NULL ||
 	    evbuffer_add_cb(bufferevent_get_input(bev), client_input, c) ==
-	    NULL) {
+		NULL) {
 		free(c);
-		return bev;	/* served, only not watched */
+		return bev; /* served, only not watched */
 	}
 	c->set = set;
 	c->bev = bev;
@@ -280,7 +285,8 @@ client_new(struct event_base *base, void *arg)
 	TAILQ_INSERT_TAIL(&set->list, c, entry);
 	if (++set->n >= set->max) {
 		log_warnx("limits.max_connections (%u) reached: not accepting "
-		    "until some close", set->max);
+			  "until some close",
+		    set->max);
 		listeners_set(set, false);
 	}
 	return bev;
@@ -296,8 +302,8 @@ static struct lb_clients *accept_owner;
 static void
 accept_error(struct evconnlistener *lev, void *arg)
 {
-	struct lb_clients	*set = accept_owner;
-	int			 err = EVUTIL_SOCKET_ERROR();
+	struct lb_clients *set = accept_owner;
+	int		   err = EVUTIL_SOCKET_ERROR();
 
 	if (set == NULL)
 		return;
@@ -311,8 +317,8 @@ struct lb_clients *
 lb_clients_new(struct event_base *base, struct evhttp *http,
     const struct lb_cfg *cfg)
 {
-	struct lb_clients	*set;
-	struct timeval		 tv = { 0, SWEEP_MS * 1000 };
+	struct lb_clients *set;
+	struct timeval	   tv = { 0, SWEEP_MS * 1000 };
 
 	if ((set = calloc(1, sizeof(*set))) == NULL)
 		return NULL;
@@ -334,9 +340,9 @@ lb_clients_new(struct event_base *base, struct evhttp *http,
 
 int
 lb_clients_add_listener(struct lb_clients *set,
-    struct evhttp_bound_socket *bound)
+    struct evhttp_bound_socket		  *bound)
 {
-	struct evconnlistener	**p, *lev;
+	struct evconnlistener **p, *lev;
 
 	lev = evhttp_bound_socket_get_listener(bound);
 	p = reallocarray(set->listeners, set->n_listeners + 1, sizeof(*p));
@@ -395,7 +401,7 @@ client_of(struct lb_clients *set, struct evhttp_request *req)
 void
 lb_clients_busy(struct lb_clients *set, struct evhttp_request *req)
 {
-	struct lb_client	*c = client_of(set, req);
+	struct lb_client *c = client_of(set, req);
 
 	if (c != NULL)
 		c->busy = true;
@@ -404,7 +410,7 @@ lb_clients_busy(struct lb_clients *set, struct evhttp_request *req)
 void
 lb_clients_idle(struct lb_clients *set, struct evhttp_request *req)
 {
-	struct lb_client	*c = client_of(set, req);
+	struct lb_client *c = client_of(set, req);
 
 	if (c == NULL)
 		return;

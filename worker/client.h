@@ -20,23 +20,22 @@ struct lb_clients;
  * Watch every connection HTTP accepts (it installs evhttp_set_bevcb).
  * NULL on ENOMEM.
  */
-struct lb_clients *lb_clients_new(struct event_base *, struct evhttp *http,
-		    const struct lb_cfg *);
+struct lb_clients *
+lb_clients_new(struct event_base *, struct evhttp *http, const struct lb_cfg *);
 /* Pause and resume this listener around max_connections. */
-int		 lb_clients_add_listener(struct lb_clients *,
-		    struct evhttp_bound_socket *);
+int lb_clients_add_listener(struct lb_clients *, struct evhttp_bound_socket *);
 /* Forget the listeners (they are being removed: draining). */
-void		 lb_clients_drop_listeners(struct lb_clients *);
-void		 lb_clients_free(struct lb_clients *);
+void lb_clients_drop_listeners(struct lb_clients *);
+void lb_clients_free(struct lb_clients *);
 /* Connections open now. */
-unsigned	 lb_clients_count(const struct lb_clients *);
+unsigned lb_clients_count(const struct lb_clients *);
 /*
  * REQ is being answered asynchronously (it went to a backend) / its
  * answer is about to end. Bytes that arrive meanwhile are scanned; if
  * they are malformed, lb_clients_idle asks evhttp to close the connection
  * after this answer.
  */
-void		 lb_clients_busy(struct lb_clients *, struct evhttp_request *);
-void		 lb_clients_idle(struct lb_clients *, struct evhttp_request *);
+void lb_clients_busy(struct lb_clients *, struct evhttp_request *);
+void lb_clients_idle(struct lb_clients *, struct evhttp_request *);
 
 #endif /* LB_CLIENT_H */

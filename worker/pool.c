@@ -31,7 +31,7 @@ lb_pool_init(struct lb_pool *pool, const struct lb_server *srv,
 void
 lb_pool_fini(struct lb_pool *pool)
 {
-	struct lb_conn	*c;
+	struct lb_conn *c;
 
 	while ((c = TAILQ_FIRST(&pool->idle)) != NULL) {
 		TAILQ_REMOVE(&pool->idle, c, entry);
@@ -73,7 +73,7 @@ idle_event(struct bufferevent *bev, short what, void *arg)
 struct lb_conn *
 lb_pool_take(struct lb_pool *pool)
 {
-	struct lb_conn	*c;
+	struct lb_conn *c;
 
 	if ((c = TAILQ_FIRST(&pool->idle)) == NULL)
 		return NULL;
@@ -86,14 +86,14 @@ lb_pool_take(struct lb_pool *pool)
 struct lb_conn *
 lb_pool_connect(struct lb_pool *pool, const struct timeval *connect_tv)
 {
-	const struct lb_server	*srv = pool->srv;
-	struct lb_conn		*c;
-	int			 fd, on = 1;
+	const struct lb_server *srv = pool->srv;
+	struct lb_conn	       *c;
+	int			fd, on = 1;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
-	fd = socket(srv->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, IPPROTO_TCP);
+	fd = socket(srv->addr.ss_family,
+	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
 	if (fd == -1)
 		goto fail;
 	/* Requests are written whole; do not let Nagle hold the last part. */
@@ -107,13 +107,13 @@ lb_pool_connect(struct lb_pool *pool, const struct timeval *connect_tv)
 	/* Connecting waits for writability: the write timeout bounds it. */
 	bufferevent_set_timeouts(c->bev, NULL, connect_tv);
 	if (bufferevent_socket_connect(c->bev,
-	    (const struct sockaddr *)&srv->addr, (int)srv->addrlen) == -1) {
+		(const struct sockaddr *)&srv->addr, (int)srv->addrlen) == -1) {
 		/*
 		 * An immediate failure (ECONNREFUSED on loopback can be
 		 * synchronous) is reported as an event on the next loop turn
 		 * by libevent; -1 here means it could not even try.
 		 */
-		int	 saved = errno;
+		int saved = errno;
 
 		bufferevent_free(c->bev);
 		free(c);
@@ -129,7 +129,7 @@ fail:
 void
 lb_pool_put(struct lb_conn *c)
 {
-	struct lb_pool	*pool = c->pool;
+	struct lb_pool *pool = c->pool;
 
 	if (pool->n_idle >= pool->max_idle ||
 	    evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {

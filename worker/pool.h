@@ -24,47 +24,47 @@
 struct lb_pool;
 
 struct lb_conn {
-	TAILQ_ENTRY(lb_conn) entry;	/* in pool->idle while idle */
-	struct lb_pool	*pool;
-	struct bufferevent *bev;	/* owned; owns the socket */
-	unsigned	 uses;		/* requests started on it */
-	bool		 connected;
+	TAILQ_ENTRY(lb_conn) entry; /* in pool->idle while idle */
+	struct lb_pool	   *pool;
+	struct bufferevent *bev;  /* owned; owns the socket */
+	unsigned	    uses; /* requests started on it */
+	bool		    connected;
 };
 
 struct lb_pool {
-	const struct lb_server *srv;	/* into the config */
-	struct event_base *base;
-	TAILQ_HEAD(, lb_conn) idle;	/* most recently used first */
-	unsigned	 n_idle;
-	unsigned	 max_idle;
-	struct timeval	 idle_tv;	/* close idle connections after this */
+	const struct lb_server *srv; /* into the config */
+	struct event_base      *base;
+	TAILQ_HEAD(, lb_conn) idle; /* most recently used first */
+	unsigned       n_idle;
+	unsigned       max_idle;
+	struct timeval idle_tv; /* close idle connections after this */
 };
 
 /* worker/pool.c */
 
-void		 lb_pool_init(struct lb_pool *, const struct lb_server *,
-		    struct event_base *, unsigned max_idle, unsigned idle_ms);
+void lb_pool_init(struct lb_pool *, const struct lb_server *,
+    struct event_base *, unsigned max_idle, unsigned idle_ms);
 /* Close every idle connection. */
-void		 lb_pool_fini(struct lb_pool *);
+void lb_pool_fini(struct lb_pool *);
 /*
  * The most recently used idle connection, taken out of the pool with no
  * callbacks set, or NULL.
  */
-struct lb_conn	*lb_pool_take(struct lb_pool *);
+struct lb_conn *lb_pool_take(struct lb_pool *);
 /*
  * Start a new connection to the pool's server. The caller sets callbacks
  * (bufferevent_setcb) at once; BEV_EVENT_CONNECTED or an error follows.
  * The write timeout is CONNECT_TV until the caller changes it. NULL with
  * errno on failure to even start.
  */
-struct lb_conn	*lb_pool_connect(struct lb_pool *,
-		    const struct timeval *connect_tv);
+struct lb_conn *
+lb_pool_connect(struct lb_pool *, const struct timeval *connect_tv);
 /*
  * Give a connection back after a complete response; it must have nothing
  * unread. Closed instead if the pool is full.
  */
-void		 lb_pool_put(struct lb_conn *);
+void lb_pool_put(struct lb_conn *);
 /* Close a connection that is not in the idle list. */
-void		 lb_conn_free(struct lb_conn *);
+void lb_conn_free(struct lb_conn *);
 
 #endif /* LB_POOL_H */

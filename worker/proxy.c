@@ -42,74 +42,74 @@
 #include "worker/proxy.h"
 #include "worker/rules.h"
 
-#define MAX_RESPONSE_HEAD	(64 * 1024)	/* an origin's head: 502 past */
-#define MAX_CHUNK_LINE		4096
-#define CLIENT_HIGH_WATER	(256 * 1024)	/* pause the origin past this */
-#define POOL_MAX_IDLE		256	/* idle connections per server */
-#define POOL_IDLE_MS		30000	/* below common origin keep-alives */
-#define PASSIVE_DOWN_MS		10000
+#define MAX_RESPONSE_HEAD (64 * 1024) /* an origin's head: 502 past */
+#define MAX_CHUNK_LINE	  4096
+#define CLIENT_HIGH_WATER (256 * 1024) /* pause the origin past this */
+#define POOL_MAX_IDLE	  256	       /* idle connections per server */
+#define POOL_IDLE_MS	  30000	       /* below common origin keep-alives */
+#define PASSIVE_DOWN_MS	  10000
 
 enum preq_state {
-	PR_CONNECTING,		/* new connection, not yet established */
-	PR_WAITING,		/* request sent (or being sent), head pending */
-	PR_BODY,		/* reply started to the client */
+	PR_CONNECTING, /* new connection, not yet established */
+	PR_WAITING,    /* request sent (or being sent), head pending */
+	PR_BODY,       /* reply started to the client */
 };
 
 enum framing {
-	FR_NONE,		/* no body: HEAD, 1xx, 204, 304 */
-	FR_LENGTH,		/* Content-Length */
+	FR_NONE,   /* no body: HEAD, 1xx, 204, 304 */
+	FR_LENGTH, /* Content-Length */
 	FR_CHUNKED,
-	FR_CLOSE,		/* until the origin closes */
+	FR_CLOSE, /* until the origin closes */
 };
 
 enum chunk_state {
 	CH_SIZE,
 	CH_DATA,
-	CH_DATA_END,		/* the CRLF after a chunk's data */
+	CH_DATA_END, /* the CRLF after a chunk's data */
 	CH_TRAILER,
 };
 
 struct preq {
-	struct lb_proxy	*px;
-	struct evhttp_request *req;	/* the client's; NULL when let go */
-	struct evhttp_connection *client;	/* req's connection */
-	const struct lb_route *route;
-	struct lb_upstream *up;
-	struct lb_peer	*peer;		/* picked; NULL between attempts */
-	struct lb_conn	*conn;		/* owned while we use it */
-	struct evbuffer	*out;		/* scratch: body bytes to the client */
+	struct lb_proxy		 *px;
+	struct evhttp_request	 *req;	  /* the client's; NULL when let go */
+	struct evhttp_connection *client; /* req's connection */
+	const struct lb_route	 *route;
+	struct lb_upstream	 *up;
+	struct lb_peer		 *peer; /* picked; NULL between attempts */
+	struct lb_conn		 *conn; /* owned while we use it */
+	struct evbuffer		 *out;	/* scratch: body bytes to the client */
 
-	struct lb_fwd	 fwd;		/* what the forwarded head is made of */
-	char		*path;		/* owned; rewritten */
-	char		*query;		/* owned; rewritten, or NULL */
-	char		*host;		/* owned; client's Host, or NULL */
+	struct lb_fwd		fwd;   /* what the forwarded head is made of */
+	char		       *path;  /* owned; rewritten */
+	char		       *query; /* owned; rewritten, or NULL */
+	char		       *host;  /* owned; client's Host, or NULL */
 	struct sockaddr_storage client_sa;
-	char		 client_ip[LB_ADDRSTRLEN];
+	char			client_ip[LB_ADDRSTRLEN];
 
-	bool		*tried;		/* owned; per peer */
+	bool		*tried; /* owned; per peer */
 	bool		 idempotent;
-	bool		 head_only;	/* HEAD: no response body */
-	bool		 reused;	/* conn came from the pool */
-	bool		 resent;	/* the stale-connection resend is used */
-	bool		 got_byte;	/* the origin sent something */
-	bool		 paused;	/* origin reads off: client is slow */
-	bool		 keepalive;	/* conn reusable after this response */
+	bool		 head_only; /* HEAD: no response body */
+	bool		 reused;    /* conn came from the pool */
+	bool		 resent;    /* the stale-connection resend is used */
+	bool		 got_byte;  /* the origin sent something */
+	bool		 paused;    /* origin reads off: client is slow */
+	bool		 keepalive; /* conn reusable after this response */
 	enum preq_state	 state;
 	enum framing	 framing;
 	enum chunk_state chunk;
-	uint64_t	 remaining;	/* of the body or of the chunk */
-	int		 fail_status;	/* if no server is left: 503/504/502 */
-	int		 status;	/* what the client got, once known */
-	int		 upstream_status;	/* what the origin said */
-	uint64_t	 bytes;		/* body bytes passed to the client */
+	uint64_t	 remaining;   /* of the body or of the chunk */
+	int		 fail_status; /* if no server is left: 503/504/502 */
+	int		 status;      /* what the client got, once known */
+	int		 upstream_status; /* what the origin said */
+	uint64_t	 bytes;		  /* body bytes passed to the client */
 	int64_t		 start_us;
-	int64_t		 upstream_us;	/* when the last attempt started */
-	const char	*upstream;	/* addrstr of the last server tried */
+	int64_t		 upstream_us; /* when the last attempt started */
+	const char	*upstream;    /* addrstr of the last server tried */
 };
 
-static void	attempt(struct preq *);
-static void	pump(struct preq *);
-static void	flush_client(struct bufferevent *);
+static void	   attempt(struct preq *);
+static void	   pump(struct preq *);
+static void	   flush_client(struct bufferevent *);
 static const char *method_name(enum evhttp_cmd_type, bool *);
 
 /* --------------------------------------------------------- replies */
@@ -118,18 +118,30 @@ static const char *
 reason_for(int code)
 {
 	switch (code) {
-	case 400: return "Bad Request";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 413: return "Payload Too Large";
-	case 414: return "URI Too Long";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	default: return "Error";
+	case 400:
+		return "Bad Request";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 413:
+		return "Payload Too Large";
+	case 414:
+		return "URI Too Long";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 501:
+		return "Not Implemented";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	default:
+		return "Error";
 	}
 }
 
@@ -141,10 +153,10 @@ static void
 reply_simple(struct lb_proxy *px, struct evhttp_request *req, int code,
     bool close)
 {
-	struct evkeyvalq	*oh = evhttp_request_get_output_headers(req);
-	struct evbuffer		*body = evbuffer_new();
-	const char		*text = code == 503 ?
-	    "No backend servers available." : reason_for(code);
+	struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
+	struct evbuffer	 *body = evbuffer_new();
+	const char	 *text = code == 503 ? "No backend servers available." :
+					       reason_for(code);
 
 	evhttp_add_header(oh, "Content-Type", "text/plain; charset=utf-8");
 	if (close || px->draining)
@@ -154,7 +166,7 @@ reply_simple(struct lb_proxy *px, struct evhttp_request *req, int code,
 	 * how long the body would be, and send none.
 	 */
 	if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
-		char	 len[16];
+		char len[16];
 
 		lb_snprintf(len, sizeof(len), "%zu", strlen(text) + 1);
 		evhttp_add_header(oh, "Content-Length", len);
@@ -175,17 +187,20 @@ static void
 request_done(struct lb_proxy *px, struct evhttp_request *req,
     const struct lb_route *route, const struct preq *p, int status)
 {
-	struct lb_access	 a;
-	struct evkeyvalq	*in;
-	int64_t			 now = lb_now_us();
-	int			 cls = status / 100;
+	struct lb_access  a;
+	struct evkeyvalq *in;
+	int64_t		  now = lb_now_us();
+	int		  cls = status / 100;
 
 	if (px->shm != NULL) {
-		struct lb_shm_route	*rt = &px->shm->routes[route != NULL ?
-		    route->id : px->shm->n_routes];
+		struct lb_shm_route *rt = &px->shm->routes[route != NULL ?
+			route->id :
+			px->shm->n_routes];
 
 		atomic_fetch_add_explicit(&rt->codes[cls >= 1 && cls <= 5 ?
-		    cls - 1 : 5], 1, memory_order_relaxed);
+						  cls - 1 :
+						  5],
+		    1, memory_order_relaxed);
 		lb_shm_observe(px->shm, p != NULL ? now - p->start_us : 0);
 	}
 	if (!lb_access_log_enabled() || req == NULL)
@@ -203,10 +218,9 @@ request_done(struct lb_proxy *px, struct evhttp_request *req,
 	a.upstream = p != NULL ? p->upstream : NULL;
 	a.upstream_status = p != NULL ? p->upstream_status : 0;
 	a.rt_us = p != NULL ? now - p->start_us : 0;
-	a.urt_us = p != NULL && p->upstream != NULL ? now - p->upstream_us :
-	    -1;
+	a.urt_us = p != NULL && p->upstream != NULL ? now - p->upstream_us : -1;
 	if (a.client_ip == NULL) {
-		static char	 ip[LB_ADDRSTRLEN];
+		static char	       ip[LB_ADDRSTRLEN];
 		const struct sockaddr *sa = evhttp_connection_get_addr(
 		    evhttp_request_get_connection(req));
 
@@ -216,7 +230,7 @@ request_done(struct lb_proxy *px, struct evhttp_request *req,
 		a.client_ip = ip;
 	}
 	if (a.method == NULL) {
-		bool	 idem;
+		bool idem;
 
 		a.method = method_name(evhttp_request_get_command(req), &idem);
 		if (a.method == NULL)
@@ -243,18 +257,20 @@ reply_early(struct lb_proxy *px, struct evhttp_request *req,
 static void
 refuse_connect(struct lb_proxy *px, struct evhttp_request *req)
 {
-	static const char	 r501[] = "HTTP/1.1 501 Not Implemented\r\n"
+	static const char r501[] =
+	    "HTTP/1.1 501 Not Implemented\r\n"
 	    "Content-Type: text/plain; charset=utf-8\r\nContent-Length: 16\r\n"
 	    "Connection: close\r\n\r\nNot Implemented\n";
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	int			 fd = -1;
+	int			  fd = -1;
 
 	request_done(px, req, NULL, NULL, 501);
 	if (evcon != NULL)
-		fd = bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
+		fd = bufferevent_getfd(
+		    evhttp_connection_get_bufferevent(evcon));
 	if (fd >= 0) {
-		if (send(fd, r501, sizeof(r501) - 1, MSG_NOSIGNAL |
-		    MSG_DONTWAIT) < 0)
+		if (send(fd, r501, sizeof(r501) - 1,
+			MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 			log_debug("answering CONNECT: %s", strerror(errno));
 		shutdown(fd, SHUT_WR);
 	}
@@ -285,7 +301,7 @@ drop_peer(struct preq *p, bool failed)
 static void
 preq_free(struct preq *p)
 {
-	struct lb_proxy	*px = p->px;
+	struct lb_proxy *px = p->px;
 
 	drop_peer(p, false);
 	if (p->out != NULL)
@@ -303,7 +319,7 @@ preq_free(struct preq *p)
 static struct evhttp_request *
 release_client(struct preq *p)
 {
-	struct evhttp_request	*req = p->req;
+	struct evhttp_request *req = p->req;
 
 	if (p->client != NULL) {
 		evhttp_connection_set_closecb(p->client, NULL, NULL);
@@ -318,7 +334,7 @@ release_client(struct preq *p)
 static void
 finish_error(struct preq *p, int code)
 {
-	struct evhttp_request	*req;
+	struct evhttp_request *req;
 
 	p->status = code;
 	request_done(p->px, p->req, p->route, p, code);
@@ -336,16 +352,16 @@ finish_error(struct preq *p, int code)
 static void
 flush_client(struct bufferevent *bev)
 {
-	bufferevent_event_cb	 eventcb = NULL;
-	struct evbuffer		*out = bufferevent_get_output(bev);
+	bufferevent_event_cb eventcb = NULL;
+	struct evbuffer	    *out = bufferevent_get_output(bev);
 
 	bufferevent_getcb(bev, NULL, NULL, &eventcb, NULL);
 	if (eventcb == NULL || evbuffer_get_length(out) == 0)
-		return;		/* evhttp let go of it, or nothing to do */
+		return; /* evhttp let go of it, or nothing to do */
 	if (evbuffer_write(out, bufferevent_getfd(bev)) == -1)
-		return;		/* the bufferevent will see the error */
+		return; /* the bufferevent will see the error */
 	if (evbuffer_get_length(out) > 0)
-		return;		/* the rest goes when the socket takes it */
+		return; /* the rest goes when the socket takes it */
 	/*
 	 * All written: evhttp enabled EV_WRITE for nothing. Switching it off
 	 * in the same loop turn leaves the changelist nothing to do.
@@ -358,8 +374,8 @@ flush_client(struct bufferevent *bev)
 static void
 finish_ok(struct preq *p)
 {
-	struct lb_conn		*c = p->conn;
-	struct bufferevent	*cbev = NULL;
+	struct lb_conn	   *c = p->conn;
+	struct bufferevent *cbev = NULL;
 
 	p->conn = NULL;
 	if (p->keepalive &&
@@ -387,7 +403,7 @@ finish_ok(struct preq *p)
 static void
 client_abort(struct preq *p)
 {
-	struct evhttp_request	*req = p->req;
+	struct evhttp_request	 *req = p->req;
 	struct evhttp_connection *evcon;
 
 	drop_peer(p, true);
@@ -395,9 +411,9 @@ client_abort(struct preq *p)
 	evcon = evhttp_request_get_connection(req);
 	release_client(p);
 	if (evcon != NULL)
-		evhttp_connection_free(evcon);	/* frees req too */
+		evhttp_connection_free(evcon); /* frees req too */
 	else
-		evhttp_send_reply_end(req);	/* detached: frees it */
+		evhttp_send_reply_end(req); /* detached: frees it */
 	preq_free(p);
 }
 
@@ -409,12 +425,11 @@ client_abort(struct preq *p)
 static void
 client_closed(struct evhttp_connection *evcon, void *arg)
 {
-	struct preq		*p = arg;
-	struct evhttp_request	*req = p->req;
+	struct preq	      *p = arg;
+	struct evhttp_request *req = p->req;
 
 	/* 499, as nginx says it: the client closed before any answer. */
-	request_done(p->px, req, p->route, p, p->status != 0 ? p->status :
-	    499);
+	request_done(p->px, req, p->route, p, p->status != 0 ? p->status : 499);
 	p->req = NULL;
 	p->client = NULL;
 	if (req != NULL && evhttp_request_get_connection(req) == NULL)
@@ -433,8 +448,9 @@ mark_down(struct preq *p)
 	 * checker sees it answer (worker/checker.c lifts the mark); without,
 	 * it is tried again after a while.
 	 */
-	atomic_store(&p->peer->st->down_until, p->route->health.enabled ?
-	    INT64_MAX : lb_now_ms() + PASSIVE_DOWN_MS);
+	atomic_store(&p->peer->st->down_until,
+	    p->route->health.enabled ? INT64_MAX :
+				       lb_now_ms() + PASSIVE_DOWN_MS);
 }
 
 /* This peer failed; count it, and try the next one if any. */
@@ -452,22 +468,21 @@ next_server(struct preq *p, int status, bool passive_down)
 static void
 send_request(struct preq *p)
 {
-	struct evbuffer	*out = bufferevent_get_output(p->conn->bev);
-	struct evbuffer	*body = evhttp_request_get_input_buffer(p->req);
+	struct evbuffer *out = bufferevent_get_output(p->conn->bev);
+	struct evbuffer *body = evhttp_request_get_input_buffer(p->req);
 
 	p->state = PR_WAITING;
 	p->got_byte = false;
 	p->conn->uses++;
-	if (lb_rules_request_head(out, p->route, p->peer->srv, &p->fwd) ==
-	    -1) {
+	if (lb_rules_request_head(out, p->route, p->peer->srv, &p->fwd) == -1) {
 		log_warnx("out of memory building a request head");
 		finish_error(p, 500);
 		return;
 	}
 	/* Copy, not move: a stale connection means sending it again. */
 	if (evbuffer_get_length(body) > 0) {
-		struct evbuffer_iovec	 one, *v = &one;
-		int			 n;
+		struct evbuffer_iovec one, *v = &one;
+		int		      n;
 
 		n = evbuffer_peek(body, -1, NULL, NULL, 0);
 		if (n > 1 && (v = calloc((size_t)n, sizeof(*v))) == NULL) {
@@ -507,12 +522,12 @@ static int
 start_reply(struct preq *p, const struct lb_http_response *r,
     const struct lb_http_header *h)
 {
-	struct evkeyvalq	*oh = evhttp_request_get_output_headers(p->req);
-	const char		*te = NULL, *cl = NULL, *conn = NULL;
-	size_t			 te_len = 0, conn_len = 0;
-	char			*buf, *list, *reason, *q;
-	size_t			 need;
-	bool			 close = false;
+	struct evkeyvalq *oh = evhttp_request_get_output_headers(p->req);
+	const char	 *te = NULL, *cl = NULL, *conn = NULL;
+	size_t		  te_len = 0, conn_len = 0;
+	char		 *buf, *list, *reason, *q;
+	size_t		  need;
+	bool		  close = false;
 
 	for (size_t i = 0; i < r->n_headers; i++) {
 		if (h[i].name_len == 17 &&
@@ -521,12 +536,12 @@ start_reply(struct preq *p, const struct lb_http_response *r,
 			te_len = h[i].value_len;
 		} else if (h[i].name_len == 14 &&
 		    strncasecmp(h[i].name, "Content-Length", 14) == 0) {
-			uint64_t	 v;
+			uint64_t v;
 
 			/* Two that differ: we cannot know where it ends. */
 			if (lb_http_parse_content_length(h[i].value,
-			    h[i].value_len, &v) == -1 || (cl != NULL &&
-			    v != p->remaining))
+				h[i].value_len, &v) == -1 ||
+			    (cl != NULL && v != p->remaining))
 				return -1;
 			cl = h[i].value;
 			p->remaining = v;
@@ -542,7 +557,7 @@ start_reply(struct preq *p, const struct lb_http_response *r,
 		p->framing = FR_NONE;
 	} else if (te != NULL) {
 		/* Chunked must be the last coding; anything else: until EOF. */
-		size_t	 n = te_len;
+		size_t n = te_len;
 
 		while (n > 0 && (te[n - 1] == ' ' || te[n - 1] == '\t'))
 			n--;
@@ -588,7 +603,7 @@ start_reply(struct preq *p, const struct lb_http_response *r,
 	p->keepalive = !close;
 
 	for (size_t i = 0; i < r->n_headers; i++) {
-		char	*name = q, *value = q + h[i].name_len + 1;
+		char *name = q, *value = q + h[i].name_len + 1;
 
 		memcpy(name, h[i].name, h[i].name_len);
 		name[h[i].name_len] = '\0';
@@ -615,14 +630,14 @@ start_reply(struct preq *p, const struct lb_http_response *r,
 static void
 read_head(struct preq *p)
 {
-	struct evbuffer		*in = bufferevent_get_input(p->conn->bev);
-	struct lb_http_header	 hdrs[LB_HTTP_MAX_HEADERS];
-	struct lb_http_response	 r;
+	struct evbuffer	       *in = bufferevent_get_input(p->conn->bev);
+	struct lb_http_header	hdrs[LB_HTTP_MAX_HEADERS];
+	struct lb_http_response r;
 
 	for (;;) {
-		size_t		 len = evbuffer_get_length(in);
-		ssize_t		 n;
-		const char	*data;
+		size_t	    len = evbuffer_get_length(in);
+		ssize_t	    n;
+		const char *data;
 
 		if (len == 0)
 			return;
@@ -649,8 +664,8 @@ read_head(struct preq *p)
 			    p->route->label, p->peer->srv->addrstr);
 			drop_peer(p, true);
 			/* The head is not sent yet: evhttp sends ours. */
-			evhttp_clear_headers(evhttp_request_get_output_headers(
-			    p->req));
+			evhttp_clear_headers(
+			    evhttp_request_get_output_headers(p->req));
 			finish_error(p, 502);
 			return;
 		}
@@ -664,7 +679,7 @@ read_head(struct preq *p)
 static void
 client_drained(struct evhttp_connection *evcon, void *arg)
 {
-	struct preq	*p = arg;
+	struct preq *p = arg;
 
 	if (!p->paused)
 		return;
@@ -682,7 +697,7 @@ static void
 forward(struct preq *p, struct evbuffer *in, size_t n)
 {
 	struct evhttp_connection *evcon = evhttp_request_get_connection(p->req);
-	struct bufferevent	*cbev = NULL;
+	struct bufferevent	 *cbev = NULL;
 
 	evbuffer_remove_buffer(in, p->out, n);
 	p->bytes += n;
@@ -703,7 +718,7 @@ forward(struct preq *p, struct evbuffer *in, size_t n)
 static void
 pump(struct preq *p)
 {
-	struct evbuffer	*in = bufferevent_get_input(p->conn->bev);
+	struct evbuffer *in = bufferevent_get_input(p->conn->bev);
 	size_t		 len;
 
 	for (;;) {
@@ -714,9 +729,10 @@ pump(struct preq *p)
 			return;
 		case FR_LENGTH:
 			if (len > p->remaining)
-				p->keepalive = false;	/* stray bytes */
+				p->keepalive = false; /* stray bytes */
 			if (len > 0 && p->remaining > 0) {
-				size_t	 n = len < p->remaining ? len :
+				size_t n = len < p->remaining ?
+				    len :
 				    (size_t)p->remaining;
 
 				forward(p, in, n);
@@ -737,8 +753,8 @@ pump(struct preq *p)
 
 		/* Chunked. */
 		if (p->chunk == CH_DATA) {
-			size_t	 n = len < p->remaining ? len :
-			    (size_t)p->remaining;
+			size_t n = len < p->remaining ? len :
+							(size_t)p->remaining;
 
 			if (n == 0)
 				goto check;
@@ -749,7 +765,7 @@ pump(struct preq *p)
 			continue;
 		}
 		if (p->chunk == CH_DATA_END) {
-			unsigned char	*crlf;
+			unsigned char *crlf;
 
 			if (len < 2)
 				goto check;
@@ -762,11 +778,12 @@ pump(struct preq *p)
 		}
 		/* CH_SIZE or CH_TRAILER: a line. */
 		{
-			size_t		 n;
-			char		*line;
-			uint64_t	 size;
+			size_t	 n;
+			char	*line;
+			uint64_t size;
 
-			line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF_STRICT);
+			line = evbuffer_readln(in, &n,
+			    EVBUFFER_EOL_CRLF_STRICT);
 			if (line == NULL) {
 				if (len > MAX_CHUNK_LINE)
 					goto bad;
@@ -778,7 +795,7 @@ pump(struct preq *p)
 					finish_ok(p);
 					return;
 				}
-				continue;	/* trailers are dropped */
+				continue; /* trailers are dropped */
 			}
 			if (lb_http_parse_chunk_size(line, n, &size) == -1) {
 				free(line);
@@ -793,12 +810,13 @@ pump(struct preq *p)
 check:
 	/* Backpressure: a slow client slows the origin, not our memory. */
 	if (p->req != NULL && !p->paused) {
-		struct evhttp_connection *evcon =
-		    evhttp_request_get_connection(p->req);
+		struct evhttp_connection *evcon = evhttp_request_get_connection(
+		    p->req);
 
-		if (evcon != NULL && evbuffer_get_length(bufferevent_get_output(
-		    evhttp_connection_get_bufferevent(evcon))) >
-		    CLIENT_HIGH_WATER) {
+		if (evcon != NULL &&
+		    evbuffer_get_length(bufferevent_get_output(
+			evhttp_connection_get_bufferevent(evcon))) >
+			CLIENT_HIGH_WATER) {
 			p->paused = true;
 			bufferevent_disable(p->conn->bev, EV_READ);
 		}
@@ -813,7 +831,7 @@ bad:
 static void
 upstream_read(struct bufferevent *bev, void *arg)
 {
-	struct preq	*p = arg;
+	struct preq *p = arg;
 
 	p->got_byte = true;
 	if (p->state == PR_WAITING)
@@ -825,9 +843,9 @@ upstream_read(struct bufferevent *bev, void *arg)
 static void
 upstream_event(struct bufferevent *bev, short what, void *arg)
 {
-	struct preq	*p = arg;
-	bool		 timeout = (what & BEV_EVENT_TIMEOUT) != 0;
-	int		 err = EVUTIL_SOCKET_ERROR();
+	struct preq *p = arg;
+	bool	     timeout = (what & BEV_EVENT_TIMEOUT) != 0;
+	int	     err = EVUTIL_SOCKET_ERROR();
 
 	if (what & BEV_EVENT_CONNECTED) {
 		p->conn->connected = true;
@@ -837,15 +855,16 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 	switch (p->state) {
 	case PR_CONNECTING:
 		log_warnx("%s: connect to %s: %s", p->route->label,
-		    p->peer->srv->addrstr, timeout ? "timed out" :
-		    evutil_socket_error_to_string(err));
+		    p->peer->srv->addrstr,
+		    timeout ? "timed out" : evutil_socket_error_to_string(err));
 		/* Refused or timed out: down for every worker at once. */
 		next_server(p, timeout ? 504 : 503, true);
 		return;
 	case PR_WAITING:
 		if (p->got_byte) {
 			log_warnx("%s: %s closed in the middle of the response "
-			    "head", p->route->label, p->peer->srv->addrstr);
+				  "head",
+			    p->route->label, p->peer->srv->addrstr);
 			drop_peer(p, true);
 			finish_error(p, 502);
 			return;
@@ -854,7 +873,7 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 			log_warnx("%s: %s sent nothing within %lld ms",
 			    p->route->label, p->peer->srv->addrstr,
 			    (long long)p->px->backend_tv.tv_sec * 1000 +
-			    p->px->backend_tv.tv_usec / 1000);
+				p->px->backend_tv.tv_usec / 1000);
 			drop_peer(p, true);
 			finish_error(p, 504);
 			return;
@@ -868,8 +887,9 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 			p->resent = true;
 			p->reused = false;
 			lb_conn_free(p->conn);
-			p->conn = lb_pool_connect(&p->px->pools[
-			    p->peer->srv->id], &p->px->connect_tv);
+			p->conn = lb_pool_connect(&p->px->pools[p->peer->srv
+								    ->id],
+			    &p->px->connect_tv);
 			if (p->conn == NULL) {
 				next_server(p, 503, false);
 				return;
@@ -879,10 +899,11 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 			    upstream_event, p);
 			return;
 		}
-		log_warnx("%s: %s failed before answering: %s",
-		    p->route->label, p->peer->srv->addrstr,
-		    (what & BEV_EVENT_EOF) ? "connection closed" :
-		    evutil_socket_error_to_string(err));
+		log_warnx("%s: %s failed before answering: %s", p->route->label,
+		    p->peer->srv->addrstr,
+		    (what & BEV_EVENT_EOF) ?
+			"connection closed" :
+			evutil_socket_error_to_string(err));
 		if (p->idempotent) {
 			next_server(p, 502, false);
 			return;
@@ -894,14 +915,14 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 		if (p->framing == FR_CLOSE && (what & BEV_EVENT_EOF) &&
 		    !timeout) {
 			p->keepalive = false;
-			pump(p);	/* whatever is still buffered */
+			pump(p); /* whatever is still buffered */
 			if (p->req != NULL && p->conn != NULL)
 				finish_ok(p);
 			return;
 		}
 		log_warnx("%s: %s %s in the middle of the body",
-		    p->route->label, p->peer->srv->addrstr, timeout ?
-		    "went silent" : "failed");
+		    p->route->label, p->peer->srv->addrstr,
+		    timeout ? "went silent" : "failed");
 		client_abort(p);
 		return;
 	}
@@ -911,7 +932,7 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 static void
 attempt(struct preq *p)
 {
-	struct lb_pool	*pool;
+	struct lb_pool *pool;
 
 	for (;;) {
 		p->peer = lb_upstream_pick(p->up,
@@ -956,12 +977,13 @@ attempt(struct preq *p)
 static int
 check_headers(struct evhttp_request *req)
 {
-	struct evkeyvalq	*in = evhttp_request_get_input_headers(req);
-	struct evkeyval		*kv;
-	unsigned		 n_te = 0, n_cl = 0, n_host = 0;
-	uint64_t		 cl = 0, v;
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	struct evkeyval	 *kv;
+	unsigned	  n_te = 0, n_cl = 0, n_host = 0;
+	uint64_t	  cl = 0, v;
 
-	TAILQ_FOREACH(kv, in, next) {
+	TAILQ_FOREACH(kv, in, next)
+	{
 		if (!lb_http_is_token(kv->key, strlen(kv->key)) ||
 		    lb_str_has_ctl(kv->value, strlen(kv->value)))
 			return 400;
@@ -971,7 +993,7 @@ check_headers(struct evhttp_request *req)
 			n_te++;
 		} else if (strcasecmp(kv->key, "Content-Length") == 0) {
 			if (lb_http_parse_content_length(kv->value,
-			    strlen(kv->value), &v) == -1 ||
+				strlen(kv->value), &v) == -1 ||
 			    (n_cl > 0 && v != cl))
 				return 400;
 			cl = v;
@@ -990,39 +1012,51 @@ method_name(enum evhttp_cmd_type cmd, bool *idempotent)
 {
 	*idempotent = true;
 	switch (cmd) {
-	case EVHTTP_REQ_GET: return "GET";
-	case EVHTTP_REQ_HEAD: return "HEAD";
-	case EVHTTP_REQ_PUT: return "PUT";
-	case EVHTTP_REQ_DELETE: return "DELETE";
-	case EVHTTP_REQ_OPTIONS: return "OPTIONS";
-	case EVHTTP_REQ_TRACE: return "TRACE";
-	case EVHTTP_REQ_POST: *idempotent = false; return "POST";
-	case EVHTTP_REQ_PATCH: *idempotent = false; return "PATCH";
-	default: *idempotent = false; return NULL;
+	case EVHTTP_REQ_GET:
+		return "GET";
+	case EVHTTP_REQ_HEAD:
+		return "HEAD";
+	case EVHTTP_REQ_PUT:
+		return "PUT";
+	case EVHTTP_REQ_DELETE:
+		return "DELETE";
+	case EVHTTP_REQ_OPTIONS:
+		return "OPTIONS";
+	case EVHTTP_REQ_TRACE:
+		return "TRACE";
+	case EVHTTP_REQ_POST:
+		*idempotent = false;
+		return "POST";
+	case EVHTTP_REQ_PATCH:
+		*idempotent = false;
+		return "PATCH";
+	default:
+		*idempotent = false;
+		return NULL;
 	}
 }
 
 void
 lb_proxy_handle(struct evhttp_request *req, void *arg)
 {
-	struct lb_proxy		*px = arg;
-	struct evkeyvalq	*in = evhttp_request_get_input_headers(req);
+	struct lb_proxy		 *px = arg;
+	struct evkeyvalq	 *in = evhttp_request_get_input_headers(req);
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	const struct evhttp_uri	*uri = evhttp_request_get_evhttp_uri(req);
-	const struct sockaddr	*sa = evhttp_connection_get_addr(evcon);
-	const struct lb_route	*route;
-	const char		*target, *qmark, *host, *method;
-	char			*npath = NULL, *rawpath = NULL;
-	struct preq		*p = NULL;
-	bool			 idempotent;
-	int			 code;
+	const struct evhttp_uri	 *uri = evhttp_request_get_evhttp_uri(req);
+	const struct sockaddr	 *sa = evhttp_connection_get_addr(evcon);
+	const struct lb_route	 *route;
+	const char		 *target, *qmark, *host, *method;
+	char			 *npath = NULL, *rawpath = NULL;
+	struct preq		 *p = NULL;
+	bool			  idempotent;
+	int			  code;
 
 	if ((code = check_headers(req)) != 0) {
 		reply_early(px, req, NULL, code, true);
 		return;
 	}
 	if ((method = method_name(evhttp_request_get_command(req),
-	    &idempotent)) == NULL) {
+		 &idempotent)) == NULL) {
 		refuse_connect(px, req);
 		return;
 	}
@@ -1030,7 +1064,7 @@ lb_proxy_handle(struct evhttp_request *req, void *arg)
 	target = evhttp_request_get_uri(req);
 	if (target[0] != '/') {
 		/* absolute-form: its authority replaces Host (RFC 9112 3.2.2) */
-		const char	*scheme = uri ? evhttp_uri_get_scheme(uri) : NULL;
+		const char *scheme = uri ? evhttp_uri_get_scheme(uri) : NULL;
 
 		if (scheme == NULL || strcasecmp(scheme, "http") != 0 ||
 		    evhttp_uri_get_host(uri) == NULL) {
@@ -1043,8 +1077,8 @@ lb_proxy_handle(struct evhttp_request *req, void *arg)
 		 * lives long enough (p->host copies it).
 		 */
 		{
-			static char	 authority[512];
-			const char	*a = target + strlen(scheme) + 3, *e, *at;
+			static char authority[512];
+			const char *a = target + strlen(scheme) + 3, *e, *at;
 
 			e = a + strcspn(a, "/?#");
 			if ((at = memchr(a, '@', (size_t)(e - a))) != NULL)
@@ -1058,10 +1092,10 @@ lb_proxy_handle(struct evhttp_request *req, void *arg)
 			host = authority;
 			if (*e == '?') {
 				/* "http://h?q": the path is "/", the query kept. */
-				static char	 rooted[8192];
+				static char rooted[8192];
 
 				if (lb_snprintf(rooted, sizeof(rooted), "/%s",
-				    e) >= sizeof(rooted) - 1) {
+					e) >= sizeof(rooted) - 1) {
 					reply_early(px, req, NULL, 414, false);
 					return;
 				}
@@ -1081,7 +1115,7 @@ lb_proxy_handle(struct evhttp_request *req, void *arg)
 	}
 	qmark = strchr(target, '?');
 	rawpath = qmark ? strndup(target, (size_t)(qmark - target)) :
-	    strdup(target);
+			  strdup(target);
 	if (rawpath == NULL)
 		goto oom;
 	if (lb_uri_normalize_path(rawpath, strlen(rawpath), &npath) == -1) {
@@ -1114,8 +1148,9 @@ lb_proxy_handle(struct evhttp_request *req, void *arg)
 	p->idempotent = idempotent;
 	p->head_only = evhttp_request_get_command(req) == EVHTTP_REQ_HEAD;
 	p->start_us = lb_now_us();
-	memcpy(&p->client_sa, sa, sa->sa_family == AF_INET6 ?
-	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+	memcpy(&p->client_sa, sa,
+	    sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+					sizeof(struct sockaddr_in));
 	lb_addr_format_host(sa, p->client_ip, sizeof(p->client_ip));
 	p->path = lb_rules_rewrite_path(route, npath);
 	p->query = lb_uri_query_rewrite(qmark ? qmark + 1 : NULL,
@@ -1144,9 +1179,9 @@ lb_proxy_handle(struct evhttp_request *req, void *arg)
 	p->fwd.body_len = evbuffer_get_length(
 	    evhttp_request_get_input_buffer(req));
 	p->fwd.body_always = evhttp_request_get_command(req) ==
-	    EVHTTP_REQ_POST || evhttp_request_get_command(req) ==
-	    EVHTTP_REQ_PUT || evhttp_request_get_command(req) ==
-	    EVHTTP_REQ_PATCH;
+		EVHTTP_REQ_POST ||
+	    evhttp_request_get_command(req) == EVHTTP_REQ_PUT ||
+	    evhttp_request_get_command(req) == EVHTTP_REQ_PATCH;
 
 	/* Hear about the client leaving while the origin works. */
 	evhttp_connection_set_closecb(evcon, client_closed, p);
@@ -1164,7 +1199,7 @@ int
 lb_proxy_init(struct lb_proxy *px, struct event_base *base,
     const struct lb_cfg *cfg, struct lb_shm *shm, uint64_t seed)
 {
-	unsigned	 idle_ms = POOL_IDLE_MS;
+	unsigned idle_ms = POOL_IDLE_MS;
 
 	memset(px, 0, sizeof(*px));
 	px->base = base;
@@ -1180,10 +1215,10 @@ lb_proxy_init(struct lb_proxy *px, struct event_base *base,
 	if (px->ups == NULL || px->pools == NULL)
 		goto fail;
 	for (size_t i = 0; i < cfg->n_routes; i++) {
-		const struct lb_route	*r = &cfg->routes[i];
+		const struct lb_route *r = &cfg->routes[i];
 
-		if (lb_upstream_init(&px->ups[i], r, shm->servers,
-		    seed + i) == -1)
+		if (lb_upstream_init(&px->ups[i], r, shm->servers, seed + i) ==
+		    -1)
 			goto fail;
 		for (size_t s = 0; s < r->n_servers; s++)
 			lb_pool_init(&px->pools[r->servers[s].id],

@@ -42,7 +42,7 @@ lb_rules_allowed(const struct lb_cfg *cfg, const struct lb_route *route,
 char *
 lb_rules_rewrite_path(const struct lb_route *route, const char *path)
 {
-	char	*cur, *next;
+	char *cur, *next;
 
 	if ((cur = strdup(path)) == NULL)
 		return NULL;
@@ -96,12 +96,12 @@ name_in_kv(const char *name, const struct lb_kv *kv, size_t n)
 static bool
 named_by_connection(const struct evkeyvalq *in, const char *name)
 {
-	const struct evkeyval	*kv;
+	const struct evkeyval *kv;
 
 	TAILQ_FOREACH(kv, in, next)
-		if (strcasecmp(kv->key, "Connection") == 0 &&
-		    lb_http_list_has(kv->value, name))
-			return true;
+	if (strcasecmp(kv->key, "Connection") == 0 &&
+	    lb_http_list_has(kv->value, name))
+		return true;
 	return false;
 }
 
@@ -110,8 +110,12 @@ static bool
 header_is_ours(const char *name)
 {
 	static const char *const ours[] = {
-		"Host", "Content-Length", "Expect", "X-Forwarded-For",
-		"X-Forwarded-Proto", "X-Forwarded-Host",
+		"Host",
+		"Content-Length",
+		"Expect",
+		"X-Forwarded-For",
+		"X-Forwarded-Proto",
+		"X-Forwarded-Host",
 	};
 
 	for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
@@ -124,9 +128,9 @@ int
 lb_rules_request_head(struct evbuffer *out, const struct lb_route *route,
     const struct lb_server *srv, const struct lb_fwd *f)
 {
-	const struct evkeyval	*kv;
-	const char		*host = f->host;
-	bool			 xff = false;
+	const struct evkeyval *kv;
+	const char	      *host = f->host;
+	bool		       xff = false;
 
 	if (name_in("Host", route->hdr_remove, route->n_hdr_remove))
 		host = NULL;
@@ -137,48 +141,52 @@ lb_rules_request_head(struct evbuffer *out, const struct lb_route *route,
 		host = srv->name;
 
 	if (evbuffer_add_printf(out, "%s %s%s%s HTTP/1.1\r\nHost: %s\r\n",
-	    f->method, f->path, f->query != NULL && f->query[0] != '\0' ?
-	    "?" : "", f->query != NULL ? f->query : "", host) == -1)
+		f->method, f->path,
+		f->query != NULL && f->query[0] != '\0' ? "?" : "",
+		f->query != NULL ? f->query : "", host) == -1)
 		return -1;
 
-	TAILQ_FOREACH(kv, f->in, next) {
+	TAILQ_FOREACH(kv, f->in, next)
+	{
 		if (lb_http_is_hop_by_hop(kv->key) || header_is_ours(kv->key) ||
 		    named_by_connection(f->in, kv->key) ||
 		    name_in(kv->key, route->hdr_remove, route->n_hdr_remove) ||
 		    name_in_kv(kv->key, route->hdr_add, route->n_hdr_add))
 			continue;
 		if (evbuffer_add_printf(out, "%s: %s\r\n", kv->key,
-		    kv->value) == -1)
+			kv->value) == -1)
 			return -1;
 	}
 	for (size_t i = 0; i < route->n_hdr_add; i++) {
 		if (strcasecmp(route->hdr_add[i].name, "Host") == 0)
 			continue;
 		if (evbuffer_add_printf(out, "%s: %s\r\n",
-		    route->hdr_add[i].name, route->hdr_add[i].value) == -1)
+			route->hdr_add[i].name, route->hdr_add[i].value) == -1)
 			return -1;
 	}
 
 	/* X-Forwarded-For: every earlier hop in order, then this client. */
 	if (evbuffer_add(out, "X-Forwarded-For: ", 17) == -1)
 		return -1;
-	TAILQ_FOREACH(kv, f->in, next) {
+	TAILQ_FOREACH(kv, f->in, next)
+	{
 		if (strcasecmp(kv->key, "X-Forwarded-For") != 0 ||
 		    kv->value[0] == '\0')
 			continue;
 		if (evbuffer_add_printf(out, "%s%s", xff ? ", " : "",
-		    kv->value) == -1)
+			kv->value) == -1)
 			return -1;
 		xff = true;
 	}
 	if (evbuffer_add_printf(out, "%s%s\r\nX-Forwarded-Proto: http\r\n",
-	    xff ? ", " : "", f->client_ip) == -1)
+		xff ? ", " : "", f->client_ip) == -1)
 		return -1;
-	if (f->host != NULL && evbuffer_add_printf(out,
-	    "X-Forwarded-Host: %s\r\n", f->host) == -1)
+	if (f->host != NULL &&
+	    evbuffer_add_printf(out, "X-Forwarded-Host: %s\r\n", f->host) == -1)
 		return -1;
-	if ((f->body_len > 0 || f->body_always) && evbuffer_add_printf(out,
-	    "Content-Length: %llu\r\n", (unsigned long long)f->body_len) == -1)
+	if ((f->body_len > 0 || f->body_always) &&
+	    evbuffer_add_printf(out, "Content-Length: %llu\r\n",
+		(unsigned long long)f->body_len) == -1)
 		return -1;
 	return evbuffer_add(out, "\r\n", 2);
 }

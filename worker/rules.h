@@ -19,14 +19,14 @@
 
 /* Everything the head of a forwarded request is made from. */
 struct lb_fwd {
-	const char	*method;	/* "GET" */
-	const char	*path;		/* rewritten, normalized */
-	const char	*query;		/* rewritten; NULL or "" for none */
-	const struct evkeyvalq *in;	/* the client's headers */
-	const char	*client_ip;	/* "192.0.2.1", "::1" */
-	const char	*host;		/* client's Host, or NULL */
-	uint64_t	 body_len;	/* bytes of body to send */
-	bool		 body_always;	/* send Content-Length even when 0 */
+	const char	       *method;	   /* "GET" */
+	const char	       *path;	   /* rewritten, normalized */
+	const char	       *query;	   /* rewritten; NULL or "" for none */
+	const struct evkeyvalq *in;	   /* the client's headers */
+	const char	       *client_ip; /* "192.0.2.1", "::1" */
+	const char	       *host;	   /* client's Host, or NULL */
+	uint64_t		body_len;  /* bytes of body to send */
+	bool body_always;		   /* send Content-Length even when 0 */
 };
 
 /* worker/rules.c */
@@ -35,16 +35,14 @@ struct lb_fwd {
  * Is a client at SA asking for the normalized PATH allowed by the global
  * firewall rules of CFG and then ROUTE's own? ROUTE may be NULL.
  */
-bool		 lb_rules_allowed(const struct lb_cfg *cfg,
-		    const struct lb_route *route, const struct sockaddr *sa,
-		    const char *path);
+bool lb_rules_allowed(const struct lb_cfg *cfg, const struct lb_route *route,
+    const struct sockaddr *sa, const char *path);
 /*
  * The path the origin receives for the normalized PATH: the matched prefix
  * stripped (path routes with strip_prefix), then the first rewrite rule
  * whose prefix matches. Returns a malloc'ed string, or NULL (ENOMEM).
  */
-char		*lb_rules_rewrite_path(const struct lb_route *,
-		    const char *path);
+char *lb_rules_rewrite_path(const struct lb_route *, const char *path);
 /*
  * Append to OUT the head (request line, headers, blank line) to send to
  * SRV for F under ROUTE's rules: hop-by-hop headers and those named in
@@ -53,8 +51,7 @@ char		*lb_rules_rewrite_path(const struct lb_route *,
  * X-Forwarded-For appended, X-Forwarded-Proto and -Host set, our own
  * Content-Length. Returns 0 or -1 (ENOMEM).
  */
-int		 lb_rules_request_head(struct evbuffer *out,
-		    const struct lb_route *route, const struct lb_server *srv,
-		    const struct lb_fwd *f);
+int lb_rules_request_head(struct evbuffer *out, const struct lb_route *route,
+    const struct lb_server *srv, const struct lb_fwd *f);
 
 #endif /* LB_RULES_H */

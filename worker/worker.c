@@ -27,22 +27,22 @@
  * get this long to send one more request (answered with Connection: close)
  * before their connections are closed under them.
  */
-#define DRAIN_GRACE_MS	1000
+#define DRAIN_GRACE_MS 1000
 
 /* The worker's state: the one mutable process-wide struct. */
 static struct {
-	struct event_base *base;
-	struct evhttp	*http;
-	struct evhttp_bound_socket **bound;	/* owned array */
-	size_t		 n_bound;
-	struct lb_proxy	 px;
-	struct lb_admin	*admin;		/* owned; NULL without admin.listen */
+	struct event_base	    *base;
+	struct evhttp		    *http;
+	struct evhttp_bound_socket **bound; /* owned array */
+	size_t			     n_bound;
+	struct lb_proxy		     px;
+	struct lb_admin	  *admin; /* owned; NULL without admin.listen */
 	struct lb_clients *clients;
-	struct event	*ctl_ev;
-	struct event	*grace_ev;	/* drain: idle grace, then exit */
-	struct event	*deadline_ev;	/* drain: shutdown_timeout */
-	int		 ctl_fd;
-	bool		 draining;
+	struct event	  *ctl_ev;
+	struct event	  *grace_ev;	/* drain: idle grace, then exit */
+	struct event	  *deadline_ev; /* drain: shutdown_timeout */
+	int		   ctl_fd;
+	bool		   draining;
 } W;
 
 static void
@@ -76,8 +76,8 @@ exit_now(evutil_socket_t fd, short what, void *arg)
 static void
 drained(void *arg)
 {
-	struct timeval	 tv = { DRAIN_GRACE_MS / 1000,
-	    (DRAIN_GRACE_MS % 1000) * 1000 };
+	struct timeval tv = { DRAIN_GRACE_MS / 1000,
+		(DRAIN_GRACE_MS % 1000) * 1000 };
 
 	evtimer_add(W.grace_ev, &tv);
 }
@@ -85,8 +85,8 @@ drained(void *arg)
 static void
 drain(void)
 {
-	const struct lb_cfg	*cfg = W.px.cfg;
-	struct timeval		 tv;
+	const struct lb_cfg *cfg = W.px.cfg;
+	struct timeval	     tv;
 
 	if (W.draining)
 		return;
@@ -105,8 +105,8 @@ drain(void)
 static void
 ctl_read(evutil_socket_t fd, short what, void *arg)
 {
-	char	 buf[16];
-	ssize_t	 n;
+	char	buf[16];
+	ssize_t n;
 
 	n = read(fd, buf, sizeof(buf));
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
@@ -147,8 +147,8 @@ ctl_read(evutil_socket_t fd, short what, void *arg)
 static struct event_base *
 new_base(void)
 {
-	struct event_config	*ec;
-	struct event_base	*base;
+	struct event_config *ec;
+	struct event_base   *base;
 
 	if ((ec = event_config_new()) == NULL)
 		return NULL;
@@ -161,7 +161,7 @@ new_base(void)
 static void
 ready(void)
 {
-	char	 c = LB_CTL_READY;
+	char c = LB_CTL_READY;
 
 	if (write(W.ctl_fd, &c, 1) != 1)
 		log_warn("telling the master we are ready");
@@ -170,9 +170,9 @@ ready(void)
 int
 lb_worker_main(const struct lb_worker_args *a)
 {
-	const struct lb_cfg	*cfg = a->cfg;
-	struct timeval		 tv;
-	int			 rc = LB_EXIT_FATAL;
+	const struct lb_cfg *cfg = a->cfg;
+	struct timeval	     tv;
+	int		     rc = LB_EXIT_FATAL;
 
 	memset(&W, 0, sizeof(W));
 	W.ctl_fd = a->ctl_fd;
@@ -187,7 +187,8 @@ lb_worker_main(const struct lb_worker_args *a)
 		goto out;
 	}
 	if (lb_proxy_init(&W.px, W.base, cfg, a->shm,
-	    (uint64_t)getpid() * 2654435761u ^ (uint64_t)time(NULL)) == -1) {
+		(uint64_t)getpid() * 2654435761u ^ (uint64_t)time(NULL)) ==
+	    -1) {
 		log_warn("proxy set-up");
 		goto out;
 	}
@@ -195,10 +196,11 @@ lb_worker_main(const struct lb_worker_args *a)
 		log_warnx("evhttp_new failed");
 		goto out;
 	}
-	evhttp_set_allowed_methods(W.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_PATCH |
-	    EVHTTP_REQ_CONNECT);	/* refused by the proxy, cleanly */
+	evhttp_set_allowed_methods(W.http,
+	    EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+		EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+		EVHTTP_REQ_TRACE | EVHTTP_REQ_PATCH |
+		EVHTTP_REQ_CONNECT); /* refused by the proxy, cleanly */
 	evhttp_set_default_content_type(W.http, NULL);
 	/*
 	 * worker/client.c enforces max_header_size (431) on the raw bytes
@@ -241,14 +243,15 @@ lb_worker_main(const struct lb_worker_args *a)
 			goto out;
 	}
 
-	if (a->admin_fd != -1 && (W.admin = lb_admin_new(W.base, a->admin_fd,
-	    cfg, a->shm)) == NULL) {
+	if (a->admin_fd != -1 &&
+	    (W.admin = lb_admin_new(W.base, a->admin_fd, cfg, a->shm)) ==
+		NULL) {
 		log_warnx("cannot serve the admin socket %d", a->admin_fd);
 		goto out;
 	}
 
-	W.ctl_ev = event_new(W.base, a->ctl_fd, EV_READ | EV_PERSIST,
-	    ctl_read, NULL);
+	W.ctl_ev = event_new(W.base, a->ctl_fd, EV_READ | EV_PERSIST, ctl_read,
+	    NULL);
 	W.grace_ev = evtimer_new(W.base, exit_now, NULL);
 	W.deadline_ev = evtimer_new(W.base, exit_now,
 	    "shutdown_timeout reached with requests in flight");

@@ -17,28 +17,28 @@
 #include "config/config.h"
 
 /* Bytes on the control socketpair. */
-#define LB_CTL_READY	'R'	/* worker -> master: accepting */
-#define LB_CTL_QUIT	'q'	/* master -> worker: drain and exit */
-#define LB_CTL_TERM	't'	/* master -> worker: exit now */
-#define LB_CTL_REOPEN	'r'	/* master -> worker: reopen log files */
+#define LB_CTL_READY  'R' /* worker -> master: accepting */
+#define LB_CTL_QUIT   'q' /* master -> worker: drain and exit */
+#define LB_CTL_TERM   't' /* master -> worker: exit now */
+#define LB_CTL_REOPEN 'r' /* master -> worker: reopen log files */
 
 /* A worker that cannot start exits with this: respawn only with back-off. */
-#define LB_EXIT_FATAL	3
+#define LB_EXIT_FATAL 3
 
 struct lb_worker_args {
-	struct lb_cfg	*cfg;		/* the generation's; read-only */
-	struct lb_shm	*shm;		/* the generation's shared segment */
-	const int	*fds;		/* listening sockets to serve */
-	size_t		 n_fds;
-	int		 admin_fd;	/* admin listener, or -1 */
-	int		 ctl_fd;	/* our end of the control socketpair */
-	unsigned	 slot;		/* 0 .. workers-1 */
-	unsigned	 generation;
+	struct lb_cfg *cfg; /* the generation's; read-only */
+	struct lb_shm *shm; /* the generation's shared segment */
+	const int     *fds; /* listening sockets to serve */
+	size_t	       n_fds;
+	int	       admin_fd; /* admin listener, or -1 */
+	int	       ctl_fd;	 /* our end of the control socketpair */
+	unsigned       slot;	 /* 0 .. workers-1 */
+	unsigned       generation;
 };
 
 /* worker/worker.c */
 
 /* Serve until told to stop; returns the process exit status. */
-int		 lb_worker_main(const struct lb_worker_args *);
+int lb_worker_main(const struct lb_worker_args *);
 
 #endif /* LB_WORKER_H */

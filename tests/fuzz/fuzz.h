@@ -17,20 +17,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-int		 lb_fuzz_config(const uint8_t *, size_t);
-int		 lb_fuzz_uri(const uint8_t *, size_t);
-int		 lb_fuzz_http(const uint8_t *, size_t);
-int		 lb_fuzz_rules(const uint8_t *, size_t);
-int		 lb_fuzz_reqscan(const uint8_t *, size_t);
+int lb_fuzz_config(const uint8_t *, size_t);
+int lb_fuzz_uri(const uint8_t *, size_t);
+int lb_fuzz_http(const uint8_t *, size_t);
+int lb_fuzz_rules(const uint8_t *, size_t);
+int lb_fuzz_reqscan(const uint8_t *, size_t);
 
 /* libFuzzer's entry point; each fuzzer binary has exactly one. */
-int		 LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 /* An invariant is broken: say which, and crash so the input is kept. */
 static inline void __attribute__((noreturn, format(printf, 1, 2)))
 fuzz_fail(const char *fmt, ...)
 {
-	va_list	 ap;
+	va_list ap;
 
 	fputs("fuzz invariant failed: ", stderr);
 	va_start(ap, fmt);

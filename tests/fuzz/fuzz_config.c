@@ -31,13 +31,13 @@
 #include "tests/fuzz/fuzz.h"
 
 /* Inputs past this are not more interesting, only slower. */
-#define MAX_INPUT	(64 * 1024)
+#define MAX_INPUT (64 * 1024)
 
 /* Is HOST answered without DNS: a literal address, or "localhost"? */
 static bool
 host_offline(const char *host)
 {
-	struct addrinfo	 hints, *res = NULL;
+	struct addrinfo hints, *res = NULL;
 
 	if (strcmp(host, "localhost") == 0)
 		return true;
@@ -55,12 +55,12 @@ host_offline(const char *host)
 static bool
 input_offline(const uint8_t *data, size_t size)
 {
-	yaml_parser_t	 parser;
-	yaml_document_t	 doc;
-	yaml_node_t	*n;
-	bool		 ok = true;
-	char		 host[256];
-	unsigned	 port;
+	yaml_parser_t	parser;
+	yaml_document_t doc;
+	yaml_node_t    *n;
+	bool		ok = true;
+	char		host[256];
+	unsigned	port;
 
 	if (!yaml_parser_initialize(&parser))
 		return false;
@@ -75,7 +75,7 @@ input_offline(const uint8_t *data, size_t size)
 			continue;
 		/* As config.c's add_server splits a server's text. */
 		if (lb_addr_split((const char *)n->data.scalar.value, host,
-		    sizeof(host), &port, 0, NULL, 0) == 0 &&
+			sizeof(host), &port, 0, NULL, 0) == 0 &&
 		    !host_offline(host))
 			ok = false;
 	}
@@ -88,8 +88,8 @@ input_offline(const uint8_t *data, size_t size)
 static void
 check_error(const char *err)
 {
-	const char	*p = err;
-	size_t		 digits;
+	const char *p = err;
+	size_t	    digits;
 
 	if (strncmp(p, "fuzz.yaml:", 10) != 0)
 		fuzz_fail("error without the file name: \"%s\"", err);
@@ -112,8 +112,8 @@ check_error(const char *err)
 static char *
 dump(const struct lb_cfg *cfg, size_t *len)
 {
-	FILE	*fp;
-	char	*text = NULL;
+	FILE *fp;
+	char *text = NULL;
 
 	if ((fp = open_memstream(&text, len)) == NULL)
 		fuzz_fail("open_memstream failed");
@@ -128,9 +128,9 @@ int
 lb_fuzz_config(const uint8_t *data, size_t size)
 {
 	static struct lb_cfg sentinel;
-	struct lb_cfg	*cfg, *again = NULL;
-	char		 err[LB_ERRLEN], *d1, *d2;
-	size_t		 l1, l2;
+	struct lb_cfg	    *cfg, *again = NULL;
+	char		     err[LB_ERRLEN], *d1, *d2;
+	size_t		     l1, l2;
 
 	if (size > MAX_INPUT || !input_offline(data, size))
 		return 0;
@@ -138,8 +138,8 @@ lb_fuzz_config(const uint8_t *data, size_t size)
 	cfg = &sentinel;
 	err[0] = 'x';
 	err[1] = '\0';
-	if (lb_cfg_load_string("fuzz.yaml", (const char *)data, size, &cfg,
-	    err, sizeof(err)) == -1) {
+	if (lb_cfg_load_string("fuzz.yaml", (const char *)data, size, &cfg, err,
+		sizeof(err)) == -1) {
 		if (cfg != NULL)
 			fuzz_fail("refused config left *out set");
 		check_error(err);
@@ -149,13 +149,14 @@ lb_fuzz_config(const uint8_t *data, size_t size)
 		fuzz_fail("accepted config without a route table");
 
 	d1 = dump(cfg, &l1);
-	if (lb_cfg_load_string("fuzz.yaml", d1, l1, &again, err,
-	    sizeof(err)) == -1)
+	if (lb_cfg_load_string("fuzz.yaml", d1, l1, &again, err, sizeof(err)) ==
+	    -1)
 		fuzz_fail("the dump does not load: %s\n--- dump:\n%s", err, d1);
 	d2 = dump(again, &l2);
 	if (l1 != l2 || memcmp(d1, d2, l1) != 0)
 		fuzz_fail("the dump of the dump differs\n--- first:\n%s\n"
-		    "--- second:\n%s", d1, d2);
+			  "--- second:\n%s",
+		    d1, d2);
 	free(d1);
 	free(d2);
 	lb_cfg_free(again);

@@ -35,7 +35,7 @@ is_ctl(unsigned char c)
 static char *
 copy_of(const uint8_t *data, size_t len)
 {
-	char	*copy;
+	char *copy;
 
 	if ((copy = malloc(len ? len : 1)) == NULL)
 		fuzz_fail("out of memory");
@@ -47,10 +47,10 @@ copy_of(const uint8_t *data, size_t len)
 static ssize_t
 parse_prefix(const uint8_t *data, size_t len, size_t max)
 {
-	struct lb_http_response	 r;
-	struct lb_http_header	 h[LB_HTTP_MAX_HEADERS];
-	char			*copy = copy_of(data, len);
-	ssize_t			 rc;
+	struct lb_http_response r;
+	struct lb_http_header	h[LB_HTTP_MAX_HEADERS];
+	char		       *copy = copy_of(data, len);
+	ssize_t			rc;
 
 	rc = lb_http_parse_response(copy, len, &r, h, max);
 	free(copy);
@@ -62,7 +62,7 @@ check_head(const char *buf, size_t len, ssize_t rc,
     const struct lb_http_response *r, const struct lb_http_header *h,
     size_t max)
 {
-	const char	*end = buf + rc;
+	const char *end = buf + rc;
 
 	if (rc < -1 || (rc > 0 && (size_t)rc > len))
 		fuzz_fail("parse returned %zd for %zu bytes", rc, len);
@@ -80,7 +80,7 @@ check_head(const char *buf, size_t len, ssize_t rc,
 		if (is_ctl((unsigned char)r->reason[i]))
 			fuzz_fail("control byte in the reason");
 	for (size_t i = 0; i < r->n_headers; i++) {
-		const struct lb_http_header	*x = &h[i];
+		const struct lb_http_header *x = &h[i];
 
 		if (x->name < buf || x->name + x->name_len > end ||
 		    x->value < buf || x->value + x->value_len > end)
@@ -92,9 +92,10 @@ check_head(const char *buf, size_t len, ssize_t rc,
 		for (size_t j = 0; j < x->value_len; j++)
 			if (is_ctl((unsigned char)x->value[j]))
 				fuzz_fail("header %zu: control byte", i);
-		if (x->value_len > 0 && (x->value[0] == ' ' ||
-		    x->value[0] == '\t' || x->value[x->value_len - 1] == ' ' ||
-		    x->value[x->value_len - 1] == '\t'))
+		if (x->value_len > 0 &&
+		    (x->value[0] == ' ' || x->value[0] == '\t' ||
+			x->value[x->value_len - 1] == ' ' ||
+			x->value[x->value_len - 1] == '\t'))
 			fuzz_fail("header %zu: value not trimmed", i);
 		if (i > 0 && x->name <= h[i - 1].value)
 			fuzz_fail("header %zu: out of order", i);
@@ -104,10 +105,10 @@ check_head(const char *buf, size_t len, ssize_t rc,
 static void
 fuzz_response(const uint8_t *data, size_t size, size_t max)
 {
-	struct lb_http_response	 r;
-	struct lb_http_header	 h[LB_HTTP_MAX_HEADERS];
-	char			*buf = copy_of(data, size);
-	ssize_t			 rc, rc2;
+	struct lb_http_response r;
+	struct lb_http_header	h[LB_HTTP_MAX_HEADERS];
+	char		       *buf = copy_of(data, size);
+	ssize_t			rc, rc2;
 
 	rc = lb_http_parse_response(buf, size, &r, h, max);
 	check_head(buf, size, rc, &r, h, max);
@@ -142,9 +143,9 @@ hexval(unsigned char c)
 static void
 fuzz_chunk(const char *s, size_t len)
 {
-	uint64_t	 v = 0x5a5a, want = 0;
-	size_t		 i = 0, sig = 0;
-	int		 d;
+	uint64_t v = 0x5a5a, want = 0;
+	size_t	 i = 0, sig = 0;
+	int	 d;
 
 	if (lb_http_parse_chunk_size(s, len, &v) == -1) {
 		if (v != 0x5a5a)
@@ -174,8 +175,8 @@ fuzz_chunk(const char *s, size_t len)
 static void
 fuzz_content_length(const char *s, size_t len)
 {
-	uint64_t	 v = 0x5a5a, first = 0;
-	size_t		 i = 0, n = 0;
+	uint64_t v = 0x5a5a, first = 0;
+	size_t	 i = 0, n = 0;
 
 	if (lb_http_parse_content_length(s, len, &v) == -1) {
 		if (v != 0x5a5a)
@@ -187,8 +188,8 @@ fuzz_content_length(const char *s, size_t len)
 	if (len == 0 || s[len - 1] == ',')
 		fuzz_fail("Content-Length \"%.*s\" accepted", (int)len, s);
 	while (i < len) {
-		uint64_t	 x = 0;
-		size_t		 start;
+		uint64_t x = 0;
+		size_t	 start;
 
 		while (i < len && (s[i] == ' ' || s[i] == '\t'))
 			i++;
@@ -212,16 +213,15 @@ fuzz_content_length(const char *s, size_t len)
 			fuzz_fail("junk in \"%.*s\" accepted", (int)len, s);
 	}
 	if (v != first)
-		fuzz_fail("Content-Length \"%.*s\" is %llu, not %llu",
-		    (int)len, s, (unsigned long long)v,
-		    (unsigned long long)first);
+		fuzz_fail("Content-Length \"%.*s\" is %llu, not %llu", (int)len,
+		    s, (unsigned long long)v, (unsigned long long)first);
 }
 
 int
 lb_fuzz_http(const uint8_t *data, size_t size)
 {
-	const char	*s = (const char *)data, *nl;
-	size_t		 line;
+	const char *s = (const char *)data, *nl;
+	size_t	    line;
 
 	fuzz_response(data, size, LB_HTTP_MAX_HEADERS);
 	/* A small limit too, so that "too many" is reached often. */

@@ -21,21 +21,21 @@
 #include "tests/fuzz/fuzz.h"
 
 struct verdict {
-	int		 code;
-	uint64_t	 requests;
+	int		  code;
+	uint64_t	  requests;
 	enum lb_scan_wait wait;
 };
 
 static struct verdict
 feed(const uint8_t *data, size_t size, size_t step, uint64_t max_head)
 {
-	struct lb_reqscan	 s;
-	struct verdict		 v = { 0, 0, LB_SCAN_IDLE };
-	uint64_t		 last = 0;
+	struct lb_reqscan s;
+	struct verdict	  v = { 0, 0, LB_SCAN_IDLE };
+	uint64_t	  last = 0;
 
 	lb_reqscan_init(&s, max_head);
 	for (size_t off = 0; off < size && v.code == 0; off += step) {
-		size_t	 n = size - off < step ? size - off : step;
+		size_t n = size - off < step ? size - off : step;
 
 		v.code = lb_reqscan_feed(&s, (const char *)data + off, n);
 		if (s.requests < last)
@@ -54,9 +54,9 @@ feed(const uint8_t *data, size_t size, size_t step, uint64_t max_head)
 int
 lb_fuzz_reqscan(const uint8_t *data, size_t size)
 {
-	struct verdict	 whole, split, bytes;
-	size_t		 step;
-	uint64_t	 max_head;
+	struct verdict whole, split, bytes;
+	size_t	       step;
+	uint64_t       max_head;
 
 	if (size < 1)
 		return 0;
@@ -72,13 +72,16 @@ lb_fuzz_reqscan(const uint8_t *data, size_t size)
 		fuzz_fail("unexpected verdict %d", whole.code);
 	if (whole.code != split.code || whole.code != bytes.code)
 		fuzz_fail("verdict depends on the split: whole %d, by %zu %d, "
-		    "by 1 %d", whole.code, step, split.code, bytes.code);
-	if (whole.code == 0 && (whole.requests != split.requests ||
-	    whole.requests != bytes.requests || whole.wait != split.wait ||
-	    whole.wait != bytes.wait))
+			  "by 1 %d",
+		    whole.code, step, split.code, bytes.code);
+	if (whole.code == 0 &&
+	    (whole.requests != split.requests ||
+		whole.requests != bytes.requests || whole.wait != split.wait ||
+		whole.wait != bytes.wait))
 		fuzz_fail("requests or state depend on the split: %llu/%d, "
-		    "%llu/%d, %llu/%d", (unsigned long long)whole.requests,
-		    whole.wait, (unsigned long long)split.requests, split.wait,
+			  "%llu/%d, %llu/%d",
+		    (unsigned long long)whole.requests, whole.wait,
+		    (unsigned long long)split.requests, split.wait,
 		    (unsigned long long)bytes.requests, bytes.wait);
 	return 0;
 }

@@ -48,9 +48,9 @@
 #include "worker/rules.h"
 #include "tests/fuzz/fuzz.h"
 
-#define MAX_LINES	64
+#define MAX_LINES 64
 
-static const char	 yaml[] =
+static const char yaml[] =
     "firewall_rules: {ip_reject: [10.0.0.0/8], path_reject: [/admin]}\n"
     "hosts:\n"
     "  - host: www.mango.com\n"
@@ -80,21 +80,32 @@ static const char	 yaml[] =
     "    servers: [127.0.0.1:8083]\n";
 
 static const char *const methods[] = {
-	"GET", "POST", "PUT", "HEAD", "DELETE", "PATCH", "OPTIONS", "TRACE",
+	"GET",
+	"POST",
+	"PUT",
+	"HEAD",
+	"DELETE",
+	"PATCH",
+	"OPTIONS",
+	"TRACE",
 };
 static const char *const client_ips[] = {
-	"127.0.0.1", "::1", "192.0.2.1", "10.1.2.3",
+	"127.0.0.1",
+	"::1",
+	"192.0.2.1",
+	"10.1.2.3",
 };
 
 /* Loaded once; it lives as long as the fuzzer. */
 static struct lb_cfg *
 config(void)
 {
-	static struct lb_cfg	*cfg;
-	char			 err[LB_ERRLEN];
+	static struct lb_cfg *cfg;
+	char		      err[LB_ERRLEN];
 
-	if (cfg == NULL && lb_cfg_load_string("rules.yaml", yaml,
-	    strlen(yaml), &cfg, err, sizeof(err)) == -1)
+	if (cfg == NULL &&
+	    lb_cfg_load_string("rules.yaml", yaml, strlen(yaml), &cfg, err,
+		sizeof(err)) == -1)
 		fuzz_fail("the harness's config does not load: %s", err);
 	return cfg;
 }
@@ -116,16 +127,16 @@ name_eq(const char *name, size_t len, const char *s)
 static bool
 connection_names(const struct evkeyvalq *in, const char *name, size_t len)
 {
-	const struct evkeyval	*kv;
-	char			*s;
-	bool			 yes = false;
+	const struct evkeyval *kv;
+	char		      *s;
+	bool		       yes = false;
 
 	if ((s = strndup(name, len)) == NULL)
 		fuzz_fail("out of memory");
 	TAILQ_FOREACH(kv, in, next)
-		if (strcasecmp(kv->key, "Connection") == 0 &&
-		    lb_http_list_has(kv->value, s))
-			yes = true;
+	if (strcasecmp(kv->key, "Connection") == 0 &&
+	    lb_http_list_has(kv->value, s))
+		yes = true;
 	free(s);
 	return yes;
 }
@@ -135,8 +146,11 @@ static bool
 ours(const char *name, size_t len, const struct lb_route *r)
 {
 	static const char *const own[] = {
-		"Host", "Content-Length", "X-Forwarded-For",
-		"X-Forwarded-Proto", "X-Forwarded-Host",
+		"Host",
+		"Content-Length",
+		"X-Forwarded-For",
+		"X-Forwarded-Proto",
+		"X-Forwarded-Host",
 	};
 
 	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
@@ -153,10 +167,10 @@ static void
 check_head(const char *h, size_t len, const struct lb_fwd *f,
     const struct lb_route *r)
 {
-	const char	*p = h, *end = h + len, *eol, *colon, *v;
-	char		*name;
-	unsigned	 n_host = 0, n_xff = 0, n_xfp = 0, n_xfh = 0, n_cl = 0;
-	size_t		 mlen = strlen(f->method), n, ilen;
+	const char *p = h, *end = h + len, *eol, *colon, *v;
+	char	   *name;
+	unsigned    n_host = 0, n_xff = 0, n_xfp = 0, n_xfh = 0, n_cl = 0;
+	size_t	    mlen = strlen(f->method), n, ilen;
 
 	if (len < 4 || memcmp(end - 4, "\r\n\r\n", 4) != 0)
 		fuzz_fail("head does not end in a blank line");
@@ -183,8 +197,7 @@ check_head(const char *h, size_t len, const struct lb_fwd *f,
 	while (p < end) {
 		if ((eol = memchr(p, '\n', (size_t)(end - p))) == NULL ||
 		    eol == p || eol[-1] != '\r')
-			fuzz_fail("header line without CRLF at %zd",
-			    p - h);
+			fuzz_fail("header line without CRLF at %zd", p - h);
 		n = (size_t)(eol - 1 - p);
 		if (n == 0) {
 			if (eol + 1 != end)
@@ -211,7 +224,8 @@ check_head(const char *h, size_t len, const struct lb_fwd *f,
 		if (!ours(p, ilen, r)) {
 			if (connection_names(f->in, p, ilen))
 				fuzz_fail("forwarded \"%.*s\" that Connection "
-				    "names", (int)n, p);
+					  "names",
+				    (int)n, p);
 			for (size_t i = 0; i < r->n_hdr_remove; i++)
 				if (name_eq(p, ilen, r->hdr_remove[i]))
 					fuzz_fail("forwarded removed \"%.*s\"",
@@ -225,28 +239,30 @@ check_head(const char *h, size_t len, const struct lb_fwd *f,
 				fuzz_fail("\"%.*s\"", (int)n, p);
 		} else if (name_eq(p, ilen, "X-Forwarded-Host")) {
 			n_xfh++;
-			if (f->host == NULL || strlen(f->host) !=
-			    (size_t)(p + n - v) || memcmp(v, f->host,
-			    strlen(f->host)) != 0)
+			if (f->host == NULL ||
+			    strlen(f->host) != (size_t)(p + n - v) ||
+			    memcmp(v, f->host, strlen(f->host)) != 0)
 				fuzz_fail("\"%.*s\"", (int)n, p);
 		} else if (name_eq(p, ilen, "X-Forwarded-For")) {
-			size_t	 cl = strlen(f->client_ip);
+			size_t cl = strlen(f->client_ip);
 
 			n_xff++;
-			if ((size_t)(p + n - v) < cl || memcmp(p + n - cl,
-			    f->client_ip, cl) != 0 || ((size_t)(p + n - v) >
-			    cl && memcmp(p + n - cl - 2, ", ", 2) != 0))
+			if ((size_t)(p + n - v) < cl ||
+			    memcmp(p + n - cl, f->client_ip, cl) != 0 ||
+			    ((size_t)(p + n - v) > cl &&
+				memcmp(p + n - cl - 2, ", ", 2) != 0))
 				fuzz_fail("\"%.*s\" does not end in the "
-				    "client", (int)n, p);
+					  "client",
+				    (int)n, p);
 		} else if (name_eq(p, ilen, "Content-Length")) {
-			uint64_t	 x;
+			uint64_t x;
 
 			n_cl++;
 			if (lb_http_parse_content_length(v, (size_t)(p + n - v),
-			    &x) == -1 || x != f->body_len)
-				fuzz_fail("\"%.*s\" for a body of %llu",
-				    (int)n, p,
-				    (unsigned long long)f->body_len);
+				&x) == -1 ||
+			    x != f->body_len)
+				fuzz_fail("\"%.*s\" for a body of %llu", (int)n,
+				    p, (unsigned long long)f->body_len);
 		}
 		p = eol + 1;
 	}
@@ -263,8 +279,8 @@ check_head(const char *h, size_t len, const struct lb_fwd *f,
 static const struct sockaddr *
 client_sa(struct sockaddr_storage *ss, const char *text)
 {
-	struct sockaddr_in	*sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)ss;
+	struct sockaddr_in  *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
 
 	memset(ss, 0, sizeof(*ss));
 	if (inet_pton(AF_INET, text, &sin->sin_addr) == 1)
@@ -283,10 +299,10 @@ client_sa(struct sockaddr_storage *ss, const char *text)
 static bool
 add_header(struct evkeyvalq *in, char *line)
 {
-	char	*colon, *v, *e;
+	char *colon, *v, *e;
 
 	if ((colon = strchr(line, ':')) == NULL)
-		return false;		/* evhttp: 400 */
+		return false; /* evhttp: 400 */
 	*colon = '\0';
 	v = colon + 1;
 	while (*v == ' ' || *v == '\t')
@@ -300,28 +316,28 @@ add_header(struct evkeyvalq *in, char *line)
 		return false;
 	if (strcasecmp(line, "Host") == 0 &&
 	    evhttp_find_header(in, "Host") != NULL)
-		return false;		/* two Hosts: 400 */
+		return false; /* two Hosts: 400 */
 	return evhttp_add_header(in, line, v) == 0;
 }
 
 int
 lb_fuzz_rules(const uint8_t *data, size_t size)
 {
-	struct lb_cfg		*cfg = config();
-	const struct lb_route	*route;
-	struct evkeyvalq	 in;
-	struct evbuffer		*out = NULL;
-	struct sockaddr_storage	 ss;
-	struct lb_fwd		 f;
-	char			*copy = NULL, *line[MAX_LINES], *p, *q;
-	char			*npath = NULL, *path = NULL, *query = NULL;
-	char			*again = NULL, *head = NULL;
-	size_t			 n_lines = 0, len;
-	unsigned		 flags;
+	struct lb_cfg	       *cfg = config();
+	const struct lb_route  *route;
+	struct evkeyvalq	in;
+	struct evbuffer	       *out = NULL;
+	struct sockaddr_storage ss;
+	struct lb_fwd		f;
+	char		       *copy = NULL, *line[MAX_LINES], *p, *q;
+	char		       *npath = NULL, *path = NULL, *query = NULL;
+	char		       *again = NULL, *head = NULL;
+	size_t			n_lines = 0, len;
+	unsigned		flags;
 
 	TAILQ_INIT(&in);
 	if (size < 1 || memchr(data, '\0', size) != NULL)
-		return 0;		/* C strings from here on */
+		return 0; /* C strings from here on */
 	flags = data[0];
 	if ((copy = malloc(size)) == NULL)
 		fuzz_fail("out of memory");
@@ -360,8 +376,7 @@ lb_fuzz_rules(const uint8_t *data, size_t size)
 
 	if ((route = lb_routes_match(cfg->table, f.host, npath)) == NULL)
 		goto done;
-	(void)lb_rules_allowed(cfg, route, client_sa(&ss, f.client_ip),
-	    npath);
+	(void)lb_rules_allowed(cfg, route, client_sa(&ss, f.client_ip), npath);
 	if ((path = lb_rules_rewrite_path(route, npath)) == NULL)
 		fuzz_fail("rewrite_path failed");
 	if (lb_uri_normalize_path(path, strlen(path), &again) == -1 ||
@@ -369,16 +384,16 @@ lb_fuzz_rules(const uint8_t *data, size_t size)
 		fuzz_fail("\"%s\" rewritten to \"%s\", not normalized", npath,
 		    path);
 	if ((query = lb_uri_query_rewrite(q, route->param_remove,
-	    route->n_param_remove, route->param_add, route->n_param_add)) ==
-	    NULL)
+		 route->n_param_remove, route->param_add,
+		 route->n_param_add)) == NULL)
 		fuzz_fail("query_rewrite failed");
 	f.path = path;
 	f.query = query;
 
 	if ((out = evbuffer_new()) == NULL)
 		fuzz_fail("out of memory");
-	if (lb_rules_request_head(out, route, &route->servers[(flags >> 6) %
-	    route->n_servers], &f) == -1)
+	if (lb_rules_request_head(out, route,
+		&route->servers[(flags >> 6) % route->n_servers], &f) == -1)
 		fuzz_fail("request_head failed");
 	len = evbuffer_get_length(out);
 	if ((head = malloc(len + 1)) == NULL)

@@ -23,7 +23,7 @@
 #include "common/uri.h"
 #include "tests/fuzz/fuzz.h"
 
-#define NFIELDS		7
+#define NFIELDS 7
 
 static int
 hexval(unsigned char c)
@@ -49,7 +49,7 @@ unreserved(unsigned char c)
 static void
 check_normalized(const char *s, const char *what)
 {
-	size_t	 len = strlen(s);
+	size_t len = strlen(s);
 
 	if (s[0] != '/')
 		fuzz_fail("%s \"%s\" does not start with '/'", what, s);
@@ -60,8 +60,8 @@ check_normalized(const char *s, const char *what)
 	    (len >= 3 && strcmp(s + len - 3, "/..") == 0))
 		fuzz_fail("%s \"%s\" ends in a dot segment", what, s);
 	for (size_t i = 0; i < len; i++) {
-		unsigned char	 c = (unsigned char)s[i];
-		int		 hi, lo, v;
+		unsigned char c = (unsigned char)s[i];
+		int	      hi, lo, v;
 
 		if (c < 0x21 || c == 0x7f || c == '\\')
 			fuzz_fail("%s \"%s\" has byte 0x%02x", what, s, c);
@@ -87,7 +87,7 @@ check_normalized(const char *s, const char *what)
 static char *
 normalize(const char *p, size_t len)
 {
-	char	*out = NULL, *again = NULL;
+	char *out = NULL, *again = NULL;
 
 	if (lb_uri_normalize_path(p, len, &out) == -1) {
 		if (out != NULL)
@@ -115,8 +115,8 @@ normalize(const char *p, size_t len)
 static char *
 as_config_prefix(const char *s)
 {
-	char	*n;
-	size_t	 len;
+	char  *n;
+	size_t len;
 
 	if (lb_uri_normalize_path(s, strlen(s), &n) == -1)
 		return NULL;
@@ -129,8 +129,8 @@ as_config_prefix(const char *s)
 static void
 fuzz_prefix(const char *path, const char *prefix, const char *repl)
 {
-	char	*np, *npre, *nrepl, *r;
-	bool	 has;
+	char *np, *npre, *nrepl, *r;
+	bool  has;
 
 	/* Raw strings first: nothing may crash, whatever they hold. */
 	has = lb_uri_has_prefix(path, prefix);
@@ -166,9 +166,9 @@ fuzz_prefix(const char *path, const char *prefix, const char *repl)
 static bool
 name_is(const char *raw, size_t n, const char *name)
 {
-	struct lb_buf	 b;
-	bool		 eq;
-	int		 hi, lo;
+	struct lb_buf b;
+	bool	      eq;
+	int	      hi, lo;
 
 	lb_buf_init(&b);
 	for (size_t i = 0; i < n; i++) {
@@ -184,8 +184,8 @@ name_is(const char *raw, size_t n, const char *name)
 	}
 	if (lb_buf_failed(&b))
 		fuzz_fail("out of memory");
-	eq = b.len == strlen(name) && memcmp(b.len ? b.data : "", name,
-	    b.len) == 0;
+	eq = b.len == strlen(name) &&
+	    memcmp(b.len ? b.data : "", name, b.len) == 0;
 	lb_buf_free(&b);
 	return eq;
 }
@@ -195,11 +195,12 @@ static void
 check_encoded(const char *enc, size_t n, const char *s)
 {
 	for (size_t i = 0; i < n; i++) {
-		unsigned char	 c = (unsigned char)enc[i];
+		unsigned char c = (unsigned char)enc[i];
 
 		if (c == '%') {
-			if (i + 2 >= n || hexval((unsigned char)enc[i + 1]) ==
-			    -1 || hexval((unsigned char)enc[i + 2]) == -1)
+			if (i + 2 >= n ||
+			    hexval((unsigned char)enc[i + 1]) == -1 ||
+			    hexval((unsigned char)enc[i + 2]) == -1)
 				fuzz_fail("bad escape in \"%.*s\"", (int)n,
 				    enc);
 			i += 2;
@@ -215,21 +216,20 @@ static void
 fuzz_query(const char *query, const char *rm, const char *add_name,
     const char *add_value)
 {
-	char		*remove[1] = { (char *)rm };
-	struct lb_kv	 add = { (char *)add_name, (char *)add_value };
-	struct lb_buf	 b;
-	size_t		 n_add = add_name[0] != '\0' ? 1 : 0;
-	const char	*p = query, *q, *amp;
-	char		*out;
+	char	     *remove[1] = { (char *)rm };
+	struct lb_kv  add = { (char *)add_name, (char *)add_value };
+	struct lb_buf b;
+	size_t	      n_add = add_name[0] != '\0' ? 1 : 0;
+	const char   *p = query, *q, *amp;
+	char	     *out;
 
-	if ((out = lb_uri_query_rewrite(query, remove, 1, &add, n_add)) ==
-	    NULL)
+	if ((out = lb_uri_query_rewrite(query, remove, 1, &add, n_add)) == NULL)
 		fuzz_fail("query rewrite failed");
 
 	/* What the function should keep, computed independently. */
 	lb_buf_init(&b);
 	while (*p != '\0') {
-		size_t	 plen = strcspn(p, "&"), nlen = strcspn(p, "=&");
+		size_t plen = strcspn(p, "&"), nlen = strcspn(p, "=&");
 
 		if (plen > 0 && !name_is(p, nlen, rm) &&
 		    !(n_add && name_is(p, nlen, add_name))) {
@@ -272,9 +272,9 @@ fuzz_query(const char *query, const char *rm, const char *add_name,
 int
 lb_fuzz_uri(const uint8_t *data, size_t size)
 {
-	const char	*field[NFIELDS];
-	char		*copy, *p, *end;
-	size_t		 i;
+	const char *field[NFIELDS];
+	char	   *copy, *p, *end;
+	size_t	    i;
 
 	/* The whole input, NUL bytes and all, is a path. */
 	free(normalize((const char *)data, size));
