@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "common/http.h"
+#include "common/str.h"
 
 /* tchar of RFC 9110 section 5.6.2. */
 static bool
@@ -120,18 +121,6 @@ lb_http_parse_response(const char *buf, size_t len,
 	return (ssize_t)(p - buf);
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int
 lb_http_parse_chunk_size(const char *line, size_t len, uint64_t *size)
 {
@@ -140,7 +129,7 @@ lb_http_parse_chunk_size(const char *line, size_t len, uint64_t *size)
 	int	 d;
 
 	/* No sign, no "0x", no leading white space: 1*HEXDIG. */
-	for (; i < len && (d = hexval(line[i])) != -1; i++) {
+	for (; i < len && (d = lb_hexval(line[i])) != -1; i++) {
 		if (v > (UINT64_MAX >> 4))
 			return -1;
 		v = (v << 4) | (uint64_t)d;

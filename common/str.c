@@ -226,3 +226,15 @@ lb_str_has_ctl(const char *s, size_t len)
 	}
 	return false;
 }
+
+int
+lb_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

@@ -19,18 +19,6 @@
 
 static const char hexdigits[] = "0123456789ABCDEF";
 
-static int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* RFC 3986 section 2.3: ALPHA DIGIT "-" "." "_" "~". */
 static bool
 unreserved(unsigned char c)
@@ -66,8 +54,8 @@ decode_path(const char *path, size_t len, char *d)
 		}
 		if (i + 2 >= len)
 			return -1; /* "%" or "%4" at the end */
-		if ((hi = hexval((unsigned char)path[i + 1])) == -1 ||
-		    (lo = hexval((unsigned char)path[i + 2])) == -1)
+		if ((hi = lb_hexval((unsigned char)path[i + 1])) == -1 ||
+		    (lo = lb_hexval((unsigned char)path[i + 2])) == -1)
 			return -1;
 		v = hi << 4 | lo;
 		/*
@@ -242,8 +230,8 @@ decoded_equal(const char *raw, size_t n, const char *name)
 		if (c == '+')
 			c = ' ';
 		else if (c == '%' && i + 2 < n &&
-		    (hi = hexval((unsigned char)raw[i + 1])) != -1 &&
-		    (lo = hexval((unsigned char)raw[i + 2])) != -1) {
+		    (hi = lb_hexval((unsigned char)raw[i + 1])) != -1 &&
+		    (lo = lb_hexval((unsigned char)raw[i + 2])) != -1) {
 			c = (unsigned char)(hi << 4 | lo);
 			i += 2;
 		}

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <stdint.h>
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -379,6 +380,25 @@ START_TEST(test_str_has_ctl_table)
 }
 END_TEST
 
+START_TEST(test_hexval_reads_both_cases_and_refuses_the_rest)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (int i = 0; i < 16; i++) {
+		ck_assert_int_eq(lb_hexval(digits[i]), i);
+		ck_assert_int_eq(lb_hexval(toupper((unsigned char)digits[i])),
+		    i);
+	}
+	ck_assert_int_eq(lb_hexval('g'), -1);
+	ck_assert_int_eq(lb_hexval('G'), -1);
+	ck_assert_int_eq(lb_hexval('/'), -1);
+	ck_assert_int_eq(lb_hexval(':'), -1);
+	ck_assert_int_eq(lb_hexval('x'), -1);
+	ck_assert_int_eq(lb_hexval(0), -1);
+	ck_assert_int_eq(lb_hexval(0xff), -1);
+}
+END_TEST
+
 static Suite *
 str_suite(void)
 {
@@ -410,6 +430,7 @@ str_suite(void)
 	tcase_add_loop_test(tc, test_strdist_table, 0, NITEMS(dist_cases));
 	tcase_add_test(tc, test_strdist_caps_long_strings);
 	tcase_add_loop_test(tc, test_str_has_ctl_table, 0, NITEMS(ctl_cases));
+	tcase_add_test(tc, test_hexval_reads_both_cases_and_refuses_the_rest);
 	suite_add_tcase(s, tc);
 	return s;
 }
