@@ -6,6 +6,7 @@
 #include <sys/time.h>
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,6 +178,15 @@ lb_worker_main(const struct lb_worker_args *a)
 	memset(&W, 0, sizeof(W));
 	W.ctl_fd = a->ctl_fd;
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * Bodies pass through in 64 KiB slices that are freed as soon as the
+	 * client has them; glibc would give that memory back to the kernel
+	 * and ask again (a brk per slice), and evbuffer's chains for them are
+	 * just over the 128 KiB at which glibc maps and unmaps each one. Keep
+	 * up to 8 MiB around, and map only allocations over 1 MiB.
+	 */
+	mallopt(M_TRIM_THRESHOLD, 8 * 1024 * 1024);
+	mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
 
 	if (lb_access_log_open(cfg->access_log) == -1) {
 		log_warn("access_log %s", cfg->access_log);
