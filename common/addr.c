@@ -41,9 +41,7 @@ seterr(char *err, size_t errlen, const char *fmt, ...)
 	if (vsnprintf(err, errlen, fmt, ap) < 0)
 		err[0] = '\0';
 	va_end(ap);
-	for (char *p = err; *p != '\0'; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
+	lb_str_printable(err);
 }
 
 static bool

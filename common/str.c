@@ -238,3 +238,11 @@ lb_hexval(int c)
 		return c - 'A' + 10;
 	return -1;
 }
+
+void
+lb_str_printable(char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}

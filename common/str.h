@@ -49,6 +49,11 @@ size_t lb_snprintf(char *, size_t, const char *, ...)
 bool lb_strncaseeq(const char *, const char *, size_t);
 /* Levenshtein distance, capped at 255: for "did you mean". */
 unsigned lb_strdist(const char *, const char *);
+/*
+ * Make S one printable line in place: control bytes (and DEL) become '?'.
+ * For error messages that quote what a configuration said.
+ */
+void lb_str_printable(char *s);
 /* The value of hexadecimal digit C, or -1 when it is not one. */
 int lb_hexval(int c);
 /* True when S contains CR, LF or NUL within LEN, or other C0 controls

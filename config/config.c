@@ -125,6 +125,8 @@ cfg_verror(struct cfg_ctx *ctx, unsigned line, unsigned col, const char *where,
 		n += lb_snprintf(ctx->err + n, ctx->errlen - n, "%s: ", where);
 	if (n < ctx->errlen)
 		vsnprintf(ctx->err + n, ctx->errlen - n, fmt, ap);
+	/* What the file said is quoted: keep the error one printable line. */
+	lb_str_printable(ctx->err);
 	return -1;
 }
 

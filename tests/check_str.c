@@ -399,6 +399,16 @@ START_TEST(test_hexval_reads_both_cases_and_refuses_the_rest)
 }
 END_TEST
 
+START_TEST(test_printable_replaces_control_bytes_only)
+{
+	char s[] = "a\tb\nc\rd\x01"
+		   "e\x7f f\xc3\xa9";
+
+	lb_str_printable(s);
+	ck_assert_str_eq(s, "a?b?c?d?e? f\xc3\xa9");
+}
+END_TEST
+
 static Suite *
 str_suite(void)
 {
@@ -431,6 +441,7 @@ str_suite(void)
 	tcase_add_test(tc, test_strdist_caps_long_strings);
 	tcase_add_loop_test(tc, test_str_has_ctl_table, 0, NITEMS(ctl_cases));
 	tcase_add_test(tc, test_hexval_reads_both_cases_and_refuses_the_rest);
+	tcase_add_test(tc, test_printable_replaces_control_bytes_only);
 	suite_add_tcase(s, tc);
 	return s;
 }
