@@ -43,11 +43,10 @@ struct lb_shm_route {
 
 struct lb_shm {
 	uint32_t	 n_servers;
-	uint32_t	 n_routes;	/* routes[n_routes] counts unrouted */
-	_Atomic uint32_t workers_ready; /* reserved (nothing keeps it) */
-	_Atomic uint32_t workers;	/* live workers of this generation;
+	uint32_t	 n_routes;   /* routes[n_routes] counts unrouted */
+	_Atomic uint32_t workers;    /* live workers of this generation;
 					   the master keeps it */
-	_Atomic uint32_t generation;	/* this generation's number, set by
+	_Atomic uint32_t generation; /* this generation's number, set by
 					   the master */
 	/* The master's reload counts, carried from generation to generation. */
 	_Atomic uint64_t      reloads_ok;     /* reloads that took effect */

@@ -55,8 +55,6 @@ struct lb_client {
 };
 
 struct lb_clients {
-	struct event_base *base;
-	struct evhttp	  *http;
 	TAILQ_HEAD(, lb_client) list;
 	unsigned		n;
 	unsigned		max;	    /* limits.max_connections */
@@ -322,8 +320,6 @@ lb_clients_new(struct event_base *base, struct evhttp *http,
 
 	if ((set = calloc(1, sizeof(*set))) == NULL)
 		return NULL;
-	set->base = base;
-	set->http = http;
 	TAILQ_INIT(&set->list);
 	set->max = cfg->max_connections;
 	set->timeout_ms = cfg->client_timeout_ms;

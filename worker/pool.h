@@ -26,9 +26,7 @@ struct lb_pool;
 struct lb_conn {
 	TAILQ_ENTRY(lb_conn) entry; /* in pool->idle while idle */
 	struct lb_pool	   *pool;
-	struct bufferevent *bev;  /* owned; owns the socket */
-	unsigned	    uses; /* requests started on it */
-	bool		    connected;
+	struct bufferevent *bev; /* owned; owns the socket */
 };
 
 struct lb_pool {

@@ -110,7 +110,6 @@ struct preq {
 
 static void	   attempt(struct preq *);
 static void	   pump(struct preq *);
-static void	   flush_client(struct bufferevent *);
 static const char *method_name(enum evhttp_cmd_type, bool *);
 
 /* --------------------------------------------------------- replies */
@@ -345,30 +344,47 @@ finish_error(struct preq *p, int code)
 }
 
 /*
- * Write what evhttp queued for the client now, instead of on the next loop
- * turn, and if it all went, run evhttp's write callback as the bufferevent
- * would have: the reply is done in this turn, with no EPOLLOUT to add and
- * remove. BEV is held by the caller (it may be freed under us otherwise).
+ * Around an evhttp call that queues output for the client: hold the
+ * client's bufferevent (the call may free it), then write what it queued
+ * now instead of on the next loop turn and, if it all went, run evhttp's
+ * write callback as the bufferevent would. The reply's piece is then done
+ * in this turn, with no EPOLLOUT to add and remove.
  */
+static struct bufferevent *
+client_hold(struct evhttp_connection *evcon)
+{
+	struct bufferevent *bev;
+
+	if (evcon == NULL)
+		return NULL;
+	bev = evhttp_connection_get_bufferevent(evcon);
+	bufferevent_incref(bev);
+	return bev;
+}
+
 static void
-flush_client(struct bufferevent *bev)
+client_flush(struct bufferevent *bev)
 {
 	bufferevent_event_cb eventcb = NULL;
-	struct evbuffer	    *out = bufferevent_get_output(bev);
+	struct evbuffer	    *out;
 
+	if (bev == NULL)
+		return;
+	out = bufferevent_get_output(bev);
 	bufferevent_getcb(bev, NULL, NULL, &eventcb, NULL);
-	if (eventcb == NULL || evbuffer_get_length(out) == 0)
-		return; /* evhttp let go of it, or nothing to do */
-	if (evbuffer_write(out, bufferevent_getfd(bev)) == -1)
-		return; /* the bufferevent will see the error */
-	if (evbuffer_get_length(out) > 0)
-		return; /* the rest goes when the socket takes it */
+	/* evhttp let go of it, nothing to do, or the socket takes no more. */
+	if (eventcb == NULL || evbuffer_get_length(out) == 0 ||
+	    evbuffer_write(out, bufferevent_getfd(bev)) == -1 ||
+	    evbuffer_get_length(out) > 0)
+		goto done;
 	/*
 	 * All written: evhttp enabled EV_WRITE for nothing. Switching it off
 	 * in the same loop turn leaves the changelist nothing to do.
 	 */
 	bufferevent_disable(bev, EV_WRITE);
 	bufferevent_trigger(bev, EV_WRITE, 0);
+done:
+	bufferevent_decref(bev);
 }
 
 /* The origin's reply was all passed on. */
@@ -376,7 +392,7 @@ static void
 finish_ok(struct preq *p)
 {
 	struct lb_conn	   *c = p->conn;
-	struct bufferevent *cbev = NULL;
+	struct bufferevent *cbev;
 
 	p->conn = NULL;
 	if (p->keepalive &&
@@ -385,15 +401,9 @@ finish_ok(struct preq *p)
 	else
 		lb_conn_free(c);
 	request_done(p->px, p->req, p->route, p, p->status);
-	if (p->client != NULL) {
-		cbev = evhttp_connection_get_bufferevent(p->client);
-		bufferevent_incref(cbev);
-	}
+	cbev = client_hold(p->client);
 	evhttp_send_reply_end(release_client(p));
-	if (cbev != NULL) {
-		flush_client(cbev);
-		bufferevent_decref(cbev);
-	}
+	client_flush(cbev);
 	preq_free(p);
 }
 
@@ -474,7 +484,6 @@ send_request(struct preq *p)
 
 	p->state = PR_WAITING;
 	p->got_byte = false;
-	p->conn->uses++;
 	if (lb_rules_request_head(out, p->route, p->peer->srv, &p->fwd) == -1) {
 		log_warnx("out of memory building a request head");
 		finish_error(p, 500);
@@ -691,28 +700,21 @@ client_drained(struct evhttp_connection *evcon, void *arg)
 
 /*
  * Hand N bytes of the origin's body to the client, and write them at once
- * (flush_client) rather than on the next loop turn: a large body then costs
+ * (client_flush) rather than on the next loop turn: a large body then costs
  * a read and a write per piece, not an EPOLLOUT toggle as well.
  */
 static void
 forward(struct preq *p, struct evbuffer *in, size_t n)
 {
-	struct evhttp_connection *evcon = evhttp_request_get_connection(p->req);
-	struct bufferevent	 *cbev = NULL;
+	struct bufferevent *cbev;
 
 	evbuffer_remove_buffer(in, p->out, n);
 	p->bytes += n;
-	if (evcon != NULL) {
-		cbev = evhttp_connection_get_bufferevent(evcon);
-		bufferevent_incref(cbev);
-	}
+	cbev = client_hold(evhttp_request_get_connection(p->req));
 	evhttp_send_reply_chunk_with_cb(p->req, p->out, client_drained, p);
 	/* evhttp took them unless it had nothing to send them on. */
 	evbuffer_drain(p->out, evbuffer_get_length(p->out));
-	if (cbev != NULL) {
-		flush_client(cbev);
-		bufferevent_decref(cbev);
-	}
+	client_flush(cbev);
 }
 
 /* Move what the origin sent to the client, as the framing says. */
@@ -897,7 +899,6 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 	int	     err = EVUTIL_SOCKET_ERROR();
 
 	if (what & BEV_EVENT_CONNECTED) {
-		p->conn->connected = true;
 		send_request(p);
 		return;
 	}
