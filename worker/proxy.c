@@ -704,13 +704,19 @@ client_drained(struct evhttp_connection *evcon, void *arg)
  * a read and a write per piece, not an EPOLLOUT toggle as well.
  */
 static void
-forward(struct preq *p, struct evbuffer *in, size_t n)
+forward(struct preq *p, struct evbuffer *in, size_t n, bool last)
 {
-	struct bufferevent *cbev;
+	struct bufferevent *cbev = NULL;
 
 	evbuffer_remove_buffer(in, p->out, n);
 	p->bytes += n;
-	cbev = client_hold(evhttp_request_get_connection(p->req));
+	/*
+	 * Not the last piece of a body with a length: finish_ok writes that
+	 * one, after request_done, so a request is counted and logged
+	 * before its client can see it complete.
+	 */
+	if (!last)
+		cbev = client_hold(evhttp_request_get_connection(p->req));
 	evhttp_send_reply_chunk_with_cb(p->req, p->out, client_drained, p);
 	/* evhttp took them unless it had nothing to send them on. */
 	evbuffer_drain(p->out, evbuffer_get_length(p->out));
@@ -738,7 +744,7 @@ pump(struct preq *p)
 				    len :
 				    (size_t)p->remaining;
 
-				forward(p, in, n);
+				forward(p, in, n, n == p->remaining);
 				p->remaining -= n;
 			}
 			if (p->remaining == 0) {
@@ -748,7 +754,7 @@ pump(struct preq *p)
 			goto check;
 		case FR_CLOSE:
 			if (len > 0)
-				forward(p, in, len);
+				forward(p, in, len, false);
 			goto check;
 		case FR_CHUNKED:
 			break;
@@ -761,7 +767,7 @@ pump(struct preq *p)
 
 			if (n == 0)
 				goto check;
-			forward(p, in, n);
+			forward(p, in, n, false);
 			p->remaining -= n;
 			if (p->remaining == 0)
 				p->chunk = CH_DATA_END;
