@@ -2,11 +2,13 @@
  * worker/pool.h -- keep-alive connections to one backend server, per
  * worker.
  *
- * lbmaster speaks HTTP/1.1 to origins itself over plain bufferevents
- * rather than through evhttp's client: it needs to know whether a response
- * byte arrived before a failure (retry rules, SPEC section 4.6), whether a
- * connection was reused (the stale keep-alive race), a connect timeout
- * apart from the read timeout, and read backpressure on the exact socket.
+ * lbmaster speaks HTTP/1.1 to origins itself, on sockets it reads and
+ * writes directly, rather than through evhttp's client: it needs to know
+ * whether a response byte arrived before a failure (retry rules, SPEC
+ * section 4.6), whether a connection was reused (the stale keep-alive
+ * race), a connect timeout apart from the read timeout, and read
+ * backpressure on the exact socket. Not through bufferevents either: they
+ * read 4096 bytes at a time, each after an ioctl(FIONREAD).
  */
 #ifndef LB_POOL_H
 #define LB_POOL_H
@@ -16,17 +18,40 @@
 
 #include <stdbool.h>
 
-#include <event2/bufferevent.h>
+#include <event2/buffer.h>
 #include <event2/event.h>
 
 #include "config/config.h"
 
 struct lb_pool;
+struct lb_conn;
 
+/* What happened on a connection, told to its owner's callback. */
+enum lb_conn_event {
+	LB_CONN_CONNECTED,
+	LB_CONN_READ,	 /* bytes were added to c->in */
+	LB_CONN_EOF,	 /* the origin closed; c->in has all it sent */
+	LB_CONN_ERROR,	 /* c->err says which */
+	LB_CONN_TIMEOUT, /* nothing within the connect, write or read time */
+};
+
+typedef void lb_conn_cb(struct lb_conn *, enum lb_conn_event, void *arg);
+
+/*
+ * A connection to an origin, driven directly on its socket: reads go into
+ * `in` in large slices, with no ioctl(FIONREAD) before each as libevent's
+ * bufferevents do, and writes leave `out` as soon as they are asked for.
+ */
 struct lb_conn {
 	TAILQ_ENTRY(lb_conn) entry; /* in pool->idle while idle */
-	struct lb_pool	   *pool;
-	struct bufferevent *bev; /* owned; owns the socket */
+	struct lb_pool	*pool;
+	int		 fd;
+	struct evbuffer *in, *out;  /* owned */
+	struct event	*rev, *wev; /* owned */
+	lb_conn_cb	*cb;
+	void		*arg;
+	int		 err;	     /* errno of the last LB_CONN_ERROR */
+	bool		 connecting; /* until LB_CONN_CONNECTED */
 };
 
 struct lb_pool {
@@ -45,18 +70,17 @@ void lb_pool_init(struct lb_pool *, const struct lb_server *,
 /* Close every idle connection. */
 void lb_pool_fini(struct lb_pool *);
 /*
- * The most recently used idle connection, taken out of the pool with no
- * callbacks set, or NULL.
+ * The most recently used idle connection, taken out of the pool, neither
+ * reading nor writing, with CB and ARG as its callback; or NULL.
  */
-struct lb_conn *lb_pool_take(struct lb_pool *);
+struct lb_conn *lb_pool_take(struct lb_pool *, lb_conn_cb *cb, void *arg);
 /*
- * Start a new connection to the pool's server. The caller sets callbacks
- * (bufferevent_setcb) at once; BEV_EVENT_CONNECTED or an error follows.
- * The write timeout is CONNECT_TV until the caller changes it. NULL with
- * errno on failure to even start.
+ * Start a new connection to the pool's server. LB_CONN_CONNECTED, or an
+ * error or a timeout after CONNECT_TV, follows on a later loop turn, never
+ * from inside this call. NULL with errno on failure to even start.
  */
-struct lb_conn *
-lb_pool_connect(struct lb_pool *, const struct timeval *connect_tv);
+struct lb_conn *lb_pool_connect(struct lb_pool *,
+    const struct timeval *connect_tv, lb_conn_cb *cb, void *arg);
 /*
  * Give a connection back after a complete response; it must have nothing
  * unread. Closed instead if the pool is full.
@@ -64,5 +88,16 @@ lb_pool_connect(struct lb_pool *, const struct timeval *connect_tv);
 void lb_pool_put(struct lb_conn *);
 /* Close a connection that is not in the idle list. */
 void lb_conn_free(struct lb_conn *);
+/*
+ * Write what c->out holds now, and the rest when the socket takes it, each
+ * wait bounded by TV. Errors are told to the callback on a later turn.
+ */
+void lb_conn_write(struct lb_conn *, const struct timeval *tv);
+/*
+ * Read whenever the origin sends (LB_CONN_READ, LB_CONN_EOF...), with
+ * LB_CONN_TIMEOUT after TV of silence; or stop reading.
+ */
+void lb_conn_read(struct lb_conn *, const struct timeval *tv);
+void lb_conn_read_stop(struct lb_conn *);
 
 #endif /* LB_POOL_H */

@@ -395,9 +395,8 @@ finish_ok(struct preq *p)
 	struct bufferevent *cbev;
 
 	p->conn = NULL;
-	if (p->keepalive &&
-	    evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
-		lb_pool_put(c);
+	if (p->keepalive)
+		lb_pool_put(c); /* closed if anything is left unread */
 	else
 		lb_conn_free(c);
 	request_done(p->px, p->req, p->route, p, p->status);
@@ -479,7 +478,7 @@ next_server(struct preq *p, int status, bool passive_down)
 static void
 send_request(struct preq *p)
 {
-	struct evbuffer *out = bufferevent_get_output(p->conn->bev);
+	struct evbuffer *out = p->conn->out;
 	struct evbuffer *body = evhttp_request_get_input_buffer(p->req);
 
 	p->state = PR_WAITING;
@@ -506,25 +505,8 @@ send_request(struct preq *p)
 		if (v != &one)
 			free(v);
 	}
-	bufferevent_set_timeouts(p->conn->bev, &p->px->backend_tv,
-	    &p->px->backend_tv);
-	/*
-	 * Write at once rather than on the next loop turn: a request almost
-	 * always fits the socket buffer, and then writability is never
-	 * waited for (no EPOLLOUT to add and remove, no extra epoll_wait).
-	 * What does not fit, or an error, is left to the bufferevent.
-	 */
-	if (evbuffer_write(out, bufferevent_getfd(p->conn->bev)) == -1 &&
-	    errno != EAGAIN && errno != EINTR)
-		log_debug("%s: write to %s: %s", p->route->label,
-		    p->peer->srv->addrstr, strerror(errno));
-	if (evbuffer_get_length(out) > 0) {
-		bufferevent_enable(p->conn->bev, EV_READ | EV_WRITE);
-	} else {
-		/* EV_WRITE stays enabled from an earlier request otherwise. */
-		bufferevent_disable(p->conn->bev, EV_WRITE);
-		bufferevent_enable(p->conn->bev, EV_READ);
-	}
+	lb_conn_write(p->conn, &p->px->backend_tv);
+	lb_conn_read(p->conn, &p->px->backend_tv);
 }
 
 /* Decide how the origin's body is delimited and start the client reply. */
@@ -640,7 +622,7 @@ start_reply(struct preq *p, const struct lb_http_response *r,
 static void
 read_head(struct preq *p)
 {
-	struct evbuffer	       *in = bufferevent_get_input(p->conn->bev);
+	struct evbuffer	       *in = p->conn->in;
 	struct lb_http_header	hdrs[LB_HTTP_MAX_HEADERS];
 	struct lb_http_response r;
 
@@ -694,7 +676,7 @@ client_drained(struct evhttp_connection *evcon, void *arg)
 	if (!p->paused)
 		return;
 	p->paused = false;
-	bufferevent_enable(p->conn->bev, EV_READ);
+	lb_conn_read(p->conn, &p->px->backend_tv);
 	pump(p);
 }
 
@@ -727,7 +709,7 @@ forward(struct preq *p, struct evbuffer *in, size_t n, bool last)
 static void
 pump(struct preq *p)
 {
-	struct evbuffer *in = bufferevent_get_input(p->conn->bev);
+	struct evbuffer *in = p->conn->in;
 	size_t		 len;
 
 	for (;;) {
@@ -827,7 +809,7 @@ check:
 			evhttp_connection_get_bufferevent(evcon))) >
 			CLIENT_HIGH_WATER) {
 			p->paused = true;
-			bufferevent_disable(p->conn->bev, EV_READ);
+			lb_conn_read_stop(p->conn);
 		}
 	}
 	return;
@@ -837,82 +819,32 @@ bad:
 	client_abort(p);
 }
 
-/*
- * libevent 2.1 reads at most EVBUFFER_MAX_READ (4096) bytes per call,
- * each after an ioctl(FIONREAD): a 1 MiB body took some 300 of each. When
- * the origin's bufferevent says there is data, take the rest of what is
- * waiting ourselves, in large slices into the same input buffer, up to
- * READ_BURST per loop turn so one origin cannot starve the others. EOF and
- * errors are left for the bufferevent to find on its next read.
- */
-#define READ_SLICE (64 * 1024)
-#define READ_BURST (256 * 1024)
-
+/* Everything the origin's connection has to say. */
 static void
-read_more(struct bufferevent *bev)
-{
-	struct evbuffer *in = bufferevent_get_input(bev);
-	int		 fd = bufferevent_getfd(bev);
-	size_t		 total = 0;
-
-	/* A bufferevent keeps its input's end frozen but while it reads. */
-	evbuffer_unfreeze(in, 0);
-	while (total < READ_BURST) {
-		struct evbuffer_iovec v[2];
-		ssize_t		      got, left;
-		int		      n;
-
-		if ((n = evbuffer_reserve_space(in, READ_SLICE, v, 2)) <= 0)
-			break;
-		got = readv(fd, (struct iovec *)v, n);
-		if (got <= 0) {
-			evbuffer_commit_space(in, v, 0);
-			break;
-		}
-		left = got;
-		for (int i = 0; i < n; i++) {
-			if ((size_t)left < v[i].iov_len)
-				v[i].iov_len = (size_t)left;
-			left -= (ssize_t)v[i].iov_len;
-		}
-		evbuffer_commit_space(in, v, n);
-		total += (size_t)got;
-		if (got < READ_SLICE)
-			break; /* that was all there was */
-	}
-	evbuffer_freeze(in, 0);
-}
-
-static void
-upstream_read(struct bufferevent *bev, void *arg)
+upstream_event(struct lb_conn *c, enum lb_conn_event what, void *arg)
 {
 	struct preq *p = arg;
+	bool	     timeout = what == LB_CONN_TIMEOUT;
 
-	p->got_byte = true;
-	if (!p->paused)
-		read_more(bev);
-	if (p->state == PR_WAITING)
-		read_head(p);
-	else
-		pump(p);
-}
-
-static void
-upstream_event(struct bufferevent *bev, short what, void *arg)
-{
-	struct preq *p = arg;
-	bool	     timeout = (what & BEV_EVENT_TIMEOUT) != 0;
-	int	     err = EVUTIL_SOCKET_ERROR();
-
-	if (what & BEV_EVENT_CONNECTED) {
+	switch (what) {
+	case LB_CONN_CONNECTED:
 		send_request(p);
 		return;
+	case LB_CONN_READ:
+		p->got_byte = true;
+		if (p->state == PR_WAITING)
+			read_head(p);
+		else
+			pump(p);
+		return;
+	default:
+		break;
 	}
 	switch (p->state) {
 	case PR_CONNECTING:
 		log_warnx("%s: connect to %s: %s", p->route->label,
 		    p->peer->srv->addrstr,
-		    timeout ? "timed out" : evutil_socket_error_to_string(err));
+		    timeout ? "timed out" : strerror(c->err));
 		/* Refused or timed out: down for every worker at once. */
 		next_server(p, timeout ? 504 : 503, true);
 		return;
@@ -945,21 +877,18 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 			lb_conn_free(p->conn);
 			p->conn = lb_pool_connect(&p->px->pools[p->peer->srv
 								    ->id],
-			    &p->px->connect_tv);
+			    &p->px->connect_tv, upstream_event, p);
 			if (p->conn == NULL) {
 				next_server(p, 503, false);
 				return;
 			}
 			p->state = PR_CONNECTING;
-			bufferevent_setcb(p->conn->bev, upstream_read, NULL,
-			    upstream_event, p);
 			return;
 		}
 		log_warnx("%s: %s failed before answering: %s", p->route->label,
 		    p->peer->srv->addrstr,
-		    (what & BEV_EVENT_EOF) ?
-			"connection closed" :
-			evutil_socket_error_to_string(err));
+		    what == LB_CONN_EOF ? "connection closed" :
+					  strerror(c->err));
 		if (p->idempotent) {
 			next_server(p, 502, false);
 			return;
@@ -968,8 +897,7 @@ upstream_event(struct bufferevent *bev, short what, void *arg)
 		finish_error(p, 502);
 		return;
 	case PR_BODY:
-		if (p->framing == FR_CLOSE && (what & BEV_EVENT_EOF) &&
-		    !timeout) {
+		if (p->framing == FR_CLOSE && what == LB_CONN_EOF) {
 			p->keepalive = false;
 			pump(p); /* whatever is still buffered */
 			if (p->req != NULL && p->conn != NULL)
@@ -1000,19 +928,15 @@ attempt(struct preq *p)
 		pool = &p->px->pools[p->peer->srv->id];
 		p->upstream = p->peer->srv->addrstr;
 		p->upstream_us = lb_now_us();
-		if ((p->conn = lb_pool_take(pool)) != NULL) {
+		if ((p->conn = lb_pool_take(pool, upstream_event, p)) != NULL) {
 			p->reused = true;
-			bufferevent_setcb(p->conn->bev, upstream_read, NULL,
-			    upstream_event, p);
 			send_request(p);
 			return;
 		}
 		p->reused = false;
-		if ((p->conn = lb_pool_connect(pool, &p->px->connect_tv)) !=
-		    NULL) {
+		if ((p->conn = lb_pool_connect(pool, &p->px->connect_tv,
+			 upstream_event, p)) != NULL) {
 			p->state = PR_CONNECTING;
-			bufferevent_setcb(p->conn->bev, upstream_read, NULL,
-			    upstream_event, p);
 			return;
 		}
 		log_warn("%s: connect to %s", p->route->label,
