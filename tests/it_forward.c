@@ -9,6 +9,7 @@
  * counts what it saw (/__stats), so a test can tell how many origin
  * connections its requests took.
  */
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <dirent.h>
@@ -190,6 +191,44 @@ START_TEST(test_pipelined_requests_are_answered_in_order)
 		ck_assert_str_eq(r.body, want[i]);
 		lbt_resp_free(&r);
 	}
+	lbt_conn_close(c);
+	itc_lb_stop(&lb);
+	ck_assert_int_eq(lbt_stop(o), 0);
+}
+END_TEST
+
+/*
+ * A client may shut down its sending side once its request is out (as
+ * `nc -N` does) and still read the answer, on a connection that had
+ * already served one: lbmaster notices the EOF while the request is with
+ * the origin and closes only after answering, as HAProxy does.
+ */
+START_TEST(test_half_closed_client_still_gets_its_answer)
+{
+	static const char
+	    first[] = "GET /v1 HTTP/1.1\r\nHost: www.fruit.com\r\n\r\n",
+	    slow[] = "GET /v2 HTTP/1.1\r\nHost: www.fruit.com\r\n"
+		     "X-Test-Delay: 300\r\n\r\n";
+	struct lbt_conn *c;
+	struct lbt_resp	 r;
+	unsigned	 fruit;
+	pid_t		 o;
+	struct itc_lb	 lb;
+
+	o = itc_origin("fruit", &fruit, NULL);
+	itc_fruit_start(&lb, 1, "", lbt_fmt("127.0.0.1:%u", fruit));
+	ck_assert_ptr_nonnull(c = lbt_conn_open(NULL, lb.port));
+	ck_assert_int_eq(lbt_conn_request(c, first, strlen(first), &r), 0);
+	ck_assert_str_eq(r.body, "This is V1");
+	lbt_resp_free(&r);
+	ck_assert_int_eq(lbt_conn_send(c, slow, strlen(slow)), 0);
+	ck_assert_int_eq(shutdown(lbt_conn_fd(c), SHUT_WR), 0);
+	ck_assert_msg(lbt_conn_response(c, 0, &r) == 0, "%s",
+	    lbt_err_str(r.err));
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(r.body, "This is V2");
+	lbt_resp_free(&r);
+	ck_assert(lbt_conn_wait_closed(c, LBT_IO_MS));
 	lbt_conn_close(c);
 	itc_lb_stop(&lb);
 	ck_assert_int_eq(lbt_stop(o), 0);
@@ -834,6 +873,7 @@ forward_suite(void)
 	    test_origin_closing_idle_connections_never_shows_as_an_error);
 	tcase_add_test(tc, test_keep_alive_is_kept_after_chunked_answers);
 	tcase_add_test(tc, test_pipelined_requests_are_answered_in_order);
+	tcase_add_test(tc, test_half_closed_client_still_gets_its_answer);
 	suite_add_tcase(s, tc);
 
 	tc = lbt_tcase("bodies");

@@ -10,13 +10,27 @@
  *    before evhttp sees it and answered 400 or 431 on the socket itself.
  *  - When evhttp frees the connection, bufferevent_free clears the
  *    callbacks but our reference keeps the object (and its descriptor)
- *    alive: a sweep timer notices the cleared callbacks, drops our
- *    reference (which closes the descriptor) and counts the connection
- *    gone. The same sweep closes connections whose request head or body
- *    is late: slowloris clients are closed at timeouts.client whatever
- *    they trickle.
+ *    alive. Once a connection has carried a request we own its close
+ *    callback, which queues the record for a reaper event that drops our
+ *    reference (closing the descriptor) later in the same loop turn;
+ *    before that, a sweep timer notices the cleared callbacks. Either way
+ *    the connection is counted gone only then.
+ *  - The same sweep closes connections whose request head or body is
+ *    late: slowloris clients are closed at timeouts.client whatever they
+ *    trickle.
  * Holding the reference also means a descriptor number is never reused
  * while its record exists, so records are found by descriptor.
+ *
+ * evhttp stops reading a connection while its request is answered and
+ * starts again after the answer: with one event on the descriptor that is
+ * an epoll_ctl DEL and an ADD per request. A second read event of our own
+ * (the "watch") is added as soon as the scanner sees a request complete,
+ * before evhttp switches its own off, and removed when the descriptor is
+ * next readable. libevent touches epoll only when a descriptor's count of
+ * read events goes from or to zero, so the pair costs no system call. If
+ * bytes arrive while evhttp is not reading (a pipelined request, an EOF),
+ * the watch removes itself and evhttp finds them when it reads again, as
+ * it would without it.
  */
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -44,19 +58,26 @@
 
 struct lb_client {
 	TAILQ_ENTRY(lb_client) entry;
-	struct lb_clients  *set;
-	struct bufferevent *bev; /* one reference is ours */
-	int		    fd;	 /* -1 until the first bytes */
-	struct lb_reqscan   scan;
-	unsigned	    armed;    /* scan.serial the deadline is for */
-	int64_t		    deadline; /* lb_now_ms(); 0: none */
-	int		    failed;   /* 400/431 seen while busy */
-	bool		    busy;     /* a request is with a backend */
+	struct lb_clients	 *set;
+	struct bufferevent	 *bev;	 /* one reference is ours */
+	struct evhttp_connection *evcon; /* once we own its close callback */
+	void (*gone)(struct evhttp_connection *, void *); /* lb_clients_busy */
+	void		 *gone_arg;
+	struct event	 *watch; /* owned; NULL until the first request */
+	int		  fd;	 /* -1 until the first bytes */
+	struct lb_reqscan scan;
+	unsigned	  armed;    /* scan.serial the deadline is for */
+	uint64_t	  watched;  /* scan.requests when last watched */
+	int64_t		  deadline; /* lb_now_ms(); 0: none */
+	int		  failed;   /* 400/431 seen while busy */
+	bool		  busy;	    /* a request is with a backend */
+	bool		  dead;	    /* in set->dead: evhttp freed it */
 };
 
 struct lb_clients {
 	TAILQ_HEAD(, lb_client) list;
-	unsigned		n;
+	TAILQ_HEAD(, lb_client) dead;	    /* evhttp is done with them */
+	unsigned		n;	    /* in both lists */
 	unsigned		max;	    /* limits.max_connections */
 	unsigned		timeout_ms; /* timeouts.client */
 	uint64_t		max_head;   /* limits.max_header_size */
@@ -67,6 +88,7 @@ struct lb_clients {
 	bool			paused; /* listeners off: at max, or EMFILE */
 	int64_t			resume_at; /* EMFILE back-off */
 	struct event	       *sweep;
+	struct event	       *reap; /* frees set->dead */
 };
 
 static void
@@ -158,6 +180,28 @@ client_reject(struct lb_client *c, struct evbuffer *in, int code)
 	    BEV_TRIG_DEFER_CALLBACKS);
 }
 
+/* The descriptor is readable: whoever reads it next, it is not us. */
+static void
+watch_fired(evutil_socket_t fd, short what, void *arg)
+{
+	struct lb_client *c = arg;
+
+	event_del(c->watch);
+}
+
+/* A request is complete in the input: evhttp is about to stop reading. */
+static void
+watch_arm(struct lb_client *c)
+{
+	if (c->watch == NULL) {
+		c->watch = event_new(bufferevent_get_base(c->bev), c->fd,
+		    EV_READ | EV_PERSIST, watch_fired, c);
+		if (c->watch == NULL)
+			return; /* costs two system calls a request, no more */
+	}
+	event_add(c->watch, NULL);
+}
+
 /* Every change of the input buffer: scan what was added. */
 static void
 client_input(struct evbuffer *in, const struct evbuffer_cb_info *info,
@@ -204,6 +248,10 @@ client_input(struct evbuffer *in, const struct evbuffer_cb_info *info,
 		client_reject(c, in, code);
 		return;
 	}
+	if (c->scan.requests != c->watched && c->fd >= 0) {
+		c->watched = c->scan.requests;
+		watch_arm(c);
+	}
 	/* A head or a body has timeouts.client from its first byte. */
 	if (lb_reqscan_waiting(&c->scan) == LB_SCAN_IDLE) {
 		c->deadline = 0;
@@ -221,9 +269,14 @@ client_free(struct lb_client *c)
 	if (c->fd >= 0 && (size_t)c->fd < set->n_by_fd &&
 	    set->by_fd[c->fd] == c)
 		set->by_fd[c->fd] = NULL;
-	TAILQ_REMOVE(&set->list, c, entry);
+	if (c->dead)
+		TAILQ_REMOVE(&set->dead, c, entry);
+	else
+		TAILQ_REMOVE(&set->list, c, entry);
 	set->n--;
 	evbuffer_remove_cb(bufferevent_get_input(c->bev), client_input, c);
+	if (c->watch != NULL)
+		event_free(c->watch);
 	/* Our reference was the last: this closes the descriptor. */
 	bufferevent_decref(c->bev);
 	free(c);
@@ -256,6 +309,39 @@ sweep(evutil_socket_t fd, short what, void *arg)
 	}
 	if (set->paused && set->n < set->max && now >= set->resume_at)
 		listeners_set(set, true);
+}
+
+static void
+reap(evutil_socket_t fd, short what, void *arg)
+{
+	struct lb_clients *set = arg;
+
+	while (!TAILQ_EMPTY(&set->dead))
+		client_free(TAILQ_FIRST(&set->dead));
+}
+
+/*
+ * evhttp is freeing the connection (evhttp_connection_free): tell whoever
+ * waits for this client, and close the descriptor once evhttp has
+ * returned, rather than at the next sweep.
+ */
+static void
+client_closing(struct evhttp_connection *evcon, void *arg)
+{
+	struct lb_client  *c = arg;
+	struct lb_clients *set = c->set;
+	void (*gone)(struct evhttp_connection *, void *) = c->gone;
+
+	c->gone = NULL;
+	c->evcon = NULL;
+	if (!c->dead) {
+		TAILQ_REMOVE(&set->list, c, entry);
+		TAILQ_INSERT_TAIL(&set->dead, c, entry);
+		c->dead = true;
+		event_active(set->reap, EV_TIMEOUT, 1);
+	}
+	if (gone != NULL)
+		gone(evcon, c->gone_arg);
 }
 
 /* evhttp asks for a bufferevent for a connection it just accepted. */
@@ -321,11 +407,14 @@ lb_clients_new(struct event_base *base, struct evhttp *http,
 	if ((set = calloc(1, sizeof(*set))) == NULL)
 		return NULL;
 	TAILQ_INIT(&set->list);
+	TAILQ_INIT(&set->dead);
 	set->max = cfg->max_connections;
 	set->timeout_ms = cfg->client_timeout_ms;
 	set->max_head = cfg->max_header_size;
 	set->sweep = event_new(base, -1, EV_PERSIST, sweep, set);
-	if (set->sweep == NULL || event_add(set->sweep, &tv) == -1) {
+	set->reap = event_new(base, -1, 0, reap, set);
+	if (set->sweep == NULL || set->reap == NULL ||
+	    event_add(set->sweep, &tv) == -1) {
 		lb_clients_free(set);
 		return NULL;
 	}
@@ -365,8 +454,12 @@ lb_clients_free(struct lb_clients *set)
 		return;
 	while (!TAILQ_EMPTY(&set->list))
 		client_free(TAILQ_FIRST(&set->list));
+	while (!TAILQ_EMPTY(&set->dead))
+		client_free(TAILQ_FIRST(&set->dead));
 	if (set->sweep != NULL)
 		event_free(set->sweep);
+	if (set->reap != NULL)
+		event_free(set->reap);
 	free(set->by_fd);
 	free(set->listeners);
 	if (accept_owner == set)
@@ -395,12 +488,25 @@ client_of(struct lb_clients *set, struct evhttp_request *req)
 }
 
 void
-lb_clients_busy(struct lb_clients *set, struct evhttp_request *req)
+lb_clients_busy(struct lb_clients *set, struct evhttp_request *req,
+    void (*gone)(struct evhttp_connection *, void *), void    *arg)
 {
-	struct lb_client *c = client_of(set, req);
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct lb_client	 *c = client_of(set, req);
 
-	if (c != NULL)
-		c->busy = true;
+	if (c == NULL) {
+		/* Not watched (out of memory when it came): evhttp's hook. */
+		if (evcon != NULL)
+			evhttp_connection_set_closecb(evcon, gone, arg);
+		return;
+	}
+	c->busy = true;
+	c->gone = gone;
+	c->gone_arg = arg;
+	if (c->evcon == NULL) {
+		c->evcon = evcon;
+		evhttp_connection_set_closecb(evcon, client_closing, c);
+	}
 }
 
 void
@@ -408,9 +514,15 @@ lb_clients_idle(struct lb_clients *set, struct evhttp_request *req)
 {
 	struct lb_client *c = client_of(set, req);
 
-	if (c == NULL)
+	if (c == NULL) {
+		struct evhttp_connection *evcon;
+
+		if ((evcon = evhttp_request_get_connection(req)) != NULL)
+			evhttp_connection_set_closecb(evcon, NULL, NULL);
 		return;
+	}
 	c->busy = false;
+	c->gone = NULL;
 	if (c->failed != 0)
 		/* evhttp closes after an answer that says so. */
 		evhttp_add_header(evhttp_request_get_output_headers(req),

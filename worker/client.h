@@ -30,12 +30,15 @@ void lb_clients_free(struct lb_clients *);
 /* Connections open now. */
 unsigned lb_clients_count(const struct lb_clients *);
 /*
- * REQ is being answered asynchronously (it went to a backend) / its
- * answer is about to end. Bytes that arrive meanwhile are scanned; if
- * they are malformed, lb_clients_idle asks evhttp to close the connection
- * after this answer.
+ * REQ is being answered asynchronously (it went to a backend): GONE(ARG)
+ * is called if evhttp closes its connection before lb_clients_idle, as
+ * evhttp_connection_set_closecb would (this module owns that callback).
+ * Bytes that arrive meanwhile are scanned; if they are malformed,
+ * lb_clients_idle asks evhttp to close the connection after this answer.
+ * lb_clients_idle: REQ's answer is about to end; GONE is forgotten.
  */
-void lb_clients_busy(struct lb_clients *, struct evhttp_request *);
+void lb_clients_busy(struct lb_clients *, struct evhttp_request *,
+    void (*gone)(struct evhttp_connection *, void *), void *arg);
 void lb_clients_idle(struct lb_clients *, struct evhttp_request *);
 
 #endif /* LB_CLIENT_H */

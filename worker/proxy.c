@@ -321,10 +321,8 @@ release_client(struct preq *p)
 {
 	struct evhttp_request *req = p->req;
 
-	if (p->client != NULL) {
-		evhttp_connection_set_closecb(p->client, NULL, NULL);
+	if (p->client != NULL)
 		lb_clients_idle(p->px->clients, req);
-	}
 	p->req = NULL;
 	p->client = NULL;
 	return req;
@@ -1164,8 +1162,7 @@ lb_proxy_handle(struct evhttp_request *req, void *arg)
 	    evhttp_request_get_command(req) == EVHTTP_REQ_PATCH;
 
 	/* Hear about the client leaving while the origin works. */
-	evhttp_connection_set_closecb(evcon, client_closed, p);
-	lb_clients_busy(px->clients, req);
+	lb_clients_busy(px->clients, req, client_closed, p);
 	attempt(p);
 	return;
 oom:
