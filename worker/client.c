@@ -24,13 +24,14 @@
  * evhttp stops reading a connection while its request is answered and
  * starts again after the answer: with one event on the descriptor that is
  * an epoll_ctl DEL and an ADD per request. A second read event of our own
- * (the "watch") is added as soon as the scanner sees a request complete,
- * before evhttp switches its own off, and removed when the descriptor is
- * next readable. libevent touches epoll only when a descriptor's count of
- * read events goes from or to zero, so the pair costs no system call. If
- * bytes arrive while evhttp is not reading (a pipelined request, an EOF),
- * the watch removes itself and evhttp finds them when it reads again, as
- * it would without it.
+ * (the "watch") is added as soon as the scanner sees the first request
+ * complete, before evhttp switches its own off, and stays: libevent
+ * touches epoll only when a descriptor's count of read events goes from
+ * or to zero, so evhttp's switching costs no system call. The watch reads
+ * nothing. If bytes arrive while evhttp is not reading (a pipelined
+ * request, an EOF), it removes itself rather than wake the loop again and
+ * again, and evhttp finds them when it reads again, as it would without
+ * the watch; the next complete request adds it back.
  */
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -66,12 +67,13 @@ struct lb_client {
 	struct event	 *watch; /* owned; NULL until the first request */
 	int		  fd;	 /* -1 until the first bytes */
 	struct lb_reqscan scan;
-	unsigned	  armed;    /* scan.serial the deadline is for */
-	uint64_t	  watched;  /* scan.requests when last watched */
-	int64_t		  deadline; /* lb_now_ms(); 0: none */
-	int		  failed;   /* 400/431 seen while busy */
-	bool		  busy;	    /* a request is with a backend */
-	bool		  dead;	    /* in set->dead: evhttp freed it */
+	unsigned	  armed;      /* scan.serial the deadline is for */
+	uint64_t	  watched;    /* scan.requests when last watched */
+	struct timeval	  watched_at; /* the loop turn it was (re)armed in */
+	int64_t		  deadline;   /* lb_now_ms(); 0: none */
+	int		  failed;     /* 400/431 seen while busy */
+	bool		  busy;	      /* a request is with a backend */
+	bool		  dead;	      /* in set->dead: evhttp freed it */
 };
 
 struct lb_clients {
@@ -180,12 +182,23 @@ client_reject(struct lb_client *c, struct evbuffer *in, int code)
 	    BEV_TRIG_DEFER_CALLBACKS);
 }
 
-/* The descriptor is readable: whoever reads it next, it is not us. */
+/* The descriptor is readable: evhttp reads it, or later. */
 static void
 watch_fired(evutil_socket_t fd, short what, void *arg)
 {
 	struct lb_client *c = arg;
+	struct timeval	  now;
 
+	if (bufferevent_get_enabled(c->bev) & EV_READ)
+		return; /* evhttp will read them in this turn */
+	/*
+	 * Both events fired in this turn and evhttp's ran first: it read the
+	 * request that made it stop. If bytes are still waiting, this fires
+	 * again in the next turn.
+	 */
+	event_base_gettimeofday_cached(bufferevent_get_base(c->bev), &now);
+	if (timercmp(&now, &c->watched_at, ==))
+		return;
 	event_del(c->watch);
 }
 
@@ -199,6 +212,8 @@ watch_arm(struct lb_client *c)
 		if (c->watch == NULL)
 			return; /* costs two system calls a request, no more */
 	}
+	event_base_gettimeofday_cached(bufferevent_get_base(c->bev),
+	    &c->watched_at);
 	event_add(c->watch, NULL);
 }
 
