@@ -78,7 +78,6 @@ struct preq {
 	struct lb_upstream	 *up;
 	struct lb_peer		 *peer; /* picked; NULL between attempts */
 	struct lb_conn		 *conn; /* owned while we use it */
-	struct evbuffer		 *out;	/* scratch: body bytes to the client */
 
 	struct lb_fwd		fwd;   /* what the forwarded head is made of */
 	char		       *path;  /* owned; rewritten */
@@ -87,7 +86,8 @@ struct preq {
 	struct sockaddr_storage client_sa;
 	char			client_ip[LB_ADDRSTRLEN];
 
-	bool		*tried; /* owned; per peer */
+	bool		*tried; /* per peer: tried_small or owned */
+	bool		 tried_small[16];
 	bool		 idempotent;
 	bool		 head_only; /* HEAD: no response body */
 	bool		 reused;    /* conn came from the pool */
@@ -304,9 +304,8 @@ preq_free(struct preq *p)
 	struct lb_proxy *px = p->px;
 
 	drop_peer(p, false);
-	if (p->out != NULL)
-		evbuffer_free(p->out);
-	free(p->tried);
+	if (p->tried != p->tried_small)
+		free(p->tried);
 	free(p->path);
 	free(p->query);
 	free(p->host);
@@ -687,8 +686,9 @@ static void
 forward(struct preq *p, struct evbuffer *in, size_t n, bool last)
 {
 	struct bufferevent *cbev = NULL;
+	struct evbuffer	   *out = p->px->scratch;
 
-	evbuffer_remove_buffer(in, p->out, n);
+	evbuffer_remove_buffer(in, out, n);
 	p->bytes += n;
 	/*
 	 * Not the last piece of a body with a length: finish_ok writes that
@@ -697,9 +697,9 @@ forward(struct preq *p, struct evbuffer *in, size_t n, bool last)
 	 */
 	if (!last)
 		cbev = client_hold(evhttp_request_get_connection(p->req));
-	evhttp_send_reply_chunk_with_cb(p->req, p->out, client_drained, p);
+	evhttp_send_reply_chunk_with_cb(p->req, out, client_drained, p);
 	/* evhttp took them unless it had nothing to send them on. */
-	evbuffer_drain(p->out, evbuffer_get_length(p->out));
+	evbuffer_drain(out, evbuffer_get_length(out));
 	client_flush(cbev);
 }
 
@@ -1134,13 +1134,14 @@ lb_proxy_handle(struct evhttp_request *req, void *arg)
 	p->query = lb_uri_query_rewrite(qmark ? qmark + 1 : NULL,
 	    route->param_remove, route->n_param_remove, route->param_add,
 	    route->n_param_add);
-	p->tried = calloc(p->up->n_peers ? p->up->n_peers : 1,
-	    sizeof(*p->tried));
-	p->out = evbuffer_new();
+	p->tried = p->up->n_peers <=
+		sizeof(p->tried_small) / sizeof(p->tried_small[0]) ?
+	    p->tried_small :
+	    calloc(p->up->n_peers, sizeof(*p->tried));
 	if (host != NULL)
 		p->host = strdup(host);
 	if (p->path == NULL || p->query == NULL || p->tried == NULL ||
-	    p->out == NULL || (host != NULL && p->host == NULL)) {
+	    (host != NULL && p->host == NULL)) {
 		free(npath);
 		p->req = NULL;
 		preq_free(p);
@@ -1189,7 +1190,8 @@ lb_proxy_init(struct lb_proxy *px, struct event_base *base,
 	px->ups = calloc(cfg->n_routes ? cfg->n_routes : 1, sizeof(*px->ups));
 	px->pools = calloc(cfg->n_servers ? cfg->n_servers : 1,
 	    sizeof(*px->pools));
-	if (px->ups == NULL || px->pools == NULL)
+	px->scratch = evbuffer_new();
+	if (px->ups == NULL || px->pools == NULL || px->scratch == NULL)
 		goto fail;
 	for (size_t i = 0; i < cfg->n_routes; i++) {
 		const struct lb_route *r = &cfg->routes[i];
@@ -1221,6 +1223,9 @@ lb_proxy_fini(struct lb_proxy *px)
 				lb_upstream_fini(&px->ups[i]);
 	free(px->pools);
 	free(px->ups);
+	if (px->scratch != NULL)
+		evbuffer_free(px->scratch);
 	px->pools = NULL;
 	px->ups = NULL;
+	px->scratch = NULL;
 }

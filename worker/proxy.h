@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 
@@ -23,6 +24,8 @@ struct lb_proxy {
 	struct lb_upstream  *ups;     /* owned; one per route, by route id */
 	struct lb_pool	    *pools;   /* owned; one per server, by id */
 	struct lb_clients   *clients; /* not owned; client connections */
+	struct evbuffer	    *scratch; /* owned; body bytes on their way to
+					 a client, empty between calls */
 	struct timeval	     connect_tv;
 	struct timeval	     backend_tv;
 	unsigned	     inflight; /* requests being proxied */
