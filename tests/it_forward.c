@@ -430,6 +430,39 @@ START_TEST(test_http10_client_gets_a_chunked_answer_whole)
 }
 END_TEST
 
+/*
+ * Nor can an HTTP/1.0 client that asked for keep-alive: with no length to
+ * give it, the answer is the bytes, then EOF, and says Connection: close.
+ */
+START_TEST(test_http10_keepalive_client_gets_a_chunked_answer_whole)
+{
+	static const char
+			 req[] = "GET /big HTTP/1.0\r\nHost: www.fruit.com\r\n"
+				 "Connection: keep-alive\r\n"
+				 "X-Test-Body: 300000\r\nX-Test-Chunked: 1\r\n\r\n";
+	struct lbt_conn *c;
+	struct lbt_resp	 r;
+	unsigned	 fruit;
+	pid_t		 o;
+	struct itc_lb	 lb;
+
+	o = itc_origin("fruit", &fruit, NULL);
+	itc_fruit_start(&lb, 1, "", lbt_fmt("127.0.0.1:%u", fruit));
+	ck_assert_ptr_nonnull(c = lbt_conn_open(NULL, lb.port));
+	ck_assert_int_eq(lbt_conn_request(c, req, strlen(req), &r), 0);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert(!r.chunked);
+	ck_assert_ptr_null(lbt_header(&r, "Content-Length"));
+	ck_assert_str_eq(lbt_header(&r, "Connection"), "close");
+	ck_assert_uint_eq(r.body_len, 300000);
+	ck_assert_uint_eq(r.body_crc32, lbt_pattern_crc32(300000));
+	lbt_resp_free(&r);
+	lbt_conn_close(c);
+	itc_lb_stop(&lb);
+	ck_assert_int_eq(lbt_stop(o), 0);
+}
+END_TEST
+
 /* A client that leaves in the middle of a large answer harms no one. */
 START_TEST(test_client_leaving_mid_body_harms_no_later_request)
 {
@@ -885,6 +918,8 @@ forward_suite(void)
 	    test_large_response_with_content_length_arrives_whole);
 	tcase_add_test(tc, test_large_chunked_response_arrives_whole);
 	tcase_add_test(tc, test_http10_client_gets_a_chunked_answer_whole);
+	tcase_add_test(tc,
+	    test_http10_keepalive_client_gets_a_chunked_answer_whole);
 	tcase_add_test(tc, test_slow_client_does_not_fill_the_worker_memory);
 	tcase_add_test(tc, test_client_leaving_mid_body_harms_no_later_request);
 	suite_add_tcase(s, tc);

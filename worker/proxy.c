@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -506,6 +507,126 @@ send_request(struct preq *p)
 	lb_conn_read(p->conn, &p->px->backend_tv);
 }
 
+/* A string literal, without its NUL. */
+#define EVB_LIT(b, lit) evbuffer_add((b), (lit), sizeof(lit) - 1)
+
+/* NUL-terminated copies of a header's name and value, into NAME, VALUE. */
+static void
+copy_header(char *name, char *value, const struct lb_http_header *h)
+{
+	memcpy(name, h->name, h->name_len);
+	name[h->name_len] = '\0';
+	memcpy(value, h->value, h->value_len);
+	value[h->value_len] = '\0';
+}
+
+/*
+ * Whether the origin's header NAME goes on to the client: not hop-by-hop,
+ * not named by its Connection header (LIST), and Content-Length only when
+ * it delimits the body we pass on (HAVE_CL).
+ */
+static bool
+forwarded(const char *name, const char *list, bool have_cl)
+{
+	return !lb_http_is_hop_by_hop(name) &&
+	    (have_cl || strcasecmp(name, "Content-Length") != 0) &&
+	    !lb_http_list_has(list, name);
+}
+
+/* "Date: <IMF-fixdate>\r\n" for now, formatted once a second. */
+static const char *
+date_line(void)
+{
+	static char   line[64];
+	static time_t last = -1;
+	time_t	      now = time(NULL);
+	struct tm     tm;
+
+	if (now != last && gmtime_r(&now, &tm) != NULL) {
+		strftime(line, sizeof(line),
+		    "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+		last = now;
+	}
+	return line;
+}
+
+/*
+ * Write the head of the client's answer ourselves, where evhttp would
+ * copy every header into its list (three allocations each) and print
+ * them back out one by one. It does what evhttp_send_reply_start would:
+ * the client's HTTP version on the status line, chunked to an HTTP/1.1
+ * client when the origin gave no length, a Date if the origin sent none,
+ * and the Connection header evhttp's keep-alive logic expects. evhttp
+ * then takes the head as the first piece of the body (so that it writes
+ * and watches the connection as usual) and frames the rest.
+ *
+ * One thing evhttp got wrong, and this does not: an HTTP/1.0 client that
+ * asked for keep-alive, given an answer of unknown length, was told
+ * "Content-Length: 0". It now gets Connection: close and the bytes.
+ */
+static void
+send_head(struct preq *p, const struct lb_http_response *r,
+    const struct lb_http_header *h, const char *list, const char *reason,
+    char *q, bool have_cl)
+{
+	struct evhttp_request *req = p->req;
+	struct evkeyvalq      *in = evhttp_request_get_input_headers(req);
+	struct evbuffer	      *out = p->px->scratch;
+	bool		       http11 = req->major == 1 && req->minor >= 1;
+	bool		       chunked = !have_cl && http11;
+	bool		       keepalive, date = false;
+	const char	      *c = evhttp_find_header(in, "Connection");
+
+	/*
+	 * What evhttp_send_done will decide from the request and from our
+	 * output headers: say the same to the client.
+	 */
+	if (http11)
+		keepalive = c == NULL || !lb_http_list_has(c, "close");
+	else /* as evhttp reads it */
+		keepalive = c != NULL && strncasecmp(c, "keep-alive", 10) == 0;
+	if (p->px->draining || (!http11 && !have_cl))
+		keepalive = false;
+
+	evbuffer_add_printf(out, "HTTP/%d.%d %d %s\r\n", req->major, req->minor,
+	    (int)r->status, reason);
+	for (size_t i = 0; i < r->n_headers; i++) {
+		char *name = q, *value = q + h[i].name_len + 1;
+
+		q = value + h[i].value_len + 1;
+		copy_header(name, value, &h[i]);
+		if (!forwarded(name, list, have_cl))
+			continue;
+		if (h[i].name_len == 4 && strcasecmp(name, "Date") == 0)
+			date = true;
+		evbuffer_add(out, name, h[i].name_len);
+		EVB_LIT(out, ": ");
+		evbuffer_add(out, value, h[i].value_len);
+		EVB_LIT(out, "\r\n");
+	}
+	if (chunked)
+		EVB_LIT(out, "Transfer-Encoding: chunked\r\n");
+	if (!date && http11)
+		evbuffer_add(out, date_line(), strlen(date_line()));
+	if (!keepalive) {
+		EVB_LIT(out, "Connection: close\r\n");
+		/* evhttp_send_done reads this to close after the answer. */
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Connection", "close");
+	} else if (!http11) {
+		EVB_LIT(out, "Connection: keep-alive\r\n");
+	}
+	EVB_LIT(out, "\r\n");
+
+	/* The fields evhttp_send_reply_start sets (event2/http_struct.h). */
+	req->kind = EVHTTP_RESPONSE;
+	req->response_code = (int)r->status;
+	req->chunked = 0; /* the head itself goes out as it is */
+	evhttp_send_reply_chunk(req, out);
+	evbuffer_drain(out, evbuffer_get_length(out));
+	req->chunked = chunked;
+}
+
 /* Decide how the origin's body is delimited and start the client reply. */
 static int
 start_reply(struct preq *p, const struct lb_http_response *r,
@@ -591,26 +712,24 @@ start_reply(struct preq *p, const struct lb_http_response *r,
 		close = p->framing == FR_CLOSE;
 	p->keepalive = !close;
 
-	for (size_t i = 0; i < r->n_headers; i++) {
-		char *name = q, *value = q + h[i].name_len + 1;
-
-		memcpy(name, h[i].name, h[i].name_len);
-		name[h[i].name_len] = '\0';
-		memcpy(value, h[i].value, h[i].value_len);
-		value[h[i].value_len] = '\0';
-		q = value + h[i].value_len + 1;
-		if (lb_http_is_hop_by_hop(name) ||
-		    (strcasecmp(name, "Content-Length") == 0 && cl == NULL) ||
-		    lb_http_list_has(list, name))
-			continue;
-		evhttp_add_header(oh, name, value);
-	}
-	if (p->px->draining)
-		evhttp_add_header(oh, "Connection", "close");
-
 	p->status = p->upstream_status = (int)r->status;
 	p->state = PR_BODY;
-	evhttp_send_reply_start(p->req, (int)r->status, reason);
+	if (p->framing == FR_NONE) {
+		/* Rare (HEAD, 204, 304, 1xx): evhttp writes those itself. */
+		for (size_t i = 0; i < r->n_headers; i++) {
+			char *name = q, *value = q + h[i].name_len + 1;
+
+			q = value + h[i].value_len + 1;
+			copy_header(name, value, &h[i]);
+			if (forwarded(name, list, cl != NULL))
+				evhttp_add_header(oh, name, value);
+		}
+		if (p->px->draining)
+			evhttp_add_header(oh, "Connection", "close");
+		evhttp_send_reply_start(p->req, (int)r->status, reason);
+	} else {
+		send_head(p, r, h, list, reason, q, cl != NULL);
+	}
 	free(buf);
 	return 0;
 }
