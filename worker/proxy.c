@@ -1143,7 +1143,7 @@ lb_proxy_handle(struct evhttp_request *req, void *arg)
 	const struct sockaddr	 *sa = evhttp_connection_get_addr(evcon);
 	const struct lb_route	 *route;
 	const char		 *target, *qmark, *host, *method;
-	char			 *npath = NULL, *rawpath = NULL;
+	char			 *npath = NULL;
 	struct preq		 *p = NULL;
 	bool			  idempotent;
 	int			  code;
@@ -1211,16 +1211,12 @@ lb_proxy_handle(struct evhttp_request *req, void *arg)
 		}
 	}
 	qmark = strchr(target, '?');
-	rawpath = qmark ? strndup(target, (size_t)(qmark - target)) :
-			  strdup(target);
-	if (rawpath == NULL)
-		goto oom;
-	if (lb_uri_normalize_path(rawpath, strlen(rawpath), &npath) == -1) {
-		free(rawpath);
+	if (lb_uri_normalize_path(target,
+		qmark ? (size_t)(qmark - target) : strlen(target),
+		&npath) == -1) {
 		reply_early(px, req, NULL, 400, false);
 		return;
 	}
-	free(rawpath);
 
 	if ((route = lb_routes_match(px->cfg->table, host, npath)) == NULL) {
 		free(npath);
