@@ -7,6 +7,7 @@
 #ifndef LB_CLIENT_H
 #define LB_CLIENT_H
 
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 
@@ -40,5 +41,10 @@ unsigned lb_clients_count(const struct lb_clients *);
 void lb_clients_busy(struct lb_clients *, struct evhttp_request *,
     void (*gone)(struct evhttp_connection *, void *), void *arg);
 void lb_clients_idle(struct lb_clients *, struct evhttp_request *);
+/*
+ * evhttp may have switched BEV's reading back on (it does after an
+ * answer): keep our own read event ahead of its (see client.c).
+ */
+void lb_clients_reading(struct lb_clients *, struct bufferevent *bev);
 
 #endif /* LB_CLIENT_H */

@@ -361,7 +361,7 @@ client_hold(struct evhttp_connection *evcon)
 }
 
 static void
-client_flush(struct bufferevent *bev)
+client_flush(struct lb_proxy *px, struct bufferevent *bev)
 {
 	bufferevent_event_cb eventcb = NULL;
 	struct evbuffer	    *out;
@@ -381,6 +381,8 @@ client_flush(struct bufferevent *bev)
 	 */
 	bufferevent_disable(bev, EV_WRITE);
 	bufferevent_trigger(bev, EV_WRITE, 0);
+	/* The answer is done: evhttp reads again (worker/client.c). */
+	lb_clients_reading(px->clients, bev);
 done:
 	bufferevent_decref(bev);
 }
@@ -400,7 +402,7 @@ finish_ok(struct preq *p)
 	request_done(p->px, p->req, p->route, p, p->status);
 	cbev = client_hold(p->client);
 	evhttp_send_reply_end(release_client(p));
-	client_flush(cbev);
+	client_flush(p->px, cbev);
 	preq_free(p);
 }
 
@@ -819,7 +821,7 @@ forward(struct preq *p, struct evbuffer *in, size_t n, bool last)
 	evhttp_send_reply_chunk_with_cb(p->req, out, client_drained, p);
 	/* evhttp took them unless it had nothing to send them on. */
 	evbuffer_drain(out, evbuffer_get_length(out));
-	client_flush(cbev);
+	client_flush(p->px, cbev);
 }
 
 /* Move what the origin sent to the client, as the framing says. */
