@@ -54,6 +54,12 @@ open_socket(const struct lb_sockaddr *sa, bool reuseport, char *err,
 		    strerror(errno));
 		goto fail;
 	}
+	/*
+	 * Accepted sockets inherit it: answers are written whole, and Nagle
+	 * would hold the last part of a large one until the client's
+	 * (delayed) ACK of the one before, up to 40 ms. Not worth failing on.
+	 */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	if (bind(fd, (const struct sockaddr *)&sa->ss, sa->len) == -1) {
 		lb_snprintf(err, errlen, "bind %s: %s", text, strerror(errno));
 		goto fail;
