@@ -194,7 +194,9 @@ client_reject(struct lb_client *c, struct evbuffer *in, int code)
 	    BEV_TRIG_DEFER_CALLBACKS);
 }
 
-#define CLIENT_READ (4096 - 128) /* fits a 4 KiB evbuffer chain */
+/* A read's size: a head fits the first; a body takes the second. */
+#define CLIENT_READ	 (4096 - 128) /* fits a 4 KiB evbuffer chain */
+#define CLIENT_READ_BODY (64 * 1024 - 128)
 
 /* Put the watch ahead of the bufferevent's read event (see the top). */
 static void
@@ -218,7 +220,11 @@ client_read(struct lb_client *c)
 	/* Its read event is active in this turn too: take it out. */
 	bufferevent_disable(c->bev, EV_READ);
 	evbuffer_unfreeze(in, 0);
-	if (evbuffer_reserve_space(in, CLIENT_READ, &v, 1) == 1) {
+	if (evbuffer_reserve_space(in,
+		lb_reqscan_waiting(&c->scan) == LB_SCAN_BODY ?
+		    CLIENT_READ_BODY :
+		    CLIENT_READ,
+		&v, 1) == 1) {
 		got = recv(c->fd, v.iov_base, v.iov_len, 0);
 		err = got == -1 ? errno : 0;
 		v.iov_len = got > 0 ? (size_t)got : 0;
