@@ -43,6 +43,8 @@
  * evhttp's read callback as the bufferevent would. When evhttp's event
  * ran first after all, the watch sees that the bytes were read in this
  * very turn and does nothing: the cost is then what it was without it.
+ * Turns are told apart by the time libevent caches for each one, precise
+ * in workers (worker.c asks for EVENT_BASE_FLAG_PRECISE_TIMER).
  */
 #include <sys/queue.h>
 #include <sys/socket.h>
