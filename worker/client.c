@@ -43,8 +43,9 @@
  * evhttp's read callback as the bufferevent would. When evhttp's event
  * ran first after all, the watch sees that the bytes were read in this
  * very turn and does nothing: the cost is then what it was without it.
- * Turns are told apart by the time libevent caches for each one, precise
- * in workers (worker.c asks for EVENT_BASE_FLAG_PRECISE_TIMER).
+ * It knows by a count of the bytes the client sent: libevent has no turn
+ * counter, and the time it caches for a turn is coarse (several turns
+ * share a tick), or precise at the cost of a timerfd_settime per turn.
  */
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -80,14 +81,14 @@ struct lb_client {
 	struct event	 *watch; /* owned; NULL until the first request */
 	int		  fd;	 /* -1 until the first bytes */
 	struct lb_reqscan scan;
-	unsigned	  armed;      /* scan.serial the deadline is for */
-	uint64_t	  watched;    /* scan.requests when last watched */
-	struct timeval	  watched_at; /* the loop turn it was (re)armed in */
-	struct timeval	  read_at;    /* the loop turn bytes last came in */
-	int64_t		  deadline;   /* lb_now_ms(); 0: none */
-	int		  failed;     /* 400/431 seen while busy */
-	bool		  busy;	      /* a request is with a backend */
-	bool		  dead;	      /* in set->dead: evhttp freed it */
+	unsigned	  armed;    /* scan.serial the deadline is for */
+	uint64_t	  watched;  /* scan.requests when last watched */
+	uint64_t	  rx;	    /* bytes the client sent, so far */
+	uint64_t	  rx_seen;  /* rx when the watch last looked */
+	int64_t		  deadline; /* lb_now_ms(); 0: none */
+	int		  failed;   /* 400/431 seen while busy */
+	bool		  busy;	    /* a request is with a backend */
+	bool		  dead;	    /* in set->dead: evhttp freed it */
 };
 
 struct lb_clients {
@@ -248,26 +249,31 @@ client_read(struct lb_client *c)
 	    0);
 }
 
-/* The descriptor is readable. */
+/*
+ * The descriptor is readable. Bytes that came in since the watch last
+ * looked were read by evhttp's event, which ran first in this turn: the
+ * readiness this call reports may be used up.
+ */
 static void
 watch_fired(evutil_socket_t fd, short what, void *arg)
 {
 	struct lb_client *c = arg;
-	struct timeval	  now;
+	bool		  fresh = c->rx != c->rx_seen;
 
-	event_base_gettimeofday_cached(bufferevent_get_base(c->bev), &now);
+	c->rx_seen = c->rx;
 	if (bufferevent_get_enabled(c->bev) & EV_READ) {
-		/* Unless evhttp's event got here first in this turn. */
-		if (!timercmp(&now, &c->read_at, ==) && !client_dead(c))
+		if (fresh)
+			watch_first(c); /* and be first next time */
+		else if (!client_dead(c))
 			client_read(c);
+		c->rx_seen = c->rx;
 		return;
 	}
 	/*
-	 * Both events fired in this turn and evhttp's ran first: it read the
-	 * request that made it stop. If bytes are still waiting, this fires
-	 * again in the next turn.
+	 * evhttp read, in this turn, the request that made it stop. If bytes
+	 * are still waiting, this fires again in the next turn and goes.
 	 */
-	if (timercmp(&now, &c->watched_at, ==))
+	if (fresh)
 		return;
 	event_del(c->watch);
 }
@@ -282,8 +288,12 @@ watch_arm(struct lb_client *c)
 		if (c->watch == NULL)
 			return; /* costs two system calls a request, no more */
 	}
-	event_base_gettimeofday_cached(bufferevent_get_base(c->bev),
-	    &c->watched_at);
+	/*
+	 * Added now, it has no part in this turn: in sync. Already added, it
+	 * may yet run in this turn for the bytes just read: leave rx_seen.
+	 */
+	if (!event_pending(c->watch, EV_READ, NULL))
+		c->rx_seen = c->rx;
 	event_add(c->watch, NULL);
 }
 
@@ -300,8 +310,7 @@ client_input(struct evbuffer *in, const struct evbuffer_cb_info *info,
 
 	if (info->n_added == 0)
 		return;
-	event_base_gettimeofday_cached(bufferevent_get_base(c->bev),
-	    &c->read_at);
+	c->rx += info->n_added;
 	if (client_dead(c)) {
 		/* evhttp is done with it; the sweep will close it. */
 		bufferevent_disable(c->bev, EV_READ | EV_WRITE);

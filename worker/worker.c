@@ -154,12 +154,6 @@ new_base(void)
 	if ((ec = event_config_new()) == NULL)
 		return NULL;
 	event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
-	/*
-	 * worker/client.c tells loop turns apart by the time libevent caches
-	 * for each: with the default coarse clock (a tick of several ms)
-	 * consecutive turns look like one.
-	 */
-	event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
 	base = event_base_new_with_config(ec);
 	event_config_free(ec);
 	return base;
