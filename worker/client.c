@@ -27,9 +27,9 @@
  * (the "watch") is added as soon as the scanner sees the first request
  * complete, before evhttp switches its own off, and stays: libevent
  * touches epoll only when a descriptor's count of read events goes from
- * or to zero, so evhttp's switching costs no system call. The watch reads
- * If bytes arrive while evhttp is not reading (a pipelined request, an
- * EOF), it removes itself rather than wake the loop again and again, and
+ * or to zero, so evhttp's switching costs no system call. If bytes
+ * arrive while evhttp is not reading (a pipelined request, an EOF), the
+ * watch removes itself rather than wake the loop again and again, and
  * evhttp finds them when it reads again, as it would without the watch;
  * the next complete request adds it back.
  *
