@@ -41,6 +41,12 @@ const char *lb_buf_cstr(struct lb_buf *);
 char *lb_buf_take(struct lb_buf *);
 bool  lb_buf_failed(const struct lb_buf *);
 
+/*
+ * A string literal and its length without the NUL, as the two arguments
+ * of lb_buf_add, evbuffer_add and the like: lb_buf_add(b, LB_LIT("\r\n")).
+ */
+#define LB_LIT(s) ("" s), (sizeof(s) - 1)
+
 size_t lb_strlcpy(char *, const char *, size_t);
 /* snprintf that never overflows and returns how much it wrote. */
 size_t lb_snprintf(char *, size_t, const char *, ...)

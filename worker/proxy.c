@@ -509,9 +509,6 @@ send_request(struct preq *p)
 	lb_conn_read(p->conn, &p->px->backend_tv);
 }
 
-/* A string literal, without its NUL. */
-#define EVB_LIT(b, lit) evbuffer_add((b), (lit), sizeof(lit) - 1)
-
 /* NUL-terminated copies of a header's name and value, into NAME, VALUE. */
 static void
 copy_header(char *name, char *value, const struct lb_http_header *h)
@@ -602,23 +599,23 @@ send_head(struct preq *p, const struct lb_http_response *r,
 		if (h[i].name_len == 4 && strcasecmp(name, "Date") == 0)
 			date = true;
 		evbuffer_add(out, name, h[i].name_len);
-		EVB_LIT(out, ": ");
+		evbuffer_add(out, LB_LIT(": "));
 		evbuffer_add(out, value, h[i].value_len);
-		EVB_LIT(out, "\r\n");
+		evbuffer_add(out, LB_LIT("\r\n"));
 	}
 	if (chunked)
-		EVB_LIT(out, "Transfer-Encoding: chunked\r\n");
+		evbuffer_add(out, LB_LIT("Transfer-Encoding: chunked\r\n"));
 	if (!date && http11)
 		evbuffer_add(out, date_line(), strlen(date_line()));
 	if (!keepalive) {
-		EVB_LIT(out, "Connection: close\r\n");
+		evbuffer_add(out, LB_LIT("Connection: close\r\n"));
 		/* evhttp_send_done reads this to close after the answer. */
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "Connection", "close");
 	} else if (!http11) {
-		EVB_LIT(out, "Connection: keep-alive\r\n");
+		evbuffer_add(out, LB_LIT("Connection: keep-alive\r\n"));
 	}
-	EVB_LIT(out, "\r\n");
+	evbuffer_add(out, LB_LIT("\r\n"));
 
 	/* The fields evhttp_send_reply_start sets (event2/http_struct.h). */
 	req->kind = EVHTTP_RESPONSE;

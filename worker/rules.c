@@ -125,17 +125,14 @@ header_is_ours(const char *name)
 	return false;
 }
 
-/* A string literal, without its NUL. */
-#define ADD_LIT(b, lit) lb_buf_add((b), (lit), sizeof(lit) - 1)
-
 /* "Name: value\r\n" */
 static void
 add_header(struct lb_buf *b, const char *name, const char *value)
 {
 	lb_buf_adds(b, name);
-	ADD_LIT(b, ": ");
+	lb_buf_add(b, LB_LIT(": "));
 	lb_buf_adds(b, value);
-	ADD_LIT(b, "\r\n");
+	lb_buf_add(b, LB_LIT("\r\n"));
 }
 
 int
@@ -169,7 +166,7 @@ lb_rules_request_head(struct evbuffer *out, const struct lb_route *route,
 		lb_buf_addc(&b, '?');
 		lb_buf_adds(&b, f->query);
 	}
-	ADD_LIT(&b, " HTTP/1.1\r\n");
+	lb_buf_add(&b, LB_LIT(" HTTP/1.1\r\n"));
 	add_header(&b, "Host", host);
 
 	TAILQ_FOREACH(kv, f->in, next)
@@ -188,21 +185,21 @@ lb_rules_request_head(struct evbuffer *out, const struct lb_route *route,
 	}
 
 	/* X-Forwarded-For: every earlier hop in order, then this client. */
-	ADD_LIT(&b, "X-Forwarded-For: ");
+	lb_buf_add(&b, LB_LIT("X-Forwarded-For: "));
 	TAILQ_FOREACH(kv, f->in, next)
 	{
 		if (strcasecmp(kv->key, "X-Forwarded-For") != 0 ||
 		    kv->value[0] == '\0')
 			continue;
 		if (xff)
-			ADD_LIT(&b, ", ");
+			lb_buf_add(&b, LB_LIT(", "));
 		lb_buf_adds(&b, kv->value);
 		xff = true;
 	}
 	if (xff)
-		ADD_LIT(&b, ", ");
+		lb_buf_add(&b, LB_LIT(", "));
 	lb_buf_adds(&b, f->client_ip);
-	ADD_LIT(&b, "\r\nX-Forwarded-Proto: http\r\n");
+	lb_buf_add(&b, LB_LIT("\r\nX-Forwarded-Proto: http\r\n"));
 	if (f->host != NULL)
 		add_header(&b, "X-Forwarded-Host", f->host);
 	if (f->body_len > 0 || f->body_always) {
@@ -210,7 +207,7 @@ lb_rules_request_head(struct evbuffer *out, const struct lb_route *route,
 		    (unsigned long long)f->body_len);
 		add_header(&b, "Content-Length", num);
 	}
-	ADD_LIT(&b, "\r\n");
+	lb_buf_add(&b, LB_LIT("\r\n"));
 	if (lb_buf_failed(&b)) {
 		lb_buf_free(&b); /* and start afresh next time */
 		return -1;
