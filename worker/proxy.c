@@ -605,8 +605,11 @@ send_head(struct preq *p, const struct lb_http_response *r,
 	}
 	if (chunked)
 		evbuffer_add(out, LB_LIT("Transfer-Encoding: chunked\r\n"));
-	if (!date && http11)
-		evbuffer_add(out, date_line(), strlen(date_line()));
+	if (!date && http11) {
+		const char *d = date_line();
+
+		evbuffer_add(out, d, strlen(d));
+	}
 	if (!keepalive) {
 		evbuffer_add(out, LB_LIT("Connection: close\r\n"));
 		/* evhttp_send_done reads this to close after the answer. */
