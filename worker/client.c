@@ -286,7 +286,7 @@ watch_arm(struct lb_client *c)
 		c->watch = event_new(bufferevent_get_base(c->bev), c->fd,
 		    EV_READ | EV_PERSIST, watch_fired, c);
 		if (c->watch == NULL)
-			return; /* costs two system calls a request, no more */
+			return; /* costs what it did without the watch */
 	}
 	/*
 	 * Added now, it has no part in this turn: in sync. Already added, it
@@ -569,28 +569,34 @@ lb_clients_count(const struct lb_clients *set)
 	return set->n;
 }
 
+/* The record of the connection BEV is for, if it has one yet. */
+static struct lb_client *
+client_of_bev(struct lb_clients *set, struct bufferevent *bev)
+{
+	int fd = bufferevent_getfd(bev);
+
+	if (set == NULL || fd < 0 || (size_t)fd >= set->n_by_fd)
+		return NULL;
+	return set->by_fd[fd];
+}
+
 static struct lb_client *
 client_of(struct lb_clients *set, struct evhttp_request *req)
 {
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	int			  fd;
 
-	if (set == NULL || evcon == NULL)
+	if (evcon == NULL)
 		return NULL;
-	fd = bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
-	if (fd < 0 || (size_t)fd >= set->n_by_fd)
-		return NULL;
-	return set->by_fd[fd];
+	return client_of_bev(set, evhttp_connection_get_bufferevent(evcon));
 }
 
 void
 lb_clients_reading(struct lb_clients *set, struct bufferevent *bev)
 {
-	int fd = bufferevent_getfd(bev);
+	struct lb_client *c = client_of_bev(set, bev);
 
-	if (set != NULL && fd >= 0 && (size_t)fd < set->n_by_fd &&
-	    set->by_fd[fd] != NULL)
-		watch_first(set->by_fd[fd]);
+	if (c != NULL)
+		watch_first(c);
 }
 
 void
