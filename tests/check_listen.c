@@ -9,9 +9,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,24 +20,18 @@
 
 #include "common/addr.h"
 #include "master/master.h"
+#include "tests/harness.h"
 
 /* 127.0.0.1 and a port the kernel just gave out and took back. */
 static struct lb_sockaddr
 free_addr(void)
 {
-	struct lb_sockaddr  a;
-	struct sockaddr_in *in = (struct sockaddr_in *)&a.ss;
-	socklen_t	    len = sizeof(*in);
-	int		    fd;
+	struct lb_sockaddr a;
+	char		   text[32], err[256];
 
-	memset(&a, 0, sizeof(a));
-	in->sin_family = AF_INET;
-	in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	a.len = sizeof(*in);
-	ck_assert_int_ge(fd = socket(AF_INET, SOCK_STREAM, 0), 0);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)in, len), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)in, &len), 0);
-	close(fd);
+	snprintf(text, sizeof(text), "127.0.0.1:%u", lbt_free_port());
+	ck_assert_msg(lb_addr_parse_listen(text, &a, err, sizeof(err)) == 0,
+	    "%s", err);
 	return a;
 }
 
