@@ -124,14 +124,25 @@ request_line_done(struct lb_reqscan *s)
 	return 0;
 }
 
-/* The blank line: the head is over; where does the body end? */
+/* The blank line: is the head's framing unambiguous? */
 static int
-head_done(struct lb_reqscan *s)
+head_check(struct lb_reqscan *s)
 {
 	if (s->n_te > 0 && (s->n_cl > 0 || s->http10))
 		return 400;
 	if ((s->chunked || s->cl > 0) && !method_takes_body(s))
 		return 400;
+	return 0;
+}
+
+/* The blank line: the head is over; where does the body end? */
+static int
+head_done(struct lb_reqscan *s)
+{
+	int rc;
+
+	if ((rc = head_check(s)) != 0)
+		return rc;
 	if (s->chunked) {
 		s->phase = P_CHUNK_SIZE;
 		s->serial++;
@@ -256,10 +267,15 @@ head_start(struct lb_reqscan *s)
 	s->serial++;
 }
 
-int
-lb_reqscan_feed(struct lb_reqscan *s, const char *p, size_t n)
+/*
+ * The scanner proper. With HEAD_ONLY it returns as soon as a head is
+ * complete, *USED saying how many bytes of P made it.
+ */
+static int
+scan(struct lb_reqscan *s, const char *p, size_t n, bool head_only,
+    size_t *used)
 {
-	const char *end = p + n;
+	const char *start = p, *end = p + n;
 	int	    rc;
 
 	while (p < end) {
@@ -331,6 +347,15 @@ lb_reqscan_feed(struct lb_reqscan *s, const char *p, size_t n)
 			if (c != '\n')
 				return fail(s, 400); /* bare CR */
 			s->cr = false;
+			if (head_only && s->phase == P_HEADER &&
+			    s->line_len == 0) {
+				if ((rc = head_check(s)) != 0)
+					return fail(s, rc);
+				s->phase = P_IDLE;
+				s->head_complete = true;
+				*used = (size_t)(p - start);
+				return 0;
+			}
 			if ((rc = line_done(s)) != 0)
 				return fail(s, rc);
 			s->line_len = 0;
@@ -352,5 +377,21 @@ lb_reqscan_feed(struct lb_reqscan *s, const char *p, size_t n)
 			s->line[s->line_len] = (char)c;
 		s->line_len++;
 	}
+	*used = n;
 	return 0;
+}
+
+int
+lb_reqscan_feed(struct lb_reqscan *s, const char *p, size_t n)
+{
+	size_t used;
+
+	return scan(s, p, n, false, &used);
+}
+
+int
+lb_reqscan_head(struct lb_reqscan *s, const char *p, size_t n, size_t *used)
+{
+	s->head_complete = false;
+	return scan(s, p, n, true, used);
 }

@@ -53,6 +53,7 @@ struct lb_reqscan {
 	uint64_t      remaining; /* body or chunk bytes still to come */
 	unsigned      serial;	 /* +1 whenever a head or a body begins */
 	uint64_t      requests;	 /* complete requests seen */
+	bool	      head_complete; /* lb_reqscan_head found the end */
 };
 
 /* common/reqscan.c */
@@ -65,6 +66,16 @@ void lb_reqscan_init(struct lb_reqscan *, uint64_t max_head);
  * the scanner stays failed.
  */
 int lb_reqscan_feed(struct lb_reqscan *, const char *p, size_t n);
+/*
+ * Scan the next N bytes of a request head and stop at its end. Returns
+ * 0 or the status to answer (as lb_reqscan_feed). When head_complete is
+ * then set, *USED bytes of P completed the head; the scanner is left
+ * between requests, its fields (cl, chunked, http10, n_headers) telling
+ * the head's framing, and the body is the caller's to frame. Otherwise
+ * *USED is N: give it the next bytes.
+ */
+int lb_reqscan_head(struct lb_reqscan *, const char *p, size_t n,
+    size_t *used);
 /* Is a head or a body in progress (for deadlines)? */
 enum lb_scan_wait lb_reqscan_waiting(const struct lb_reqscan *);
 

@@ -54,6 +54,8 @@ struct lb_shm {
 	_Atomic uint64_t      duration[LB_SHM_BUCKETS + 1]; /* +Inf last; not
 							   cumulative */
 	_Atomic uint64_t      duration_sum_us;
+	_Atomic uint32_t      tunnels; /* open upgrade tunnels, every
+					  worker */
 	struct lb_shm_server *servers; /* into this segment */
 	struct lb_shm_route  *routes;  /* into this segment */
 };

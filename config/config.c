@@ -1586,6 +1586,11 @@ static const struct cfg_key timeout_keys[] = {
 	    .off = offsetof(struct lb_cfg, keepalive_timeout_ms),
 	    .lo = 0,
 	    .hi = MAX_DURATION_MS },
+	{ .name = "tunnel",
+	    .parse = parse_duration,
+	    .off = offsetof(struct lb_cfg, tunnel_timeout_ms),
+	    .lo = 1,
+	    .hi = MAX_DURATION_MS },
 	{ .name = NULL }
 };
 
@@ -1593,7 +1598,7 @@ static const struct cfg_key limit_keys[] = { { .name = "max_body_size",
 						 .parse = parse_size,
 						 .off = offsetof(struct lb_cfg,
 						     max_body_size),
-						 .lo = 1,
+						 .lo = 0,
 						 .hi = 1ULL << 40 },
 	{ .name = "max_header_size",
 	    .parse = parse_size,
@@ -1672,6 +1677,7 @@ set_defaults(struct lb_cfg *cfg)
 	cfg->backend_timeout_ms = 60000;
 	cfg->client_timeout_ms = 60000;
 	cfg->keepalive_timeout_ms = 75000;
+	cfg->tunnel_timeout_ms = 3600000;
 	cfg->max_body_size = 16ULL << 20;
 	cfg->max_header_size = 32ULL << 10;
 	cfg->max_connections = 10000;
@@ -2251,6 +2257,7 @@ lb_cfg_dump(const struct lb_cfg *cfg, FILE *fp)
 	dump_duration(&b, 2, "backend", cfg->backend_timeout_ms);
 	dump_duration(&b, 2, "client", cfg->client_timeout_ms);
 	dump_duration(&b, 2, "keepalive", cfg->keepalive_timeout_ms);
+	dump_duration(&b, 2, "tunnel", cfg->tunnel_timeout_ms);
 	lb_buf_printf(&b,
 	    "limits:\n  max_body_size: %s\n"
 	    "  max_header_size: %s\n  max_connections: %u\n",

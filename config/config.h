@@ -141,7 +141,9 @@ struct lb_cfg {
 	unsigned connect_timeout_ms;   /* timeouts.connect, 3 s */
 	unsigned backend_timeout_ms;   /* timeouts.backend, 60 s */
 	unsigned client_timeout_ms;    /* timeouts.client, 60 s */
-	unsigned keepalive_timeout_ms; /* timeouts.keepalive, 75 s */
+	unsigned keepalive_timeout_ms; /* timeouts.keepalive, 75 s; 0: no
+					  keep-alive */
+	unsigned tunnel_timeout_ms;    /* timeouts.tunnel, 1 h */
 
 	uint64_t max_body_size;	  /* limits, bytes: 16m */
 	uint64_t max_header_size; /* 32k */

@@ -18,8 +18,6 @@
 
 #include <check.h>
 #include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 
 #include "common/uri.h"
 #include "config/config.h"
@@ -241,13 +239,23 @@ END_TEST
 
 /* --------------------------------------------------- lb_rules_request_head */
 
-/* The client's headers, NAME, VALUE, ..., NULL, as evhttp keeps them. */
+/* The client's header fields, as worker/client.c parses them. */
+struct hdrs {
+	struct lb_http_header h[32];
+	size_t		      n;
+};
+
+/* NAME, VALUE, ..., NULL into Q. */
 static void
-hdrs_init(struct evkeyvalq *q, const char *const *kv)
+hdrs_init(struct hdrs *q, const char *const *kv)
 {
-	TAILQ_INIT(q);
-	for (; kv[0] != NULL; kv += 2)
-		ck_assert_int_eq(evhttp_add_header(q, kv[0], kv[1]), 0);
+	for (q->n = 0; kv[0] != NULL; kv += 2, q->n++) {
+		ck_assert_uint_lt(q->n, 32);
+		q->h[q->n].name = kv[0];
+		q->h[q->n].name_len = strlen(kv[0]);
+		q->h[q->n].value = kv[1];
+		q->h[q->n].value_len = strlen(kv[1]);
+	}
 }
 
 /*
@@ -329,12 +337,13 @@ START_TEST(test_head_drops_hop_by_hop_and_appends_forwarded)
 		"a=1",
 		NULL,
 	};
-	struct evkeyvalq h;
+	struct hdrs h;
 	struct lb_fwd	 f = { 0 };
 	char		*s;
 
 	hdrs_init(&h, in);
-	f.in = &h;
+	f.hdrs = h.h;
+	f.n_hdrs = h.n;
 	f.query = "b=1";
 	f.host = "www.orange.com";
 	s = head("www.orange.com", &f);
@@ -350,7 +359,6 @@ START_TEST(test_head_drops_hop_by_hop_and_appends_forwarded)
 	    "X-Forwarded-Host: www.orange.com\r\n"
 	    "\r\n");
 	free(s);
-	evhttp_clear_headers(&h);
 }
 END_TEST
 
@@ -358,12 +366,13 @@ END_TEST
 START_TEST(test_head_without_host_uses_server_name)
 {
 	static const char *const in[] = { "Accept", "*/*", NULL };
-	struct evkeyvalq	 h;
+	struct hdrs	 h;
 	struct lb_fwd		 f = { 0 };
 	char			*s;
 
 	hdrs_init(&h, in);
-	f.in = &h;
+	f.hdrs = h.h;
+	f.n_hdrs = h.n;
 	f.path = "/";
 	f.client_ip = "::1";
 	s = head("www.orange.com", &f);
@@ -375,7 +384,6 @@ START_TEST(test_head_without_host_uses_server_name)
 	    "X-Forwarded-Proto: http\r\n"
 	    "\r\n");
 	free(s);
-	evhttp_clear_headers(&h);
 }
 END_TEST
 
@@ -395,12 +403,13 @@ START_TEST(test_head_applies_header_rules)
 		"*/*",
 		NULL,
 	};
-	struct evkeyvalq h;
+	struct hdrs h;
 	struct lb_fwd	 f = { 0 };
 	char		*s;
 
 	hdrs_init(&h, in);
-	f.in = &h;
+	f.hdrs = h.h;
+	f.n_hdrs = h.n;
 	f.host = "www.mango.com";
 	f.query = "";
 	s = head("www.mango.com", &f);
@@ -414,7 +423,6 @@ START_TEST(test_head_applies_header_rules)
 	    "X-Forwarded-Host: www.mango.com\r\n"
 	    "\r\n");
 	free(s);
-	evhttp_clear_headers(&h);
 }
 END_TEST
 
@@ -436,12 +444,13 @@ START_TEST(test_head_host_rule_and_remove_any_case)
 		"yes",
 		NULL,
 	};
-	struct evkeyvalq h;
+	struct hdrs h;
 	struct lb_fwd	 f = { 0 };
 	char		*s;
 
 	hdrs_init(&h, in);
-	f.in = &h;
+	f.hdrs = h.h;
+	f.n_hdrs = h.n;
 	f.host = "www.apple.com";
 	f.method = "DELETE";
 	f.path = "/b/c";
@@ -457,7 +466,6 @@ START_TEST(test_head_host_rule_and_remove_any_case)
 	    "X-Forwarded-Host: www.apple.com\r\n"
 	    "\r\n");
 	free(s);
-	evhttp_clear_headers(&h);
 }
 END_TEST
 
@@ -471,18 +479,18 @@ START_TEST(test_head_skips_empty_forwarded_for)
 		"192.0.2.9",
 		NULL,
 	};
-	struct evkeyvalq h;
+	struct hdrs h;
 	struct lb_fwd	 f = { 0 };
 	char		*s;
 
 	hdrs_init(&h, in);
-	f.in = &h;
+	f.hdrs = h.h;
+	f.n_hdrs = h.n;
 	f.client_ip = "192.0.2.10";
 	s = head("www.orange.com", &f);
 	ck_assert_ptr_nonnull(
 	    strstr(s, "\r\nX-Forwarded-For: 192.0.2.9, 192.0.2.10\r\n"));
 	free(s);
-	evhttp_clear_headers(&h);
 }
 END_TEST
 
@@ -517,12 +525,13 @@ START_TEST(test_head_content_length_table)
 		NULL,
 	};
 	const struct cl_case *c = &cl_cases[_i];
-	struct evkeyvalq      h;
+	struct hdrs      h;
 	struct lb_fwd	      f = { 0 };
 	char		     *s, *cl, want[128];
 
 	hdrs_init(&h, in);
-	f.in = &h;
+	f.hdrs = h.h;
+	f.n_hdrs = h.n;
 	f.method = c->method;
 	f.body_len = c->body_len;
 	f.body_always = c->body_always;
@@ -540,7 +549,6 @@ START_TEST(test_head_content_length_table)
 	}
 	ck_assert_int_eq(strncmp(s, c->method, strlen(c->method)), 0);
 	free(s);
-	evhttp_clear_headers(&h);
 }
 END_TEST
 
@@ -562,12 +570,13 @@ START_TEST(test_head_connection_names_are_case_insensitive)
 		"4",
 		NULL,
 	};
-	struct evkeyvalq h;
+	struct hdrs h;
 	struct lb_fwd	 f = { 0 };
 	char		*s;
 
 	hdrs_init(&h, in);
-	f.in = &h;
+	f.hdrs = h.h;
+	f.n_hdrs = h.n;
 	s = head("www.orange.com", &f);
 	ck_assert_str_eq(s,
 	    "GET /a HTTP/1.1\r\n"
@@ -577,7 +586,6 @@ START_TEST(test_head_connection_names_are_case_insensitive)
 	    "X-Forwarded-Proto: http\r\n"
 	    "\r\n");
 	free(s);
-	evhttp_clear_headers(&h);
 }
 END_TEST
 

@@ -287,6 +287,11 @@ lb_admin_metrics(struct lb_buf *b, const struct lb_cfg *cfg,
 	    "Live worker processes of the "
 	    "configuration generation that answers.");
 	lb_buf_printf(b, "lbmaster_workers %u\n", atomic_load(&shm->workers));
+	family(b, "lbmaster_tunnels_active", "gauge",
+	    "Upgrade tunnels (WebSocket...) open in the workers of this "
+	    "generation.");
+	lb_buf_printf(b, "lbmaster_tunnels_active %u\n",
+	    atomic_load(&shm->tunnels));
 	family(b, "lbmaster_config_reloads_total", "counter",
 	    "Configuration "
 	    "reloads (SIGHUP), by result.");
@@ -356,10 +361,11 @@ lb_admin_status(struct lb_buf *b, const struct lb_cfg *cfg,
 	uint64_t		   cum[LB_SHM_BUCKETS + 1], sum_us, count;
 
 	lb_buf_printf(b,
-	    "{\"generation\": %u, \"workers\": %u, "
+	    "{\"generation\": %u, \"workers\": %u, \"tunnels\": %u, "
 	    "\"reloads\": {\"success\": %" PRIu64 ", \"failure\": %" PRIu64
 	    "},\n \"requests\": ",
 	    atomic_load(&shm->generation), atomic_load(&shm->workers),
+	    atomic_load(&shm->tunnels),
 	    load64(&shm->reloads_ok), load64(&shm->reloads_failed));
 	/* Every route's counters and the unrouted ones: routes[0..n]. */
 	if ((all = calloc((size_t)shm->n_routes + 1, sizeof(*all))) == NULL) {

@@ -1,112 +1,155 @@
 /*
- * worker/client.c -- client connections under evhttp (see client.h).
+ * worker/client.c -- lbmaster's HTTP/1.1 server connection (client.h).
  *
- * evhttp 2.1 has no hook for a connection's birth or death, so:
- *  - evhttp_set_bevcb makes each connection's bufferevent here; we take a
- *    reference on it and keep a record (struct lb_client).
- *  - A callback on the bufferevent's input buffer sees every byte the
- *    client sends before evhttp's read callback parses it, and feeds it
- *    to a strict scanner (common/reqscan.h). Malformed input is drained
- *    before evhttp sees it and answered 400 or 431 on the socket itself.
- *  - When evhttp frees the connection, bufferevent_free clears the
- *    callbacks but our reference keeps the object (and its descriptor)
- *    alive. Once a connection has carried a request we own its close
- *    callback, which queues the record for a reaper event that drops our
- *    reference (closing the descriptor) later in the same loop turn;
- *    before that, a sweep timer notices the cleared callbacks. Either way
- *    the connection is counted gone only then.
- *  - The same sweep closes connections whose request head or body is
- *    late: slowloris clients are closed at timeouts.client whatever they
- *    trickle.
- * Holding the reference also means a descriptor number is never reused
- * while its record exists, so records are found by descriptor.
+ * One record per connection (struct lb_client), one module that touches
+ * it. The socket is driven directly, like the origin side (pool.h): a
+ * persistent read event embedded in the record, whose timeout is the
+ * deadline of whatever the connection waits for; a write event made only
+ * when the socket first takes less than it is given. Answers are written
+ * as soon as they are queued, so a small exchange costs one read and one
+ * write on the client's socket and no epoll_ctl.
  *
- * evhttp stops reading a connection while its request is answered and
- * starts again after the answer: with one event on the descriptor that is
- * an epoll_ctl DEL and an ADD per request. A second read event of our own
- * (the "watch") is added as soon as the scanner sees the first request
- * complete, before evhttp switches its own off, and stays: libevent
- * touches epoll only when a descriptor's count of read events goes from
- * or to zero, so evhttp's switching costs no system call. If bytes
- * arrive while evhttp is not reading (a pipelined request, an EOF), the
- * watch removes itself rather than wake the loop again and again, and
- * evhttp finds them when it reads again, as it would without the watch;
- * the next complete request adds it back.
+ * A connection goes through these states:
  *
- * While evhttp reads, the watch does the reading (client_read): a
- * bufferevent asks ioctl(FIONREAD) before every read, one system call in
- * five of a small proxied request. Both events fire when the client
- * sends; libevent runs them in the order they were last added, so the
- * watch is re-added after each time evhttp switches its own event back on
- * (lb_clients_reading), and when it does run first it takes the
- * bufferevent's event out of this turn, reads, puts it back and runs
- * evhttp's read callback as the bufferevent would. When evhttp's event
- * ran first after all, the watch sees that the bytes were read in this
- * very turn and does nothing: the cost is then what it was without it.
- * It knows by a count of the bytes the client sent: libevent has no turn
- * counter, and the time it caches for a turn is coarse (several turns
- * share a tick), or precise at the cost of a timerfd_settime per turn.
+ *   IDLE ---first byte---> HEAD ---head complete---> EXCHANGE
+ *     ^                                                 |
+ *     +----------- answer complete, keep-alive ---------+
+ *                                                       |-- 101 --> TUNNEL
+ *   LINGER: an answer that closes was written; read and discard what the
+ *   client still sends for a moment, so that its close does not reset the
+ *   answer away (RFC 9112 section 9.6), then close.
+ *
+ * The request head goes through the strict scanner (common/reqscan.h)
+ * byte by byte as it arrives; once it is complete it is copied out of the
+ * input buffer, with its parsed fields, into one allocation (struct creq)
+ * that lives until the exchange ends. The body is framed here
+ * (common/body.h) and handed to the exchange on demand, so that an upload
+ * streams with backpressure both ways: the client is read only while
+ * less than IN_HIGH bytes wait in the input buffer, and the exchange takes
+ * from it only while the origin's socket keeps up.
+ *
+ * An idle connection costs its record and two empty evbuffers; nothing
+ * of a request outlives it.
  */
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <netinet/in.h>
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/http.h>
+#include <event2/event_struct.h>
 #include <event2/listener.h>
 
 #include "common/log.h"
 #include "common/reqscan.h"
 #include "common/shm.h"
+#include "common/str.h"
 #include "worker/client.h"
+#include "worker/pool.h"
+#include "worker/proxy.h"
 
-#define SWEEP_MS \
-	250		    /* deadline precision, and how long a closed
-				   connection's descriptor may linger */
-#define ACCEPT_RETRY_MS 100 /* after EMFILE and the like */
+#define ACCEPT_RETRY_MS 100		/* after EMFILE and the like */
+#define IN_HIGH		(256 * 1024)	/* stop reading the client past */
+#define READ_FIRST	(4 * 1024 - 128) /* see worker/pool.c */
+#define READ_SLICE	(64 * 1024 - 128)
+#define READ_BURST	(256 * 1024)
+#define LINGER_MS	2000		 /* lingering close, at most */
+#define LINGER_BYTES	(1024 * 1024)	 /* and no more than this read */
+
+enum cstate {
+	CS_IDLE,     /* between requests */
+	CS_HEAD,     /* a head in progress */
+	CS_EXCHANGE, /* a request with the proxy, or being answered */
+	CS_TUNNEL,   /* bytes both ways after a 101 */
+	CS_LINGER,   /* answer written, our side shut: discard, then close */
+};
+
+/* One request, from its complete head to the end of its answer. */
+struct creq {
+	struct lb_request	    r;
+	struct lb_body		    body;
+	const struct lb_client_ops *ops; /* the exchange's; NULL if none */
+	void			   *x;
+	uint64_t		    taken; /* body bytes taken */
+	bool			    keepalive; /* the client allows it */
+	bool			    continued; /* 100 Continue written */
+	bool			    answering; /* head_begin was called */
+	bool			    chunked_out; /* the answer is chunked */
+	bool			    close_after; /* answer says close */
+	char			    ip[LB_ADDRSTRLEN];
+	/* then: hdrs[n_hdrs], the head's bytes */
+};
+
+struct tunnel {
+	struct lb_conn *origin; /* owned */
+	int64_t		last_ms; /* last byte either way */
+	bool		client_eof, origin_eof;
+	bool		client_shut, origin_shut; /* write sides shut */
+};
 
 struct lb_client {
 	TAILQ_ENTRY(lb_client) entry;
-	struct lb_clients	 *set;
-	struct bufferevent	 *bev;	 /* one reference is ours */
-	struct evhttp_connection *evcon; /* once we own its close callback */
-	void (*gone)(struct evhttp_connection *, void *); /* lb_clients_busy */
-	void		 *gone_arg;
-	struct event	 *watch; /* owned; NULL until the first request */
-	int		  fd;	 /* -1 until the first bytes */
-	struct lb_reqscan scan;
-	unsigned	  armed;    /* scan.serial the deadline is for */
-	uint64_t	  watched;  /* scan.requests when last watched */
-	uint64_t	  rx;	    /* bytes the client sent, so far */
-	uint64_t	  rx_seen;  /* rx when the watch last looked */
-	int64_t		  deadline; /* lb_now_ms(); 0: none */
-	int		  failed;   /* 400/431 seen while busy */
-	bool		  busy;	    /* a request is with a backend */
-	bool		  dead;	    /* in set->dead: evhttp freed it */
+	struct lb_clients *set;
+	struct event	   rev;	 /* EV_READ | EV_PERSIST, always assigned */
+	struct event	  *wev;	 /* made when first needed */
+	struct evbuffer	  *in;	 /* owned */
+	struct evbuffer	  *out;	 /* owned */
+	struct creq	  *req;	 /* the request in progress, or NULL */
+	struct tunnel	  *tun;	 /* CS_TUNNEL */
+	int		   fd;
+	enum cstate	   state;
+	bool		   reading; /* rev is added */
+	bool		   eof;	    /* the client shut its side */
+	bool		   kick;    /* rev was activated to parse `in` */
+	bool		   closing; /* close once `out` is written */
+	bool		   broken;  /* dead, to be freed (die) */
+	int		   body_error; /* 400/408/413: to answer (kick) */
+	int64_t		   head_deadline; /* lb_now_ms() */
+	size_t		   scanned; /* bytes of `in` the scanner saw */
+	uint64_t	   lingered;	  /* bytes discarded */
+	struct lb_reqscan  scan;
+	struct sockaddr_storage peer;
 };
 
 struct lb_clients {
 	TAILQ_HEAD(, lb_client) list;
-	TAILQ_HEAD(, lb_client) dead;	    /* evhttp is done with them */
-	unsigned		n;	    /* in both lists */
-	unsigned		max;	    /* limits.max_connections */
-	unsigned		timeout_ms; /* timeouts.client */
-	uint64_t		max_head;   /* limits.max_header_size */
-	struct lb_client      **by_fd;	    /* owned; index: descriptor */
-	size_t			n_by_fd;
-	struct evconnlistener **listeners; /* not owned */
+	struct event_base      *base;
+	struct lb_proxy	       *px;
+	unsigned		n;
+	unsigned		max; /* limits.max_connections */
+	struct timeval		client_tv, keepalive_tv, tunnel_tv;
+	int64_t			client_ms, tunnel_ms;
+	uint64_t		max_head;
+	uint64_t		max_body; /* 0: none */
+	struct evconnlistener **listeners;
 	size_t			n_listeners;
-	bool			paused; /* listeners off: at max, or EMFILE */
-	int64_t			resume_at; /* EMFILE back-off */
-	struct event	       *sweep;
-	struct event	       *reap; /* frees set->dead */
+	bool			paused; /* listeners off */
+	bool			draining;
+	struct event	       *resume; /* EMFILE back-off */
 };
+
+static void client_readable(evutil_socket_t, short, void *);
+static void client_free(struct lb_client *);
+static void process(struct lb_client *);
+static void finish(struct lb_client *);
+
+/* ------------------------------------------------------------ util */
+
+static void
+tv_ms(struct timeval *tv, unsigned ms)
+{
+	tv->tv_sec = ms / 1000;
+	tv->tv_usec = (ms % 1000) * 1000;
+}
 
 static void
 listeners_set(struct lb_clients *set, bool on)
@@ -122,238 +165,166 @@ listeners_set(struct lb_clients *set, bool on)
 	set->paused = !on;
 }
 
-static int
-index_fd(struct lb_clients *set, struct lb_client *c)
+/* Read (again) with TV as the deadline; NULL: none. */
+static void
+read_on(struct lb_client *c, const struct timeval *tv)
 {
-	int fd = bufferevent_getfd(c->bev);
+	event_add(&c->rev, tv);
+	c->reading = true;
+}
 
-	if (fd < 0)
-		return -1;
-	if ((size_t)fd >= set->n_by_fd) {
-		size_t		   n = set->n_by_fd ? set->n_by_fd : 1024;
-		struct lb_client **p;
-
-		while (n <= (size_t)fd)
-			n *= 2;
-		if ((p = reallocarray(set->by_fd, n, sizeof(*p))) == NULL)
-			return -1;
-		memset(p + set->n_by_fd, 0, (n - set->n_by_fd) * sizeof(*p));
-		set->by_fd = p;
-		set->n_by_fd = n;
+static void
+read_off(struct lb_client *c)
+{
+	if (c->reading) {
+		event_del(&c->rev);
+		c->reading = false;
 	}
-	set->by_fd[fd] = c;
-	c->fd = fd;
+}
+
+/*
+ * Read what the socket has into `in`, in slices, as worker/pool.c does.
+ * Returns the bytes read, 0 at EOF, -1 on error (EAGAIN included, errno
+ * set) with nothing read.
+ */
+static ssize_t
+read_some(struct lb_client *c, size_t limit)
+{
+	size_t total = 0;
+
+	while (total < limit) {
+		struct evbuffer_iovec v[2];
+		ssize_t		      got, left;
+		size_t		      want = 0;
+		int		      n;
+
+		n = evbuffer_reserve_space(c->in,
+		    total == 0 ? READ_FIRST : READ_SLICE, v, 2);
+		if (n <= 0)
+			break;
+		for (int i = 0; i < n; i++)
+			want += v[i].iov_len;
+		got = readv(c->fd, (struct iovec *)v, n);
+		if (got <= 0) {
+			evbuffer_commit_space(c->in, v, 0);
+			if (total > 0)
+				break; /* EOF or error: the next read says */
+			return got;
+		}
+		left = got;
+		for (int i = 0; i < n; i++) {
+			if ((size_t)left < v[i].iov_len)
+				v[i].iov_len = (size_t)left;
+			left -= (ssize_t)v[i].iov_len;
+		}
+		evbuffer_commit_space(c->in, v, n);
+		total += (size_t)got;
+		if ((size_t)got < want)
+			break;
+	}
+	return (ssize_t)total;
+}
+
+/* ---------------------------------------------------------- output */
+
+/*
+ * The connection is dead. With an exchange bound we may be deep in its
+ * call stack: it learns (gone) on this loop turn, from the read
+ * callback, and meanwhile its calls on C do nothing. Returns -1.
+ */
+static int
+die(struct lb_client *c)
+{
+	if (c->req == NULL || c->req->ops == NULL) {
+		client_free(c);
+		return -1;
+	}
+	c->broken = true;
+	evbuffer_drain(c->out, evbuffer_get_length(c->out));
+	c->kick = true;
+	event_active(&c->rev, EV_READ, 1);
+	return -1;
+}
+
+static void client_writable(evutil_socket_t, short, void *);
+
+/*
+ * Write what `out` holds now; what the socket does not take waits for
+ * writability, bounded by the keep-alive timeout (a client that stops
+ * reading is closed then). Returns -1 if the connection was closed (C is
+ * freed).
+ */
+static int
+flush(struct lb_client *c)
+{
+	size_t before = evbuffer_get_length(c->out);
+
+	if (before == 0)
+		goto done;
+	if (c->broken)
+		return -1;
+	if (evbuffer_write(c->out, c->fd) == -1 && errno != EAGAIN &&
+	    errno != EINTR) {
+		log_debug("client %s: write: %s",
+		    c->req ? c->req->ip : "-", strerror(errno));
+		return die(c);
+	}
+	if (evbuffer_get_length(c->out) > 0) {
+		if (c->wev == NULL &&
+		    (c->wev = event_new(c->set->base, c->fd,
+			 EV_WRITE | EV_PERSIST, client_writable, c)) == NULL) {
+			client_free(c);
+			return -1;
+		}
+		event_add(c->wev, &c->set->keepalive_tv);
+		return 0;
+	}
+	if (c->wev != NULL)
+		event_del(c->wev);
+done:
+	if (c->closing) {
+		finish(c);
+		return -1;
+	}
 	return 0;
 }
 
-static bool
-client_dead(const struct lb_client *c)
-{
-	bufferevent_event_cb eventcb = NULL;
-
-	bufferevent_getcb(c->bev, NULL, NULL, &eventcb, NULL);
-	return eventcb == NULL;
-}
-
-/*
- * Refuse what the client sent: evhttp never sees it. The answer goes
- * straight to the socket (nothing of evhttp's is queued on it, or we send
- * none), then the descriptor is shut down so evhttp reads EOF and frees
- * the connection.
- */
 static void
-client_reject(struct lb_client *c, struct evbuffer *in, int code)
-{
-	static const char r400
-	    [] = "HTTP/1.1 400 Bad Request\r\n"
-		 "Content-Type: text/plain; charset=utf-8\r\n"
-		 "Content-Length: 12\r\nConnection: close\r\n\r\nBad Request\n";
-	static const char
-	    r431[] = "HTTP/1.1 431 Request Header Fields "
-		     "Too Large\r\nContent-Type: text/plain; charset=utf-8\r\n"
-		     "Content-Length: 32\r\nConnection: close\r\n\r\n"
-		     "Request Header Fields Too Large\n";
-
-	evbuffer_drain(in, evbuffer_get_length(in));
-	if (c->busy) {
-		/* An answer is under way: close after it (lb_clients_idle). */
-		c->failed = code;
-		return;
-	}
-	if (c->fd >= 0) {
-		if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
-			const char *r = code == 431 ? r431 : r400;
-			size_t	    n = code == 431 ? sizeof(r431) - 1 :
-						      sizeof(r400) - 1;
-
-			/* Small enough for any socket buffer: one try. */
-			if (send(c->fd, r, n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-				log_debug("answering %d: %s", code,
-				    strerror(errno));
-		}
-		shutdown(c->fd, SHUT_RDWR);
-	}
-	bufferevent_trigger_event(c->bev, BEV_EVENT_EOF | BEV_EVENT_READING,
-	    BEV_TRIG_DEFER_CALLBACKS);
-}
-
-/* A read's size: a head fits the first; a body takes the second. */
-#define CLIENT_READ	 (4096 - 128) /* fits a 4 KiB evbuffer chain */
-#define CLIENT_READ_BODY (64 * 1024 - 128)
-
-/* Put the watch ahead of the bufferevent's read event (see the top). */
-static void
-watch_first(struct lb_client *c)
-{
-	if (c->watch != NULL && event_pending(c->watch, EV_READ, NULL)) {
-		event_del(c->watch);
-		event_add(c->watch, NULL);
-	}
-}
-
-/* Read what the client sent, as the bufferevent would but for FIONREAD. */
-static void
-client_read(struct lb_client *c)
-{
-	struct evbuffer	     *in = bufferevent_get_input(c->bev);
-	struct evbuffer_iovec v;
-	ssize_t		      got = -1;
-	int		      err = EAGAIN;
-
-	/* Its read event is active in this turn too: take it out. */
-	bufferevent_disable(c->bev, EV_READ);
-	evbuffer_unfreeze(in, 0);
-	if (evbuffer_reserve_space(in,
-		lb_reqscan_waiting(&c->scan) == LB_SCAN_BODY ?
-		    CLIENT_READ_BODY :
-		    CLIENT_READ,
-		&v, 1) == 1) {
-		got = recv(c->fd, v.iov_base, v.iov_len, 0);
-		err = got == -1 ? errno : 0;
-		v.iov_len = got > 0 ? (size_t)got : 0;
-		/* Scanned here (client_input), before evhttp sees it. */
-		evbuffer_commit_space(in, &v, got > 0 ? 1 : 0);
-	}
-	evbuffer_freeze(in, 0);
-	if (got > 0 || (got == -1 && (err == EAGAIN || err == EINTR))) {
-		bufferevent_enable(c->bev, EV_READ);
-		watch_first(c);
-		if (got > 0)
-			bufferevent_trigger(c->bev, EV_READ, 0);
-		return;
-	}
-	/* EOF or an error: reading stays off, evhttp is told. */
-	errno = err;
-	bufferevent_trigger_event(c->bev,
-	    BEV_EVENT_READING | (got == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR),
-	    0);
-}
-
-/*
- * The descriptor is readable. Bytes that came in since the watch last
- * looked were read by evhttp's event, which ran first in this turn: the
- * readiness this call reports may be used up.
- */
-static void
-watch_fired(evutil_socket_t fd, short what, void *arg)
+client_writable(evutil_socket_t fd, short what, void *arg)
 {
 	struct lb_client *c = arg;
-	bool		  fresh = c->rx != c->rx_seen;
+	struct creq	 *q = c->req;
+	size_t		  before = evbuffer_get_length(c->out);
 
-	c->rx_seen = c->rx;
-	if (bufferevent_get_enabled(c->bev) & EV_READ) {
-		if (fresh)
-			watch_first(c); /* and be first next time */
-		else if (!client_dead(c))
-			client_read(c);
-		c->rx_seen = c->rx;
+	if (what & EV_TIMEOUT) {
+		log_debug("client stopped reading its answer");
+		client_free(c);
 		return;
 	}
-	/*
-	 * evhttp read, in this turn, the request that made it stop. If bytes
-	 * are still waiting, this fires again in the next turn and goes.
-	 */
-	if (fresh)
+	if (flush(c) == -1)
 		return;
-	event_del(c->watch);
+	if (before >= LB_CLIENT_HIGH_WATER / 2 &&
+	    evbuffer_get_length(c->out) < LB_CLIENT_HIGH_WATER / 2) {
+		if (c->state == CS_TUNNEL)
+			lb_conn_read(c->tun->origin, &c->set->tunnel_tv);
+		else if (q != NULL && q->ops != NULL)
+			q->ops->drained(q->x);
+	}
 }
 
-/* A request is complete in the input: evhttp is about to stop reading. */
+/* ------------------------------------------------------- life, death */
+
+/* Tell the exchange, if any, that the client is gone; forget it. */
 static void
-watch_arm(struct lb_client *c)
+unbind(struct lb_client *c, int status)
 {
-	if (c->watch == NULL) {
-		c->watch = event_new(bufferevent_get_base(c->bev), c->fd,
-		    EV_READ | EV_PERSIST, watch_fired, c);
-		if (c->watch == NULL)
-			return; /* costs what it did without the watch */
-	}
-	/*
-	 * Added now, it has no part in this turn: in sync. Already added, it
-	 * may yet run in this turn for the bytes just read: leave rx_seen.
-	 */
-	if (!event_pending(c->watch, EV_READ, NULL))
-		c->rx_seen = c->rx;
-	event_add(c->watch, NULL);
-}
+	struct creq *q = c->req;
 
-/* Every change of the input buffer: scan what was added. */
-static void
-client_input(struct evbuffer *in, const struct evbuffer_cb_info *info,
-    void *arg)
-{
-	struct lb_client     *c = arg;
-	struct evbuffer_ptr   pos;
-	struct evbuffer_iovec v[8];
-	size_t		      len, left;
-	int		      n, code = 0;
+	if (q != NULL && q->ops != NULL) {
+		const struct lb_client_ops *ops = q->ops;
 
-	if (info->n_added == 0)
-		return;
-	c->rx += info->n_added;
-	if (client_dead(c)) {
-		/* evhttp is done with it; the sweep will close it. */
-		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-		evbuffer_drain(in, evbuffer_get_length(in));
-		return;
-	}
-	if (c->fd < 0 && index_fd(c->set, c) == -1)
-		log_warnx("cannot index a client connection");
-
-	len = evbuffer_get_length(in);
-	left = info->n_added;
-	if (evbuffer_ptr_set(in, &pos, len - left, EVBUFFER_PTR_SET) == -1)
-		return;
-	while (left > 0 && code == 0 &&
-	    (n = evbuffer_peek(in, (ev_ssize_t)left, &pos, v, 8)) > 0) {
-		size_t done = 0;
-
-		for (int i = 0; i < n && i < 8 && code == 0; i++) {
-			size_t k = v[i].iov_len < left - done ? v[i].iov_len :
-								left - done;
-
-			code = lb_reqscan_feed(&c->scan, v[i].iov_base, k);
-			done += k;
-		}
-		left -= done;
-		if (left == 0 ||
-		    evbuffer_ptr_set(in, &pos, done, EVBUFFER_PTR_ADD) == -1)
-			break;
-	}
-	if (code != 0) {
-		client_reject(c, in, code);
-		return;
-	}
-	if (c->scan.requests != c->watched && c->fd >= 0) {
-		c->watched = c->scan.requests;
-		watch_arm(c);
-	}
-	/* A head or a body has timeouts.client from its first byte. */
-	if (lb_reqscan_waiting(&c->scan) == LB_SCAN_IDLE) {
-		c->deadline = 0;
-	} else if (c->armed != c->scan.serial) {
-		c->armed = c->scan.serial;
-		c->deadline = lb_now_ms() + c->set->timeout_ms;
+		q->ops = NULL;
+		ops->gone(q->x, status);
 	}
 }
 
@@ -362,185 +333,1076 @@ client_free(struct lb_client *c)
 {
 	struct lb_clients *set = c->set;
 
-	if (c->fd >= 0 && (size_t)c->fd < set->n_by_fd &&
-	    set->by_fd[c->fd] == c)
-		set->by_fd[c->fd] = NULL;
-	if (c->dead)
-		TAILQ_REMOVE(&set->dead, c, entry);
-	else
-		TAILQ_REMOVE(&set->list, c, entry);
-	set->n--;
-	evbuffer_remove_cb(bufferevent_get_input(c->bev), client_input, c);
-	if (c->watch != NULL)
-		event_free(c->watch);
-	/* Our reference was the last: this closes the descriptor. */
-	bufferevent_decref(c->bev);
-	free(c);
-}
-
-static void
-sweep(evutil_socket_t fd, short what, void *arg)
-{
-	struct lb_clients *set = arg;
-	struct lb_client  *c, *next;
-	int64_t		   now = lb_now_ms();
-
-	for (c = TAILQ_FIRST(&set->list); c != NULL; c = next) {
-		next = TAILQ_NEXT(c, entry);
-		if (client_dead(c)) {
-			client_free(c);
-			continue;
-		}
-		if (c->deadline != 0 && now >= c->deadline && !c->busy &&
-		    c->fd >= 0) {
-			log_info("closing a client whose request took longer "
-				 "than timeouts.client (%u ms)",
-			    set->timeout_ms);
-			c->deadline = 0;
-			shutdown(c->fd, SHUT_RDWR);
-			bufferevent_trigger_event(c->bev,
-			    BEV_EVENT_TIMEOUT | BEV_EVENT_READING,
-			    BEV_TRIG_DEFER_CALLBACKS);
-		}
+	unbind(c, 0);
+	if (c->tun != NULL) {
+		lb_conn_free(c->tun->origin);
+		free(c->tun);
+		lb_proxy_tunnel_closed(set->px);
 	}
-	if (set->paused && set->n < set->max && now >= set->resume_at)
+	event_del(&c->rev);
+	if (c->wev != NULL)
+		event_free(c->wev);
+	if (c->in != NULL)
+		evbuffer_free(c->in);
+	if (c->out != NULL)
+		evbuffer_free(c->out);
+	free(c->req);
+	close(c->fd);
+	TAILQ_REMOVE(&set->list, c, entry);
+	free(c);
+	if (set->n-- >= set->max && !set->draining)
 		listeners_set(set, true);
 }
 
+/*
+ * Close after an answer: at once if the client has nothing more to say,
+ * else shut our side and discard what it sends for a moment, so that its
+ * bytes in flight do not make our kernel reset the connection (which can
+ * destroy the answer in the client's receive buffer before it reads it).
+ */
 static void
-reap(evutil_socket_t fd, short what, void *arg)
+finish(struct lb_client *c)
 {
-	struct lb_clients *set = arg;
+	struct timeval tv;
 
-	while (!TAILQ_EMPTY(&set->dead))
-		client_free(TAILQ_FIRST(&set->dead));
+	c->closing = false;
+	if (c->eof) {
+		client_free(c);
+		return;
+	}
+	free(c->req);
+	c->req = NULL;
+	shutdown(c->fd, SHUT_WR);
+	c->state = CS_LINGER;
+	evbuffer_drain(c->in, evbuffer_get_length(c->in));
+	tv_ms(&tv, LINGER_MS);
+	read_on(c, &tv);
+}
+
+static void
+linger_read(struct lb_client *c, short what)
+{
+	ssize_t n;
+
+	if (what & EV_TIMEOUT) {
+		client_free(c);
+		return;
+	}
+	n = read_some(c, READ_BURST);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0 || (c->lingered += (uint64_t)n) > LINGER_BYTES) {
+		client_free(c);
+		return;
+	}
+	evbuffer_drain(c->in, evbuffer_get_length(c->in));
+}
+
+/* --------------------------------------------------------- replies */
+
+const char *
+lb_client_reason(int code)
+{
+	switch (code) {
+	case 100:
+		return "Continue";
+	case 400:
+		return "Bad Request";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 408:
+		return "Request Timeout";
+	case 413:
+		return "Content Too Large";
+	case 417:
+		return "Expectation Failed";
+	case 414:
+		return "URI Too Long";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 499:
+		return "Client Closed Request";
+	case 500:
+		return "Internal Server Error";
+	case 501:
+		return "Not Implemented";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	default:
+		return "Error";
+	}
+}
+
+/* "Date: <IMF-fixdate>\r\n" for now, formatted once a second. */
+static const char *
+date_line(size_t *len)
+{
+	static char   line[64];
+	static size_t n;
+	static time_t last = -1;
+	time_t	      now = time(NULL);
+	struct tm     tm;
+
+	if (now != last && gmtime_r(&now, &tm) != NULL) {
+		n = strftime(line, sizeof(line),
+		    "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+		last = now;
+	}
+	*len = n;
+	return line;
+}
+
+struct evbuffer *
+lb_client_head_begin(struct lb_client *c, int status, const char *reason,
+    size_t reason_len)
+{
+	struct creq *q = c->req;
+	char	     line[32];
+	int	     n;
+
+	q->answering = true;
+	n = snprintf(line, sizeof(line), "HTTP/1.%u %03d ",
+	    q->r.minor >= 1 ? 1u : 0u, status);
+	evbuffer_add(c->out, line, (size_t)n);
+	evbuffer_add(c->out, reason, reason_len);
+	evbuffer_add(c->out, LB_LIT("\r\n"));
+	return c->out;
+}
+
+void
+lb_client_head_end(struct lb_client *c, enum lb_body_framing body,
+    bool keepalive, bool have_date)
+{
+	struct creq *q = c->req;
+	bool	     http11 = q->r.minor >= 1;
+
+	q->chunked_out = body == LB_BODY_CLOSE && http11;
+	/*
+	 * Keep the connection only if both sides can find where this answer
+	 * ends, the request's body has been read whole (or there was none),
+	 * and we are not shutting down.
+	 */
+	if (!keepalive || !q->keepalive || c->set->draining ||
+	    (body == LB_BODY_CLOSE && !http11) || !lb_body_done(&q->body))
+		q->close_after = true;
+	if (q->chunked_out)
+		evbuffer_add(c->out, LB_LIT("Transfer-Encoding: chunked\r\n"));
+	if (!have_date && http11) {
+		size_t	    n;
+		const char *d = date_line(&n);
+
+		evbuffer_add(c->out, d, n);
+	}
+	if (q->close_after)
+		evbuffer_add(c->out, LB_LIT("Connection: close\r\n"));
+	else if (!http11)
+		evbuffer_add(c->out, LB_LIT("Connection: keep-alive\r\n"));
+	evbuffer_add(c->out, LB_LIT("\r\n"));
+}
+
+void
+lb_client_send(struct lb_client *c, struct evbuffer *src, size_t n, bool last)
+{
+	struct creq *q = c->req;
+
+	if (n == 0)
+		return;
+	if (c->broken) {
+		evbuffer_drain(src, n);
+		return;
+	}
+	if (q->chunked_out) {
+		char hex[24];
+		int  k = snprintf(hex, sizeof(hex), "%zx\r\n", n);
+
+		evbuffer_add(c->out, hex, (size_t)k);
+		evbuffer_remove_buffer(src, c->out, n);
+		evbuffer_add(c->out, LB_LIT("\r\n"));
+	} else {
+		evbuffer_remove_buffer(src, c->out, n);
+	}
+	if (!last)
+		(void)flush(c); /* a failure frees C and tells the exchange */
+}
+
+void
+lb_client_head_end_tunnel(struct lb_client *c)
+{
+	evbuffer_add(c->out, LB_LIT("\r\n"));
+}
+
+size_t
+lb_client_pending(const struct lb_client *c)
+{
+	return evbuffer_get_length(c->out);
+}
+
+/* The exchange is over as far as it is concerned: no more calls. */
+static void
+let_go(struct lb_client *c)
+{
+	if (c->req != NULL)
+		c->req->ops = NULL;
+}
+
+void
+lb_client_end(struct lb_client *c)
+{
+	struct creq *q = c->req;
+
+	let_go(c);
+	if (q->chunked_out)
+		evbuffer_add(c->out, LB_LIT("0\r\n\r\n"));
+	if (q->close_after) {
+		c->closing = true;
+		(void)flush(c);
+		return;
+	}
+	free(q);
+	c->req = NULL;
+	c->state = CS_IDLE;
+	if (flush(c) == -1)
+		return;
+	if (c->eof) {
+		client_free(c);
+		return;
+	}
+	if (evbuffer_get_length(c->in) > 0) {
+		/*
+		 * A pipelined request waits: parse it on this loop turn,
+		 * from the read callback rather than from here, which may be
+		 * deep inside the exchange's own callbacks.
+		 */
+		c->kick = true;
+		event_active(&c->rev, EV_READ, 1);
+	}
+	read_on(c, &c->set->keepalive_tv);
+}
+
+void
+lb_client_abort(struct lb_client *c)
+{
+	let_go(c);
+	client_free(c);
+}
+
+/* The plain-text answer to STATUS, whole, into `out`. */
+static void
+add_reply(struct lb_client *c, int status, bool head_only)
+{
+	const char *text = status == 503 ? "No backend servers available." :
+					   lb_client_reason(status);
+	size_t	    len = strlen(text) + 1;
+	char	    line[128];
+	int	    n;
+	unsigned    minor = c->req != NULL && c->req->r.minor == 0 ? 0 : 1;
+	size_t	    dn;
+	const char *d = date_line(&dn);
+
+	n = snprintf(line, sizeof(line),
+	    "HTTP/1.%u %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+	    "Content-Length: %zu\r\n",
+	    minor, status, lb_client_reason(status), len);
+	evbuffer_add(c->out, line, (size_t)n);
+	evbuffer_add(c->out, d, dn);
+	if (c->req == NULL || c->req->close_after)
+		evbuffer_add(c->out, LB_LIT("Connection: close\r\n"));
+	else if (minor == 0)
+		evbuffer_add(c->out, LB_LIT("Connection: keep-alive\r\n"));
+	evbuffer_add(c->out, LB_LIT("\r\n"));
+	if (!head_only) {
+		evbuffer_add(c->out, text, len - 1);
+		evbuffer_add(c->out, LB_LIT("\n"));
+	}
+}
+
+void
+lb_client_reply(struct lb_client *c, int status, bool close)
+{
+	struct creq *q = c->req;
+
+	let_go(c);
+	if (q->answering) {
+		/* A head went out already: all we can do is cut. */
+		client_free(c);
+		return;
+	}
+	/* A body we did not read (refused before it) ends the connection. */
+	if (close || !q->keepalive || c->set->draining ||
+	    !lb_body_done(&q->body))
+		q->close_after = true;
+	add_reply(c, status,
+	    q->r.method_len == 4 && memcmp(q->r.method, "HEAD", 4) == 0);
+	q->answering = true;
+	lb_client_end(c);
 }
 
 /*
- * evhttp is freeing the connection (evhttp_connection_free): tell whoever
- * waits for this client, and close the descriptor once evhttp has
- * returned, rather than at the next sweep.
+ * An error of the client's own making before any exchange (malformed
+ * head, too large, too slow): answer STATUS, count and log it, close.
  */
 static void
-client_closing(struct evhttp_connection *evcon, void *arg)
+refuse(struct lb_client *c, int status, bool log)
 {
-	struct lb_client  *c = arg;
-	struct lb_clients *set = c->set;
-	void (*gone)(struct evhttp_connection *, void *) = c->gone;
-
-	c->gone = NULL;
-	c->evcon = NULL;
-	if (!c->dead) {
-		TAILQ_REMOVE(&set->list, c, entry);
-		TAILQ_INSERT_TAIL(&set->dead, c, entry);
-		c->dead = true;
-		event_active(set->reap, EV_TIMEOUT, 1);
+	read_off(c);
+	evbuffer_drain(c->in, evbuffer_get_length(c->in));
+	if (log)
+		lb_proxy_refused(c->set->px,
+		    c->req != NULL ? &c->req->r : NULL,
+		    (struct sockaddr *)&c->peer, status);
+	if (c->req != NULL && c->req->answering) {
+		client_free(c);
+		return;
 	}
-	if (gone != NULL)
-		gone(evcon, c->gone_arg);
+	free(c->req);
+	c->req = NULL;
+	add_reply(c, status, false);
+	c->closing = true;
+	c->state = CS_EXCHANGE;
+	(void)flush(c);
 }
 
-/* evhttp asks for a bufferevent for a connection it just accepted. */
-static struct bufferevent *
-client_new(struct event_base *base, void *arg)
+void
+lb_client_continue(struct lb_client *c)
 {
-	struct lb_clients  *set = arg;
-	struct lb_client   *c;
-	struct bufferevent *bev;
+	struct creq *q = c->req;
 
-	bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL)
-		return NULL;
+	if (!q->r.expect_continue || q->continued || q->answering)
+		return;
+	q->continued = true;
+	evbuffer_add(c->out, LB_LIT("HTTP/1.1 100 Continue\r\n\r\n"));
+	(void)flush(c);
+}
+
+/* ----------------------------------------------------------- body */
+
+void
+lb_client_bind(struct lb_client *c, const struct lb_client_ops *ops, void *x)
+{
+	c->req->ops = ops;
+	c->req->x = x;
+}
+
+bool
+lb_client_body_done(const struct lb_client *c)
+{
+	return lb_body_done(&c->req->body);
+}
+
+/*
+ * The body went wrong (STATUS 400, 408 or 413): the exchange lets go
+ * (and counts the request), and the client gets STATUS if no answer has
+ * begun, else a cut.
+ */
+static void
+body_failed(struct lb_client *c, int status)
+{
+	struct creq *q = c->req;
+	bool	     bound = q->ops != NULL;
+
+	read_off(c);
+	q->keepalive = false;
+	unbind(c, q->answering ? 0 : status);
+	if (q->answering)
+		client_free(c);
+	else
+		refuse(c, status, !bound);
+}
+
+/* Called inside the exchange: answer on this loop turn, from outside. */
+static void
+body_failed_later(struct lb_client *c, int status)
+{
+	c->body_error = status;
+	c->kick = true;
+	event_active(&c->rev, EV_READ, 1);
+}
+
+size_t
+lb_client_body_take(struct lb_client *c, struct evbuffer *dst, size_t max,
+    bool chunked)
+{
+	struct creq *q = c->req;
+	size_t	     moved = 0;
+	bool	     was_full = evbuffer_get_length(c->in) >= IN_HIGH;
+
+	while (moved < max && !lb_body_done(&q->body) && c->body_error == 0 &&
+	    !c->broken) {
+		struct evbuffer_iovec v;
+		size_t		      skip, data, len;
+		enum lb_body_rc	      rc;
+
+		len = evbuffer_get_length(c->in);
+		if (evbuffer_peek(c->in, -1, NULL, &v, 1) < 1)
+			v.iov_len = 0;
+		/* No more than asked: what is not looked at stays. */
+		if (v.iov_len > max - moved)
+			v.iov_len = max - moved;
+		rc = lb_body_next(&q->body, v.iov_base, v.iov_len, &skip,
+		    &data);
+		if (rc == LB_BODY_ERROR) {
+			body_failed_later(c, 400);
+			return moved;
+		}
+		evbuffer_drain(c->in, skip);
+		if (rc == LB_BODY_DATA) {
+			if (c->set->max_body > 0 &&
+			    q->taken + data > c->set->max_body) {
+				body_failed_later(c, 413);
+				return moved;
+			}
+			if (chunked) {
+				char hex[24];
+				int  k = snprintf(hex, sizeof(hex), "%zx\r\n",
+				     data);
+
+				evbuffer_add(dst, hex, (size_t)k);
+			}
+			evbuffer_remove_buffer(c->in, dst, data);
+			if (chunked)
+				evbuffer_add(dst, LB_LIT("\r\n"));
+			q->taken += data;
+			moved += data;
+			continue;
+		}
+		if (rc == LB_BODY_DONE) {
+			if (chunked)
+				evbuffer_add(dst, LB_LIT("0\r\n\r\n"));
+			break;
+		}
+		if (skip == 0 && evbuffer_get_length(c->in) == len)
+			break; /* AGAIN: more bytes needed */
+	}
+	/* Room again in `in`: read the client again. */
+	if (was_full && evbuffer_get_length(c->in) < IN_HIGH && !c->eof &&
+	    c->state == CS_EXCHANGE)
+		read_on(c, &c->set->client_tv);
+	if (lb_body_done(&q->body) && !c->eof && c->state == CS_EXCHANGE)
+		read_on(c, NULL); /* still read: EOF, pipelining */
+	return moved;
+}
+
+/* ----------------------------------------------------------- heads */
+
+/* Does the comma-separated list VALUE (LEN bytes) hold TOKEN? */
+static bool
+list_has(const char *value, const char *token)
+{
+	return lb_http_list_has(value, token);
+}
+
+/*
+ * The scanner says a head of LEN bytes is at the front of `in`: copy it
+ * out, with its parsed fields, into a creq. Returns 0, or the status to
+ * answer.
+ */
+static int
+take_head(struct lb_client *c, size_t len)
+{
+	const struct lb_reqscan *s = &c->scan;
+	struct creq		*q;
+	struct lb_http_header	*h;
+	char			*p, *end, *line, *sp;
+	size_t			 n = s->n_headers, k = 0;
+	bool			 conn_close = false, conn_keep = false;
+	bool			 conn_upgrade = false;
+	const char		*upgrade = NULL;
+
+	q = malloc(sizeof(*q) + n * sizeof(*h) + len + 1);
+	if (q == NULL)
+		return 500;
+	memset(q, 0, sizeof(*q));
+	h = (struct lb_http_header *)(q + 1);
+	p = (char *)(h + n);
+	evbuffer_remove(c->in, p, len);
+	p[len] = '\0';
+	end = p + len;
+	c->req = q;
+
+	/*
+	 * The scanner checked the syntax: empty lines may lead, the request
+	 * line is "METHOD SP TARGET SP HTTP/1.x", each line ends in CRLF,
+	 * fields are "name:" OWS value OWS.
+	 */
+	while (*p == '\r')
+		p += 2;
+	line = p;
+	p = strchr(line, '\r');
+	*p = '\0';
+	p += 2;
+	sp = strchr(line, ' ');
+	*sp = '\0';
+	q->r.method = line;
+	q->r.method_len = (size_t)(sp - line);
+	q->r.target = sp + 1;
+	sp = strchr(sp + 1, ' ');
+	*sp = '\0';
+	q->r.target_len = (size_t)(sp - q->r.target);
+	q->r.minor = (unsigned)(sp[8] - '0');
+	while (p < end && *p != '\r') {
+		char *colon, *v, *e;
+
+		line = p;
+		e = strchr(line, '\r');
+		p = e + 2;
+		colon = memchr(line, ':', (size_t)(e - line));
+		*colon = '\0';
+		v = colon + 1;
+		while (v < e && (*v == ' ' || *v == '\t'))
+			v++;
+		while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		*e = '\0';
+		h[k].name = line;
+		h[k].name_len = (size_t)(colon - line);
+		h[k].value = v;
+		h[k].value_len = (size_t)(e - v);
+		if (h[k].name_len == 4 && strcasecmp(line, "Host") == 0) {
+			if (q->r.host != NULL)
+				return 400; /* two Hosts */
+			q->r.host = v;
+		} else if (h[k].name_len == 10 &&
+		    strcasecmp(line, "Connection") == 0) {
+			conn_close |= list_has(v, "close");
+			conn_keep |= list_has(v, "keep-alive");
+			conn_upgrade |= list_has(v, "upgrade");
+		} else if (h[k].name_len == 7 &&
+		    strcasecmp(line, "Upgrade") == 0) {
+			upgrade = v;
+		} else if (h[k].name_len == 6 &&
+		    strcasecmp(line, "Expect") == 0) {
+			if (strcasecmp(v, "100-continue") != 0)
+				return 417;
+			q->r.expect_continue = true;
+		}
+		k++;
+	}
+	q->r.hdrs = h;
+	q->r.n_hdrs = k;
+	q->r.client = c;
+	/* RFC 9112 section 3.2: a 1.1 request needs a Host. */
+	if (q->r.minor >= 1 && q->r.host == NULL &&
+	    q->r.target[0] == '/')
+		return 400;
+	q->keepalive = q->r.minor >= 1 ? !conn_close : conn_keep && !conn_close;
+	/*
+	 * An upgrade is forwarded only when the Connection header asks for
+	 * it too; h2c is never (this is HTTP/1.1 on both sides).
+	 */
+	q->r.upgrade = conn_upgrade && upgrade != NULL &&
+	    !list_has(upgrade, "h2c") && q->r.minor >= 1;
+	if (s->chunked) {
+		q->r.body = LB_BODY_CHUNKED;
+	} else if (s->n_cl > 0) {
+		q->r.body = LB_BODY_LENGTH;
+		q->r.body_len = s->cl;
+	} else {
+		q->r.body = LB_BODY_NONE;
+	}
+	lb_body_init(&q->body,
+	    q->r.body == LB_BODY_LENGTH && s->cl == 0 ? LB_BODY_NONE :
+							q->r.body,
+	    s->cl);
+	q->r.peer = (const struct sockaddr *)&c->peer;
+	lb_addr_format_host(q->r.peer, q->ip, sizeof(q->ip));
+	q->r.client_ip = q->ip;
+	q->r.start_us = lb_now_us();
+	if (c->set->max_body > 0 && q->r.body == LB_BODY_LENGTH &&
+	    s->cl > c->set->max_body)
+		return 413;
+	return 0;
+}
+
+/*
+ * Feed the scanner what `in` holds beyond what it saw already. Returns 0
+ * or the status to answer; *HEAD_LEN is the head's length once it is
+ * complete, else 0.
+ */
+static int
+scan_more(struct lb_client *c, size_t *head_len)
+{
+	struct evbuffer_ptr   pos;
+	struct evbuffer_iovec v[4];
+	int		      rc, nv;
+
+	*head_len = 0;
+	while (c->scanned < evbuffer_get_length(c->in)) {
+		evbuffer_ptr_set(c->in, &pos, c->scanned, EVBUFFER_PTR_SET);
+		nv = evbuffer_peek(c->in, -1, &pos, v, 4);
+		for (int i = 0; i < nv && i < 4; i++) {
+			size_t used;
+
+			rc = lb_reqscan_head(&c->scan, v[i].iov_base,
+			    v[i].iov_len, &used);
+			if (rc != 0)
+				return rc;
+			if (c->scan.head_complete) {
+				*head_len = c->scanned + used;
+				c->scanned = 0;
+				return 0;
+			}
+			c->scanned += v[i].iov_len;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Parse what `in` holds in the IDLE or HEAD state: scan the head as it
+ * arrives; once it is complete, start the exchange.
+ */
+static void
+process(struct lb_client *c)
+{
+	size_t len;
+	int    rc;
+
+	if (evbuffer_get_length(c->in) == 0)
+		return;
+	if (c->state == CS_IDLE) {
+		/*
+		 * The whole head gets timeouts.client from its first byte:
+		 * trickling bytes gains nothing.
+		 */
+		c->state = CS_HEAD;
+		c->head_deadline = lb_now_ms() + c->set->client_ms;
+		read_on(c, &c->set->client_tv);
+	}
+	if ((rc = scan_more(c, &len)) != 0) {
+		refuse(c, rc, true);
+		return;
+	}
+	if (len == 0) {
+		/*
+		 * A persistent event's timeout restarts at each read: put
+		 * the head's deadline back.
+		 */
+		int64_t	       left = c->head_deadline - lb_now_ms();
+		struct timeval tv;
+
+		tv_ms(&tv, left > 0 ? (unsigned)left : 0);
+		read_on(c, &tv);
+		return;
+	}
+	c->state = CS_EXCHANGE;
+	if ((rc = take_head(c, len)) != 0) {
+		refuse(c, rc, true);
+		return;
+	}
+	/* The body's gap, or no deadline while the origin works. */
+	read_on(c, c->req->body.framing != LB_BODY_NONE ? &c->set->client_tv :
+							  NULL);
+	lb_proxy_request(c->set->px, &c->req->r);
+}
+
+/* ---------------------------------------------------------- tunnel */
+
+static void tunnel_origin(struct lb_conn *, enum lb_conn_event, void *);
+
+/* Is the tunnel over: both sides closed and everything passed on? */
+static bool
+tunnel_over(struct lb_client *c)
+{
+	struct tunnel *t = c->tun;
+
+	return t->client_shut && t->origin_shut;
+}
+
+/*
+ * Pass on what each side sent, shut a write side once its peer closed
+ * and everything was written, and end the tunnel when both are shut.
+ * Returns -1 if C was freed.
+ */
+static int
+tunnel_pump(struct lb_client *c)
+{
+	struct tunnel  *t = c->tun;
+	struct lb_conn *o = t->origin;
+
+	if (evbuffer_get_length(c->in) > 0) {
+		evbuffer_add_buffer(o->out, c->in);
+		lb_conn_write(o, &c->set->tunnel_tv);
+	}
+	if (evbuffer_get_length(o->in) > 0) {
+		evbuffer_add_buffer(c->out, o->in);
+		if (flush(c) == -1)
+			return -1;
+	}
+	/* Backpressure: a side whose peer cannot keep up is not read. */
+	if (evbuffer_get_length(o->out) >= LB_CLIENT_HIGH_WATER)
+		read_off(c);
+	else if (!t->client_eof && !c->reading)
+		read_on(c, &c->set->tunnel_tv);
+	if (evbuffer_get_length(c->out) >= LB_CLIENT_HIGH_WATER ||
+	    t->origin_eof)
+		lb_conn_read_stop(o);
+	else
+		lb_conn_read(o, &c->set->tunnel_tv);
+	/* Half-closes, passed on once what came before them is written. */
+	if (t->client_eof && !t->origin_shut &&
+	    evbuffer_get_length(o->out) == 0) {
+		shutdown(o->fd, SHUT_WR);
+		t->origin_shut = true;
+	}
+	if (t->origin_eof && !t->client_shut &&
+	    evbuffer_get_length(c->out) == 0) {
+		shutdown(c->fd, SHUT_WR);
+		t->client_shut = true;
+	}
+	if (tunnel_over(c)) {
+		client_free(c);
+		return -1;
+	}
+	return 0;
+}
+
+/* Idle both ways for timeouts.tunnel? Else wait for what is left. */
+static bool
+tunnel_idle(struct lb_client *c)
+{
+	int64_t idle_ms = lb_now_ms() - c->tun->last_ms;
+
+	return idle_ms >= c->set->tunnel_ms;
+}
+
+static void
+tunnel_client(struct lb_client *c, short what)
+{
+	ssize_t n;
+
+	if (what & EV_TIMEOUT) {
+		if (tunnel_idle(c)) {
+			log_debug("tunnel idle for timeouts.tunnel: closed");
+			client_free(c);
+		}
+		return;
+	}
+	n = read_some(c, READ_BURST);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n == -1) {
+		client_free(c);
+		return;
+	}
+	c->tun->last_ms = lb_now_ms();
+	if (n == 0) {
+		c->tun->client_eof = true;
+		c->eof = true;
+		read_off(c);
+	}
+	(void)tunnel_pump(c);
+}
+
+static void
+tunnel_origin(struct lb_conn *o, enum lb_conn_event what, void *arg)
+{
+	struct lb_client *c = arg;
+
+	switch (what) {
+	case LB_CONN_READ:
+		c->tun->last_ms = lb_now_ms();
+		break;
+	case LB_CONN_EOF:
+		c->tun->origin_eof = true;
+		break;
+	case LB_CONN_DRAINED:
+		c->tun->last_ms = lb_now_ms();
+		break;
+	case LB_CONN_TIMEOUT:
+		if (!tunnel_idle(c)) {
+			lb_conn_read(o, &c->set->tunnel_tv);
+			return;
+		}
+		log_debug("tunnel idle for timeouts.tunnel: closed");
+		client_free(c);
+		return;
+	default:
+		client_free(c);
+		return;
+	}
+	(void)tunnel_pump(c);
+}
+
+void
+lb_client_tunnel(struct lb_client *c, struct lb_conn *origin)
+{
+	struct tunnel *t;
+
+	let_go(c);
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		lb_conn_free(origin);
+		client_free(c);
+		return;
+	}
+	free(c->req);
+	c->req = NULL;
+	c->tun = t;
+	t->origin = origin;
+	t->last_ms = lb_now_ms();
+	origin->cb = tunnel_origin;
+	origin->arg = c;
+	c->state = CS_TUNNEL;
+	lb_proxy_tunnel_opened(c->set->px);
+	/* Bytes the client sent right after its request are the tunnel's. */
+	(void)tunnel_pump(c);
+}
+
+/* ----------------------------------------------------------- reads */
+
+static void
+client_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct lb_client *c = arg;
+	struct creq	 *q = c->req;
+	ssize_t		  n;
+
+	if (c->kick) {
+		c->kick = false;
+		if (c->broken) {
+			client_free(c);
+			return;
+		}
+		if (c->body_error != 0) {
+			body_failed(c, c->body_error);
+			return;
+		}
+		if (!(what & EV_TIMEOUT) && c->state == CS_IDLE) {
+			process(c);
+			return;
+		}
+	}
+	switch (c->state) {
+	case CS_LINGER:
+		linger_read(c, what);
+		return;
+	case CS_TUNNEL:
+		tunnel_client(c, what);
+		return;
+	default:
+		break;
+	}
+	if (what & EV_TIMEOUT) {
+		if (c->state == CS_HEAD) {
+			if (lb_now_ms() < c->head_deadline) {
+				struct timeval tv;
+
+				tv_ms(&tv,
+				    (unsigned)(c->head_deadline - lb_now_ms()));
+				read_on(c, &tv);
+				return;
+			}
+			log_debug("client: head not complete within "
+				  "timeouts.client");
+			refuse(c, 408, true);
+			return;
+		}
+		if (c->state == CS_EXCHANGE && q != NULL &&
+		    !lb_body_done(&q->body)) {
+			log_debug("client %s: body stalled past "
+				  "timeouts.client",
+			    q->ip);
+			body_failed(c, 408);
+			return;
+		}
+		/* Idle keep-alive connection (or silent from the start). */
+		client_free(c);
+		return;
+	}
+	if (c->state == CS_EXCHANGE &&
+	    evbuffer_get_length(c->in) >= IN_HIGH) {
+		read_off(c); /* the exchange takes first */
+		return;
+	}
+	n = read_some(c, READ_BURST);
+	if (n == -1) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		log_debug("client read: %s", strerror(errno));
+		client_free(c);
+		return;
+	}
+	if (n == 0) {
+		c->eof = true;
+		read_off(c);
+		if (c->state == CS_EXCHANGE && q != NULL &&
+		    !lb_body_done(&q->body)) {
+			/* The body ended early: tell the exchange. */
+			unbind(c, 0);
+			client_free(c);
+			return;
+		}
+		/*
+		 * A half-closed client still gets the answer to what it
+		 * asked; with nothing asked, the connection is over.
+		 */
+		if (c->state != CS_EXCHANGE)
+			client_free(c);
+		return;
+	}
+	switch (c->state) {
+	case CS_IDLE:
+	case CS_HEAD:
+		process(c);
+		return;
+	case CS_EXCHANGE:
+		if (q != NULL && !lb_body_done(&q->body)) {
+			if (q->ops != NULL)
+				q->ops->body(q->x);
+		} else if (evbuffer_get_length(c->in) >
+		    c->set->max_head + READ_SLICE) {
+			/* Pipelined beyond reason: wait for the answer. */
+			read_off(c);
+		}
+		return;
+	default:
+		return;
+	}
+}
+
+/* ---------------------------------------------------------- accept */
+
+static void
+accepted(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct lb_clients *set = arg;
+	struct lb_client  *c;
+
 	if ((c = calloc(1, sizeof(*c))) == NULL ||
-	    evbuffer_add_cb(bufferevent_get_input(bev), client_input, c) ==
-		NULL) {
-		free(c);
-		return bev; /* served, only not watched */
+	    (c->in = evbuffer_new()) == NULL ||
+	    (c->out = evbuffer_new()) == NULL) {
+		log_warnx("out of memory accepting a client");
+		if (c != NULL) {
+			if (c->in != NULL)
+				evbuffer_free(c->in);
+			free(c);
+		}
+		close(fd);
+		return;
 	}
 	c->set = set;
-	c->bev = bev;
-	c->fd = -1;
+	c->fd = fd;
+	c->state = CS_IDLE;
+	if ((size_t)salen <= sizeof(c->peer))
+		memcpy(&c->peer, sa, (size_t)salen);
 	lb_reqscan_init(&c->scan, set->max_head);
-	bufferevent_incref(bev);
+	event_assign(&c->rev, set->base, fd, EV_READ | EV_PERSIST,
+	    client_readable, c);
 	TAILQ_INSERT_TAIL(&set->list, c, entry);
+	read_on(c, &set->keepalive_tv);
 	if (++set->n >= set->max) {
 		log_warnx("limits.max_connections (%u) reached: not accepting "
 			  "until some close",
 		    set->max);
 		listeners_set(set, false);
 	}
-	return bev;
 }
 
-/*
- * The listener error callback gets evhttp's argument, not ours: the one
- * connection set of this worker process is kept here for it.
- */
-static struct lb_clients *accept_owner;
+static void
+resume_accepting(evutil_socket_t fd, short what, void *arg)
+{
+	struct lb_clients *set = arg;
 
-/* accept() failed: EMFILE, ENFILE, ENOBUFS... Back off, do not spin. */
+	if (set->n < set->max && !set->draining)
+		listeners_set(set, true);
+}
+
 static void
 accept_error(struct evconnlistener *lev, void *arg)
 {
-	struct lb_clients *set = accept_owner;
+	struct lb_clients *set = arg;
+	struct timeval	   tv;
 	int		   err = EVUTIL_SOCKET_ERROR();
 
-	if (set == NULL)
-		return;
 	log_warnx("accept: %s; pausing for %d ms",
 	    evutil_socket_error_to_string(err), ACCEPT_RETRY_MS);
-	set->resume_at = lb_now_ms() + ACCEPT_RETRY_MS;
 	listeners_set(set, false);
+	tv_ms(&tv, ACCEPT_RETRY_MS);
+	evtimer_add(set->resume, &tv);
 }
 
 struct lb_clients *
-lb_clients_new(struct event_base *base, struct evhttp *http,
-    const struct lb_cfg *cfg)
+lb_clients_new(struct event_base *base, const struct lb_cfg *cfg,
+    struct lb_proxy *px)
 {
 	struct lb_clients *set;
-	struct timeval	   tv = { 0, SWEEP_MS * 1000 };
 
 	if ((set = calloc(1, sizeof(*set))) == NULL)
 		return NULL;
 	TAILQ_INIT(&set->list);
-	TAILQ_INIT(&set->dead);
+	set->base = base;
+	set->px = px;
 	set->max = cfg->max_connections;
-	set->timeout_ms = cfg->client_timeout_ms;
 	set->max_head = cfg->max_header_size;
-	set->sweep = event_new(base, -1, EV_PERSIST, sweep, set);
-	set->reap = event_new(base, -1, 0, reap, set);
-	if (set->sweep == NULL || set->reap == NULL ||
-	    event_add(set->sweep, &tv) == -1) {
-		lb_clients_free(set);
+	set->max_body = cfg->max_body_size;
+	set->client_ms = cfg->client_timeout_ms;
+	set->tunnel_ms = cfg->tunnel_timeout_ms;
+	tv_ms(&set->client_tv, cfg->client_timeout_ms);
+	tv_ms(&set->keepalive_tv, cfg->keepalive_timeout_ms);
+	tv_ms(&set->tunnel_tv, cfg->tunnel_timeout_ms);
+	if ((set->resume = evtimer_new(base, resume_accepting, set)) == NULL) {
+		free(set);
 		return NULL;
 	}
-	evhttp_set_bevcb(http, client_new, set);
-	accept_owner = set;
 	return set;
 }
 
 int
-lb_clients_add_listener(struct lb_clients *set,
-    struct evhttp_bound_socket		  *bound)
+lb_clients_listen(struct lb_clients *set, int fd)
 {
-	struct evconnlistener **p, *lev;
+	struct evconnlistener  *lev;
+	struct evconnlistener **l;
 
-	lev = evhttp_bound_socket_get_listener(bound);
-	p = reallocarray(set->listeners, set->n_listeners + 1, sizeof(*p));
-	if (p == NULL)
+	l = reallocarray(set->listeners, set->n_listeners + 1, sizeof(*l));
+	if (l == NULL)
 		return -1;
-	set->listeners = p;
-	set->listeners[set->n_listeners++] = lev;
+	set->listeners = l;
+	evutil_make_socket_nonblocking(fd);
+	lev = evconnlistener_new(set->base, accepted, set,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	if (lev == NULL)
+		return -1;
 	evconnlistener_set_error_cb(lev, accept_error);
+	set->listeners[set->n_listeners++] = lev;
+	if (set->paused)
+		evconnlistener_disable(lev);
 	return 0;
 }
 
-void
-lb_clients_drop_listeners(struct lb_clients *set)
+static void
+listeners_free(struct lb_clients *set)
 {
+	for (size_t i = 0; i < set->n_listeners; i++)
+		evconnlistener_free(set->listeners[i]);
 	free(set->listeners);
 	set->listeners = NULL;
 	set->n_listeners = 0;
+}
+
+void
+lb_clients_drain(struct lb_clients *set)
+{
+	set->draining = true;
+	listeners_free(set);
+	evtimer_del(set->resume);
+}
+
+void
+lb_clients_close_idle(struct lb_clients *set)
+{
+	struct lb_client *c, *next;
+
+	for (c = TAILQ_FIRST(&set->list); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->state == CS_IDLE && evbuffer_get_length(c->out) == 0)
+			client_free(c);
+	}
 }
 
 void
@@ -548,18 +1410,11 @@ lb_clients_free(struct lb_clients *set)
 {
 	if (set == NULL)
 		return;
+	set->draining = true;
+	listeners_free(set);
 	while (!TAILQ_EMPTY(&set->list))
 		client_free(TAILQ_FIRST(&set->list));
-	while (!TAILQ_EMPTY(&set->dead))
-		client_free(TAILQ_FIRST(&set->dead));
-	if (set->sweep != NULL)
-		event_free(set->sweep);
-	if (set->reap != NULL)
-		event_free(set->reap);
-	free(set->by_fd);
-	free(set->listeners);
-	if (accept_owner == set)
-		accept_owner = NULL;
+	event_free(set->resume);
 	free(set);
 }
 
@@ -567,76 +1422,4 @@ unsigned
 lb_clients_count(const struct lb_clients *set)
 {
 	return set->n;
-}
-
-/* The record of the connection BEV is for, if it has one yet. */
-static struct lb_client *
-client_of_bev(struct lb_clients *set, struct bufferevent *bev)
-{
-	int fd = bufferevent_getfd(bev);
-
-	if (set == NULL || fd < 0 || (size_t)fd >= set->n_by_fd)
-		return NULL;
-	return set->by_fd[fd];
-}
-
-static struct lb_client *
-client_of(struct lb_clients *set, struct evhttp_request *req)
-{
-	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-
-	if (evcon == NULL)
-		return NULL;
-	return client_of_bev(set, evhttp_connection_get_bufferevent(evcon));
-}
-
-void
-lb_clients_reading(struct lb_clients *set, struct bufferevent *bev)
-{
-	struct lb_client *c = client_of_bev(set, bev);
-
-	if (c != NULL)
-		watch_first(c);
-}
-
-void
-lb_clients_busy(struct lb_clients *set, struct evhttp_request *req,
-    void (*gone)(struct evhttp_connection *, void *), void    *arg)
-{
-	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	struct lb_client	 *c = client_of(set, req);
-
-	if (c == NULL) {
-		/* Not watched (out of memory when it came): evhttp's hook. */
-		if (evcon != NULL)
-			evhttp_connection_set_closecb(evcon, gone, arg);
-		return;
-	}
-	c->busy = true;
-	c->gone = gone;
-	c->gone_arg = arg;
-	if (c->evcon == NULL) {
-		c->evcon = evcon;
-		evhttp_connection_set_closecb(evcon, client_closing, c);
-	}
-}
-
-void
-lb_clients_idle(struct lb_clients *set, struct evhttp_request *req)
-{
-	struct lb_client *c = client_of(set, req);
-
-	if (c == NULL) {
-		struct evhttp_connection *evcon;
-
-		if ((evcon = evhttp_request_get_connection(req)) != NULL)
-			evhttp_connection_set_closecb(evcon, NULL, NULL);
-		return;
-	}
-	c->busy = false;
-	c->gone = NULL;
-	if (c->failed != 0)
-		/* evhttp closes after an answer that says so. */
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "Connection", "close");
 }

@@ -1,50 +1,157 @@
 /*
- * worker/client.h -- what evhttp 2.1 does not do for client connections:
- * count them (limits.max_connections), bound the time a request head and
- * a request body may take (timeouts.client), and refuse ambiguous or
- * malformed bytes (common/reqscan.h) before evhttp parses them.
+ * worker/client.h -- lbmaster's own HTTP/1.1 server connection.
+ *
+ * One module owns a client connection from accept to close: it reads the
+ * request head through the strict scanner (common/reqscan.h), parses it,
+ * hands it to the proxy (worker/proxy.h) as an exchange, streams the
+ * request body to it on demand, writes the answer the proxy gives back,
+ * keeps the connection alive or closes it (lingering after an error), and
+ * turns it into a byte tunnel after a 101. Nobody else reads or writes the
+ * socket or frees the record.
  */
 #ifndef LB_CLIENT_H
 #define LB_CLIENT_H
 
-#include <event2/bufferevent.h>
-#include <event2/event.h>
-#include <event2/http.h>
+#include <sys/socket.h>
 
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "common/addr.h"
+#include "common/body.h"
+#include "common/http.h"
 #include "config/config.h"
 
 struct lb_clients;
+struct lb_client;
+struct lb_conn;
+struct lb_proxy;
+
+/*
+ * A request head as the client sent it. Everything points into storage
+ * that lives until the exchange ends (lb_client_end, lb_client_abort or
+ * the ops' gone).
+ */
+struct lb_request {
+	struct lb_client      *client;
+	const char	      *method; /* NUL-terminated */
+	size_t		       method_len;
+	const char	      *target; /* NUL-terminated, as received */
+	size_t		       target_len;
+	unsigned	       minor; /* HTTP/1.minor */
+	struct lb_http_header *hdrs;  /* in the order received */
+	size_t		       n_hdrs;
+	const char	      *host; /* the Host field's value, NUL-terminated,
+					or NULL */
+	enum lb_body_framing   body;	 /* NONE, LENGTH or CHUNKED */
+	uint64_t	       body_len; /* with LENGTH */
+	bool		       expect_continue;
+	bool		       upgrade; /* Connection: upgrade and an
+					   Upgrade other than h2c */
+	const struct sockaddr *peer;
+	const char	      *client_ip; /* "192.0.2.1" */
+	int64_t		       start_us;  /* first byte of the head */
+};
+
+/* What the client side tells the exchange bound to it. */
+struct lb_client_ops {
+	/* Body bytes wait (lb_client_body_take), or the body is complete. */
+	void (*body)(void *x);
+	/* The output written to the client fell below the low-water mark. */
+	void (*drained)(void *x);
+	/*
+	 * The client went away, or sent garbage in the middle of its body
+	 * (STATUS 400 or 413, and nothing was answered yet; else 0). The
+	 * exchange must let go: no more calls with this client.
+	 */
+	void (*gone)(void *x, int status);
+};
+
+/* Output past this is not written yet: the exchange should wait. */
+#define LB_CLIENT_HIGH_WATER (256 * 1024)
 
 /* worker/client.c */
 
 /*
- * Watch every connection HTTP accepts (it installs evhttp_set_bevcb).
- * NULL on ENOMEM.
+ * The client connections of one worker, served from the listening
+ * sockets added with lb_clients_listen. Complete request heads go to
+ * lb_proxy_request(PX). NULL on ENOMEM.
  */
-struct lb_clients *
-lb_clients_new(struct event_base *, struct evhttp *http, const struct lb_cfg *);
-/* Pause and resume this listener around max_connections. */
-int lb_clients_add_listener(struct lb_clients *, struct evhttp_bound_socket *);
-/* Forget the listeners (they are being removed: draining). */
-void lb_clients_drop_listeners(struct lb_clients *);
+struct lb_clients *lb_clients_new(struct event_base *, const struct lb_cfg *,
+    struct lb_proxy *px);
+/* Serve the listening socket FD (inherited; closed by lb_clients_free). */
+int lb_clients_listen(struct lb_clients *, int fd);
+/*
+ * Stop accepting, close the listening sockets. Idle keep-alive clients
+ * get one more request at most, answered with Connection: close, and are
+ * closed at lb_clients_close_idle.
+ */
+void lb_clients_drain(struct lb_clients *);
+/* Close every connection that has nothing in flight. */
+void lb_clients_close_idle(struct lb_clients *);
+/* Close everything. */
 void lb_clients_free(struct lb_clients *);
 /* Connections open now. */
 unsigned lb_clients_count(const struct lb_clients *);
+
+/* Bind the exchange X to the request in progress on C. */
+void lb_client_bind(struct lb_client *c, const struct lb_client_ops *ops,
+    void *x);
 /*
- * REQ is being answered asynchronously (it went to a backend): GONE(ARG)
- * is called if evhttp closes its connection before lb_clients_idle, as
- * evhttp_connection_set_closecb would (this module owns that callback).
- * Bytes that arrive meanwhile are scanned; if they are malformed,
- * lb_clients_idle asks evhttp to close the connection after this answer.
- * lb_clients_idle: REQ's answer is about to end; GONE is forgotten.
+ * Move up to MAX bytes of request body (decoded) to DST, chunk-framed
+ * when CHUNKED. Returns the bytes moved (0: none waiting now).
  */
-void lb_clients_busy(struct lb_clients *, struct evhttp_request *,
-    void (*gone)(struct evhttp_connection *, void *), void *arg);
-void lb_clients_idle(struct lb_clients *, struct evhttp_request *);
+size_t lb_client_body_take(struct lb_client *c, struct evbuffer *dst,
+    size_t max, bool chunked);
+/* Has the whole request body been taken? */
+bool lb_client_body_done(const struct lb_client *c);
 /*
- * evhttp may have switched BEV's reading back on (it does after an
- * answer): keep our own read event ahead of its (see client.c).
+ * Tell the client to send its body (Expect: 100-continue): writes
+ * "100 Continue" once, and only if the client asked for it.
  */
-void lb_clients_reading(struct lb_clients *, struct bufferevent *bev);
+void lb_client_continue(struct lb_client *c);
+
+/*
+ * Start the answer: the status line, with the client's HTTP version.
+ * Returns the buffer to add header lines to ("Name: value\r\n"), then
+ * call lb_client_head_end. BODY says how the answer's body is delimited
+ * as the origin sends it: NONE (HEAD, 204, 304), LENGTH (a Content-Length
+ * line was added), or CLOSE (unknown: chunked to an HTTP/1.1 client,
+ * until close to 1.0). KEEPALIVE: the exchange does not need the
+ * connection closed. HAVE_DATE: a Date line was added.
+ */
+struct evbuffer *lb_client_head_begin(struct lb_client *c, int status,
+    const char *reason, size_t reason_len);
+void lb_client_head_end(struct lb_client *c, enum lb_body_framing body,
+    bool keepalive, bool have_date);
+/* The head of a 101: the origin's fields as they are, and no others. */
+void lb_client_head_end_tunnel(struct lb_client *c);
+/* The reason phrase lbmaster writes for STATUS. */
+const char *lb_client_reason(int status);
+/* N body bytes from SRC, framed as the head said; written at once
+ * unless LAST (lb_client_end writes those). */
+void lb_client_send(struct lb_client *c, struct evbuffer *src, size_t n,
+    bool last);
+/* Bytes of the answer not yet written to the socket. */
+size_t lb_client_pending(const struct lb_client *c);
+/* The answer is complete: the exchange lets go. */
+void lb_client_end(struct lb_client *c);
+/* The answer cannot be completed: close so that it shows truncated. */
+void lb_client_abort(struct lb_client *c);
+/*
+ * A whole answer of our own, STATUS with a plain-text body, and the
+ * exchange (if any) lets go. CLOSE: close the connection after it.
+ */
+void lb_client_reply(struct lb_client *c, int status, bool close);
+/*
+ * The origin switched protocols: the 101 head is in the client's output
+ * already (lb_client_head_begin/_end with NONE); from now on bytes pass
+ * both ways between C and ORIGIN (whose callback this takes over) until
+ * one side closes. The exchange lets go; C owns ORIGIN.
+ */
+void lb_client_tunnel(struct lb_client *c, struct lb_conn *origin);
 
 #endif /* LB_CLIENT_H */

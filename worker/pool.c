@@ -79,7 +79,8 @@ lb_conn_free(struct lb_conn *c)
 static void
 report(struct lb_conn *c, enum lb_conn_event what)
 {
-	if (what != LB_CONN_READ && what != LB_CONN_CONNECTED) {
+	if (what != LB_CONN_READ && what != LB_CONN_CONNECTED &&
+	    what != LB_CONN_DRAINED) {
 		/* The end of this connection's use: nothing more to say. */
 		event_del(c->rev);
 		event_del(c->wev);
@@ -173,8 +174,10 @@ conn_writable(evutil_socket_t fd, short what, void *arg)
 		report(c, LB_CONN_ERROR);
 		return;
 	}
-	if (evbuffer_get_length(c->out) == 0)
+	if (evbuffer_get_length(c->out) == 0) {
 		event_del(c->wev);
+		report(c, LB_CONN_DRAINED);
+	}
 }
 
 void

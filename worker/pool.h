@@ -33,6 +33,7 @@ enum lb_conn_event {
 	LB_CONN_EOF,	 /* the origin closed; c->in has all it sent */
 	LB_CONN_ERROR,	 /* c->err says which */
 	LB_CONN_TIMEOUT, /* nothing within the connect, write or read time */
+	LB_CONN_DRAINED, /* c->out, which had to wait, is written */
 };
 
 typedef void lb_conn_cb(struct lb_conn *, enum lb_conn_event, void *arg);

@@ -10,7 +10,6 @@
 #include <strings.h>
 
 #include <event2/buffer.h>
-#include <event2/keyvalq_struct.h>
 
 #include "common/addr.h"
 #include "common/http.h"
@@ -95,14 +94,12 @@ name_in_kv(const char *name, const struct lb_kv *kv, size_t n)
 
 /* Is NAME listed in any Connection header of the client? */
 static bool
-named_by_connection(const struct evkeyvalq *in, const char *name)
+named_by_connection(const struct lb_fwd *f, const char *name)
 {
-	const struct evkeyval *kv;
-
-	TAILQ_FOREACH(kv, in, next)
-	if (strcasecmp(kv->key, "Connection") == 0 &&
-	    lb_http_list_has(kv->value, name))
-		return true;
+	for (size_t i = 0; i < f->n_hdrs; i++)
+		if (strcasecmp(f->hdrs[i].name, "Connection") == 0 &&
+		    lb_http_list_has(f->hdrs[i].value, name))
+			return true;
 	return false;
 }
 
@@ -113,6 +110,7 @@ header_is_ours(const char *name)
 	static const char *const ours[] = {
 		"Host",
 		"Content-Length",
+		"Transfer-Encoding",
 		"Expect",
 		"X-Forwarded-For",
 		"X-Forwarded-Proto",
@@ -144,9 +142,8 @@ lb_rules_request_head(struct evbuffer *out, const struct lb_route *route,
 	 * one thread, and the buffer keeps its capacity from request to
 	 * request: a head costs no allocation and no printf.
 	 */
-	static struct lb_buf   b;
-	const struct evkeyval *kv;
-	const char	      *host = f->host;
+	static struct lb_buf b;
+	const char	    *host = f->host;
 	bool		       xff = false;
 	char		       num[24];
 
@@ -169,15 +166,23 @@ lb_rules_request_head(struct evbuffer *out, const struct lb_route *route,
 	lb_buf_add(&b, LB_LIT(" HTTP/1.1\r\n"));
 	add_header(&b, "Host", host);
 
-	TAILQ_FOREACH(kv, f->in, next)
-	{
-		if (lb_http_is_hop_by_hop(kv->key) || header_is_ours(kv->key) ||
-		    named_by_connection(f->in, kv->key) ||
-		    name_in(kv->key, route->hdr_remove, route->n_hdr_remove) ||
-		    name_in_kv(kv->key, route->hdr_add, route->n_hdr_add))
+	for (size_t i = 0; i < f->n_hdrs; i++) {
+		const char *name = f->hdrs[i].name;
+
+		/* An upgrade keeps its Upgrade header (SPEC section 7). */
+		if (f->upgrade && strcasecmp(name, "Upgrade") == 0) {
+			add_header(&b, name, f->hdrs[i].value);
 			continue;
-		add_header(&b, kv->key, kv->value);
+		}
+		if (lb_http_is_hop_by_hop(name) || header_is_ours(name) ||
+		    named_by_connection(f, name) ||
+		    name_in(name, route->hdr_remove, route->n_hdr_remove) ||
+		    name_in_kv(name, route->hdr_add, route->n_hdr_add))
+			continue;
+		add_header(&b, name, f->hdrs[i].value);
 	}
+	if (f->upgrade)
+		lb_buf_add(&b, LB_LIT("Connection: upgrade\r\n"));
 	for (size_t i = 0; i < route->n_hdr_add; i++) {
 		if (strcasecmp(route->hdr_add[i].name, "Host") == 0)
 			continue;
@@ -186,14 +191,13 @@ lb_rules_request_head(struct evbuffer *out, const struct lb_route *route,
 
 	/* X-Forwarded-For: every earlier hop in order, then this client. */
 	lb_buf_add(&b, LB_LIT("X-Forwarded-For: "));
-	TAILQ_FOREACH(kv, f->in, next)
-	{
-		if (strcasecmp(kv->key, "X-Forwarded-For") != 0 ||
-		    kv->value[0] == '\0')
+	for (size_t i = 0; i < f->n_hdrs; i++) {
+		if (strcasecmp(f->hdrs[i].name, "X-Forwarded-For") != 0 ||
+		    f->hdrs[i].value[0] == '\0')
 			continue;
 		if (xff)
 			lb_buf_add(&b, LB_LIT(", "));
-		lb_buf_adds(&b, kv->value);
+		lb_buf_adds(&b, f->hdrs[i].value);
 		xff = true;
 	}
 	if (xff)
@@ -202,7 +206,9 @@ lb_rules_request_head(struct evbuffer *out, const struct lb_route *route,
 	lb_buf_add(&b, LB_LIT("\r\nX-Forwarded-Proto: http\r\n"));
 	if (f->host != NULL)
 		add_header(&b, "X-Forwarded-Host", f->host);
-	if (f->body_len > 0 || f->body_always) {
+	if (f->chunked) {
+		lb_buf_add(&b, LB_LIT("Transfer-Encoding: chunked\r\n"));
+	} else if (f->body_len > 0 || f->body_always) {
 		lb_snprintf(num, sizeof(num), "%llu",
 		    (unsigned long long)f->body_len);
 		add_header(&b, "Content-Length", num);

@@ -12,9 +12,8 @@
 #include <stdbool.h>
 
 #include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 
+#include "common/http.h"
 #include "config/config.h"
 
 /* Everything the head of a forwarded request is made from. */
@@ -22,11 +21,15 @@ struct lb_fwd {
 	const char	       *method;	   /* "GET" */
 	const char	       *path;	   /* rewritten, normalized */
 	const char	       *query;	   /* rewritten; NULL or "" for none */
-	const struct evkeyvalq *in;	   /* the client's headers */
-	const char	       *client_ip; /* "192.0.2.1", "::1" */
-	const char	       *host;	   /* client's Host, or NULL */
-	uint64_t		body_len;  /* bytes of body to send */
-	bool body_always;		   /* send Content-Length even when 0 */
+	/* The client's header fields, names and values NUL-terminated. */
+	const struct lb_http_header *hdrs;
+	size_t			     n_hdrs;
+	const char		    *client_ip; /* "192.0.2.1", "::1" */
+	const char		    *host;	/* client's Host, or NULL */
+	uint64_t		     body_len;	/* bytes of body to send */
+	bool body_always; /* send Content-Length even when 0 */
+	bool chunked;	  /* the body goes chunked (its length unknown) */
+	bool upgrade;	  /* keep Upgrade, say Connection: upgrade */
 };
 
 /* worker/rules.c */
@@ -49,7 +52,8 @@ char *lb_rules_rewrite_path(const struct lb_route *, const char *path);
  * Connection dropped, Expect dropped, header_rules applied, Host kept (or
  * the server's name when the client sent none or a rule removed it),
  * X-Forwarded-For appended, X-Forwarded-Proto and -Host set, our own
- * Content-Length. Returns 0 or -1 (ENOMEM).
+ * Content-Length or Transfer-Encoding: chunked, and for an upgrade its
+ * Upgrade header and Connection: upgrade. Returns 0 or -1 (ENOMEM).
  */
 int lb_rules_request_head(struct evbuffer *out, const struct lb_route *route,
     const struct lb_server *srv, const struct lb_fwd *f);

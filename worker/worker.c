@@ -1,6 +1,7 @@
 /*
- * worker/worker.c -- a worker process's life: set up evhttp on the
- * inherited sockets, tell the master it accepts, serve, drain, exit.
+ * worker/worker.c -- a worker process's life: serve client connections
+ * on the inherited sockets (worker/client.c), tell the master it
+ * accepts, serve, drain, exit.
  */
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -14,7 +15,6 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <event2/http.h>
 
 #include "common/log.h"
 #include "worker/access_log.h"
@@ -32,11 +32,8 @@
 
 /* The worker's state: the one mutable process-wide struct. */
 static struct {
-	struct event_base	    *base;
-	struct evhttp		    *http;
-	struct evhttp_bound_socket **bound; /* owned array */
-	size_t			     n_bound;
-	struct lb_proxy		     px;
+	struct event_base *base;
+	struct lb_proxy	   px;
 	struct lb_admin	  *admin; /* owned; NULL without admin.listen */
 	struct lb_clients *clients;
 	struct event	  *ctl_ev;
@@ -49,12 +46,7 @@ static struct {
 static void
 stop_accepting(void)
 {
-	if (W.clients != NULL)
-		lb_clients_drop_listeners(W.clients);
-	for (size_t i = 0; i < W.n_bound; i++)
-		if (W.bound[i] != NULL)
-			evhttp_del_accept_socket(W.http, W.bound[i]);
-	W.n_bound = 0;
+	lb_clients_drain(W.clients);
 	lb_admin_stop(W.admin);
 }
 
@@ -68,6 +60,7 @@ exit_now(evutil_socket_t fd, short what, void *arg)
 	 */
 	if (arg == NULL && W.px.inflight > 0)
 		return;
+	lb_clients_close_idle(W.clients);
 	if (arg != NULL)
 		log_warnx("%s", (const char *)arg);
 	event_base_loopbreak(W.base);
@@ -172,7 +165,6 @@ int
 lb_worker_main(const struct lb_worker_args *a)
 {
 	const struct lb_cfg *cfg = a->cfg;
-	struct timeval	     tv;
 	int		     rc = LB_EXIT_FATAL;
 
 	memset(&W, 0, sizeof(W));
@@ -202,55 +194,16 @@ lb_worker_main(const struct lb_worker_args *a)
 		log_warn("proxy set-up");
 		goto out;
 	}
-	if ((W.http = evhttp_new(W.base)) == NULL) {
-		log_warnx("evhttp_new failed");
-		goto out;
-	}
-	evhttp_set_allowed_methods(W.http,
-	    EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-		EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
-		EVHTTP_REQ_TRACE | EVHTTP_REQ_PATCH |
-		EVHTTP_REQ_CONNECT); /* refused by the proxy, cleanly */
-	evhttp_set_default_content_type(W.http, NULL);
-	/*
-	 * worker/client.c enforces max_header_size (431) on the raw bytes
-	 * first; evhttp's own limit, which answers 413, stays out of its way.
-	 */
-	evhttp_set_max_headers_size(W.http,
-	    (ev_ssize_t)cfg->max_header_size + 65536);
-	evhttp_set_max_body_size(W.http, (ev_ssize_t)cfg->max_body_size);
-	/*
-	 * evhttp's timeout is an inactivity timeout: it closes keep-alive
-	 * connections idle for timeouts.keepalive and clients that stop
-	 * reading. The whole head and body each get timeouts.client from
-	 * their first byte (worker/client.c).
-	 */
-	if (cfg->keepalive_timeout_ms > 0) {
-		tv.tv_sec = cfg->keepalive_timeout_ms / 1000;
-		tv.tv_usec = (cfg->keepalive_timeout_ms % 1000) * 1000;
-		evhttp_set_timeout_tv(W.http, &tv);
-	}
-	if ((W.clients = lb_clients_new(W.base, W.http, cfg)) == NULL) {
+	if ((W.clients = lb_clients_new(W.base, cfg, &W.px)) == NULL) {
 		log_warn("client connections");
 		goto out;
 	}
-	W.px.clients = W.clients;
-	evhttp_set_gencb(W.http, lb_proxy_handle, &W.px);
-
-	if ((W.bound = calloc(a->n_fds ? a->n_fds : 1, sizeof(*W.bound))) ==
-	    NULL)
-		goto out;
 	for (size_t i = 0; i < a->n_fds; i++) {
-		W.bound[i] = evhttp_accept_socket_with_handle(W.http,
-		    a->fds[i]);
-		if (W.bound[i] == NULL) {
+		if (lb_clients_listen(W.clients, a->fds[i]) == -1) {
 			log_warnx("cannot serve listening socket %d",
 			    a->fds[i]);
 			goto out;
 		}
-		W.n_bound++;
-		if (lb_clients_add_listener(W.clients, W.bound[i]) == -1)
-			goto out;
 	}
 
 	if (a->admin_fd != -1 &&
@@ -274,8 +227,6 @@ lb_worker_main(const struct lb_worker_args *a)
 	event_base_dispatch(W.base);
 	rc = 0;
 out:
-	if (W.http != NULL)
-		evhttp_free(W.http);
 	lb_admin_free(W.admin);
 	lb_clients_free(W.clients);
 	if (W.px.ups != NULL)
@@ -286,7 +237,6 @@ out:
 		event_free(W.grace_ev);
 	if (W.deadline_ev != NULL)
 		event_free(W.deadline_ev);
-	free(W.bound);
 	if (W.base != NULL)
 		event_base_free(W.base);
 	lb_access_log_close();

@@ -37,8 +37,6 @@
 #include <strings.h>
 
 #include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 
 #include "common/http.h"
 #include "common/str.h"
@@ -125,18 +123,17 @@ name_eq(const char *name, size_t len, const char *s)
 
 /* Does the client's Connection list NAME (LEN bytes)? */
 static bool
-connection_names(const struct evkeyvalq *in, const char *name, size_t len)
+connection_names(const struct lb_fwd *f, const char *name, size_t len)
 {
-	const struct evkeyval *kv;
-	char		      *s;
-	bool		       yes = false;
+	char *s;
+	bool  yes = false;
 
 	if ((s = strndup(name, len)) == NULL)
 		fuzz_fail("out of memory");
-	TAILQ_FOREACH(kv, in, next)
-	if (strcasecmp(kv->key, "Connection") == 0 &&
-	    lb_http_list_has(kv->value, s))
-		yes = true;
+	for (size_t i = 0; i < f->n_hdrs; i++)
+		if (strcasecmp(f->hdrs[i].name, "Connection") == 0 &&
+		    lb_http_list_has(f->hdrs[i].value, s))
+			yes = true;
 	free(s);
 	return yes;
 }
@@ -222,7 +219,7 @@ check_head(const char *h, size_t len, const struct lb_fwd *f,
 			fuzz_fail("forwarded \"%.*s\"", (int)n, p);
 		free(name);
 		if (!ours(p, ilen, r)) {
-			if (connection_names(f->in, p, ilen))
+			if (connection_names(f, p, ilen))
 				fuzz_fail("forwarded \"%.*s\" that Connection "
 					  "names",
 				    (int)n, p);
@@ -292,12 +289,19 @@ client_sa(struct sockaddr_storage *ss, const char *text)
 	return (const struct sockaddr *)ss;
 }
 
+/* The client's fields, as worker/client.c parses them. */
+struct fields {
+	struct lb_http_header h[MAX_LINES];
+	size_t		      n;
+	const char	     *host;
+};
+
 /*
- * Parse LINE ("Name: value", NUL-terminated, writable) as evhttp would
- * and add it to IN. False when the proxy would refuse the request.
+ * Parse LINE ("Name: value", NUL-terminated, writable) as the client
+ * side would and add it to IN. False when it would refuse the request.
  */
 static bool
-add_header(struct evkeyvalq *in, char *line)
+add_header(struct fields *in, char *line)
 {
 	char *colon, *v, *e;
 
@@ -314,10 +318,17 @@ add_header(struct evkeyvalq *in, char *line)
 	if (!lb_http_is_token(line, strlen(line)) ||
 	    lb_str_has_ctl(v, strlen(v)))
 		return false;
-	if (strcasecmp(line, "Host") == 0 &&
-	    evhttp_find_header(in, "Host") != NULL)
-		return false; /* two Hosts: 400 */
-	return evhttp_add_header(in, line, v) == 0;
+	if (strcasecmp(line, "Host") == 0) {
+		if (in->host != NULL)
+			return false; /* two Hosts: 400 */
+		in->host = v;
+	}
+	in->h[in->n].name = line;
+	in->h[in->n].name_len = strlen(line);
+	in->h[in->n].value = v;
+	in->h[in->n].value_len = strlen(v);
+	in->n++;
+	return true;
 }
 
 int
@@ -325,7 +336,7 @@ lb_fuzz_rules(const uint8_t *data, size_t size)
 {
 	struct lb_cfg	       *cfg = config();
 	const struct lb_route  *route;
-	struct evkeyvalq	in;
+	struct fields		in;
 	struct evbuffer	       *out = NULL;
 	struct sockaddr_storage ss;
 	struct lb_fwd		f;
@@ -335,7 +346,7 @@ lb_fuzz_rules(const uint8_t *data, size_t size)
 	size_t			n_lines = 0, len;
 	unsigned		flags;
 
-	TAILQ_INIT(&in);
+	memset(&in, 0, sizeof(in));
 	if (size < 1 || memchr(data, '\0', size) != NULL)
 		return 0; /* C strings from here on */
 	flags = data[0];
@@ -356,7 +367,7 @@ lb_fuzz_rules(const uint8_t *data, size_t size)
 	f.body_always = (flags & 7) == 1 || (flags & 7) == 2 ||
 	    (flags & 7) == 5;
 	f.client_ip = client_ips[(flags >> 4) & 3];
-	f.in = &in;
+	f.hdrs = in.h;
 
 	/* The target: origin-form path, '?', raw query. */
 	if (line[0][0] != '/')
@@ -372,7 +383,8 @@ lb_fuzz_rules(const uint8_t *data, size_t size)
 	for (size_t i = 1; i < n_lines; i++)
 		if (!add_header(&in, line[i]))
 			goto done;
-	f.host = evhttp_find_header(&in, "Host");
+	f.n_hdrs = in.n;
+	f.host = in.host;
 
 	if ((route = lb_routes_match(cfg->table, f.host, npath)) == NULL)
 		goto done;
@@ -409,7 +421,6 @@ done:
 	free(query);
 	free(path);
 	free(npath);
-	evhttp_clear_headers(&in);
 	free(copy);
 	return 0;
 }
