@@ -121,12 +121,93 @@ lb_http_parse_response(const char *buf, size_t len,
 	return (ssize_t)(p - buf);
 }
 
+/* Where lb_http_chunk_ext_feed is in the grammar of http.h. */
+enum ext_state {
+	EXT_AFTER = LB_HTTP_EXT_START, /* after the digits or an extension */
+	EXT_AFTER_WS,		       /* ... and white space */
+	EXT_SEMI,		       /* after ";" (and white space) */
+	EXT_NAME,		       /* in a name */
+	EXT_NAME_WS,		       /* after a name and white space */
+	EXT_EQ,			       /* after "=" (and white space) */
+	EXT_TOKEN,		       /* in a token value */
+	EXT_QUOTED,		       /* in a quoted string */
+	EXT_QPAIR,		       /* after a backslash in it */
+};
+
+static bool
+is_ws(unsigned char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* One byte of a chunk-ext; -1 when it cannot be there. */
+static int
+ext_byte(enum ext_state st, unsigned char c)
+{
+	switch (st) {
+	case EXT_AFTER:
+	case EXT_AFTER_WS:
+		if (is_ws(c))
+			return EXT_AFTER_WS;
+		return c == ';' ? EXT_SEMI : -1;
+	case EXT_SEMI:
+		if (is_ws(c))
+			return EXT_SEMI;
+		return is_tchar(c) ? EXT_NAME : -1;
+	case EXT_NAME:
+	case EXT_NAME_WS:
+		if (st == EXT_NAME && is_tchar(c))
+			return EXT_NAME;
+		if (is_ws(c))
+			return EXT_NAME_WS;
+		if (c == ';')
+			return EXT_SEMI;
+		return c == '=' ? EXT_EQ : -1;
+	case EXT_EQ:
+		if (is_ws(c))
+			return EXT_EQ;
+		if (c == '"')
+			return EXT_QUOTED;
+		return is_tchar(c) ? EXT_TOKEN : -1;
+	case EXT_TOKEN:
+		if (is_tchar(c))
+			return EXT_TOKEN;
+		if (is_ws(c))
+			return EXT_AFTER_WS;
+		return c == ';' ? EXT_SEMI : -1;
+	case EXT_QUOTED:
+		/* qdtext: HTAB, SP, VCHAR but '"' and '\\', obs-text. */
+		if (c == '"')
+			return EXT_AFTER;
+		if (c == '\\')
+			return EXT_QPAIR;
+		return c == '\t' || (c >= 0x20 && c != 0x7f) ? EXT_QUOTED : -1;
+	case EXT_QPAIR:
+		return c == '\t' || (c >= 0x20 && c != 0x7f) ? EXT_QUOTED : -1;
+	}
+	return -1;
+}
+
+int
+lb_http_chunk_ext_feed(int state, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n && state != -1; i++)
+		state = ext_byte((enum ext_state)state, (unsigned char)p[i]);
+	return state;
+}
+
+bool
+lb_http_chunk_ext_end(int state)
+{
+	return state == EXT_AFTER || state == EXT_NAME || state == EXT_TOKEN;
+}
+
 int
 lb_http_parse_chunk_size(const char *line, size_t len, uint64_t *size)
 {
 	uint64_t v = 0;
 	size_t	 i = 0;
-	int	 d;
+	int	 d, ext;
 
 	/* No sign, no "0x", no leading white space: 1*HEXDIG. */
 	for (; i < len && (d = lb_hexval(line[i])) != -1; i++) {
@@ -136,17 +217,9 @@ lb_http_parse_chunk_size(const char *line, size_t len, uint64_t *size)
 	}
 	if (i == 0)
 		return -1;
-	/* BWS then ";" chunk-ext, or nothing. */
-	while (i < len && (line[i] == ' ' || line[i] == '\t'))
-		i++;
-	if (i < len && line[i] != ';')
+	ext = lb_http_chunk_ext_feed(LB_HTTP_EXT_START, line + i, len - i);
+	if (!lb_http_chunk_ext_end(ext))
 		return -1;
-	for (; i < len; i++) {
-		unsigned char c = (unsigned char)line[i];
-
-		if ((c < 0x20 && c != '\t') || c == 0x7f)
-			return -1;
-	}
 	*size = v;
 	return 0;
 }

@@ -41,8 +41,27 @@ struct lb_http_response {
  */
 ssize_t lb_http_parse_response(const char *buf, size_t len,
     struct lb_http_response *resp, struct lb_http_header *hdrs, size_t max);
-/* A chunk-size line (without its line ending): HEX [;ext]. 0 or -1. */
+/*
+ * A chunk-size line without its line ending: 1*HEXDIG [chunk-ext], the
+ * extensions as lb_http_chunk_ext_feed takes them. 0 or -1 (no digits,
+ * overflow, anything else); *size is written only on success.
+ */
 int lb_http_parse_chunk_size(const char *line, size_t len, uint64_t *size);
+/*
+ * The chunk extensions after a chunk size's digits, for a caller that sees
+ * the line in pieces and cannot keep it (RFC 9112 section 7.1.1):
+ *
+ *	*( BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ] )
+ *
+ * Start from LB_HTTP_EXT_START and feed the bytes that follow the digits,
+ * split anywhere; each call returns the new state, or -1 once the bytes
+ * can no longer begin a chunk-ext (it stays -1). lb_http_chunk_ext_end
+ * says whether the line may end in STATE: not after white space, a ";" or
+ * an "=", nor inside a quoted string.
+ */
+#define LB_HTTP_EXT_START 0
+int  lb_http_chunk_ext_feed(int state, const char *p, size_t n);
+bool lb_http_chunk_ext_end(int state);
 /*
  * A Content-Length value: digits, or a list of identical values ("5, 5").
  * 0 or -1 (empty, sign, overflow, differing values).

@@ -34,6 +34,7 @@ static const struct fuzzer {
 	{ "fuzz_http", lb_fuzz_http },
 	{ "fuzz_rules", lb_fuzz_rules },
 	{ "fuzz_reqscan", lb_fuzz_reqscan },
+	{ "fuzz_body", lb_fuzz_body },
 };
 
 struct input {

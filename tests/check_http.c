@@ -289,6 +289,20 @@ static const struct chunk_case {
 	{ "000000000000000000000010", 0, 16 },
 	{ "ffffffffffffffff", 0, UINT64_MAX },
 	{ "FfFf", 0, 0xffff },
+	/* chunk-ext (RFC 9112 7.1.1): name, name=token, name="quoted". */
+	{ "5;name", 0, 5 },
+	{ "5;name=value", 0, 5 },
+	{ "5;name=\"\"", 0, 5 },
+	{ "5;name=\"a; b=c\"", 0, 5 },
+	{ "5;n=\"q\\\"uote\\\\\"", 0, 5 },
+	{ "5;n=\"\xe9\"", 0, 5 },
+	/* BWS around ";" and "=", several in a row. */
+	{ "5 ;a", 0, 5 },
+	{ "5; a", 0, 5 },
+	{ "5;a = b", 0, 5 },
+	{ "5;a=\t\"b\"", 0, 5 },
+	{ "5;a;b=1 ; c=\"2\";d", 0, 5 },
+	{ "5;!#$%&'*+-.^_`|~=!#$%&'*+-.^_`|~", 0, 5 },
 	/* Refused. */
 	{ "", -1, 0 },
 	{ ";ext", -1, 0 },
@@ -307,6 +321,32 @@ static const struct chunk_case {
 	{ "1;\x7f", -1, 0 },
 	{ "1\r", -1, 0 },
 	{ "1;a\rb", -1, 0 },
+	/* White space only before ";" and around "=". */
+	{ "1 ", -1, 0 },
+	{ "1\t", -1, 0 },
+	{ "1;", -1, 0 },
+	{ "1; ", -1, 0 },
+	{ "1;;a", -1, 0 },
+	{ "1;=v", -1, 0 },
+	{ "1;a=", -1, 0 },
+	{ "1;a= ", -1, 0 },
+	{ "1;a ", -1, 0 },
+	{ "1;a=b ", -1, 0 },
+	{ "1;a b", -1, 0 },
+	{ "1;a=b c", -1, 0 },
+	{ "1;a=b=c", -1, 0 },
+	{ "1;a,b", -1, 0 },
+	{ "1;a@b", -1, 0 },
+	/* Quoted strings are closed, hold no control. */
+	{ "1;a=\"b", -1, 0 },
+	{ "1;a=\"b\\\"", -1, 0 },
+	{ "1;a=\"b\"c", -1, 0 },
+	{ "1;a=\"b\" c", -1, 0 },
+	{ "1;a=\"\x01\"", -1, 0 },
+	{ "1;a=\"\\\x01\"", -1, 0 },
+	{ "1;a=\"\x7f\"", -1, 0 },
+	{ "1;\xe9", -1, 0 },
+	{ "1;a=\xe9", -1, 0 },
 };
 
 START_TEST(test_chunk_size_table)
@@ -335,6 +375,56 @@ START_TEST(test_chunk_size_uses_len_not_nul)
 	ck_assert_uint_eq(v, 1);
 	ck_assert_int_eq(lb_http_parse_chunk_size("1", 0, &v), -1);
 	ck_assert_int_eq(lb_http_parse_chunk_size("1\0", 2, &v), -1);
+}
+END_TEST
+
+/*
+ * The extension scanner fed in pieces -- every split point, and a byte at
+ * a time -- agrees with the whole line: a caller that cannot keep a long
+ * line gets the same answer.
+ */
+START_TEST(test_chunk_ext_split_anywhere)
+{
+	const struct chunk_case *c = &chunk_cases[_i];
+	size_t			 len = strlen(c->line), digits = 0;
+	bool			 whole;
+	int			 st;
+
+	while (digits < len &&
+	    strchr("0123456789abcdefABCDEF", c->line[digits]) != NULL)
+		digits++;
+	if (digits == 0)
+		return; /* refused before any extension */
+	whole = lb_http_chunk_ext_end(lb_http_chunk_ext_feed(LB_HTTP_EXT_START,
+	    c->line + digits, len - digits));
+	/* The digits are fine in every row whose extension is. */
+	if (c->rc == 0)
+		ck_assert_msg(whole, "\"%s\": extension refused", c->line);
+	for (size_t cut = digits; cut <= len; cut++) {
+		st = lb_http_chunk_ext_feed(LB_HTTP_EXT_START, c->line + digits,
+		    cut - digits);
+		st = lb_http_chunk_ext_feed(st, c->line + cut, len - cut);
+		ck_assert_msg(lb_http_chunk_ext_end(st) == whole,
+		    "\"%s\" cut at %zu", c->line, cut);
+	}
+	st = LB_HTTP_EXT_START;
+	for (size_t i = digits; i < len; i++)
+		st = lb_http_chunk_ext_feed(st, c->line + i, 1);
+	ck_assert_msg(lb_http_chunk_ext_end(st) == whole, "\"%s\" byte by byte",
+	    c->line);
+}
+END_TEST
+
+/* Once refused, the scanner stays refused. */
+START_TEST(test_chunk_ext_refusal_is_final)
+{
+	int st = lb_http_chunk_ext_feed(LB_HTTP_EXT_START, "x", 1);
+
+	ck_assert_int_eq(st, -1);
+	ck_assert_int_eq(lb_http_chunk_ext_feed(st, ";a=b", 4), -1);
+	ck_assert(!lb_http_chunk_ext_end(st));
+	/* Nothing at all is a fine (empty) list of extensions. */
+	ck_assert(lb_http_chunk_ext_end(LB_HTTP_EXT_START));
 }
 END_TEST
 
@@ -504,6 +594,9 @@ http_suite(void)
 	tc = tcase_create("framing");
 	tcase_add_loop_test(tc, test_chunk_size_table, 0, NITEMS(chunk_cases));
 	tcase_add_test(tc, test_chunk_size_uses_len_not_nul);
+	tcase_add_loop_test(tc, test_chunk_ext_split_anywhere, 0,
+	    NITEMS(chunk_cases));
+	tcase_add_test(tc, test_chunk_ext_refusal_is_final);
 	tcase_add_loop_test(tc, test_content_length_table, 0, NITEMS(cl_cases));
 	tcase_add_test(tc, test_content_length_uses_len_not_nul);
 	suite_add_tcase(s, tc);
