@@ -1,14 +1,14 @@
 /*
  * common/reqscan.h -- a strict scanner of the bytes clients send.
  *
- * evhttp 2.1 parses requests leniently: it joins obsolete folded header
- * lines, takes a bare LF for CRLF, reads chunk sizes with strtoll ("0x10",
- * "+1", " 1") and has no bound on the time a request head may take.
- * lbmaster runs every byte a client sends through this scanner first. It
- * follows the message framing of RFC 9112 on its own and refuses anything
- * that is not unambiguous, so that evhttp and lbmaster can never disagree
- * about where a request ends (request smuggling), and it tells the worker
- * when a head or body is in progress so that both can be given a deadline.
+ * The worker's client side (worker/client.c) runs every byte of a request
+ * head through this scanner as it arrives. It follows the message framing
+ * of RFC 9112 and refuses anything that is not unambiguous (bare LF, obs-
+ * fold, white space before a colon, controls, two different
+ * Content-Lengths, Content-Length with Transfer-Encoding, codings other
+ * than chunked), so that lbmaster and any server behind it can never
+ * disagree about where a request ends (request smuggling), and it bounds
+ * a head's size (431) without keeping more than one short line of it.
  */
 #ifndef LB_REQSCAN_H
 #define LB_REQSCAN_H
@@ -50,9 +50,9 @@ struct lb_reqscan {
 	unsigned      n_cl, n_te;
 	uint64_t      cl;
 	bool	      chunked;
-	uint64_t      remaining; /* body or chunk bytes still to come */
-	unsigned      serial;	 /* +1 whenever a head or a body begins */
-	uint64_t      requests;	 /* complete requests seen */
+	uint64_t      remaining;     /* body or chunk bytes still to come */
+	unsigned      serial;	     /* +1 whenever a head or a body begins */
+	uint64_t      requests;	     /* complete requests seen */
 	bool	      head_complete; /* lb_reqscan_head found the end */
 };
 
@@ -74,8 +74,7 @@ int lb_reqscan_feed(struct lb_reqscan *, const char *p, size_t n);
  * the head's framing, and the body is the caller's to frame. Otherwise
  * *USED is N: give it the next bytes.
  */
-int lb_reqscan_head(struct lb_reqscan *, const char *p, size_t n,
-    size_t *used);
+int lb_reqscan_head(struct lb_reqscan *, const char *p, size_t n, size_t *used);
 /* Is a head or a body in progress (for deadlines)? */
 enum lb_scan_wait lb_reqscan_waiting(const struct lb_reqscan *);
 

@@ -337,9 +337,9 @@ START_TEST(test_head_drops_hop_by_hop_and_appends_forwarded)
 		"a=1",
 		NULL,
 	};
-	struct hdrs h;
-	struct lb_fwd	 f = { 0 };
-	char		*s;
+	struct hdrs   h;
+	struct lb_fwd f = { 0 };
+	char	     *s;
 
 	hdrs_init(&h, in);
 	f.hdrs = h.h;
@@ -366,7 +366,7 @@ END_TEST
 START_TEST(test_head_without_host_uses_server_name)
 {
 	static const char *const in[] = { "Accept", "*/*", NULL };
-	struct hdrs	 h;
+	struct hdrs		 h;
 	struct lb_fwd		 f = { 0 };
 	char			*s;
 
@@ -403,9 +403,9 @@ START_TEST(test_head_applies_header_rules)
 		"*/*",
 		NULL,
 	};
-	struct hdrs h;
-	struct lb_fwd	 f = { 0 };
-	char		*s;
+	struct hdrs   h;
+	struct lb_fwd f = { 0 };
+	char	     *s;
 
 	hdrs_init(&h, in);
 	f.hdrs = h.h;
@@ -444,9 +444,9 @@ START_TEST(test_head_host_rule_and_remove_any_case)
 		"yes",
 		NULL,
 	};
-	struct hdrs h;
-	struct lb_fwd	 f = { 0 };
-	char		*s;
+	struct hdrs   h;
+	struct lb_fwd f = { 0 };
+	char	     *s;
 
 	hdrs_init(&h, in);
 	f.hdrs = h.h;
@@ -479,9 +479,9 @@ START_TEST(test_head_skips_empty_forwarded_for)
 		"192.0.2.9",
 		NULL,
 	};
-	struct hdrs h;
-	struct lb_fwd	 f = { 0 };
-	char		*s;
+	struct hdrs   h;
+	struct lb_fwd f = { 0 };
+	char	     *s;
 
 	hdrs_init(&h, in);
 	f.hdrs = h.h;
@@ -525,7 +525,7 @@ START_TEST(test_head_content_length_table)
 		NULL,
 	};
 	const struct cl_case *c = &cl_cases[_i];
-	struct hdrs      h;
+	struct hdrs	      h;
 	struct lb_fwd	      f = { 0 };
 	char		     *s, *cl, want[128];
 
@@ -570,9 +570,9 @@ START_TEST(test_head_connection_names_are_case_insensitive)
 		"4",
 		NULL,
 	};
-	struct hdrs h;
-	struct lb_fwd	 f = { 0 };
-	char		*s;
+	struct hdrs   h;
+	struct lb_fwd f = { 0 };
+	char	     *s;
 
 	hdrs_init(&h, in);
 	f.hdrs = h.h;

@@ -641,6 +641,7 @@ START_TEST(test_metrics_pass_a_strict_format_check)
 		"lbmaster_request_duration_seconds_sum ",
 		"lbmaster_request_duration_seconds_count ",
 		"lbmaster_workers ",
+		"lbmaster_tunnels_active 0\n",
 		"lbmaster_config_reloads_total{result=\"success\"} ",
 		"lbmaster_config_reloads_total{result=\"failure\"} ",
 		"lbmaster_config_generation ",

@@ -244,13 +244,14 @@ END_TEST
  */
 START_TEST(test_stalled_body_is_closed_at_client_timeout_others_served)
 {
-	static const char head[] = "POST /upload HTTP/1.1\r\n"
-				   "Host: www.fruit.com\r\nContent-Length: 64\r\n"
-				   "\r\n0123456789";
-	struct scene	  s;
-	struct lbt_conn	 *c;
-	long long	  start, t = -1;
-	int		  served = 0;
+	static const char
+			 head[] = "POST /upload HTTP/1.1\r\n"
+				  "Host: www.fruit.com\r\nContent-Length: 64\r\n"
+				  "\r\n0123456789";
+	struct scene	 s;
+	struct lbt_conn *c;
+	long long	 start, t = -1;
+	int		 served = 0;
 
 	scene_start(&s, lbt_fmt("timeouts: {client: %dms}\n", CLIENT_TO_MS));
 	ck_assert_ptr_nonnull(c = lbt_conn_open(NULL, s.lb.port));

@@ -365,8 +365,8 @@ lb_admin_status(struct lb_buf *b, const struct lb_cfg *cfg,
 	    "\"reloads\": {\"success\": %" PRIu64 ", \"failure\": %" PRIu64
 	    "},\n \"requests\": ",
 	    atomic_load(&shm->generation), atomic_load(&shm->workers),
-	    atomic_load(&shm->tunnels),
-	    load64(&shm->reloads_ok), load64(&shm->reloads_failed));
+	    atomic_load(&shm->tunnels), load64(&shm->reloads_ok),
+	    load64(&shm->reloads_failed));
 	/* Every route's counters and the unrouted ones: routes[0..n]. */
 	if ((all = calloc((size_t)shm->n_routes + 1, sizeof(*all))) == NULL) {
 		b->failed = true;

@@ -57,13 +57,13 @@
 #include "worker/pool.h"
 #include "worker/proxy.h"
 
-#define ACCEPT_RETRY_MS 100		/* after EMFILE and the like */
-#define IN_HIGH		(256 * 1024)	/* stop reading the client past */
+#define ACCEPT_RETRY_MS 100		 /* after EMFILE and the like */
+#define IN_HIGH		(256 * 1024)	 /* stop reading the client past */
 #define READ_FIRST	(4 * 1024 - 128) /* see worker/pool.c */
 #define READ_SLICE	(64 * 1024 - 128)
 #define READ_BURST	(256 * 1024)
-#define LINGER_MS	2000		 /* lingering close, at most */
-#define LINGER_BYTES	(1024 * 1024)	 /* and no more than this read */
+#define LINGER_MS	2000	      /* lingering close, at most */
+#define LINGER_BYTES	(1024 * 1024) /* and no more than this read */
 
 enum cstate {
 	CS_IDLE,     /* between requests */
@@ -79,10 +79,10 @@ struct creq {
 	struct lb_body		    body;
 	const struct lb_client_ops *ops; /* the exchange's; NULL if none */
 	void			   *x;
-	uint64_t		    taken; /* body bytes taken */
-	bool			    keepalive; /* the client allows it */
-	bool			    continued; /* 100 Continue written */
-	bool			    answering; /* head_begin was called */
+	uint64_t		    taken;	 /* body bytes taken */
+	bool			    keepalive;	 /* the client allows it */
+	bool			    continued;	 /* 100 Continue written */
+	bool			    answering;	 /* head_begin was called */
 	bool			    chunked_out; /* the answer is chunked */
 	bool			    close_after; /* answer says close */
 	char			    ip[LB_ADDRSTRLEN];
@@ -90,7 +90,7 @@ struct creq {
 };
 
 struct tunnel {
-	struct lb_conn *origin; /* owned */
+	struct lb_conn *origin;	 /* owned */
 	int64_t		last_ms; /* last byte either way */
 	bool		client_eof, origin_eof;
 	bool		client_shut, origin_shut; /* write sides shut */
@@ -98,25 +98,25 @@ struct tunnel {
 
 struct lb_client {
 	TAILQ_ENTRY(lb_client) entry;
-	struct lb_clients *set;
-	struct event	   rev;	 /* EV_READ | EV_PERSIST, always assigned */
-	struct event	  *wev;	 /* made when first needed */
-	struct evbuffer	  *in;	 /* owned */
-	struct evbuffer	  *out;	 /* owned */
-	struct creq	  *req;	 /* the request in progress, or NULL */
-	struct tunnel	  *tun;	 /* CS_TUNNEL */
-	int		   fd;
-	enum cstate	   state;
-	bool		   reading; /* rev is added */
-	bool		   eof;	    /* the client shut its side */
-	bool		   kick;    /* rev was activated to parse `in` */
-	bool		   closing; /* close once `out` is written */
-	bool		   broken;  /* dead, to be freed (die) */
-	int		   body_error; /* 400/408/413: to answer (kick) */
-	int64_t		   head_deadline; /* lb_now_ms() */
-	size_t		   scanned; /* bytes of `in` the scanner saw */
-	uint64_t	   lingered;	  /* bytes discarded */
-	struct lb_reqscan  scan;
+	struct lb_clients      *set;
+	struct event		rev; /* EV_READ | EV_PERSIST, always assigned */
+	struct event	       *wev; /* made when first needed */
+	struct evbuffer	       *in;  /* owned */
+	struct evbuffer	       *out; /* owned */
+	struct creq	       *req; /* the request in progress, or NULL */
+	struct tunnel	       *tun; /* CS_TUNNEL */
+	int			fd;
+	enum cstate		state;
+	bool			reading; /* rev is added */
+	bool			eof;	 /* the client shut its side */
+	bool			kick;	 /* rev was activated to parse `in` */
+	bool			closing; /* close once `out` is written */
+	bool			broken;	 /* dead, to be freed (die) */
+	int			body_error; /* 400/408/413: to answer (kick) */
+	int64_t			head_deadline; /* lb_now_ms() */
+	size_t			scanned;  /* bytes of `in` the scanner saw */
+	uint64_t		lingered; /* bytes discarded */
+	struct lb_reqscan	scan;
 	struct sockaddr_storage peer;
 };
 
@@ -126,7 +126,7 @@ struct lb_clients {
 	struct lb_proxy	       *px;
 	unsigned		n;
 	unsigned		max; /* limits.max_connections */
-	struct timeval		client_tv, keepalive_tv, tunnel_tv;
+	struct timeval		client_tv, keepalive_tv, tunnel_tv, idle_tv;
 	int64_t			client_ms, tunnel_ms;
 	uint64_t		max_head;
 	uint64_t		max_body; /* 0: none */
@@ -265,8 +265,8 @@ flush(struct lb_client *c)
 		return -1;
 	if (evbuffer_write(c->out, c->fd) == -1 && errno != EAGAIN &&
 	    errno != EINTR) {
-		log_debug("client %s: write: %s",
-		    c->req ? c->req->ip : "-", strerror(errno));
+		log_debug("client %s: write: %s", c->req ? c->req->ip : "-",
+		    strerror(errno));
 		return die(c);
 	}
 	if (evbuffer_get_length(c->out) > 0) {
@@ -276,7 +276,7 @@ flush(struct lb_client *c)
 			client_free(c);
 			return -1;
 		}
-		event_add(c->wev, &c->set->keepalive_tv);
+		event_add(c->wev, &c->set->idle_tv);
 		return 0;
 	}
 	if (c->wev != NULL)
@@ -653,8 +653,7 @@ refuse(struct lb_client *c, int status, bool log)
 	read_off(c);
 	evbuffer_drain(c->in, evbuffer_get_length(c->in));
 	if (log)
-		lb_proxy_refused(c->set->px,
-		    c->req != NULL ? &c->req->r : NULL,
+		lb_proxy_refused(c->set->px, c->req != NULL ? &c->req->r : NULL,
 		    (struct sockaddr *)&c->peer, status);
 	if (c->req != NULL && c->req->answering) {
 		client_free(c);
@@ -887,10 +886,12 @@ take_head(struct lb_client *c, size_t len)
 	q->r.n_hdrs = k;
 	q->r.client = c;
 	/* RFC 9112 section 3.2: a 1.1 request needs a Host. */
-	if (q->r.minor >= 1 && q->r.host == NULL &&
-	    q->r.target[0] == '/')
+	if (q->r.minor >= 1 && q->r.host == NULL && q->r.target[0] == '/')
 		return 400;
 	q->keepalive = q->r.minor >= 1 ? !conn_close : conn_keep && !conn_close;
+	if (c->set->keepalive_tv.tv_sec == 0 &&
+	    c->set->keepalive_tv.tv_usec == 0)
+		q->keepalive = false; /* timeouts.keepalive: 0 */
 	/*
 	 * An upgrade is forwarded only when the Connection header asks for
 	 * it too; h2c is never (this is HTTP/1.1 on both sides).
@@ -996,8 +997,8 @@ process(struct lb_client *c)
 		return;
 	}
 	/* The body's gap, or no deadline while the origin works. */
-	read_on(c, c->req->body.framing != LB_BODY_NONE ? &c->set->client_tv :
-							  NULL);
+	read_on(c,
+	    c->req->body.framing != LB_BODY_NONE ? &c->set->client_tv : NULL);
 	lb_proxy_request(c->set->px, &c->req->r);
 }
 
@@ -1214,8 +1215,7 @@ client_readable(evutil_socket_t fd, short what, void *arg)
 		client_free(c);
 		return;
 	}
-	if (c->state == CS_EXCHANGE &&
-	    evbuffer_get_length(c->in) >= IN_HIGH) {
+	if (c->state == CS_EXCHANGE && evbuffer_get_length(c->in) >= IN_HIGH) {
 		read_off(c); /* the exchange takes first */
 		return;
 	}
@@ -1268,8 +1268,8 @@ client_readable(evutil_socket_t fd, short what, void *arg)
 /* ---------------------------------------------------------- accept */
 
 static void
-accepted(struct evconnlistener *lev, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
+accepted(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
 {
 	struct lb_clients *set = arg;
 	struct lb_client  *c;
@@ -1295,7 +1295,7 @@ accepted(struct evconnlistener *lev, evutil_socket_t fd,
 	event_assign(&c->rev, set->base, fd, EV_READ | EV_PERSIST,
 	    client_readable, c);
 	TAILQ_INSERT_TAIL(&set->list, c, entry);
-	read_on(c, &set->keepalive_tv);
+	read_on(c, &set->idle_tv);
 	if (++set->n >= set->max) {
 		log_warnx("limits.max_connections (%u) reached: not accepting "
 			  "until some close",
@@ -1345,6 +1345,10 @@ lb_clients_new(struct event_base *base, const struct lb_cfg *cfg,
 	set->tunnel_ms = cfg->tunnel_timeout_ms;
 	tv_ms(&set->client_tv, cfg->client_timeout_ms);
 	tv_ms(&set->keepalive_tv, cfg->keepalive_timeout_ms);
+	/* A new connection's first request: the keep-alive wait, if any. */
+	tv_ms(&set->idle_tv,
+	    cfg->keepalive_timeout_ms > 0 ? cfg->keepalive_timeout_ms :
+					    cfg->client_timeout_ms);
 	tv_ms(&set->tunnel_tv, cfg->tunnel_timeout_ms);
 	if ((set->resume = evtimer_new(base, resume_accepting, set)) == NULL) {
 		free(set);

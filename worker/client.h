@@ -46,7 +46,7 @@ struct lb_request {
 	size_t		       n_hdrs;
 	const char	      *host; /* the Host field's value, NUL-terminated,
 					or NULL */
-	enum lb_body_framing   body;	 /* NONE, LENGTH or CHUNKED */
+	enum lb_body_framing   body; /* NONE, LENGTH or CHUNKED */
 	uint64_t	       body_len; /* with LENGTH */
 	bool		       expect_continue;
 	bool		       upgrade; /* Connection: upgrade and an
@@ -80,8 +80,8 @@ struct lb_client_ops {
  * sockets added with lb_clients_listen. Complete request heads go to
  * lb_proxy_request(PX). NULL on ENOMEM.
  */
-struct lb_clients *lb_clients_new(struct event_base *, const struct lb_cfg *,
-    struct lb_proxy *px);
+struct lb_clients *
+lb_clients_new(struct event_base *, const struct lb_cfg *, struct lb_proxy *px);
 /* Serve the listening socket FD (inherited; closed by lb_clients_free). */
 int lb_clients_listen(struct lb_clients *, int fd);
 /*
@@ -98,8 +98,8 @@ void lb_clients_free(struct lb_clients *);
 unsigned lb_clients_count(const struct lb_clients *);
 
 /* Bind the exchange X to the request in progress on C. */
-void lb_client_bind(struct lb_client *c, const struct lb_client_ops *ops,
-    void *x);
+void
+lb_client_bind(struct lb_client *c, const struct lb_client_ops *ops, void *x);
 /*
  * Move up to MAX bytes of request body (decoded) to DST, chunk-framed
  * when CHUNKED. Returns the bytes moved (0: none waiting now).
@@ -133,8 +133,8 @@ void lb_client_head_end_tunnel(struct lb_client *c);
 const char *lb_client_reason(int status);
 /* N body bytes from SRC, framed as the head said; written at once
  * unless LAST (lb_client_end writes those). */
-void lb_client_send(struct lb_client *c, struct evbuffer *src, size_t n,
-    bool last);
+void
+lb_client_send(struct lb_client *c, struct evbuffer *src, size_t n, bool last);
 /* Bytes of the answer not yet written to the socket. */
 size_t lb_client_pending(const struct lb_client *c);
 /* The answer is complete: the exchange lets go. */

@@ -54,13 +54,13 @@ enum preq_state {
 };
 
 struct preq {
-	struct lb_proxy	     *px;
-	struct lb_client     *c;  /* NULL once the client let go */
-	struct lb_request    *rq; /* the client's; valid while c is */
+	struct lb_proxy	      *px;
+	struct lb_client      *c;  /* NULL once the client let go */
+	struct lb_request     *rq; /* the client's; valid while c is */
 	const struct lb_route *route;
-	struct lb_upstream   *up;
-	struct lb_peer	     *peer; /* picked; NULL between attempts */
-	struct lb_conn	     *conn; /* owned while we use it */
+	struct lb_upstream    *up;
+	struct lb_peer	      *peer; /* picked; NULL between attempts */
+	struct lb_conn	      *conn; /* owned while we use it */
 
 	struct lb_fwd	 fwd;	 /* what the forwarded head is made of */
 	char		*path;	 /* owned; rewritten */
@@ -71,26 +71,26 @@ struct preq {
 	struct evbuffer *replay; /* owned; body sent so far, for a resend;
 				    NULL when there is none or it is gone */
 
-	bool	*tried; /* per peer: tried_small or owned */
-	bool	 tried_small[16];
-	bool	 idempotent;
-	bool	 head_only; /* HEAD: no response body */
-	bool	 reused;    /* conn came from the pool */
-	bool	 resent;    /* the stale-connection resend is used */
-	bool	 got_byte;  /* the origin sent something */
-	bool	 paused;    /* origin reads off: client is slow */
-	bool	 keepalive; /* conn reusable after this response */
-	bool	 sending;   /* the request went out on conn */
-	bool	 body_sent; /* all of the request body went out */
-	bool	 tunnel;    /* a 101 to an upgrade: tunnel after the head */
+	bool	       *tried; /* per peer: tried_small or owned */
+	bool		tried_small[16];
+	bool		idempotent;
+	bool		head_only; /* HEAD: no response body */
+	bool		reused;	   /* conn came from the pool */
+	bool		resent;	   /* the stale-connection resend is used */
+	bool		got_byte;  /* the origin sent something */
+	bool		paused;	   /* origin reads off: client is slow */
+	bool		keepalive; /* conn reusable after this response */
+	bool		sending;   /* the request went out on conn */
+	bool		body_sent; /* all of the request body went out */
+	bool		tunnel; /* a 101 to an upgrade: tunnel after the head */
 	enum preq_state state;
-	int	 fail_status;	  /* if no server is left: 503/504/502 */
-	int	 status;	  /* what the client got, once known */
-	int	 upstream_status; /* what the origin said */
-	uint64_t bytes;		  /* body bytes passed to the client */
-	int64_t	 start_us;
-	int64_t	 upstream_us; /* when the last attempt started */
-	const char *upstream; /* addrstr of the last server tried */
+	int		fail_status;	 /* if no server is left: 503/504/502 */
+	int		status;		 /* what the client got, once known */
+	int		upstream_status; /* what the origin said */
+	uint64_t	bytes;		 /* body bytes passed to the client */
+	int64_t		start_us;
+	int64_t		upstream_us; /* when the last attempt started */
+	const char     *upstream;    /* addrstr of the last server tried */
 };
 
 static void attempt(struct preq *);
@@ -147,8 +147,8 @@ request_done(struct lb_proxy *px, const struct lb_request *rq,
 	struct lb_access a;
 	int64_t		 now = lb_now_us();
 	int64_t		 start = p != NULL ? p->start_us :
-				 rq != NULL  ? rq->start_us :
-					       now;
+		     rq != NULL		   ? rq->start_us :
+					     now;
 	int		 cls = status / 100;
 	char		 ip[LB_ADDRSTRLEN];
 
@@ -426,8 +426,16 @@ body_pump(struct preq *p)
 	out = p->conn->out;
 	for (;;) {
 		queued = evbuffer_get_length(out);
-		if (queued >= ORIGIN_HIGH_WATER)
-			break;
+		if (queued >= ORIGIN_HIGH_WATER) {
+			/*
+			 * Write now: if the socket takes it all, no
+			 * LB_CONN_DRAINED would come to call us again.
+			 */
+			lb_conn_write(p->conn, &p->px->backend_tv);
+			if ((queued = evbuffer_get_length(out)) >=
+			    ORIGIN_HIGH_WATER)
+				break;
+		}
 		n = lb_client_body_take(p->c, scratch,
 		    ORIGIN_HIGH_WATER - queued, p->fwd.chunked);
 		if (p->c == NULL)
@@ -592,7 +600,7 @@ start_reply(struct preq *p, const struct lb_http_response *r,
 	if (framing == LB_BODY_CLOSE || r->minor == 0)
 		close = true;
 	if (conn != NULL) {
-		char l[512];
+		char   l[512];
 		size_t n = conn_len < sizeof(l) ? conn_len : sizeof(l) - 1;
 
 		memcpy(l, conn, n);
@@ -610,18 +618,18 @@ start_reply(struct preq *p, const struct lb_http_response *r,
 	out = lb_client_head_begin(p->c, (int)r->status, r->reason,
 	    r->reason_len);
 	for (size_t i = 0; i < r->n_headers; i++) {
-		if (p->tunnel && ((h[i].name_len == 7 &&
-				      strncasecmp(h[i].name, "Upgrade", 7) ==
-					  0) ||
-				     (h[i].name_len == 10 &&
-					 strncasecmp(h[i].name, "Connection",
-					     10) == 0))) {
+		if (p->tunnel &&
+		    ((h[i].name_len == 7 &&
+			 strncasecmp(h[i].name, "Upgrade", 7) == 0) ||
+			(h[i].name_len == 10 &&
+			    strncasecmp(h[i].name, "Connection", 10) == 0))) {
 			/* The switch itself: passed on as it is. */
 		} else if (!forwarded(h[i].name, h[i].name_len, conn, conn_len,
 			       cl != NULL)) {
 			continue;
 		}
-		if (h[i].name_len == 4 && strncasecmp(h[i].name, "Date", 4) == 0)
+		if (h[i].name_len == 4 &&
+		    strncasecmp(h[i].name, "Date", 4) == 0)
 			have_date = true;
 		evbuffer_add(out, h[i].name, h[i].name_len);
 		evbuffer_add(out, LB_LIT(": "));
@@ -816,8 +824,7 @@ upstream_event(struct lb_conn *c, enum lb_conn_event what, void *arg)
 			finish_error(p, 504);
 			return;
 		}
-		if (p->reused && !p->resent && p->idempotent &&
-		    can_resend(p)) {
+		if (p->reused && !p->resent && p->idempotent && can_resend(p)) {
 			/*
 			 * The origin closed an idle connection as we reused
 			 * it: not its failure, and the request never reached
@@ -876,8 +883,8 @@ attempt(struct preq *p)
 	struct lb_pool *pool;
 
 	for (;;) {
-		p->peer = lb_upstream_pick(p->up,
-		    p->rq->peer, p->tried, lb_now_ms());
+		p->peer = lb_upstream_pick(p->up, p->rq->peer, p->tried,
+		    lb_now_ms());
 		if (p->peer == NULL) {
 			finish_error(p, p->fail_status);
 			return;
@@ -912,8 +919,7 @@ attempt(struct preq *p)
  * refused (RFC 9110 section 4.2.4). Returns 0, or the status to answer.
  */
 static int
-absolute_form(const char *target, char **host, const char **path,
-    char **rooted)
+absolute_form(const char *target, char **host, const char **path, char **rooted)
 {
 	const char *a, *e;
 

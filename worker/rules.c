@@ -144,8 +144,8 @@ lb_rules_request_head(struct evbuffer *out, const struct lb_route *route,
 	 */
 	static struct lb_buf b;
 	const char	    *host = f->host;
-	bool		       xff = false;
-	char		       num[24];
+	bool		     xff = false;
+	char		     num[24];
 
 	if (name_in("Host", route->hdr_remove, route->n_hdr_remove))
 		host = NULL;

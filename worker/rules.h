@@ -18,9 +18,9 @@
 
 /* Everything the head of a forwarded request is made from. */
 struct lb_fwd {
-	const char	       *method;	   /* "GET" */
-	const char	       *path;	   /* rewritten, normalized */
-	const char	       *query;	   /* rewritten; NULL or "" for none */
+	const char *method; /* "GET" */
+	const char *path;   /* rewritten, normalized */
+	const char *query;  /* rewritten; NULL or "" for none */
 	/* The client's header fields, names and values NUL-terminated. */
 	const struct lb_http_header *hdrs;
 	size_t			     n_hdrs;

@@ -132,9 +132,9 @@ ctl_read(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * The epoll changelist folds the enable/disable churn of one loop turn
- * (evhttp and bufferevents toggle EV_READ and EV_WRITE several times per
- * request) into at most one epoll_ctl per descriptor. It is unsafe only
+ * The epoll changelist folds the add/delete churn of one loop turn (a
+ * write event added and removed again, a read event switched off and on
+ * around backpressure) into at most one epoll_ctl per descriptor. It is unsafe only
  * with dup()ed descriptors (libevent's event.h), and a worker has none:
  * every socket in it was accepted, connected or inherited whole.
  */
