@@ -10,17 +10,20 @@ measured in the same minute, not the requests per second themselves.
 
     python3 bench/bench.py --lbmaster ./lbmaster [--out bench/RESULTS.md]
         [--rounds 3] [--duration 4] [--workers 2] [--quick]
-        [--scenario small,c256,close,big,idle10k,routes20k,cores,syscalls]
+        [--scenario small,c256,close,big,idle10k,routes20k,cores,syscalls,
+                    allocs,upload,ws]
 
 Needs nginx (Debian's nginx-light), haproxy and wrk; strace for the
-`syscalls` scenario (skipped without it). See bench/README for what each
-scenario measures and how to read the output. The last line printed is
+`syscalls` scenario, a C compiler for `allocs` and python3-websockets for
+`ws` (each skipped without). See bench/README for what each scenario
+measures and how to read the output. The last line printed is
 `min_ratio_vs_best=Z`: lbmaster over the better of nginx and HAProxy, in the
 scenario where lbmaster does worst (above 1.0: lbmaster is ahead everywhere).
 Exits 1 when lbmaster failed requests or lost a worker during the run.
 """
 import argparse
 import datetime
+import json
 import os
 import platform
 import re
@@ -30,16 +33,35 @@ import shutil
 import signal
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
+
+sys.dont_write_bytecode = True	# no __pycache__ in the source tree
+from sink_origin import Conn	# the HTTP reading of the upload client
 
 BIG_BODY = 1 << 20		# bytes of the origins' /big
 N_ROUTES = 10000		# host routes, and as many path routes, of routes20k
 BENCH_HOST = "h%05d.bench.test" % (N_ROUTES // 2)   # the one routes20k hits
 IDLE_SETTLE = 1.5		# seconds between the last connect and the reading
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+
+UPLOAD_SIZE = 100 << 20		# bytes of each POST of `upload`
+UPLOAD_CHUNK = 1 << 20		# bytes of the buffer it is sent from
+UPLOAD_CONNS = 4		# uploads at once
+UPLOAD_GRACE = 20.0		# seconds an upload may go on past the run's end
+# lbmaster's limits.max_body_size in `upload`. "No limit" would be 0, which
+# the lbmaster to come takes; the config loader of this tree refuses 0 (its
+# lowest value is 1), so the limit is set above the uploads instead.
+UPLOAD_MAX_BODY = "200m"
+
+WS_CONNS = 50			# WebSocket connections of `ws`
+WS_MESSAGE = 64			# bytes of each message echoed
+WS_CLIENT_PROCS = 2		# client processes sharing them: Python is slow
 
 # The wrk scenarios that compare lbmaster with its peers.
 WRK_SCENARIOS = {
@@ -53,7 +75,8 @@ WRK_SCENARIOS = {
     "big": dict(conns=8, path="/big",
                 what="8 keep-alive connections, GET /big (1 MiB answer)"),
 }
-DEFAULT_SCENARIOS = "small,c256,close,big,idle10k,routes20k,cores,syscalls"
+DEFAULT_SCENARIOS = ("small,c256,close,big,idle10k,routes20k,cores,syscalls,"
+                     "allocs,upload,ws")
 PEERS = ("lbmaster", "nginx", "haproxy")
 
 
@@ -107,15 +130,17 @@ def cmdline(pid):
         return ""
 
 
+def status_kib(pid, field):
+    """A field of /proc/PID/status in KiB (VmRSS, VmHWM...); 0 if unknown."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return int(re.search(field + r":\s+(\d+)", f.read()).group(1))
+    except (OSError, AttributeError):
+        return 0
+
+
 def rss_kib(pids):
-    total = 0
-    for p in pids:
-        try:
-            with open(f"/proc/{p}/status") as f:
-                total += int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
-        except (OSError, AttributeError):
-            pass
-    return total
+    return sum(status_kib(p, "VmRSS") for p in pids)
 
 
 class Procs:
@@ -131,11 +156,11 @@ class Procs:
         self.tmp = tmp
         self.live = {}
 
-    def start(self, name, argv):
+    def start(self, name, argv, env=None):
         log = open(os.path.join(self.tmp, name + ".log"), "w")
         try:
             p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                 stderr=subprocess.STDOUT,
+                                 stderr=subprocess.STDOUT, env=env,
                                  start_new_session=True)
         finally:
             log.close()
@@ -188,7 +213,7 @@ def http_get(port, path="/", host=None, timeout=2.0):
         return r.status, r.read()
 
 
-def wait_ready(port, proc, name, host=None, timeout=15.0):
+def wait_ready(port, proc, name, host=None, path="/", timeout=15.0):
     """Wait until a GET through PORT answers 200 from an origin."""
     end = time.monotonic() + timeout
     last = "nothing"
@@ -196,7 +221,7 @@ def wait_ready(port, proc, name, host=None, timeout=15.0):
         if proc.poll() is not None:
             raise BenchError(f"{name} exited with status {proc.returncode}")
         try:
-            status, body = http_get(port, host=host, timeout=1.0)
+            status, body = http_get(port, path, host=host, timeout=1.0)
             if status == 200 and body.startswith(b"hello from "):
                 return
             last = f"status {status}, body {body[:60]!r}"
@@ -210,12 +235,19 @@ def wait_ready(port, proc, name, host=None, timeout=15.0):
 # ------------------------------------------------------------ the stack
 
 class Stack:
-    """The two origins, and the proxies in front of them on demand."""
+    """The origins, and the proxies in front of them on demand.
+
+    The proxies have two origins of one kind behind them: "nginx", the two
+    server blocks of one nginx that every wrk scenario uses; "sink", the
+    body-swallowing origins of `upload` (bench/sink_origin.py); "ws", the
+    WebSocket echo origins of `ws` (bench/ws_echo.py).
+    """
 
     def __init__(self, tmp, lbmaster, workers):
         self.tmp, self.lbmaster, self.workers = tmp, lbmaster, workers
         self.procs = Procs(tmp)
         self.origins = pick_ports(2)
+        self.upstreams = {"nginx": self.origins}	# kind -> origin ports
         self.port = {}		# proxy name -> port
         self.conf = {}		# lbmaster config name -> path
 
@@ -251,7 +283,29 @@ class Stack:
         for port in self.origins:
             wait_ready(port, p, "origin nginx")
 
-    def lbmaster_conf(self, name, workers, routes):
+    def start_sink_origins(self):
+        """Both sink origins in one process: `upload`'s origins."""
+        ports = self.upstreams["sink"] = pick_ports(2)
+        p = self.procs.start("sink", [sys.executable, os.path.join(
+            BENCH_DIR, "sink_origin.py")] + [str(x) for x in ports])
+        for port in ports:
+            wait_ready(port, p, "sink origin")
+
+    def start_ws_origins(self, python):
+        """Two WebSocket echo origins, one process each."""
+        ports = self.upstreams["ws"] = pick_ports(2)
+        for i, port in enumerate(ports):
+            p = self.procs.start(f"ws-origin{i}", [python, os.path.join(
+                BENCH_DIR, "ws_echo.py"), str(port)])
+            wait_ready(port, p, "ws origin", path="/hello")
+
+    def stop_origins(self, kind):
+        for name in {"sink": ["sink"],
+                     "ws": ["ws-origin0", "ws-origin1"]}[kind]:
+            self.procs.stop(name)
+        self.upstreams.pop(kind, None)
+
+    def lbmaster_conf(self, name, workers, routes, origin="nginx"):
         """Write an lbmaster config; ROUTES is 3 or 2 * N_ROUTES.
 
         Both have BENCH_HOST as a host route. The 3-route one also has "/"
@@ -262,10 +316,14 @@ class Stack:
         HAProxy only with `check`), and with 20,000 routes they would flood
         the origins with probes.
         """
-        servers = "[" + ", ".join(f"127.0.0.1:{p}" for p in self.origins) + "]"
+        servers = "[" + ", ".join(f"127.0.0.1:{p}"
+                                  for p in self.upstreams[origin]) + "]"
+        limits = "max_connections: 20000"
+        if origin == "sink":
+            limits += f", max_body_size: {UPLOAD_MAX_BODY}"
         head = (f"listen: 127.0.0.1:{self.port[name]}\nworkers: {workers}\n"
                 f"error_log: {self.path(name + '.err')}\naccess_log: off\n"
-                "health_check: off\nlimits: {max_connections: 20000}\n")
+                f"health_check: off\nlimits: {{{limits}}}\n")
         lines = [head, "hosts:\n"]
         if routes == 3:
             hosts, paths = [N_ROUTES // 2, N_ROUTES // 2 + 1], ["/"]
@@ -282,24 +340,35 @@ class Stack:
         self.conf[name] = self.write(name + ".yaml", "".join(lines))
         return self.conf[name]
 
-    def start_proxy(self, name, workers=None, routes=3):
+    def start_proxy(self, name, workers=None, routes=3, origin="nginx",
+                    env=None):
         """Start the proxy NAME: nginx, haproxy, or lbmaster* (any suffix).
 
-        Returns its port once a request through it reaches an origin.
+        ORIGIN is the kind of origins behind it (see the class), ENV the
+        environment it runs in. Returns its port once a request through it
+        reaches an origin.
         """
         workers = workers or self.workers
         self.port[name] = pick_ports(1)[0]
         port = self.port[name]
+        ports = self.upstreams[origin]
+        if origin == "ws":
+            hop = ("      proxy_set_header Upgrade $http_upgrade;\n"
+                   "      proxy_set_header Connection \"upgrade\";\n")
+        else:
+            hop = "      proxy_set_header Connection \"\";\n"
+        if origin == "sink":
+            hop += ("      client_max_body_size 0;"
+                    " proxy_request_buffering off;\n")
         if name == "nginx":
-            ups = " ".join(f"server 127.0.0.1:{p};" for p in self.origins)
+            ups = " ".join(f"server 127.0.0.1:{p};" for p in ports)
             head = self.nginx_head("nginx", workers)
             conf = self.write("nginx.conf", head + (
                 "http { access_log off; keepalive_requests 10000000;\n"
                 f"  upstream o {{ {ups} keepalive 256; }}\n"
                 f"  server {{ listen 127.0.0.1:{port};\n"
                 "    location / { proxy_pass http://o;\n"
-                "      proxy_http_version 1.1;\n"
-                "      proxy_set_header Connection \"\";\n"
+                "      proxy_http_version 1.1;\n" + hop +
                 "      proxy_set_header X-Forwarded-For"
                 " $proxy_add_x_forwarded_for;\n"
                 "      proxy_buffers 64 16k; proxy_max_temp_file_size 0;\n"
@@ -307,7 +376,7 @@ class Stack:
             argv = ["nginx", "-e", self.path("nginx.err"), "-c", conf]
         elif name == "haproxy":
             srv = "".join(f"    server s{i} 127.0.0.1:{p}\n"
-                          for i, p in enumerate(self.origins))
+                          for i, p in enumerate(ports))
             conf = self.write("haproxy.cfg", (
                 f"global\n    nbthread {workers}\n"
                 f"    maxconn {haproxy_maxconn()}\n"
@@ -319,11 +388,12 @@ class Stack:
                 "backend o\n    balance roundrobin\n" + srv))
             argv = ["haproxy", "-f", conf]
         else:
-            conf = self.lbmaster_conf(name, workers, routes)
+            conf = self.lbmaster_conf(name, workers, routes, origin)
             argv = [self.lbmaster, "-f", "-c", conf]
-        p = self.procs.start(name, argv)
+        p = self.procs.start(name, argv, env)
         try:
-            wait_ready(port, p, name, host=BENCH_HOST if routes != 3 else None)
+            wait_ready(port, p, name, host=BENCH_HOST if routes != 3 else None,
+                       path="/hello" if origin == "ws" else "/")
             if name != "haproxy":
                 self.wait_workers(name, workers)
         except BenchError as e:
@@ -497,6 +567,220 @@ def syscalls_per_request(stack, name, duration):
     counts = strace_counts(out)
     n = max(res["requests"], 1)
     return {k: v / n for k, v in counts.items()}, res
+
+
+def build_shim(stack):
+    """Compile bench/alloccount.c; (path of the .so, None) or (None, why)."""
+    if not shutil.which("cc"):
+        return None, "no C compiler (cc)"
+    so = stack.path("alloccount.so")
+    argv = ["cc", "-shared", "-fPIC", "-O2", "-o", so,
+            os.path.join(BENCH_DIR, "alloccount.c"), "-ldl"]
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        return None, "cc took over 120 s"
+    if r.returncode != 0:
+        return None, "cc failed: " + (r.stdout + r.stderr).strip()
+    return so, None
+
+
+def alloc_count(countdir, pids):
+    """The allocations counted so far by the processes PIDS, or None when
+    one of them has no counter file (the shim is not loaded in it)."""
+    total = 0
+    for p in pids:
+        try:
+            with open(os.path.join(countdir, str(p)), "rb") as f:
+                total += struct.unpack("=Q", f.read(8))[0]
+        except (OSError, struct.error):
+            return None
+    return total
+
+
+def allocs_per_request(stack, name, countdir, duration):
+    """Allocations per request in NAME's workers while wrk runs `small`.
+
+    NAME runs with the shim preloaded; its workers' counters are read
+    before and after wrk, which counts the requests.
+    """
+    port = stack.port[name]
+    conns = WRK_SCENARIOS["small"]["conns"]
+    wrk(port, conns, 1)		# warm-up: pools, upstream connections
+    pids = stack.workers_of(name)
+    before = alloc_count(countdir, pids)
+    if before is None:
+        return None, None
+    res = wrk(port, conns, duration)
+    after = alloc_count(countdir, pids)
+    if after is None:	# a worker went away
+        return None, res
+    return (after - before) / max(res["requests"], 1), res
+
+
+def read_response(c):
+    """Status, body and whether the connection closes, from Conn C."""
+    head = c.head()
+    if head is None:
+        raise EOFError("connection closed before the answer")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for h in lines[1:]:
+        k, _, v = h.partition(b":")
+        headers[k.strip().lower()] = v.strip().lower()
+    if b"chunked" in headers.get(b"transfer-encoding", b""):
+        body = b""
+        while True:
+            size = int(c.line().split(b";", 1)[0], 16)
+            if size == 0:
+                while c.line():
+                    pass
+                break
+            body += c.read(size)
+            c.line()
+    else:
+        body = c.read(int(headers.get(b"content-length", b"0")))
+    close = b"close" in headers.get(b"connection", b"")
+    return status, body, close
+
+
+def upload_loop(port, deadline, out):
+    """POST UPLOAD_SIZE-byte bodies on one keep-alive connection to PORT,
+    one after the other, until DEADLINE; what it did goes to the dict OUT.
+
+    It stops at the first failure, and an upload not done UPLOAD_GRACE
+    seconds after DEADLINE is one.
+    """
+    chunk = memoryview(bytes(UPLOAD_CHUNK))
+    head = (f"POST /upload HTTP/1.1\r\nHost: bench\r\n"
+            "Content-Type: application/octet-stream\r\n"
+            f"Content-Length: {UPLOAD_SIZE}\r\n\r\n").encode()
+    want = b"got %d bytes\n" % UPLOAD_SIZE
+    stop = deadline + UPLOAD_GRACE
+    c = None
+
+    def bound(sock):	# every wait ends at STOP at the latest
+        sock.settimeout(max(0.001, stop - time.monotonic()))
+        return sock
+
+    try:
+        while time.monotonic() < deadline:
+            if c is None:
+                c = Conn(bound(socket.create_connection(("127.0.0.1", port),
+                                                        timeout=5)))
+            bound(c.sock).sendall(head)
+            left = UPLOAD_SIZE
+            while left > 0:
+                n = min(left, UPLOAD_CHUNK)
+                bound(c.sock).sendall(chunk[:n])
+                left -= n
+            bound(c.sock)
+            status, body, close = read_response(c)
+            if status != 200 or body != want:
+                out["failed"] += 1
+                out["error"] = f"status {status}, body {body[:80]!r}"
+                return
+            out["uploads"] += 1
+            if close:
+                c.sock.close()
+                c = None
+    except socket.timeout:
+        out["failed"] += 1
+        out["error"] = (f"an upload not done {UPLOAD_GRACE:.0f} s after "
+                        "the end of the run")
+    except (OSError, EOFError, ValueError, IndexError) as e:
+        out["failed"] += 1
+        out["error"] = f"{type(e).__name__}: {e}"
+    finally:
+        if c is not None:
+            c.sock.close()
+
+
+def upload(ports, duration):
+    """UPLOAD_CONNS connections (round robin over PORTS) uploading until
+    DURATION seconds have passed; the uploads under way then are finished.
+
+    A dict of mibs (MiB/s: the bytes of the uploads that succeeded over
+    the wall time until the last ended), uploads, failed, and out, argv
+    for a report.
+    """
+    outs = [dict(uploads=0, failed=0, error="") for _ in range(UPLOAD_CONNS)]
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=upload_loop, daemon=True,
+                                args=(ports[i % len(ports)], t0 + duration,
+                                      outs[i]))
+               for i in range(UPLOAD_CONNS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(max(1.0, t0 + duration + UPLOAD_GRACE + 5 - time.monotonic()))
+    wall = time.monotonic() - t0
+    uploads = sum(o["uploads"] for o in outs)
+    failed = sum(o["failed"] for o in outs)
+    hung = sum(t.is_alive() for t in threads)
+    errors = list(dict.fromkeys(o["error"] for o in outs if o["error"]))
+    if hung:
+        errors.append(f"{hung} upload thread(s) still running, given up")
+    return dict(mibs=uploads * UPLOAD_SIZE / wall / (1 << 20),
+                uploads=uploads, failed=failed + hung,
+                out="\n".join(errors),
+                argv=f"upload client: {UPLOAD_CONNS} connections to "
+                     f"127.0.0.1:{','.join(map(str, ports))}, POST "
+                     f"{UPLOAD_SIZE >> 20} MiB each, for {duration} s")
+
+
+def websockets_python():
+    """A python3 that has the websockets library, or None."""
+    for py in (sys.executable, "/usr/bin/python3"):
+        try:
+            if subprocess.run([py, "-c", "import websockets"],
+                              capture_output=True, timeout=30).returncode == 0:
+                return py
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    return None
+
+
+def ws_load(python, urls, duration):
+    """WS_CONNS echo connections to URLS, shared by WS_CLIENT_PROCS
+    processes of bench/ws_client.py that count over the same window.
+
+    A dict of rate (echoes a second, summed), messages, failed (connections
+    that failed), and out, argv for a report.
+    """
+    start = time.time() + 1.0	# time for every handshake
+    argv = [python, os.path.join(BENCH_DIR, "ws_client.py"),
+            "--conns", str(WS_CONNS // WS_CLIENT_PROCS),
+            "--duration", str(duration), "--size", str(WS_MESSAGE),
+            "--start", f"{start:.3f}"] + urls
+    procs = [subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+             for _ in range(WS_CLIENT_PROCS)]
+    res = dict(rate=0.0, messages=0, failed=0, out="",
+               argv=f"{WS_CLIENT_PROCS} x " + " ".join(
+                   shlex.quote(x) for x in argv[1:]))
+    errors = []
+    for p in procs:
+        try:
+            out, err = p.communicate(timeout=duration + 30)
+            r = json.loads(out.strip().splitlines()[-1])
+            res["rate"] += r["messages"] / r["seconds"]
+            res["messages"] += r["messages"]
+            res["failed"] += r["errors"]
+            if r["first_error"]:
+                errors.append(r["first_error"])
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.communicate()
+            res["failed"] += 1
+            errors.append("client did not finish in time")
+        except (ValueError, IndexError, KeyError):
+            res["failed"] += 1
+            errors.append(f"client output unreadable: {out!r} {err!r}"[:300])
+    res["out"] = "; ".join(dict.fromkeys(errors))	# each error once
+    return res
 
 
 # ------------------------------------------------------------ reporting
@@ -765,6 +1049,192 @@ def syscalls_scenario(stack, rep, a):
                 "left out)", lines)
 
 
+def allocs_scenario(stack, rep, a):
+    """allocs: calls to malloc and its kin per proxied request, `small`.
+
+    Each proxy is started afresh with bench/alloccount.c preloaded, alone.
+    """
+    so, why = build_shim(stack)
+    if so is None:
+        rep.say(f"allocs    skipped: {why}")
+        rep.section(f"allocs: skipped, {why}", [])
+        return
+    countdir = stack.path("alloccount")
+    os.makedirs(countdir, exist_ok=True)
+    env = dict(os.environ, LD_PRELOAD=so, ALLOCCOUNT_DIR=countdir)
+    per, reqs, why = {}, {}, {}
+    for p in PEERS:
+        res = None
+        try:
+            stack.start_proxy(p, env=env)
+            pids = stack.workers_of(p)
+            per[p], res = allocs_per_request(stack, p, countdir,
+                                             a.strace_seconds)
+            if per[p] is None:
+                why[p] = ("no counter file for its workers: the shim did not "
+                          "load (a static binary?)" if res is None else
+                          "a worker went away during the run")
+            else:
+                reqs[p] = res["requests"]
+            if p == "lbmaster" and res is not None:
+                check_lbmaster(stack, rep, p, "allocs", [res], pids)
+        except BenchError as e:
+            why[p] = f"could not run with the shim: {e}"
+            per[p] = None
+        finally:
+            stack.stop_proxy(p)
+        if per[p] is None:
+            rep.say(f"allocs    {p:14s} skipped: {why[p].splitlines()[0]}")
+        else:
+            rep.say(f"allocs    {p:14s} {per[p]:6.2f} per request over "
+                    f"{reqs[p]} requests")
+    lines = ["| proxy | allocations per request | requests |",
+             "|---|---:|---:|"]
+    for p in PEERS:
+        lines.append(f"| {p} | {per[p]:.2f} | {reqs[p]} |" if per[p] is not
+                     None else f"| {p} | skipped: {why[p].splitlines()[0]} "
+                     "| |")
+    rep.section(f"allocs: calls to malloc, calloc, realloc, reallocarray, "
+                "posix_memalign, aligned_alloc, memalign and valloc per "
+                "request in the workers (`bench/alloccount.c` preloaded), "
+                f"during {a.strace_seconds} s of `small` (lower is better)",
+                lines)
+
+
+def upload_scenario(stack, rep, a):
+    """upload: 100 MiB POSTs through each proxy to the sink origins.
+
+    Returns the ratios of lbmaster's median MiB/s over the peers'.
+    """
+    stack.start_sink_origins()
+    direct = upload(stack.upstreams["sink"], a.duration)
+    rep.say(f"upload    {'direct':14s} {direct['mibs']:10.0f} MiB/s  "
+            "(client straight to the origins: the ceiling)")
+    try:
+        for p in PEERS:
+            stack.start_proxy(p, origin="sink")
+        pids = stack.workers_of("lbmaster")
+        for p in PEERS:		# warm-up, not counted
+            upload([stack.port[p]], 1)
+        res = {p: [] for p in PEERS}
+        for i in range(a.rounds):
+            k = i % len(PEERS)
+            for p in PEERS[k:] + PEERS[:k]:
+                res[p].append(upload([stack.port[p]], a.duration))
+        # The proxies were started for this scenario: the high-water mark
+        # of each worker's resident memory is its peak during the uploads.
+        hwm = {p: max(status_kib(w, "VmHWM") for w in stack.workers_of(p))
+               for p in PEERS}
+        check_lbmaster(stack, rep, "lbmaster", "upload", res["lbmaster"],
+                       pids)
+        for p in ("nginx", "haproxy"):
+            if stack.proc(p).poll() is not None:
+                raise BenchError(f"{p} exited during upload:\n"
+                                 f"{stack.procs.log_tail(p)}")
+    finally:
+        for p in PEERS:
+            stack.stop_proxy(p)
+        stack.stop_origins("sink")
+    med = {p: statistics.median(r["mibs"] for r in res[p]) for p in PEERS}
+    for p in PEERS:
+        failed = sum(r["failed"] for r in res[p])
+        errs = [r["out"].splitlines()[0] for r in res[p] if r["out"]]
+        rep.say(f"upload    {p:14s} {med[p]:10.0f} MiB/s  failed {failed}"
+                + (f"  ({errs[0][:120]})" if errs else ""))
+    for p in PEERS:
+        rep.say(f"upload peak RSS {p} worker: {hwm[p] / 1024:.0f} MiB")
+    lines = ["| proxy | MiB/s (median) | uploads failed | MiB/s of each "
+             "round | peak RSS of a worker (VmHWM) |",
+             "|---|---:|---:|---|---:|"]
+    for p in PEERS:
+        lines.append(f"| {p} | {med[p]:.0f} | "
+                     f"{sum(r['failed'] for r in res[p])} | "
+                     + ", ".join(f"{r['mibs']:.0f}" for r in res[p])
+                     + f" | {hwm[p] / 1024:.0f} MiB |")
+    lines.append(f"| (client straight to the origins) | {direct['mibs']:.0f}"
+                 f" | {direct['failed']} | | |")
+    rep.section(f"upload: {UPLOAD_CONNS} keep-alive connections, each POSTing "
+                f"{UPLOAD_SIZE >> 20} MiB bodies (Content-Length) one after "
+                "the other to an origin that reads them whole "
+                "(bench/sink_origin.py); MiB/s of the uploads answered, and "
+                "the largest peak resident memory of a worker (higher MiB/s, "
+                f"lower memory is better; lbmaster has max_body_size "
+                f"{UPLOAD_MAX_BODY})", lines)
+    return {p: med["lbmaster"] / med[p] if med[p] else float("inf")
+            for p in ("nginx", "haproxy")}
+
+
+def ws_scenario(stack, rep, a):
+    """ws: 64-byte WebSocket messages echoed through each proxy's tunnel.
+
+    Returns (ratios, ran): the ratios of lbmaster's median echoes a second
+    over the peers' (None for a peer that failed; ratios is None when
+    lbmaster failed), and False when the scenario was skipped.
+    """
+    python = websockets_python()
+    if python is None:
+        why = "no python3 with websockets (apt-get install python3-websockets)"
+        rep.say(f"ws        skipped: {why}")
+        rep.section(f"ws: skipped, {why}", [])
+        return None, False
+    stack.start_ws_origins(python)
+    direct = ws_load(python, [f"ws://127.0.0.1:{p}/"
+                              for p in stack.upstreams["ws"]], a.duration)
+    rep.say(f"ws        {'direct':14s} {direct['rate']:10.0f} msg/s  "
+            "(client straight to the origins: the ceiling)")
+    try:
+        for p in PEERS:
+            stack.start_proxy(p, origin="ws")
+        pids = stack.workers_of("lbmaster")
+        urls = {p: [f"ws://127.0.0.1:{stack.port[p]}/"] for p in PEERS}
+        for p in PEERS:		# warm-up, not counted
+            ws_load(python, urls[p], 1)
+        res = {p: [] for p in PEERS}
+        for i in range(a.rounds):
+            k = i % len(PEERS)
+            for p in PEERS[k:] + PEERS[:k]:
+                res[p].append(ws_load(python, urls[p], a.duration))
+        check_lbmaster(stack, rep, "lbmaster", "ws", res["lbmaster"], pids)
+        for p in ("nginx", "haproxy"):
+            if stack.proc(p).poll() is not None:
+                raise BenchError(f"{p} exited during ws:\n"
+                                 f"{stack.procs.log_tail(p)}")
+    finally:
+        for p in PEERS:
+            stack.stop_proxy(p)
+        stack.stop_origins("ws")
+    med, dead = {}, {}
+    lines = ["| proxy | messages/s (median) | connections failed | "
+             "messages/s of each round |", "|---|---:|---:|---|"]
+    for p in PEERS:
+        med[p] = statistics.median(r["rate"] for r in res[p])
+        failed = sum(r["failed"] for r in res[p])
+        errs = [r["out"] for r in res[p] if r["out"]]
+        dead[p] = not any(r["messages"] for r in res[p])
+        if dead[p]:
+            rep.say(f"ws        {p:14s} FAILED: {errs[0] if errs else '?'}")
+            lines.append(f"| {p} | FAILED: {errs[0] if errs else '?'} | "
+                         f"{failed} | |")
+            continue
+        rep.say(f"ws        {p:14s} {med[p]:10.0f} msg/s  failed {failed}"
+                + (f"  ({errs[0][:120]})" if errs else ""))
+        lines.append(f"| {p} | {med[p]:.0f} | {failed} | "
+                     + ", ".join(f"{r['rate']:.0f}" for r in res[p]) + " |")
+    lines.append(f"| (client straight to the origins) | {direct['rate']:.0f}"
+                 f" | {direct['failed']} | |")
+    rep.section(f"ws: {WS_CONNS} WebSocket connections through the proxy's "
+                f"tunnel (101 Switching Protocols) to echo origins "
+                f"(bench/ws_echo.py), each sending a {WS_MESSAGE}-byte "
+                f"message and awaiting its echo in a loop; {WS_CLIENT_PROCS} "
+                "Python client processes (bench/ws_client.py), which are "
+                "likely the limit: compare with the client straight to the "
+                "origins (higher is better)", lines)
+    if dead["lbmaster"]:
+        return None, True
+    return {p: (None if dead[p] or not med[p] else med["lbmaster"] / med[p])
+            for p in ("nginx", "haproxy")}, True
+
+
 def write_results(path, rep, a, machine, started, load0, argv):
     lines = [
         "# lbmaster benchmark results", "",
@@ -908,12 +1378,27 @@ def main():
             syscalls_scenario(stack, rep, a)
             for p in PEERS:
                 stack.stop_proxy(p)
+        if "allocs" in scenarios:
+            allocs_scenario(stack, rep, a)
         if "idle10k" in scenarios:
             r = idle_scenario(stack, rep, a)
             rep.ratio(f"ratio idle10k lbmaster/nginx={r['nginx']:.2f} "
                       f"lbmaster/haproxy={r['haproxy']:.2f}  "
                       "(memory per connection, inverted)")
             worst = lowest(worst, r)
+        if "upload" in scenarios:
+            r = upload_scenario(stack, rep, a)
+            rep.ratio(f"ratio upload lbmaster/nginx={r['nginx']:.2f} "
+                      f"lbmaster/haproxy={r['haproxy']:.2f}  (MiB/s)")
+        if "ws" in scenarios:
+            r, ran = ws_scenario(stack, rep, a)
+            if r is None and ran:
+                rep.ratio("ratio ws: lbmaster failed")
+            elif ran:
+                rep.ratio("ratio ws " + " ".join(
+                    f"lbmaster/{p}=" + (f"{r[p]:.2f}" if r[p] is not None
+                                        else f"n/a ({p} failed)")
+                    for p in ("nginx", "haproxy")) + "  (messages/s)")
         if "routes20k" in scenarios:
             r = routes_scenario(stack, rep, a)
             rep.ratio(f"scale routes20k 20000routes/3routes={r:.2f}  "
