@@ -57,7 +57,7 @@ UPLOAD_GRACE = 20.0		# seconds an upload may go on past the run's end
 # lbmaster's limits.max_body_size in `upload`. "No limit" would be 0, which
 # the lbmaster to come takes; the config loader of this tree refuses 0 (its
 # lowest value is 1), so the limit is set above the uploads instead.
-UPLOAD_MAX_BODY = "200m"
+UPLOAD_MAX_BODY = "0"		# no limit: the body streams
 
 WS_CONNS = 50			# WebSocket connections of `ws`
 WS_MESSAGE = 64			# bytes of each message echoed

@@ -1030,11 +1030,10 @@ tunnel_pump(struct lb_client *c)
 		evbuffer_add_buffer(o->out, c->in);
 		lb_conn_write(o, &c->set->tunnel_tv);
 	}
-	if (evbuffer_get_length(o->in) > 0) {
+	if (evbuffer_get_length(o->in) > 0)
 		evbuffer_add_buffer(c->out, o->in);
-		if (flush(c) == -1)
-			return -1;
-	}
+	if (evbuffer_get_length(c->out) > 0 && flush(c) == -1)
+		return -1;
 	/* Backpressure: a side whose peer cannot keep up is not read. */
 	if (evbuffer_get_length(o->out) >= LB_CLIENT_HIGH_WATER)
 		read_off(c);
@@ -1150,6 +1149,8 @@ lb_client_tunnel(struct lb_client *c, struct lb_conn *origin)
 	origin->arg = c;
 	c->state = CS_TUNNEL;
 	lb_proxy_tunnel_opened(c->set->px);
+	if (!c->eof)
+		read_on(c, &c->set->tunnel_tv);
 	/* Bytes the client sent right after its request are the tunnel's. */
 	(void)tunnel_pump(c);
 }

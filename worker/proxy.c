@@ -952,6 +952,7 @@ lb_proxy_request(struct lb_proxy *px, struct lb_request *rq)
 	const char	      *target = rq->target, *qmark, *host = rq->host;
 	char		      *npath = NULL, *abs_host = NULL, *rooted = NULL;
 	struct preq	      *p = NULL;
+	bool		       new_query;
 	int		       code;
 
 	if (method_is(rq, "CONNECT")) {
@@ -1001,10 +1002,23 @@ lb_proxy_request(struct lb_proxy *px, struct lb_request *rq)
 	p->start_us = rq->start_us;
 	p->host = abs_host;
 	abs_host = NULL;
-	p->path = lb_rules_rewrite_path(route, npath);
-	p->query = lb_uri_query_rewrite(qmark ? qmark + 1 : NULL,
-	    route->param_remove, route->n_param_remove, route->param_add,
-	    route->n_param_add);
+	/*
+	 * A route that rewrites neither the path nor the query string
+	 * forwards what it got: no copies (allocations per request count).
+	 */
+	if (lb_rules_rewrites_path(route)) {
+		p->path = lb_rules_rewrite_path(route, npath);
+	} else {
+		p->path = npath;
+		npath = NULL;
+	}
+	/* An absolute-form target's rooted copy is freed below. */
+	new_query = route->n_param_remove > 0 || route->n_param_add > 0 ||
+	    rooted != NULL;
+	if (new_query)
+		p->query = lb_uri_query_rewrite(qmark ? qmark + 1 : NULL,
+		    route->param_remove, route->n_param_remove,
+		    route->param_add, route->n_param_add);
 	p->tried = p->up->n_peers <=
 		sizeof(p->tried_small) / sizeof(p->tried_small[0]) ?
 	    p->tried_small :
@@ -1014,7 +1028,8 @@ lb_proxy_request(struct lb_proxy *px, struct lb_request *rq)
 	free(npath);
 	free(rooted);
 	npath = rooted = NULL;
-	if (p->path == NULL || p->query == NULL || p->tried == NULL ||
+	if (p->path == NULL || (p->query == NULL && new_query) ||
+	    p->tried == NULL ||
 	    (p->idempotent && rq->body != LB_BODY_NONE && p->replay == NULL)) {
 		preq_free(p);
 		goto oom;
@@ -1022,7 +1037,7 @@ lb_proxy_request(struct lb_proxy *px, struct lb_request *rq)
 
 	p->fwd.method = rq->method;
 	p->fwd.path = p->path;
-	p->fwd.query = p->query;
+	p->fwd.query = p->query != NULL ? p->query : qmark ? qmark + 1 : NULL;
 	p->fwd.hdrs = rq->hdrs;
 	p->fwd.n_hdrs = rq->n_hdrs;
 	p->fwd.client_ip = rq->client_ip;

@@ -39,6 +39,14 @@ lb_rules_allowed(const struct lb_cfg *cfg, const struct lb_route *route,
 	return route == NULL || firewall_allows(&route->firewall, sa, path);
 }
 
+bool
+lb_rules_rewrites_path(const struct lb_route *route)
+{
+	return route->n_rewrite > 0 ||
+	    (route->kind == LB_ROUTE_PATH && route->strip_prefix &&
+		strcmp(route->match, "/") != 0);
+}
+
 char *
 lb_rules_rewrite_path(const struct lb_route *route, const char *path)
 {

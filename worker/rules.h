@@ -46,6 +46,8 @@ bool lb_rules_allowed(const struct lb_cfg *cfg, const struct lb_route *route,
  * whose prefix matches. Returns a malloc'ed string, or NULL (ENOMEM).
  */
 char *lb_rules_rewrite_path(const struct lb_route *, const char *path);
+/* Can lb_rules_rewrite_path change anything for ROUTE? */
+bool lb_rules_rewrites_path(const struct lb_route *);
 /*
  * Append to OUT the head (request line, headers, blank line) to send to
  * SRV for F under ROUTE's rules: hop-by-hop headers and those named in
