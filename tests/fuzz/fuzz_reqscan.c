@@ -1,6 +1,6 @@
 /*
  * tests/fuzz/fuzz_reqscan.c -- common/reqscan.c, the strict scanner every
- * client byte passes before evhttp, under whatever a client could send.
+ * client byte passes, under whatever a client could send.
  *
  * The first byte chooses a split step (1-32) and the head limit; the rest
  * is the byte stream of one connection.
@@ -12,6 +12,12 @@
  * failed. Only 0, 400 and 431 are ever answered. While idle after a
  * verdict of 0, no head or body is said to be in progress with a count of
  * requests that went backwards.
+ *
+ * The client side reads a head with lb_reqscan_head, which stops at the
+ * head's end: its verdict and the head's length do not depend on the
+ * split either; a head it takes is one the streaming scanner takes too
+ * (fed exactly those bytes), and a head it refuses gets the same status
+ * from the streaming scanner fed the whole stream.
  */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -51,6 +57,62 @@ feed(const uint8_t *data, size_t size, size_t step, uint64_t max_head)
 	return v;
 }
 
+struct head {
+	int    code;
+	size_t len; /* 0: not complete */
+};
+
+/* The first head of DATA, as worker/client.c reads it, by STEP bytes. */
+static struct head
+head(const uint8_t *data, size_t size, size_t step, uint64_t max_head)
+{
+	struct lb_reqscan s;
+	struct head	  h = { 0, 0 };
+
+	lb_reqscan_init(&s, max_head);
+	for (size_t off = 0; off < size; off += step) {
+		size_t n = size - off < step ? size - off : step, used = 0;
+
+		if ((h.code = lb_reqscan_head(&s, (const char *)data + off, n,
+			 &used)) != 0)
+			break;
+		if (s.head_complete) {
+			h.len = off + used;
+			break;
+		}
+		if (used != n)
+			fuzz_fail("lb_reqscan_head used %zu of %zu bytes "
+				  "without completing a head",
+			    used, n);
+	}
+	return h;
+}
+
+static void
+check_heads(const uint8_t *data, size_t size, size_t step, uint64_t max_head,
+    const struct verdict *whole)
+{
+	struct head a = head(data, size, size ? size : 1, max_head);
+	struct head b = head(data, size, step, max_head);
+	struct head c = head(data, size, 1, max_head);
+
+	if (a.code != b.code || a.code != c.code || a.len != b.len ||
+	    a.len != c.len)
+		fuzz_fail("head depends on the split: %d/%zu, %d/%zu, %d/%zu",
+		    a.code, a.len, b.code, b.len, c.code, c.len);
+	if (a.code != 0 && a.code != whole->code)
+		fuzz_fail("head refused with %d, the stream with %d", a.code,
+		    whole->code);
+	if (a.code == 0 && a.len > 0) {
+		struct verdict v = feed(data, a.len, a.len, max_head);
+
+		if (v.code != 0)
+			fuzz_fail("a head of %zu bytes taken, but the stream "
+				  "scanner says %d",
+			    a.len, v.code);
+	}
+}
+
 int
 lb_fuzz_reqscan(const uint8_t *data, size_t size)
 {
@@ -83,6 +145,7 @@ lb_fuzz_reqscan(const uint8_t *data, size_t size)
 		    (unsigned long long)whole.requests, whole.wait,
 		    (unsigned long long)split.requests, split.wait,
 		    (unsigned long long)bytes.requests, bytes.wait);
+	check_heads(data, size, step, max_head, &whole);
 	return 0;
 }
 
