@@ -3,7 +3,9 @@
  * refused connection is retried on another server; a failure after the
  * request was sent is retried only for idempotent methods; what cannot be
  * retried is a 502, silence past timeouts.backend a 504, and an answer
- * cut short never looks complete to the client.
+ * cut short never looks complete to the client. A pooled connection that
+ * the origin drops before answering is the same: a GET is resent once on
+ * a fresh connection, a POST or PATCH never.
  *
  * The origin misbehaves on request (X-Test-Fault, X-Test-Delay, --mode:
  * see tests/origin.c) and counts what it saw (/__stats), so a test can
@@ -188,6 +190,87 @@ START_TEST(test_get_failing_on_every_server_is_tried_once_on_each)
 }
 END_TEST
 
+/*
+ * A connection lbmaster reuses from its pool, which the origin drops
+ * before any byte of an answer: the first request leaves the connection
+ * in the pool, and the origin closes it without answering the second
+ * (X-Test-Fault: close-reused), as when its idle timer runs out just as
+ * the request comes. A GET is resent once, on a fresh connection, where
+ * the same fault lets it through: the client sees the origin's 200.
+ */
+START_TEST(test_get_on_a_dropped_pooled_connection_is_resent_once)
+{
+	struct lbt_resp r;
+	unsigned	fruit;
+	pid_t		o;
+	struct itc_lb	lb;
+
+	o = itc_origin("fruit", &fruit, NULL);
+	itc_fruit_start(&lb, 1, "", lbt_fmt("127.0.0.1:%u", fruit));
+	ck_assert_int_eq(get(lb.port, "/v1", NULL, &r), 0);
+	ck_assert_int_eq(r.status, 200);
+	lbt_resp_free(&r);
+	ck_assert_int_eq(get(lb.port, "/", "X-Test-Fault: close-reused\r\n",
+			     &r),
+	    0);
+	ck_assert_msg(r.status == 200, "status %d, body %s", r.status, r.body);
+	ck_assert_int_eq(lbt_json_int(r.body, "connection_id"), 2);
+	lbt_resp_free(&r);
+	/* /v1, the GET on the pooled connection, the GET resent. */
+	ck_assert_int_eq(lbt_origin_stat(fruit, "requests"), 3);
+	ck_assert_int_eq(lbt_origin_stat(fruit, "connections"), 2);
+	itc_lb_stop(&lb);
+	ck_assert_int_eq(lbt_stop(o), 0);
+}
+END_TEST
+
+/*
+ * The same with a request that is not idempotent: the origin may have
+ * acted on it before it closed, so it is never sent twice. The client
+ * gets a 502, and the origin saw it once.
+ */
+static void
+dropped_pooled_connection_is_502(const char *method)
+{
+	struct lbt_resp r;
+	unsigned	fruit;
+	pid_t		o;
+	struct itc_lb	lb;
+
+	o = itc_origin("fruit", &fruit, NULL);
+	itc_fruit_start(&lb, 1, "", lbt_fmt("127.0.0.1:%u", fruit));
+	ck_assert_int_eq(get(lb.port, "/v1", NULL, &r), 0);
+	ck_assert_int_eq(r.status, 200);
+	lbt_resp_free(&r);
+	ck_assert_int_eq(
+	    lbt_httpf(lb.port, &r,
+		"%s / HTTP/1.1\r\nHost: www.fruit.com\r\n"
+		"X-Test-Fault: close-reused\r\nContent-Length: 4\r\n"
+		"Connection: close\r\n\r\nonce",
+		method),
+	    0);
+	ck_assert_msg(r.status == 502, "%s: status %d, body %s", method,
+	    r.status, r.body);
+	lbt_resp_free(&r);
+	/* /v1 and the request, once; no fresh connection for a resend. */
+	ck_assert_int_eq(lbt_origin_stat(fruit, "requests"), 2);
+	ck_assert_int_eq(lbt_origin_stat(fruit, "connections"), 1);
+	itc_lb_stop(&lb);
+	ck_assert_int_eq(lbt_stop(o), 0);
+}
+
+START_TEST(test_post_on_a_dropped_pooled_connection_is_502_and_sent_once)
+{
+	dropped_pooled_connection_is_502("POST");
+}
+END_TEST
+
+START_TEST(test_patch_on_a_dropped_pooled_connection_is_502_and_sent_once)
+{
+	dropped_pooled_connection_is_502("PATCH");
+}
+END_TEST
+
 /* ----------------------------------------------------------- faults */
 
 /* A GET with X-Test-Fault: FAULT to the one origin gets STATUS. */
@@ -294,6 +377,12 @@ retry_suite(void)
 	tcase_add_test(tc, test_put_is_retried_with_its_whole_body);
 	tcase_add_test(tc,
 	    test_get_failing_on_every_server_is_tried_once_on_each);
+	tcase_add_test(tc,
+	    test_get_on_a_dropped_pooled_connection_is_resent_once);
+	tcase_add_test(tc,
+	    test_post_on_a_dropped_pooled_connection_is_502_and_sent_once);
+	tcase_add_test(tc,
+	    test_patch_on_a_dropped_pooled_connection_is_502_and_sent_once);
 	suite_add_tcase(s, tc);
 
 	tc = lbt_tcase("faults");

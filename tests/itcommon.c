@@ -8,6 +8,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,4 +189,69 @@ itc_have_ipv6(void)
 	ok = bind(fd, (struct sockaddr *)&sin6, sizeof(sin6)) == 0;
 	close(fd);
 	return ok;
+}
+
+struct worker_find {
+	pid_t master;
+	pid_t worker;
+};
+
+/* Find a worker child of F->master (0 if none yet). */
+static bool
+worker_found(void *arg)
+{
+	struct worker_find *f = arg;
+	struct dirent	   *d;
+	const char	   *stat, *p, *cmd;
+	DIR		   *dir;
+	long		    ppid;
+
+	f->worker = 0;
+	if ((dir = opendir("/proc")) == NULL)
+		return false;
+	while (f->worker == 0 && (d = readdir(dir)) != NULL) {
+		if (d->d_name[0] < '1' || d->d_name[0] > '9')
+			continue;
+		stat = lbt_read_file(lbt_fmt("/proc/%s/stat", d->d_name), NULL);
+		/* "PID (COMM) STATE PPID ...": COMM may hold anything. */
+		if (stat == NULL || (p = strrchr(stat, ')')) == NULL ||
+		    sscanf(p + 1, " %*c %ld", &ppid) != 1 || ppid != f->master)
+			continue;
+		cmd = lbt_read_file(lbt_fmt("/proc/%s/cmdline", d->d_name),
+		    NULL);
+		if (cmd != NULL && strstr(cmd, "worker process") != NULL)
+			f->worker = (pid_t)atol(d->d_name);
+	}
+	closedir(dir);
+	return f->worker != 0;
+}
+
+pid_t
+itc_worker_of(pid_t master)
+{
+	struct worker_find f = { master, 0 };
+
+	ck_assert_msg(lbt_wait_for(worker_found, &f, LBT_START_MS),
+	    "no \"lbmaster: worker process\" child of pid %d", (int)master);
+	return f.worker;
+}
+
+long
+itc_rss_kib(pid_t pid)
+{
+	char	path[64], buf[4096], *p;
+	ssize_t n;
+	int	fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	if ((p = strstr(buf, "VmRSS:")) == NULL)
+		return -1;
+	return strtol(p + 6, NULL, 10);
 }

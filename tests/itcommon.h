@@ -1,8 +1,9 @@
 /*
  * tests/itcommon.h -- what the proxy integration tests (tests/it_proxy.c,
- * tests/it_rewrite.c, tests/it_forward.c) share on top of the harness
- * (prefix itc_): an lbmaster written for one test, origins, requests
- * with a Host, and assertions on what came back.
+ * tests/it_rewrite.c, tests/it_forward.c and more) share on top of the
+ * harness (prefix itc_): an lbmaster written for one test, origins,
+ * requests with a Host, assertions on what came back, and the worker
+ * process and its memory.
  *
  * Like the harness, these fail the test themselves when something they
  * need does not work (a request that gets no answer where one is
@@ -82,5 +83,14 @@ bool itc_wait_stat(unsigned port, const char *field, long long value,
 
 /* Whether the IPv6 loopback can be used here. */
 bool itc_have_ipv6(void);
+
+/*
+ * The "lbmaster: worker process" child of MASTER (the first one found),
+ * waiting for the master to fork it. Fails the test if none comes.
+ */
+pid_t itc_worker_of(pid_t master);
+/* VmRSS of PID in KiB, or -1 when it cannot be read. Uses nothing of the
+ * harness, so a sampling thread may call it. */
+long itc_rss_kib(pid_t pid);
 
 #endif /* ITCOMMON_H */

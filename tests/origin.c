@@ -6,27 +6,63 @@
  * tested from outside:
  *
  *	origin --name mango --listen 127.0.0.1:8081 [--listen ...]
- *	    [--port-file FILE] [--health-fail] [--idle-close MS]
- *	    [--mode reset|garbage|close|partial|slow:MS]
+ *	    [--port-file FILE] [--health-fail] [--idle-close MS] [--raw]
+ *	    [--mode reset|garbage|close|close-reused|partial|slow:MS]
  *
  * GET /healthcheck answers "OK" (200), or 500 while failing. /v1 and /v2
  * answer "This is V1" and "This is V2", the teaching project's answers.
  * Any other path gets a JSON description of the request (see
- * reply_json). POST /__control?health=fail|ok flips the health check and
- * GET /__stats returns the counters as JSON.
+ * describe): its method, path, query, every header as it arrived, and
+ * the body's length and CRC-32. POST /__control?health=fail|ok flips the
+ * health check and GET /__stats returns the counters as JSON.
  *
  * Request headers steer one answer, so they work through a proxy:
  * X-Test-Delay: MS, X-Test-Status: CODE, X-Test-Fault: reset | garbage |
- * close | partial, X-Test-Body: BYTES (the pattern below, streamed under
- * flow control; X-Test-Chunked: 1 sends it chunked), X-Test-Set-Cookie: N,
- * X-Test-Header: Name: value.
+ * close | close-reused | partial, X-Test-Body: BYTES (the pattern below,
+ * streamed under flow control; X-Test-Chunked: 1 sends it chunked),
+ * X-Test-Set-Cookie: N, X-Test-Header: Name: value. close-reused closes
+ * the connection without an answer when the request is not the first on
+ * its connection, and answers as usual when it is: a kept-alive
+ * connection that the origin drops just as a proxy reuses it, and a
+ * resend on a fresh connection that succeeds.
+ *
+ * Upgrades. evhttp takes no notice of Upgrade: without --raw, a request
+ * with Upgrade gets the JSON answer like any other, which is how a test
+ * has an upgrade request answered with an ordinary 200.
+ *
+ * --raw serves the sockets with the origin's own few lines of HTTP/1.1
+ * instead of evhttp, for the two things evhttp cannot do (it reads a
+ * request body whole before the request callback runs, and cannot hand a
+ * connection over after a 101):
+ *
+ * - A request body is read as it arrives, Content-Length or chunked, and
+ *   never held: only its length and CRC-32 are kept, for the JSON answer,
+ *   which comes once the body is whole. /__stats adds "body_bytes", the
+ *   request body bytes received so far, counted as they arrive (so a test
+ *   can see the first ones come in before it sends the last), and
+ *   "bodies_cut", the requests whose connection ended in the middle of
+ *   the body (each also logged on stderr).
+ * - A request with an Upgrade header and a Connection header that lists
+ *   "upgrade" is answered "101 Switching Protocols" with Connection:
+ *   Upgrade and the same Upgrade, and from then on every byte received is
+ *   echoed as it is (with backpressure: the origin stops reading while
+ *   1 MiB of echo is unsent). On EOF the origin sends one more line,
+ *   "EOF after N bytes\n" (N: the bytes it echoed), then shuts down its
+ *   sending side: the line arrives only if a proxy passed the client's
+ *   half-close on and still carries the answer back. /__stats counts
+ *   these answers as "upgrades".
+ *
+ * Every other request gets the JSON description, and /__stats and
+ * /healthcheck answer as above; /v1, /v2, /__control, the X-Test-*
+ * headers, --mode and --idle-close are evhttp's only.
  *
  * Counting. A connection is counted (and given its connection_id) when it
  * carries its first application request, that is a request other than
  * /healthcheck, /__stats and /__control. So a test's readiness probes, a
  * health checker and the test's own /__stats queries never shift the
- * numbers a test asserts on. "requests" counts application requests;
- * "health_probes" counts /healthcheck requests.
+ * numbers a test asserts on. "requests" counts application requests
+ * once their body has come whole; "health_probes" counts /healthcheck
+ * requests.
  */
 #include <sys/prctl.h>
 #include <sys/queue.h>
@@ -56,6 +92,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <event2/util.h>
 
 #define MAX_LISTEN	16
@@ -63,6 +100,9 @@
 #define CONN_BUCKETS	256
 #define MAX_COOKIES	16
 #define PARTIAL_DEFAULT 1024 /* body announced by a bare partial */
+#define MAX_RAW_LISTEN	64 /* sockets of --raw: --listen may resolve to many */
+#define RAW_LINE_MAX	(64 * 1024)   /* --raw: a longer line is refused */
+#define RAW_ECHO_HIGH	(1024 * 1024) /* --raw: unsent echo that stops reads */
 
 /*
  * The body pattern: byte i is 'a' + (i + i / 26) % 26. Printable, so a
@@ -74,10 +114,11 @@
 
 enum fault {
 	FAULT_NONE,
-	FAULT_RESET,   /* RST without a response */
-	FAULT_GARBAGE, /* bytes that are not HTTP, then close */
-	FAULT_CLOSE,   /* close without a response */
-	FAULT_PARTIAL  /* headers and half the body, then close */
+	FAULT_RESET,	    /* RST without a response */
+	FAULT_GARBAGE,	    /* bytes that are not HTTP, then close */
+	FAULT_CLOSE,	    /* close without a response */
+	FAULT_CLOSE_REUSED, /* FAULT_CLOSE, unless the connection is new */
+	FAULT_PARTIAL	    /* headers and half the body, then close */
 };
 
 /* One accepted connection, known from its first request on. */
@@ -85,7 +126,8 @@ struct conn {
 	struct evhttp_connection *evcon;   /* not owned */
 	uint64_t		  id;	   /* 0 until an application request */
 	struct pending		 *pending; /* the answer under way, or NULL */
-	struct conn		 *next;	   /* hash chain */
+	uint64_t		  nrequests; /* requests it carried */
+	struct conn		 *next;	     /* hash chain */
 };
 
 /* An answer that is not sent from the request callback itself. */
@@ -101,20 +143,56 @@ struct pending {
 	uint64_t	       stream_sent;
 };
 
+/* A connection of the raw server (--raw), from accept to close. */
+enum raw_state {
+	RAW_HEAD,	/* a request head, line by line */
+	RAW_BODY,	/* LEFT bytes of a Content-Length body to come */
+	RAW_CHUNK_SIZE, /* a chunk-size line */
+	RAW_CHUNK_DATA, /* LEFT bytes of a chunk to come */
+	RAW_CHUNK_END,	/* the line end after a chunk's data */
+	RAW_TRAILER,	/* trailer lines, up to the empty one */
+	RAW_TUNNEL,	/* after a 101: every byte is echoed */
+	RAW_CLOSING	/* the last answer is being written */
+};
+
+struct raw_conn {
+	struct bufferevent *bev; /* owned, with the socket */
+	enum raw_state	    state;
+	uint64_t	    id;	    /* as struct conn's */
+	char		   *method; /* owned; NULL until a request line came */
+	char		   *target; /* owned */
+	bool		    http10;
+	struct evkeyvalq    headers; /* the request's, owned */
+	uint64_t	    left;
+	uint64_t	    body_len; /* request body bytes so far */
+	uint32_t	    body_crc; /* and their CRC-32 */
+	uint64_t	    echoed;   /* bytes echoed since the 101 */
+	bool		    eof;      /* the peer has shut down its side */
+	LIST_ENTRY(raw_conn) link;
+};
+LIST_HEAD(raw_list, raw_conn);
+
 /* The one process-wide state: options and counters. */
 static struct {
-	const char	  *name;	/* --name, "app" in the JSON */
-	bool		   health_fail; /* /healthcheck answers 500 */
-	enum fault	   mode_fault;	/* --mode: a fault for every request */
-	long		   mode_delay;	/* --mode slow:MS */
-	uint64_t	   connections;
-	uint64_t	   open_connections;
-	uint64_t	   requests;
-	uint64_t	   health_probes;
-	struct conn	  *conns[CONN_BUCKETS];
-	struct event_base *base;
-	uint32_t	   crc_table[256];
-	char		   pattern[PATTERN_PERIOD];
+	const char     *name;	     /* --name, "app" in the JSON */
+	bool		health_fail; /* /healthcheck answers 500 */
+	enum fault	mode_fault;  /* --mode: a fault for every request */
+	long		mode_delay;  /* --mode slow:MS */
+	bool		raw;	     /* --raw */
+	uint64_t	connections;
+	uint64_t	open_connections;
+	uint64_t	requests;
+	uint64_t	health_probes;
+	uint64_t	body_bytes;
+	uint64_t	bodies_cut;
+	uint64_t	upgrades;
+	struct conn    *conns[CONN_BUCKETS];
+	struct raw_list raws;
+	struct evconnlistener *raw_listeners[MAX_RAW_LISTEN];
+	int		       nraw_listeners;
+	struct event_base     *base;
+	uint32_t	       crc_table[256];
+	char		       pattern[PATTERN_PERIOD];
 } g;
 
 static void respond(struct pending *);
@@ -407,21 +485,16 @@ pending_free(struct pending *p)
 	free(p);
 }
 
-/* "http://ADDR:PORT" of the socket's own end, for the "url" field. */
+/* "http://ADDR:PORT" of socket FD's own end, for the "url" field. */
 static void
-local_url(struct evhttp_request *req, char *out, size_t outlen)
+sock_url(int fd, char *out, size_t outlen)
 {
-	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	struct sockaddr_storage	  ss;
-	socklen_t		  sl = sizeof(ss);
-	char			  host[INET6_ADDRSTRLEN];
-	int			  fd;
+	struct sockaddr_storage ss;
+	socklen_t		sl = sizeof(ss);
+	char			host[INET6_ADDRSTRLEN];
 
 	snprintf(out, outlen, "http://unknown");
-	if (evcon == NULL)
-		return;
-	fd = bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
-	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == -1)
+	if (fd == -1 || getsockname(fd, (struct sockaddr *)&ss, &sl) == -1)
 		return;
 	if (ss.ss_family == AF_INET) {
 		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
@@ -464,29 +537,22 @@ method_name(struct evhttp_request *req)
 	return "UNKNOWN";
 }
 
-/* The JSON description of REQ that any unreserved path answers with. */
+/*
+ * The JSON description of a request that any unreserved path answers
+ * with: METHOD and TARGET as they came (URI: TARGET parsed, or NULL), the
+ * headers HDRS, the body's length and CRC-32, the id of the connection
+ * and URL, "http://ADDR:PORT" of its own end.
+ */
 static void
-reply_json(struct evbuffer *b, struct evhttp_request *req, struct conn *c)
+describe(struct evbuffer *b, const char *method, const char *target,
+    const struct evhttp_uri *uri, const char *url, struct evkeyvalq *hdrs,
+    uint64_t body_len, uint32_t crc, uint64_t conn_id)
 {
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	struct evkeyvalq	*in = evhttp_request_get_input_headers(req);
-	struct evbuffer		*body = evhttp_request_get_input_buffer(req);
-	struct evbuffer_iovec	*v = NULL;
-	const char		*path, *query;
-	char			 url[128], *msg, *param, *full;
-	uint32_t		 crc = 0;
-	int			 i, n;
+	const char *path, *query;
+	char	   *msg, *param, *full;
 
 	path = uri ? evhttp_uri_get_path(uri) : NULL;
 	query = uri ? evhttp_uri_get_query(uri) : NULL;
-	n = evbuffer_peek(body, -1, NULL, NULL, 0);
-	if (n > 0 && (v = calloc((size_t)n, sizeof(*v))) != NULL) {
-		evbuffer_peek(body, -1, NULL, v, n);
-		for (i = 0; i < n; i++)
-			crc = crc_add(crc, v[i].iov_base, v[i].iov_len);
-	}
-	free(v);
-
 	evbuffer_add_printf(b, "{\"app\": ");
 	json_str(b, g.name);
 	if (asprintf(&msg, "This is the %s application.", g.name) == -1)
@@ -494,34 +560,60 @@ reply_json(struct evbuffer *b, struct evhttp_request *req, struct conn *c)
 	evbuffer_add_printf(b, ", \"message\": ");
 	json_str(b, msg);
 	free(msg);
-	local_url(req, url, sizeof(url));
-	if (asprintf(&full, "%s%s", url, evhttp_request_get_uri(req)) == -1)
+	if (asprintf(&full, "%s%s", url, target) == -1)
 		full = NULL;
 	evbuffer_add_printf(b, ", \"url\": ");
 	json_str(b, full);
 	free(full);
 	evbuffer_add_printf(b, ", \"method\": ");
-	json_str(b, method_name(req));
+	json_str(b, method);
 	evbuffer_add_printf(b, ", \"path\": ");
 	json_str(b, path ? path : "");
 	evbuffer_add_printf(b, ", \"query\": ");
 	json_str(b, query ? query : "");
 	evbuffer_add_printf(b, ", \"headers\": ");
-	json_headers(b, in);
+	json_headers(b, hdrs);
 	evbuffer_add_printf(b, ", \"MyCustomHeader\": ");
-	json_str(b, evhttp_find_header(in, "MyCustomHeader"));
+	json_str(b, evhttp_find_header(hdrs, "MyCustomHeader"));
 	evbuffer_add_printf(b, ", \"Host\": ");
-	json_str(b, evhttp_find_header(in, "Host"));
+	json_str(b, evhttp_find_header(hdrs, "Host"));
 	param = query_param(query, "MyCustomParam");
 	evbuffer_add_printf(b, ", \"MyCustomParam\": ");
 	json_str(b, param);
 	free(param);
 	evbuffer_add_printf(b,
-	    ", \"body_length\": %zu, \"body_crc32\": "
+	    ", \"body_length\": %" PRIu64 ", \"body_crc32\": "
 	    "\"%08" PRIx32 "\", \"connection_id\": %" PRIu64
 	    ", \"connections\": %" PRIu64 ", \"requests\": %" PRIu64 "}\n",
-	    evbuffer_get_length(body), crc, c ? c->id : 0, g.connections,
-	    g.requests);
+	    body_len, crc, conn_id, g.connections, g.requests);
+}
+
+/* The JSON description of REQ, which evhttp has read whole. */
+static void
+reply_json(struct evbuffer *b, struct evhttp_request *req, struct conn *c)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct evbuffer		 *body = evhttp_request_get_input_buffer(req);
+	struct evbuffer_iovec	 *v = NULL;
+	char			  url[128];
+	uint32_t		  crc = 0;
+	int			  i, n;
+
+	n = evbuffer_peek(body, -1, NULL, NULL, 0);
+	if (n > 0 && (v = calloc((size_t)n, sizeof(*v))) != NULL) {
+		evbuffer_peek(body, -1, NULL, v, n);
+		for (i = 0; i < n; i++)
+			crc = crc_add(crc, v[i].iov_base, v[i].iov_len);
+	}
+	free(v);
+	sock_url(evcon ?
+		bufferevent_getfd(evhttp_connection_get_bufferevent(evcon)) :
+		-1,
+	    url, sizeof(url));
+	describe(b, method_name(req), evhttp_request_get_uri(req),
+	    evhttp_request_get_evhttp_uri(req), url,
+	    evhttp_request_get_input_headers(req), evbuffer_get_length(body),
+	    crc, c ? c->id : 0);
 }
 
 /* Whether a response with STATUS to REQ may carry a body at all. */
@@ -621,6 +713,7 @@ do_fault(struct pending *p)
 		}
 		break;
 	case FAULT_CLOSE:
+	case FAULT_CLOSE_REUSED: /* made FAULT_CLOSE or FAULT_NONE by now */
 	case FAULT_NONE:
 		break;
 	}
@@ -722,21 +815,37 @@ reply_text(struct evhttp_request *req, int status, const char *text,
 		evbuffer_free(b);
 }
 
+/* The counters, as GET /__stats answers them. */
+static void
+stats_json(struct evbuffer *b)
+{
+	evbuffer_add_printf(b,
+	    "{\"connections\": %" PRIu64 ", \"requests\": %" PRIu64
+	    ", \"health_probes\": %" PRIu64 ", \"open_connections\": %" PRIu64
+	    ", \"body_bytes\": %" PRIu64 ", \"bodies_cut\": %" PRIu64
+	    ", \"upgrades\": %" PRIu64 "}\n",
+	    g.connections, g.requests, g.health_probes, g.open_connections,
+	    g.body_bytes, g.bodies_cut, g.upgrades);
+}
+
 /* /__stats and /__control: answered at once, counted nowhere. */
 static void
 control(struct evhttp_request *req, const char *path)
 {
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	char			*v, text[256];
+	struct evbuffer		*b;
+	char			*v;
 
 	if (strcmp(path, "/__stats") == 0) {
-		snprintf(text, sizeof(text),
-		    "{\"connections\": %" PRIu64 ", \"requests\": %" PRIu64
-		    ", \"health_probes\": %" PRIu64
-		    ", \"open_connections\": %" PRIu64 "}\n",
-		    g.connections, g.requests, g.health_probes,
-		    g.open_connections);
-		reply_text(req, 200, text, "application/json");
+		if ((b = evbuffer_new()) == NULL) {
+			evhttp_send_error(req, 500, "out of memory");
+			return;
+		}
+		stats_json(b);
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Content-Type", "application/json");
+		evhttp_send_reply(req, 200, NULL, b);
+		evbuffer_free(b);
 		return;
 	}
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
@@ -770,6 +879,8 @@ parse_fault(const char *s)
 		return FAULT_GARBAGE;
 	if (strcmp(s, "close") == 0)
 		return FAULT_CLOSE;
+	if (strcmp(s, "close-reused") == 0)
+		return FAULT_CLOSE_REUSED;
 	if (strcmp(s, "partial") == 0)
 		return FAULT_PARTIAL;
 	return FAULT_NONE;
@@ -859,6 +970,8 @@ handle(struct evhttp_request *req, void *arg)
 	}
 	p->req = req;
 	p->conn = conn_get(req);
+	if (p->conn != NULL)
+		p->conn->nrequests++;
 	p->status = 200;
 	p->fault = g.mode_fault;
 	delay = g.mode_delay;
@@ -873,6 +986,8 @@ handle(struct evhttp_request *req, void *arg)
 		if (p->conn != NULL)
 			conn_count(p->conn);
 		g.requests++;
+		g.body_bytes += evbuffer_get_length(
+		    evhttp_request_get_input_buffer(req));
 		if (strcmp(path, "/v1") == 0 || strcmp(path, "/v2") == 0) {
 			evbuffer_add_printf(p->body, "This is V%c", path[2]);
 			evhttp_add_header(out, "Content-Type", "text/plain");
@@ -883,6 +998,10 @@ handle(struct evhttp_request *req, void *arg)
 		}
 	}
 	test_controls(p, &delay);
+	if (p->fault == FAULT_CLOSE_REUSED)
+		p->fault = p->conn != NULL && p->conn->nrequests > 1 ?
+		    FAULT_CLOSE :
+		    FAULT_NONE;
 
 	if (delay == 0 && p->fault == FAULT_NONE) {
 		respond(p);
@@ -901,6 +1020,453 @@ handle(struct evhttp_request *req, void *arg)
 	/* Count the delay from now, not from the loop's cached time. */
 	event_base_update_cache_time(g.base);
 	evtimer_add(p->timer, &tv);
+}
+
+/* -------------------------------------------------------- raw server */
+
+/*
+ * --raw: the origin reads and writes its sockets itself (see the head
+ * comment). One struct raw_conn per connection; its read callback runs
+ * the request through the states of enum raw_state.
+ */
+
+static void
+raw_free(struct raw_conn *rc)
+{
+	if (rc->id != 0)
+		g.open_connections--;
+	LIST_REMOVE(rc, link);
+	evhttp_clear_headers(&rc->headers);
+	free(rc->method);
+	free(rc->target);
+	bufferevent_free(rc->bev);
+	free(rc);
+}
+
+/* Forget the request just answered: the next one starts afresh. */
+static void
+raw_reset(struct raw_conn *rc)
+{
+	evhttp_clear_headers(&rc->headers);
+	free(rc->method);
+	free(rc->target);
+	rc->method = rc->target = NULL;
+	rc->http10 = false;
+	rc->left = rc->body_len = 0;
+	rc->body_crc = 0;
+	rc->state = RAW_HEAD;
+}
+
+static void
+raw_count(struct raw_conn *rc)
+{
+	if (rc->id != 0)
+		return;
+	rc->id = ++g.connections;
+	g.open_connections++;
+}
+
+/* Whether a NAME header of the request lists TOKEN (any case). */
+static bool
+raw_lists(struct raw_conn *rc, const char *name, const char *token)
+{
+	struct evkeyval *h;
+	const char	*p, *e;
+	size_t		 n = strlen(token), len;
+
+	TAILQ_FOREACH(h, &rc->headers, next)
+	{
+		if (strcasecmp(h->key, name) != 0)
+			continue;
+		for (p = h->value; *p != '\0'; p = *e != '\0' ? e + 1 : e) {
+			p += strspn(p, " \t");
+			e = p + strcspn(p, ",");
+			len = (size_t)(e - p);
+			while (len > 0 &&
+			    (p[len - 1] == ' ' || p[len - 1] == '\t'))
+				len--;
+			if (len == n && strncasecmp(p, token, n) == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+/* Whether the request's path (its target up to any query) is PATH. */
+static bool
+raw_path_is(struct raw_conn *rc, const char *path)
+{
+	size_t n = strcspn(rc->target, "?");
+
+	return n == strlen(path) && strncmp(rc->target, path, n) == 0;
+}
+
+/*
+ * Read the request head line by line. 1 when it is whole, 0 when more
+ * must come, -1 when it is not HTTP/1.x.
+ */
+static int
+raw_head(struct raw_conn *rc, struct evbuffer *in)
+{
+	char  *line, *sp1, *sp2, *colon, *v, *end;
+	size_t n;
+
+	while ((line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF)) != NULL) {
+		if (rc->method == NULL) {
+			/* RFC 9112 section 2.2: an empty line first is
+			 * ignored. */
+			if (n > 0) {
+				sp1 = strchr(line, ' ');
+				sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+				if (sp2 == NULL ||
+				    strncmp(sp2 + 1, "HTTP/1.", 7) != 0) {
+					free(line);
+					return -1;
+				}
+				rc->method = strndup(line,
+				    (size_t)(sp1 - line));
+				rc->target = strndup(sp1 + 1,
+				    (size_t)(sp2 - sp1 - 1));
+				rc->http10 = strcmp(sp2 + 1, "HTTP/1.0") == 0;
+				if (rc->method == NULL || rc->target == NULL) {
+					free(line);
+					return -1;
+				}
+			}
+			free(line);
+			continue;
+		}
+		if (n == 0) {
+			free(line);
+			return 1;
+		}
+		if ((colon = strchr(line, ':')) == NULL) {
+			free(line);
+			return -1;
+		}
+		*colon = '\0';
+		v = colon + 1 + strspn(colon + 1, " \t");
+		for (end = v + strlen(v);
+		     end > v && (end[-1] == ' ' || end[-1] == '\t'); end--)
+			;
+		*end = '\0';
+		if (evhttp_add_header(&rc->headers, line, v) == -1) {
+			free(line);
+			return -1;
+		}
+		free(line);
+	}
+	return evbuffer_get_length(in) > RAW_LINE_MAX ? -1 : 0;
+}
+
+/* Set the body's framing from the head: -1 if it has none we can read. */
+static int
+raw_body_start(struct raw_conn *rc)
+{
+	const char *te = evhttp_find_header(&rc->headers, "Transfer-Encoding");
+	const char *cl = evhttp_find_header(&rc->headers, "Content-Length");
+	long long   v;
+	size_t	    n;
+
+	if (te != NULL) {
+		n = strlen(te);
+		if (n < 7 || strcasecmp(te + n - 7, "chunked") != 0)
+			return -1;
+		rc->state = RAW_CHUNK_SIZE;
+		return 0;
+	}
+	rc->left = 0;
+	if (cl != NULL) {
+		if ((v = parse_num(cl, LLONG_MAX / 2)) < 0)
+			return -1;
+		rc->left = (uint64_t)v;
+	}
+	rc->state = RAW_BODY;
+	return 0;
+}
+
+/* Count the first N bytes of IN as body (length, CRC-32), then drop them. */
+static void
+raw_take(struct raw_conn *rc, struct evbuffer *in, size_t n)
+{
+	struct evbuffer_iovec v[16];
+	size_t		      got, k;
+	int		      i, cnt;
+
+	while (n > 0) {
+		cnt = evbuffer_peek(in, (ev_ssize_t)n, NULL, v, 16);
+		if (cnt > 16)
+			cnt = 16;
+		for (i = 0, got = 0; i < cnt && got < n; i++) {
+			k = v[i].iov_len < n - got ? v[i].iov_len : n - got;
+			rc->body_crc = crc_add(rc->body_crc, v[i].iov_base, k);
+			got += k;
+		}
+		evbuffer_drain(in, got);
+		n -= got;
+		rc->body_len += got;
+		g.body_bytes += got;
+	}
+}
+
+/*
+ * Queue the answer STATUS REASON with a body B of type TYPE, then wait
+ * for the next request, or close once it is written if the request
+ * asked for that.
+ */
+static void
+raw_reply(struct raw_conn *rc, int status, const char *reason, const char *type,
+    struct evbuffer *b)
+{
+	struct evbuffer *out = bufferevent_get_output(rc->bev);
+	bool close = rc->http10 || raw_lists(rc, "Connection", "close");
+
+	evbuffer_add_printf(out,
+	    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+	    "Content-Length: %zu\r\n%s\r\n",
+	    status, reason, type, evbuffer_get_length(b),
+	    close ? "Connection: close\r\n" : "");
+	if (strcmp(rc->method, "HEAD") != 0)
+		evbuffer_add_buffer(out, b);
+	raw_reset(rc);
+	if (close) {
+		rc->state = RAW_CLOSING;
+		bufferevent_disable(rc->bev, EV_READ);
+	}
+}
+
+/* The request and its body are in: answer it. -1 when out of memory. */
+static int
+raw_answer(struct raw_conn *rc)
+{
+	struct evhttp_uri *uri;
+	struct evbuffer	  *b;
+	char		   url[128];
+
+	if ((b = evbuffer_new()) == NULL)
+		return -1;
+	if (raw_path_is(rc, "/__stats")) {
+		stats_json(b);
+		raw_reply(rc, 200, "OK", "application/json", b);
+	} else if (raw_path_is(rc, "/healthcheck")) {
+		g.health_probes++;
+		evbuffer_add_printf(b, g.health_fail ? "FAIL" : "OK");
+		raw_reply(rc, g.health_fail ? 500 : 200,
+		    g.health_fail ? "Internal Server Error" : "OK",
+		    "text/plain", b);
+	} else if (raw_path_is(rc, "/__control")) {
+		evbuffer_add_printf(b, "not with --raw\n");
+		raw_reply(rc, 404, "Not Found", "text/plain", b);
+	} else {
+		raw_count(rc);
+		g.requests++;
+		sock_url(bufferevent_getfd(rc->bev), url, sizeof(url));
+		uri = evhttp_uri_parse_with_flags(rc->target,
+		    EVHTTP_URI_NONCONFORMANT);
+		describe(b, rc->method, rc->target, uri, url, &rc->headers,
+		    rc->body_len, rc->body_crc, rc->id);
+		if (uri != NULL)
+			evhttp_uri_free(uri);
+		raw_reply(rc, 200, "OK", "application/json", b);
+	}
+	evbuffer_free(b);
+	return 0;
+}
+
+/* Answer an upgrade request with a 101, and echo from now on. */
+static void
+raw_switch(struct raw_conn *rc)
+{
+	raw_count(rc);
+	g.requests++;
+	g.upgrades++;
+	evbuffer_add_printf(bufferevent_get_output(rc->bev),
+	    "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+	    "Upgrade: %s\r\n\r\n",
+	    evhttp_find_header(&rc->headers, "Upgrade"));
+	raw_reset(rc);
+	rc->state = RAW_TUNNEL;
+}
+
+/* Echo what came; a peer that sends more than it reads is held back. */
+static void
+raw_echo(struct raw_conn *rc, struct evbuffer *in)
+{
+	struct evbuffer *out = bufferevent_get_output(rc->bev);
+
+	rc->echoed += evbuffer_get_length(in);
+	evbuffer_add_buffer(out, in);
+	if (evbuffer_get_length(out) > RAW_ECHO_HIGH)
+		bufferevent_disable(rc->bev, EV_READ);
+}
+
+/* Read callback: take the request (or tunnel) as far as the bytes go. */
+static void
+raw_read(struct bufferevent *bev, void *arg)
+{
+	struct raw_conn	  *rc = arg;
+	struct evbuffer	  *in = bufferevent_get_input(bev);
+	unsigned long long size;
+	char		  *line, *ep;
+	size_t		   n;
+	int		   r;
+
+	for (;;) {
+		switch (rc->state) {
+		case RAW_HEAD:
+			if ((r = raw_head(rc, in)) <= 0) {
+				if (r == -1)
+					goto fail;
+				return;
+			}
+			if (evhttp_find_header(&rc->headers, "Upgrade") !=
+				NULL &&
+			    raw_lists(rc, "Connection", "upgrade")) {
+				raw_switch(rc);
+				continue;
+			}
+			if (raw_body_start(rc) == -1)
+				goto fail;
+			continue;
+		case RAW_BODY:
+		case RAW_CHUNK_DATA:
+			n = evbuffer_get_length(in);
+			if (n > rc->left)
+				n = (size_t)rc->left;
+			raw_take(rc, in, n);
+			rc->left -= n;
+			if (rc->left > 0)
+				return;
+			if (rc->state == RAW_CHUNK_DATA) {
+				rc->state = RAW_CHUNK_END;
+				continue;
+			}
+			break;
+		case RAW_CHUNK_SIZE:
+		case RAW_CHUNK_END:
+		case RAW_TRAILER:
+			line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF);
+			if (line == NULL) {
+				if (evbuffer_get_length(in) > RAW_LINE_MAX)
+					goto fail;
+				return;
+			}
+			if (rc->state == RAW_CHUNK_SIZE) {
+				errno = 0;
+				size = strtoull(line, &ep, 16);
+				r = ep == line || errno != 0 ||
+				    (*ep != '\0' && *ep != ';' && *ep != ' ' &&
+					*ep != '\t');
+				free(line);
+				if (r)
+					goto fail;
+				rc->left = size;
+				rc->state = size > 0 ? RAW_CHUNK_DATA :
+						       RAW_TRAILER;
+				continue;
+			}
+			free(line);
+			if (rc->state == RAW_CHUNK_END) {
+				if (n != 0)
+					goto fail;
+				rc->state = RAW_CHUNK_SIZE;
+				continue;
+			}
+			if (n != 0) /* a trailer field: ignored */
+				continue;
+			break;
+		case RAW_TUNNEL:
+			raw_echo(rc, in);
+			return;
+		case RAW_CLOSING:
+			evbuffer_drain(in, evbuffer_get_length(in));
+			return;
+		}
+		/* The body is whole. */
+		if (raw_answer(rc) == -1)
+			goto fail;
+		if (rc->state == RAW_CLOSING)
+			return;
+	}
+fail:
+	raw_free(rc);
+}
+
+/* Write callback: all that was queued is written. */
+static void
+raw_write(struct bufferevent *bev, void *arg)
+{
+	struct raw_conn *rc = arg;
+
+	if (rc->state == RAW_CLOSING) {
+		raw_free(rc);
+		return;
+	}
+	if (rc->state != RAW_TUNNEL)
+		return;
+	if (rc->eof) {
+		shutdown(bufferevent_getfd(bev), SHUT_WR);
+		raw_free(rc);
+		return;
+	}
+	bufferevent_enable(bev, EV_READ);
+}
+
+static void
+raw_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct raw_conn *rc = arg;
+
+	if (rc->state == RAW_TUNNEL && (what & BEV_EVENT_EOF) != 0) {
+		rc->eof = true;
+		evbuffer_add_printf(bufferevent_get_output(bev),
+		    "EOF after %" PRIu64 " bytes\n", rc->echoed);
+		return; /* raw_write shuts down once the line is out */
+	}
+	if (rc->state >= RAW_BODY && rc->state <= RAW_TRAILER) {
+		g.bodies_cut++;
+		fprintf(stderr,
+		    "origin %s: %s %s: the body was cut after %" PRIu64
+		    " bytes\n",
+		    g.name, rc->method, rc->target, rc->body_len);
+	}
+	raw_free(rc);
+}
+
+static void
+raw_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
+{
+	struct raw_conn *rc;
+
+	if ((rc = calloc(1, sizeof(*rc))) == NULL ||
+	    (rc->bev = bufferevent_socket_new(g.base, fd,
+		 BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		free(rc);
+		evutil_closesocket(fd);
+		return;
+	}
+	TAILQ_INIT(&rc->headers);
+	LIST_INSERT_HEAD(&g.raws, rc, link);
+	bufferevent_setcb(rc->bev, raw_read, raw_write, raw_event, rc);
+	bufferevent_enable(rc->bev, EV_READ | EV_WRITE);
+}
+
+/* Serve the listening socket FD with the raw server. */
+static int
+raw_listen(int fd)
+{
+	struct evconnlistener *l;
+
+	if (g.nraw_listeners == MAX_RAW_LISTEN)
+		return -1;
+	/* Backlog 0: FD listens already. */
+	l = evconnlistener_new(g.base, raw_accept, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+	if (l == NULL)
+		return -1;
+	g.raw_listeners[g.nraw_listeners++] = l;
+	return 0;
 }
 
 /* ------------------------------------------------------------ start */
@@ -950,7 +1516,8 @@ set_port(struct sockaddr *sa, unsigned port)
 }
 
 /*
- * Bind every address SPEC resolves to and hand the sockets to HTTP.
+ * Bind every address SPEC resolves to and hand the sockets to HTTP (to
+ * the raw server with --raw).
  * A port 0 is chosen by the kernel for the first address and reused for
  * the others. An IPv6 address the host cannot use is skipped when another
  * address of the same name was bound. Returns the port.
@@ -1008,7 +1575,8 @@ listen_on(struct evhttp *http, const char *spec)
 		}
 		if (bound_port == 0)
 			bound_port = sock_port(fd);
-		if (evhttp_accept_socket_with_handle(http, fd) == NULL)
+		if (g.raw ? raw_listen(fd) == -1 :
+			    evhttp_accept_socket_with_handle(http, fd) == NULL)
 			die("--listen %s: cannot serve the socket", spec);
 		nbound++;
 	}
@@ -1048,29 +1616,30 @@ static void __attribute__((noreturn)) usage(void)
 	fprintf(stderr,
 	    "usage: origin --name NAME --listen HOST:PORT "
 	    "[--listen ...] [--port-file FILE]\n"
-	    "              [--health-fail] [--idle-close MS] "
-	    "[--mode reset|garbage|close|partial|slow:MS]\n");
+	    "              [--health-fail] [--idle-close MS] [--raw]\n"
+	    "              "
+	    "[--mode reset|garbage|close|close-reused|partial|slow:MS]\n");
 	exit(2);
 }
 
 int
 main(int argc, char *argv[])
 {
-	static const struct option opts[] = {
-		{ "name", required_argument, NULL, 'n' },
+	static const struct option opts[] = { { "name", required_argument, NULL,
+						  'n' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "port-file", required_argument, NULL, 'p' },
 		{ "health-fail", no_argument, NULL, 'H' },
 		{ "idle-close", required_argument, NULL, 'i' },
-		{ "mode", required_argument, NULL, 'm' }, { NULL, 0, NULL, 0 }
-	};
-	const char    *listens[MAX_LISTEN], *port_file = NULL;
-	unsigned       ports[MAX_LISTEN];
-	struct event  *sigterm, *sigint;
-	struct evhttp *http;
-	struct timeval tv;
-	long long      idle = -1, v;
-	int	       ch, i, nlisten = 0;
+		{ "mode", required_argument, NULL, 'm' },
+		{ "raw", no_argument, NULL, 'r' }, { NULL, 0, NULL, 0 } };
+	const char		  *listens[MAX_LISTEN], *port_file = NULL;
+	unsigned		   ports[MAX_LISTEN];
+	struct event		  *sigterm, *sigint;
+	struct evhttp		  *http = NULL;
+	struct timeval		   tv;
+	long long		   idle = -1, v;
+	int			   ch, i, nlisten = 0;
 
 	/* Die with the test (or demo) that started us. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -1105,8 +1674,11 @@ main(int argc, char *argv[])
 			else if ((g.mode_fault = parse_fault(optarg)) ==
 			    FAULT_NONE)
 				die("--mode %s: expected reset, garbage, "
-				    "close, partial or slow:MS",
+				    "close, close-reused, partial or slow:MS",
 				    optarg);
+			break;
+		case 'r':
+			g.raw = true;
 			break;
 		default:
 			usage();
@@ -1115,18 +1687,23 @@ main(int argc, char *argv[])
 	if (optind != argc || nlisten == 0)
 		usage();
 	crc_init();
+	LIST_INIT(&g.raws);
 
 	if ((g.base = event_base_new()) == NULL ||
-	    (http = evhttp_new(g.base)) == NULL)
+	    (!g.raw && (http = evhttp_new(g.base)) == NULL))
 		die("cannot set up libevent");
-	evhttp_set_allowed_methods(http,
-	    EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
-		EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
-		EVHTTP_REQ_PATCH | EVHTTP_REQ_TRACE);
-	/* No Content-Type unless we set one: a proxy must not invent it. */
-	evhttp_set_default_content_type(http, NULL);
-	evhttp_set_gencb(http, handle, NULL);
-	if (idle >= 0) {
+	if (http != NULL) {
+		evhttp_set_allowed_methods(http,
+		    EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
+			EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+			EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH |
+			EVHTTP_REQ_TRACE);
+		/* No Content-Type unless we set one: a proxy must not
+		 * invent it. */
+		evhttp_set_default_content_type(http, NULL);
+		evhttp_set_gencb(http, handle, NULL);
+	}
+	if (http != NULL && idle >= 0) {
 		tv.tv_sec = idle / 1000;
 		tv.tv_usec = (idle % 1000) * 1000;
 		evhttp_set_timeout_tv(http, &tv);
@@ -1154,7 +1731,12 @@ main(int argc, char *argv[])
 	event_base_dispatch(g.base);
 
 	/* Frees every connection; conn_closed drops their pending answers. */
-	evhttp_free(http);
+	if (http != NULL)
+		evhttp_free(http);
+	while (!LIST_EMPTY(&g.raws))
+		raw_free(LIST_FIRST(&g.raws));
+	for (i = 0; i < g.nraw_listeners; i++)
+		evconnlistener_free(g.raw_listeners[i]);
 	event_free(sigterm);
 	event_free(sigint);
 	event_base_free(g.base);
