@@ -504,6 +504,7 @@ refused_before_100(unsigned port, const char *host, const char *target,
 	const char	*head, *next, *conn;
 	struct lbt_conn *c;
 	struct lbt_resp	 r;
+	bool		 closes;
 
 	head =
 	    lbt_fmt("POST %s HTTP/1.1\r\nHost: %s\r\n"
@@ -520,9 +521,10 @@ refused_before_100(unsigned port, const char *host, const char *target,
 	    "100 Continue",
 	    target, host, r.status, status);
 	conn = lbt_header(&r, "Connection");
-	lbt_resp_free(&r);
+	closes = conn != NULL && strcasecmp(conn, "close") == 0;
+	lbt_resp_free(&r); /* CONN pointed into it */
 
-	if (conn != NULL && strcasecmp(conn, "close") == 0) {
+	if (closes) {
 		ck_assert_msg(lbt_conn_wait_closed(c, LBT_IO_MS),
 		    "the connection stayed open after a %d with "
 		    "Connection: close",
