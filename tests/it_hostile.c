@@ -49,52 +49,6 @@ now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-struct worker_find {
-	pid_t master;
-	pid_t worker;
-};
-
-/* Find the first "lbmaster: worker process" child of F->master. */
-static bool
-worker_found(void *arg)
-{
-	struct worker_find *f = arg;
-	struct dirent	   *d;
-	const char	   *stat, *p, *cmd;
-	DIR		   *dir;
-	long		    ppid;
-
-	f->worker = 0;
-	if ((dir = opendir("/proc")) == NULL)
-		return false;
-	while (f->worker == 0 && (d = readdir(dir)) != NULL) {
-		if (d->d_name[0] < '1' || d->d_name[0] > '9')
-			continue;
-		stat = lbt_read_file(lbt_fmt("/proc/%s/stat", d->d_name), NULL);
-		/* "PID (COMM) STATE PPID ...": COMM may hold anything. */
-		if (stat == NULL || (p = strrchr(stat, ')')) == NULL ||
-		    sscanf(p + 1, " %*c %ld", &ppid) != 1 || ppid != f->master)
-			continue;
-		cmd = lbt_read_file(lbt_fmt("/proc/%s/cmdline", d->d_name),
-		    NULL);
-		if (cmd != NULL && strstr(cmd, "worker process") != NULL)
-			f->worker = (pid_t)atol(d->d_name);
-	}
-	closedir(dir);
-	return f->worker != 0;
-}
-
-/* The one worker of lbmaster MASTER. */
-static pid_t
-worker_of(pid_t master)
-{
-	struct worker_find f = { master, 0 };
-
-	ck_assert_msg(lbt_wait_for(worker_found, &f, LBT_START_MS),
-	    "no \"lbmaster: worker process\" child of pid %d", (int)master);
-	return f.worker;
-}
-
 /* An origin and an lbmaster with one worker in front of it. */
 struct scene {
 	pid_t	      origin;
@@ -108,14 +62,14 @@ scene_start(struct scene *s, const char *extra)
 {
 	s->origin = itc_origin("fruit", &s->fruit, NULL);
 	itc_fruit_start(&s->lb, 1, extra, lbt_fmt("127.0.0.1:%u", s->fruit));
-	s->worker = worker_of(s->lb.pid);
+	s->worker = itc_worker_of(s->lb.pid);
 }
 
 /* The worker did not die on the way; stop everything. */
 static void
 scene_stop(struct scene *s)
 {
-	ck_assert_msg(worker_of(s->lb.pid) == s->worker,
+	ck_assert_msg(itc_worker_of(s->lb.pid) == s->worker,
 	    "worker %d was "
 	    "replaced: it died; log: %s",
 	    (int)s->worker, lbt_log_tail(s->lb.pid, 2000));

@@ -65,84 +65,6 @@ pause_ms(long ms)
 		;
 }
 
-/* Is PID's /proc/PID/cmdline that of an lbmaster worker? */
-static bool
-is_worker(const char *pid)
-{
-	const char *cmd = lbt_read_file(lbt_fmt("/proc/%s/cmdline", pid), NULL);
-
-	return cmd != NULL && strstr(cmd, "worker process") != NULL;
-}
-
-struct worker_find {
-	pid_t master;
-	pid_t worker;
-};
-
-/* Find the first worker child of F->master (0 if none yet). */
-static bool
-worker_found(void *arg)
-{
-	struct worker_find *f = arg;
-	struct dirent	   *d;
-	const char	   *stat, *p;
-	DIR		   *dir;
-	long		    ppid;
-
-	f->worker = 0;
-	if ((dir = opendir("/proc")) == NULL)
-		return false;
-	while (f->worker == 0 && (d = readdir(dir)) != NULL) {
-		if (d->d_name[0] < '1' || d->d_name[0] > '9')
-			continue;
-		stat = lbt_read_file(lbt_fmt("/proc/%s/stat", d->d_name), NULL);
-		/* "PID (COMM) STATE PPID ...": COMM may hold anything. */
-		if (stat == NULL || (p = strrchr(stat, ')')) == NULL ||
-		    sscanf(p + 1, " %*c %ld", &ppid) != 1 || ppid != f->master)
-			continue;
-		if (is_worker(d->d_name))
-			f->worker = (pid_t)atol(d->d_name);
-	}
-	closedir(dir);
-	return f->worker != 0;
-}
-
-/* The one worker of lbmaster MASTER (the master forks it after listening). */
-static pid_t
-worker_of(pid_t master)
-{
-	struct worker_find f = { master, 0 };
-
-	ck_assert_msg(lbt_wait_for(worker_found, &f, LBT_START_MS),
-	    "no \"lbmaster: worker process\" child of pid %d", (int)master);
-	return f.worker;
-}
-
-/*
- * VmRSS of PID in KiB, or -1 when it cannot be read. Used from the
- * sampler thread too, so it uses nothing of the harness (whose allocations
- * are not thread-safe).
- */
-static long
-rss_kib(pid_t pid)
-{
-	char	path[64], buf[4096], *p;
-	ssize_t n;
-	int	fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	if ((p = strstr(buf, "VmRSS:")) == NULL)
-		return -1;
-	return strtol(p + 6, NULL, 10);
-}
-
 /*
  * Reads a process's VmRSS every SAMPLE_MS on a thread of its own, while
  * the test's thread is busy reading a response.
@@ -162,7 +84,7 @@ sampler_run(void *arg)
 	long		kib;
 
 	while (!atomic_load(&s->stop)) {
-		if ((kib = rss_kib(s->pid)) >= 0) {
+		if ((kib = itc_rss_kib(s->pid)) >= 0) {
 			s->samples++;
 			if (kib > s->max_kib)
 				s->max_kib = kib;
@@ -208,7 +130,7 @@ gib_to_fast_client(bool chunked)
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_fruit_start(&lb, 1, "", lbt_fmt("127.0.0.1:%u", fruit));
-	w = worker_of(lb.pid);
+	w = itc_worker_of(lb.pid);
 	raw = lbt_fmt("GET /big HTTP/1.1\r\nHost: www.fruit.com\r\n"
 		      "X-Test-Body: %llu\r\n%sConnection: close\r\n\r\n",
 	    GIB, chunked ? "X-Test-Chunked: 1\r\n" : "");
@@ -222,7 +144,7 @@ gib_to_fast_client(bool chunked)
 	    "1 GiB answer: %s after %zu bytes and %lld ms "
 	    "(worker %d, now %d); lbmaster: %s; origin: %s",
 	    lbt_err_str(r.err), r.body_len, took, (int)w,
-	    (int)worker_of(lb.pid), lbt_log_tail(lb.pid, 1000),
+	    (int)itc_worker_of(lb.pid), lbt_log_tail(lb.pid, 1000),
 	    lbt_log_tail(o, 500));
 
 	ck_assert_int_eq(r.status, 200);
@@ -242,7 +164,7 @@ gib_to_fast_client(bool chunked)
 	    "%ld KiB while passing on 1 GiB (%u samples, %lld ms)",
 	    s.max_kib, s.samples, took);
 	lbt_resp_free(&r);
-	ck_assert_int_eq(worker_of(lb.pid), w);
+	ck_assert_int_eq(itc_worker_of(lb.pid), w);
 	itc_lb_stop(&lb);
 	ck_assert_int_eq(lbt_stop(o), 0);
 }
@@ -289,7 +211,7 @@ gib_to_slow_client(bool chunked)
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_fruit_start(&lb, 1, "", lbt_fmt("127.0.0.1:%u", fruit));
-	w = worker_of(lb.pid);
+	w = itc_worker_of(lb.pid);
 	raw = lbt_fmt("GET /big HTTP/1.1\r\nHost: www.fruit.com\r\n"
 		      "X-Test-Body: %llu\r\n%s\r\n",
 	    GIB, chunked ? "X-Test-Chunked: 1\r\n" : "");
@@ -333,7 +255,7 @@ gib_to_slow_client(bool chunked)
 			body += n;
 			quota -= (size_t)n;
 		}
-		if ((kib = rss_kib(w)) >= 0)
+		if ((kib = itc_rss_kib(w)) >= 0)
 			samples++;
 		ck_assert_msg(kib < RSS_LIMIT_KIB,
 		    "the worker's VmRSS reached "
@@ -357,9 +279,9 @@ gib_to_slow_client(bool chunked)
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_str_eq(r.body, "This is V1");
 	lbt_resp_free(&r);
-	ck_assert_int_eq(worker_of(lb.pid), w);
-	ck_assert_msg(rss_kib(w) < RSS_LIMIT_KIB, "VmRSS %ld KiB afterwards",
-	    rss_kib(w));
+	ck_assert_int_eq(itc_worker_of(lb.pid), w);
+	ck_assert_msg(itc_rss_kib(w) < RSS_LIMIT_KIB,
+	    "VmRSS %ld KiB afterwards", itc_rss_kib(w));
 	itc_lb_stop(&lb);
 	ck_assert_int_eq(lbt_stop(o), 0);
 }
