@@ -57,11 +57,8 @@
 #include "worker/pool.h"
 #include "worker/proxy.h"
 
-#define ACCEPT_RETRY_MS 100		 /* after EMFILE and the like */
-#define IN_HIGH		(256 * 1024)	 /* stop reading the client past */
-#define READ_FIRST	(4 * 1024 - 128) /* see worker/pool.c */
-#define READ_SLICE	(64 * 1024 - 128)
-#define READ_BURST	(256 * 1024)
+#define ACCEPT_RETRY_MS 100	      /* after EMFILE and the like */
+#define IN_HIGH		(256 * 1024)  /* stop reading the client past */
 #define LINGER_MS	2000	      /* lingering close, at most */
 #define LINGER_BYTES	(1024 * 1024) /* and no more than this read */
 
@@ -180,49 +177,6 @@ read_off(struct lb_client *c)
 		event_del(&c->rev);
 		c->reading = false;
 	}
-}
-
-/*
- * Read what the socket has into `in`, in slices, as worker/pool.c does.
- * Returns the bytes read, 0 at EOF, -1 on error (EAGAIN included, errno
- * set) with nothing read.
- */
-static ssize_t
-read_some(struct lb_client *c, size_t limit)
-{
-	size_t total = 0;
-
-	while (total < limit) {
-		struct evbuffer_iovec v[2];
-		ssize_t		      got, left;
-		size_t		      want = 0;
-		int		      n;
-
-		n = evbuffer_reserve_space(c->in,
-		    total == 0 ? READ_FIRST : READ_SLICE, v, 2);
-		if (n <= 0)
-			break;
-		for (int i = 0; i < n; i++)
-			want += v[i].iov_len;
-		got = readv(c->fd, (struct iovec *)v, n);
-		if (got <= 0) {
-			evbuffer_commit_space(c->in, v, 0);
-			if (total > 0)
-				break; /* EOF or error: the next read says */
-			return got;
-		}
-		left = got;
-		for (int i = 0; i < n; i++) {
-			if ((size_t)left < v[i].iov_len)
-				v[i].iov_len = (size_t)left;
-			left -= (ssize_t)v[i].iov_len;
-		}
-		evbuffer_commit_space(c->in, v, n);
-		total += (size_t)got;
-		if ((size_t)got < want)
-			break;
-	}
-	return (ssize_t)total;
 }
 
 /* ---------------------------------------------------------- output */
@@ -388,7 +342,7 @@ linger_read(struct lb_client *c, short what)
 		client_free(c);
 		return;
 	}
-	n = read_some(c, READ_BURST);
+	n = lb_sock_read(c->fd, c->in);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0 || (c->lingered += (uint64_t)n) > LINGER_BYTES) {
@@ -1083,7 +1037,7 @@ tunnel_client(struct lb_client *c, short what)
 		}
 		return;
 	}
-	n = read_some(c, READ_BURST);
+	n = lb_sock_read(c->fd, c->in);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n == -1) {
@@ -1220,7 +1174,7 @@ client_readable(evutil_socket_t fd, short what, void *arg)
 		read_off(c); /* the exchange takes first */
 		return;
 	}
-	n = read_some(c, READ_BURST);
+	n = lb_sock_read(c->fd, c->in);
 	if (n == -1) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
@@ -1256,7 +1210,7 @@ client_readable(evutil_socket_t fd, short what, void *arg)
 			if (q->ops != NULL)
 				q->ops->body(q->x);
 		} else if (evbuffer_get_length(c->in) >
-		    c->set->max_head + READ_SLICE) {
+		    c->set->max_head + LB_READ_SLICE) {
 			/* Pipelined beyond reason: wait for the answer. */
 			read_off(c);
 		}

@@ -20,7 +20,7 @@
 
 /*
  * Reads take what is waiting in slices, up to READ_BURST a loop turn so
- * that one fast origin cannot starve the other connections. The first
+ * that one fast peer cannot starve the other connections. The first
  * slice is a page, for the common small answer (a request in flight holds
  * it: 16 KiB there cost some 0.5 KiB of worker memory per connection in
  * bench's idle10k, whose requests all arrive at once); the next ones are
@@ -29,7 +29,6 @@
  * libevent's chain header within a power of two.
  */
 #define READ_FIRST (4 * 1024 - 128)
-#define READ_SLICE (64 * 1024 - 128)
 #define READ_BURST (256 * 1024)
 
 void
@@ -88,24 +87,19 @@ report(struct lb_conn *c, enum lb_conn_event what)
 	c->cb(c, what, c->arg);
 }
 
-static void
-conn_readable(evutil_socket_t fd, short what, void *arg)
+ssize_t
+lb_sock_read(int fd, struct evbuffer *in)
 {
-	struct lb_conn *c = arg;
-	size_t		total = 0;
+	size_t total = 0;
 
-	if (what & EV_TIMEOUT) {
-		report(c, LB_CONN_TIMEOUT);
-		return;
-	}
 	while (total < READ_BURST) {
 		struct evbuffer_iovec v[2];
 		ssize_t		      got, left;
 		size_t		      want = 0;
 		int		      n;
 
-		n = evbuffer_reserve_space(c->in,
-		    total == 0 ? READ_FIRST : READ_SLICE, v, 2);
+		n = evbuffer_reserve_space(in,
+		    total == 0 ? READ_FIRST : LB_READ_SLICE, v, 2);
 		if (n <= 0)
 			break;
 		for (int i = 0; i < n; i++)
@@ -114,18 +108,11 @@ conn_readable(evutil_socket_t fd, short what, void *arg)
 		if (got <= 0) {
 			int err = errno;
 
-			evbuffer_commit_space(c->in, v, 0);
+			evbuffer_commit_space(in, v, 0);
 			if (total > 0)
 				break; /* EOF or error: found on the next read */
-			if (got == 0) {
-				report(c, LB_CONN_EOF);
-				return;
-			}
-			if (err == EAGAIN || err == EINTR)
-				return;
-			c->err = err;
-			report(c, LB_CONN_ERROR);
-			return;
+			errno = err;
+			return got;
 		}
 		left = got;
 		for (int i = 0; i < n; i++) {
@@ -133,13 +120,33 @@ conn_readable(evutil_socket_t fd, short what, void *arg)
 				v[i].iov_len = (size_t)left;
 			left -= (ssize_t)v[i].iov_len;
 		}
-		evbuffer_commit_space(c->in, v, n);
+		evbuffer_commit_space(in, v, n);
 		total += (size_t)got;
 		if ((size_t)got < want)
 			break;
 	}
-	if (total > 0)
+	return (ssize_t)total;
+}
+
+static void
+conn_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct lb_conn *c = arg;
+	ssize_t		n;
+
+	if (what & EV_TIMEOUT) {
+		report(c, LB_CONN_TIMEOUT);
+		return;
+	}
+	n = lb_sock_read(fd, c->in);
+	if (n > 0) {
 		report(c, LB_CONN_READ);
+	} else if (n == 0) {
+		report(c, LB_CONN_EOF);
+	} else if (errno != EAGAIN && errno != EINTR) {
+		c->err = errno;
+		report(c, LB_CONN_ERROR);
+	}
 }
 
 static void

@@ -15,6 +15,7 @@
 
 #include <sys/queue.h>
 #include <sys/time.h>
+#include <sys/types.h>
 
 #include <stdbool.h>
 
@@ -64,7 +65,19 @@ struct lb_pool {
 	struct timeval idle_tv; /* close idle connections after this */
 };
 
+/* The size of a read after the first, on either side (worker/pool.c). */
+#define LB_READ_SLICE (64 * 1024 - 128)
+
 /* worker/pool.c */
+
+/*
+ * Read what socket FD has waiting into IN, in slices (a page first, then
+ * LB_READ_SLICE), stopping at the first short one and after 256 KiB, so
+ * that no read is spent finding EAGAIN and no peer starves the others.
+ * Returns the bytes read; 0 at EOF, or -1 with errno (EAGAIN included)
+ * when nothing was read.
+ */
+ssize_t lb_sock_read(int fd, struct evbuffer *in);
 
 void lb_pool_init(struct lb_pool *, const struct lb_server *,
     struct event_base *, unsigned max_idle, unsigned idle_ms);
