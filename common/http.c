@@ -265,7 +265,7 @@ lb_http_parse_content_length(const char *value, size_t len, uint64_t *out)
 }
 
 bool
-lb_http_is_hop_by_hop(const char *name)
+lb_http_is_hop_by_hop_n(const char *name, size_t len)
 {
 	static const char *const hop[] = {
 		"Connection",
@@ -280,24 +280,31 @@ lb_http_is_hop_by_hop(const char *name)
 	};
 
 	for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
-		if (strcasecmp(name, hop[i]) == 0)
+		if (strlen(hop[i]) == len &&
+		    strncasecmp(name, hop[i], len) == 0)
 			return true;
 	return false;
 }
 
 bool
-lb_http_list_has(const char *value, const char *token)
+lb_http_is_hop_by_hop(const char *name)
 {
-	size_t	    tlen = strlen(token);
-	const char *p = value;
+	return lb_http_is_hop_by_hop_n(name, strlen(name));
+}
 
-	while (*p != '\0') {
+bool
+lb_http_list_has_n(const char *value, size_t len, const char *token,
+    size_t tlen)
+{
+	const char *p = value, *end = value + len;
+
+	while (p < end) {
 		const char *s, *e;
 
-		while (*p == ' ' || *p == '\t' || *p == ',')
+		while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
 			p++;
 		s = p;
-		while (*p != '\0' && *p != ',')
+		while (p < end && *p != ',')
 			p++;
 		e = p;
 		while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
@@ -306,4 +313,10 @@ lb_http_list_has(const char *value, const char *token)
 			return true;
 	}
 	return false;
+}
+
+bool
+lb_http_list_has(const char *value, const char *token)
+{
+	return lb_http_list_has_n(value, strlen(value), token, strlen(token));
 }

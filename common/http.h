@@ -74,10 +74,15 @@ bool lb_http_is_token(const char *s, size_t len);
  * section 7.6.1, plus Proxy-Connection and Keep-Alive)? Case-insensitive.
  */
 bool lb_http_is_hop_by_hop(const char *name);
+/* The same for the LEN bytes at NAME, which need no NUL. */
+bool lb_http_is_hop_by_hop_n(const char *name, size_t len);
 /*
  * Does the comma-separated header VALUE list TOKEN (case-insensitive)?
  * "keep-alive, Upgrade" lists "upgrade".
  */
 bool lb_http_list_has(const char *value, const char *token);
+/* The same for LEN bytes of VALUE and TLEN of TOKEN, which need no NUL. */
+bool lb_http_list_has_n(const char *value, size_t len, const char *token,
+    size_t tlen);
 
 #endif /* LB_HTTP_H */

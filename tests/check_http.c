@@ -574,6 +574,28 @@ START_TEST(test_list_has_table)
 }
 END_TEST
 
+/*
+ * The length-bounded forms read no byte past their lengths: the origin's
+ * header fields they are given are not NUL-terminated.
+ */
+START_TEST(test_list_has_n_and_hop_by_hop_n_stop_at_their_lengths)
+{
+	static const char value[] = "keep-alive, closeX";
+	static const char name[] = "Connection: close";
+
+	ck_assert(lb_http_list_has_n(value, 10, "keep-alive", 10));
+	ck_assert(!lb_http_list_has_n(value, 9, "keep-alive", 10));
+	ck_assert(lb_http_list_has_n(value, sizeof(value) - 2, "close", 5));
+	ck_assert(!lb_http_list_has_n(value, sizeof(value) - 1, "close", 5));
+	ck_assert(lb_http_list_has_n(value, sizeof(value) - 2, "closeX", 5));
+	ck_assert(!lb_http_list_has_n(value, 0, "keep-alive", 10));
+	ck_assert(lb_http_is_hop_by_hop_n(name, 10));
+	ck_assert(!lb_http_is_hop_by_hop_n(name, 11));
+	ck_assert(!lb_http_is_hop_by_hop_n(name, 9));
+	ck_assert(lb_http_is_hop_by_hop_n("TEXT", 2));
+}
+END_TEST
+
 static Suite *
 http_suite(void)
 {
@@ -605,6 +627,8 @@ http_suite(void)
 	tcase_add_test(tc, test_is_token);
 	tcase_add_test(tc, test_is_hop_by_hop);
 	tcase_add_loop_test(tc, test_list_has_table, 0, NITEMS(list_cases));
+	tcase_add_test(tc,
+	    test_list_has_n_and_hop_by_hop_n_stop_at_their_lengths);
 	suite_add_tcase(s, tc);
 	return s;
 }

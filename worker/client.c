@@ -743,13 +743,6 @@ lb_client_body_take(struct lb_client *c, struct evbuffer *dst, size_t max,
 
 /* ----------------------------------------------------------- heads */
 
-/* Does the comma-separated list VALUE (LEN bytes) hold TOKEN? */
-static bool
-list_has(const char *value, const char *token)
-{
-	return lb_http_list_has(value, token);
-}
-
 /*
  * The scanner says a head of LEN bytes is at the front of `in`: copy it
  * out, with its parsed fields, into a creq. Returns 0, or the status to
@@ -822,9 +815,9 @@ take_head(struct lb_client *c, size_t len)
 			q->r.host = v;
 		} else if (h[k].name_len == 10 &&
 		    strcasecmp(line, "Connection") == 0) {
-			conn_close |= list_has(v, "close");
-			conn_keep |= list_has(v, "keep-alive");
-			conn_upgrade |= list_has(v, "upgrade");
+			conn_close |= lb_http_list_has(v, "close");
+			conn_keep |= lb_http_list_has(v, "keep-alive");
+			conn_upgrade |= lb_http_list_has(v, "upgrade");
 		} else if (h[k].name_len == 7 &&
 		    strcasecmp(line, "Upgrade") == 0) {
 			upgrade = v;
@@ -851,7 +844,7 @@ take_head(struct lb_client *c, size_t len)
 	 * it too; h2c is never (this is HTTP/1.1 on both sides).
 	 */
 	q->r.upgrade = conn_upgrade && upgrade != NULL &&
-	    !list_has(upgrade, "h2c") && q->r.minor >= 1;
+	    !lb_http_list_has(upgrade, "h2c") && q->r.minor >= 1;
 	if (s->chunked) {
 		q->r.body = LB_BODY_CHUNKED;
 	} else if (s->n_cl > 0) {

@@ -505,35 +505,26 @@ send_request(struct preq *p)
 	lb_conn_read(p->conn, &p->px->backend_tv);
 }
 
+/* Is the origin's header field H named NAME (case-insensitive)? */
+static bool
+name_is(const struct lb_http_header *h, const char *name)
+{
+	return strlen(name) == h->name_len &&
+	    strncasecmp(h->name, name, h->name_len) == 0;
+}
+
 /*
- * Whether the origin's header NAME goes on to the client: not hop-by-hop,
- * not named by its Connection header (LIST), and Content-Length only when
- * it delimits the body we pass on (HAVE_CL).
+ * Whether the origin's header field H goes on to the client: not
+ * hop-by-hop, not named by its Connection header (LIST, LIST_LEN bytes),
+ * and Content-Length only when it delimits the body we pass on (HAVE_CL).
  */
 static bool
-forwarded(const char *name, size_t len, const char *list, size_t list_len,
+forwarded(const struct lb_http_header *h, const char *list, size_t list_len,
     bool have_cl)
 {
-	char n[64];
-
-	if (len >= sizeof(n))
-		return true; /* no hop-by-hop name is that long */
-	memcpy(n, name, len);
-	n[len] = '\0';
-	if (lb_http_is_hop_by_hop(n) ||
-	    (!have_cl && strcasecmp(n, "Content-Length") == 0))
-		return false;
-	if (list_len == 0)
-		return true;
-	{
-		char l[512];
-
-		if (list_len >= sizeof(l))
-			list_len = sizeof(l) - 1;
-		memcpy(l, list, list_len);
-		l[list_len] = '\0';
-		return !lb_http_list_has(l, n);
-	}
+	return !lb_http_is_hop_by_hop_n(h->name, h->name_len) &&
+	    (have_cl || !name_is(h, "Content-Length")) &&
+	    !lb_http_list_has_n(list, list_len, h->name, h->name_len);
 }
 
 /* Decide how the origin's body is delimited and start the client reply. */
@@ -541,7 +532,7 @@ static int
 start_reply(struct preq *p, const struct lb_http_response *r,
     const struct lb_http_header *h)
 {
-	const char	    *te = NULL, *cl = NULL, *conn = NULL;
+	const char	    *te = NULL, *cl = NULL, *conn = "";
 	size_t		     te_len = 0, conn_len = 0;
 	uint64_t	     length = 0;
 	bool		     close = false, have_date = false;
@@ -549,12 +540,10 @@ start_reply(struct preq *p, const struct lb_http_response *r,
 	struct evbuffer	    *out;
 
 	for (size_t i = 0; i < r->n_headers; i++) {
-		if (h[i].name_len == 17 &&
-		    strncasecmp(h[i].name, "Transfer-Encoding", 17) == 0) {
+		if (name_is(&h[i], "Transfer-Encoding")) {
 			te = h[i].value;
 			te_len = h[i].value_len;
-		} else if (h[i].name_len == 14 &&
-		    strncasecmp(h[i].name, "Content-Length", 14) == 0) {
+		} else if (name_is(&h[i], "Content-Length")) {
 			uint64_t v;
 
 			/* Two that differ: we cannot know where it ends. */
@@ -564,8 +553,7 @@ start_reply(struct preq *p, const struct lb_http_response *r,
 				return -1;
 			cl = h[i].value;
 			length = v;
-		} else if (h[i].name_len == 10 &&
-		    strncasecmp(h[i].name, "Connection", 10) == 0) {
+		} else if (name_is(&h[i], "Connection")) {
 			conn = h[i].value;
 			conn_len = h[i].value_len;
 		}
@@ -599,17 +587,11 @@ start_reply(struct preq *p, const struct lb_http_response *r,
 	}
 	if (framing == LB_BODY_CLOSE || r->minor == 0)
 		close = true;
-	if (conn != NULL) {
-		char   l[512];
-		size_t n = conn_len < sizeof(l) ? conn_len : sizeof(l) - 1;
-
-		memcpy(l, conn, n);
-		l[n] = '\0';
-		if (lb_http_list_has(l, "close"))
-			close = true;
-		else if (r->minor == 0 && lb_http_list_has(l, "keep-alive"))
-			close = framing == LB_BODY_CLOSE;
-	}
+	if (lb_http_list_has_n(conn, conn_len, LB_LIT("close")))
+		close = true;
+	else if (r->minor == 0 &&
+	    lb_http_list_has_n(conn, conn_len, LB_LIT("keep-alive")))
+		close = framing == LB_BODY_CLOSE;
 	p->keepalive = !close;
 	lb_body_init(&p->resp, framing, length);
 
@@ -618,18 +600,13 @@ start_reply(struct preq *p, const struct lb_http_response *r,
 	out = lb_client_head_begin(p->c, (int)r->status, r->reason,
 	    r->reason_len);
 	for (size_t i = 0; i < r->n_headers; i++) {
-		if (p->tunnel &&
-		    ((h[i].name_len == 7 &&
-			 strncasecmp(h[i].name, "Upgrade", 7) == 0) ||
-			(h[i].name_len == 10 &&
-			    strncasecmp(h[i].name, "Connection", 10) == 0))) {
-			/* The switch itself: passed on as it is. */
-		} else if (!forwarded(h[i].name, h[i].name_len, conn, conn_len,
-			       cl != NULL)) {
+		/* The switch itself is passed on as it is. */
+		if (!(p->tunnel &&
+			(name_is(&h[i], "Upgrade") ||
+			    name_is(&h[i], "Connection"))) &&
+		    !forwarded(&h[i], conn, conn_len, cl != NULL))
 			continue;
-		}
-		if (h[i].name_len == 4 &&
-		    strncasecmp(h[i].name, "Date", 4) == 0)
+		if (name_is(&h[i], "Date"))
 			have_date = true;
 		evbuffer_add(out, h[i].name, h[i].name_len);
 		evbuffer_add(out, LB_LIT(": "));
