@@ -546,12 +546,23 @@ lb_client_abort(struct lb_client *c)
 	client_free(c);
 }
 
+/*
+ * The body of our own answers, less its newline: the teaching project's
+ * clients look for "Not Found", "Forbidden" and "No backend servers
+ * available.".
+ */
+const char *
+lb_client_reply_text(int status)
+{
+	return status == 503 ? "No backend servers available." :
+			       lb_client_reason(status);
+}
+
 /* The plain-text answer to STATUS, whole, into `out`. */
 static void
 add_reply(struct lb_client *c, int status, bool head_only)
 {
-	const char *text = status == 503 ? "No backend servers available." :
-					   lb_client_reason(status);
+	const char *text = lb_client_reply_text(status);
 	size_t	    len = strlen(text) + 1;
 	char	    line[128];
 	int	    n;

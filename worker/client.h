@@ -63,9 +63,13 @@ struct lb_client_ops {
 	/* The output written to the client fell below the low-water mark. */
 	void (*drained)(void *x);
 	/*
-	 * The client went away, or sent garbage in the middle of its body
-	 * (STATUS 400 or 413, and nothing was answered yet; else 0). The
-	 * exchange must let go: no more calls with this client.
+	 * The client went away, or its body was malformed, too large or too
+	 * slow (STATUS 400, 413 or 408, which the client side answers
+	 * itself if nothing was answered yet; else 0). Called from the
+	 * client's own events, never from inside an lb_client_* call: a
+	 * client that dies during one is marked, later calls do nothing,
+	 * and this comes on the same loop turn. The exchange must let go:
+	 * no more calls with this client.
 	 */
 	void (*gone)(void *x, int status);
 };
@@ -131,6 +135,8 @@ void lb_client_head_end(struct lb_client *c, enum lb_body_framing body,
 void lb_client_head_end_tunnel(struct lb_client *c);
 /* The reason phrase lbmaster writes for STATUS. */
 const char *lb_client_reason(int status);
+/* The text (then a newline) of lbmaster's own answer STATUS. */
+const char *lb_client_reply_text(int status);
 /* N body bytes from SRC, framed as the head said; written at once
  * unless LAST (lb_client_end writes those). */
 void

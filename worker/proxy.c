@@ -197,12 +197,7 @@ reply_bytes(const struct lb_request *rq, int status)
 {
 	if (rq != NULL && method_is(rq, "HEAD"))
 		return 0;
-	switch (status) {
-	case 503:
-		return sizeof("No backend servers available.");
-	default:
-		return strlen(lb_client_reason(status)) + 1;
-	}
+	return strlen(lb_client_reply_text(status)) + 1; /* and a newline */
 }
 
 void
@@ -410,6 +405,23 @@ can_resend(const struct preq *p)
 	return p->rq->body == LB_BODY_NONE || p->replay != NULL;
 }
 
+/* Append a copy of everything SRC holds to DST. */
+static void
+copy_buffer(struct evbuffer *dst, struct evbuffer *src)
+{
+	struct evbuffer_ptr   pos;
+	struct evbuffer_iovec v;
+
+	if (evbuffer_ptr_set(src, &pos, 0, EVBUFFER_PTR_SET) == -1)
+		return;
+	while (evbuffer_peek(src, -1, &pos, &v, 1) == 1 && v.iov_len > 0) {
+		evbuffer_add(dst, v.iov_base, v.iov_len);
+		if (evbuffer_ptr_set(src, &pos, v.iov_len, EVBUFFER_PTR_ADD) ==
+		    -1)
+			break;
+	}
+}
+
 /*
  * Move request body from the client to the origin while the origin's
  * socket keeps up (ORIGIN_HIGH_WATER); the client side reads its socket
@@ -421,7 +433,7 @@ body_pump(struct preq *p)
 	struct evbuffer *out, *scratch = p->px->scratch;
 	size_t		 n, queued;
 
-	if (p->c == NULL || p->conn == NULL || !p->sending || p->body_sent)
+	if (p->conn == NULL || !p->sending || p->body_sent)
 		return;
 	out = p->conn->out;
 	for (;;) {
@@ -438,28 +450,17 @@ body_pump(struct preq *p)
 		}
 		n = lb_client_body_take(p->c, scratch,
 		    ORIGIN_HIGH_WATER - queued, p->fwd.chunked);
-		if (p->c == NULL)
-			return; /* the body was malformed: client_gone ran */
-		if (evbuffer_get_length(scratch) > 0) {
-			if (p->replay != NULL) {
-				if (evbuffer_get_length(p->replay) +
-					evbuffer_get_length(scratch) >
-				    REPLAY_MAX) {
-					evbuffer_free(p->replay);
-					p->replay = NULL;
-				} else {
-					struct evbuffer_iovec v[4];
-					int nv = evbuffer_peek(scratch, -1,
-					    NULL, v, 4);
-
-					for (int i = 0; i < nv && i < 4; i++)
-						evbuffer_add(p->replay,
-						    v[i].iov_base,
-						    v[i].iov_len);
-				}
+		if (p->replay != NULL) {
+			if (evbuffer_get_length(p->replay) +
+				evbuffer_get_length(scratch) >
+			    REPLAY_MAX) {
+				evbuffer_free(p->replay);
+				p->replay = NULL;
+			} else {
+				copy_buffer(p->replay, scratch);
 			}
-			evbuffer_add_buffer(out, scratch);
 		}
+		evbuffer_add_buffer(out, scratch);
 		if (lb_client_body_done(p->c)) {
 			p->body_sent = true;
 			break;
@@ -486,17 +487,10 @@ send_request(struct preq *p)
 	}
 	if (p->rq->body != LB_BODY_NONE) {
 		/* Again on a fresh connection: what was sent, then the rest. */
-		if (p->replay != NULL && evbuffer_get_length(p->replay) > 0) {
-			struct evbuffer_iovec v[8];
-			int nv = evbuffer_peek(p->replay, -1, NULL, v, 8);
-
-			for (int i = 0; i < nv && i < 8; i++)
-				evbuffer_add(out, v[i].iov_base, v[i].iov_len);
-		}
+		if (p->replay != NULL)
+			copy_buffer(out, p->replay);
 		/* Routed, connected, about to forward: the client may send. */
 		lb_client_continue(p->c);
-		if (p->c == NULL)
-			return;
 		body_pump(p);
 	} else {
 		p->body_sent = true;
@@ -741,8 +735,6 @@ pump(struct preq *p)
 		forward(p, data,
 		    p->resp.framing == LB_BODY_LENGTH &&
 			lb_body_done(&p->resp));
-		if (p->c == NULL)
-			return; /* the write failed: client_gone ran */
 	}
 	/* Backpressure: a slow client slows the origin, not our memory. */
 	if (!p->paused && lb_client_pending(p->c) > LB_CLIENT_HIGH_WATER) {
