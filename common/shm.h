@@ -10,6 +10,8 @@
 #ifndef LB_SHM_H
 #define LB_SHM_H
 
+#include <sys/time.h>
+
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -114,5 +116,7 @@ uint64_t lb_shm_histogram(const struct lb_shm *,
 /* CLOCK_MONOTONIC in milliseconds, and in microseconds. */
 int64_t lb_now_ms(void);
 int64_t lb_now_us(void);
+/* MS milliseconds as a struct timeval, for libevent's timeouts. */
+void lb_tv_ms(struct timeval *tv, uint64_t ms);
 
 #endif /* LB_SHM_H */

@@ -78,8 +78,9 @@ lb_checker_needed(const struct lb_cfg *cfg)
 static struct timeval
 ms_tv(unsigned ms)
 {
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	struct timeval tv;
 
+	lb_tv_ms(&tv, ms);
 	return tv;
 }
 

@@ -142,13 +142,6 @@ static void finish(struct lb_client *);
 /* ------------------------------------------------------------ util */
 
 static void
-tv_ms(struct timeval *tv, unsigned ms)
-{
-	tv->tv_sec = ms / 1000;
-	tv->tv_usec = (ms % 1000) * 1000;
-}
-
-static void
 listeners_set(struct lb_clients *set, bool on)
 {
 	if (set->paused == !on)
@@ -329,7 +322,7 @@ finish(struct lb_client *c)
 	shutdown(c->fd, SHUT_WR);
 	c->state = CS_LINGER;
 	evbuffer_drain(c->in, evbuffer_get_length(c->in));
-	tv_ms(&tv, LINGER_MS);
+	lb_tv_ms(&tv, LINGER_MS);
 	read_on(c, &tv);
 }
 
@@ -945,7 +938,7 @@ process(struct lb_client *c)
 		int64_t	       left = c->head_deadline - lb_now_ms();
 		struct timeval tv;
 
-		tv_ms(&tv, left > 0 ? (unsigned)left : 0);
+		lb_tv_ms(&tv, left > 0 ? (unsigned)left : 0);
 		read_on(c, &tv);
 		return;
 	}
@@ -1152,7 +1145,7 @@ client_readable(evutil_socket_t fd, short what, void *arg)
 			if (lb_now_ms() < c->head_deadline) {
 				struct timeval tv;
 
-				tv_ms(&tv,
+				lb_tv_ms(&tv,
 				    (unsigned)(c->head_deadline - lb_now_ms()));
 				read_on(c, &tv);
 				return;
@@ -1282,7 +1275,7 @@ accept_error(struct evconnlistener *lev, void *arg)
 	log_warnx("accept: %s; pausing for %d ms",
 	    evutil_socket_error_to_string(err), ACCEPT_RETRY_MS);
 	listeners_set(set, false);
-	tv_ms(&tv, ACCEPT_RETRY_MS);
+	lb_tv_ms(&tv, ACCEPT_RETRY_MS);
 	evtimer_add(set->resume, &tv);
 }
 
@@ -1302,13 +1295,13 @@ lb_clients_new(struct event_base *base, const struct lb_cfg *cfg,
 	set->max_body = cfg->max_body_size;
 	set->client_ms = cfg->client_timeout_ms;
 	set->tunnel_ms = cfg->tunnel_timeout_ms;
-	tv_ms(&set->client_tv, cfg->client_timeout_ms);
-	tv_ms(&set->keepalive_tv, cfg->keepalive_timeout_ms);
+	lb_tv_ms(&set->client_tv, cfg->client_timeout_ms);
+	lb_tv_ms(&set->keepalive_tv, cfg->keepalive_timeout_ms);
 	/* A new connection's first request: the keep-alive wait, if any. */
-	tv_ms(&set->idle_tv,
+	lb_tv_ms(&set->idle_tv,
 	    cfg->keepalive_timeout_ms > 0 ? cfg->keepalive_timeout_ms :
 					    cfg->client_timeout_ms);
-	tv_ms(&set->tunnel_tv, cfg->tunnel_timeout_ms);
+	lb_tv_ms(&set->tunnel_tv, cfg->tunnel_timeout_ms);
 	if ((set->resume = evtimer_new(base, resume_accepting, set)) == NULL) {
 		free(set);
 		return NULL;

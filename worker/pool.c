@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "common/shm.h"
 #include "worker/pool.h"
 
 /*
@@ -40,8 +41,7 @@ lb_pool_init(struct lb_pool *pool, const struct lb_server *srv,
 	TAILQ_INIT(&pool->idle);
 	pool->n_idle = 0;
 	pool->max_idle = max_idle;
-	pool->idle_tv.tv_sec = idle_ms / 1000;
-	pool->idle_tv.tv_usec = (idle_ms % 1000) * 1000;
+	lb_tv_ms(&pool->idle_tv, idle_ms);
 }
 
 void

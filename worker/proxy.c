@@ -1046,10 +1046,8 @@ lb_proxy_init(struct lb_proxy *px, struct event_base *base,
 	px->base = base;
 	px->cfg = cfg;
 	px->shm = shm;
-	px->connect_tv.tv_sec = cfg->connect_timeout_ms / 1000;
-	px->connect_tv.tv_usec = (cfg->connect_timeout_ms % 1000) * 1000;
-	px->backend_tv.tv_sec = cfg->backend_timeout_ms / 1000;
-	px->backend_tv.tv_usec = (cfg->backend_timeout_ms % 1000) * 1000;
+	lb_tv_ms(&px->connect_tv, cfg->connect_timeout_ms);
+	lb_tv_ms(&px->backend_tv, cfg->backend_timeout_ms);
 	px->ups = calloc(cfg->n_routes ? cfg->n_routes : 1, sizeof(*px->ups));
 	px->pools = calloc(cfg->n_servers ? cfg->n_servers : 1,
 	    sizeof(*px->pools));

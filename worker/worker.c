@@ -17,6 +17,7 @@
 #include <event2/event.h>
 
 #include "common/log.h"
+#include "common/shm.h"
 #include "worker/access_log.h"
 #include "worker/admin.h"
 #include "worker/client.h"
@@ -70,9 +71,9 @@ exit_now(evutil_socket_t fd, short what, void *arg)
 static void
 drained(void *arg)
 {
-	struct timeval tv = { DRAIN_GRACE_MS / 1000,
-		(DRAIN_GRACE_MS % 1000) * 1000 };
+	struct timeval tv;
 
+	lb_tv_ms(&tv, DRAIN_GRACE_MS);
 	evtimer_add(W.grace_ev, &tv);
 }
 
@@ -88,8 +89,7 @@ drain(void)
 	stop_accepting();
 	W.px.draining = true;
 	W.px.idle_cb = drained;
-	tv.tv_sec = cfg->shutdown_timeout_ms / 1000;
-	tv.tv_usec = (cfg->shutdown_timeout_ms % 1000) * 1000;
+	lb_tv_ms(&tv, cfg->shutdown_timeout_ms);
 	evtimer_add(W.deadline_ev, &tv);
 	log_info("draining: %u requests in flight", W.px.inflight);
 	if (W.px.inflight == 0)
