@@ -238,6 +238,69 @@ START_TEST(test_half_close_passes_through_the_tunnel_and_the_answer_comes_back)
 }
 END_TEST
 
+/*
+ * The same half-close, with the tunnel full both ways: the client sends
+ * without reading until nothing more goes in (every buffer on the path
+ * full, backpressure holding at each hop), shuts its side, then reads
+ * slowly. Every byte still comes back in order, then the origin's line,
+ * then EOF: the half-close waited behind the bytes before it.
+ */
+START_TEST(test_half_close_passes_through_a_tunnel_full_the_other_way)
+{
+	enum {
+		PIECE = 64 * KIB
+	};
+	static char	 out[PIECE], in[PIECE], want[PIECE];
+	struct lbt_conn *c;
+	struct pollfd	 pfd;
+	const char	*last;
+	char		 tail[64], extra;
+	unsigned	 fruit;
+	size_t		 sent = 0, got = 0, n;
+	ssize_t		 k;
+	pid_t		 o;
+	struct itc_lb	 lb;
+
+	o = itc_origin("fruit", &fruit, raw);
+	itc_fruit_start(&lb, 1, "", lbt_fmt("127.0.0.1:%u", fruit));
+	c = tunnel_open(lb.port);
+	/* Send until the whole path is full: 300 ms with no room. */
+	pfd.fd = lbt_conn_fd(c);
+	pfd.events = POLLOUT;
+	while (poll(&pfd, 1, 300) == 1) {
+		lbt_pattern_fill(out, sent, PIECE);
+		k = send(pfd.fd, out, PIECE, MSG_DONTWAIT | MSG_NOSIGNAL);
+		ck_assert_msg(k > 0 || errno == EAGAIN,
+		    "sending into the tunnel after %zu bytes: %s", sent,
+		    strerror(errno));
+		if (k > 0)
+			sent += (size_t)k;
+		ck_assert_uint_lt(sent, 256 * MIB);
+	}
+	ck_assert_int_eq(shutdown(pfd.fd, SHUT_WR), 0);
+	/* Slowly: lbmaster's output to us stays full meanwhile. */
+	while (got < sent) {
+		n = sent - got < PIECE ? sent - got : PIECE;
+		recv_exact(c, in, n, "the echo of a full tunnel");
+		lbt_pattern_fill(want, got, n);
+		ck_assert_msg(memcmp(in, want, n) == 0,
+		    "the echo differs at offset %zu", got);
+		got += n;
+		pause_ms(5);
+	}
+	last = lbt_fmt("EOF after %zu bytes\n", sent);
+	recv_exact(c, tail, strlen(last),
+	    "the origin's line after it read EOF");
+	tail[strlen(last)] = '\0';
+	ck_assert_str_eq(tail, last);
+	ck_assert_msg(lbt_conn_recv(c, &extra, 1) == 0,
+	    "no EOF after the origin shut down its side");
+	lbt_conn_close(c);
+	itc_lb_stop(&lb);
+	ck_assert_int_eq(lbt_stop(o), 0);
+}
+END_TEST
+
 /* --------------------------------------------------- not switched */
 
 /*
@@ -628,6 +691,8 @@ tunnel_suite(void)
 	    test_1mib_of_raw_bytes_echoes_through_a_101_tunnel_unchanged);
 	tcase_add_test(tc,
 	    test_half_close_passes_through_the_tunnel_and_the_answer_comes_back);
+	tcase_add_test(tc,
+	    test_half_close_passes_through_a_tunnel_full_the_other_way);
 	suite_add_tcase(s, tc);
 
 	tc = lbt_tcase("not_switched");

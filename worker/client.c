@@ -194,19 +194,18 @@ die(struct lb_client *c)
 }
 
 static void client_writable(evutil_socket_t, short, void *);
+static int  tunnel_pump(struct lb_client *);
 
 /*
  * Write what `out` holds now; what the socket does not take waits for
  * writability, bounded by the keep-alive timeout (a client that stops
- * reading is closed then). Returns -1 if the connection was closed (C is
- * freed).
+ * reading is closed then). Returns -1 if C is done for: freed, or marked
+ * to be (die), or closing after its answer.
  */
 static int
 flush(struct lb_client *c)
 {
-	size_t before = evbuffer_get_length(c->out);
-
-	if (before == 0)
+	if (evbuffer_get_length(c->out) == 0)
 		goto done;
 	if (c->broken)
 		return -1;
@@ -219,10 +218,8 @@ flush(struct lb_client *c)
 	if (evbuffer_get_length(c->out) > 0) {
 		if (c->wev == NULL &&
 		    (c->wev = event_new(c->set->base, c->fd,
-			 EV_WRITE | EV_PERSIST, client_writable, c)) == NULL) {
-			client_free(c);
-			return -1;
-		}
+			 EV_WRITE | EV_PERSIST, client_writable, c)) == NULL)
+			return die(c);
 		event_add(c->wev, &c->set->idle_tv);
 		return 0;
 	}
@@ -250,13 +247,15 @@ client_writable(evutil_socket_t fd, short what, void *arg)
 	}
 	if (flush(c) == -1)
 		return;
-	if (before >= LB_CLIENT_HIGH_WATER / 2 &&
-	    evbuffer_get_length(c->out) < LB_CLIENT_HIGH_WATER / 2) {
-		if (c->state == CS_TUNNEL)
-			lb_conn_read(c->tun->origin, &c->set->tunnel_tv);
-		else if (q != NULL && q->ops != NULL)
-			q->ops->drained(q->x);
+	if (c->state == CS_TUNNEL) {
+		/* Read the origin again; pass on its half-close if due. */
+		(void)tunnel_pump(c);
+		return;
 	}
+	if (before >= LB_CLIENT_HIGH_WATER / 2 &&
+	    evbuffer_get_length(c->out) < LB_CLIENT_HIGH_WATER / 2 &&
+	    q != NULL && q->ops != NULL)
+		q->ops->drained(q->x);
 }
 
 /* ------------------------------------------------------- life, death */
