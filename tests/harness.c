@@ -118,13 +118,22 @@ xmalloc(size_t n)
 	return p;
 }
 
-static long long
-now_ms(void)
+long long
+lbt_now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+lbt_pause_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
 }
 
 static void
@@ -327,12 +336,12 @@ lbt_read_file(const char *path, size_t *lenp)
 bool
 lbt_wait_for(bool (*cond)(void *), void *arg, int timeout_ms)
 {
-	long long end = now_ms() + timeout_ms;
+	long long end = lbt_now_ms() + timeout_ms;
 
 	for (;;) {
 		if (cond(arg))
 			return true;
-		if (now_ms() >= end)
+		if (lbt_now_ms() >= end)
 			return false;
 		nap();
 	}
@@ -544,7 +553,7 @@ static void __attribute__((noreturn)) die_proc(pid_t pid, const char *what)
 void
 lbt_wait_port(pid_t pid, const char *host, unsigned port, int timeout_ms)
 {
-	long long end = now_ms() + timeout_ms;
+	long long end = lbt_now_ms() + timeout_ms;
 
 	for (;;) {
 		if (lbt_port_accepts(host, port))
@@ -555,7 +564,7 @@ lbt_wait_port(pid_t pid, const char *host, unsigned port, int timeout_ms)
 				    "accepted",
 				proc_find(pid) ? proc_find(pid)->code : -1,
 				host, port));
-		if (now_ms() >= end)
+		if (lbt_now_ms() >= end)
 			die_proc(pid,
 			    lbt_fmt("did not accept on %s:%u within "
 				    "%d ms",
@@ -615,11 +624,11 @@ lbt_origin_start_at(const char *name, const char *host, unsigned *port,
 
 	if (portfile != NULL) {
 		/* The origin renames the file into place once it listens. */
-		end = now_ms() + LBT_START_MS;
+		end = lbt_now_ms() + LBT_START_MS;
 		while ((text = lbt_read_file(portfile, NULL)) == NULL) {
 			if (reap(pid))
 				die_proc(pid, "exited before writing its port");
-			if (now_ms() >= end)
+			if (lbt_now_ms() >= end)
 				die_proc(pid, "did not write its port in time");
 			nap();
 		}
@@ -730,7 +739,7 @@ lbt_signal(pid_t pid, int sig)
 int
 lbt_wait_exit(pid_t pid, int timeout_ms)
 {
-	long long    end = now_ms() + timeout_ms;
+	long long    end = lbt_now_ms() + timeout_ms;
 	struct proc *p = proc_find(pid);
 	int	     st;
 	pid_t	     r;
@@ -746,7 +755,7 @@ lbt_wait_exit(pid_t pid, int timeout_ms)
 			if (r == -1)
 				return -1;
 		}
-		if (now_ms() >= end)
+		if (lbt_now_ms() >= end)
 			return -1;
 		nap();
 	}
@@ -902,7 +911,7 @@ int
 lbt_conn_send(struct lbt_conn *c, const void *data, size_t len)
 {
 	const char   *p = data;
-	long long     end = now_ms() + c->timeout_ms;
+	long long     end = lbt_now_ms() + c->timeout_ms;
 	struct pollfd pfd;
 	ssize_t	      n;
 	int	      left;
@@ -918,7 +927,7 @@ lbt_conn_send(struct lbt_conn *c, const void *data, size_t len)
 			continue;
 		if (n == -1 && errno != EAGAIN)
 			return -1;
-		if ((left = (int)(end - now_ms())) <= 0) {
+		if ((left = (int)(end - lbt_now_ms())) <= 0) {
 			errno = ETIMEDOUT;
 			return -1;
 		}
@@ -970,7 +979,7 @@ conn_fill(struct lbt_conn *c, long long end)
 			continue;
 		if (errno != EAGAIN)
 			return -1;
-		if ((left = (int)(end - now_ms())) <= 0) {
+		if ((left = (int)(end - lbt_now_ms())) <= 0) {
 			errno = ETIMEDOUT;
 			return -1;
 		}
@@ -1234,7 +1243,7 @@ read_chunked(struct lbt_conn *c, long long end, int flags, struct lbt_resp *r,
 int
 lbt_conn_response(struct lbt_conn *c, int flags, struct lbt_resp *r)
 {
-	long long	   end = now_ms() + c->timeout_ms;
+	long long	   end = lbt_now_ms() + c->timeout_ms;
 	unsigned long long cl = 0, v;
 	const char	  *te, *s;
 	size_t		   headlen, cap = 0, n, i;
@@ -1388,7 +1397,8 @@ lbt_conn_recv(struct lbt_conn *c, void *buf, size_t len)
 	size_t n;
 	int    rc;
 
-	if (avail(c) == 0 && (rc = conn_fill(c, now_ms() + c->timeout_ms)) <= 0)
+	if (avail(c) == 0 &&
+	    (rc = conn_fill(c, lbt_now_ms() + c->timeout_ms)) <= 0)
 		return rc;
 	n = avail(c) < len ? avail(c) : len;
 	memcpy(buf, c->in + c->off, n);
@@ -1399,7 +1409,7 @@ lbt_conn_recv(struct lbt_conn *c, void *buf, size_t len)
 bool
 lbt_conn_wait_closed(struct lbt_conn *c, int timeout_ms)
 {
-	long long end = now_ms() + timeout_ms;
+	long long end = lbt_now_ms() + timeout_ms;
 	int	  rc;
 
 	for (;;) {

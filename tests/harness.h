@@ -68,6 +68,15 @@ const char *lbt_write_file(const char *path_or_name, const char *text);
  * cannot be read. *LEN (if not NULL) gets its length. */
 char *lbt_read_file(const char *path, size_t *len);
 
+/* CLOCK_MONOTONIC in milliseconds. */
+long long lbt_now_ms(void);
+/*
+ * Let MS pass. For a scenario that needs time to go by (a trickle, an
+ * idle tunnel), never to wait for a condition (lbt_wait_for is for that).
+ * Uses nothing else of the harness: a thread of the test may call it.
+ */
+void lbt_pause_ms(long ms);
+
 /* Call COND(ARG) every few ms until it returns true (then true) or
  * TIMEOUT_MS pass (then false). */
 bool lbt_wait_for(bool (*cond)(void *), void *arg, int timeout_ms);

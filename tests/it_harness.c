@@ -29,15 +29,6 @@
  */
 #define SLACK_MS 20
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* GET PATH from the origin on PORT with extra header lines HDRS. */
 static int
 get(unsigned port, const char *path, const char *hdrs, struct lbt_resp *r)
@@ -253,7 +244,7 @@ START_TEST(test_delay_answers_later_without_blocking_others)
 	pid_t		  pid;
 
 	pid = lbt_origin_start("mango", &port, NULL);
-	t0 = now_ms();
+	t0 = lbt_now_ms();
 	ck_assert_ptr_nonnull(c = lbt_conn_open(NULL, port));
 	ck_assert_int_eq(lbt_conn_send(c, slow, strlen(slow)), 0);
 
@@ -267,7 +258,7 @@ START_TEST(test_delay_answers_later_without_blocking_others)
 
 	ck_assert_int_eq(lbt_conn_response(c, 0, &r), 0);
 	ck_assert_int_eq(r.status, 200);
-	ck_assert_int_ge(now_ms() - t0, 1500 - SLACK_MS);
+	ck_assert_int_ge(lbt_now_ms() - t0, 1500 - SLACK_MS);
 	ck_assert_str_eq(lbt_json_str(r.body, "path"), "/slow");
 	lbt_resp_free(&r);
 	lbt_conn_close(c);
@@ -284,10 +275,10 @@ START_TEST(test_mode_slow_delays_every_request)
 
 	pid = lbt_origin_start("mango", &port,
 	    (const char *[]){ "--mode", "slow:200", NULL });
-	t0 = now_ms();
+	t0 = lbt_now_ms();
 	ck_assert_int_eq(get(port, "/healthcheck", NULL, &r), 0);
 	ck_assert_int_eq(r.status, 200);
-	ck_assert_int_ge(now_ms() - t0, 200 - SLACK_MS);
+	ck_assert_int_ge(lbt_now_ms() - t0, 200 - SLACK_MS);
 	lbt_resp_free(&r);
 	ck_assert_int_eq(lbt_stop(pid), 0);
 }

@@ -23,25 +23,6 @@
 #define RISE	    2
 #define FALL	    2
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Let MS pass: the tests that measure a rate need a window of time. */
-static void
-pause_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) == -1)
-		;
-}
-
 /* GET / from HOST through lbmaster on PORT; the origin's name, or NULL. */
 static const char *
 get_app(unsigned port, const char *host, int *status)
@@ -139,14 +120,14 @@ START_TEST(test_failing_origin_is_taken_out_and_brought_back)
 
 	/* Down after FALL failed probes: the log says when, and why. */
 	lbt_origin_health(b, false);
-	t0 = now_ms();
+	t0 = lbt_now_ms();
 	w.pid = lb;
 	w.text = lbt_fmt("www.fruit.com: server 127.0.0.1:%u (127.0.0.1:%u) "
 			 "is down: status 500 (%d failures)",
 	    b, b, FALL);
 	ck_assert_msg(lbt_wait_for(log_has, &w, 5000), "never logged: %s\n%s",
 	    w.text, lbt_log_tail(lb, 4096));
-	took = now_ms() - t0;
+	took = lbt_now_ms() - t0;
 	ck_assert_msg(took <= (FALL + 1) * INTERVAL_MS + 1000,
 	    "down after %lld ms", took);
 
@@ -161,13 +142,13 @@ START_TEST(test_failing_origin_is_taken_out_and_brought_back)
 
 	/* Up again after RISE good probes, and back in the rotation. */
 	lbt_origin_health(b, true);
-	t0 = now_ms();
+	t0 = lbt_now_ms();
 	w.text = lbt_fmt("www.fruit.com: server 127.0.0.1:%u (127.0.0.1:%u) "
 			 "is up: status 200 (%d successes)",
 	    b, b, RISE);
 	ck_assert_msg(lbt_wait_for(log_has, &w, 5000), "never logged: %s\n%s",
 	    w.text, lbt_log_tail(lb, 4096));
-	took = now_ms() - t0;
+	took = lbt_now_ms() - t0;
 	ck_assert_msg(took <= (RISE + 1) * INTERVAL_MS + 1000,
 	    "up after %lld ms", took);
 	send_ok(port, "www.fruit.com", 20);
@@ -198,12 +179,12 @@ START_TEST(test_probes_come_from_one_checker_whatever_the_workers)
 	    port);
 
 	/* Past the first, jittered, probes. */
-	pause_ms(2 * INTERVAL_MS);
+	lbt_pause_ms(2 * INTERVAL_MS);
 	p0 = lbt_origin_stat(a, "health_probes");
-	t0 = now_ms();
-	pause_ms(2000);
+	t0 = lbt_now_ms();
+	lbt_pause_ms(2000);
 	p1 = lbt_origin_stat(a, "health_probes");
-	window = now_ms() - t0;
+	window = lbt_now_ms() - t0;
 	expect = (long)(window / INTERVAL_MS);
 	/* One checker: about one probe per interval, not one per worker. */
 	ck_assert_msg(p1 - p0 >= expect - 3 && p1 - p0 <= expect + 2,
@@ -243,12 +224,12 @@ START_TEST(test_a_server_in_two_routes_is_probed_for_each)
 		port, INTERVAL_MS, a, 2 * INTERVAL_MS, a, a),
 	    port);
 
-	pause_ms(4 * INTERVAL_MS);
+	lbt_pause_ms(4 * INTERVAL_MS);
 	p0 = lbt_origin_stat(a, "health_probes");
-	t0 = now_ms();
-	pause_ms(2000);
+	t0 = lbt_now_ms();
+	lbt_pause_ms(2000);
 	p1 = lbt_origin_stat(a, "health_probes");
-	window = now_ms() - t0;
+	window = lbt_now_ms() - t0;
 	expect = (long)(window / INTERVAL_MS + window / (2 * INTERVAL_MS));
 	ck_assert_msg(p1 - p0 >= expect - 4 && p1 - p0 <= expect + 3,
 	    "%lld probes in %lld ms (expected about %ld)", p1 - p0, window,
@@ -345,13 +326,13 @@ START_TEST(test_refused_server_returns_after_a_passing_check)
 	send_ok(port, "www.fruit.com", 10);
 
 	pb = lbt_origin_start("banana", &b, NULL);
-	t0 = now_ms();
-	while (!seen && now_ms() - t0 < (RISE + 1) * INTERVAL_MS + 3000) {
+	t0 = lbt_now_ms();
+	while (!seen && lbt_now_ms() - t0 < (RISE + 1) * INTERVAL_MS + 3000) {
 		app = get_app(port, "www.fruit.com", &status);
 		ck_assert_int_eq(status, 200);
 		seen = strcmp(app, "banana") == 0;
 	}
-	took = now_ms() - t0;
+	took = lbt_now_ms() - t0;
 	ck_assert_msg(seen, "banana got nothing in %lld ms", took);
 
 	ck_assert_int_eq(lbt_stop(lb), 0);
@@ -398,8 +379,8 @@ START_TEST(test_least_conn_prefers_the_fast_origin)
 		pfd[i].fd = lbt_conn_fd(c[i]);
 		pfd[i].events = POLLIN;
 	}
-	t0 = now_ms();
-	while (now_ms() - t0 < 1500) {
+	t0 = lbt_now_ms();
+	while (lbt_now_ms() - t0 < 1500) {
 		ck_assert_int_ge(poll(pfd, CLIENTS, 1000), 0);
 		for (int i = 0; i < CLIENTS; i++) {
 			struct lbt_resp r;

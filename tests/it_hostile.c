@@ -40,15 +40,6 @@
 
 /* ---------------------------------------------------------- helpers */
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* An origin and an lbmaster with one worker in front of it. */
 struct scene {
 	pid_t	      origin;
@@ -110,11 +101,11 @@ closed_at(struct lbt_conn *c, int ms)
 		buf[n] = '\0';
 		ck_assert_msg(strncmp(buf, "HTTP/1.1 408 ", 13) == 0,
 		    "a client whose request never ended got: %s", buf);
-		return lbt_conn_wait_closed(c, 1000) ? now_ms() : -1;
+		return lbt_conn_wait_closed(c, 1000) ? lbt_now_ms() : -1;
 	}
 	if (n == -1 && errno == EAGAIN)
 		return -1;
-	return now_ms(); /* EOF or RST */
+	return lbt_now_ms(); /* EOF or RST */
 }
 
 /*
@@ -135,7 +126,7 @@ trickle_until_closed(const struct scene *s, const char *head,
 	ck_assert_ptr_nonnull(c = lbt_conn_open(NULL, s->lb.port));
 	if (head != NULL)
 		ck_assert_int_eq(lbt_conn_send(c, head, strlen(head)), 0);
-	start = now_ms();
+	start = lbt_now_ms();
 	*served = 0;
 	for (i = 0; i < n; i++) {
 		/* Once closed, send fails: the close is what we wait for. */
@@ -146,7 +137,8 @@ trickle_until_closed(const struct scene *s, const char *head,
 			    "sent)",
 			i + 1));
 		(*served)++;
-		t = closed_at(c, (int)(next > now_ms() ? next - now_ms() : 0));
+		t = closed_at(c,
+		    (int)(next > lbt_now_ms() ? next - lbt_now_ms() : 0));
 		if (t != -1) {
 			lbt_conn_close(c);
 			return t - start;
@@ -155,7 +147,7 @@ trickle_until_closed(const struct scene *s, const char *head,
 	lbt_conn_close(c);
 	ck_abort_msg("a client trickling %zu bytes over %lld ms was never "
 		     "closed",
-	    n, now_ms() - start);
+	    n, lbt_now_ms() - start);
 	return -1;
 }
 
@@ -210,8 +202,8 @@ START_TEST(test_stalled_body_is_closed_at_client_timeout_others_served)
 	scene_start(&s, lbt_fmt("timeouts: {client: %dms}\n", CLIENT_TO_MS));
 	ck_assert_ptr_nonnull(c = lbt_conn_open(NULL, s.lb.port));
 	ck_assert_int_eq(lbt_conn_send(c, head, strlen(head)), 0);
-	start = now_ms();
-	while (t == -1 && now_ms() - start < CLOSED_BY_MS) {
+	start = lbt_now_ms();
+	while (t == -1 && lbt_now_ms() - start < CLOSED_BY_MS) {
 		expect_served(&s, "while a body is stalled");
 		served++;
 		t = closed_at(c, TRICKLE_MS);
@@ -253,8 +245,8 @@ START_TEST(test_client_timeout_spares_idle_clients_and_slow_timely_heads)
 	ck_assert_int_eq(r.status, 200);
 	lbt_resp_free(&r);
 	/* Idle for 1.5 x timeouts.client: the pause is the stimulus. */
-	idle_until = now_ms() + CLIENT_TO_MS * 3 / 2;
-	ck_assert_msg(closed_at(c, (int)(idle_until - now_ms())) == -1,
+	idle_until = lbt_now_ms() + CLIENT_TO_MS * 3 / 2;
+	ck_assert_msg(closed_at(c, (int)(idle_until - lbt_now_ms())) == -1,
 	    "an idle keep-alive client was closed at timeouts.client");
 	/* Three pieces 250 ms apart: 500 ms for the whole head. */
 	for (i = 0; i < sizeof(req) - 1; i += piece) {

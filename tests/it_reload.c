@@ -21,15 +21,6 @@
 #include "tests/harness.h"
 #include "tests/mproc.h"
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The paths entries for routes /r1 .. /rN to the origin on ORIGIN. */
 static const char *
 routes(unsigned n, unsigned origin)
@@ -100,13 +91,13 @@ START_TEST(test_three_reloads_under_load_drop_no_request)
 		ck_assert_int_eq(mp_get(port, NULL, path), 404);
 		lbt_write_file(cfg,
 		    mp_yaml(port, oport, 2, "", routes(i, oport)));
-		t0 = now_ms();
+		t0 = lbt_now_ms();
 		lbt_signal(lb, SIGHUP);
 		ck_assert_msg(mp_wait_status(port, path, 200, 2000),
 		    "%s does not answer 2 s after reload %u; log:\n%s", path, i,
 		    lbt_log_tail(lb, 3000));
 		/* Let the old workers drain under load before the next. */
-		while (now_ms() - t0 < 1200)
+		while (lbt_now_ms() - t0 < 1200)
 			usleep(50 * 1000);
 	}
 	code = lbt_wait_exit(load, 10000);

@@ -30,15 +30,6 @@ get(unsigned port, const char *target, const char *hdrs, struct lbt_resp *r)
 	return itc_get(port, "www.fruit.com", target, hdrs, r);
 }
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---------------------------------------------------------- retries */
 
 START_TEST(test_connect_failure_is_retried_on_another_server)
@@ -328,9 +319,9 @@ START_TEST(test_origin_silent_past_backend_timeout_is_504)
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_fruit_start(&lb, 2, "timeouts: {backend: 500ms}\n",
 	    lbt_fmt("127.0.0.1:%u", fruit));
-	t0 = now_ms();
+	t0 = lbt_now_ms();
 	ck_assert_int_eq(get(lb.port, "/", "X-Test-Delay: 5000\r\n", &r), 0);
-	took = now_ms() - t0;
+	took = lbt_now_ms() - t0;
 	ck_assert_msg(r.status == 504, "status %d, body %s", r.status, r.body);
 	/* Not the origin's answer come late: lbmaster gave up itself. */
 	ck_assert_msg(took < 5000, "the 504 took %lld ms", took);

@@ -18,8 +18,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,69 +45,6 @@
 
 /* ---------------------------------------------------------- helpers */
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-pause_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
-/*
- * Reads a process's VmRSS every SAMPLE_MS on a thread of its own, while
- * the test's thread is busy reading a response.
- */
-struct sampler {
-	pid_t	    pid;
-	pthread_t   thread;
-	atomic_bool stop;
-	long	    max_kib; /* the thread's; read after the join */
-	unsigned    samples;
-};
-
-static void *
-sampler_run(void *arg)
-{
-	struct sampler *s = arg;
-	long		kib;
-
-	while (!atomic_load(&s->stop)) {
-		if ((kib = itc_rss_kib(s->pid)) >= 0) {
-			s->samples++;
-			if (kib > s->max_kib)
-				s->max_kib = kib;
-		}
-		pause_ms(SAMPLE_MS);
-	}
-	return NULL;
-}
-
-static void
-sampler_start(struct sampler *s, pid_t pid)
-{
-	memset(s, 0, sizeof(*s));
-	s->pid = pid;
-	atomic_init(&s->stop, false);
-	ck_assert_int_eq(pthread_create(&s->thread, NULL, sampler_run, s), 0);
-}
-
-static void
-sampler_stop(struct sampler *s)
-{
-	atomic_store(&s->stop, true);
-	ck_assert_int_eq(pthread_join(s->thread, NULL), 0);
-}
-
 /* ---------------------------------------------------------- fast */
 
 /*
@@ -119,14 +54,14 @@ sampler_stop(struct sampler *s)
 static void
 gib_to_fast_client(bool chunked)
 {
-	struct sampler	s;
-	struct lbt_resp r;
-	const char     *raw;
-	unsigned	fruit;
-	long long	t0, took;
-	pid_t		o, w;
-	int		rc;
-	struct itc_lb	lb;
+	struct itc_sampler s;
+	struct lbt_resp	   r;
+	const char	  *raw;
+	unsigned	   fruit;
+	long long	   t0, took;
+	pid_t		   o, w;
+	int		   rc;
+	struct itc_lb	   lb;
 
 	o = itc_origin("fruit", &fruit, NULL);
 	itc_fruit_start(&lb, 1, "", lbt_fmt("127.0.0.1:%u", fruit));
@@ -134,12 +69,12 @@ gib_to_fast_client(bool chunked)
 	raw = lbt_fmt("GET /big HTTP/1.1\r\nHost: www.fruit.com\r\n"
 		      "X-Test-Body: %llu\r\n%sConnection: close\r\n\r\n",
 	    GIB, chunked ? "X-Test-Chunked: 1\r\n" : "");
-	sampler_start(&s, w);
-	t0 = now_ms();
+	itc_sampler_start(&s, w, SAMPLE_MS);
+	t0 = lbt_now_ms();
 	rc = lbt_http_ex(NULL, lb.port, raw, strlen(raw), LBT_DISCARD, BIG_MS,
 	    &r);
-	took = now_ms() - t0;
-	sampler_stop(&s);
+	took = lbt_now_ms() - t0;
+	itc_sampler_stop(&s);
 	ck_assert_msg(rc == 0,
 	    "1 GiB answer: %s after %zu bytes and %lld ms "
 	    "(worker %d, now %d); lbmaster: %s; origin: %s",
@@ -241,7 +176,7 @@ gib_to_slow_client(bool chunked)
 	crc = lbt_crc32(crc, head_end, (size_t)body);
 
 	/* Each tick of SAMPLE_MS: read that tick's share, then VmRSS. */
-	t0 = now_ms();
+	t0 = lbt_now_ms();
 	for (tick = t0; tick - t0 < SLOW_MS; tick += SAMPLE_MS) {
 		quota = (size_t)(SLOW_RATE / (1000 / SAMPLE_MS));
 		while (quota > 0) {
@@ -261,8 +196,8 @@ gib_to_slow_client(bool chunked)
 		    "the worker's VmRSS reached "
 		    "%ld KiB after %lld bytes to a client reading 4 MiB/s",
 		    kib, body);
-		if (now_ms() < tick + SAMPLE_MS)
-			pause_ms((long)(tick + SAMPLE_MS - now_ms()));
+		if (lbt_now_ms() < tick + SAMPLE_MS)
+			lbt_pause_ms((long)(tick + SAMPLE_MS - lbt_now_ms()));
 	}
 	lbt_conn_close(c);
 	free(buf);

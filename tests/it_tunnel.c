@@ -39,15 +39,6 @@ static const char *const raw[] = { "--raw", NULL };
 
 /* ---------------------------------------------------------- helpers */
 
-static void
-pause_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
 /* Whether the comma-separated LIST has TOKEN, in any case. */
 static bool
 lists(const char *list, const char *token)
@@ -286,7 +277,7 @@ START_TEST(test_half_close_passes_through_a_tunnel_full_the_other_way)
 		ck_assert_msg(memcmp(in, want, n) == 0,
 		    "the echo differs at offset %zu", got);
 		got += n;
-		pause_ms(5);
+		lbt_pause_ms(5);
 	}
 	last = lbt_fmt("EOF after %zu bytes\n", sent);
 	recv_exact(c, tail, strlen(last),
@@ -435,7 +426,7 @@ START_TEST(test_tunnel_with_steady_traffic_outlives_timeouts_tunnel)
 	    lbt_fmt("127.0.0.1:%u", fruit));
 	c = tunnel_open(lb.port);
 	for (i = 0; i < 8; i++) {
-		pause_ms(200);
+		lbt_pause_ms(200);
 		echo_ok(c, lbt_fmt("tick %d", i));
 	}
 	lbt_conn_close(c);
@@ -462,7 +453,7 @@ START_TEST(test_tunnel_is_not_bound_by_the_client_backend_keepalive_timeouts)
 	    lbt_fmt("127.0.0.1:%u", fruit));
 	c = tunnel_open(lb.port);
 	echo_ok(c, "before");
-	pause_ms(1200);
+	lbt_pause_ms(1200);
 	echo_ok(c, "after 1.2 s idle");
 	lbt_conn_close(c);
 	itc_lb_stop(&lb);

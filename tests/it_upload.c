@@ -18,8 +18,6 @@
 #include <sys/types.h>
 
 #include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,15 +48,6 @@
 static const char *const raw[] = { "--raw", NULL };
 
 /* ---------------------------------------------------------- helpers */
-
-static void
-pause_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
 
 static const char *
 crc_hex(uint32_t crc)
@@ -159,51 +148,6 @@ wait_stat_at_least(unsigned port, const char *field, long long value,
 	return lbt_wait_for(stat_reaches, &w, timeout_ms);
 }
 
-/*
- * Reads a process's VmRSS every SAMPLE_MS on a thread of its own while
- * the test's thread sends an upload.
- */
-struct sampler {
-	pid_t	    pid;
-	pthread_t   thread;
-	atomic_bool stop;
-	long	    max_kib; /* the thread's; read after the join */
-	unsigned    samples;
-};
-
-static void *
-sampler_run(void *arg)
-{
-	struct sampler *s = arg;
-	long		kib;
-
-	while (!atomic_load(&s->stop)) {
-		if ((kib = itc_rss_kib(s->pid)) >= 0) {
-			s->samples++;
-			if (kib > s->max_kib)
-				s->max_kib = kib;
-		}
-		pause_ms(SAMPLE_MS);
-	}
-	return NULL;
-}
-
-static void
-sampler_start(struct sampler *s, pid_t pid)
-{
-	memset(s, 0, sizeof(*s));
-	s->pid = pid;
-	atomic_init(&s->stop, false);
-	ck_assert_int_eq(pthread_create(&s->thread, NULL, sampler_run, s), 0);
-}
-
-static void
-sampler_stop(struct sampler *s)
-{
-	atomic_store(&s->stop, true);
-	ck_assert_int_eq(pthread_join(s->thread, NULL), 0);
-}
-
 /* ------------------------------------------------- bounded memory */
 
 /*
@@ -216,16 +160,16 @@ sampler_stop(struct sampler *s)
 static void
 gib_upload(bool chunked)
 {
-	struct sampler	 s;
-	struct lbt_conn *c;
-	struct lbt_resp	 r;
-	const char	*head;
-	unsigned	 fruit;
-	long		 idle;
-	uint64_t	 sent = 0;
-	pid_t		 o, w;
-	int		 rc, err;
-	struct itc_lb	 lb;
+	struct itc_sampler s;
+	struct lbt_conn	  *c;
+	struct lbt_resp	   r;
+	const char	  *head;
+	unsigned	   fruit;
+	long		   idle;
+	uint64_t	   sent = 0;
+	pid_t		   o, w;
+	int		   rc, err;
+	struct itc_lb	   lb;
 
 	o = itc_origin("fruit", &fruit, raw);
 	itc_fruit_start(&lb, 1, "limits: {max_body_size: 2g}\n",
@@ -237,7 +181,7 @@ gib_upload(bool chunked)
 	/* Per send, then for the answer once the last byte is out. */
 	lbt_conn_set_timeout(c, SEND_MS);
 
-	sampler_start(&s, w);
+	itc_sampler_start(&s, w, SAMPLE_MS);
 	if (lbt_conn_send(c, head, strlen(head)) == 0 &&
 	    (sent = send_pattern(c, 0, GIB, chunked)) == GIB &&
 	    (!chunked || send_last_chunk(c) == 0))
@@ -245,7 +189,7 @@ gib_upload(bool chunked)
 	else
 		err = errno;
 	rc = lbt_conn_response(c, 0, &r);
-	sampler_stop(&s);
+	itc_sampler_stop(&s);
 
 	ck_assert_msg(err == 0,
 	    "lbmaster stopped taking the upload after %llu bytes (%s); "
@@ -644,7 +588,7 @@ START_TEST(test_body_trickled_within_timeouts_client_per_gap_passes)
 	ck_assert_int_eq(lbt_conn_send(c, head, strlen(head)), 0);
 	for (i = 0; i < PIECES; i++) {
 		if (i > 0)
-			pause_ms(GAP_MS);
+			lbt_pause_ms(GAP_MS);
 		ck_assert_msg(lbt_conn_send(c, body + i * PIECE_LEN,
 				  PIECE_LEN) == 0,
 		    "lbmaster stopped taking the body after %d pieces %d ms "

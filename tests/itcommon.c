@@ -255,3 +255,37 @@ itc_rss_kib(pid_t pid)
 		return -1;
 	return strtol(p + 6, NULL, 10);
 }
+
+static void *
+sampler_run(void *arg)
+{
+	struct itc_sampler *s = arg;
+	long		    kib;
+
+	while (!atomic_load(&s->stop)) {
+		if ((kib = itc_rss_kib(s->pid)) >= 0) {
+			s->samples++;
+			if (kib > s->max_kib)
+				s->max_kib = kib;
+		}
+		lbt_pause_ms(s->interval_ms);
+	}
+	return NULL;
+}
+
+void
+itc_sampler_start(struct itc_sampler *s, pid_t pid, long interval_ms)
+{
+	memset(s, 0, sizeof(*s));
+	s->pid = pid;
+	s->interval_ms = interval_ms;
+	atomic_init(&s->stop, false);
+	ck_assert_int_eq(pthread_create(&s->thread, NULL, sampler_run, s), 0);
+}
+
+void
+itc_sampler_stop(struct itc_sampler *s)
+{
+	atomic_store(&s->stop, true);
+	ck_assert_int_eq(pthread_join(s->thread, NULL), 0);
+}

@@ -14,6 +14,9 @@
 
 #include <sys/types.h>
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include <stdbool.h>
 
 #include "tests/harness.h"
@@ -92,5 +95,21 @@ pid_t itc_worker_of(pid_t master);
 /* VmRSS of PID in KiB, or -1 when it cannot be read. Uses nothing of the
  * harness, so a sampling thread may call it. */
 long itc_rss_kib(pid_t pid);
+
+/*
+ * A thread that reads PID's VmRSS every interval while the test's own
+ * thread is busy (sending an upload, reading an answer).
+ */
+struct itc_sampler {
+	pid_t	    pid;
+	long	    interval_ms;
+	pthread_t   thread;
+	atomic_bool stop;
+	long	    max_kib; /* the thread's; read after itc_sampler_stop */
+	unsigned    samples;
+};
+
+void itc_sampler_start(struct itc_sampler *, pid_t pid, long interval_ms);
+void itc_sampler_stop(struct itc_sampler *);
 
 #endif /* ITCOMMON_H */
