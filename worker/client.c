@@ -59,6 +59,7 @@
 
 #define ACCEPT_RETRY_MS 100	      /* after EMFILE and the like */
 #define IN_HIGH		(256 * 1024)  /* stop reading the client past */
+#define CREQ_SIZE	4096	      /* a request's first allocation */
 #define LINGER_MS	2000	      /* lingering close, at most */
 #define LINGER_BYTES	(1024 * 1024) /* and no more than this read */
 
@@ -70,7 +71,12 @@ enum cstate {
 	CS_LINGER,   /* answer written, our side shut: discard, then close */
 };
 
-/* One request, from its complete head to the end of its answer. */
+/*
+ * One request, from the first byte of its head to the end of its answer,
+ * in one allocation: made CREQ_SIZE bytes when the head begins, enough
+ * for the fields and bytes of a common head, and grown only for a larger
+ * one when it is complete.
+ */
 struct creq {
 	struct lb_request	    r;
 	struct lb_body		    body;
@@ -83,6 +89,11 @@ struct creq {
 	bool			    chunked_out; /* the answer is chunked */
 	bool			    close_after; /* answer says close */
 	char			    ip[LB_ADDRSTRLEN];
+	/* While the head comes (a connection between requests has none). */
+	struct lb_reqscan scan;
+	size_t		  scanned;	 /* bytes of `in` the scanner saw */
+	int64_t		  head_deadline; /* lb_now_ms() */
+	size_t		  size;		 /* of this allocation */
 	/* then: hdrs[n_hdrs], the head's bytes */
 };
 
@@ -95,26 +106,27 @@ struct tunnel {
 
 struct lb_client {
 	TAILQ_ENTRY(lb_client) entry;
-	struct lb_clients      *set;
-	struct event		rev; /* EV_READ | EV_PERSIST, always assigned */
-	struct event	       *wev; /* made when first needed */
-	struct evbuffer	       *in;  /* owned */
-	struct evbuffer	       *out; /* owned */
-	struct creq	       *req; /* the request in progress, or NULL */
-	struct tunnel	       *tun; /* CS_TUNNEL */
-	int			fd;
-	enum cstate		state;
-	bool			reading; /* rev is added */
-	bool			eof;	 /* the client shut its side */
-	bool			kick;	 /* rev was activated to parse `in` */
-	bool			closing; /* close once `out` is written */
-	bool			broken;	 /* dead, to be freed (die) */
-	int			body_error; /* 400/408/413: to answer (kick) */
-	int64_t			head_deadline; /* lb_now_ms() */
-	size_t			scanned;  /* bytes of `in` the scanner saw */
-	uint64_t		lingered; /* bytes discarded */
-	struct lb_reqscan	scan;
-	struct sockaddr_storage peer;
+	struct lb_clients *set;
+	struct event	   rev; /* EV_READ | EV_PERSIST, always assigned */
+	struct event	  *wev; /* made when first needed */
+	struct evbuffer	  *in;	/* owned */
+	struct evbuffer	  *out; /* owned */
+	struct creq	  *req; /* the request in progress, or NULL */
+	struct tunnel	  *tun; /* CS_TUNNEL */
+	int		   fd;
+	enum cstate	   state;
+	bool		   reading;    /* rev is added */
+	bool		   eof;	       /* the client shut its side */
+	bool		   kick;       /* rev was activated to parse `in` */
+	bool		   closing;    /* close once `out` is written */
+	bool		   broken;     /* dead, to be freed (die) */
+	int		   body_error; /* 400/408/413: to answer (kick) */
+	uint64_t	   lingered;   /* bytes discarded */
+	union {
+		struct sockaddr	    sa;
+		struct sockaddr_in  sin;
+		struct sockaddr_in6 sin6;
+	} peer; /* what a listener accepts; less than a sockaddr_storage */
 };
 
 struct lb_clients {
@@ -610,8 +622,10 @@ refuse(struct lb_client *c, int status, bool log)
 	read_off(c);
 	evbuffer_drain(c->in, evbuffer_get_length(c->in));
 	if (log)
-		lb_proxy_refused(c->set->px, c->req != NULL ? &c->req->r : NULL,
-		    (struct sockaddr *)&c->peer, status);
+		lb_proxy_refused(c->set->px,
+		    c->req != NULL && c->req->r.method != NULL ? &c->req->r :
+								 NULL,
+		    &c->peer.sa, status);
 	if (c->req != NULL && c->req->answering) {
 		client_free(c);
 		return;
@@ -754,25 +768,29 @@ lb_client_body_take(struct lb_client *c, struct evbuffer *dst, size_t max,
 static int
 take_head(struct lb_client *c, size_t len)
 {
-	const struct lb_reqscan *s = &c->scan;
-	struct creq		*q;
-	struct lb_http_header	*h;
-	char			*p, *end, *line, *sp;
-	size_t			 n = s->n_headers, k = 0;
-	bool			 conn_close = false, conn_keep = false;
-	bool			 conn_upgrade = false;
-	const char		*upgrade = NULL;
+	struct creq	      *q = c->req;
+	struct lb_reqscan     *s;
+	struct lb_http_header *h;
+	char		      *p, *end, *line, *sp;
+	size_t		       n = q->scan.n_headers, k = 0, need;
+	bool		       conn_close = false, conn_keep = false;
+	bool		       conn_upgrade = false;
+	const char	      *upgrade = NULL;
 
-	q = malloc(sizeof(*q) + n * sizeof(*h) + len + 1);
-	if (q == NULL)
-		return 500;
-	memset(q, 0, sizeof(*q));
+	need = sizeof(*q) + n * sizeof(*h) + len + 1;
+	if (need > q->size) {
+		/* Nothing points into it yet. */
+		if ((q = realloc(q, need)) == NULL)
+			return 500;
+		c->req = q;
+		q->size = need;
+	}
+	s = &q->scan;
 	h = (struct lb_http_header *)(q + 1);
 	p = (char *)(h + n);
 	evbuffer_remove(c->in, p, len);
 	p[len] = '\0';
 	end = p + len;
-	c->req = q;
 
 	/*
 	 * The scanner checked the syntax: empty lines may lead, the request
@@ -860,7 +878,7 @@ take_head(struct lb_client *c, size_t len)
 	    q->r.body == LB_BODY_LENGTH && s->cl == 0 ? LB_BODY_NONE :
 							q->r.body,
 	    s->cl);
-	q->r.peer = (const struct sockaddr *)&c->peer;
+	q->r.peer = &c->peer.sa;
 	lb_addr_format_host(q->r.peer, q->ip, sizeof(q->ip));
 	q->r.client_ip = q->ip;
 	q->r.start_us = lb_now_us();
@@ -883,22 +901,23 @@ scan_more(struct lb_client *c, size_t *head_len)
 	int		      rc, nv;
 
 	*head_len = 0;
-	while (c->scanned < evbuffer_get_length(c->in)) {
-		evbuffer_ptr_set(c->in, &pos, c->scanned, EVBUFFER_PTR_SET);
+	struct creq *q = c->req;
+
+	while (q->scanned < evbuffer_get_length(c->in)) {
+		evbuffer_ptr_set(c->in, &pos, q->scanned, EVBUFFER_PTR_SET);
 		nv = evbuffer_peek(c->in, -1, &pos, v, 4);
 		for (int i = 0; i < nv && i < 4; i++) {
 			size_t used;
 
-			rc = lb_reqscan_head(&c->scan, v[i].iov_base,
+			rc = lb_reqscan_head(&q->scan, v[i].iov_base,
 			    v[i].iov_len, &used);
 			if (rc != 0)
 				return rc;
-			if (c->scan.head_complete) {
-				*head_len = c->scanned + used;
-				c->scanned = 0;
+			if (q->scan.head_complete) {
+				*head_len = q->scanned + used;
 				return 0;
 			}
-			c->scanned += v[i].iov_len;
+			q->scanned += v[i].iov_len;
 		}
 	}
 	return 0;
@@ -917,12 +936,23 @@ process(struct lb_client *c)
 	if (evbuffer_get_length(c->in) == 0)
 		return;
 	if (c->state == CS_IDLE) {
+		struct creq *q;
+
+		if ((q = malloc(CREQ_SIZE)) == NULL) {
+			log_warnx("out of memory reading a request");
+			client_free(c);
+			return;
+		}
+		memset(q, 0, sizeof(*q));
+		q->size = CREQ_SIZE;
+		lb_reqscan_init(&q->scan, c->set->max_head);
+		c->req = q;
 		/*
 		 * The whole head gets timeouts.client from its first byte:
 		 * trickling bytes gains nothing.
 		 */
 		c->state = CS_HEAD;
-		c->head_deadline = lb_now_ms() + c->set->client_ms;
+		q->head_deadline = lb_now_ms() + c->set->client_ms;
 		read_on(c, &c->set->client_tv);
 	}
 	if ((rc = scan_more(c, &len)) != 0) {
@@ -934,7 +964,7 @@ process(struct lb_client *c)
 		 * A persistent event's timeout restarts at each read: put
 		 * the head's deadline back.
 		 */
-		int64_t	       left = c->head_deadline - lb_now_ms();
+		int64_t	       left = c->req->head_deadline - lb_now_ms();
 		struct timeval tv;
 
 		lb_tv_ms(&tv, left > 0 ? (unsigned)left : 0);
@@ -1141,11 +1171,11 @@ client_readable(evutil_socket_t fd, short what, void *arg)
 	}
 	if (what & EV_TIMEOUT) {
 		if (c->state == CS_HEAD) {
-			if (lb_now_ms() < c->head_deadline) {
+			if (lb_now_ms() < q->head_deadline) {
 				struct timeval tv;
 
 				lb_tv_ms(&tv,
-				    (unsigned)(c->head_deadline - lb_now_ms()));
+				    (unsigned)(q->head_deadline - lb_now_ms()));
 				read_on(c, &tv);
 				return;
 			}
@@ -1242,7 +1272,6 @@ accepted(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
 	c->state = CS_IDLE;
 	if ((size_t)salen <= sizeof(c->peer))
 		memcpy(&c->peer, sa, (size_t)salen);
-	lb_reqscan_init(&c->scan, set->max_head);
 	event_assign(&c->rev, set->base, fd, EV_READ | EV_PERSIST,
 	    client_readable, c);
 	TAILQ_INSERT_TAIL(&set->list, c, entry);
