@@ -435,7 +435,7 @@ lb_client_head_begin(struct lb_client *c, int status, const char *reason,
 
 void
 lb_client_head_end(struct lb_client *c, enum lb_body_framing body,
-    bool keepalive, bool have_date)
+    bool have_date)
 {
 	struct creq *q = c->req;
 	bool	     http11 = q->r.minor >= 1;
@@ -446,7 +446,7 @@ lb_client_head_end(struct lb_client *c, enum lb_body_framing body,
 	 * ends, the request's body has been read whole (or there was none),
 	 * and we are not shutting down.
 	 */
-	if (!keepalive || !q->keepalive || c->set->draining ||
+	if (!q->keepalive || c->set->draining ||
 	    (body == LB_BODY_CLOSE && !http11) || !lb_body_done(&q->body))
 		q->close_after = true;
 	if (q->chunked_out)

@@ -124,13 +124,13 @@ void lb_client_continue(struct lb_client *c);
  * call lb_client_head_end. BODY says how the answer's body is delimited
  * as the origin sends it: NONE (HEAD, 204, 304), LENGTH (a Content-Length
  * line was added), or CLOSE (unknown: chunked to an HTTP/1.1 client,
- * until close to 1.0). KEEPALIVE: the exchange does not need the
- * connection closed. HAVE_DATE: a Date line was added.
+ * until close to 1.0). HAVE_DATE: a Date line was added. Whether the
+ * connection stays open is the client side's to decide.
  */
 struct evbuffer *lb_client_head_begin(struct lb_client *c, int status,
     const char *reason, size_t reason_len);
 void lb_client_head_end(struct lb_client *c, enum lb_body_framing body,
-    bool keepalive, bool have_date);
+    bool have_date);
 /* The head of a 101: the origin's fields as they are, and no others. */
 void lb_client_head_end_tunnel(struct lb_client *c);
 /* The reason phrase lbmaster writes for STATUS. */

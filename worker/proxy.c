@@ -612,7 +612,7 @@ start_reply(struct preq *p, const struct lb_http_response *r,
 	if (p->tunnel)
 		lb_client_head_end_tunnel(p->c);
 	else
-		lb_client_head_end(p->c, to_client, true, have_date);
+		lb_client_head_end(p->c, to_client, have_date);
 	return 0;
 }
 
@@ -917,7 +917,7 @@ absolute_form(const char *target, char **host, const char **path, char **rooted)
 void
 lb_proxy_request(struct lb_proxy *px, struct lb_request *rq)
 {
-	const struct lb_route *route;
+	const struct lb_route *route = NULL;
 	const char	      *target = rq->target, *qmark, *host = rq->host;
 	char		      *npath = NULL, *abs_host = NULL, *rooted = NULL;
 	struct preq	      *p = NULL;
@@ -931,11 +931,8 @@ lb_proxy_request(struct lb_proxy *px, struct lb_request *rq)
 	}
 	if (target[0] != '/') {
 		if ((code = absolute_form(target, &abs_host, &target,
-			 &rooted)) != 0) {
-			free(abs_host);
-			reply_early(px, rq, NULL, code, false);
-			return;
-		}
+			 &rooted)) != 0)
+			goto early;
 		host = abs_host;
 	}
 	qmark = strchr(target, '?');
@@ -950,11 +947,8 @@ lb_proxy_request(struct lb_proxy *px, struct lb_request *rq)
 		goto early;
 	}
 	if (!lb_rules_allowed(px->cfg, route, rq->peer, npath)) {
-		free(npath);
-		free(abs_host);
-		free(rooted);
-		reply_early(px, rq, route, 403, false);
-		return;
+		code = 403;
+		goto early;
 	}
 
 	if ((p = calloc(1, sizeof(*p))) == NULL)
@@ -1024,7 +1018,7 @@ early:
 	free(npath);
 	free(abs_host);
 	free(rooted);
-	reply_early(px, rq, NULL, code, false);
+	reply_early(px, rq, route, code, false);
 	return;
 oom:
 	free(npath);
