@@ -110,12 +110,14 @@ lb_http_parse_response(const char *buf, size_t len,
 			if ((c < 0x20 && c != '\t') || c == 0x7f)
 				return -1;
 		}
-		if (resp->n_headers == max)
-			return -1;
-		hdrs[resp->n_headers].name = line;
-		hdrs[resp->n_headers].name_len = (size_t)(colon - line);
-		hdrs[resp->n_headers].value = v;
-		hdrs[resp->n_headers].value_len = (size_t)(ve - v);
+		if (hdrs != NULL) {
+			if (resp->n_headers == max)
+				return -1;
+			hdrs[resp->n_headers].name = line;
+			hdrs[resp->n_headers].name_len = (size_t)(colon - line);
+			hdrs[resp->n_headers].value = v;
+			hdrs[resp->n_headers].value_len = (size_t)(ve - v);
+		}
 		resp->n_headers++;
 	}
 	return (ssize_t)(p - buf);

@@ -1,8 +1,9 @@
 /*
  * common/http.h -- the little HTTP/1.1 parsing lbmaster does itself: the
  * head of a backend's response, chunk sizes and Content-Length values.
- * evhttp parses what clients send; these parse what origins send, strictly
- * enough that a confused origin yields a 502, never a smuggled response.
+ * common/reqscan.c frames what clients send; these parse what origins
+ * send, strictly enough that a confused origin yields a 502, never a
+ * smuggled response.
  */
 #ifndef LB_HTTP_H
 #define LB_HTTP_H
@@ -29,6 +30,7 @@ struct lb_http_response {
 	size_t	    n_headers;
 };
 
+/* Fields a caller's table on the stack holds; more go to the heap. */
 #define LB_HTTP_MAX_HEADERS 128
 
 /* common/http.c */
@@ -37,7 +39,10 @@ struct lb_http_response {
  * Parse a response head from BUF (LEN bytes so far), lines ending in CRLF
  * or LF. Returns the length of the head including its blank line, 0 if more
  * bytes are needed, or -1 if it is not a valid HTTP/1.x response head (or
- * has more than MAX headers, or obsolete line folding).
+ * has obsolete line folding, or more than MAX fields to store in HDRS).
+ * With HDRS NULL the fields are checked and counted (resp->n_headers),
+ * not stored, and MAX does not apply: a caller learns how large a table
+ * a head needs.
  */
 ssize_t lb_http_parse_response(const char *buf, size_t len,
     struct lb_http_response *resp, struct lb_http_header *hdrs, size_t max);

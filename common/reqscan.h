@@ -17,14 +17,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/body.h"
+
 /*
  * Bytes of a line kept for parsing: enough for a field name and a
  * Content-Length, Transfer-Encoding or chunk-size value. The request line
  * is checked as it streams past and never kept, so this bounds the memory
  * a connection costs whatever its URL.
  */
-#define LB_SCAN_LINE	    256
-#define LB_SCAN_MAX_HEADERS 128
+#define LB_SCAN_LINE 256
+/*
+ * Fields a head may have (431 past it), besides limits.max_header_size:
+ * it bounds the table of fields a head is parsed into (worker/client.c),
+ * 32 bytes of it per field. Far more than any client sends: the many
+ * cookies and tracing headers of a browser behind several proxies come
+ * to a few dozen.
+ */
+#define LB_SCAN_MAX_HEADERS 1000
 
 enum lb_scan_wait {
 	LB_SCAN_IDLE = 0, /* between requests */
@@ -33,34 +42,37 @@ enum lb_scan_wait {
 };
 
 struct lb_reqscan {
-	int	      phase;	  /* private */
-	uint64_t      max_head;	  /* bytes a head may have (431 past it) */
-	uint64_t      head_bytes; /* of the head in progress */
-	unsigned      n_headers;
-	char	      line[LB_SCAN_LINE]; /* start of the current line */
-	size_t	      line_len;		  /* its length so far (may exceed) */
-	bool	      cr;		  /* the previous byte was CR */
-	bool	      http10;		  /* the request is HTTP/1.0 */
-	unsigned char rl_part;		  /* request line: 0 method, 1 target,
+	int	       phase;	   /* private */
+	uint64_t       max_head;   /* bytes a head may have (431 past it) */
+	uint64_t       head_bytes; /* of the head in progress */
+	unsigned       n_headers;
+	char	       line[LB_SCAN_LINE]; /* start of the current line */
+	size_t	       line_len;	   /* its length so far (may exceed) */
+	bool	       line_cut;	   /* bytes past `line` other than white
+					     space */
+	bool	       cr;		   /* the previous byte was CR */
+	bool	       http10;		   /* the request is HTTP/1.0 */
+	unsigned char  rl_part;		   /* request line: 0 method, 1 target,
 					   2 version */
-	size_t	      rl_len;		  /* bytes of that part so far */
-	size_t	      rl_method_len;
-	char	      method[8];  /* start of the method */
-	char	      version[8]; /* "HTTP/1.1" */
-	unsigned      n_cl, n_te;
-	uint64_t      cl;
-	bool	      chunked;
-	uint64_t      remaining;     /* body or chunk bytes still to come */
-	unsigned      serial;	     /* +1 whenever a head or a body begins */
-	uint64_t      requests;	     /* complete requests seen */
-	bool	      head_complete; /* lb_reqscan_head found the end */
+	size_t	       rl_len;		   /* bytes of that part so far */
+	char	       version[8];	   /* "HTTP/1.1" */
+	unsigned       n_cl, n_te;
+	uint64_t       cl;
+	bool	       chunked;
+	struct lb_body body;	      /* lb_reqscan_feed: the body's framing */
+	unsigned       serial;	      /* +1 whenever a head or a body begins */
+	uint64_t       requests;      /* complete requests seen */
+	bool	       head_complete; /* lb_reqscan_head found the end */
 };
 
 /* common/reqscan.c */
 
 void lb_reqscan_init(struct lb_reqscan *, uint64_t max_head);
 /*
- * Scan the next N bytes of the connection. Returns 0, or the status to
+ * Scan the next N bytes of the connection: each head with this scanner,
+ * each body with common/body.c's decoder, composed as worker/client.c
+ * composes them (which reads a head with lb_reqscan_head, then its body
+ * as it streams). For the tests and the fuzzer. Returns 0, or the status to
  * answer before closing: 400 (malformed, or ambiguous framing) or 431
  * (a head larger than max_head, or with too many fields). After an error
  * the scanner stays failed.

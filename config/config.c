@@ -1605,6 +1605,11 @@ static const struct cfg_key limit_keys[] = { { .name = "max_body_size",
 	    .off = offsetof(struct lb_cfg, max_header_size),
 	    .lo = 1024,
 	    .hi = 16ULL << 20 },
+	{ .name = "max_response_header_size",
+	    .parse = parse_size,
+	    .off = offsetof(struct lb_cfg, max_response_header_size),
+	    .lo = 1024,
+	    .hi = 16ULL << 20 },
 	{ .name = "max_connections",
 	    .parse = parse_uint,
 	    .off = offsetof(struct lb_cfg, max_connections),
@@ -1680,6 +1685,7 @@ set_defaults(struct lb_cfg *cfg)
 	cfg->tunnel_timeout_ms = 3600000;
 	cfg->max_body_size = 16ULL << 20;
 	cfg->max_header_size = 32ULL << 10;
+	cfg->max_response_header_size = 64ULL << 10;
 	cfg->max_connections = 10000;
 	cfg->algorithm = LB_ALGO_ROUND_ROBIN;
 	cfg->health.enabled = true;
@@ -2260,9 +2266,12 @@ lb_cfg_dump(const struct lb_cfg *cfg, FILE *fp)
 	dump_duration(&b, 2, "tunnel", cfg->tunnel_timeout_ms);
 	lb_buf_printf(&b,
 	    "limits:\n  max_body_size: %s\n"
-	    "  max_header_size: %s\n  max_connections: %u\n",
+	    "  max_header_size: %s\n",
 	    fmt_size(cfg->max_body_size, s1, sizeof(s1)),
-	    fmt_size(cfg->max_header_size, s2, sizeof(s2)),
+	    fmt_size(cfg->max_header_size, s2, sizeof(s2)));
+	lb_buf_printf(&b,
+	    "  max_response_header_size: %s\n  max_connections: %u\n",
+	    fmt_size(cfg->max_response_header_size, s1, sizeof(s1)),
 	    cfg->max_connections);
 	lb_buf_printf(&b, "algorithm: %s\n", lb_algo_name(cfg->algorithm));
 	dump_health(&b, 0, &cfg->health);

@@ -145,9 +145,10 @@ struct lb_cfg {
 					  keep-alive */
 	unsigned tunnel_timeout_ms;    /* timeouts.tunnel, 1 h */
 
-	uint64_t max_body_size;	  /* limits, bytes: 16m */
-	uint64_t max_header_size; /* 32k */
-	unsigned max_connections; /* 10000, per worker */
+	uint64_t max_body_size;		   /* limits, bytes: 16m */
+	uint64_t max_header_size;	   /* 32k */
+	uint64_t max_response_header_size; /* 64k: an origin's head */
+	unsigned max_connections;	   /* 10000, per worker */
 
 	enum lb_algo	   algorithm; /* default for every route */
 	struct lb_health   health;    /* default for every route */

@@ -223,6 +223,7 @@ START_TEST(test_empty_file_gives_every_default)
 	ck_assert_uint_eq(cfg->keepalive_timeout_ms, 75000);
 	ck_assert_uint_eq(cfg->max_body_size, 16 * 1024 * 1024);
 	ck_assert_uint_eq(cfg->max_header_size, 32 * 1024);
+	ck_assert_uint_eq(cfg->max_response_header_size, 64 * 1024);
 	ck_assert_uint_eq(cfg->max_connections, 10000);
 	ck_assert_int_eq(cfg->algorithm, LB_ALGO_ROUND_ROBIN);
 	ck_assert(cfg->health.enabled);
@@ -658,7 +659,8 @@ static const char rich[] =
     "shutdown_timeout: 1500ms\n"
     "admin: {listen: \"127.0.0.1:9090\"}\n"
     "timeouts: {connect: 250ms, backend: 2m, client: 10s, keepalive: 0}\n"
-    "limits: {max_body_size: 1g, max_header_size: 8k, max_connections: 9}\n"
+    "limits: {max_body_size: 1g, max_header_size: 8k, max_connections: 9,\n"
+    "         max_response_header_size: 1m}\n"
     "algorithm: least_conn\n"
     "health_check: {path: /up, interval: 5s, timeout: 500ms, rise: 3}\n"
     "firewall_rules: {ip_reject: [192.0.2.0/24, \"2001:db8::/32\"],\n"
@@ -709,6 +711,9 @@ START_TEST(test_dump_round_trips_to_the_same_text)
 	ck_assert_ptr_nonnull(strstr(first, "  connect: 250ms\n"));
 	ck_assert_ptr_nonnull(strstr(first, "  backend: 120s\n"));
 	ck_assert_ptr_nonnull(strstr(first, "  max_body_size: 1g\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(first, "  max_response_header_size: 1m\n"));
+	ck_assert_uint_eq(again->max_response_header_size, 1024 * 1024);
 	ck_assert_ptr_nonnull(strstr(first, "shutdown_timeout: 1500ms\n"));
 	ck_assert_ptr_nonnull(strstr(first, "    health_check: off\n"));
 	ck_assert_ptr_nonnull(strstr(first, "        \"/v1\": \"/v2\"\n"));
@@ -732,6 +737,8 @@ START_TEST(test_dump_of_the_course_file_round_trips)
 	first = dump(cfg);
 	ck_assert_ptr_nonnull(strstr(first, "  keepalive: 75s\n"));
 	ck_assert_ptr_nonnull(strstr(first, "  max_header_size: 32k\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(first, "  max_response_header_size: 64k\n"));
 	ck_assert_ptr_nonnull(strstr(first, "access_log: off\n"));
 	ck_assert_ptr_nonnull(strstr(first, "workers: auto\n"));
 	if (lb_cfg_load_string("dump.yaml", first, strlen(first), &again, err,

@@ -607,21 +607,6 @@ static const struct bad_case bad_cases[] = {
 		"GET /a HTTP/1.1\r\nHost: www.fruit.com\r\nHost: evil.example\r\n"
 		"\r\n"),
 	    400 },
-	/* evhttp 2.1 would read the body as a second request. */
-	{ "a GET with a body",
-	    BYTES(
-		"GET /a HTTP/1.1\r\nHost: www.fruit.com\r\nContent-Length: 5\r\n"
-		"\r\nhello"),
-	    400 },
-	{ "a GET whose body is a request",
-	    BYTES(
-		"GET /a HTTP/1.1\r\nHost: www.fruit.com\r\nContent-Length: 47\r\n"
-		"\r\nGET /smuggled HTTP/1.1\r\nHost: www.fruit.com\r\n\r\n"),
-	    400 },
-	{ "a DELETE with a chunked body",
-	    BYTES("DELETE /a HTTP/1.1\r\nHost: www.fruit.com\r\n"
-		  "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
-	    400 },
 	/* A TLS 1.2 ClientHello record, as a client sent to http:// would. */
 	{ "a TLS ClientHello",
 	    BYTES(

@@ -20,7 +20,8 @@
  * X-Test-Delay: MS, X-Test-Status: CODE, X-Test-Fault: reset | garbage |
  * close | close-reused | partial, X-Test-Body: BYTES (the pattern below,
  * streamed under flow control; X-Test-Chunked: 1 sends it chunked),
- * X-Test-Set-Cookie: N, X-Test-Header: Name: value. close-reused closes
+ * X-Test-Set-Cookie: N, X-Test-Header: Name: value, X-Test-Fill: N,LEN
+ * (N fields "X-Fill-I" of LEN bytes each). close-reused closes
  * the connection without an answer when the request is not the first on
  * its connection, and answers as usual when it is: a kept-alive
  * connection that the origin drops just as a proxy reuses it, and a
@@ -51,6 +52,8 @@
  *   sending side: the line arrives only if a proxy passed the client's
  *   half-close on and still carries the answer back. /__stats counts
  *   these answers as "upgrades".
+ * - /__stats counts in "chunk_exts" the chunk-size lines of request
+ *   bodies that carried a chunk extension.
  *
  * Every other request gets the JSON description, and /__stats and
  * /healthcheck answer as above; /v1, /v2, /__control, the X-Test-*
@@ -99,7 +102,9 @@
 #define STREAM_PIECE	(64 * 1024) /* bytes queued per write callback */
 #define CONN_BUCKETS	256
 #define MAX_COOKIES	16
-#define PARTIAL_DEFAULT 1024 /* body announced by a bare partial */
+#define MAX_FILL	4096	    /* X-Test-Fill: fields */
+#define MAX_FILL_LEN	(64 * 1024) /* X-Test-Fill: bytes of each */
+#define PARTIAL_DEFAULT 1024	    /* body announced by a bare partial */
 #define MAX_RAW_LISTEN	64 /* sockets of --raw: --listen may resolve to many */
 #define RAW_LINE_MAX	(64 * 1024)   /* --raw: a longer line is refused */
 #define RAW_ECHO_HIGH	(1024 * 1024) /* --raw: unsent echo that stops reads */
@@ -186,6 +191,7 @@ static struct {
 	uint64_t	body_bytes;
 	uint64_t	bodies_cut;
 	uint64_t	upgrades;
+	uint64_t	chunk_exts; /* --raw: chunk-size lines with a ";" */
 	struct conn    *conns[CONN_BUCKETS];
 	struct raw_list raws;
 	struct evconnlistener *raw_listeners[MAX_RAW_LISTEN];
@@ -823,9 +829,9 @@ stats_json(struct evbuffer *b)
 	    "{\"connections\": %" PRIu64 ", \"requests\": %" PRIu64
 	    ", \"health_probes\": %" PRIu64 ", \"open_connections\": %" PRIu64
 	    ", \"body_bytes\": %" PRIu64 ", \"bodies_cut\": %" PRIu64
-	    ", \"upgrades\": %" PRIu64 "}\n",
+	    ", \"upgrades\": %" PRIu64 ", \"chunk_exts\": %" PRIu64 "}\n",
 	    g.connections, g.requests, g.health_probes, g.open_connections,
-	    g.body_bytes, g.bodies_cut, g.upgrades);
+	    g.body_bytes, g.bodies_cut, g.upgrades, g.chunk_exts);
 }
 
 /* /__stats and /__control: answered at once, counted nowhere. */
@@ -886,6 +892,29 @@ parse_fault(const char *s)
 	return FAULT_NONE;
 }
 
+/*
+ * X-Test-Fill: N,LEN adds N fields "X-Fill-I: fff..." (I from 1, LEN
+ * bytes of value each) to the answer: a head as large or as many-fielded
+ * as a test needs.
+ */
+static void
+fill_headers(struct evkeyvalq *out, const char *spec)
+{
+	static char value[MAX_FILL_LEN + 1];
+	char	    name[32];
+	long long   n, len;
+
+	if (spec == NULL || sscanf(spec, "%lld,%lld", &n, &len) != 2 ||
+	    n <= 0 || n > MAX_FILL || len < 0 || len > MAX_FILL_LEN)
+		return;
+	memset(value, 'f', (size_t)len);
+	value[len] = '\0';
+	for (long long i = 1; i <= n; i++) {
+		snprintf(name, sizeof(name), "X-Fill-%lld", i);
+		evhttp_add_header(out, name, value);
+	}
+}
+
 /* Apply the X-Test-* headers of the request to the answer in P. */
 static void
 test_controls(struct pending *p, long *delay)
@@ -927,6 +956,7 @@ test_controls(struct pending *p, long *delay)
 			evhttp_add_header(out, "Set-Cookie", cookie);
 		}
 	}
+	fill_headers(out, evhttp_find_header(in, "X-Test-Fill"));
 	TAILQ_FOREACH(h, in, next)
 	{
 		if (strcasecmp(h->key, "X-Test-Header") != 0)
@@ -1357,6 +1387,8 @@ raw_read(struct bufferevent *bev, void *arg)
 				r = ep == line || errno != 0 ||
 				    (*ep != '\0' && *ep != ';' && *ep != ' ' &&
 					*ep != '\t');
+				if (!r && *ep != '\0')
+					g.chunk_exts++;
 				free(line);
 				if (r)
 					goto fail;

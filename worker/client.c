@@ -811,7 +811,8 @@ take_head(struct lb_client *c, size_t len)
 	sp = strchr(sp + 1, ' ');
 	*sp = '\0';
 	q->r.target_len = (size_t)(sp - q->r.target);
-	q->r.minor = (unsigned)(sp[8] - '0');
+	/* Any later 1.x is served as 1.1 (RFC 9110 section 2.5). */
+	q->r.minor = sp[8] == '0' ? 0 : 1;
 	while (p < end && *p != '\r') {
 		char *colon, *v, *e;
 

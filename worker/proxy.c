@@ -41,7 +41,6 @@
 #include "worker/proxy.h"
 #include "worker/rules.h"
 
-#define MAX_RESPONSE_HEAD (64 * 1024)  /* an origin's head: 502 past */
 #define ORIGIN_HIGH_WATER (256 * 1024) /* request body queued to send */
 #define REPLAY_MAX	  (64 * 1024)  /* body kept for a resend */
 #define POOL_MAX_IDLE	  256	       /* idle connections per server */
@@ -632,41 +631,72 @@ start_tunnel(struct preq *p)
 	preq_free(p);
 }
 
+/*
+ * Parse the head at the front of DATA (LEN bytes): 0 more to come, -1
+ * bad, else its length. The fields go to HDRS when they fit, else to a
+ * table made for them, *HEAP (the caller frees it).
+ */
+static ssize_t
+parse_head(const char *data, size_t len, struct lb_http_response *r,
+    struct lb_http_header *hdrs, struct lb_http_header **heap)
+{
+	ssize_t n;
+
+	n = lb_http_parse_response(data, len, r, hdrs, LB_HTTP_MAX_HEADERS);
+	if (n != -1 || r->n_headers < LB_HTTP_MAX_HEADERS)
+		return n;
+	/* A head with more fields than the table: count, then store. */
+	if ((n = lb_http_parse_response(data, len, r, NULL, 0)) <= 0)
+		return n;
+	if ((*heap = calloc(r->n_headers, sizeof(**heap))) == NULL)
+		return -1;
+	return lb_http_parse_response(data, len, r, *heap, r->n_headers);
+}
+
 /* Parse the head when it is all there; 1xx interim answers are skipped. */
 static void
 read_head(struct preq *p)
 {
 	struct evbuffer	       *in = p->conn->in;
-	struct lb_http_header	hdrs[LB_HTTP_MAX_HEADERS];
+	struct lb_http_header	stack[LB_HTTP_MAX_HEADERS], *heap;
 	struct lb_http_response r;
+	size_t			max = p->px->cfg->max_response_header_size;
 
 	for (;;) {
 		size_t	    len = evbuffer_get_length(in);
 		ssize_t	    n;
 		const char *data;
+		int	    rc;
 
 		if (len == 0)
 			return;
-		if (len > MAX_RESPONSE_HEAD)
-			len = MAX_RESPONSE_HEAD;
+		if (len > max)
+			len = max;
 		data = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
-		n = lb_http_parse_response(data, len, &r, hdrs,
-		    LB_HTTP_MAX_HEADERS);
-		if (n == 0 && len < MAX_RESPONSE_HEAD)
+		heap = NULL;
+		n = parse_head(data, len, &r, stack, &heap);
+		if (n == 0 && len < max)
 			return;
 		if (n <= 0 || (r.status == 101 && !p->fwd.upgrade)) {
-			log_warnx("%s: invalid response head from %s",
-			    p->route->label, p->peer->srv->addrstr);
+			free(heap);
+			log_warnx("%s: %s from %s", p->route->label,
+			    n == 0 ? "response head over "
+				     "limits.max_response_header_size" :
+				     "invalid response head",
+			    p->peer->srv->addrstr);
 			drop_peer(p, true);
 			finish_error(p, 502);
 			return;
 		}
 		if (r.status >= 100 && r.status < 200 && r.status != 101) {
+			free(heap);
 			evbuffer_drain(in, (size_t)n);
 			continue;
 		}
 		p->tunnel = r.status == 101;
-		if (start_reply(p, &r, hdrs) == -1) {
+		rc = start_reply(p, &r, heap != NULL ? heap : stack);
+		free(heap);
+		if (rc == -1) {
 			log_warnx("%s: unusable response head from %s",
 			    p->route->label, p->peer->srv->addrstr);
 			drop_peer(p, true);

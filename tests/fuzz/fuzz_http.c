@@ -11,7 +11,9 @@
  * head, names are tokens, values hold no control byte and no surrounding
  * blank; the head alone parses to the same length, any shorter prefix of
  * it asks for more bytes, and a head that asks for more still does so one
- * byte shorter (it was not garbage then either). No more than MAX headers.
+ * byte shorter (it was not garbage then either). No more than MAX headers;
+ * without a table (counting only) the same verdict and count, unless the
+ * table was too small.
  * The chunk-size and Content-Length parsers agree with a plain reading of
  * the digits they accept.
  */
@@ -110,8 +112,22 @@ fuzz_response(const uint8_t *data, size_t size, size_t max)
 	char		       *buf = copy_of(data, size);
 	ssize_t			rc, rc2;
 
+	struct lb_http_response counted;
+
 	rc = lb_http_parse_response(buf, size, &r, h, max);
 	check_head(buf, size, rc, &r, h, max);
+	/*
+	 * Without a table the verdict is the same, except that a head
+	 * refused for having more than MAX fields is taken, with more.
+	 */
+	rc2 = lb_http_parse_response(buf, size, &counted, NULL, 0);
+	if (rc != -1 && (rc2 != rc || counted.n_headers != r.n_headers))
+		fuzz_fail("counting gives %zd (%zu fields), storing %zd (%zu)",
+		    rc2, counted.n_headers, rc, r.n_headers);
+	if (rc == -1 && rc2 != -1 && counted.n_headers <= max)
+		fuzz_fail("refused with a table of %zu, but counting takes "
+			  "%zu fields",
+		    max, counted.n_headers);
 	free(buf);
 	if (rc > 0) {
 		/* The head alone is the same head... */
