@@ -72,6 +72,12 @@ request_line_byte(struct lb_reqscan *s, unsigned char c)
 	case 0:
 		if (!lb_http_is_token((const char *)&c, 1))
 			return 400;
+		if (s->rl_len < sizeof(s->method) - 1) {
+			s->method[s->rl_len] = (char)c;
+			s->method[s->rl_len + 1] = '\0';
+		} else {
+			s->method[0] = '\0'; /* too long to keep */
+		}
 		break;
 	case 2:
 		if (s->rl_len >= sizeof(s->version))
@@ -147,6 +153,12 @@ header_line(struct lb_reqscan *s)
 			return 400;
 		s->cl = cl;
 		s->n_cl++;
+	} else if ((size_t)(colon - l) == 4 && strncasecmp(l, "Host", 4) == 0) {
+		if (s->host[0] == '\0' && !s->line_cut &&
+		    (size_t)(e - v) < sizeof(s->host)) {
+			memcpy(s->host, v, (size_t)(e - v));
+			s->host[e - v] = '\0';
+		}
 	} else if ((size_t)(colon - l) == 17 &&
 	    strncasecmp(l, "Transfer-Encoding", 17) == 0) {
 		/* Only "chunked" alone: no other coding is understood. */
@@ -185,6 +197,8 @@ head_start(struct lb_reqscan *s)
 	s->line_len = 0;
 	s->line_cut = false;
 	s->cr = false;
+	s->method[0] = '\0';
+	s->host[0] = '\0';
 	s->serial++;
 }
 

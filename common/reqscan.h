@@ -42,20 +42,27 @@ enum lb_scan_wait {
 };
 
 struct lb_reqscan {
-	int	       phase;	   /* private */
-	uint64_t       max_head;   /* bytes a head may have (431 past it) */
-	uint64_t       head_bytes; /* of the head in progress */
-	unsigned       n_headers;
-	char	       line[LB_SCAN_LINE]; /* start of the current line */
-	size_t	       line_len;	   /* its length so far (may exceed) */
-	bool	       line_cut;	   /* bytes past `line` other than white
+	int	      phase;	  /* private */
+	uint64_t      max_head;	  /* bytes a head may have (431 past it) */
+	uint64_t      head_bytes; /* of the head in progress */
+	unsigned      n_headers;
+	char	      line[LB_SCAN_LINE]; /* start of the current line */
+	size_t	      line_len;		  /* its length so far (may exceed) */
+	bool	      line_cut;		  /* bytes past `line` other than white
 					     space */
-	bool	       cr;		   /* the previous byte was CR */
-	bool	       http10;		   /* the request is HTTP/1.0 */
-	unsigned char  rl_part;		   /* request line: 0 method, 1 target,
+	bool	      cr;		  /* the previous byte was CR */
+	bool	      http10;		  /* the request is HTTP/1.0 */
+	unsigned char rl_part;		  /* request line: 0 method, 1 target,
 					   2 version */
-	size_t	       rl_len;		   /* bytes of that part so far */
-	char	       version[8];	   /* "HTTP/1.1" */
+	size_t	      rl_len;		  /* bytes of that part so far */
+	char	      version[8];	  /* "HTTP/1.1" */
+	/*
+	 * For the log and the counts of a head refused before it was
+	 * whole: its method and first Host value, when they fit (else
+	 * empty), NUL-terminated.
+	 */
+	char	       method[16];
+	char	       host[LB_SCAN_LINE];
 	unsigned       n_cl, n_te;
 	uint64_t       cl;
 	bool	       chunked;

@@ -14,9 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/socket.h>
+
 #include <check.h>
 
 #include "tests/harness.h"
+#include "tests/mproc.h"
 
 #define MAX_SERIES 512
 
@@ -712,6 +715,211 @@ START_TEST(test_requests_total_rises_by_exactly_the_requests_sent)
 }
 END_TEST
 
+/* ------------------------------------------- every answer, counted */
+
+struct own_case {
+	const char *what;
+	const char *raw; /* the request, as sent */
+	int	    status;
+	const char *logged; /* "METHOD TARGET" in its access-log line */
+	const char *route;  /* the route it counts under */
+	size_t	    bytes;  /* body bytes the client got */
+};
+
+/*
+ * Every answer lbmaster makes itself, one of each kind: the reader's 400
+ * and 431 (refused before the head was whole), 413, 417, 501, the
+ * firewall's 403, 404, 502, 503, 504, 408, and a client that left before
+ * its answer (499). Each is one access-log line with its status, method
+ * and the body bytes the client got, and one count of
+ * lbmaster_requests_total under the route its Host names ("" for none).
+ */
+START_TEST(test_every_answer_of_our_own_is_counted_and_logged)
+{
+	static char	big[1200];
+	struct own_case cases[] = {
+		{ "a malformed head",
+		    "GET /a HTTP/1.1\r\nHost: www.fruit.com\r\nX-Name : v\r\n\r\n",
+		    400, "GET -", "www.fruit.com", 12 },
+		{ "a head over max_header_size", NULL, 431, "GET -",
+		    "www.fruit.com", 32 },
+		{ "a body over max_body_size",
+		    "POST /c HTTP/1.1\r\nHost: www.fruit.com\r\n"
+		    "Content-Length: 100\r\n\r\n",
+		    413, "POST /c", "www.fruit.com", 18 },
+		{ "an unknown expectation",
+		    "GET /e HTTP/1.1\r\nHost: www.fruit.com\r\n"
+		    "Expect: 200-ok\r\n\r\n",
+		    417, "GET /e", "www.fruit.com", 19 },
+		{ "CONNECT",
+		    "CONNECT www.fruit.com:443 HTTP/1.1\r\n"
+		    "Host: www.fruit.com\r\n\r\n",
+		    501, "CONNECT www.fruit.com:443", "www.fruit.com", 16 },
+		{ "userinfo in an absolute-form target",
+		    "GET http://u@www.fruit.com/ HTTP/1.1\r\n"
+		    "Host: www.fruit.com\r\nConnection: close\r\n\r\n",
+		    400, "GET http://u@www.fruit.com/", "www.fruit.com", 12 },
+		{ "the firewall",
+		    "GET /secret HTTP/1.1\r\nHost: www.fruit.com\r\n"
+		    "Connection: close\r\n\r\n",
+		    403, "GET /secret", "www.fruit.com", 10 },
+		{ "the firewall, HEAD",
+		    "HEAD /secret HTTP/1.1\r\nHost: www.fruit.com\r\n"
+		    "Connection: close\r\n\r\n",
+		    403, "HEAD /secret", "www.fruit.com", 0 },
+		{ "no route",
+		    "GET /x HTTP/1.1\r\nHost: nowhere.example\r\n"
+		    "Connection: close\r\n\r\n",
+		    404, "GET /x", "", 10 },
+		{ "a backend that sends garbage",
+		    "GET /g HTTP/1.1\r\nHost: garbage.example\r\n"
+		    "Connection: close\r\n\r\n",
+		    502, "GET /g", "garbage.example", 12 },
+		{ "no backend",
+		    "GET /d HTTP/1.1\r\nHost: dead.example\r\n"
+		    "Connection: close\r\n\r\n",
+		    503, "GET /d", "dead.example", 30 },
+		{ "a silent backend",
+		    "GET /s HTTP/1.1\r\nHost: www.fruit.com\r\n"
+		    "X-Test-Delay: 3000\r\nConnection: close\r\n\r\n",
+		    504, "GET /s", "www.fruit.com", 16 },
+		{ "a head not whole within timeouts.client",
+		    "GET /t HTTP/1.1\r\nHost: www.fruit.com\r\n", 408, "GET -",
+		    "www.fruit.com", 16 },
+	};
+	size_t		n = sizeof(cases) / sizeof(cases[0]);
+	struct lbm	t;
+	const char     *access = lbt_path("access.log"), *p0, *p1, *log;
+	unsigned	g = 0;
+	pid_t		pg;
+	struct lbt_resp r;
+
+	memset(big, 'x', sizeof(big) - 1);
+	cases[1].raw = lbt_fmt("GET /b HTTP/1.1\r\nHost: www.fruit.com\r\n"
+			       "X-Big: %s\r\n\r\n",
+	    big);
+	memset(&t, 0, sizeof(t));
+	t.port = lbt_free_port();
+	t.admin = lbt_free_port();
+	t.dead = lbt_free_port();
+	t.pa = lbt_origin_start("apple", &t.a, NULL);
+	pg = lbt_origin_start("garbage", &g,
+	    (const char *const[]){ "--mode", "garbage", NULL });
+	t.pid = lbt_lbmaster_start(
+	    lbt_fmt("listen: 127.0.0.1:%u\nadmin: {listen: 127.0.0.1:%u}\n"
+		    "workers: 1\nhealth_check: off\naccess_log: %s\n"
+		    "timeouts: {backend: 500ms, client: 1s}\n"
+		    "limits: {max_body_size: 10, max_header_size: 1k}\n"
+		    "firewall_rules: {path_reject: [/secret]}\n"
+		    "hosts:\n"
+		    "  - host: www.fruit.com\n    servers: [127.0.0.1:%u]\n"
+		    "  - host: garbage.example\n    servers: [127.0.0.1:%u]\n"
+		    "  - host: dead.example\n    servers: [127.0.0.1:%u]\n",
+		t.port, t.admin, access, t.a, g, t.dead),
+	    t.port);
+	lbt_wait_port(t.pid, "127.0.0.1", t.admin, LBT_START_MS);
+
+	/* Every series is there from the first scrape, "other" too. */
+	p0 = scrape(t.admin);
+	ck_assert_double_eq(value_of(p0,
+				"lbmaster_requests_total{route="
+				"\"www.fruit.com\",code=\"other\"}"),
+	    0);
+	ck_assert_double_eq(value_of(p0,
+				"lbmaster_requests_total{route=\"\","
+				"code=\"other\"}"),
+	    0);
+
+	for (size_t i = 0; i < n; i++) {
+		struct own_case *oc = &cases[i];
+
+		ck_assert_msg(lbt_http_ex(NULL, t.port, oc->raw,
+				  strlen(oc->raw),
+				  strncmp(oc->raw, "HEAD", 4) == 0 ? LBT_HEAD :
+								     0,
+				  5000, &r) == 0,
+		    "%s: %s", oc->what, lbt_err_str(r.err));
+		ck_assert_msg(r.status == oc->status, "%s: status %d", oc->what,
+		    r.status);
+		ck_assert_msg(r.body_len ==
+			(oc->status == 403 && strncmp(oc->raw, "HEAD", 4) == 0 ?
+				0 :
+				oc->bytes),
+		    "%s: %zu body bytes", oc->what, r.body_len);
+		lbt_resp_free(&r);
+		/* The line is written before the answer's last byte. */
+		ck_assert_msg(mp_wait_file(access,
+				  lbt_fmt("\"%s HTTP/1.1\" %d %zu ", oc->logged,
+				      oc->status, oc->bytes),
+				  2000),
+		    "%s: no line \"%s HTTP/1.1\" %d %zu in\n%s", oc->what,
+		    oc->logged, oc->status, oc->bytes,
+		    lbt_read_file(access, NULL));
+	}
+
+	/* A client that leaves before its answer: 499, a 4xx. */
+	{
+		static const char slow[] = "GET /gone HTTP/1.1\r\n"
+					   "Host: www.fruit.com\r\n"
+					   "X-Test-Delay: 300\r\n\r\n";
+		struct linger	  lg = { 1, 0 };
+		struct lbt_conn	 *c;
+
+		ck_assert_ptr_nonnull(c = lbt_conn_open(NULL, t.port));
+		ck_assert_int_eq(lbt_conn_send(c, slow, sizeof(slow) - 1), 0);
+		/* With the origin: the 504's request was its first. */
+		for (int w = 0; w < 300 && lbt_origin_stat(t.a, "requests") < 2;
+		     w++)
+			lbt_pause_ms(10);
+		ck_assert_int_eq(lbt_origin_stat(t.a, "requests"), 2);
+		setsockopt(lbt_conn_fd(c), SOL_SOCKET, SO_LINGER, &lg,
+		    sizeof(lg));
+		lbt_conn_close(c);
+		ck_assert_msg(mp_wait_file(access,
+				  "\"GET /gone HTTP/1.1\" 499 0 ", 3000),
+		    "no 499 in\n%s", lbt_read_file(access, NULL));
+	}
+
+	/* One line per answer, and one count: no more, no less. */
+	log = lbt_read_file(access, NULL);
+	ck_assert_uint_eq(mp_count(access, "HTTP/1.1\" "), n + 1);
+	p1 = scrape(t.admin);
+	ck_assert_double_eq(sum_of(p1, "lbmaster_requests_total", NULL) -
+		sum_of(p0, "lbmaster_requests_total", NULL),
+	    (double)(n + 1));
+	for (size_t i = 0; i <= n; i++) {
+		const char *route = i < n ? cases[i].route : "www.fruit.com";
+		int	    status = i < n ? cases[i].status : 499;
+		double	    want = 0;
+
+		for (size_t j = 0; j <= n; j++)
+			if (strcmp(j < n ? cases[j].route : "www.fruit.com",
+				route) == 0 &&
+			    (j < n ? cases[j].status : 499) / 100 ==
+				status / 100)
+				want++;
+		ck_assert_msg(value_of(p1,
+				  lbt_fmt("lbmaster_requests_total{route="
+					  "\"%s\",code=\"%dxx\"}",
+				      route, status / 100)) == want,
+		    "route \"%s\", %dxx: %g, want %g; log:\n%s", route,
+		    status / 100,
+		    value_of(p1,
+			lbt_fmt("lbmaster_requests_total{route=\"%s\","
+				"code=\"%dxx\"}",
+			    route, status / 100)),
+		    want, log);
+	}
+	ck_assert_double_eq(value_of(p1,
+				"lbmaster_requests_total{route="
+				"\"www.fruit.com\",code=\"2xx\"}"),
+	    0);
+	ck_assert_int_eq(lbt_stop(t.pid), 0);
+	lbt_stop(t.pa);
+	lbt_stop(pg);
+}
+END_TEST
+
 START_TEST(test_backend_up_reads_zero_for_a_dead_server)
 {
 	struct lbm  t;
@@ -986,6 +1194,7 @@ admin_suite(void)
 	tcase_add_test(tc,
 	    test_requests_total_rises_by_exactly_the_requests_sent);
 	tcase_add_test(tc, test_backend_up_reads_zero_for_a_dead_server);
+	tcase_add_test(tc, test_every_answer_of_our_own_is_counted_and_logged);
 	tcase_add_test(tc, test_reloads_are_counted_and_counters_survive_them);
 	suite_add_tcase(s, tc);
 

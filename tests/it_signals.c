@@ -270,6 +270,42 @@ START_TEST(test_int_is_a_fast_stop_too)
 }
 END_TEST
 
+/*
+ * A request still waiting for its answer when shutdown_timeout runs out
+ * is cut by lbmaster, not by its client: the client gets a 503 rather
+ * than a closed connection, and the log and the counts say 503, not 499.
+ */
+START_TEST(test_request_cut_at_shutdown_timeout_is_a_503_not_a_499)
+{
+	struct setup	 s;
+	struct lbt_conn *c;
+	struct lbt_resp	 r;
+	const char	*access = lbt_path("access.log");
+	long long	 t0;
+
+	start(&s, 1,
+	    lbt_fmt("access_log: %s\nshutdown_timeout: 500ms\n", access));
+	ck_assert_ptr_nonnull(c = lbt_conn_open(NULL, s.port));
+	slow_in_flight(&s, c, 10000, true);
+	t0 = lbt_now_ms();
+	lbt_signal(s.lb, SIGQUIT);
+	lbt_conn_set_timeout(c, 5000);
+	ck_assert_msg(lbt_conn_response(c, 0, &r) == 0,
+	    "no answer at shutdown_timeout: %s", lbt_err_str(r.err));
+	ck_assert_int_eq(r.status, 503);
+	ck_assert_str_eq(lbt_header(&r, "Connection"), "close");
+	lbt_resp_free(&r);
+	ck_assert_msg(lbt_now_ms() - t0 < 3000, "cut after %lld ms",
+	    lbt_now_ms() - t0);
+	lbt_conn_close(c);
+	ck_assert_int_eq(lbt_wait_exit(s.lb, 5000), 0);
+	ck_assert_msg(mp_count(access, "\"GET /base HTTP/1.1\" 503 ") == 1,
+	    "access log:\n%s", lbt_read_file(access, NULL));
+	ck_assert_uint_eq(mp_count(access, "\" 499 "), 0);
+	ck_assert_int_eq(lbt_stop(s.origin), 0);
+}
+END_TEST
+
 START_TEST(test_usr1_reopens_the_access_and_error_logs)
 {
 	struct setup s;
@@ -331,6 +367,8 @@ signals_suite(void)
 	tcase_add_test(tc, test_quit_answers_an_idle_keepalive_client_in_full);
 	tcase_add_test(tc, test_term_stops_at_once_dropping_requests_in_flight);
 	tcase_add_test(tc, test_int_is_a_fast_stop_too);
+	tcase_add_test(tc,
+	    test_request_cut_at_shutdown_timeout_is_a_503_not_a_499);
 	suite_add_tcase(s, tc);
 
 	tc = lbt_tcase("logs");

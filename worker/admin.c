@@ -174,8 +174,6 @@ route_codes(struct lb_buf *b, const char *label, const struct lb_shm_route *rt)
 	for (size_t c = 0; c < LB_SHM_CODES; c++) {
 		uint64_t v = load64(&rt->codes[c]);
 
-		if (c == LB_SHM_CODES - 1 && v == 0)
-			continue;
 		lb_buf_adds(b, "lbmaster_requests_total{");
 		add_label(b, "route", label, NULL);
 		lb_buf_addc(b, ',');

@@ -619,12 +619,27 @@ lb_client_reply(struct lb_client *c, int status, bool close)
 static void
 refuse(struct lb_client *c, int status, bool log)
 {
+	struct creq *q = c->req;
+
 	read_off(c);
 	evbuffer_drain(c->in, evbuffer_get_length(c->in));
+	if (log && q != NULL && q->r.method == NULL) {
+		/*
+		 * Refused before the head was whole: what the scanner kept
+		 * of it, so that the log says the method and the request
+		 * counts under the route its Host names.
+		 */
+		q->r.client = c;
+		q->r.method = q->scan.method[0] != '\0' ? q->scan.method : "-";
+		q->r.target = "-";
+		q->r.minor = q->scan.http10 ? 0 : 1;
+		q->r.host = q->scan.host[0] != '\0' ? q->scan.host : NULL;
+		q->r.peer = &c->peer.sa;
+		lb_addr_format_host(q->r.peer, q->ip, sizeof(q->ip));
+		q->r.client_ip = q->ip;
+	}
 	if (log)
-		lb_proxy_refused(c->set->px,
-		    c->req != NULL && c->req->r.method != NULL ? &c->req->r :
-								 NULL,
+		lb_proxy_refused(c->set->px, q != NULL ? &q->r : NULL,
 		    &c->peer.sa, status);
 	if (c->req != NULL && c->req->answering) {
 		client_free(c);
@@ -786,6 +801,9 @@ take_head(struct lb_client *c, size_t len)
 		q->size = need;
 	}
 	s = &q->scan;
+	q->r.peer = &c->peer.sa;
+	lb_addr_format_host(q->r.peer, q->ip, sizeof(q->ip));
+	q->r.client_ip = q->ip;
 	h = (struct lb_http_header *)(q + 1);
 	p = (char *)(h + n);
 	evbuffer_remove(c->in, p, len);
@@ -879,10 +897,6 @@ take_head(struct lb_client *c, size_t len)
 	    q->r.body == LB_BODY_LENGTH && s->cl == 0 ? LB_BODY_NONE :
 							q->r.body,
 	    s->cl);
-	q->r.peer = &c->peer.sa;
-	lb_addr_format_host(q->r.peer, q->ip, sizeof(q->ip));
-	q->r.client_ip = q->ip;
-	q->r.start_us = lb_now_us();
 	if (c->set->max_body > 0 && q->r.body == LB_BODY_LENGTH &&
 	    s->cl > c->set->max_body)
 		return 413;
@@ -946,6 +960,7 @@ process(struct lb_client *c)
 		}
 		memset(q, 0, sizeof(*q));
 		q->size = CREQ_SIZE;
+		q->r.start_us = lb_now_us();
 		lb_reqscan_init(&q->scan, c->set->max_head);
 		c->req = q;
 		/*
@@ -1387,6 +1402,34 @@ lb_clients_close_idle(struct lb_clients *set)
 		next = TAILQ_NEXT(c, entry);
 		if (c->state == CS_IDLE && evbuffer_get_length(c->out) == 0)
 			client_free(c);
+	}
+}
+
+void
+lb_clients_cut(struct lb_clients *set)
+{
+	struct lb_client *c, *next;
+	struct creq	 *q;
+
+	for (c = TAILQ_FIRST(&set->list); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		q = c->req;
+		if (c->state != CS_EXCHANGE || q == NULL || q->ops == NULL ||
+		    q->answering)
+			continue;
+		/*
+		 * Nothing answered yet: the exchange counts and logs a 503,
+		 * and the client is told so (at once, or not at all: the
+		 * process exits next) rather than finding its connection
+		 * closed on it.
+		 */
+		unbind(c, 503);
+		q->close_after = true;
+		add_reply(c, 503,
+		    q->r.method_len == 4 &&
+			memcmp(q->r.method, "HEAD", 4) == 0);
+		(void)evbuffer_write(c->out, c->fd);
+		client_free(c);
 	}
 }
 

@@ -63,9 +63,10 @@ struct lb_client_ops {
 	/* The output written to the client fell below the low-water mark. */
 	void (*drained)(void *x);
 	/*
-	 * The client went away, or its body was malformed, too large or too
-	 * slow (STATUS 400, 413 or 408, which the client side answers
-	 * itself if nothing was answered yet; else 0). Called from the
+	 * The client went away (STATUS 0), or its body was malformed, too
+	 * large or too slow (400, 413 or 408), or shutdown_timeout cut the
+	 * request (503): the client side answers STATUS itself if nothing
+	 * was answered yet. Called from the
 	 * client's own events, never from inside an lb_client_* call: a
 	 * client that dies during one is marked, later calls do nothing,
 	 * and this comes on the same loop turn. The exchange must let go:
@@ -96,6 +97,12 @@ int lb_clients_listen(struct lb_clients *, int fd);
 void lb_clients_drain(struct lb_clients *);
 /* Close every connection that has nothing in flight. */
 void lb_clients_close_idle(struct lb_clients *);
+/*
+ * shutdown_timeout: every request still waiting for its answer gets 503
+ * (counted and logged as such) and its connection is closed. Answers
+ * under way are left to lb_clients_free, which cuts them.
+ */
+void lb_clients_cut(struct lb_clients *);
 /* Close everything. */
 void lb_clients_free(struct lb_clients *);
 /* Connections open now. */

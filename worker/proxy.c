@@ -199,11 +199,24 @@ reply_bytes(const struct lb_request *rq, int status)
 	return strlen(lb_client_reply_text(status)) + 1; /* and a newline */
 }
 
+/*
+ * The route an answer made before routing counts under: the host route
+ * the request's Host names, if any (a request refused for its own fault
+ * still belongs to the site it was for), else none (route="").
+ */
+static const struct lb_route *
+route_of_host(const struct lb_proxy *px, const char *host)
+{
+	return host != NULL ? lb_routes_match(px->cfg->table, host, NULL) :
+			      NULL;
+}
+
 void
 lb_proxy_refused(struct lb_proxy *px, const struct lb_request *rq,
     const struct sockaddr *sa, int status)
 {
-	request_done(px, rq, sa, NULL, NULL, status, reply_bytes(rq, status));
+	request_done(px, rq, sa, route_of_host(px, rq ? rq->host : NULL), NULL,
+	    status, reply_bytes(rq, status));
 }
 
 /* Answer a request that never reached a backend. */
@@ -317,22 +330,25 @@ client_abort(struct preq *p)
 
 /*
  * The client side lets go: the client went away (STATUS 0), or its body
- * was malformed, too large or too slow (STATUS 400, 413, 408), which the
- * client side answers itself. Either way nothing more is sent to it.
+ * was malformed, too large or too slow (STATUS 400, 413, 408), or
+ * shutdown_timeout cut the request (503), which the client side answers
+ * itself. Either way nothing more is sent to it.
  */
 static void
 client_gone(void *arg, int status)
 {
 	struct preq *p = arg;
+	uint64_t     bytes = p->bytes; /* 0 until an answer begins */
 
 	if (status == 0) {
 		/* 499, as nginx says it: the client closed before any answer. */
 		status = p->status != 0 ? p->status : 499;
 		log_debug("client %s went away during the request",
 		    p->rq->client_ip);
+	} else if (p->status == 0) {
+		bytes = reply_bytes(p->rq, status); /* the client side's */
 	}
-	request_done(p->px, p->rq, p->rq->peer, p->route, p, status,
-	    p->status != 0 ? p->bytes : reply_bytes(p->rq, status));
+	request_done(p->px, p->rq, p->rq->peer, p->route, p, status, bytes);
 	p->c = NULL;
 	drop_peer(p, false);
 	preq_free(p);
@@ -956,7 +972,7 @@ lb_proxy_request(struct lb_proxy *px, struct lb_request *rq)
 
 	if (method_is(rq, "CONNECT")) {
 		/* No CONNECT tunnels: a proxy of origins, not a forward one. */
-		reply_early(px, rq, NULL, 501, true);
+		reply_early(px, rq, route_of_host(px, host), 501, true);
 		return;
 	}
 	if (target[0] != '/') {
@@ -1045,6 +1061,9 @@ lb_proxy_request(struct lb_proxy *px, struct lb_request *rq)
 	attempt(p);
 	return;
 early:
+	/* A 404's host names no route; a 400's may. */
+	if (route == NULL && code != 404)
+		route = route_of_host(px, host);
 	free(npath);
 	free(abs_host);
 	free(rooted);

@@ -62,8 +62,10 @@ exit_now(evutil_socket_t fd, short what, void *arg)
 	if (arg == NULL && W.px.inflight > 0)
 		return;
 	lb_clients_close_idle(W.clients);
-	if (arg != NULL)
+	if (arg != NULL) {
 		log_warnx("%s", (const char *)arg);
+		lb_clients_cut(W.clients);
+	}
 	event_base_loopbreak(W.base);
 }
 
