@@ -14,6 +14,9 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -27,6 +30,7 @@
 #include <yaml.h>
 
 #include "common/addr.h"
+#include "common/http.h"
 #include "common/str.h"
 #include "common/uri.h"
 #include "config/config.h"
@@ -60,10 +64,11 @@ struct cfg_key {
 	const char *name;
 	int (*parse)(struct cfg_ctx *ctx, const struct cfg_key *k,
 	    yaml_node_t *n, const char *where, void *base);
-	size_t		      off;    /* the field in the base struct */
-	size_t		      off_n;  /* its element count, for arrays */
-	const struct cfg_key *sub;    /* the keys of a nested mapping */
-	uint64_t	      lo, hi; /* accepted range of a number */
+	size_t		      off;     /* the field in the base struct */
+	size_t		      off_n;   /* its element count, for arrays */
+	size_t		      off_pos; /* its items' positions (firewall) */
+	const struct cfg_key *sub;     /* the keys of a nested mapping */
+	uint64_t	      lo, hi;  /* accepted range of a number */
 	unsigned	      flags;
 };
 
@@ -336,6 +341,20 @@ grow(void *arr, size_t n, size_t size)
 		return NULL;
 	memset(p + n * size, 0, size);
 	return p;
+}
+
+/* Append N's position to the array *POS of COUNT positions. */
+static int
+add_pos(struct cfg_ctx *ctx, struct lb_pos **pos, size_t count, yaml_node_t *n)
+{
+	struct lb_pos *p;
+
+	if ((p = grow(*pos, count, sizeof(*p))) == NULL)
+		return nomem(ctx, n);
+	*pos = p;
+	p[count].line = (unsigned)n->start_mark.line + 1;
+	p[count].col = (unsigned)n->start_mark.column + 1;
+	return 0;
 }
 
 /* ------------------------------------------------ words and numbers */
@@ -980,6 +999,8 @@ parse_cidrs(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 		*arr = c;
 		if (lb_cidr_parse(s, &c[*cnt], e, sizeof(e)) == -1)
 			return cfg_error(ctx, item, w, "%s", e);
+		if (add_pos(ctx, field(base, k->off_pos), *cnt, item) == -1)
+			return -1;
 		(*cnt)++;
 	}
 	return 0;
@@ -1012,6 +1033,8 @@ parse_path_list(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 			return why == NULL ? nomem(ctx, item) :
 					     cfg_error(ctx, item, w, "%s %s",
 						 quote(s, q, sizeof(q)), why);
+		if (add_pos(ctx, field(base, k->off_pos), *cnt, item) == -1)
+			return -1;
 		(*cnt)++;
 	}
 	return 0;
@@ -1431,11 +1454,13 @@ static const struct cfg_key firewall_keys[] = {
 	{ .name = "ip_reject",
 	    .parse = parse_cidrs,
 	    .off = offsetof(struct lb_firewall, ip_reject),
-	    .off_n = offsetof(struct lb_firewall, n_ip_reject) },
+	    .off_n = offsetof(struct lb_firewall, n_ip_reject),
+	    .off_pos = offsetof(struct lb_firewall, ip_reject_pos) },
 	{ .name = "path_reject",
 	    .parse = parse_path_list,
 	    .off = offsetof(struct lb_firewall, path_reject),
-	    .off_n = offsetof(struct lb_firewall, n_path_reject) },
+	    .off_n = offsetof(struct lb_firewall, n_path_reject),
+	    .off_pos = offsetof(struct lb_firewall, path_reject_pos) },
 	{ .name = NULL }
 };
 
@@ -1557,6 +1582,155 @@ parse_routes(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 	return 0;
 }
 
+/* -------------------------------------------------------------- tests */
+
+/* tests[].request: "METHOD TARGET", as a request line has them. */
+static int
+parse_test_request(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_test *t = base;
+	const char     *s, *sp;
+	char		q[96];
+
+	(void)k;
+	if ((s = scalar(ctx, n, where, "a request")) == NULL)
+		return -1;
+	sp = strchr(s, ' ');
+	if (sp == NULL || sp == s || sp[1] == '\0' ||
+	    strpbrk(sp + 1, " \t") != NULL ||
+	    !lb_http_is_token(s, (size_t)(sp - s)) ||
+	    lb_str_has_ctl(sp + 1, strlen(sp + 1)))
+		return cfg_error(ctx, n, where,
+		    "%s is not \"METHOD TARGET\" (as in \"GET /v1/users?a=1\")",
+		    quote(s, q, sizeof(q)));
+	free(t->method);
+	free(t->target);
+	if ((t->method = strndup(s, (size_t)(sp - s))) == NULL ||
+	    (t->target = strdup(sp + 1)) == NULL)
+		return nomem(ctx, n);
+	return 0;
+}
+
+/* tests[].from: the client's address, IPv4 or IPv6. */
+static int
+parse_test_from(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_test	    *t = base;
+	struct sockaddr_in  *sin = (struct sockaddr_in *)&t->from_addr;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&t->from_addr;
+	const char	    *s;
+	char		     q[96];
+
+	(void)k;
+	if ((s = scalar(ctx, n, where, "an address")) == NULL)
+		return -1;
+	memset(&t->from_addr, 0, sizeof(t->from_addr));
+	if (inet_pton(AF_INET, s, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+	} else if (inet_pton(AF_INET6, s, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+	} else {
+		return cfg_error(ctx, n, where,
+		    "%s is not an IPv4 or IPv6 address",
+		    quote(s, q, sizeof(q)));
+	}
+	free(t->from);
+	if ((t->from = strdup(s)) == NULL)
+		return nomem(ctx, n);
+	return 0;
+}
+
+/* tests[].expect.status: "forward", or the status lbmaster answers. */
+static int
+parse_test_status(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_test *t = base;
+	const char     *s, *end;
+	uint64_t	v;
+	char		q[96];
+
+	(void)k;
+	if ((s = scalar(ctx, n, where, "a status")) == NULL)
+		return -1;
+	if (strcmp(s, "forward") == 0) {
+		t->status = 0;
+	} else if (parse_digits(s, &v, &end) && *end == '\0' && v >= 100 &&
+	    v <= 599) {
+		t->status = (int)v;
+	} else {
+		return cfg_error(ctx, n, where,
+		    "%s is not a status (write forward, or a code "
+		    "such as 403)",
+		    quote(s, q, sizeof(q)));
+	}
+	t->has_status = true;
+	return 0;
+}
+
+static const struct cfg_key expect_keys[] = { { .name = "status",
+						  .parse = parse_test_status },
+	{ .name = "route",
+	    .parse = parse_str,
+	    .off = offsetof(struct lb_test, route) },
+	{ .name = "path",
+	    .parse = parse_str,
+	    .off = offsetof(struct lb_test, path) },
+	{ .name = "headers",
+	    .parse = parse_kv,
+	    .off = offsetof(struct lb_test, expect_headers),
+	    .off_n = offsetof(struct lb_test, n_expect_headers) },
+	{ .name = NULL } };
+
+static const struct cfg_key test_keys[] = { { .name = "request",
+						.parse = parse_test_request,
+						.flags = KEY_REQUIRED },
+	{ .name = "headers",
+	    .parse = parse_kv,
+	    .off = offsetof(struct lb_test, headers),
+	    .off_n = offsetof(struct lb_test, n_headers) },
+	{ .name = "from", .parse = parse_test_from },
+	{ .name = "expect",
+	    .parse = parse_map,
+	    .sub = expect_keys,
+	    .flags = KEY_REQUIRED },
+	{ .name = NULL } };
+
+/* tests: a list of requests and what lbmaster must do with each. */
+static int
+parse_tests(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_cfg	   *cfg = base;
+	struct lb_test	   *t;
+	struct sockaddr_in *sin;
+	yaml_node_t	   *item;
+	char		    w[WHERELEN], prefix[WHERELEN];
+
+	(void)k;
+	if (expect(ctx, n, YAML_SEQUENCE_NODE, where) == -1)
+		return -1;
+	for (size_t i = 0; i < seq_len(n); i++) {
+		item = seq_item(ctx, n, i);
+		lb_snprintf(w, sizeof(w), "%s[%zu]", where, i);
+		if ((t = grow(cfg->tests, cfg->n_tests, sizeof(*t))) == NULL)
+			return nomem(ctx, item);
+		cfg->tests = t;
+		t = &t[cfg->n_tests++];
+		sin = (struct sockaddr_in *)&t->from_addr;
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		t->pos.line = (unsigned)item->start_mark.line + 1;
+		t->pos.col = (unsigned)item->start_mark.column + 1;
+		lb_snprintf(prefix, sizeof(prefix), "%s.", w);
+		if (walk_map(ctx, item, w, prefix, test_keys, t) == -1)
+			return -1;
+	}
+	return 0;
+}
+
 /* ---------------------------------------------------------- top level */
 
 static const struct cfg_key admin_keys[] = { { .name = "listen",
@@ -1664,7 +1838,7 @@ static const struct cfg_key top_keys[] = { { .name = "listen",
 	    .parse = parse_routes,
 	    .sub = path_keys,
 	    .flags = KEY_LATE },
-	{ .name = NULL } };
+	{ .name = "tests", .parse = parse_tests }, { .name = NULL } };
 
 /* The values every config starts from (lbmaster.yaml(5)). */
 static int
@@ -1940,6 +2114,8 @@ firewall_free(struct lb_firewall *fw)
 	for (size_t i = 0; i < fw->n_path_reject; i++)
 		free(fw->path_reject[i]);
 	free(fw->path_reject);
+	free(fw->ip_reject_pos);
+	free(fw->path_reject_pos);
 }
 
 static void
@@ -1950,6 +2126,18 @@ kv_free(struct lb_kv *kv, size_t n)
 		free(kv[i].value);
 	}
 	free(kv);
+}
+
+static void
+test_free(struct lb_test *t)
+{
+	free(t->method);
+	free(t->target);
+	kv_free(t->headers, t->n_headers);
+	free(t->from);
+	free(t->route);
+	free(t->path);
+	kv_free(t->expect_headers, t->n_expect_headers);
 }
 
 static void
@@ -1989,6 +2177,9 @@ lb_cfg_free(struct lb_cfg *cfg)
 		route_free(&cfg->routes[i]);
 	free(cfg->routes);
 	firewall_free(&cfg->firewall);
+	for (size_t i = 0; i < cfg->n_tests; i++)
+		test_free(&cfg->tests[i]);
+	free(cfg->tests);
 	free(cfg->health.path);
 	if (cfg->admin != NULL) {
 		free(cfg->admin->text);
@@ -2092,6 +2283,38 @@ dump_kv(struct lb_buf *b, int indent, const char *key, const struct lb_kv *kv,
 		dump_str(b, kv[i].value);
 		lb_buf_addc(b, '\n');
 	}
+}
+
+static void
+dump_test(struct lb_buf *b, const struct lb_test *t)
+{
+	char *line;
+
+	if (asprintf(&line, "%s %s", t->method, t->target) == -1) {
+		b->failed = true;
+		return;
+	}
+	dump_key_str(b, 2, "- request", line);
+	free(line);
+	if (t->n_headers > 0)
+		dump_kv(b, 4, "headers", t->headers, t->n_headers);
+	if (t->from != NULL)
+		dump_key_str(b, 4, "from", t->from);
+	lb_buf_printf(b, "    expect:%s\n",
+	    t->has_status || t->route || t->path || t->n_expect_headers ?
+		"" :
+		" {}");
+	if (t->has_status && t->status == 0)
+		lb_buf_adds(b, "      status: forward\n");
+	else if (t->has_status)
+		lb_buf_printf(b, "      status: %d\n", t->status);
+	if (t->route != NULL)
+		dump_key_str(b, 6, "route", t->route);
+	if (t->path != NULL)
+		dump_key_str(b, 6, "path", t->path);
+	if (t->n_expect_headers > 0)
+		dump_kv(b, 6, "headers", t->expect_headers,
+		    t->n_expect_headers);
 }
 
 static void
@@ -2284,6 +2507,9 @@ lb_cfg_dump(const struct lb_cfg *cfg, FILE *fp)
 	    cfg->n_routes > cfg->n_host_routes ? "" : " []");
 	for (; i < cfg->n_routes; i++)
 		dump_route(&b, &cfg->routes[i]);
+	lb_buf_printf(&b, "tests:%s\n", cfg->n_tests ? "" : " []");
+	for (i = 0; i < cfg->n_tests; i++)
+		dump_test(&b, &cfg->tests[i]);
 
 	if (lb_buf_failed(&b)) {
 		errno = ENOMEM;

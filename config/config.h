@@ -49,6 +49,9 @@ struct lb_firewall {
 	size_t		n_ip_reject;
 	char	      **path_reject; /* owned; normalized, leading '/' */
 	size_t		n_path_reject;
+	/* Where each rule is written (lbmaster -x names it): owned. */
+	struct lb_pos *ip_reject_pos;
+	struct lb_pos *path_reject_pos;
 };
 
 struct lb_health {
@@ -119,6 +122,28 @@ struct lb_listen {
 	socklen_t		addrlen;
 };
 
+/*
+ * One of the config's tests: (lbmaster.yaml(5)): a request and what
+ * lbmaster must do with it, checked at every load by the master
+ * (worker/explain.c runs it through the worker's own code).
+ */
+struct lb_test {
+	char		       *method;	 /* owned; request: "GET /a?b" */
+	char		       *target;	 /* owned */
+	struct lb_kv	       *headers; /* owned; headers: */
+	size_t			n_headers;
+	char		       *from; /* owned; from: as written, or NULL */
+	struct sockaddr_storage from_addr; /* from:, default 127.0.0.1 */
+	/* expect: a part left out is not checked. */
+	bool	      has_status;
+	int	      status;	      /* 0: forward; else the status answered */
+	char	     *route;	      /* owned or NULL: the route's label */
+	char	     *path;	      /* owned or NULL: path and query sent */
+	struct lb_kv *expect_headers; /* owned: headers sent */
+	size_t	      n_expect_headers;
+	struct lb_pos pos; /* of the test's mapping */
+};
+
 struct lb_routes; /* config/routes.h: compiled lookup */
 
 struct lb_cfg {
@@ -159,6 +184,9 @@ struct lb_cfg {
 	size_t		 n_routes;
 	size_t		 n_host_routes; /* routes[0 .. n_host_routes) */
 	size_t		 n_servers;	/* sum of every route's n_servers */
+
+	struct lb_test *tests; /* owned; tests:, in file order */
+	size_t		n_tests;
 
 	struct lb_routes *table; /* owned; compiled by lb_cfg_load */
 };

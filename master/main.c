@@ -2,10 +2,18 @@
  * master/main.c -- the lbmaster command line (lbmaster(8)).
  *
  *	lbmaster [-c FILE] [-f] [-t | -T] [-s SIGNAL] [-V] [-h]
+ *	lbmaster [-c FILE] -x 'METHOD TARGET' [-H 'Name: value']... [--from ADDR]
  *
- * Exit status: 0 success, 1 configuration or start-up error, 2 usage.
+ * Exit status: 0 success, 1 configuration or start-up error, 2 usage;
+ * with -x, 3 when the request would be refused.
  */
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <errno.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -16,22 +24,31 @@
 #include <event2/event.h>
 #include <yaml.h>
 
+#include "common/http.h"
 #include "common/log.h"
+#include "common/str.h"
 #include "config/config.h"
 #include "master/master.h"
+#include "worker/explain.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/lbmaster/lbmaster.yaml"
+#define MAX_X_HEADERS  100 /* -H options */
 
 static void
 usage(FILE *fp)
 {
 	fprintf(fp,
 	    "usage: lbmaster [-c FILE] [-f] [-t | -T] [-s SIGNAL] [-V] [-h]\n"
+	    "       lbmaster [-c FILE] -x 'METHOD TARGET' [-H 'Name: value']..."
+	    " [--from ADDR]\n"
 	    "  -c FILE    configuration file (default %s)\n"
 	    "  -f         stay in the foreground\n"
 	    "  -t         test the configuration and exit\n"
 	    "  -T         test it, then print the effective configuration\n"
 	    "  -s SIGNAL  send reload, reopen, quit or stop to the master\n"
+	    "  -x REQ     explain what the configuration does with a request\n"
+	    "  -H FIELD   a header field of that request (repeatable)\n"
+	    "  --from IP  the client's address (default 127.0.0.1)\n"
 	    "  -V         print the version and exit\n"
 	    "  -h         print this help and exit\n",
 	    DEFAULT_CONFIG);
@@ -47,17 +64,132 @@ static const struct {
 	{ "stop", SIGTERM },
 };
 
+/* The -x request, as the command line gave it. */
+struct xreq {
+	char		     *method;
+	const char	     *target;
+	struct lb_http_header hdrs[MAX_X_HEADERS];
+	size_t		      n_hdrs;
+	const char	     *from;
+};
+
+/* -H 'Name: value': a token, a colon, a value without controls. */
+static bool
+x_header(struct xreq *x, char *arg)
+{
+	char *colon = strchr(arg, ':'), *v;
+
+	if (colon == NULL || x->n_hdrs == MAX_X_HEADERS ||
+	    !lb_http_is_token(arg, (size_t)(colon - arg)))
+		return false;
+	*colon = '\0';
+	for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
+		;
+	if (lb_str_has_ctl(v, strlen(v)))
+		return false;
+	x->hdrs[x->n_hdrs].name = arg;
+	x->hdrs[x->n_hdrs].name_len = strlen(arg);
+	x->hdrs[x->n_hdrs].value = v;
+	x->hdrs[x->n_hdrs].value_len = strlen(v);
+	x->n_hdrs++;
+	return true;
+}
+
+/*
+ * lbmaster -x: load FILE as the master would, explain the request, bind
+ * and fork nothing. Exit 0 forwarded, 3 refused, 1 config error.
+ */
+static int
+explain(const char *file, struct xreq *x)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in     *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6    *sin6 = (struct sockaddr_in6 *)&ss;
+	struct lb_explanation	e;
+	struct lb_cfg	       *cfg;
+	char		       *sp, err[LB_ERRLEN];
+	int			rc;
+
+	/* "METHOD TARGET": a token, one space, a target without blanks. */
+	sp = strchr(x->method, ' ');
+	if (sp == NULL || sp == x->method || sp[1] == '\0' ||
+	    strpbrk(sp + 1, " \t") != NULL ||
+	    !lb_http_is_token(x->method, (size_t)(sp - x->method)) ||
+	    lb_str_has_ctl(sp + 1, strlen(sp + 1))) {
+		fprintf(stderr,
+		    "lbmaster: -x \"%s\": want 'METHOD TARGET', as in "
+		    "-x 'GET /v1/users?a=1'\n",
+		    x->method);
+		return 2;
+	}
+	*sp = '\0';
+	x->target = sp + 1;
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, x->from, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+	} else if (inet_pton(AF_INET6, x->from, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+	} else {
+		fprintf(stderr,
+		    "lbmaster: --from \"%s\": not an IPv4 or IPv6 "
+		    "address\n",
+		    x->from);
+		return 2;
+	}
+	if (lb_master_load(file, &cfg, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	if (lb_explain(cfg, x->method, x->target, x->hdrs, x->n_hdrs,
+		(struct sockaddr *)&ss, &e) == -1) {
+		fprintf(stderr, "lbmaster: %s\n", strerror(errno));
+		lb_cfg_free(cfg);
+		return 1;
+	}
+	lb_explain_print(cfg, &e, stdout);
+	rc = e.d.status == 0 ? 0 : 3;
+	lb_explanation_free(&e);
+	lb_cfg_free(cfg);
+	if (fflush(stdout) == EOF)
+		return 1;
+	return rc;
+}
+
 int
 main(int argc, char *argv[])
 {
+	static const struct option longopts[] = {
+		{ "from", required_argument, NULL, 'F' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct xreq    x = { .from = "127.0.0.1" };
+	bool	       x_used = false;
 	const char    *file = DEFAULT_CONFIG, *signame = NULL;
 	bool	       foreground = false, test = false, dump = false;
 	char	       err[LB_ERRLEN];
 	struct lb_cfg *cfg;
 	int	       ch, signo = 0;
 
-	while ((ch = getopt(argc, argv, "c:fhs:tTV")) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:fhs:tTVx:H:", longopts,
+		    NULL)) != -1) {
 		switch (ch) {
+		case 'x':
+			x.method = optarg;
+			break;
+		case 'H':
+			if (!x_header(&x, optarg)) {
+				fprintf(stderr,
+				    "lbmaster: -H \"%s\": want 'Name: "
+				    "value'\n",
+				    optarg);
+				return 2;
+			}
+			x_used = true;
+			break;
+		case 'F':
+			x.from = optarg;
+			x_used = true;
+			break;
 		case 'c':
 			file = optarg;
 			break;
@@ -92,6 +224,18 @@ main(int argc, char *argv[])
 		usage(stderr);
 		return 2;
 	}
+	if (x.method != NULL) {
+		if (signame != NULL || test || foreground) {
+			fprintf(stderr,
+			    "lbmaster: -x goes with -c, -H and --from only\n");
+			return 2;
+		}
+		return explain(file, &x);
+	}
+	if (x_used) {
+		fprintf(stderr, "lbmaster: -H and --from go with -x\n");
+		return 2;
+	}
 	if (signame != NULL) {
 		for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]);
 		     i++)
@@ -112,7 +256,7 @@ main(int argc, char *argv[])
 		}
 	}
 
-	if (lb_cfg_load(file, &cfg, err, sizeof(err)) == -1) {
+	if (lb_master_load(file, &cfg, err, sizeof(err)) == -1) {
 		/* The error line starts with FILE:LINE:COL, for editors. */
 		fprintf(stderr, "%s\n", err);
 		if (test)

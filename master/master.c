@@ -29,6 +29,7 @@
 #include "common/str.h"
 #include "master/master.h"
 #include "worker/checker.h"
+#include "worker/explain.h"
 #include "worker/worker.h"
 
 #define READY_TIMEOUT_MS 10000 /* a new generation must start by then */
@@ -822,7 +823,7 @@ reload(void)
 	}
 	lb_sd_reloading();
 	log_notice("reloading %s", M.cur->cfg->file);
-	if (lb_cfg_load(M.cur->cfg->file, &cfg, err, sizeof(err)) == -1) {
+	if (lb_master_load(M.cur->cfg->file, &cfg, err, sizeof(err)) == -1) {
 		log_error("%s", err);
 		log_error("reload failed: still serving generation %u",
 		    M.cur->id);
@@ -1102,6 +1103,20 @@ loop(void)
 						ctl_read(&M.children[k]);
 	}
 	free(pfd);
+}
+
+int
+lb_master_load(const char *file, struct lb_cfg **out, char *err, size_t errlen)
+{
+	if (lb_cfg_load(file, out, err, errlen) == -1)
+		return -1;
+	/* A test that fails is the config's error: refused like any. */
+	if (lb_explain_tests(*out, err, errlen) == -1) {
+		lb_cfg_free(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
 }
 
 /* A start-up error: the log gets it, and so does the terminal. */

@@ -25,6 +25,14 @@ struct lb_listener {
 /* master/master.c */
 
 /*
+ * Load FILE as the master takes a config, at start, -t and every
+ * reload: lb_cfg_load, then the config's tests: (worker/explain.c). As
+ * lb_cfg_load: 0, or -1 with one "FILE:LINE:COL: ..." line in ERR.
+ */
+int
+lb_master_load(const char *file, struct lb_cfg **out, char *err, size_t errlen);
+
+/*
  * Run the master with CFG (ownership passes to the master) until it is
  * told to stop. FOREGROUND keeps it attached to the terminal. Returns the
  * process exit status.

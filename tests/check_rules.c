@@ -152,7 +152,7 @@ START_TEST(test_allowed_table)
 	struct sockaddr_storage	 ss;
 
 	ck_assert_msg(lb_rules_allowed(cfg, c->route ? route(c->route) : NULL,
-			  sa(&ss, c->ip), c->path) == c->want,
+			  sa(&ss, c->ip), c->path, NULL) == c->want,
 	    "%s %s %s: want %d", c->route ? c->route : "(none)", c->ip, c->path,
 	    c->want);
 }
@@ -183,7 +183,7 @@ START_TEST(test_allowed_sees_normalized_spellings)
 				     strlen(spellings[i]), &n),
 		    0);
 		ck_assert_msg(!lb_rules_allowed(cfg, route("www.mango.com"),
-				  sa(&ss, "127.0.0.1"), n),
+				  sa(&ss, "127.0.0.1"), n, NULL),
 		    "%s (%s) allowed", spellings[i], n);
 		free(n);
 	}

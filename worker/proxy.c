@@ -38,6 +38,7 @@
 #include "config/routes.h"
 #include "worker/access_log.h"
 #include "worker/client.h"
+#include "worker/decide.h"
 #include "worker/proxy.h"
 #include "worker/rules.h"
 
@@ -199,24 +200,13 @@ reply_bytes(const struct lb_request *rq, int status)
 	return strlen(lb_client_reply_text(status)) + 1; /* and a newline */
 }
 
-/*
- * The route an answer made before routing counts under: the host route
- * the request's Host names, if any (a request refused for its own fault
- * still belongs to the site it was for), else none (route="").
- */
-static const struct lb_route *
-route_of_host(const struct lb_proxy *px, const char *host)
-{
-	return host != NULL ? lb_routes_match(px->cfg->table, host, NULL) :
-			      NULL;
-}
-
 void
 lb_proxy_refused(struct lb_proxy *px, const struct lb_request *rq,
     const struct sockaddr *sa, int status)
 {
-	request_done(px, rq, sa, route_of_host(px, rq ? rq->host : NULL), NULL,
-	    status, reply_bytes(rq, status));
+	request_done(px, rq, sa,
+	    lb_decide_host_route(px->cfg, rq ? rq->host : NULL), NULL, status,
+	    reply_bytes(rq, status));
 }
 
 /* Answer a request that never reached a backend. */
@@ -927,152 +917,59 @@ attempt(struct preq *p)
 
 /* ------------------------------------------------------- requests */
 
-/*
- * An absolute-form target (RFC 9112 section 3.2.2): its authority
- * replaces Host, as written (port included, RFC 9110 section 7.2), and
- * the path starts at its first '/' ("/" when there is none). Userinfo is
- * refused (RFC 9110 section 4.2.4). Returns 0, or the status to answer.
- */
-static int
-absolute_form(const char *target, char **host, const char **path, char **rooted)
-{
-	const char *a, *e;
-
-	*rooted = NULL;
-	if (strncasecmp(target, "http://", 7) != 0)
-		return 400;
-	a = target + 7;
-	e = a + strcspn(a, "/?#");
-	if (e == a || memchr(a, '@', (size_t)(e - a)) != NULL)
-		return 400;
-	if ((*host = strndup(a, (size_t)(e - a))) == NULL)
-		return 500;
-	if (*e == '?') {
-		/* "http://h?q": the path is "/", the query kept. */
-		if (asprintf(rooted, "/%s", e) == -1) {
-			*rooted = NULL;
-			return 500;
-		}
-		*path = *rooted;
-	} else {
-		*path = *e == '/' ? e : "/";
-	}
-	return 0;
-}
-
 void
 lb_proxy_request(struct lb_proxy *px, struct lb_request *rq)
 {
-	const struct lb_route *route = NULL;
-	const char	      *target = rq->target, *qmark, *host = rq->host;
-	char		      *npath = NULL, *abs_host = NULL, *rooted = NULL;
-	struct preq	      *p = NULL;
-	bool		       new_query;
-	int		       code;
+	struct lb_decision d;
+	struct preq	  *p = NULL;
 
-	if (method_is(rq, "CONNECT")) {
-		/* No CONNECT tunnels: a proxy of origins, not a forward one. */
-		reply_early(px, rq, route_of_host(px, host), 501, true);
+	if (lb_decide(px->cfg, rq->method, rq->target, rq->host, rq->peer,
+		&d) == -1)
+		goto oom;
+	if (d.status != 0) {
+		reply_early(px, rq, d.route, d.status, d.status == 501);
+		lb_decision_free(&d);
 		return;
 	}
-	if (target[0] != '/') {
-		if ((code = absolute_form(target, &abs_host, &target,
-			 &rooted)) != 0)
-			goto early;
-		host = abs_host;
-	}
-	qmark = strchr(target, '?');
-	if (lb_uri_normalize_path(target,
-		qmark ? (size_t)(qmark - target) : strlen(target),
-		&npath) == -1) {
-		code = 400;
-		goto early;
-	}
-	if ((route = lb_routes_match(px->cfg->table, host, npath)) == NULL) {
-		code = 404;
-		goto early;
-	}
-	if (!lb_rules_allowed(px->cfg, route, rq->peer, npath)) {
-		code = 403;
-		goto early;
-	}
-
-	if ((p = calloc(1, sizeof(*p))) == NULL)
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		lb_decision_free(&d);
 		goto oom;
+	}
 	px->inflight++;
 	p->px = px;
 	p->c = rq->client;
 	p->rq = rq;
-	p->route = route;
-	p->up = &px->ups[route->id];
+	p->route = d.route;
+	p->up = &px->ups[d.route->id];
 	p->fail_status = 503;
 	p->idempotent = idempotent(rq);
 	p->head_only = method_is(rq, "HEAD");
 	p->start_us = rq->start_us;
-	p->host = abs_host;
-	abs_host = NULL;
-	/*
-	 * A route that rewrites neither the path nor the query string
-	 * forwards what it got: no copies (allocations per request count).
-	 */
-	if (lb_rules_rewrites_path(route)) {
-		p->path = lb_rules_rewrite_path(route, npath);
-	} else {
-		p->path = npath;
-		npath = NULL;
-	}
-	/* An absolute-form target's rooted copy is freed below. */
-	new_query = route->n_param_remove > 0 || route->n_param_add > 0 ||
-	    rooted != NULL;
-	if (new_query)
-		p->query = lb_uri_query_rewrite(qmark ? qmark + 1 : NULL,
-		    route->param_remove, route->n_param_remove,
-		    route->param_add, route->n_param_add);
+	/* The decision's strings are the exchange's now. */
+	p->path = d.path;
+	p->query = d.query;
+	p->host = d.host;
 	p->tried = p->up->n_peers <=
 		sizeof(p->tried_small) / sizeof(p->tried_small[0]) ?
 	    p->tried_small :
 	    calloc(p->up->n_peers, sizeof(*p->tried));
 	if (p->idempotent && rq->body != LB_BODY_NONE)
 		p->replay = evbuffer_new();
-	free(npath);
-	free(rooted);
-	npath = rooted = NULL;
-	if (p->path == NULL || (p->query == NULL && new_query) ||
-	    p->tried == NULL ||
+	if (p->tried == NULL ||
 	    (p->idempotent && rq->body != LB_BODY_NONE && p->replay == NULL)) {
 		preq_free(p);
 		goto oom;
 	}
-
-	p->fwd.method = rq->method;
-	p->fwd.path = p->path;
-	p->fwd.query = p->query != NULL ? p->query : qmark ? qmark + 1 : NULL;
-	p->fwd.hdrs = rq->hdrs;
-	p->fwd.n_hdrs = rq->n_hdrs;
-	p->fwd.client_ip = rq->client_ip;
-	p->fwd.host = p->host != NULL ? p->host : rq->host;
+	lb_decision_fwd(&d, rq->method, rq->hdrs, rq->n_hdrs, rq->client_ip,
+	    rq->host, &p->fwd);
 	p->fwd.chunked = rq->body == LB_BODY_CHUNKED;
 	p->fwd.body_len = rq->body == LB_BODY_LENGTH ? rq->body_len : 0;
-	p->fwd.body_always = method_is(rq, "POST") || method_is(rq, "PUT") ||
-	    method_is(rq, "PATCH");
 	p->fwd.upgrade = rq->upgrade;
 
 	lb_client_bind(p->c, &client_ops, p);
 	attempt(p);
 	return;
-early:
-	/* A 404's host names no route; a 400's may. */
-	if (route == NULL && code != 404)
-		route = route_of_host(px, host);
-	free(npath);
-	free(abs_host);
-	free(rooted);
-	reply_early(px, rq, route, code, false);
-	return;
 oom:
-	free(npath);
-	free(abs_host);
-	free(rooted);
 	log_warnx("out of memory handling a request");
 	reply_early(px, rq, NULL, 500, true);
 }

@@ -17,26 +17,35 @@
 #include "common/uri.h"
 #include "worker/rules.h"
 
+/* Does a rule of FW refuse SA or PATH? Then *WHY (if not NULL) says which. */
 static bool
-firewall_allows(const struct lb_firewall *fw, const struct sockaddr *sa,
-    const char *path)
+firewall_rejects(const struct lb_firewall *fw, const struct sockaddr *sa,
+    const char *path, struct lb_reject *why)
 {
-	for (size_t i = 0; i < fw->n_ip_reject; i++)
-		if (lb_cidr_match(&fw->ip_reject[i], sa))
-			return false;
-	for (size_t i = 0; i < fw->n_path_reject; i++)
-		if (lb_uri_has_prefix(path, fw->path_reject[i]))
-			return false;
+	struct lb_reject r = { fw, true, 0 };
+
+	for (r.index = 0; r.index < fw->n_ip_reject; r.index++)
+		if (lb_cidr_match(&fw->ip_reject[r.index], sa))
+			goto rejected;
+	r.ip = false;
+	for (r.index = 0; r.index < fw->n_path_reject; r.index++)
+		if (lb_uri_has_prefix(path, fw->path_reject[r.index]))
+			goto rejected;
+	return false;
+rejected:
+	if (why != NULL)
+		*why = r;
 	return true;
 }
 
 bool
 lb_rules_allowed(const struct lb_cfg *cfg, const struct lb_route *route,
-    const struct sockaddr *sa, const char *path)
+    const struct sockaddr *sa, const char *path, struct lb_reject *why)
 {
-	if (!firewall_allows(&cfg->firewall, sa, path))
+	if (firewall_rejects(&cfg->firewall, sa, path, why))
 		return false;
-	return route == NULL || firewall_allows(&route->firewall, sa, path);
+	return route == NULL ||
+	    !firewall_rejects(&route->firewall, sa, path, why);
 }
 
 bool

@@ -34,12 +34,20 @@ struct lb_fwd {
 
 /* worker/rules.c */
 
+/* Which firewall rule refused a request. */
+struct lb_reject {
+	const struct lb_firewall *fw; /* the config's or a route's */
+	bool			  ip; /* ip_reject, else path_reject */
+	size_t			  index;
+};
+
 /*
  * Is a client at SA asking for the normalized PATH allowed by the global
- * firewall rules of CFG and then ROUTE's own? ROUTE may be NULL.
+ * firewall rules of CFG and then ROUTE's own? ROUTE may be NULL. When
+ * not, *WHY (unless NULL) names the first rule that refused it.
  */
 bool lb_rules_allowed(const struct lb_cfg *cfg, const struct lb_route *route,
-    const struct sockaddr *sa, const char *path);
+    const struct sockaddr *sa, const char *path, struct lb_reject *why);
 /*
  * The path the origin receives for the normalized PATH: the matched prefix
  * stripped (path routes with strip_prefix), then the first rewrite rule

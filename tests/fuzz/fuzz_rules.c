@@ -388,7 +388,8 @@ lb_fuzz_rules(const uint8_t *data, size_t size)
 
 	if ((route = lb_routes_match(cfg->table, f.host, npath)) == NULL)
 		goto done;
-	(void)lb_rules_allowed(cfg, route, client_sa(&ss, f.client_ip), npath);
+	(void)lb_rules_allowed(cfg, route, client_sa(&ss, f.client_ip), npath,
+	    NULL);
 	if ((path = lb_rules_rewrite_path(route, npath)) == NULL)
 		fuzz_fail("rewrite_path failed");
 	if (lb_uri_normalize_path(path, strlen(path), &again) == -1 ||
