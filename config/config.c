@@ -27,6 +27,7 @@
 #include <yaml.h>
 
 #include "common/addr.h"
+#include "common/http.h"
 #include "common/str.h"
 #include "common/uri.h"
 #include "config/config.h"
@@ -89,22 +90,6 @@ static const char *const level_names[] = {
 	[LB_LOG_ERROR] = "error",
 };
 #define N_LEVELS (sizeof(level_names) / sizeof(level_names[0]))
-
-/*
- * Headers that decide how a message is framed or that belong to one
- * connection: letting header_rules.add set them would let a config line
- * desynchronize lbmaster and the backend (request smuggling).
- */
-static const char *const managed_headers[] = {
-	"Connection",
-	"Content-Length",
-	"Keep-Alive",
-	"Proxy-Connection",
-	"TE",
-	"Trailer",
-	"Transfer-Encoding",
-	"Upgrade",
-};
 
 static int cfg_error(struct cfg_ctx *, const yaml_node_t *, const char *,
     const char *, ...) __attribute__((format(printf, 4, 5)));
@@ -1077,14 +1062,10 @@ parse_kv(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 		if ((name = scalar(ctx, kn, where, "a name")) == NULL ||
 		    check_name(ctx, kn, where, name, header) == -1)
 			return -1;
-		for (size_t i = 0; header &&
-		     i < sizeof(managed_headers) / sizeof(managed_headers[0]);
-		     i++)
-			if (strcasecmp(name, managed_headers[i]) == 0)
-				return cfg_error(ctx, kn, where,
-				    "cannot set "
-				    "'%s': lbmaster manages it",
-				    name);
+		/* Framing set by a config line would invite smuggling. */
+		if (header && (lb_http_managed(name) & LB_HTTP_FRAMING))
+			return cfg_error(ctx, kn, where,
+			    "cannot set '%s': lbmaster manages it", name);
 		for (size_t i = 0; i < *cnt; i++)
 			if (header ? strcasecmp((*arr)[i].name, name) == 0 :
 				     strcmp((*arr)[i].name, name) == 0)
@@ -1154,6 +1135,9 @@ parse_names(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 		if ((name = scalar(ctx, item, w, "a name")) == NULL ||
 		    check_name(ctx, item, w, name, header) == -1)
 			return -1;
+		if (header && (lb_http_managed(name) & LB_HTTP_FRAMING))
+			return cfg_error(ctx, item, w,
+			    "cannot remove '%s': lbmaster manages it", name);
 		if ((p = grow(*arr, *cnt, sizeof(*p))) == NULL)
 			return nomem(ctx, item);
 		*arr = p;

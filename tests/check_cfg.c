@@ -912,6 +912,46 @@ START_TEST(test_error_header_name_must_be_a_token)
 }
 END_TEST
 
+/*
+ * Framing and connection headers are lbmaster's alone, added or removed;
+ * its X-Forwarded-* and Host may be replaced or removed.
+ */
+START_TEST(test_header_rules_refuse_framing_but_take_forwarded)
+{
+	struct lb_cfg *cfg;
+
+	expect_error("hosts:\n"
+		     "  - host: a.example\n"
+		     "    header_rules:\n"
+		     "      remove: [X-A, connection]\n"
+		     "    servers: [127.0.0.1:9000]\n",
+	    "t.yaml:4:21: header_rules.remove[1]: cannot remove "
+	    "'connection': lbmaster manages it");
+	expect_error("hosts:\n"
+		     "  - host: a.example\n"
+		     "    header_rules: {remove: {Transfer-Encoding: x}}\n"
+		     "    servers: [127.0.0.1:9000]\n",
+	    "t.yaml:3:29: header_rules.remove: cannot remove "
+	    "'Transfer-Encoding': lbmaster manages it");
+	expect_error("hosts:\n"
+		     "  - host: a.example\n"
+		     "    header_rules: {add: {Expect: 100-continue}}\n"
+		     "    servers: [127.0.0.1:9000]\n",
+	    "t.yaml:3:26: header_rules.add: cannot set 'Expect': "
+	    "lbmaster manages it");
+	cfg = load_ok(
+	    "hosts:\n"
+	    "  - host: a.example\n"
+	    "    header_rules:\n"
+	    "      add: {X-Forwarded-Proto: https}\n"
+	    "      remove: [X-Forwarded-For, X-Forwarded-Host, Host]\n"
+	    "    servers: [127.0.0.1:9000]\n");
+	ck_assert_uint_eq(cfg->routes[0].n_hdr_add, 1);
+	ck_assert_uint_eq(cfg->routes[0].n_hdr_remove, 3);
+	lb_cfg_free(cfg);
+}
+END_TEST
+
 START_TEST(test_error_header_value_with_crlf_is_refused)
 {
 	expect_error(
@@ -1103,6 +1143,7 @@ cfg_suite(void)
 	tcase_add_test(tc, test_error_weight_out_of_range);
 	tcase_add_test(tc, test_error_backup_without_a_primary);
 	tcase_add_test(tc, test_error_header_name_must_be_a_token);
+	tcase_add_test(tc, test_header_rules_refuse_framing_but_take_forwarded);
 	tcase_add_test(tc, test_error_header_value_with_crlf_is_refused);
 	tcase_add_test(tc, test_error_param_value_with_control_is_refused);
 	tcase_add_test(tc, test_error_workers_out_of_range);
