@@ -662,6 +662,26 @@ parse_str(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 	return 0;
 }
 
+/*
+ * user, group: whether they exist is known at start-up only (the master
+ * checks), so where they stood is kept for its error.
+ */
+static int
+parse_account(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_cfg *cfg = base;
+	struct lb_pos *pos;
+
+	if (parse_str(ctx, k, n, where, base) == -1)
+		return -1;
+	pos = k->off == offsetof(struct lb_cfg, user) ? &cfg->user_pos :
+							&cfg->group_pos;
+	pos->line = (unsigned)n->start_mark.line + 1;
+	pos->col = (unsigned)n->start_mark.column + 1;
+	return 0;
+}
+
 /* access_log: "off" leaves it NULL; anything else is a target. */
 static int
 parse_access_log(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
@@ -1600,10 +1620,10 @@ static const struct cfg_key top_keys[] = { { .name = "listen",
 					       .parse = parse_listen },
 	{ .name = "workers", .parse = parse_workers },
 	{ .name = "user",
-	    .parse = parse_str,
+	    .parse = parse_account,
 	    .off = offsetof(struct lb_cfg, user) },
 	{ .name = "group",
-	    .parse = parse_str,
+	    .parse = parse_account,
 	    .off = offsetof(struct lb_cfg, group) },
 	{ .name = "pid_file",
 	    .parse = parse_str,
