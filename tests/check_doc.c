@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <check.h>
 #include <yaml.h>
@@ -453,6 +454,50 @@ START_TEST(test_every_value_form_the_loader_takes_is_shown)
 }
 END_TEST
 
+/* ------------------------------------------------------------ HACKING */
+
+/*
+ * HACKING.md counts the fuzzers in words ("Six libFuzzer harnesses"); the
+ * Makefile.am lists them in FUZZERS.
+ */
+START_TEST(test_hacking_counts_the_fuzzers_of_the_makefile)
+{
+	static const char *const words[] = { "zero", "one", "two", "three",
+		"four", "five", "six", "seven", "eight", "nine", "ten",
+		"eleven", "twelve" };
+	char			 path[4096], line[1024], *tok, *save = NULL;
+	const char		*src = env_or_source("LB_SRCDIR", "..");
+	size_t			 n = 0, said = 0;
+	FILE			*fp;
+
+	snprintf(path, sizeof(path), "%s/Makefile.am", src);
+	ck_assert_msg((fp = fopen(path, "r")) != NULL, "cannot read %s", path);
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (strncmp(line, "FUZZERS = ", 10) == 0)
+			for (tok = strtok_r(line + 10, " \t\n", &save);
+			     tok != NULL; tok = strtok_r(NULL, " \t\n", &save))
+				n++;
+	fclose(fp);
+	ck_assert_uint_gt(n, 0);
+
+	snprintf(path, sizeof(path), "%s/HACKING.md", src);
+	ck_assert_msg((fp = fopen(path, "r")) != NULL, "cannot read %s", path);
+	while (fgets(line, sizeof(line), fp) != NULL)
+		for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+			if (strncasecmp(line, words[i], strlen(words[i])) ==
+				0 &&
+			    strncmp(line + strlen(words[i]),
+				" libFuzzer harnesses", 20) == 0) {
+				said = i;
+				break;
+			}
+	fclose(fp);
+	ck_assert_msg(said == n,
+	    "HACKING.md counts %zu fuzzers, Makefile.am's FUZZERS has %zu",
+	    said, n);
+}
+END_TEST
+
 static Suite *
 doc_suite(void)
 {
@@ -470,6 +515,10 @@ doc_suite(void)
 	    sizeof(range_cases) / sizeof(range_cases[0]));
 	tcase_add_loop_test(tc, test_every_value_form_the_loader_takes_is_shown,
 	    0, sizeof(form_cases) / sizeof(form_cases[0]));
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("hacking");
+	tcase_add_test(tc, test_hacking_counts_the_fuzzers_of_the_makefile);
 	suite_add_tcase(s, tc);
 	return s;
 }
