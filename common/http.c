@@ -266,26 +266,52 @@ lb_http_parse_content_length(const char *value, size_t len, uint64_t *out)
 	return 0;
 }
 
+/*
+ * The one list of the headers lbmaster manages (common/http.h says what
+ * each flag means). Proxy-Authenticate and Proxy-Authorization are hop by
+ * hop but not framing: a route may set its own for the next hop.
+ */
+static const struct {
+	const char *name;
+	unsigned    flags;
+} managed[] = {
+	{ "Connection", LB_HTTP_HOP | LB_HTTP_FRAMING },
+	{ "Keep-Alive", LB_HTTP_HOP | LB_HTTP_FRAMING },
+	{ "Proxy-Connection", LB_HTTP_HOP | LB_HTTP_FRAMING },
+	{ "Proxy-Authenticate", LB_HTTP_HOP },
+	{ "Proxy-Authorization", LB_HTTP_HOP },
+	{ "TE", LB_HTTP_HOP | LB_HTTP_FRAMING },
+	{ "Trailer", LB_HTTP_HOP | LB_HTTP_FRAMING },
+	{ "Transfer-Encoding", LB_HTTP_HOP | LB_HTTP_FRAMING },
+	{ "Upgrade", LB_HTTP_HOP | LB_HTTP_FRAMING },
+	{ "Content-Length", LB_HTTP_FRAMING },
+	{ "Expect", LB_HTTP_FRAMING },
+	{ "Host", LB_HTTP_OURS },
+	{ "X-Forwarded-For", LB_HTTP_OURS },
+	{ "X-Forwarded-Proto", LB_HTTP_OURS },
+	{ "X-Forwarded-Host", LB_HTTP_OURS },
+};
+
+unsigned
+lb_http_managed_n(const char *name, size_t len)
+{
+	for (size_t i = 0; i < sizeof(managed) / sizeof(managed[0]); i++)
+		if (strlen(managed[i].name) == len &&
+		    strncasecmp(name, managed[i].name, len) == 0)
+			return managed[i].flags;
+	return 0;
+}
+
+unsigned
+lb_http_managed(const char *name)
+{
+	return lb_http_managed_n(name, strlen(name));
+}
+
 bool
 lb_http_is_hop_by_hop_n(const char *name, size_t len)
 {
-	static const char *const hop[] = {
-		"Connection",
-		"Keep-Alive",
-		"Proxy-Connection",
-		"Proxy-Authenticate",
-		"Proxy-Authorization",
-		"TE",
-		"Trailer",
-		"Transfer-Encoding",
-		"Upgrade",
-	};
-
-	for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
-		if (strlen(hop[i]) == len &&
-		    strncasecmp(name, hop[i], len) == 0)
-			return true;
-	return false;
+	return (lb_http_managed_n(name, len) & LB_HTTP_HOP) != 0;
 }
 
 bool

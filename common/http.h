@@ -75,9 +75,28 @@ int lb_http_parse_content_length(const char *value, size_t len, uint64_t *out);
 /* RFC 9110 token characters only, at least one. */
 bool lb_http_is_token(const char *s, size_t len);
 /*
- * Is NAME one of the hop-by-hop headers a proxy must not forward (RFC 9110
- * section 7.6.1, plus Proxy-Connection and Keep-Alive)? Case-insensitive.
+ * The headers lbmaster manages: one list (common/http.c) for the config
+ * check, the forwarded request head (worker/rules.c) and the hop-by-hop
+ * filter of both directions. A header may be several of these.
  */
+#define LB_HTTP_HOP \
+	0x01 /* hop-by-hop (RFC 9110 section 7.6.1, plus
+				Proxy-Connection and Keep-Alive): a peer's
+				is never forwarded */
+#define LB_HTTP_FRAMING \
+	0x02 /* framing, connection or expectation:
+				lbmaster alone writes it, and header_rules
+				may neither add nor remove it */
+#define LB_HTTP_OURS \
+	0x04 /* lbmaster sends its own value (Host and
+				X-Forwarded-*): header_rules.add replaces
+				it, header_rules.remove drops it (Host
+				becomes the server's name) */
+/* Which of the LB_HTTP_* NAME is, case-insensitively; 0 for none. */
+unsigned lb_http_managed(const char *name);
+/* The same for the LEN bytes at NAME, which need no NUL. */
+unsigned lb_http_managed_n(const char *name, size_t len);
+/* Is NAME hop-by-hop (LB_HTTP_HOP)? Case-insensitive. */
 bool lb_http_is_hop_by_hop(const char *name);
 /* The same for the LEN bytes at NAME, which need no NUL. */
 bool lb_http_is_hop_by_hop_n(const char *name, size_t len);

@@ -95,22 +95,6 @@ static const char *const level_names[] = {
 };
 #define N_LEVELS (sizeof(level_names) / sizeof(level_names[0]))
 
-/*
- * Headers that decide how a message is framed or that belong to one
- * connection: letting header_rules.add set them would let a config line
- * desynchronize lbmaster and the backend (request smuggling).
- */
-static const char *const managed_headers[] = {
-	"Connection",
-	"Content-Length",
-	"Keep-Alive",
-	"Proxy-Connection",
-	"TE",
-	"Trailer",
-	"Transfer-Encoding",
-	"Upgrade",
-};
-
 static int cfg_error(struct cfg_ctx *, const yaml_node_t *, const char *,
     const char *, ...) __attribute__((format(printf, 4, 5)));
 static int cfg_error_at(struct cfg_ctx *, unsigned, unsigned, const char *,
@@ -696,7 +680,67 @@ parse_str(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 	return 0;
 }
 
-/* access_log: "off" leaves it NULL; anything else is a target. */
+/*
+ * user, group: whether they exist is known at start-up only (the master
+ * checks), so where they stood is kept for its error.
+ */
+static int
+parse_account(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_cfg *cfg = base;
+	struct lb_pos *pos;
+
+	if (parse_str(ctx, k, n, where, base) == -1)
+		return -1;
+	pos = k->off == offsetof(struct lb_cfg, user) ? &cfg->user_pos :
+							&cfg->group_pos;
+	pos->line = (unsigned)n->start_mark.line + 1;
+	pos->col = (unsigned)n->start_mark.column + 1;
+	return 0;
+}
+
+/*
+ * nginx's "syslog:server=..." would be a file of that name here: lbmaster
+ * logs to the local syslog only, written "syslog".
+ */
+static int
+check_log_target(struct cfg_ctx *ctx, yaml_node_t *n, const char *where,
+    const char *s)
+{
+	char q[96];
+
+	if (strncmp(s, "syslog:", 7) == 0)
+		return cfg_error(ctx, n, where,
+		    "%s: only the local syslog "
+		    "is supported: write syslog",
+		    quote(s, q, sizeof(q)));
+	return 0;
+}
+
+/* error_log: stderr, syslog or a path; never off (see lbmaster.yaml(5)). */
+static int
+parse_error_log(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	const char *s;
+
+	if ((s = scalar(ctx, n, where, "stderr, syslog or a path")) == NULL)
+		return -1;
+	if (strcasecmp(s, "off") == 0)
+		return cfg_error(ctx, n, where,
+		    "cannot be off (lbmaster always "
+		    "keeps an error log): write stderr, syslog or a file, "
+		    "/dev/null to discard it, or raise log_level");
+	if (check_log_target(ctx, n, where, s) == -1)
+		return -1;
+	return parse_str(ctx, k, n, where, base);
+}
+
+/*
+ * access_log: "off" leaves it NULL; anything else is a target: stderr,
+ * syslog or a path.
+ */
 static int
 parse_access_log(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
     const char *where, void *base)
@@ -704,13 +748,16 @@ parse_access_log(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 	char	  **dst = field(base, k->off);
 	const char *s;
 
-	if ((s = scalar(ctx, n, where, "off, stderr or a path")) == NULL)
+	if ((s = scalar(ctx, n, where, "off, stderr, syslog or a path")) ==
+	    NULL)
 		return -1;
 	if (strcasecmp(s, "off") == 0) {
 		free(*dst);
 		*dst = NULL;
 		return 0;
 	}
+	if (check_log_target(ctx, n, where, s) == -1)
+		return -1;
 	return parse_str(ctx, k, n, where, base);
 }
 
@@ -1100,14 +1147,10 @@ parse_kv(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 		if ((name = scalar(ctx, kn, where, "a name")) == NULL ||
 		    check_name(ctx, kn, where, name, header) == -1)
 			return -1;
-		for (size_t i = 0; header &&
-		     i < sizeof(managed_headers) / sizeof(managed_headers[0]);
-		     i++)
-			if (strcasecmp(name, managed_headers[i]) == 0)
-				return cfg_error(ctx, kn, where,
-				    "cannot set "
-				    "'%s': lbmaster manages it",
-				    name);
+		/* Framing set by a config line would invite smuggling. */
+		if (header && (lb_http_managed(name) & LB_HTTP_FRAMING))
+			return cfg_error(ctx, kn, where,
+			    "cannot set '%s': lbmaster manages it", name);
 		for (size_t i = 0; i < *cnt; i++)
 			if (header ? strcasecmp((*arr)[i].name, name) == 0 :
 				     strcmp((*arr)[i].name, name) == 0)
@@ -1177,6 +1220,9 @@ parse_names(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 		if ((name = scalar(ctx, item, w, "a name")) == NULL ||
 		    check_name(ctx, item, w, name, header) == -1)
 			return -1;
+		if (header && (lb_http_managed(name) & LB_HTTP_FRAMING))
+			return cfg_error(ctx, item, w,
+			    "cannot remove '%s': lbmaster manages it", name);
 		if ((p = grow(*arr, *cnt, sizeof(*p))) == NULL)
 			return nomem(ctx, item);
 		*arr = p;
@@ -1289,6 +1335,55 @@ parse_health(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 /* ------------------------------------------------------------ servers */
 
 /*
+ * A server written as a URL: "http://host[:port][/]" becomes "host:port"
+ * (port 80 by default) in TMPL->name, the only scheme lbmaster speaks to
+ * its servers. Any other scheme, or a path, is an error at N. Returns 0
+ * (TMPL->name left alone when it has no scheme) or -1.
+ */
+static int
+strip_scheme(struct cfg_ctx *ctx, struct lb_server *tmpl, yaml_node_t *n,
+    const char *where)
+{
+	const char *s = tmpl->name, *sep = strstr(s, "://"), *rest, *slash;
+	char	    q[96], *name;
+	size_t	    len;
+	bool	    port;
+
+	if (sep == NULL)
+		return 0;
+	quote(s, q, sizeof(q));
+	rest = sep + 3;
+	if ((size_t)(sep - s) == 5 && strncasecmp(s, "https", 5) == 0)
+		return cfg_error(ctx, n, where,
+		    "%s: https:// servers are not "
+		    "supported yet (lbmaster speaks plain HTTP to its servers): "
+		    "write \"%.*s\" for plain HTTP",
+		    q, (int)strcspn(rest, "/"), rest);
+	if ((size_t)(sep - s) != 4 || strncasecmp(s, "http", 4) != 0)
+		return cfg_error(ctx, n, where,
+		    "%s: unknown scheme (a server "
+		    "is host:port, or http://host:port)",
+		    q);
+	len = strcspn(rest, "/");
+	slash = rest + len;
+	if (*slash != '\0' && strcmp(slash, "/") != 0)
+		return cfg_error(ctx, n, where,
+		    "%s: a server has no path (use "
+		    "rewrite_rules to change the path)",
+		    q);
+	/* A port is after the last ':', and after a ']' for IPv6. */
+	port = memchr(rest, ':', len) != NULL &&
+	    (rest[0] != '[' ||
+		(memchr(rest, ']', len) != NULL &&
+		    ((const char *)memchr(rest, ']', len))[1] == ':'));
+	if (asprintf(&name, "%.*s%s", (int)len, rest, port ? "" : ":80") == -1)
+		return nomem(ctx, n);
+	free(tmpl->name);
+	tmpl->name = name;
+	return 0;
+}
+
+/*
  * Resolve the server TMPL (its name, weight, backup) written at node N,
  * and append one lb_server per address to R.
  */
@@ -1386,6 +1481,8 @@ parse_servers(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 			    "expected \"host:port\" "
 			    "or a mapping, found %s",
 			    describe(item, q, sizeof(q)));
+		if (rc == 0)
+			rc = strip_scheme(ctx, &tmpl, addr, w);
 		if (rc == 0)
 			rc = add_server(ctx, r, &tmpl, addr, w);
 		free(tmpl.name);
@@ -1795,16 +1892,16 @@ static const struct cfg_key top_keys[] = { { .name = "listen",
 					       .parse = parse_listen },
 	{ .name = "workers", .parse = parse_workers },
 	{ .name = "user",
-	    .parse = parse_str,
+	    .parse = parse_account,
 	    .off = offsetof(struct lb_cfg, user) },
 	{ .name = "group",
-	    .parse = parse_str,
+	    .parse = parse_account,
 	    .off = offsetof(struct lb_cfg, group) },
 	{ .name = "pid_file",
 	    .parse = parse_str,
 	    .off = offsetof(struct lb_cfg, pid_file) },
 	{ .name = "error_log",
-	    .parse = parse_str,
+	    .parse = parse_error_log,
 	    .off = offsetof(struct lb_cfg, error_log) },
 	{ .name = "log_level",
 	    .parse = parse_log_level,
@@ -1874,6 +1971,37 @@ set_defaults(struct lb_cfg *cfg)
 }
 
 /*
+ * A config without a route would answer every request 404: refused, at
+ * the first empty hosts or paths list, or at the start of the file.
+ */
+static int
+no_routes(struct cfg_ctx *ctx, yaml_node_t *root)
+{
+	yaml_node_t *at = NULL, *v;
+	const char  *where = NULL;
+
+	for (int i = 0;
+	     i < 2 && root != NULL && root->type == YAML_MAPPING_NODE; i++) {
+		const char *key = i == 0 ? "hosts" : "paths";
+
+		if ((v = map_value(ctx, root, key)) == NULL)
+			continue;
+		if (at == NULL || v->start_mark.index < at->start_mark.index) {
+			at = v;
+			where = key;
+		}
+	}
+	if (at == NULL)
+		return cfg_error_at(ctx, 1, 1, NULL,
+		    "no routes (add a hosts or "
+		    "paths entry, such as \"paths: [{path: /, servers: "
+		    "[127.0.0.1:8081]}]\")");
+	return cfg_error(ctx, at, where,
+	    "no routes (add a hosts or paths "
+	    "entry, such as \"paths: [{path: /, servers: [127.0.0.1:8081]}]\")");
+}
+
+/*
  * What the file cannot say in one node: the default listener, the clash
  * of admin with a listener, server ids, and the compiled route table
  * (which finds duplicate hosts and paths).
@@ -1905,6 +2033,8 @@ finish(struct cfg_ctx *ctx, yaml_node_t *root)
 			return cfg_error(ctx, ctx->admin_node, "admin.listen",
 			    "address already used by listen");
 
+	if (cfg->n_routes == 0)
+		return no_routes(ctx, root);
 	cfg->n_host_routes = 0;
 	while (cfg->n_host_routes < cfg->n_routes &&
 	    cfg->routes[cfg->n_host_routes].kind == LB_ROUTE_HOST)

@@ -155,6 +155,8 @@ struct lb_cfg {
 	bool		  workers_auto; /* as written, for -T */
 	char		 *user;		/* owned or NULL */
 	char		 *group;	/* owned or NULL */
+	struct lb_pos	  user_pos;	/* where user: and group: stood, */
+	struct lb_pos	  group_pos;	/* for start-up's errors */
 	char		 *pid_file;	/* owned or NULL */
 	char		 *error_log; /* owned; "stderr", "syslog" or a path */
 	enum lb_loglevel  log_level; /* default info */

@@ -27,15 +27,20 @@
 
 /* ---------------------------------------------------------- pid file */
 
-/* The pid in FILE, or 0 when there is none (or it is unreadable). */
-static pid_t
-pidfile_read(const char *file)
+/*
+ * The pid in FILE: 1 with *pid, 0 when there is none (no file, or an
+ * empty or unreadable one), -1 when the file holds something else, which
+ * then goes into WHAT, quoted and escaped, for a message.
+ */
+static int
+pidfile_read(const char *file, pid_t *pid, char *what, size_t whatlen)
 {
 	char	buf[32];
 	ssize_t n;
-	long	pid;
+	long	v;
 	char   *end;
 	int	fd;
+	size_t	w = 0;
 
 	if ((fd = open(file, O_RDONLY | O_CLOEXEC)) == -1)
 		return 0;
@@ -44,10 +49,28 @@ pidfile_read(const char *file)
 	if (n <= 0)
 		return 0;
 	buf[n] = '\0';
-	pid = strtol(buf, &end, 10);
-	if (pid <= 0 || (*end != '\n' && *end != '\0'))
-		return 0;
-	return (pid_t)pid;
+	errno = 0;
+	v = strtol(buf, &end, 10);
+	if (buf[0] >= '0' && buf[0] <= '9' && errno == 0 && v > 0 &&
+	    v == (pid_t)v && (*end == '\0' || strcmp(end, "\n") == 0)) {
+		*pid = (pid_t)v;
+		return 1;
+	}
+	w += lb_snprintf(what + w, whatlen - w, "\"");
+	for (ssize_t i = 0; i < n && w + 6 < whatlen; i++) {
+		unsigned char c = (unsigned char)buf[i];
+
+		if (c == '\n')
+			w += lb_snprintf(what + w, whatlen - w, "\\n");
+		else if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
+			w += lb_snprintf(what + w, whatlen - w, "\\x%02X", c);
+		else
+			what[w++] = (char)c;
+	}
+	what[w < whatlen ? w : whatlen - 1] = '\0';
+	lb_snprintf(what + w, whatlen - w, "%s\"",
+	    n == sizeof(buf) - 1 ? "..." : "");
+	return -1;
 }
 
 /* Is PID a running lbmaster (not just any process that reused the pid)? */
@@ -76,9 +99,11 @@ int
 lb_pidfile_check(const char *file, char *err, size_t errlen)
 {
 	pid_t old;
+	char  what[160];
 
-	if ((old = pidfile_read(file)) != 0 && old != getpid() &&
-	    pid_is_lbmaster(old)) {
+	/* A file that holds no pid names no master: it is replaced. */
+	if (pidfile_read(file, &old, what, sizeof(what)) == 1 &&
+	    old != getpid() && pid_is_lbmaster(old)) {
 		lb_snprintf(err, errlen,
 		    "pid file %s names a running lbmaster "
 		    "(pid %ld): stop it first, or use -s",
@@ -123,8 +148,12 @@ lb_pidfile_write(const char *file, char *err, size_t errlen)
 void
 lb_pidfile_remove(const char *file)
 {
+	pid_t pid;
+	char  what[160];
+
 	/* Only our own: a newer master may have taken the file over. */
-	if (pidfile_read(file) == getpid())
+	if (pidfile_read(file, &pid, what, sizeof(what)) == 1 &&
+	    pid == getpid())
 		unlink(file);
 }
 
@@ -132,6 +161,8 @@ int
 lb_master_signal(const struct lb_cfg *cfg, int signo, char *err, size_t errlen)
 {
 	pid_t pid;
+	char  what[160];
+	int   rc;
 
 	if (cfg->pid_file == NULL) {
 		lb_snprintf(err, errlen,
@@ -140,7 +171,15 @@ lb_master_signal(const struct lb_cfg *cfg, int signo, char *err, size_t errlen)
 		    cfg->file);
 		return -1;
 	}
-	if ((pid = pidfile_read(cfg->pid_file)) == 0) {
+	if ((rc = pidfile_read(cfg->pid_file, &pid, what, sizeof(what))) ==
+	    -1) {
+		lb_snprintf(err, errlen,
+		    "pid file %s holds no pid (%s): is pid_file the file "
+		    "lbmaster writes?",
+		    cfg->pid_file, what);
+		return -1;
+	}
+	if (rc == 0) {
 		lb_snprintf(err, errlen,
 		    "no master is running: pid file %s "
 		    "is missing or empty",
@@ -315,6 +354,28 @@ lb_user_lookup(const char *user, const char *group, uid_t *uidp, gid_t *gidp,
 	}
 	*uidp = uid;
 	*gidp = gid;
+	return 0;
+}
+
+int
+lb_user_check(const struct lb_cfg *cfg, char *err, size_t errlen)
+{
+	uid_t uid;
+	gid_t gid;
+	char  e[LB_ERRLEN];
+
+	if (cfg->user != NULL &&
+	    lb_user_lookup(cfg->user, NULL, &uid, &gid, e, sizeof(e)) == -1) {
+		lb_snprintf(err, errlen, "%s:%u:%u: user: %s", cfg->file,
+		    cfg->user_pos.line, cfg->user_pos.col, e);
+		return -1;
+	}
+	if (cfg->group != NULL &&
+	    lb_user_lookup(NULL, cfg->group, &uid, &gid, e, sizeof(e)) == -1) {
+		lb_snprintf(err, errlen, "%s:%u:%u: group: %s", cfg->file,
+		    cfg->group_pos.line, cfg->group_pos.col, e);
+		return -1;
+	}
 	return 0;
 }
 

@@ -274,14 +274,10 @@ main(int argc, char *argv[])
 		lb_cfg_free(cfg);
 		return rc == -1 ? 1 : 0;
 	}
-	if (test && (cfg->user != NULL || cfg->group != NULL)) {
-		uid_t uid;
-		gid_t gid;
-
+	if (test) {
 		/* Start-up would fail on it: so does the test. */
-		if (lb_user_lookup(cfg->user, cfg->group, &uid, &gid, err,
-			sizeof(err)) == -1) {
-			fprintf(stderr, "%s: %s\n", file, err);
+		if (lb_user_check(cfg, err, sizeof(err)) == -1) {
+			fprintf(stderr, "%s\n", err);
 			fprintf(stderr,
 			    "lbmaster: configuration file %s test "
 			    "failed\n",

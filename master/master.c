@@ -753,12 +753,7 @@ ctl_read(struct child *c)
 static int
 user_check(const struct lb_cfg *cfg, char *err, size_t errlen)
 {
-	uid_t uid;
-	gid_t gid;
-
-	if (cfg->user == NULL && cfg->group == NULL)
-		return 0;
-	return lb_user_lookup(cfg->user, cfg->group, &uid, &gid, err, errlen);
+	return lb_user_check(cfg, err, errlen);
 }
 
 /*

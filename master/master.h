@@ -82,6 +82,11 @@ void lb_sd_reloading(void);
  */
 int lb_user_lookup(const char *user, const char *group, uid_t *uid, gid_t *gid,
     char *err, size_t errlen);
+/*
+ * Do CFG's user and group (when set) exist? -1 with "FILE:LINE:COL: user:
+ * unknown user ..." in err if not.
+ */
+int lb_user_check(const struct lb_cfg *cfg, char *err, size_t errlen);
 /* setgroups/setgid/setuid to USER and GROUP (either may be NULL); does
  * nothing unless we are root. */
 int lb_drop_privileges(const char *user, const char *group, char *err,

@@ -247,6 +247,22 @@ START_TEST(test_off_writes_nothing)
 }
 END_TEST
 
+/* "syslog" is the local syslog, as for the error log: not a file. */
+START_TEST(test_syslog_is_not_a_file_named_syslog)
+{
+	struct lb_access a = proxied();
+
+	ck_assert_int_eq(chdir(dir), 0);
+	ck_assert_int_eq(lb_access_log_open("syslog"), 0);
+	ck_assert(lb_access_log_enabled());
+	lb_access_log_write(&a);
+	ck_assert_int_eq(lb_access_log_reopen(), 0);
+	ck_assert_int_eq(access("syslog", F_OK), -1);
+	lb_access_log_close();
+	ck_assert(!lb_access_log_enabled());
+}
+END_TEST
+
 START_TEST(test_open_fails_on_a_missing_directory)
 {
 	ck_assert_int_eq(lb_access_log_open(path("no/such.log")), -1);
@@ -336,6 +352,7 @@ access_log_suite(void)
 	tcase_add_test(tc, test_client_chosen_bytes_are_escaped);
 	tcase_add_test(tc, test_seconds_have_three_decimals);
 	tcase_add_test(tc, test_off_writes_nothing);
+	tcase_add_test(tc, test_syslog_is_not_a_file_named_syslog);
 	tcase_add_test(tc, test_open_fails_on_a_missing_directory);
 	tcase_add_test(tc, test_reopen_follows_a_rename);
 	tcase_add_test(tc, test_lines_of_several_processes_never_mix);

@@ -44,6 +44,9 @@ join(char *buf, size_t len, const char *dir, const char *name)
 	ck_assert_msg(n > 0 && (size_t)n < len, "path too long: %s", dir);
 }
 
+/* One route, for the files that test something else: routes are required. */
+#define ROUTE "paths: [{path: /r, servers: [127.0.0.1:9000]}]\n"
+
 /* Load YAML as "t.yaml"; the test fails with the message if it does not. */
 static struct lb_cfg *
 load_ok(const char *yaml)
@@ -197,9 +200,9 @@ START_TEST(test_course_file_loads_unchanged)
 }
 END_TEST
 
-START_TEST(test_empty_file_gives_every_default)
+START_TEST(test_one_route_gives_every_default)
 {
-	struct lb_cfg *cfg = load_ok("# nothing but a comment\n");
+	struct lb_cfg *cfg = load_ok("# nothing but a route\n" ROUTE);
 	long	       ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	char	       a[LB_ADDRSTRLEN];
 
@@ -234,8 +237,8 @@ START_TEST(test_empty_file_gives_every_default)
 	ck_assert_uint_eq(cfg->health.fall, 2);
 	ck_assert_uint_eq(cfg->firewall.n_ip_reject, 0);
 	ck_assert_uint_eq(cfg->firewall.n_path_reject, 0);
-	ck_assert_uint_eq(cfg->n_routes, 0);
-	ck_assert_uint_eq(cfg->n_servers, 0);
+	ck_assert_uint_eq(cfg->n_routes, 1);
+	ck_assert_uint_eq(cfg->n_servers, 1);
 	ck_assert_ptr_nonnull(cfg->table);
 	lb_cfg_free(cfg);
 }
@@ -279,7 +282,7 @@ START_TEST(test_top_level_settings_are_read)
 	    "access_log: stderr\n"
 	    "admin: {listen: 127.0.0.1:9090}\n"
 	    "algorithm: two_choices\n"
-	    "limits: {max_connections: 64}\n");
+	    "limits: {max_connections: 64}\n" ROUTE);
 	char a[LB_ADDRSTRLEN];
 
 	ck_assert_uint_eq(cfg->n_listen, 2);
@@ -305,7 +308,8 @@ END_TEST
 
 START_TEST(test_listen_takes_a_single_string)
 {
-	struct lb_cfg *cfg = load_ok("listen: \"8081\"\naccess_log: off\n");
+	struct lb_cfg *cfg = load_ok(
+	    "listen: \"8081\"\naccess_log: off\n" ROUTE);
 
 	ck_assert_uint_eq(cfg->n_listen, 1);
 	ck_assert_str_eq(cfg->listen[0].text, "8081");
@@ -316,11 +320,11 @@ END_TEST
 
 START_TEST(test_workers_auto_counts_online_cpus)
 {
-	struct lb_cfg *cfg = load_ok("workers: 2\n");
+	struct lb_cfg *cfg = load_ok("workers: 2\n" ROUTE);
 
 	ck_assert(!cfg->workers_auto);
 	lb_cfg_free(cfg);
-	cfg = load_ok("workers: auto\n");
+	cfg = load_ok("workers: auto\n" ROUTE);
 	ck_assert(cfg->workers_auto);
 	ck_assert_uint_ge(cfg->workers, 1);
 	ck_assert_uint_eq(cfg->workers,
@@ -349,7 +353,7 @@ START_TEST(test_durations_take_ms_s_m_h_and_bare_seconds)
 	char	       yaml[128];
 	struct lb_cfg *cfg;
 
-	snprintf(yaml, sizeof(yaml), "timeouts: {keepalive: %s}\n",
+	snprintf(yaml, sizeof(yaml), "timeouts: {keepalive: %s}\n" ROUTE,
 	    durations[_i].text);
 	cfg = load_ok(yaml);
 	ck_assert_uint_eq(cfg->keepalive_timeout_ms, durations[_i].ms);
@@ -401,7 +405,7 @@ START_TEST(test_sizes_take_binary_multiples)
 	char	       yaml[128];
 	struct lb_cfg *cfg;
 
-	snprintf(yaml, sizeof(yaml), "limits: {max_body_size: %s}\n",
+	snprintf(yaml, sizeof(yaml), "limits: {max_body_size: %s}\n" ROUTE,
 	    sizes[_i].text);
 	cfg = load_ok(yaml);
 	ck_assert_uint_eq(cfg->max_body_size, sizes[_i].bytes);
@@ -497,7 +501,7 @@ START_TEST(test_firewall_takes_addresses_and_cidr_blocks)
 {
 	struct lb_cfg *cfg = load_ok(
 	    "firewall_rules:\n"
-	    "  ip_reject: [192.0.2.7, 10.1.2.3/8, \"2001:db8::/32\", \"::1\"]\n");
+	    "  ip_reject: [192.0.2.7, 10.1.2.3/8, \"2001:db8::/32\", \"::1\"]\n" ROUTE);
 	static const char *const want[] = {
 		"192.0.2.7",
 		"10.0.0.0/8",
@@ -810,6 +814,120 @@ START_TEST(test_error_empty_or_missing_servers)
 }
 END_TEST
 
+/* The page says routes are required: a file without one is refused. */
+START_TEST(test_error_no_route_at_all)
+{
+	expect_error("# nothing but a comment\n",
+	    "t.yaml:1:1: no routes (add a hosts or paths entry, such as "
+	    "\"paths: [{path: /, servers: [127.0.0.1:8081]}]\")");
+	expect_error("workers: 2\nhosts: []\n",
+	    "t.yaml:2:8: hosts: no routes (add a hosts or paths entry, such "
+	    "as \"paths: [{path: /, servers: [127.0.0.1:8081]}]\")");
+	expect_error("paths: []\nhosts: []\n",
+	    "t.yaml:1:8: paths: no routes (add a hosts or paths entry, such "
+	    "as \"paths: [{path: /, servers: [127.0.0.1:8081]}]\")");
+	lb_cfg_free(load_ok("hosts: []\n"
+			    "paths: [{path: /, servers: [127.0.0.1:8081]}]\n"));
+}
+END_TEST
+
+/*
+ * "http://host:port" is taken for "host:port" (the scheme lbmaster speaks
+ * to its servers); https:// is refused as not yet supported, any other
+ * scheme as unknown, and neither message is about IPv6 brackets.
+ */
+START_TEST(test_server_with_http_scheme_is_stripped)
+{
+	struct lb_cfg *cfg = load_ok(
+	    "paths:\n"
+	    "  - path: /\n"
+	    "    servers: [\"http://127.0.0.1:8081\", \"HTTP://127.0.0.1:8082/\",\n"
+	    "              {address: \"http://127.0.0.1\", weight: 2}]\n");
+
+	ck_assert_uint_eq(cfg->routes[0].n_servers, 3);
+	ck_assert_str_eq(cfg->routes[0].servers[0].name, "127.0.0.1:8081");
+	ck_assert_str_eq(cfg->routes[0].servers[0].addrstr, "127.0.0.1:8081");
+	ck_assert_str_eq(cfg->routes[0].servers[1].name, "127.0.0.1:8082");
+	ck_assert_str_eq(cfg->routes[0].servers[2].name, "127.0.0.1:80");
+	ck_assert_uint_eq(cfg->routes[0].servers[2].weight, 2);
+	lb_cfg_free(cfg);
+	expect_error("paths:\n"
+		     "  - path: /\n"
+		     "    servers: [\"https://127.0.0.1:8443\"]\n",
+	    "t.yaml:3:15: servers[0]: \"https://127.0.0.1:8443\": https:// "
+	    "servers are not supported yet (lbmaster speaks plain HTTP to "
+	    "its servers): write \"127.0.0.1:8443\" for plain HTTP");
+	expect_error("paths:\n"
+		     "  - path: /\n"
+		     "    servers: [\"ftp://127.0.0.1:21\"]\n",
+	    "t.yaml:3:15: servers[0]: \"ftp://127.0.0.1:21\": unknown scheme "
+	    "(a server is host:port, or http://host:port)");
+	expect_error("paths:\n"
+		     "  - path: /\n"
+		     "    servers: [\"http://127.0.0.1:8081/api\"]\n",
+	    "t.yaml:3:15: servers[0]: \"http://127.0.0.1:8081/api\": a "
+	    "server has no path (use rewrite_rules to change the path)");
+}
+END_TEST
+
+/*
+ * access_log: syslog logs to syslog, as error_log: syslog does (not to a
+ * file named "syslog"); error_log: off is refused, since lbmaster keeps
+ * an error log, and so is nginx's "syslog:server=..." form.
+ */
+START_TEST(test_log_targets_syslog_and_off)
+{
+	struct lb_cfg *cfg = load_ok(
+	    "access_log: syslog\n"
+	    "error_log: syslog\n"
+	    "paths: [{path: /, servers: [127.0.0.1:1]}]\n");
+
+	ck_assert_str_eq(cfg->access_log, "syslog");
+	ck_assert_str_eq(cfg->error_log, "syslog");
+	lb_cfg_free(cfg);
+	expect_error("error_log: off\n",
+	    "t.yaml:1:12: error_log: cannot be off (lbmaster always keeps an "
+	    "error log): write stderr, syslog or a file, /dev/null to discard "
+	    "it, or raise log_level");
+	expect_error("access_log: \"syslog:server=10.0.0.1\"\n",
+	    "t.yaml:1:13: access_log: \"syslog:server=10.0.0.1\": only the "
+	    "local syslog is supported: write syslog");
+	expect_error("error_log: \"syslog:server=10.0.0.1\"\n",
+	    "t.yaml:1:12: error_log: \"syslog:server=10.0.0.1\": only the "
+	    "local syslog is supported: write syslog");
+}
+END_TEST
+
+/* What the page says the value syntax is, the loader takes. */
+START_TEST(test_booleans_are_yaml_words_in_any_case)
+{
+	static const char *const yes[] = { "true", "yes", "on", "True", "YES",
+		"On" };
+	static const char *const no[] = { "false", "no", "off", "False", "NO",
+		"Off" };
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		char	       yaml[160];
+		struct lb_cfg *cfg;
+
+		snprintf(yaml, sizeof(yaml),
+		    "paths: [{path: /a, strip_prefix: %s, servers: "
+		    "[127.0.0.1:1]}]\n",
+		    no[i]);
+		cfg = load_ok(yaml);
+		ck_assert(!cfg->routes[0].strip_prefix);
+		lb_cfg_free(cfg);
+		snprintf(yaml, sizeof(yaml),
+		    "paths: [{path: /a, strip_prefix: %s, servers: "
+		    "[127.0.0.1:1]}]\n",
+		    yes[i]);
+		cfg = load_ok(yaml);
+		ck_assert(cfg->routes[0].strip_prefix);
+		lb_cfg_free(cfg);
+	}
+}
+END_TEST
+
 START_TEST(test_error_duplicate_host_points_at_the_second)
 {
 	expect_error("hosts:\n"
@@ -916,6 +1034,46 @@ START_TEST(test_error_header_name_must_be_a_token)
 		     "    servers: [127.0.0.1:9000]\n",
 	    "t.yaml:3:26: header_rules.add: cannot set 'Content-Length': "
 	    "lbmaster manages it");
+}
+END_TEST
+
+/*
+ * Framing and connection headers are lbmaster's alone, added or removed;
+ * its X-Forwarded-* and Host may be replaced or removed.
+ */
+START_TEST(test_header_rules_refuse_framing_but_take_forwarded)
+{
+	struct lb_cfg *cfg;
+
+	expect_error("hosts:\n"
+		     "  - host: a.example\n"
+		     "    header_rules:\n"
+		     "      remove: [X-A, connection]\n"
+		     "    servers: [127.0.0.1:9000]\n",
+	    "t.yaml:4:21: header_rules.remove[1]: cannot remove "
+	    "'connection': lbmaster manages it");
+	expect_error("hosts:\n"
+		     "  - host: a.example\n"
+		     "    header_rules: {remove: {Transfer-Encoding: x}}\n"
+		     "    servers: [127.0.0.1:9000]\n",
+	    "t.yaml:3:29: header_rules.remove: cannot remove "
+	    "'Transfer-Encoding': lbmaster manages it");
+	expect_error("hosts:\n"
+		     "  - host: a.example\n"
+		     "    header_rules: {add: {Expect: 100-continue}}\n"
+		     "    servers: [127.0.0.1:9000]\n",
+	    "t.yaml:3:26: header_rules.add: cannot set 'Expect': "
+	    "lbmaster manages it");
+	cfg = load_ok(
+	    "hosts:\n"
+	    "  - host: a.example\n"
+	    "    header_rules:\n"
+	    "      add: {X-Forwarded-Proto: https}\n"
+	    "      remove: [X-Forwarded-For, X-Forwarded-Host, Host]\n"
+	    "    servers: [127.0.0.1:9000]\n");
+	ck_assert_uint_eq(cfg->routes[0].n_hdr_add, 1);
+	ck_assert_uint_eq(cfg->routes[0].n_hdr_remove, 3);
+	lb_cfg_free(cfg);
 }
 END_TEST
 
@@ -1065,7 +1223,7 @@ cfg_suite(void)
 
 	tc = tcase_create("load");
 	tcase_add_test(tc, test_course_file_loads_unchanged);
-	tcase_add_test(tc, test_empty_file_gives_every_default);
+	tcase_add_test(tc, test_one_route_gives_every_default);
 	tcase_add_test(tc, test_a_route_gets_the_defaults_too);
 	tcase_add_test(tc, test_top_level_settings_are_read);
 	tcase_add_test(tc, test_listen_takes_a_single_string);
@@ -1101,6 +1259,10 @@ cfg_suite(void)
 	tcase_add_test(tc, test_error_wrong_type_says_what_was_expected);
 	tcase_add_test(tc, test_error_port_out_of_range);
 	tcase_add_test(tc, test_error_empty_or_missing_servers);
+	tcase_add_test(tc, test_error_no_route_at_all);
+	tcase_add_test(tc, test_server_with_http_scheme_is_stripped);
+	tcase_add_test(tc, test_log_targets_syslog_and_off);
+	tcase_add_test(tc, test_booleans_are_yaml_words_in_any_case);
 	tcase_add_test(tc, test_error_duplicate_host_points_at_the_second);
 	tcase_add_test(tc, test_error_duplicate_path_points_at_the_second);
 	tcase_add_test(tc, test_error_bad_duration);
@@ -1110,6 +1272,7 @@ cfg_suite(void)
 	tcase_add_test(tc, test_error_weight_out_of_range);
 	tcase_add_test(tc, test_error_backup_without_a_primary);
 	tcase_add_test(tc, test_error_header_name_must_be_a_token);
+	tcase_add_test(tc, test_header_rules_refuse_framing_but_take_forwarded);
 	tcase_add_test(tc, test_error_header_value_with_crlf_is_refused);
 	tcase_add_test(tc, test_error_param_value_with_control_is_refused);
 	tcase_add_test(tc, test_error_workers_out_of_range);

@@ -553,6 +553,39 @@ START_TEST(test_is_hop_by_hop)
 }
 END_TEST
 
+/* One list says what lbmaster does with each header it manages. */
+START_TEST(test_managed_headers_say_how_they_are_managed)
+{
+	static const struct {
+		const char *name;
+		unsigned    flags;
+	} cases[] = {
+		{ "connection", LB_HTTP_HOP | LB_HTTP_FRAMING },
+		{ "Keep-Alive", LB_HTTP_HOP | LB_HTTP_FRAMING },
+		{ "Upgrade", LB_HTTP_HOP | LB_HTTP_FRAMING },
+		{ "TRANSFER-ENCODING", LB_HTTP_HOP | LB_HTTP_FRAMING },
+		{ "Proxy-Authorization", LB_HTTP_HOP },
+		{ "Content-Length", LB_HTTP_FRAMING },
+		{ "expect", LB_HTTP_FRAMING },
+		{ "Host", LB_HTTP_OURS },
+		{ "X-Forwarded-For", LB_HTTP_OURS },
+		{ "x-forwarded-proto", LB_HTTP_OURS },
+		{ "X-Forwarded-Host", LB_HTTP_OURS },
+		{ "X-Forwarded-Port", 0 },
+		{ "MyCustomHeader", 0 },
+		{ "", 0 },
+	};
+
+	for (size_t i = 0; i < NITEMS(cases); i++) {
+		ck_assert_msg(lb_http_managed(cases[i].name) == cases[i].flags,
+		    "%s: %#x", cases[i].name, lb_http_managed(cases[i].name));
+		ck_assert(lb_http_is_hop_by_hop(cases[i].name) ==
+		    ((cases[i].flags & LB_HTTP_HOP) != 0));
+	}
+	ck_assert_uint_eq(lb_http_managed_n("Hostile", 4), LB_HTTP_OURS);
+}
+END_TEST
+
 static const struct list_case {
 	const char *value, *token;
 	bool	    want;
@@ -634,6 +667,7 @@ http_suite(void)
 	tc = tcase_create("headers");
 	tcase_add_test(tc, test_is_token);
 	tcase_add_test(tc, test_is_hop_by_hop);
+	tcase_add_test(tc, test_managed_headers_say_how_they_are_managed);
 	tcase_add_loop_test(tc, test_list_has_table, 0, NITEMS(list_cases));
 	tcase_add_test(tc,
 	    test_list_has_n_and_hop_by_hop_n_stop_at_their_lengths);

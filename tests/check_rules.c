@@ -41,6 +41,13 @@ static const char
 	     "    servers: [127.0.0.1:8081]\n"
 	     "  - host: www.orange.com\n"
 	     "    servers: [127.0.0.1:1111]\n"
+	     "  - host: www.lime.com\n"
+	     "    header_rules:\n"
+	     "      add:\n"
+	     "        x-forwarded-proto: https\n"
+	     "        X-Forwarded-For: 192.0.2.9\n"
+	     "      remove: [X-FORWARDED-HOST]\n"
+	     "    servers: [127.0.0.1:1112]\n"
 	     "  - host: www.apple.com\n"
 	     "    header_rules:\n"
 	     "      add: {host: backend.internal, X-Extra: \"a, b\"}\n"
@@ -469,6 +476,43 @@ START_TEST(test_head_host_rule_and_remove_any_case)
 }
 END_TEST
 
+/*
+ * A rule on a header lbmaster sends itself replaces or drops lbmaster's
+ * value: the origin gets one X-Forwarded-Proto, never two.
+ */
+START_TEST(test_head_rules_replace_or_drop_our_forwarded_headers)
+{
+	static const char *const in[] = {
+		"Host",
+		"www.lime.com",
+		"X-Forwarded-Proto",
+		"ftp",
+		"X-Forwarded-For",
+		"10.9.9.9",
+		"X-Forwarded-Host",
+		"evil.example",
+		NULL,
+	};
+	struct hdrs   h;
+	struct lb_fwd f = { 0 };
+	char	     *s;
+
+	hdrs_init(&h, in);
+	f.hdrs = h.h;
+	f.n_hdrs = h.n;
+	f.host = "www.lime.com";
+	f.query = "";
+	s = head("www.lime.com", &f);
+	ck_assert_str_eq(s,
+	    "GET /a HTTP/1.1\r\n"
+	    "Host: www.lime.com\r\n"
+	    "x-forwarded-proto: https\r\n"
+	    "X-Forwarded-For: 192.0.2.9\r\n"
+	    "\r\n");
+	free(s);
+}
+END_TEST
+
 /* An empty X-Forwarded-For adds no empty element to the chain. */
 START_TEST(test_head_skips_empty_forwarded_for)
 {
@@ -613,6 +657,8 @@ rules_suite(void)
 	tcase_add_test(tc, test_head_without_host_uses_server_name);
 	tcase_add_test(tc, test_head_applies_header_rules);
 	tcase_add_test(tc, test_head_host_rule_and_remove_any_case);
+	tcase_add_test(tc,
+	    test_head_rules_replace_or_drop_our_forwarded_headers);
 	tcase_add_test(tc, test_head_skips_empty_forwarded_for);
 	tcase_add_loop_test(tc, test_head_content_length_table, 0,
 	    NITEMS(cl_cases));

@@ -409,6 +409,42 @@ START_TEST(test_least_conn_prefers_the_fast_origin)
 }
 END_TEST
 
+/*
+ * Checks are on by default, on /healthcheck: a server without that URL
+ * answers 404 and is taken out, and the log line says how to fix it. The
+ * --raw origin answers /__control with 404, which stands for any such
+ * server here.
+ */
+START_TEST(test_a_404_on_the_check_path_says_how_to_fix_it)
+{
+	unsigned	a = 0, port = lbt_free_port();
+	pid_t		pa, lb;
+	struct log_wait w;
+
+	pa = lbt_origin_start("apple", &a,
+	    (const char *const[]){ "--raw", NULL });
+	lb = lbt_lbmaster_start(
+	    lbt_fmt("listen: 127.0.0.1:%u\n"
+		    "workers: 1\n"
+		    "health_check: {path: /__control, interval: %dms}\n"
+		    "hosts:\n"
+		    "  - host: www.fruit.com\n"
+		    "    servers: [127.0.0.1:%u]\n",
+		port, INTERVAL_MS, a),
+	    port);
+	w.pid = lb;
+	w.text = lbt_fmt("www.fruit.com: server 127.0.0.1:%u (127.0.0.1:%u) "
+			 "is down: status 404 for GET /__control, a URL the "
+			 "server does not have: set health_check.path to one "
+			 "it answers, or write health_check: off (%d failures)",
+	    a, a, FALL);
+	ck_assert_msg(lbt_wait_for(log_has, &w, 5000), "never logged: %s\n%s",
+	    w.text, lbt_log_tail(lb, 4096));
+	ck_assert_int_eq(lbt_stop(lb), 0);
+	lbt_stop(pa);
+}
+END_TEST
+
 static Suite *
 health_suite(void)
 {
@@ -420,6 +456,7 @@ health_suite(void)
 	tcase_add_test(tc,
 	    test_probes_come_from_one_checker_whatever_the_workers);
 	tcase_add_test(tc, test_a_server_in_two_routes_is_probed_for_each);
+	tcase_add_test(tc, test_a_404_on_the_check_path_says_how_to_fix_it);
 	suite_add_tcase(s, tc);
 
 	tc = lbt_tcase("passive");

@@ -249,6 +249,14 @@ START_TEST(test_s_without_a_master_fails_clearly)
 	ck_assert_int_eq(lbmaster(&out, "-s", "stop", "-c", cfg), 1);
 	ck_assert_msg(strstr(out, "no master is running") != NULL, "%s", out);
 
+	/* A pid file that holds no pid is named as such, not as empty. */
+	lbt_write_file(pid_file, "hello\n");
+	ck_assert_int_eq(lbmaster(&out, "-s", "reload", "-c", cfg), 1);
+	ck_assert_str_eq(out,
+	    lbt_fmt("lbmaster: pid file %s holds no pid (\"hello\\n\"): "
+		    "is pid_file the file lbmaster writes?\n",
+		pid_file));
+
 	cfg = lbt_write_file("without.yaml",
 	    mp_yaml(lbt_free_port(), 1, 1, "", ""));
 	ck_assert_int_eq(lbmaster(&out, "-s", "quit", "-c", cfg), 1);
@@ -338,8 +346,9 @@ START_TEST(test_unknown_user_is_a_start_up_error)
 	cfg = lbt_write_file("lb.yaml",
 	    mp_yaml(port, 1, 1, "user: lbt-no-such-user\n", ""));
 	ck_assert_int_eq(lbmaster(&out, "-t", "-c", cfg, NULL), 1);
+	/* FILE:LINE:COL, as every other mistake in the file. */
 	ck_assert_str_eq(first_line(out),
-	    lbt_fmt("%s: unknown user "
+	    lbt_fmt("%s:4:7: user: unknown user "
 		    "\"lbt-no-such-user\"",
 		cfg));
 	lb = lbt_spawn("lbmaster",
@@ -348,6 +357,14 @@ START_TEST(test_unknown_user_is_a_start_up_error)
 	ck_assert_ptr_nonnull(strstr(lbt_log_tail(lb, 2000),
 	    "unknown user \"lbt-no-such-user\""));
 	ck_assert(!lbt_port_accepts("127.0.0.1", port));
+
+	cfg = lbt_write_file("lb.yaml",
+	    mp_yaml(port, 1, 1, "user: root\ngroup:  lbt-no-such-group\n", ""));
+	ck_assert_int_eq(lbmaster(&out, "-t", "-c", cfg, NULL), 1);
+	ck_assert_str_eq(first_line(out),
+	    lbt_fmt("%s:5:9: group: unknown group "
+		    "\"lbt-no-such-group\"",
+		cfg));
 }
 END_TEST
 

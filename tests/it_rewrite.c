@@ -459,6 +459,41 @@ START_TEST(test_x_forwarded_proto_and_host_are_set)
 }
 END_TEST
 
+/*
+ * A header rule on a header lbmaster sets itself replaces lbmaster's value
+ * (behind a TLS terminator: X-Forwarded-Proto: https) or drops it: the
+ * origin receives each once, never two.
+ */
+START_TEST(test_header_rules_replace_or_drop_the_forwarded_headers)
+{
+	const char   *json;
+	unsigned      fruit;
+	pid_t	      o;
+	struct itc_lb lb;
+
+	o = itc_origin("fruit", &fruit, NULL);
+	itc_lb_start(&lb, 2,
+	    "hosts:\n"
+	    "  - host: www.fruit.com\n"
+	    "    header_rules:\n"
+	    "      add: {X-Forwarded-Proto: https, "
+	    "X-Forwarded-For: 198.51.100.7}\n"
+	    "      remove: [X-Forwarded-Host]\n"
+	    "    servers: [127.0.0.1:%u]\n",
+	    fruit);
+	json = itc_seen(lb.port, "www.fruit.com", "/",
+	    "X-Forwarded-Proto: ftp\r\nX-Forwarded-For: 10.1.1.1\r\n");
+	/* A repeated header would be a JSON array, not a string. */
+	ck_assert_str_eq(lbt_json_str(json, "headers.X-Forwarded-Proto"),
+	    "https");
+	ck_assert_str_eq(lbt_json_str(json, "headers.X-Forwarded-For"),
+	    "198.51.100.7");
+	ck_assert_ptr_null(lbt_json_raw(json, "headers.X-Forwarded-Host"));
+	itc_lb_stop(&lb);
+	ck_assert_int_eq(lbt_stop(o), 0);
+}
+END_TEST
+
 static Suite *
 rewrite_suite(void)
 {
@@ -484,6 +519,8 @@ rewrite_suite(void)
 	tcase_add_test(tc, test_hop_by_hop_response_headers_are_removed);
 	tcase_add_test(tc, test_x_forwarded_for_appends_the_client_address);
 	tcase_add_test(tc, test_x_forwarded_proto_and_host_are_set);
+	tcase_add_test(tc,
+	    test_header_rules_replace_or_drop_the_forwarded_headers);
 	suite_add_tcase(s, tc);
 	return s;
 }

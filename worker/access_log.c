@@ -16,15 +16,19 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/str.h"
 #include "worker/access_log.h"
 
+/* al.fd for "syslog": the lines go to syslog(3), not to a descriptor. */
+#define FD_SYSLOG (-2)
+
 /* The access log's state: the one mutable struct of this file. */
 static struct {
-	int	      fd;	  /* -1: off */
+	int	      fd;	  /* -1: off, FD_SYSLOG: syslog */
 	char	      path[4096]; /* "" unless logging to a file */
 	struct lb_buf line;	  /* reused for every line */
 	time_t	      stamp_sec;  /* the second stamp was made for */
@@ -47,6 +51,12 @@ lb_access_log_open(const char *target)
 		return 0;
 	if (strcmp(target, "stderr") == 0) {
 		al.fd = STDERR_FILENO;
+		return 0;
+	}
+	/* As the error log's "syslog" (common/log.c), at info. */
+	if (strcmp(target, "syslog") == 0) {
+		openlog("lbmaster", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+		al.fd = FD_SYSLOG;
 		return 0;
 	}
 	if (strlen(target) >= sizeof(al.path)) {
@@ -207,6 +217,11 @@ lb_access_log_write(const struct lb_access *a)
 	/* Out of memory: drop the line, not the worker. */
 	if (lb_buf_failed(b))
 		return;
+	if (al.fd == FD_SYSLOG) {
+		/* One message a line: syslog adds its own stamp and end. */
+		syslog(LOG_INFO, "%.*s", (int)(b->len - 1), b->data);
+		return;
+	}
 	/* Best effort: a full disk must not stop the traffic. */
 	do
 		n = write(al.fd, b->data, b->len);

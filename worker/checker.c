@@ -150,7 +150,7 @@ judge(struct probe *p, bool at_eof)
 	struct lb_http_response resp;
 	struct evbuffer_ptr	eol;
 	size_t			len = evbuffer_get_length(in), n;
-	char			line[MAX_STATUS_LINE + 2], reason[64];
+	char			line[MAX_STATUS_LINE + 2], reason[256];
 	ssize_t			rc;
 
 	if (len > MAX_STATUS_LINE)
@@ -183,7 +183,18 @@ judge(struct probe *p, bool at_eof)
 			return false;
 		return true;
 	}
-	lb_snprintf(reason, sizeof(reason), "status %u", resp.status);
+	/*
+	 * Checks are on by default: a 404 is most often a server that never
+	 * had the check URL, so the log line says what to change.
+	 */
+	if (resp.status == 404)
+		lb_snprintf(reason, sizeof(reason),
+		    "status 404 for GET %s, a URL the server does not have: "
+		    "set health_check.path to one it answers, or write "
+		    "health_check: off",
+		    p->route->health.path);
+	else
+		lb_snprintf(reason, sizeof(reason), "status %u", resp.status);
 	probe_done(p, resp.status >= 200 && resp.status <= 399, reason);
 	return true;
 }

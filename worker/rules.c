@@ -120,24 +120,15 @@ named_by_connection(const struct lb_fwd *f, const char *name)
 	return false;
 }
 
-/* Headers lbmaster always writes itself. */
+/*
+ * Does lbmaster write its own NAME (an LB_HTTP_OURS header), or did a
+ * rule of ROUTE replace or remove it?
+ */
 static bool
-header_is_ours(const char *name)
+ours_kept(const struct lb_route *route, const char *name)
 {
-	static const char *const ours[] = {
-		"Host",
-		"Content-Length",
-		"Transfer-Encoding",
-		"Expect",
-		"X-Forwarded-For",
-		"X-Forwarded-Proto",
-		"X-Forwarded-Host",
-	};
-
-	for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
-		if (strcasecmp(name, ours[i]) == 0)
-			return true;
-	return false;
+	return !name_in(name, route->hdr_remove, route->n_hdr_remove) &&
+	    !name_in_kv(name, route->hdr_add, route->n_hdr_add);
 }
 
 /* "Name: value\r\n" */
@@ -191,7 +182,8 @@ lb_rules_request_head(struct evbuffer *out, const struct lb_route *route,
 			add_header(&b, name, f->hdrs[i].value);
 			continue;
 		}
-		if (lb_http_is_hop_by_hop(name) || header_is_ours(name) ||
+		/* Every managed header is lbmaster's to write, or none. */
+		if (lb_http_managed(name) != 0 ||
 		    named_by_connection(f, name) ||
 		    name_in(name, route->hdr_remove, route->n_hdr_remove) ||
 		    name_in_kv(name, route->hdr_add, route->n_hdr_add))
@@ -206,22 +198,31 @@ lb_rules_request_head(struct evbuffer *out, const struct lb_route *route,
 		add_header(&b, route->hdr_add[i].name, route->hdr_add[i].value);
 	}
 
-	/* X-Forwarded-For: every earlier hop in order, then this client. */
-	lb_buf_add(&b, LB_LIT("X-Forwarded-For: "));
-	for (size_t i = 0; i < f->n_hdrs; i++) {
-		if (strcasecmp(f->hdrs[i].name, "X-Forwarded-For") != 0 ||
-		    f->hdrs[i].value[0] == '\0')
-			continue;
+	/*
+	 * X-Forwarded-For: every earlier hop in order, then this client;
+	 * unless a rule of the route replaced or removed it (the rules above
+	 * wrote their value), as with the other two.
+	 */
+	if (ours_kept(route, "X-Forwarded-For")) {
+		lb_buf_add(&b, LB_LIT("X-Forwarded-For: "));
+		for (size_t i = 0; i < f->n_hdrs; i++) {
+			if (strcasecmp(f->hdrs[i].name, "X-Forwarded-For") !=
+				0 ||
+			    f->hdrs[i].value[0] == '\0')
+				continue;
+			if (xff)
+				lb_buf_add(&b, LB_LIT(", "));
+			lb_buf_adds(&b, f->hdrs[i].value);
+			xff = true;
+		}
 		if (xff)
 			lb_buf_add(&b, LB_LIT(", "));
-		lb_buf_adds(&b, f->hdrs[i].value);
-		xff = true;
+		lb_buf_adds(&b, f->client_ip);
+		lb_buf_add(&b, LB_LIT("\r\n"));
 	}
-	if (xff)
-		lb_buf_add(&b, LB_LIT(", "));
-	lb_buf_adds(&b, f->client_ip);
-	lb_buf_add(&b, LB_LIT("\r\nX-Forwarded-Proto: http\r\n"));
-	if (f->host != NULL)
+	if (ours_kept(route, "X-Forwarded-Proto"))
+		lb_buf_add(&b, LB_LIT("X-Forwarded-Proto: http\r\n"));
+	if (f->host != NULL && ours_kept(route, "X-Forwarded-Host"))
 		add_header(&b, "X-Forwarded-Host", f->host);
 	if (f->chunked) {
 		lb_buf_add(&b, LB_LIT("Transfer-Encoding: chunked\r\n"));

@@ -58,12 +58,13 @@ char *lb_rules_rewrite_path(const struct lb_route *, const char *path);
 bool lb_rules_rewrites_path(const struct lb_route *);
 /*
  * Append to OUT the head (request line, headers, blank line) to send to
- * SRV for F under ROUTE's rules: hop-by-hop headers and those named in
- * Connection dropped, Expect dropped, header_rules applied, Host kept (or
- * the server's name when the client sent none or a rule removed it),
- * X-Forwarded-For appended, X-Forwarded-Proto and -Host set, our own
- * Content-Length or Transfer-Encoding: chunked, and for an upgrade its
- * Upgrade header and Connection: upgrade. Returns 0 or -1 (ENOMEM).
+ * SRV for F under ROUTE's rules: the client's managed headers (common/
+ * http.h) and those named in Connection dropped, header_rules applied,
+ * Host kept (or the server's name when the client sent none or a rule
+ * removed it), X-Forwarded-For appended, X-Forwarded-Proto and -Host set
+ * (each unless a rule replaced or removed it), our own Content-Length or
+ * Transfer-Encoding: chunked, and for an upgrade its Upgrade header and
+ * Connection: upgrade. Returns 0 or -1 (ENOMEM).
  */
 int lb_rules_request_head(struct evbuffer *out, const struct lb_route *route,
     const struct lb_server *srv, const struct lb_fwd *f);
