@@ -208,8 +208,8 @@ page_read(struct keys *k, const char *section, char *sectext, size_t seclen)
 
 /*
  * The keys of mapping N under PARENT. The maps of header_rules.add,
- * param_rules.add and rewrite_rules.replace hold the user's names, not
- * keys; the items of hosts and paths are routes.
+ * param_rules.add, rewrite_rules.replace and the headers of tests hold
+ * the user's names, not keys; the items of hosts and paths are routes.
  */
 static void
 yaml_keys(yaml_document_t *d, yaml_node_t *n, const char *parent,
@@ -225,7 +225,8 @@ yaml_keys(yaml_document_t *d, yaml_node_t *n, const char *parent,
 		const char  *child = key;
 
 		keys_add(k, parent, key);
-		if (strcmp(key, "add") == 0 || strcmp(key, "replace") == 0)
+		if (strcmp(key, "add") == 0 || strcmp(key, "replace") == 0 ||
+		    strcmp(key, "headers") == 0)
 			continue;
 		if (strcmp(key, "hosts") == 0 || strcmp(key, "paths") == 0)
 			child = "route";
