@@ -17,9 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/config.h"
-
-/* One backend server (struct lb_server, by its id). */
+/* One backend server (by the id the config gave it). */
 struct lb_shm_server {
 	_Atomic uint32_t up;	     /* active checks' verdict: 1 up, 0 down;
 					   starts at 1 */
@@ -38,7 +36,7 @@ struct lb_shm_server {
 #define LB_SHM_CODES   6  /* 1xx .. 5xx, and "other" */
 #define LB_SHM_BUCKETS 12 /* request duration histogram */
 
-/* One route (struct lb_route, by its id), plus one slot for "no route". */
+/* One route (by its id in the config), plus one slot for "no route". */
 struct lb_shm_route {
 	_Atomic uint64_t codes[LB_SHM_CODES];
 };
@@ -71,22 +69,6 @@ struct lb_shm {
 struct lb_shm *lb_shm_create(size_t n_servers, size_t n_routes);
 void	       lb_shm_destroy(struct lb_shm *);
 
-/*
- * A reload: copy into NEW (fresh from lb_shm_create for NEW_CFG) the
- * counters of OLD (serving OLD_CFG) that still mean the same thing, so
- * that no counter a scraper sees goes backwards. A route carries over when
- * a route of NEW_CFG has the same label; a server when it has the same
- * address in such a route (the k-th server with an address matches the
- * k-th). Carried: status counters (unrouted ones too), the histogram,
- * reload counts, and per server the request and failure counts and the
- * health state (active verdict, passive mark; a server whose new route
- * has no active checks starts up, its passive mark limited to
- * LB_SHM_PASSIVE_MS from now). Not carried: requests in flight (the old
- * workers still finish theirs), the workers gauge and the generation.
- * Counts the old workers add after this call are not seen by NEW.
- */
-void lb_shm_carry_over(struct lb_shm *new, const struct lb_cfg *new_cfg,
-    const struct lb_shm *old, const struct lb_cfg *old_cfg);
 /* Record the master's reload counts (carried over by the next reload). */
 void lb_shm_set_reloads(struct lb_shm *, uint64_t ok, uint64_t failed);
 

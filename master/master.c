@@ -319,7 +319,7 @@ gen_new(struct lb_cfg *cfg)
 	g->id = ++M.gen_ids;
 	/* No counter a scraper sees may go backwards across a reload. */
 	if (M.cur != NULL)
-		lb_shm_carry_over(g->shm, cfg, M.cur->shm, M.cur->cfg);
+		lb_carry_over(g->shm, cfg, M.cur->shm, M.cur->cfg);
 	atomic_store(&g->shm->generation, g->id);
 	g->cfg = cfg;
 	return g;
