@@ -11,44 +11,66 @@
 
 #include "common/shm.h"
 
-/* The header, then the server records, then the route records. */
-static size_t
-shm_size(size_t n_servers, size_t n_routes, size_t *off_srv, size_t *off_rt)
-{
-	size_t a = _Alignof(struct lb_shm_server), sz;
+/*
+ * The header, then the server records, the route records, and the
+ * workers' shares: requests in flight, then tunnels. Each part starts
+ * where its type wants it.
+ */
+struct layout {
+	size_t srv, rt, active, tunnels, size;
+};
 
-	sz = (sizeof(struct lb_shm) + a - 1) / a * a;
-	*off_srv = sz;
+static size_t
+align_to(size_t sz, size_t a)
+{
+	return (sz + a - 1) / a * a;
+}
+
+static void
+shm_layout(size_t n_servers, size_t n_routes, size_t n_slots, struct layout *l)
+{
+	size_t sz = sizeof(struct lb_shm);
+
+	l->srv = sz = align_to(sz, _Alignof(struct lb_shm_server));
 	sz += n_servers * sizeof(struct lb_shm_server);
-	a = _Alignof(struct lb_shm_route);
-	sz = (sz + a - 1) / a * a;
-	*off_rt = sz;
+	l->rt = sz = align_to(sz, _Alignof(struct lb_shm_route));
 	sz += (n_routes + 1) * sizeof(struct lb_shm_route);
-	return sz;
+	l->active = sz = align_to(sz, _Alignof(_Atomic uint32_t));
+	sz += n_slots * n_servers * sizeof(_Atomic uint32_t);
+	l->tunnels = sz;
+	sz += n_slots * sizeof(_Atomic uint32_t);
+	l->size = sz;
 }
 
 struct lb_shm *
-lb_shm_create(size_t n_servers, size_t n_routes)
+lb_shm_create(size_t n_servers, size_t n_routes, size_t n_slots)
 {
 	struct lb_shm *shm;
-	size_t	       off_srv, off_rt, sz;
+	struct layout  l;
 	void	      *p;
 
-	if (n_servers > UINT32_MAX || n_routes >= UINT32_MAX) {
+	if (n_slots == 0)
+		n_slots = 1;
+	if (n_servers > UINT32_MAX || n_routes >= UINT32_MAX ||
+	    n_slots > UINT32_MAX ||
+	    (n_servers > 0 && n_slots > SIZE_MAX / 8 / n_servers)) {
 		errno = EINVAL;
 		return NULL;
 	}
-	sz = shm_size(n_servers, n_routes, &off_srv, &off_rt);
-	p = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-	    -1, 0);
+	shm_layout(n_servers, n_routes, n_slots, &l);
+	p = mmap(NULL, l.size, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return NULL;
 	/* mmap's pages are zero: every counter starts at 0. */
 	shm = p;
 	shm->n_servers = (uint32_t)n_servers;
 	shm->n_routes = (uint32_t)n_routes;
-	shm->servers = (struct lb_shm_server *)((char *)p + off_srv);
-	shm->routes = (struct lb_shm_route *)((char *)p + off_rt);
+	shm->n_slots = (uint32_t)n_slots;
+	shm->servers = (struct lb_shm_server *)((char *)p + l.srv);
+	shm->routes = (struct lb_shm_route *)((char *)p + l.rt);
+	shm->active = (_Atomic uint32_t *)((char *)p + l.active);
+	shm->tunnels = (_Atomic uint32_t *)((char *)p + l.tunnels);
 	for (size_t i = 0; i < n_servers; i++)
 		atomic_store(&shm->servers[i].up, 1);
 	return shm;
@@ -57,11 +79,49 @@ lb_shm_create(size_t n_servers, size_t n_routes)
 void
 lb_shm_destroy(struct lb_shm *shm)
 {
-	size_t off_srv, off_rt;
+	struct layout l;
 
 	if (shm == NULL)
 		return;
-	munmap(shm, shm_size(shm->n_servers, shm->n_routes, &off_srv, &off_rt));
+	shm_layout(shm->n_servers, shm->n_routes, shm->n_slots, &l);
+	munmap(shm, l.size);
+}
+
+void
+lb_shm_slot_clear(struct lb_shm *shm, unsigned slot)
+{
+	if (slot >= shm->n_slots)
+		return;
+	/* Only what is set: a page nobody wrote stays untouched. */
+	for (uint32_t id = 0; id < shm->n_servers; id++) {
+		_Atomic uint32_t *a = lb_shm_active_share(shm, slot, id);
+
+		if (atomic_load_explicit(a, memory_order_relaxed) != 0)
+			atomic_store(a, 0);
+	}
+	atomic_store(&shm->tunnels[slot], 0);
+}
+
+uint32_t
+lb_shm_active(const struct lb_shm *shm, uint32_t id)
+{
+	const _Atomic uint32_t *a = &shm->active[id];
+	uint32_t		n = 0;
+
+	for (uint32_t s = 0; s < shm->n_slots; s++, a += shm->n_servers)
+		n += atomic_load_explicit(a, memory_order_relaxed);
+	return n;
+}
+
+uint32_t
+lb_shm_tunnels(const struct lb_shm *shm)
+{
+	uint32_t n = 0;
+
+	for (uint32_t s = 0; s < shm->n_slots; s++)
+		n += atomic_load_explicit(&shm->tunnels[s],
+		    memory_order_relaxed);
+	return n;
 }
 
 void

@@ -6,6 +6,14 @@
  * forks, so every child of that generation sees the same bytes at the same
  * address. Only fixed-size records of C11 atomics live here: no pointers,
  * no locks, so a child that dies mid-update leaves nothing inconsistent.
+ *
+ * What a worker holds (requests in flight, open tunnels) is counted in a
+ * share per worker slot that only that slot's worker writes, and readers
+ * add up the shares. A worker killed with requests in flight never counts
+ * them down; the master clears its shares when it reaps it
+ * (lb_shm_slot_clear), so no gauge stays up and least_conn does not starve
+ * a server after a crash. A single counter could not be repaired: nobody
+ * would know how much of it the dead worker held.
  */
 #ifndef LB_SHM_H
 #define LB_SHM_H
@@ -26,7 +34,6 @@ struct lb_shm_server {
 					   INT64_MAX until the checker sees the
 					   server pass, now + 10 s when checks
 					   are off. 0: not passively down */
-	_Atomic uint32_t active;     /* requests in flight, every worker */
 	_Atomic uint64_t requests;   /* requests sent to it */
 	_Atomic uint64_t failures;   /* connect/send/receive failures */
 	_Atomic uint64_t bytes_in;   /* response bytes received */
@@ -54,20 +61,59 @@ struct lb_shm {
 	_Atomic uint64_t      duration[LB_SHM_BUCKETS + 1]; /* +Inf last; not
 							   cumulative */
 	_Atomic uint64_t      duration_sum_us;
-	_Atomic uint32_t      tunnels; /* open upgrade tunnels, every
-					  worker */
+	uint32_t	      n_slots; /* worker slots, cfg->workers */
 	struct lb_shm_server *servers; /* into this segment */
 	struct lb_shm_route  *routes;  /* into this segment */
+	/*
+	 * Into this segment, one share per worker slot, written only by
+	 * that slot's worker (so a load and a store, no read-modify-write)
+	 * and cleared by the master when it dies: requests in flight to
+	 * each server, [slot * n_servers + server id] (a worker's shares
+	 * side by side), and open upgrade tunnels, [slot].
+	 */
+	_Atomic uint32_t *active;
+	_Atomic uint32_t *tunnels;
 };
 
 /* common/shm.c */
 
 /*
- * Map a zeroed segment for N_SERVERS servers and N_ROUTES routes (+1),
- * servers marked up. NULL with errno set on failure.
+ * Map a zeroed segment for N_SERVERS servers, N_ROUTES routes (+1) and
+ * N_SLOTS worker slots (at least 1), servers marked up. NULL with errno
+ * set on failure.
  */
-struct lb_shm *lb_shm_create(size_t n_servers, size_t n_routes);
+struct lb_shm *lb_shm_create(size_t n_servers, size_t n_routes, size_t n_slots);
 void	       lb_shm_destroy(struct lb_shm *);
+
+/*
+ * The worker of SLOT is gone (the master reaped it): what it had in
+ * flight is over. Only the master calls it, and only once the process is
+ * dead, so that nobody writes the shares meanwhile.
+ */
+void lb_shm_slot_clear(struct lb_shm *, unsigned slot);
+/* Requests in flight to server ID, every worker's share added up. */
+uint32_t lb_shm_active(const struct lb_shm *, uint32_t id);
+/* Open upgrade tunnels, every worker's share added up. */
+uint32_t lb_shm_tunnels(const struct lb_shm *);
+
+/* Worker SLOT's share of the requests in flight to server ID. */
+static inline _Atomic uint32_t *
+lb_shm_active_share(struct lb_shm *shm, unsigned slot, uint32_t id)
+{
+	return &shm->active[(size_t)slot * shm->n_servers + id];
+}
+
+/*
+ * Add DELTA to a share. Only its own worker writes a share, so a relaxed
+ * load and store do: other processes read a whole value, old or new.
+ */
+static inline void
+lb_shm_share_add(_Atomic uint32_t *share, int delta)
+{
+	atomic_store_explicit(share,
+	    atomic_load_explicit(share, memory_order_relaxed) + (uint32_t)delta,
+	    memory_order_relaxed);
+}
 
 /* Record the master's reload counts (carried over by the next reload). */
 void lb_shm_set_reloads(struct lb_shm *, uint64_t ok, uint64_t failed);

@@ -312,7 +312,8 @@ gen_new(struct lb_cfg *cfg)
 
 	if ((g = calloc(1, sizeof(*g))) == NULL)
 		return NULL;
-	if ((g->shm = lb_shm_create(cfg->n_servers, cfg->n_routes)) == NULL) {
+	if ((g->shm = lb_shm_create(cfg->n_servers, cfg->n_routes,
+		 cfg->workers)) == NULL) {
 		free(g);
 		return NULL;
 	}
@@ -643,6 +644,13 @@ child_exited(struct child *c, int status)
 	c->ready = false;
 	g->children--;
 	gen_gauge(g);
+	/*
+	 * What it had in flight is over: a worker that was killed never
+	 * counted it down (common/shm.h). The checker's slot number is not
+	 * a worker's share.
+	 */
+	if (!c->checker)
+		lb_shm_slot_clear(g->shm, c->slot);
 	if (expected) {
 		c->respawn_at = 0;
 		return;

@@ -50,7 +50,7 @@ shm_for(const struct lb_cfg *cfg)
 {
 	struct lb_shm *shm;
 
-	shm = lb_shm_create(cfg->n_servers, cfg->n_routes);
+	shm = lb_shm_create(cfg->n_servers, cfg->n_routes, 2);
 	ck_assert_ptr_nonnull(shm);
 	return shm;
 }
@@ -201,12 +201,16 @@ START_TEST(test_carry_over_leaves_requests_in_flight_behind)
 {
 	struct lb_cfg *oc = cfg_from(old_yaml), *nc = cfg_from(new_yaml);
 	struct lb_shm *os = shm_for(oc), *ns = shm_for(nc);
+	uint32_t       id = (uint32_t)(srv(os, oc, "b.com", "127.0.0.1:1003") -
+		  os->servers);
 
 	/* The old workers finish those and count them down in OLD. */
-	atomic_store(&srv(os, oc, "b.com", "127.0.0.1:1003")->active, 3);
+	atomic_store(lb_shm_active_share(os, 1, id), 3);
+	atomic_store(&os->tunnels[0], 2);
 	lb_carry_over(ns, nc, os, oc);
-	ck_assert_uint_eq(ld32(&srv(ns, nc, "b.com", "127.0.0.1:1003")->active),
-	    0);
+	id = (uint32_t)(srv(ns, nc, "b.com", "127.0.0.1:1003") - ns->servers);
+	ck_assert_uint_eq(lb_shm_active(ns, id), 0);
+	ck_assert_uint_eq(lb_shm_tunnels(ns), 0);
 	lb_shm_destroy(os);
 	lb_shm_destroy(ns);
 	lb_cfg_free(oc);

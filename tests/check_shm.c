@@ -34,7 +34,7 @@ ldi64(const _Atomic int64_t *v)
 
 START_TEST(test_create_starts_servers_up_and_counters_at_zero)
 {
-	struct lb_shm *shm = lb_shm_create(3, 2);
+	struct lb_shm *shm = lb_shm_create(3, 2, 4);
 
 	ck_assert_ptr_nonnull(shm);
 	ck_assert_uint_eq(shm->n_servers, 3);
@@ -51,13 +51,63 @@ START_TEST(test_create_starts_servers_up_and_counters_at_zero)
 	ck_assert_uint_eq(ld32(&shm->workers), 0);
 	ck_assert_uint_eq(ld32(&shm->generation), 0);
 	ck_assert_uint_eq(ld64(&shm->reloads_ok), 0);
+	ck_assert_uint_eq(shm->n_slots, 4);
+	for (unsigned w = 0; w < 4; w++)
+		for (uint32_t i = 0; i < 3; i++)
+			ck_assert_uint_eq(ld32(lb_shm_active_share(shm, w, i)),
+			    0);
+	ck_assert_uint_eq(lb_shm_tunnels(shm), 0);
+	lb_shm_destroy(shm);
+}
+END_TEST
+
+/* ------------------------------------------------------------ shares */
+
+START_TEST(test_active_adds_up_every_workers_share)
+{
+	struct lb_shm *shm = lb_shm_create(3, 1, 4);
+
+	lb_shm_share_add(lb_shm_active_share(shm, 0, 1), 1);
+	lb_shm_share_add(lb_shm_active_share(shm, 3, 1), 1);
+	lb_shm_share_add(lb_shm_active_share(shm, 3, 1), 1);
+	lb_shm_share_add(lb_shm_active_share(shm, 2, 2), 1);
+	ck_assert_uint_eq(lb_shm_active(shm, 0), 0);
+	ck_assert_uint_eq(lb_shm_active(shm, 1), 3);
+	ck_assert_uint_eq(lb_shm_active(shm, 2), 1);
+	lb_shm_share_add(lb_shm_active_share(shm, 3, 1), -1);
+	ck_assert_uint_eq(lb_shm_active(shm, 1), 2);
+	lb_shm_share_add(&shm->tunnels[1], 1);
+	lb_shm_share_add(&shm->tunnels[2], 1);
+	ck_assert_uint_eq(lb_shm_tunnels(shm), 2);
+	lb_shm_destroy(shm);
+}
+END_TEST
+
+START_TEST(test_slot_clear_forgets_only_that_workers_share)
+{
+	struct lb_shm *shm = lb_shm_create(2, 1, 3);
+
+	for (unsigned w = 0; w < 3; w++) {
+		lb_shm_share_add(lb_shm_active_share(shm, w, 0), 2);
+		lb_shm_share_add(lb_shm_active_share(shm, w, 1), 1);
+		lb_shm_share_add(&shm->tunnels[w], 1);
+	}
+	/* Worker 1 was killed with its requests in flight. */
+	lb_shm_slot_clear(shm, 1);
+	ck_assert_uint_eq(lb_shm_active(shm, 0), 4);
+	ck_assert_uint_eq(lb_shm_active(shm, 1), 2);
+	ck_assert_uint_eq(ld32(lb_shm_active_share(shm, 1, 0)), 0);
+	ck_assert_uint_eq(lb_shm_tunnels(shm), 2);
+	/* A slot the segment does not have: nothing happens. */
+	lb_shm_slot_clear(shm, 3);
+	ck_assert_uint_eq(lb_shm_active(shm, 0), 4);
 	lb_shm_destroy(shm);
 }
 END_TEST
 
 START_TEST(test_server_usable_needs_up_and_no_passive_mark)
 {
-	struct lb_shm	     *shm = lb_shm_create(1, 1);
+	struct lb_shm	     *shm = lb_shm_create(1, 1, 1);
 	struct lb_shm_server *st = &shm->servers[0];
 
 	ck_assert(lb_shm_server_usable(st, 1000));
@@ -95,7 +145,7 @@ static const struct {
 
 START_TEST(test_observe_counts_each_duration_in_its_bucket)
 {
-	struct lb_shm *shm = lb_shm_create(0, 0);
+	struct lb_shm *shm = lb_shm_create(0, 0, 1);
 	int64_t	       us = observe_cases[_i].us;
 
 	lb_shm_observe(shm, us);
@@ -119,7 +169,7 @@ END_TEST
 
 START_TEST(test_histogram_is_cumulative_and_ends_with_the_count)
 {
-	struct lb_shm *shm = lb_shm_create(0, 0);
+	struct lb_shm *shm = lb_shm_create(0, 0, 1);
 	uint64_t       cum[LB_SHM_BUCKETS + 1], sum;
 
 	lb_shm_observe(shm, 500);     /* bucket 0 */
@@ -141,7 +191,7 @@ END_TEST
 
 START_TEST(test_empty_histogram_is_all_zero)
 {
-	struct lb_shm *shm = lb_shm_create(0, 0);
+	struct lb_shm *shm = lb_shm_create(0, 0, 1);
 	uint64_t       cum[LB_SHM_BUCKETS + 1], sum = 1;
 
 	ck_assert_uint_eq(lb_shm_histogram(shm, cum, &sum), 0);
@@ -161,6 +211,11 @@ shm_suite(void)
 	tc = tcase_create("segment");
 	tcase_add_test(tc, test_create_starts_servers_up_and_counters_at_zero);
 	tcase_add_test(tc, test_server_usable_needs_up_and_no_passive_mark);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("shares");
+	tcase_add_test(tc, test_active_adds_up_every_workers_share);
+	tcase_add_test(tc, test_slot_clear_forgets_only_that_workers_share);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("histogram");

@@ -188,7 +188,7 @@ lb_worker_main(const struct lb_worker_args *a)
 		log_warnx("event_base_new failed");
 		goto out;
 	}
-	if (lb_proxy_init(&W.px, W.base, cfg, a->shm,
+	if (lb_proxy_init(&W.px, W.base, cfg, a->shm, a->slot,
 		(uint64_t)getpid() * 2654435761u ^ (uint64_t)time(NULL)) ==
 	    -1) {
 		log_warn("proxy set-up");
