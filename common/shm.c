@@ -17,7 +17,7 @@
  * where its type wants it.
  */
 struct layout {
-	size_t srv, rt, active, tunnels, size;
+	size_t srv, rt, active, tunnels, vacant, size;
 };
 
 static size_t
@@ -38,6 +38,8 @@ shm_layout(size_t n_servers, size_t n_routes, size_t n_slots, struct layout *l)
 	l->active = sz = align_to(sz, _Alignof(_Atomic uint32_t));
 	sz += n_slots * n_servers * sizeof(_Atomic uint32_t);
 	l->tunnels = sz;
+	sz += n_slots * sizeof(_Atomic uint32_t);
+	l->vacant = sz;
 	sz += n_slots * sizeof(_Atomic uint32_t);
 	l->size = sz;
 }
@@ -71,6 +73,7 @@ lb_shm_create(size_t n_servers, size_t n_routes, size_t n_slots)
 	shm->routes = (struct lb_shm_route *)((char *)p + l.rt);
 	shm->active = (_Atomic uint32_t *)((char *)p + l.active);
 	shm->tunnels = (_Atomic uint32_t *)((char *)p + l.tunnels);
+	shm->vacant = (_Atomic uint32_t *)((char *)p + l.vacant);
 	for (size_t i = 0; i < n_servers; i++)
 		atomic_store(&shm->servers[i].up, 1);
 	return shm;

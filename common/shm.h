@@ -73,6 +73,13 @@ struct lb_shm {
 	 */
 	_Atomic uint32_t *active;
 	_Atomic uint32_t *tunnels;
+	/*
+	 * [slot], into this segment: 1 while the slot has no worker that
+	 * accepts (it died; its replacement has not said it accepts yet),
+	 * so the others accept on its listening sockets. The master keeps
+	 * it and tells the workers when it changes.
+	 */
+	_Atomic uint32_t *vacant;
 };
 
 /* common/shm.c */
