@@ -181,6 +181,7 @@ START_TEST(test_killed_workers_requests_in_flight_are_no_longer_counted)
 	pid_t		  pa, pb, lb, w, next;
 	struct lbt_conn	 *c;
 	struct active_arg arg;
+	struct lbt_resp	  r;
 	long long	  na, nb;
 
 	pa = lbt_origin_start("a", &a, NULL);
@@ -223,6 +224,16 @@ START_TEST(test_killed_workers_requests_in_flight_are_no_longer_counted)
 	    "server %u still counts %lld requests in flight", slow,
 	    active_of(admin, slow));
 	ck_assert_int_eq(active_of(admin, slow == a ? b : a), 0);
+	/* /status says the same. */
+	ck_assert_int_eq(lbt_httpf(admin, &r,
+			     "GET /status HTTP/1.1\r\nHost: admin\r\n"
+			     "Connection: close\r\n\r\n"),
+	    0);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_msg(strstr(r.body, "\"active_connections\": 0") != NULL &&
+		strstr(r.body, "\"active_connections\": 1") == NULL,
+	    "%s", r.body);
+	lbt_resp_free(&r);
 
 	/* Both servers take requests again, one at a time. */
 	na = lbt_origin_stat(a, "requests");
