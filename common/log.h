@@ -9,7 +9,14 @@
 
 #include <stdarg.h>
 
-#include "config/config.h"
+/* Levels of the error log, in order: a level drops those below it. */
+enum lb_loglevel {
+	LB_LOG_DEBUG = 0,
+	LB_LOG_INFO,
+	LB_LOG_NOTICE,
+	LB_LOG_WARN,
+	LB_LOG_ERROR,
+};
 
 /* common/log.c */
 

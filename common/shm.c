@@ -11,44 +11,69 @@
 
 #include "common/shm.h"
 
-/* The header, then the server records, then the route records. */
-static size_t
-shm_size(size_t n_servers, size_t n_routes, size_t *off_srv, size_t *off_rt)
-{
-	size_t a = _Alignof(struct lb_shm_server), sz;
+/*
+ * The header, then the server records, the route records, and the
+ * workers' shares: requests in flight, then tunnels. Each part starts
+ * where its type wants it.
+ */
+struct layout {
+	size_t srv, rt, active, tunnels, vacant, size;
+};
 
-	sz = (sizeof(struct lb_shm) + a - 1) / a * a;
-	*off_srv = sz;
+static size_t
+align_to(size_t sz, size_t a)
+{
+	return (sz + a - 1) / a * a;
+}
+
+static void
+shm_layout(size_t n_servers, size_t n_routes, size_t n_slots, struct layout *l)
+{
+	size_t sz = sizeof(struct lb_shm);
+
+	l->srv = sz = align_to(sz, _Alignof(struct lb_shm_server));
 	sz += n_servers * sizeof(struct lb_shm_server);
-	a = _Alignof(struct lb_shm_route);
-	sz = (sz + a - 1) / a * a;
-	*off_rt = sz;
+	l->rt = sz = align_to(sz, _Alignof(struct lb_shm_route));
 	sz += (n_routes + 1) * sizeof(struct lb_shm_route);
-	return sz;
+	l->active = sz = align_to(sz, _Alignof(_Atomic uint32_t));
+	sz += n_slots * n_servers * sizeof(_Atomic uint32_t);
+	l->tunnels = sz;
+	sz += n_slots * sizeof(_Atomic uint32_t);
+	l->vacant = sz;
+	sz += n_slots * sizeof(_Atomic uint32_t);
+	l->size = sz;
 }
 
 struct lb_shm *
-lb_shm_create(size_t n_servers, size_t n_routes)
+lb_shm_create(size_t n_servers, size_t n_routes, size_t n_slots)
 {
 	struct lb_shm *shm;
-	size_t	       off_srv, off_rt, sz;
+	struct layout  l;
 	void	      *p;
 
-	if (n_servers > UINT32_MAX || n_routes >= UINT32_MAX) {
+	if (n_slots == 0)
+		n_slots = 1;
+	if (n_servers > UINT32_MAX || n_routes >= UINT32_MAX ||
+	    n_slots > UINT32_MAX ||
+	    (n_servers > 0 && n_slots > SIZE_MAX / 8 / n_servers)) {
 		errno = EINVAL;
 		return NULL;
 	}
-	sz = shm_size(n_servers, n_routes, &off_srv, &off_rt);
-	p = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-	    -1, 0);
+	shm_layout(n_servers, n_routes, n_slots, &l);
+	p = mmap(NULL, l.size, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return NULL;
 	/* mmap's pages are zero: every counter starts at 0. */
 	shm = p;
 	shm->n_servers = (uint32_t)n_servers;
 	shm->n_routes = (uint32_t)n_routes;
-	shm->servers = (struct lb_shm_server *)((char *)p + off_srv);
-	shm->routes = (struct lb_shm_route *)((char *)p + off_rt);
+	shm->n_slots = (uint32_t)n_slots;
+	shm->servers = (struct lb_shm_server *)((char *)p + l.srv);
+	shm->routes = (struct lb_shm_route *)((char *)p + l.rt);
+	shm->active = (_Atomic uint32_t *)((char *)p + l.active);
+	shm->tunnels = (_Atomic uint32_t *)((char *)p + l.tunnels);
+	shm->vacant = (_Atomic uint32_t *)((char *)p + l.vacant);
 	for (size_t i = 0; i < n_servers; i++)
 		atomic_store(&shm->servers[i].up, 1);
 	return shm;
@@ -57,11 +82,49 @@ lb_shm_create(size_t n_servers, size_t n_routes)
 void
 lb_shm_destroy(struct lb_shm *shm)
 {
-	size_t off_srv, off_rt;
+	struct layout l;
 
 	if (shm == NULL)
 		return;
-	munmap(shm, shm_size(shm->n_servers, shm->n_routes, &off_srv, &off_rt));
+	shm_layout(shm->n_servers, shm->n_routes, shm->n_slots, &l);
+	munmap(shm, l.size);
+}
+
+void
+lb_shm_slot_clear(struct lb_shm *shm, unsigned slot)
+{
+	if (slot >= shm->n_slots)
+		return;
+	/* Only what is set: a page nobody wrote stays untouched. */
+	for (uint32_t id = 0; id < shm->n_servers; id++) {
+		_Atomic uint32_t *a = lb_shm_active_share(shm, slot, id);
+
+		if (atomic_load_explicit(a, memory_order_relaxed) != 0)
+			atomic_store(a, 0);
+	}
+	atomic_store(&shm->tunnels[slot], 0);
+}
+
+uint32_t
+lb_shm_active(const struct lb_shm *shm, uint32_t id)
+{
+	const _Atomic uint32_t *a = &shm->active[id];
+	uint32_t		n = 0;
+
+	for (uint32_t s = 0; s < shm->n_slots; s++, a += shm->n_servers)
+		n += atomic_load_explicit(a, memory_order_relaxed);
+	return n;
+}
+
+uint32_t
+lb_shm_tunnels(const struct lb_shm *shm)
+{
+	uint32_t n = 0;
+
+	for (uint32_t s = 0; s < shm->n_slots; s++)
+		n += atomic_load_explicit(&shm->tunnels[s],
+		    memory_order_relaxed);
+	return n;
 }
 
 void
@@ -77,135 +140,6 @@ lb_shm_server_usable(const struct lb_shm_server *st, int64_t now_ms)
 	return atomic_load_explicit(&st->up, memory_order_relaxed) == 1 &&
 	    atomic_load_explicit(&st->down_until, memory_order_relaxed) <=
 	    now_ms;
-}
-
-/* ------------------------------------------------------- carry-over */
-
-static void
-add(_Atomic uint64_t *to, const _Atomic uint64_t *from)
-{
-	atomic_fetch_add_explicit(to,
-	    atomic_load_explicit(from, memory_order_relaxed),
-	    memory_order_relaxed);
-}
-
-static int
-route_cmp(const void *a, const void *b)
-{
-	const struct lb_route *ra = *(const struct lb_route *const *)a;
-	const struct lb_route *rb = *(const struct lb_route *const *)b;
-
-	return strcmp(ra->label, rb->label);
-}
-
-/*
- * The route of OLD_CFG labelled like R. SORTED holds OLD_CFG's routes
- * ordered by label, or is NULL (no memory for it): then a linear search.
- * Configs mostly keep their order, so the same index is tried first.
- */
-static const struct lb_route *
-route_find(const struct lb_cfg *old_cfg, const struct lb_route **sorted,
-    const struct lb_route *r)
-{
-	const struct lb_route **hit;
-
-	if (r->id < old_cfg->n_routes &&
-	    strcmp(old_cfg->routes[r->id].label, r->label) == 0)
-		return &old_cfg->routes[r->id];
-	if (sorted != NULL) {
-		hit = bsearch(&r, sorted, old_cfg->n_routes, sizeof(*sorted),
-		    route_cmp);
-		return hit != NULL ? *hit : NULL;
-	}
-	for (size_t i = 0; i < old_cfg->n_routes; i++)
-		if (strcmp(old_cfg->routes[i].label, r->label) == 0)
-			return &old_cfg->routes[i];
-	return NULL;
-}
-
-/* How many servers of R before index I have the address of servers[i]. */
-static size_t
-addr_rank(const struct lb_route *r, size_t i)
-{
-	size_t k = 0;
-
-	for (size_t j = 0; j < i; j++)
-		if (strcmp(r->servers[j].addrstr, r->servers[i].addrstr) == 0)
-			k++;
-	return k;
-}
-
-/* The server of OR with S's address and rank K, or NULL. */
-static const struct lb_server *
-server_find(const struct lb_route * or, const struct lb_server *s, size_t k)
-{
-	for (size_t j = 0; j < or->n_servers; j++)
-		if (strcmp(or->servers[j].addrstr, s->addrstr) == 0 && k-- == 0)
-			return & or->servers[j];
-	return NULL;
-}
-
-static void
-server_carry(struct lb_shm_server *to, const struct lb_shm_server *from,
-    bool checked)
-{
-	int64_t down;
-
-	add(&to->requests, &from->requests);
-	add(&to->failures, &from->failures);
-	add(&to->bytes_in, &from->bytes_in);
-	add(&to->bytes_out, &from->bytes_out);
-	down = atomic_load(&from->down_until);
-	if (checked) {
-		/* The new checker goes on from the old verdict. */
-		atomic_store(&to->up, atomic_load(&from->up));
-	} else {
-		/* Nobody would ever clear these: time-limit them. */
-		if (down > lb_now_ms() + LB_SHM_PASSIVE_MS)
-			down = lb_now_ms() + LB_SHM_PASSIVE_MS;
-	}
-	atomic_store(&to->down_until, down);
-}
-
-void
-lb_shm_carry_over(struct lb_shm *new, const struct lb_cfg *new_cfg,
-    const struct lb_shm *old, const struct lb_cfg *old_cfg)
-{
-	const struct lb_route **sorted;
-
-	for (size_t i = 0; i <= LB_SHM_BUCKETS; i++)
-		add(&new->duration[i], &old->duration[i]);
-	add(&new->duration_sum_us, &old->duration_sum_us);
-	add(&new->reloads_ok, &old->reloads_ok);
-	add(&new->reloads_failed, &old->reloads_failed);
-	for (size_t c = 0; c < LB_SHM_CODES; c++)
-		add(&new->routes[new->n_routes].codes[c],
-		    &old->routes[old->n_routes].codes[c]);
-
-	if ((sorted = calloc(old_cfg->n_routes ? old_cfg->n_routes : 1,
-		 sizeof(*sorted))) != NULL) {
-		for (size_t i = 0; i < old_cfg->n_routes; i++)
-			sorted[i] = &old_cfg->routes[i];
-		qsort(sorted, old_cfg->n_routes, sizeof(*sorted), route_cmp);
-	}
-	for (size_t i = 0; i < new_cfg->n_routes; i++) {
-		const struct lb_route *r = &new_cfg->routes[i], * or ;
-
-		if ((or = route_find(old_cfg, sorted, r)) == NULL)
-			continue;
-		for (size_t c = 0; c < LB_SHM_CODES; c++)
-			add(&new->routes[r->id].codes[c],
-			    &old->routes[or->id].codes[c]);
-		for (size_t j = 0; j < r->n_servers; j++) {
-			const struct lb_server *s = &r->servers[j], *os;
-
-			os = server_find(or, s, addr_rank(r, j));
-			if (os != NULL)
-				server_carry(&new->servers[s->id],
-				    &old->servers[os->id], r->health.enabled);
-		}
-	}
-	free(sorted);
 }
 
 /* ------------------------------------------------------- histogram */

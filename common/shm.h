@@ -6,6 +6,14 @@
  * forks, so every child of that generation sees the same bytes at the same
  * address. Only fixed-size records of C11 atomics live here: no pointers,
  * no locks, so a child that dies mid-update leaves nothing inconsistent.
+ *
+ * What a worker holds (requests in flight, open tunnels) is counted in a
+ * share per worker slot that only that slot's worker writes, and readers
+ * add up the shares. A worker killed with requests in flight never counts
+ * them down; the master clears its shares when it reaps it
+ * (lb_shm_slot_clear), so no gauge stays up and least_conn does not starve
+ * a server after a crash. A single counter could not be repaired: nobody
+ * would know how much of it the dead worker held.
  */
 #ifndef LB_SHM_H
 #define LB_SHM_H
@@ -17,9 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/config.h"
-
-/* One backend server (struct lb_server, by its id). */
+/* One backend server (by the id the config gave it). */
 struct lb_shm_server {
 	_Atomic uint32_t up;	     /* active checks' verdict: 1 up, 0 down;
 					   starts at 1 */
@@ -28,7 +34,6 @@ struct lb_shm_server {
 					   INT64_MAX until the checker sees the
 					   server pass, now + 10 s when checks
 					   are off. 0: not passively down */
-	_Atomic uint32_t active;     /* requests in flight, every worker */
 	_Atomic uint64_t requests;   /* requests sent to it */
 	_Atomic uint64_t failures;   /* connect/send/receive failures */
 	_Atomic uint64_t bytes_in;   /* response bytes received */
@@ -38,7 +43,7 @@ struct lb_shm_server {
 #define LB_SHM_CODES   6  /* 1xx .. 5xx, and "other" */
 #define LB_SHM_BUCKETS 12 /* request duration histogram */
 
-/* One route (struct lb_route, by its id), plus one slot for "no route". */
+/* One route (by its id in the config), plus one slot for "no route". */
 struct lb_shm_route {
 	_Atomic uint64_t codes[LB_SHM_CODES];
 };
@@ -56,37 +61,67 @@ struct lb_shm {
 	_Atomic uint64_t      duration[LB_SHM_BUCKETS + 1]; /* +Inf last; not
 							   cumulative */
 	_Atomic uint64_t      duration_sum_us;
-	_Atomic uint32_t      tunnels; /* open upgrade tunnels, every
-					  worker */
+	uint32_t	      n_slots; /* worker slots, cfg->workers */
 	struct lb_shm_server *servers; /* into this segment */
 	struct lb_shm_route  *routes;  /* into this segment */
+	/*
+	 * Into this segment, one share per worker slot, written only by
+	 * that slot's worker (so a load and a store, no read-modify-write)
+	 * and cleared by the master when it dies: requests in flight to
+	 * each server, [slot * n_servers + server id] (a worker's shares
+	 * side by side), and open upgrade tunnels, [slot].
+	 */
+	_Atomic uint32_t *active;
+	_Atomic uint32_t *tunnels;
+	/*
+	 * [slot], into this segment: 1 while the slot has no worker that
+	 * accepts (it died; its replacement has not said it accepts yet),
+	 * so the others accept on its listening sockets. The master keeps
+	 * it and tells the workers when it changes.
+	 */
+	_Atomic uint32_t *vacant;
 };
 
 /* common/shm.c */
 
 /*
- * Map a zeroed segment for N_SERVERS servers and N_ROUTES routes (+1),
- * servers marked up. NULL with errno set on failure.
+ * Map a zeroed segment for N_SERVERS servers, N_ROUTES routes (+1) and
+ * N_SLOTS worker slots (at least 1), servers marked up. NULL with errno
+ * set on failure.
  */
-struct lb_shm *lb_shm_create(size_t n_servers, size_t n_routes);
+struct lb_shm *lb_shm_create(size_t n_servers, size_t n_routes, size_t n_slots);
 void	       lb_shm_destroy(struct lb_shm *);
 
 /*
- * A reload: copy into NEW (fresh from lb_shm_create for NEW_CFG) the
- * counters of OLD (serving OLD_CFG) that still mean the same thing, so
- * that no counter a scraper sees goes backwards. A route carries over when
- * a route of NEW_CFG has the same label; a server when it has the same
- * address in such a route (the k-th server with an address matches the
- * k-th). Carried: status counters (unrouted ones too), the histogram,
- * reload counts, and per server the request and failure counts and the
- * health state (active verdict, passive mark; a server whose new route
- * has no active checks starts up, its passive mark limited to
- * LB_SHM_PASSIVE_MS from now). Not carried: requests in flight (the old
- * workers still finish theirs), the workers gauge and the generation.
- * Counts the old workers add after this call are not seen by NEW.
+ * The worker of SLOT is gone (the master reaped it): what it had in
+ * flight is over. Only the master calls it, and only once the process is
+ * dead, so that nobody writes the shares meanwhile.
  */
-void lb_shm_carry_over(struct lb_shm *new, const struct lb_cfg *new_cfg,
-    const struct lb_shm *old, const struct lb_cfg *old_cfg);
+void lb_shm_slot_clear(struct lb_shm *, unsigned slot);
+/* Requests in flight to server ID, every worker's share added up. */
+uint32_t lb_shm_active(const struct lb_shm *, uint32_t id);
+/* Open upgrade tunnels, every worker's share added up. */
+uint32_t lb_shm_tunnels(const struct lb_shm *);
+
+/* Worker SLOT's share of the requests in flight to server ID. */
+static inline _Atomic uint32_t *
+lb_shm_active_share(struct lb_shm *shm, unsigned slot, uint32_t id)
+{
+	return &shm->active[(size_t)slot * shm->n_servers + id];
+}
+
+/*
+ * Add DELTA to a share. Only its own worker writes a share, so a relaxed
+ * load and store do: other processes read a whole value, old or new.
+ */
+static inline void
+lb_shm_share_add(_Atomic uint32_t *share, int delta)
+{
+	atomic_store_explicit(share,
+	    atomic_load_explicit(share, memory_order_relaxed) + (uint32_t)delta,
+	    memory_order_relaxed);
+}
+
 /* Record the master's reload counts (carried over by the next reload). */
 void lb_shm_set_reloads(struct lb_shm *, uint64_t ok, uint64_t failed);
 

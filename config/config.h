@@ -17,6 +17,7 @@
 #include <stdio.h>
 
 #include "common/addr.h"
+#include "common/log.h"
 #include "common/str.h"
 
 #define LB_ERRLEN 512 /* room for one error line */
@@ -34,14 +35,6 @@ enum lb_algo {
 	LB_ALGO_TWO_CHOICES,
 	LB_ALGO_IP_HASH,
 	LB_ALGO_CONSISTENT_HASH,
-};
-
-enum lb_loglevel {
-	LB_LOG_DEBUG = 0,
-	LB_LOG_INFO,
-	LB_LOG_NOTICE,
-	LB_LOG_WARN,
-	LB_LOG_ERROR,
 };
 
 struct lb_firewall {

@@ -10,6 +10,10 @@
  * slot 2 in generation 4 served, so a reload never resets a queued
  * connection. When the worker count shrinks, no socket is closed (its
  * queue would be lost with it): worker j of n serves slots j, j + n, ...
+ * Every worker holds all the sockets of its generation, though, and
+ * accepts on a dead sibling's until the replacement does (adopt() in
+ * worker/worker.c): the kernel keeps hashing connections to a socket
+ * nobody accepts on.
  */
 #include <sys/socket.h>
 

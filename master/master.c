@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -313,14 +314,15 @@ gen_new(struct lb_cfg *cfg)
 
 	if ((g = calloc(1, sizeof(*g))) == NULL)
 		return NULL;
-	if ((g->shm = lb_shm_create(cfg->n_servers, cfg->n_routes)) == NULL) {
+	if ((g->shm = lb_shm_create(cfg->n_servers, cfg->n_routes,
+		 cfg->workers)) == NULL) {
 		free(g);
 		return NULL;
 	}
 	g->id = ++M.gen_ids;
 	/* No counter a scraper sees may go backwards across a reload. */
 	if (M.cur != NULL)
-		lb_shm_carry_over(g->shm, cfg, M.cur->shm, M.cur->cfg);
+		lb_carry_over(g->shm, cfg, M.cur->shm, M.cur->cfg);
 	atomic_store(&g->shm->generation, g->id);
 	g->cfg = cfg;
 	return g;
@@ -372,6 +374,7 @@ child_main(struct gen *g, unsigned slot, bool checker, int ctl)
 	struct lb_listener   *admin = admin_of(g);
 	char		      err[LB_ERRLEN], name[32];
 	int		     *fds;
+	unsigned	     *owners;
 	size_t		      n = 0, cap = 0;
 	unsigned	      workers = g->cfg->workers;
 
@@ -409,22 +412,28 @@ child_main(struct gen *g, unsigned slot, bool checker, int ctl)
 	/*
 	 * Slots j, j + n, j + 2n ...: see master/listen.c. The addresses
 	 * are those of G's config: during a reload M.listeners holds the
-	 * next one's too.
+	 * next one's too. The worker keeps its siblings' sockets as well,
+	 * to accept on them while a sibling's slot is vacant (see adopt()
+	 * in worker/worker.c).
 	 */
 	for (size_t i = 0; i < M.n_listeners; i++)
 		if (cfg_listens_on(g->cfg, &M.listeners[i]))
 			cap += M.listeners[i].n_fds;
-	if ((fds = calloc(cap ? cap : 1, sizeof(*fds))) == NULL)
+	if ((fds = calloc(cap ? cap : 1, sizeof(*fds))) == NULL ||
+	    (owners = calloc(cap ? cap : 1, sizeof(*owners))) == NULL)
 		_exit(LB_EXIT_FATAL);
 	for (size_t i = 0; i < M.n_listeners; i++) {
 		struct lb_listener *l = &M.listeners[i];
-		bool		    mine = cfg_listens_on(g->cfg, l);
 
-		for (size_t s = 0; s < l->n_fds; s++) {
-			if (mine && (!l->reuseport || s % workers == slot))
-				fds[n++] = l->fds[s];
-			else
+		if (!cfg_listens_on(g->cfg, l)) {
+			for (size_t s = 0; s < l->n_fds; s++)
 				close(l->fds[s]);
+			continue;
+		}
+		for (size_t s = 0; s < l->n_fds; s++) {
+			owners[n] = l->reuseport ? (unsigned)(s % workers) :
+						   slot;
+			fds[n++] = l->fds[s];
 		}
 	}
 	/* While a reload moves the admin listener, one is the other's. */
@@ -444,6 +453,7 @@ child_main(struct gen *g, unsigned slot, bool checker, int ctl)
 	args.cfg = g->cfg;
 	args.shm = g->shm;
 	args.fds = fds;
+	args.owners = owners;
 	args.n_fds = n;
 	args.admin_fd = admin->n_fds > 0 ? admin->fds[0] : -1;
 	args.ctl_fd = ctl;
@@ -616,6 +626,28 @@ children_compact(void)
 	M.n_children = j;
 }
 
+/*
+ * Worker C's slot is VACANT (it died) or served again (its replacement
+ * accepts): tell the other workers of its generation, which accept on a
+ * vacant slot's listening sockets meanwhile (worker/worker.c, adopt).
+ */
+static void
+slot_vacant(struct child *c, bool vacant)
+{
+	struct lb_shm *shm = c->gen->shm;
+
+	if (c->slot >= shm->n_slots ||
+	    atomic_exchange(&shm->vacant[c->slot], vacant ? 1 : 0) ==
+		(vacant ? 1u : 0u))
+		return;
+	for (size_t i = 0; i < M.n_children; i++) {
+		struct child *o = &M.children[i];
+
+		if (o != c && o->gen == c->gen && !o->checker)
+			child_send(o, LB_CTL_SLOTS);
+	}
+}
+
 static void
 child_exited(struct child *c, int status)
 {
@@ -644,10 +676,19 @@ child_exited(struct child *c, int status)
 	c->ready = false;
 	g->children--;
 	gen_gauge(g);
+	/*
+	 * What it had in flight is over: a worker that was killed never
+	 * counted it down (common/shm.h). The checker's slot number is not
+	 * a worker's share.
+	 */
+	if (!c->checker)
+		lb_shm_slot_clear(g->shm, c->slot);
 	if (expected) {
 		c->respawn_at = 0;
 		return;
 	}
+	if (!c->checker)
+		slot_vacant(c, true);
 	/*
 	 * It says its config cannot run (a log it cannot open...): for a
 	 * generation that never served, respawning will not help. A reload
@@ -738,8 +779,11 @@ ctl_read(struct child *c)
 
 	while ((n = read(c->ctl, buf, sizeof(buf))) > 0)
 		for (ssize_t i = 0; i < n; i++)
-			if (buf[i] == LB_CTL_READY)
+			if (buf[i] == LB_CTL_READY) {
 				c->ready = true;
+				if (!c->checker)
+					slot_vacant(c, false);
+			}
 	if (n == 0) {
 		/* Exiting; SIGCHLD tells the rest. */
 		close(c->ctl);

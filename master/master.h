@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "common/addr.h"
+#include "common/shm.h"
 #include "config/config.h"
 
 /* One address the master listens on, with one socket per worker slot. */
@@ -38,6 +39,25 @@ lb_master_load(const char *file, struct lb_cfg **out, char *err, size_t errlen);
  * process exit status.
  */
 int lb_master_run(struct lb_cfg *cfg, bool foreground);
+
+/* master/carry.c */
+
+/*
+ * A reload: copy into NEW (fresh from lb_shm_create for NEW_CFG) the
+ * counters of OLD (serving OLD_CFG) that still mean the same thing, so
+ * that no counter a scraper sees goes backwards. A route carries over when
+ * a route of NEW_CFG has the same label; a server when it has the same
+ * address in such a route (the k-th server with an address matches the
+ * k-th). Carried: status counters (unrouted ones too), the histogram,
+ * reload counts, and per server the request and failure counts and the
+ * health state (active verdict, passive mark; a server whose new route
+ * has no active checks starts up, its passive mark limited to
+ * LB_SHM_PASSIVE_MS from now). Not carried: requests in flight (the old
+ * workers still finish theirs), the workers gauge and the generation.
+ * Counts the old workers add after this call are not seen by NEW.
+ */
+void lb_carry_over(struct lb_shm *new, const struct lb_cfg *new_cfg,
+    const struct lb_shm *old, const struct lb_cfg *old_cfg);
 
 /* master/listen.c */
 

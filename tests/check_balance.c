@@ -27,13 +27,15 @@
 #define NOW    100000 /* the tests' clock, in ms */
 #define SEED   42
 #define NONE   (-1) /* pick() found no server */
+#define SLOTS  3    /* worker slots: the fixture's upstream is slot 0 */
 
 /* One route of N servers, its shared records and one worker's upstream. */
 struct fixture {
 	struct lb_route	      route;
 	struct lb_server      srv[MAXSRV];
 	char		      names[MAXSRV][32];
-	struct lb_shm_server *shm; /* calloc'ed, like the master's slots */
+	struct lb_shm	     *seg; /* a generation's segment, SLOTS workers */
+	struct lb_shm_server *shm; /* seg->servers */
 	struct lb_upstream    up;
 };
 
@@ -61,25 +63,32 @@ fx_init(enum lb_algo algo, const unsigned *weights, const bool *backup,
 	fx.route.algorithm = algo;
 	fx.route.servers = fx.srv;
 	fx.route.n_servers = n;
-	fx.shm = calloc(n > 0 ? n : 1, sizeof(*fx.shm));
-	ck_assert_ptr_nonnull(fx.shm);
-	for (size_t i = 0; i < n; i++)
-		atomic_store(&fx.shm[i].up, 1);
-	ck_assert_int_eq(lb_upstream_init(&fx.up, &fx.route, fx.shm, SEED), 0);
+	fx.seg = lb_shm_create(n, 1, SLOTS);
+	ck_assert_ptr_nonnull(fx.seg);
+	fx.shm = fx.seg->servers;
+	ck_assert_int_eq(lb_upstream_init(&fx.up, &fx.route, fx.seg, 0, SEED),
+	    0);
 }
 
 static void
 fx_free(void)
 {
 	lb_upstream_fini(&fx.up);
-	free(fx.shm);
+	lb_shm_destroy(fx.seg);
 }
 
 /* The shared counters of server I, for readable assertion messages. */
 static uint64_t
 active_of(size_t i)
 {
-	return atomic_load(&fx.shm[i].active);
+	return lb_shm_active(fx.seg, (uint32_t)i);
+}
+
+/* Another worker (the last slot) has N requests in flight on server I. */
+static void
+set_active(size_t i, uint32_t n)
+{
+	atomic_store(lb_shm_active_share(fx.seg, SLOTS - 1, (uint32_t)i), n);
 }
 
 static uint64_t
@@ -212,16 +221,21 @@ END_TEST
 
 START_TEST(test_init_rejects_unknown_algorithm)
 {
-	struct lb_route	     route;
-	struct lb_upstream   up;
-	struct lb_shm_server shm[1];
+	struct lb_route	   route;
+	struct lb_upstream up;
+	struct lb_shm	  *shm = lb_shm_create(1, 1, 1);
 
 	memset(&route, 0, sizeof(route));
-	memset(shm, 0, sizeof(shm));
 	route.algorithm = (enum lb_algo)99;
 	errno = 0;
-	ck_assert_int_eq(lb_upstream_init(&up, &route, shm, SEED), -1);
+	ck_assert_int_eq(lb_upstream_init(&up, &route, shm, 0, SEED), -1);
 	ck_assert_int_eq(errno, EINVAL);
+	/* A slot the segment has no share for. */
+	route.algorithm = LB_ALGO_ROUND_ROBIN;
+	errno = 0;
+	ck_assert_int_eq(lb_upstream_init(&up, &route, shm, 1, SEED), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	lb_shm_destroy(shm);
 }
 END_TEST
 
@@ -362,21 +376,24 @@ END_TEST
 
 START_TEST(test_peers_use_the_shared_slot_of_their_server_id)
 {
-	struct lb_shm_server shm[8];
-	struct lb_upstream   up;
+	struct lb_shm	  *seg = lb_shm_create(8, 1, 2);
+	struct lb_upstream up;
 
-	memset(shm, 0, sizeof(shm));
 	fx_init(LB_ALGO_ROUND_ROBIN, NULL, NULL, 2);
 	fx.srv[0].id = 5;
 	fx.srv[1].id = 2;
-	atomic_store(&shm[5].up, 1);
-	ck_assert_int_eq(lb_upstream_init(&up, &fx.route, shm, SEED), 0);
-	ck_assert_ptr_eq(up.peers[0].st, &shm[5]);
-	ck_assert_ptr_eq(up.peers[1].st, &shm[2]);
+	atomic_store(&seg->servers[2].up, 0);
+	ck_assert_int_eq(lb_upstream_init(&up, &fx.route, seg, 1, SEED), 0);
+	ck_assert_ptr_eq(up.peers[0].st, &seg->servers[5]);
+	ck_assert_ptr_eq(up.peers[1].st, &seg->servers[2]);
+	ck_assert_ptr_eq(up.peers[0].mine, lb_shm_active_share(seg, 1, 5));
 	/* Slot 2 is down (up = 0): only server 0 is usable. */
 	ck_assert_int_eq(pick_hold(&up, NULL, NULL), 0);
-	ck_assert_uint_eq(atomic_load(&shm[5].active), 1);
+	ck_assert_uint_eq(lb_shm_active(seg, 5), 1);
+	ck_assert_uint_eq(atomic_load(lb_shm_active_share(seg, 1, 5)), 1);
+	ck_assert_uint_eq(atomic_load(lb_shm_active_share(seg, 0, 5)), 0);
 	lb_upstream_fini(&up);
+	lb_shm_destroy(seg);
 	fx_free();
 }
 END_TEST
@@ -462,12 +479,12 @@ END_TEST
 START_TEST(test_least_conn_prefers_fewest_active)
 {
 	fx_init(LB_ALGO_LEAST_CONN, NULL, NULL, 3);
-	atomic_store(&fx.shm[0].active, 5);
-	atomic_store(&fx.shm[1].active, 2);
-	atomic_store(&fx.shm[2].active, 7);
+	set_active(0, 5);
+	set_active(1, 2);
+	set_active(2, 7);
 	for (int k = 0; k < 10; k++)
 		ck_assert_int_eq(pick(NULL, NULL), 1);
-	atomic_store(&fx.shm[2].active, 1);
+	set_active(2, 1);
 	ck_assert_int_eq(pick(NULL, NULL), 2);
 	fx_free();
 }
@@ -479,11 +496,11 @@ START_TEST(test_least_conn_compares_active_per_weight)
 
 	fx_init(LB_ALGO_LEAST_CONN, w, NULL, 2);
 	/* 2/3 < 1/1 */
-	atomic_store(&fx.shm[0].active, 2);
-	atomic_store(&fx.shm[1].active, 1);
+	set_active(0, 2);
+	set_active(1, 1);
 	ck_assert_int_eq(pick(NULL, NULL), 0);
 	/* 4/3 > 1/1 */
-	atomic_store(&fx.shm[0].active, 4);
+	set_active(0, 4);
 	ck_assert_int_eq(pick(NULL, NULL), 1);
 	fx_free();
 }
@@ -520,7 +537,8 @@ START_TEST(test_least_conn_sees_other_workers_requests)
 	struct lb_upstream other;
 
 	fx_init(LB_ALGO_LEAST_CONN, NULL, NULL, 2);
-	ck_assert_int_eq(lb_upstream_init(&other, &fx.route, fx.shm, SEED + 1),
+	ck_assert_int_eq(lb_upstream_init(&other, &fx.route, fx.seg, 1,
+			     SEED + 1),
 	    0);
 	/* Another worker has a request in flight on server 0... */
 	ck_assert_int_eq(pick_hold(&other, NULL, NULL), 0);
@@ -529,6 +547,25 @@ START_TEST(test_least_conn_sees_other_workers_requests)
 	lb_upstream_done(&other, &other.peers[0], false);
 	ck_assert_int_eq(pick_hold(&fx.up, NULL, NULL), 0);
 	lb_upstream_fini(&other);
+	fx_free();
+}
+END_TEST
+
+START_TEST(test_least_conn_forgets_a_dead_workers_requests)
+{
+	fx_init(LB_ALGO_LEAST_CONN, NULL, NULL, 2);
+	/* Worker 1 has three requests on server 0, then is killed... */
+	for (int k = 0; k < 3; k++)
+		lb_shm_share_add(lb_shm_active_share(fx.seg, 1, 0), 1);
+	ck_assert_int_eq(pick_hold(&fx.up, NULL, NULL), 1);
+	ck_assert_int_eq(pick_hold(&fx.up, NULL, NULL), 1);
+	ck_assert_int_eq(pick_hold(&fx.up, NULL, NULL), 1);
+	/* ...and the master reaps it: its requests are over. */
+	lb_shm_slot_clear(fx.seg, 1);
+	ck_assert_uint_eq(active_of(0), 0);
+	ck_assert_uint_eq(active_of(1), 3);
+	ck_assert_int_eq(pick_hold(&fx.up, NULL, NULL), 0);
+	ck_assert_int_eq(pick_hold(&fx.up, NULL, NULL), 0);
 	fx_free();
 }
 END_TEST
@@ -567,9 +604,9 @@ START_TEST(test_random_is_deterministic_for_a_seed)
 	int		   differ = 0, x, y, z;
 
 	fx_init(LB_ALGO_RANDOM, NULL, NULL, 8);
-	ck_assert_int_eq(lb_upstream_init(&a, &fx.route, fx.shm, 7), 0);
-	ck_assert_int_eq(lb_upstream_init(&b, &fx.route, fx.shm, 7), 0);
-	ck_assert_int_eq(lb_upstream_init(&c, &fx.route, fx.shm, 8), 0);
+	ck_assert_int_eq(lb_upstream_init(&a, &fx.route, fx.seg, 0, 7), 0);
+	ck_assert_int_eq(lb_upstream_init(&b, &fx.route, fx.seg, 0, 7), 0);
+	ck_assert_int_eq(lb_upstream_init(&c, &fx.route, fx.seg, 0, 8), 0);
 	for (int k = 0; k < 100; k++) {
 		x = pick_hold(&a, NULL, NULL);
 		y = pick_hold(&b, NULL, NULL);
@@ -596,7 +633,7 @@ START_TEST(test_two_choices_never_takes_the_busiest)
 	size_t n[3] = { 0 };
 
 	fx_init(LB_ALGO_TWO_CHOICES, NULL, NULL, 3);
-	atomic_store(&fx.shm[0].active, 10);
+	set_active(0, 10);
 	for (int k = 0; k < 3000; k++)
 		n[pick(NULL, NULL)]++;
 	/* Its two candidates are distinct, so the busy one always loses. */
@@ -794,7 +831,7 @@ START_TEST(test_consistent_hash_added_server_takes_only_its_share)
 
 	fx_init(LB_ALGO_CONSISTENT_HASH, NULL, NULL, 11);
 	fx.route.n_servers = 10;
-	ck_assert_int_eq(lb_upstream_init(&ten, &fx.route, fx.shm, SEED), 0);
+	ck_assert_int_eq(lb_upstream_init(&ten, &fx.route, fx.seg, 0, SEED), 0);
 	fx.route.n_servers = 11;
 	for (uint32_t c = 0; c < 50000; c++) {
 		struct sockaddr_in sin = client_v4(0x0a000000 + c, 1);
@@ -866,6 +903,7 @@ balance_suite(void)
 	tcase_add_test(tc, test_least_conn_holds_load_in_proportion_to_weight);
 	tcase_add_test(tc, test_least_conn_breaks_ties_by_weighted_round_robin);
 	tcase_add_test(tc, test_least_conn_sees_other_workers_requests);
+	tcase_add_test(tc, test_least_conn_forgets_a_dead_workers_requests);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("random");

@@ -1,6 +1,6 @@
 /*
- * tests/check_shm.c -- the shared segment: the latency histogram and what
- * a reload carries over from one generation's segment to the next.
+ * tests/check_shm.c -- the shared segment: its records and the latency
+ * histogram. What a reload carries over is tests/check_carry.c.
  */
 #include <stdatomic.h>
 #include <stdint.h>
@@ -10,7 +10,6 @@
 #include <check.h>
 
 #include "common/shm.h"
-#include "config/config.h"
 
 /* Plain reads, so that a failed assertion reads as the field. */
 static uint64_t
@@ -31,63 +30,11 @@ ldi64(const _Atomic int64_t *v)
 	return atomic_load(v);
 }
 
-static struct lb_cfg *
-cfg_from(const char *yaml)
-{
-	struct lb_cfg *cfg;
-	char	       err[LB_ERRLEN];
-
-	if (lb_cfg_load_string("test.yaml", yaml, strlen(yaml), &cfg, err,
-		sizeof(err)) == -1)
-		ck_abort_msg("config: %s", err);
-	return cfg;
-}
-
-static struct lb_shm *
-shm_for(const struct lb_cfg *cfg)
-{
-	struct lb_shm *shm;
-
-	shm = lb_shm_create(cfg->n_servers, cfg->n_routes);
-	ck_assert_ptr_nonnull(shm);
-	return shm;
-}
-
-/* The route labelled LABEL, and its server with address ADDR. */
-static const struct lb_route *
-route(const struct lb_cfg *cfg, const char *label)
-{
-	for (size_t i = 0; i < cfg->n_routes; i++)
-		if (strcmp(cfg->routes[i].label, label) == 0)
-			return &cfg->routes[i];
-	ck_abort_msg("no route %s", label);
-	return NULL;
-}
-
-static struct lb_shm_server *
-srv(struct lb_shm *shm, const struct lb_cfg *cfg, const char *label,
-    const char *addr)
-{
-	const struct lb_route *r = route(cfg, label);
-
-	for (size_t i = 0; i < r->n_servers; i++)
-		if (strcmp(r->servers[i].addrstr, addr) == 0)
-			return &shm->servers[r->servers[i].id];
-	ck_abort_msg("no server %s in %s", addr, label);
-	return NULL;
-}
-
-static struct lb_shm_route *
-rt(struct lb_shm *shm, const struct lb_cfg *cfg, const char *label)
-{
-	return &shm->routes[route(cfg, label)->id];
-}
-
 /* ------------------------------------------------------------ basics */
 
 START_TEST(test_create_starts_servers_up_and_counters_at_zero)
 {
-	struct lb_shm *shm = lb_shm_create(3, 2);
+	struct lb_shm *shm = lb_shm_create(3, 2, 4);
 
 	ck_assert_ptr_nonnull(shm);
 	ck_assert_uint_eq(shm->n_servers, 3);
@@ -104,13 +51,63 @@ START_TEST(test_create_starts_servers_up_and_counters_at_zero)
 	ck_assert_uint_eq(ld32(&shm->workers), 0);
 	ck_assert_uint_eq(ld32(&shm->generation), 0);
 	ck_assert_uint_eq(ld64(&shm->reloads_ok), 0);
+	ck_assert_uint_eq(shm->n_slots, 4);
+	for (unsigned w = 0; w < 4; w++)
+		for (uint32_t i = 0; i < 3; i++)
+			ck_assert_uint_eq(ld32(lb_shm_active_share(shm, w, i)),
+			    0);
+	ck_assert_uint_eq(lb_shm_tunnels(shm), 0);
+	lb_shm_destroy(shm);
+}
+END_TEST
+
+/* ------------------------------------------------------------ shares */
+
+START_TEST(test_active_adds_up_every_workers_share)
+{
+	struct lb_shm *shm = lb_shm_create(3, 1, 4);
+
+	lb_shm_share_add(lb_shm_active_share(shm, 0, 1), 1);
+	lb_shm_share_add(lb_shm_active_share(shm, 3, 1), 1);
+	lb_shm_share_add(lb_shm_active_share(shm, 3, 1), 1);
+	lb_shm_share_add(lb_shm_active_share(shm, 2, 2), 1);
+	ck_assert_uint_eq(lb_shm_active(shm, 0), 0);
+	ck_assert_uint_eq(lb_shm_active(shm, 1), 3);
+	ck_assert_uint_eq(lb_shm_active(shm, 2), 1);
+	lb_shm_share_add(lb_shm_active_share(shm, 3, 1), -1);
+	ck_assert_uint_eq(lb_shm_active(shm, 1), 2);
+	lb_shm_share_add(&shm->tunnels[1], 1);
+	lb_shm_share_add(&shm->tunnels[2], 1);
+	ck_assert_uint_eq(lb_shm_tunnels(shm), 2);
+	lb_shm_destroy(shm);
+}
+END_TEST
+
+START_TEST(test_slot_clear_forgets_only_that_workers_share)
+{
+	struct lb_shm *shm = lb_shm_create(2, 1, 3);
+
+	for (unsigned w = 0; w < 3; w++) {
+		lb_shm_share_add(lb_shm_active_share(shm, w, 0), 2);
+		lb_shm_share_add(lb_shm_active_share(shm, w, 1), 1);
+		lb_shm_share_add(&shm->tunnels[w], 1);
+	}
+	/* Worker 1 was killed with its requests in flight. */
+	lb_shm_slot_clear(shm, 1);
+	ck_assert_uint_eq(lb_shm_active(shm, 0), 4);
+	ck_assert_uint_eq(lb_shm_active(shm, 1), 2);
+	ck_assert_uint_eq(ld32(lb_shm_active_share(shm, 1, 0)), 0);
+	ck_assert_uint_eq(lb_shm_tunnels(shm), 2);
+	/* A slot the segment does not have: nothing happens. */
+	lb_shm_slot_clear(shm, 3);
+	ck_assert_uint_eq(lb_shm_active(shm, 0), 4);
 	lb_shm_destroy(shm);
 }
 END_TEST
 
 START_TEST(test_server_usable_needs_up_and_no_passive_mark)
 {
-	struct lb_shm	     *shm = lb_shm_create(1, 1);
+	struct lb_shm	     *shm = lb_shm_create(1, 1, 1);
 	struct lb_shm_server *st = &shm->servers[0];
 
 	ck_assert(lb_shm_server_usable(st, 1000));
@@ -148,7 +145,7 @@ static const struct {
 
 START_TEST(test_observe_counts_each_duration_in_its_bucket)
 {
-	struct lb_shm *shm = lb_shm_create(0, 0);
+	struct lb_shm *shm = lb_shm_create(0, 0, 1);
 	int64_t	       us = observe_cases[_i].us;
 
 	lb_shm_observe(shm, us);
@@ -172,7 +169,7 @@ END_TEST
 
 START_TEST(test_histogram_is_cumulative_and_ends_with_the_count)
 {
-	struct lb_shm *shm = lb_shm_create(0, 0);
+	struct lb_shm *shm = lb_shm_create(0, 0, 1);
 	uint64_t       cum[LB_SHM_BUCKETS + 1], sum;
 
 	lb_shm_observe(shm, 500);     /* bucket 0 */
@@ -194,7 +191,7 @@ END_TEST
 
 START_TEST(test_empty_histogram_is_all_zero)
 {
-	struct lb_shm *shm = lb_shm_create(0, 0);
+	struct lb_shm *shm = lb_shm_create(0, 0, 1);
 	uint64_t       cum[LB_SHM_BUCKETS + 1], sum = 1;
 
 	ck_assert_uint_eq(lb_shm_histogram(shm, cum, &sum), 0);
@@ -202,257 +199,6 @@ START_TEST(test_empty_histogram_is_all_zero)
 	for (size_t i = 0; i <= LB_SHM_BUCKETS; i++)
 		ck_assert_uint_eq(cum[i], 0);
 	lb_shm_destroy(shm);
-}
-END_TEST
-
-/* -------------------------------------------------------- carry-over */
-
-static const char old_yaml[] = "hosts:\n"
-			       "  - host: a.com\n"
-			       "    servers: [127.0.0.1:1001, 127.0.0.1:1002]\n"
-			       "  - host: b.com\n"
-			       "    servers: [127.0.0.1:1003]\n"
-			       "  - host: gone.com\n"
-			       "    servers: [127.0.0.1:1001]\n";
-
-/* Reordered, one server moved away, one added, one route gone, one new. */
-static const char new_yaml[] = "hosts:\n"
-			       "  - host: new.com\n"
-			       "    servers: [127.0.0.1:1001]\n"
-			       "  - host: b.com\n"
-			       "    servers: [127.0.0.1:1004, 127.0.0.1:1003]\n"
-			       "  - host: a.com\n"
-			       "    servers: [127.0.0.1:1002]\n";
-
-START_TEST(test_carry_over_keeps_counters_of_what_survives)
-{
-	struct lb_cfg *oc = cfg_from(old_yaml), *nc = cfg_from(new_yaml);
-	struct lb_shm *os = shm_for(oc), *ns = shm_for(nc);
-
-	atomic_store(&srv(os, oc, "a.com", "127.0.0.1:1001")->requests, 11);
-	atomic_store(&srv(os, oc, "a.com", "127.0.0.1:1002")->requests, 12);
-	atomic_store(&srv(os, oc, "a.com", "127.0.0.1:1002")->failures, 2);
-	atomic_store(&srv(os, oc, "b.com", "127.0.0.1:1003")->requests, 13);
-	atomic_store(&srv(os, oc, "gone.com", "127.0.0.1:1001")->requests, 99);
-	atomic_store(&rt(os, oc, "a.com")->codes[1], 20);
-	atomic_store(&rt(os, oc, "b.com")->codes[4], 5);
-	atomic_store(&rt(os, oc, "gone.com")->codes[1], 77);
-
-	lb_shm_carry_over(ns, nc, os, oc);
-
-	/* Same route label and same address: the numbers go on. */
-	ck_assert_uint_eq(ld64(&srv(ns, nc, "a.com", "127.0.0.1:1002")
-				    ->requests),
-	    12);
-	ck_assert_uint_eq(ld64(&srv(ns, nc, "a.com", "127.0.0.1:1002")
-				    ->failures),
-	    2);
-	ck_assert_uint_eq(ld64(&srv(ns, nc, "b.com", "127.0.0.1:1003")
-				    ->requests),
-	    13);
-	ck_assert_uint_eq(ld64(&rt(ns, nc, "a.com")->codes[1]), 20);
-	ck_assert_uint_eq(ld64(&rt(ns, nc, "b.com")->codes[4]), 5);
-	/* New servers and routes start from zero... */
-	ck_assert_uint_eq(ld64(&srv(ns, nc, "b.com", "127.0.0.1:1004")
-				    ->requests),
-	    0);
-	ck_assert_uint_eq(ld64(&rt(ns, nc, "new.com")->codes[1]), 0);
-	/* ...even when the address was in another route before. */
-	ck_assert_uint_eq(ld64(&srv(ns, nc, "new.com", "127.0.0.1:1001")
-				    ->requests),
-	    0);
-
-	lb_shm_destroy(os);
-	lb_shm_destroy(ns);
-	lb_cfg_free(oc);
-	lb_cfg_free(nc);
-}
-END_TEST
-
-START_TEST(test_carry_over_adds_to_what_the_new_generation_counted)
-{
-	struct lb_cfg *oc = cfg_from(old_yaml), *nc = cfg_from(new_yaml);
-	struct lb_shm *os = shm_for(oc), *ns = shm_for(nc);
-
-	atomic_store(&srv(os, oc, "b.com", "127.0.0.1:1003")->requests, 13);
-	atomic_store(&srv(ns, nc, "b.com", "127.0.0.1:1003")->requests, 2);
-	lb_shm_carry_over(ns, nc, os, oc);
-	ck_assert_uint_eq(ld64(&srv(ns, nc, "b.com", "127.0.0.1:1003")
-				    ->requests),
-	    15);
-	lb_shm_destroy(os);
-	lb_shm_destroy(ns);
-	lb_cfg_free(oc);
-	lb_cfg_free(nc);
-}
-END_TEST
-
-START_TEST(test_carry_over_keeps_unrouted_histogram_and_reloads)
-{
-	struct lb_cfg *oc = cfg_from(old_yaml), *nc = cfg_from(new_yaml);
-	struct lb_shm *os = shm_for(oc), *ns = shm_for(nc);
-	uint64_t       cum[LB_SHM_BUCKETS + 1], sum;
-
-	atomic_store(&os->routes[os->n_routes].codes[3], 7);
-	lb_shm_observe(os, 3000);
-	lb_shm_observe(os, 7000000);
-	lb_shm_set_reloads(os, 4, 2);
-	atomic_store(&os->workers, 8);
-	atomic_store(&os->generation, 6);
-
-	lb_shm_carry_over(ns, nc, os, oc);
-
-	ck_assert_uint_eq(ld64(&ns->routes[ns->n_routes].codes[3]), 7);
-	ck_assert_uint_eq(lb_shm_histogram(ns, cum, &sum), 2);
-	ck_assert_uint_eq(sum, 7003000);
-	ck_assert_uint_eq(cum[1], 0);
-	ck_assert_uint_eq(cum[2], 1);
-	ck_assert_uint_eq(ld64(&ns->reloads_ok), 4);
-	ck_assert_uint_eq(ld64(&ns->reloads_failed), 2);
-	/* The master's to set, for the new generation. */
-	ck_assert_uint_eq(ld32(&ns->workers), 0);
-	ck_assert_uint_eq(ld32(&ns->generation), 0);
-	lb_shm_destroy(os);
-	lb_shm_destroy(ns);
-	lb_cfg_free(oc);
-	lb_cfg_free(nc);
-}
-END_TEST
-
-START_TEST(test_carry_over_leaves_requests_in_flight_behind)
-{
-	struct lb_cfg *oc = cfg_from(old_yaml), *nc = cfg_from(new_yaml);
-	struct lb_shm *os = shm_for(oc), *ns = shm_for(nc);
-
-	/* The old workers finish those and count them down in OLD. */
-	atomic_store(&srv(os, oc, "b.com", "127.0.0.1:1003")->active, 3);
-	lb_shm_carry_over(ns, nc, os, oc);
-	ck_assert_uint_eq(ld32(&srv(ns, nc, "b.com", "127.0.0.1:1003")->active),
-	    0);
-	lb_shm_destroy(os);
-	lb_shm_destroy(ns);
-	lb_cfg_free(oc);
-	lb_cfg_free(nc);
-}
-END_TEST
-
-START_TEST(test_carry_over_keeps_health_where_checks_go_on)
-{
-	static const char
-			      off_yaml[] = "hosts:\n"
-					   "  - host: a.com\n"
-					   "    servers: [127.0.0.1:1001, 127.0.0.1:1002]\n"
-					   "  - host: b.com\n"
-					   "    health_check: off\n"
-					   "    servers: [127.0.0.1:1003]\n";
-	struct lb_cfg	     *oc = cfg_from(old_yaml), *nc = cfg_from(off_yaml);
-	struct lb_shm	     *os = shm_for(oc), *ns = shm_for(nc);
-	struct lb_shm_server *st;
-	int64_t		      before = lb_now_ms();
-
-	atomic_store(&srv(os, oc, "a.com", "127.0.0.1:1001")->up, 0);
-	atomic_store(&srv(os, oc, "a.com", "127.0.0.1:1002")->down_until,
-	    INT64_MAX);
-	atomic_store(&srv(os, oc, "b.com", "127.0.0.1:1003")->up, 0);
-	atomic_store(&srv(os, oc, "b.com", "127.0.0.1:1003")->down_until,
-	    INT64_MAX);
-
-	lb_shm_carry_over(ns, nc, os, oc);
-
-	/* Checked before and after: the new checker goes on from there. */
-	st = srv(ns, nc, "a.com", "127.0.0.1:1001");
-	ck_assert_uint_eq(ld32(&st->up), 0);
-	st = srv(ns, nc, "a.com", "127.0.0.1:1002");
-	ck_assert_uint_eq(ld32(&st->up), 1);
-	ck_assert_int_eq(ldi64(&st->down_until), INT64_MAX);
-	/* No checks any more: up, and a passive mark that runs out. */
-	st = srv(ns, nc, "b.com", "127.0.0.1:1003");
-	ck_assert_uint_eq(ld32(&st->up), 1);
-	ck_assert_int_ge(ldi64(&st->down_until), before);
-	ck_assert_int_le(ldi64(&st->down_until),
-	    lb_now_ms() + LB_SHM_PASSIVE_MS);
-	lb_shm_destroy(os);
-	lb_shm_destroy(ns);
-	lb_cfg_free(oc);
-	lb_cfg_free(nc);
-}
-END_TEST
-
-START_TEST(test_carry_over_matches_a_repeated_address_in_order)
-{
-	static const char yaml[] =
-	    "hosts:\n"
-	    "  - host: a.com\n"
-	    "    servers: [127.0.0.1:1001, 127.0.0.1:1002, 127.0.0.1:1001]\n";
-	static const char
-			       moved[] = "hosts:\n"
-					 "  - host: a.com\n"
-					 "    servers: [127.0.0.1:1001, 127.0.0.1:1001]\n";
-	struct lb_cfg	      *oc = cfg_from(yaml), *nc = cfg_from(moved);
-	struct lb_shm	      *os = shm_for(oc), *ns = shm_for(nc);
-	const struct lb_route *o = route(oc, "a.com"), *n = route(nc, "a.com");
-
-	atomic_store(&os->servers[o->servers[0].id].requests, 5);
-	atomic_store(&os->servers[o->servers[2].id].requests, 7);
-	lb_shm_carry_over(ns, nc, os, oc);
-	ck_assert_uint_eq(ld64(&ns->servers[n->servers[0].id].requests), 5);
-	ck_assert_uint_eq(ld64(&ns->servers[n->servers[1].id].requests), 7);
-	lb_shm_destroy(os);
-	lb_shm_destroy(ns);
-	lb_cfg_free(oc);
-	lb_cfg_free(nc);
-}
-END_TEST
-
-START_TEST(test_carry_over_matches_paths_and_many_routes)
-{
-	struct lb_buf  ob, nb;
-	struct lb_cfg *oc, *nc;
-	struct lb_shm *os, *ns;
-	char	       label[32];
-
-	/* 200 routes, reversed: the lookup must not rely on the order. */
-	lb_buf_init(&ob);
-	lb_buf_init(&nb);
-	lb_buf_adds(&ob, "paths:\n");
-	lb_buf_adds(&nb, "paths:\n");
-	for (int i = 0; i < 200; i++) {
-		lb_buf_printf(&ob,
-		    "  - path: /p%d\n    servers: "
-		    "[127.0.0.1:%d]\n",
-		    i, 2000 + i);
-		lb_buf_printf(&nb,
-		    "  - path: /p%d\n    servers: "
-		    "[127.0.0.1:%d]\n",
-		    199 - i, 2000 + 199 - i);
-	}
-	oc = cfg_from(lb_buf_cstr(&ob));
-	nc = cfg_from(lb_buf_cstr(&nb));
-	os = shm_for(oc);
-	ns = shm_for(nc);
-	for (int i = 0; i < 200; i++) {
-		lb_snprintf(label, sizeof(label), "/p%d", i);
-		atomic_store(&rt(os, oc, label)->codes[1], (uint64_t)i + 1);
-		atomic_store(&os->servers[route(oc, label)->servers[0].id]
-				  .requests,
-		    (uint64_t)i + 1000);
-	}
-	lb_shm_carry_over(ns, nc, os, oc);
-	for (int i = 0; i < 200; i++) {
-		lb_snprintf(label, sizeof(label), "/p%d", i);
-		ck_assert_uint_eq(ld64(&rt(ns, nc, label)->codes[1]),
-		    (uint64_t)i + 1);
-		ck_assert_uint_eq(ld64(&ns->servers
-					    [route(nc, label)->servers[0].id]
-						.requests),
-		    (uint64_t)i + 1000);
-	}
-	lb_buf_free(&ob);
-	lb_buf_free(&nb);
-	lb_shm_destroy(os);
-	lb_shm_destroy(ns);
-	lb_cfg_free(oc);
-	lb_cfg_free(nc);
 }
 END_TEST
 
@@ -467,6 +213,11 @@ shm_suite(void)
 	tcase_add_test(tc, test_server_usable_needs_up_and_no_passive_mark);
 	suite_add_tcase(s, tc);
 
+	tc = tcase_create("shares");
+	tcase_add_test(tc, test_active_adds_up_every_workers_share);
+	tcase_add_test(tc, test_slot_clear_forgets_only_that_workers_share);
+	suite_add_tcase(s, tc);
+
 	tc = tcase_create("histogram");
 	tcase_add_loop_test(tc, test_observe_counts_each_duration_in_its_bucket,
 	    0, sizeof(observe_cases) / sizeof(observe_cases[0]));
@@ -476,17 +227,6 @@ shm_suite(void)
 	tcase_add_test(tc, test_empty_histogram_is_all_zero);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("carry_over");
-	tcase_add_test(tc, test_carry_over_keeps_counters_of_what_survives);
-	tcase_add_test(tc,
-	    test_carry_over_adds_to_what_the_new_generation_counted);
-	tcase_add_test(tc,
-	    test_carry_over_keeps_unrouted_histogram_and_reloads);
-	tcase_add_test(tc, test_carry_over_leaves_requests_in_flight_behind);
-	tcase_add_test(tc, test_carry_over_keeps_health_where_checks_go_on);
-	tcase_add_test(tc, test_carry_over_matches_a_repeated_address_in_order);
-	tcase_add_test(tc, test_carry_over_matches_paths_and_many_routes);
-	suite_add_tcase(s, tc);
 	return s;
 }
 

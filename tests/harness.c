@@ -64,7 +64,7 @@ static struct {
 	size_t	    caparena;
 	struct proc procs[MAX_PROCS];
 	int	    nprocs;
-	unsigned    ports[MAX_PORTS]; /* lbt_free_port's answers */
+	int	    port_fds[MAX_PORTS]; /* lbt_free_port's reservations */
 	int	    nports;
 	int	    nlbmaster;
 	int	    nportfile;
@@ -211,6 +211,10 @@ lbt_teardown(void)
 	struct proc *p;
 	int	     i, st;
 
+	/* The reserved ports: nothing of the test needs them any more. */
+	for (i = 0; i < t.nports; i++)
+		close(t.port_fds[i]);
+	t.nports = 0;
 	/* Stop what the test left running, then say so: it must not. */
 	for (i = 0; i < t.nprocs; i++) {
 		p = &t.procs[i];
@@ -349,25 +353,25 @@ lbt_wait_for(bool (*cond)(void *), void *arg, int timeout_ms)
 
 /* ------------------------------------------------------------ ports */
 
+/*
+ * Bind 127.0.0.1:PORT (0: any) with SO_REUSEADDR; *GOT is the port. With
+ * KEEP the socket is returned, bound and not listening; else it is closed
+ * and 0 returned. -1 if the bind fails.
+ *
+ * SO_REUSEADDR for a fixed port: one whose last connection is in
+ * TIME_WAIT, or that a test reserved (lbt_free_port), is free for a
+ * server, which binds with SO_REUSEADDR as lbmaster and the origin do.
+ */
 static int
-bind_loopback(unsigned port, unsigned *got)
+bind_loopback(unsigned port, unsigned *got, bool keep)
 {
 	struct sockaddr_in sin;
 	socklen_t	   sl = sizeof(sin);
-	int		   fd, rc = -1;
+	int		   fd, on = 1, rc = -1;
 
 	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		return -1;
-	/*
-	 * A fixed port whose last connection is in TIME_WAIT is free for a
-	 * server, which binds with SO_REUSEADDR as lbmaster and the origin
-	 * do: probe it the same way.
-	 */
-	if (port != 0) {
-		int on = 1;
-
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -377,33 +381,34 @@ bind_loopback(unsigned port, unsigned *got)
 		*got = ntohs(sin.sin_port);
 		rc = 0;
 	}
+	if (keep && rc == 0)
+		return fd;
 	close(fd);
 	return rc;
 }
 
+/*
+ * A port chosen and then closed can be taken by anybody before the test
+ * uses it: most often by an outgoing connection of the test's own
+ * lbmaster or health checker, whose local port the kernel picks from the
+ * same range. So the port stays bound here, not listening, with
+ * SO_REUSEADDR, until the test's teardown. Linux lets a server that binds
+ * with SO_REUSEADDR too (lbmaster, the origin) bind it and listen, while
+ * neither bind(0) nor connect() hands out a port that has a socket bound
+ * to it; and a connection to it is refused while nobody listens.
+ */
 unsigned
 lbt_free_port(void)
 {
 	unsigned port;
-	int	 i, tries;
-	bool	 seen;
+	int	 fd;
 
-	/* Never the same port twice in one test: the kernel may offer a
-	 * port again as soon as it is closed. */
-	for (tries = 0; tries < 100; tries++) {
-		if (bind_loopback(0, &port) == -1)
-			die("harness: bind 127.0.0.1:0: %s", strerror(errno));
-		seen = false;
-		for (i = 0; i < t.nports; i++)
-			if (t.ports[i] == port)
-				seen = true;
-		if (seen)
-			continue;
-		if (t.nports < MAX_PORTS)
-			t.ports[t.nports++] = port;
-		return port;
-	}
-	die("harness: no new free port after 100 tries");
+	if (t.nports >= MAX_PORTS)
+		die("harness: more than %d ports in one test", MAX_PORTS);
+	if ((fd = bind_loopback(0, &port, true)) == -1)
+		die("harness: bind 127.0.0.1:0: %s", strerror(errno));
+	t.port_fds[t.nports++] = fd;
+	return port;
 }
 
 bool
@@ -411,7 +416,27 @@ lbt_port_is_free(unsigned port)
 {
 	unsigned got;
 
-	return bind_loopback(port, &got) == 0;
+	return bind_loopback(port, &got, false) == 0;
+}
+
+int
+lbt_hold_port(unsigned *port)
+{
+	struct sockaddr_in sin;
+	int		   fd, on = 1;
+
+	*port = lbt_free_port();
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((uint16_t)*port);
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1 ||
+	    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	    listen(fd, 8) == -1)
+		die("harness: listening on 127.0.0.1:%u: %s", *port,
+		    strerror(errno));
+	return fd;
 }
 
 bool

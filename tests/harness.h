@@ -83,9 +83,19 @@ bool lbt_wait_for(bool (*cond)(void *), void *arg, int timeout_ms);
 
 /* ------------------------------------------------------------ ports */
 
-/* A port that was free on 127.0.0.1 a moment ago (bind :0, read, close). */
+/*
+ * A port of 127.0.0.1 reserved for the test until its teardown: a server
+ * that binds it with SO_REUSEADDR (lbmaster, the origin) can, and nobody
+ * else's bind(0) or connect() takes it meanwhile. A connection to it is
+ * refused until a server listens.
+ */
 unsigned lbt_free_port(void);
-/* Whether 127.0.0.1:PORT can be bound right now. */
+/*
+ * A socket listening on a fresh port of 127.0.0.1 (the port in *PORT), to
+ * hold an address that lbmaster must find taken. The caller closes it.
+ */
+int lbt_hold_port(unsigned *port);
+/* Whether 127.0.0.1:PORT can be bound by a server right now. */
 bool lbt_port_is_free(unsigned port);
 /* Whether HOST:PORT accepts a TCP connection (HOST numeric or a name). */
 bool lbt_port_accepts(const char *host, unsigned port);

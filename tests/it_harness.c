@@ -647,6 +647,52 @@ START_TEST(test_origin_and_client_on_other_loopback_addresses)
 }
 END_TEST
 
+/* Bind 127.0.0.1:PORT as connect() binds its local port: no SO_REUSEADDR. */
+static bool
+plain_bind(unsigned port)
+{
+	struct sockaddr_in sin;
+	int		   fd;
+	bool		   ok;
+
+	ck_assert_int_ne(fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0),
+	    -1);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((uint16_t)port);
+	ok = bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
+	close(fd);
+	return ok;
+}
+
+/*
+ * A port from lbt_free_port is held from its choice to the end of the
+ * test: no other socket takes it (an outgoing connection of lbmaster or
+ * its health checker once did, and an origin could not start on it),
+ * yet a server binds it, and a connection to it is refused until then.
+ */
+START_TEST(test_free_port_is_held_until_the_test_ends)
+{
+	unsigned port = lbt_free_port(), again;
+	pid_t	 pid;
+
+	ck_assert_msg(!plain_bind(port), "port %u is not held", port);
+	ck_assert(!lbt_port_accepts("127.0.0.1", port));
+	ck_assert(lbt_port_is_free(port));
+	/* Never handed out twice. */
+	for (int i = 0; i < 50; i++)
+		ck_assert_uint_ne(again = lbt_free_port(), port);
+	pid = lbt_origin_start("mango", &port, NULL);
+	ck_assert(lbt_port_accepts("127.0.0.1", port));
+	ck_assert_int_eq(lbt_stop(pid), 0);
+	/* Still held for a server that starts again. */
+	ck_assert(!plain_bind(port));
+	pid = lbt_origin_start("mango", &port, NULL);
+	ck_assert_int_eq(lbt_stop(pid), 0);
+}
+END_TEST
+
 START_TEST(test_origin_on_a_fixed_port_and_ipv6)
 {
 	static const char req[] = "GET / HTTP/1.0\r\n\r\n";
@@ -779,6 +825,7 @@ harness_suite(void)
 	tcase_add_test(tc, test_idle_close_closes_keep_alive_connections);
 	tcase_add_test(tc, test_origin_and_client_on_other_loopback_addresses);
 	tcase_add_test(tc, test_origin_on_a_fixed_port_and_ipv6);
+	tcase_add_test(tc, test_free_port_is_held_until_the_test_ends);
 	suite_add_tcase(s, tc);
 
 	tc = lbt_tcase("harness");

@@ -49,24 +49,6 @@ first_line(const char *s)
 	return lbt_fmt("%.*s", (int)strcspn(s, "\n"), s);
 }
 
-/* A socket listening on a fresh port of 127.0.0.1; the port in *PORT. */
-static int
-hold_port(unsigned *port)
-{
-	struct sockaddr_in sin;
-	int		   fd;
-
-	*port = lbt_free_port();
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons((uint16_t)*port);
-	ck_assert_int_ne(fd = socket(AF_INET, SOCK_STREAM, 0), -1);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(listen(fd, 8), 0);
-	return fd;
-}
-
 /* ------------------------------------------------------- -t, -T, -V */
 
 START_TEST(test_t_accepts_a_good_file)
@@ -308,7 +290,7 @@ START_TEST(test_bind_failure_exits_1_naming_the_address)
 	unsigned    port;
 	const char *cfg, *log;
 	pid_t	    lb;
-	int	    fd = hold_port(&port);
+	int	    fd = lbt_hold_port(&port);
 
 	cfg = lbt_write_file("lb.yaml", mp_yaml(port, 1, 1, "", ""));
 	lb = lbt_spawn("lbmaster",

@@ -39,24 +39,6 @@ port_refuses(void *arg)
 	return !lbt_port_accepts("127.0.0.1", *(unsigned *)arg);
 }
 
-/* A socket listening on a fresh port of 127.0.0.1; the port in *PORT. */
-static int
-hold_port(unsigned *port)
-{
-	struct sockaddr_in sin;
-	int		   fd;
-
-	*port = lbt_free_port();
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons((uint16_t)*port);
-	ck_assert_int_ne(fd = socket(AF_INET, SOCK_STREAM, 0), -1);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(listen(fd, 8), 0);
-	return fd;
-}
-
 /*
  * Three reloads, each adding a route, while clients keep coming on new
  * and kept-alive connections: not one request fails, and each new route
@@ -266,7 +248,7 @@ START_TEST(test_reload_to_an_address_in_use_changes_nothing)
 	port = lbt_free_port();
 	lb = lbt_lbmaster_start(mp_yaml(port, oport, 2, "", ""), port);
 	cfg = lbt_path("lbmaster.yaml");
-	fd = hold_port(&taken);
+	fd = lbt_hold_port(&taken);
 	lbt_write_file(cfg,
 	    lbt_fmt("listen: [127.0.0.1:%u, 127.0.0.1:%u]\n"
 		    "workers: 2\nhealth_check: off\npaths:\n  - path: /base\n"

@@ -48,38 +48,13 @@ struct seed {
 	pid_t apple[2];
 };
 
-/*
- * Whether 127.0.0.1:PORT can be bound as a server binds it, with
- * SO_REUSEADDR. lbt_port_is_free binds without it, so a connection in
- * TIME_WAIT from the previous scenario (lbmaster and the origins close
- * first after "Connection: close") makes a free port look taken.
- */
-static bool
-port_is_free(unsigned port)
-{
-	struct sockaddr_in sin;
-	int		   fd, on = 1;
-	bool		   ok;
-
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return false;
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons((uint16_t)port);
-	ok = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == 0 &&
-	    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
-	close(fd);
-	return ok;
-}
-
 static void
 seed_check_ports(void)
 {
 	size_t i;
 
 	for (i = 0; i < sizeof(seed_ports) / sizeof(seed_ports[0]); i++)
-		ck_assert_msg(port_is_free(seed_ports[i].port),
+		ck_assert_msg(lbt_port_is_free(seed_ports[i].port),
 		    "port %u is busy on 127.0.0.1: the seed scenarios need it "
 		    "free for %s; stop whatever holds it and run again",
 		    seed_ports[i].port, seed_ports[i].role);
@@ -87,8 +62,8 @@ seed_check_ports(void)
 
 /*
  * Start an origin on every address of localhost:PORT, as
- * lbt_origin_start_at does, without its lbt_port_is_free check (see
- * port_is_free): seed_check_ports has checked the port already.
+ * lbt_origin_start_at does, without its lbt_port_is_free check:
+ * seed_check_ports has checked the port already.
  */
 static pid_t
 origin_at(const char *name, unsigned port)

@@ -225,6 +225,28 @@ mp_get(unsigned port, const char *host, const char *path)
 	return status;
 }
 
+long long
+mp_metric(unsigned admin, const char *series)
+{
+	struct lbt_resp r;
+	long long	v = -1;
+	size_t		n = strlen(series);
+
+	if (lbt_httpf(admin, &r,
+		"GET /metrics HTTP/1.1\r\nHost: admin\r\n"
+		"Connection: close\r\n\r\n") == 0 &&
+	    r.status == 200) {
+		for (const char *l = r.body; l != NULL && *l != '\0';
+		     l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+			if (strncmp(l, series, n) == 0 && l[n] == ' ') {
+				v = strtoll(l + n + 1, NULL, 10);
+				break;
+			}
+	}
+	lbt_resp_free(&r);
+	return v;
+}
+
 struct status_arg {
 	unsigned    port;
 	const char *path;

@@ -48,6 +48,8 @@ mp_wait_children(pid_t parent, const char *title, size_t n, int timeout_ms);
 /* GET PATH with Host HOST (NULL: "test"), Connection: close. The status,
  * or -1 when no whole response came. */
 int mp_get(unsigned port, const char *host, const char *path);
+/* The value of SERIES ("name{labels}") in /metrics on ADMIN, or -1. */
+long long mp_metric(unsigned admin, const char *series);
 /* Wait until mp_get answers STATUS. */
 bool
 mp_wait_status(unsigned port, const char *path, int status, int timeout_ms);

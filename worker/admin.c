@@ -207,8 +207,7 @@ server_lines(struct lb_buf *b, const char *name, enum srv_metric which,
 				v = lb_shm_server_usable(st, now_ms);
 				break;
 			case SM_ACTIVE:
-				v = atomic_load_explicit(&st->active,
-				    memory_order_relaxed);
+				v = lb_shm_active(shm, r->servers[j].id);
 				break;
 			case SM_REQUESTS:
 				v = load64(&st->requests);
@@ -288,8 +287,7 @@ lb_admin_metrics(struct lb_buf *b, const struct lb_cfg *cfg,
 	family(b, "lbmaster_tunnels_active", "gauge",
 	    "Upgrade tunnels (WebSocket...) open in the workers of this "
 	    "generation.");
-	lb_buf_printf(b, "lbmaster_tunnels_active %u\n",
-	    atomic_load(&shm->tunnels));
+	lb_buf_printf(b, "lbmaster_tunnels_active %u\n", lb_shm_tunnels(shm));
 	family(b, "lbmaster_config_reloads_total", "counter",
 	    "Configuration "
 	    "reloads (SIGHUP), by result.");
@@ -347,7 +345,7 @@ json_server(struct lb_buf *b, const struct lb_route *r, size_t i,
 	    s->weight, s->backup ? "true" : "false",
 	    lb_shm_server_usable(st, now_ms) ? "true" : "false",
 	    atomic_load(&st->up) == 1 ? "up" : "down",
-	    down > now_ms ? "true" : "false", atomic_load(&st->active),
+	    down > now_ms ? "true" : "false", lb_shm_active(shm, s->id),
 	    load64(&st->requests), load64(&st->failures));
 }
 
@@ -363,7 +361,7 @@ lb_admin_status(struct lb_buf *b, const struct lb_cfg *cfg,
 	    "\"reloads\": {\"success\": %" PRIu64 ", \"failure\": %" PRIu64
 	    "},\n \"requests\": ",
 	    atomic_load(&shm->generation), atomic_load(&shm->workers),
-	    atomic_load(&shm->tunnels), load64(&shm->reloads_ok),
+	    lb_shm_tunnels(shm), load64(&shm->reloads_ok),
 	    load64(&shm->reloads_failed));
 	/* Every route's counters and the unrouted ones: routes[0..n]. */
 	if ((all = calloc((size_t)shm->n_routes + 1, sizeof(*all))) == NULL) {

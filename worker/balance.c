@@ -6,7 +6,9 @@
  * counts the pick; an algorithm only chooses among the eligible peers. The
  * state an algorithm keeps (smooth round-robin weights, the hash ring) is
  * per worker; the counters least_conn and two_choices compare live in shared
- * memory, so they see the load of every worker.
+ * memory, so they see the load of every worker: each worker counts its
+ * requests in flight in its own share, and they add up the shares (a
+ * worker that crashed is cleared by the master, see common/shm.h).
  *
  * Nothing here allocates after lb_upstream_init: a pick runs on every
  * request.
@@ -121,6 +123,13 @@ peer_weight(const struct lb_peer *p)
 	return p->srv->weight > 0 ? p->srv->weight : 1;
 }
 
+/* Requests in flight to P, every worker's. */
+static uint32_t
+peer_active(const struct lb_upstream *up, const struct lb_peer *p)
+{
+	return lb_shm_active(up->shm, p->srv->id);
+}
+
 /* Does A carry less load per unit of weight than B? */
 static bool
 peer_less_loaded(const struct lb_peer *a, uint32_t a_active,
@@ -192,10 +201,9 @@ rr_pick(struct lb_upstream *up, const bool *eligible, uint64_t hash)
 
 /*
  * The fewest requests in flight per unit of weight, counted by every
- * worker. The counters move under us (other workers pick too), so the
- * second pass takes every peer at or below the minimum the first pass saw
- * and shares them by weighted round robin; if they all rose meanwhile, the
- * first pass's choice stands.
+ * worker. The counts are read once (each is a sum over the workers'
+ * shares), then every peer at the minimum is shared by weighted round
+ * robin.
  */
 static struct lb_peer *
 lc_pick(struct lb_upstream *up, const bool *eligible, uint64_t hash)
@@ -208,7 +216,7 @@ lc_pick(struct lb_upstream *up, const bool *eligible, uint64_t hash)
 		if (!eligible[i])
 			continue;
 		p = &up->peers[i];
-		a = atomic_load_explicit(&p->st->active, memory_order_relaxed);
+		a = up->load[i] = peer_active(up, p);
 		if (min == NULL || peer_less_loaded(p, a, min, min_active)) {
 			min = p;
 			min_active = a;
@@ -218,12 +226,9 @@ lc_pick(struct lb_upstream *up, const bool *eligible, uint64_t hash)
 		if (!eligible[i])
 			continue;
 		p = &up->peers[i];
-		a = atomic_load_explicit(&p->st->active, memory_order_relaxed);
-		if (!peer_less_loaded(min, min_active, p, a))
+		if (!peer_less_loaded(min, min_active, p, up->load[i]))
 			swrr_step(p, &total, &best);
 	}
-	if (best == NULL)
-		return min;
 	best->cur_weight -= total;
 	return best;
 }
@@ -253,8 +258,8 @@ p2c_pick(struct lb_upstream *up, const bool *eligible, uint64_t hash)
 	a = weighted_random(up, eligible, NULL);
 	if ((b = weighted_random(up, eligible, a)) == NULL)
 		return a;
-	aa = atomic_load_explicit(&a->st->active, memory_order_relaxed);
-	ba = atomic_load_explicit(&b->st->active, memory_order_relaxed);
+	aa = peer_active(up, a);
+	ba = peer_active(up, b);
 	return peer_less_loaded(b, ba, a, aa) ? b : a;
 }
 
@@ -501,12 +506,17 @@ lb_balancer_get(enum lb_algo algo)
  */
 int
 lb_upstream_init(struct lb_upstream *up, const struct lb_route *route,
-    struct lb_shm_server *shm_servers, uint64_t seed)
+    struct lb_shm *shm, unsigned slot, uint64_t seed)
 {
 	size_t n = route->n_servers;
 
 	memset(up, 0, sizeof(*up));
 	up->route = route;
+	up->shm = shm;
+	if (slot >= shm->n_slots) {
+		errno = EINVAL;
+		goto fail;
+	}
 	if ((up->ops = lb_balancer_get(route->algorithm)) == NULL) {
 		errno = EINVAL;
 		goto fail;
@@ -514,14 +524,17 @@ lb_upstream_init(struct lb_upstream *up, const struct lb_route *route,
 	/* One element at least: calloc(0) may return NULL. */
 	if ((up->peers = calloc(n > 0 ? n : 1, sizeof(*up->peers))) == NULL ||
 	    (up->scratch = calloc(n > 0 ? n : 1, sizeof(*up->scratch))) ==
-		NULL) {
+		NULL ||
+	    (up->load = calloc(n > 0 ? n : 1, sizeof(*up->load))) == NULL) {
 		errno = ENOMEM;
 		goto fail;
 	}
 	up->n_peers = n;
 	for (size_t i = 0; i < n; i++) {
 		up->peers[i].srv = &route->servers[i];
-		up->peers[i].st = &shm_servers[route->servers[i].id];
+		up->peers[i].st = &shm->servers[route->servers[i].id];
+		up->peers[i].mine = lb_shm_active_share(shm, slot,
+		    route->servers[i].id);
 		up->peers[i].cur_weight = 0;
 		up->peers[i].eff_weight = (int)peer_weight(&up->peers[i]);
 		up->peers[i].index = i;
@@ -538,6 +551,7 @@ lb_upstream_init(struct lb_upstream *up, const struct lb_route *route,
 	return 0;
 
 fail:
+	free(up->load);
 	free(up->scratch);
 	free(up->peers);
 	memset(up, 0, sizeof(*up));
@@ -549,6 +563,7 @@ lb_upstream_fini(struct lb_upstream *up)
 {
 	if (up->ops != NULL && up->ops->fini != NULL)
 		up->ops->fini(up);
+	free(up->load);
 	free(up->scratch);
 	free(up->peers);
 	memset(up, 0, sizeof(*up));
@@ -591,7 +606,7 @@ lb_upstream_pick(struct lb_upstream *up, const struct sockaddr *client,
 		return NULL;
 	if ((p = up->ops->pick(up, up->scratch, client_hash(client))) == NULL)
 		return NULL;
-	atomic_fetch_add_explicit(&p->st->active, 1, memory_order_relaxed);
+	lb_shm_share_add(p->mine, 1);
 	atomic_fetch_add_explicit(&p->st->requests, 1, memory_order_relaxed);
 	return p;
 }
@@ -606,7 +621,7 @@ lb_upstream_done(struct lb_upstream *up, struct lb_peer *p, bool failed)
 {
 	if (p == NULL)
 		return;
-	atomic_fetch_sub_explicit(&p->st->active, 1, memory_order_relaxed);
+	lb_shm_share_add(p->mine, -1);
 	if (!failed)
 		return;
 	atomic_fetch_add_explicit(&p->st->failures, 1, memory_order_relaxed);

@@ -18,11 +18,13 @@
 
 /* One server as one worker sees it. */
 struct lb_peer {
-	const struct lb_server *srv; /* into the config */
-	struct lb_shm_server   *st;  /* shared health and counters */
-	int    cur_weight;	     /* smooth weighted round robin state, */
-	int    eff_weight;	     /* per worker, as nginx keeps it */
-	size_t index;		     /* in lb_upstream.peers */
+	const struct lb_server *srv;  /* into the config */
+	struct lb_shm_server   *st;   /* shared health and counters */
+	_Atomic uint32_t       *mine; /* this worker's share of the requests
+					 in flight to it (shm.h) */
+	int    cur_weight;	      /* smooth weighted round robin state, */
+	int    eff_weight;	      /* per worker, as nginx keeps it */
+	size_t index;		      /* in lb_upstream.peers */
 };
 
 struct lb_upstream;
@@ -42,33 +44,40 @@ struct lb_balancer {
 /* A route's servers with their algorithm's state, one per worker. */
 struct lb_upstream {
 	const struct lb_route	 *route;
+	const struct lb_shm	 *shm;	 /* not owned; every worker's shares */
 	struct lb_peer		 *peers; /* owned array, route->n_servers */
 	size_t			  n_peers;
 	const struct lb_balancer *ops;
 	void			 *data; /* owned by ops (hash ring, ...) */
 	uint64_t		  rng;	/* xorshift state for random choices */
 	bool			 *scratch; /* owned; n_peers, eligibility */
+	uint32_t		 *load;	   /* owned; n_peers, least_conn's
+					      in-flight counts */
 };
 
 /* worker/balance.c */
 
 /*
- * Set up UP for ROUTE; SHM_SERVERS is the generation's array indexed by
- * server id. SEED varies the random algorithms per worker. 0 or -1 (ENOMEM).
+ * Set up UP for ROUTE in the worker of SLOT; SHM is the generation's
+ * segment. SEED varies the random algorithms per worker. 0 or -1 (ENOMEM).
  */
 int  lb_upstream_init(struct lb_upstream *up, const struct lb_route *route,
-     struct lb_shm_server *shm_servers, uint64_t seed);
+     struct lb_shm *shm, unsigned slot, uint64_t seed);
 void lb_upstream_fini(struct lb_upstream *);
 
 /*
  * Choose a server for a client at CLIENT (may be NULL) at time NOW_MS, among
  * the usable ones (up, not passively down) not marked in TRIED (n_peers
  * flags, may be NULL); backup servers only when no primary is usable.
- * Counts the pick in st->active and st->requests. NULL when none is left.
+ * Counts the pick in this worker's share of the requests in flight and in
+ * st->requests. NULL when none is left.
  */
 struct lb_peer *lb_upstream_pick(struct lb_upstream *,
     const struct sockaddr *client, const bool *tried, int64_t now_ms);
-/* The request on PEER is over; FAILED counts a failure. Drops st->active. */
+/*
+ * The request on PEER is over; FAILED counts a failure. Takes it off this
+ * worker's share of the requests in flight.
+ */
 void lb_upstream_done(struct lb_upstream *, struct lb_peer *, bool failed);
 /* Is PEER usable now (health up, not passively marked down)? */
 bool lb_peer_usable(const struct lb_peer *, int64_t now_ms);

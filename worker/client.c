@@ -129,21 +129,27 @@ struct lb_client {
 	} peer; /* what a listener accepts; less than a sockaddr_storage */
 };
 
+/* A listening socket, and whether we accept on it (lb_clients_serve). */
+struct listener {
+	struct evconnlistener *lev; /* owned; closes the socket */
+	bool		       serve;
+};
+
 struct lb_clients {
 	TAILQ_HEAD(, lb_client) list;
-	struct event_base      *base;
-	struct lb_proxy	       *px;
-	unsigned		n;
-	unsigned		max; /* limits.max_connections */
-	struct timeval		client_tv, keepalive_tv, tunnel_tv, idle_tv;
-	int64_t			client_ms, tunnel_ms;
-	uint64_t		max_head;
-	uint64_t		max_body; /* 0: none */
-	struct evconnlistener **listeners;
-	size_t			n_listeners;
-	bool			paused; /* listeners off */
-	bool			draining;
-	struct event	       *resume; /* EMFILE back-off */
+	struct event_base *base;
+	struct lb_proxy	  *px;
+	unsigned	   n;
+	unsigned	   max; /* limits.max_connections */
+	struct timeval	   client_tv, keepalive_tv, tunnel_tv, idle_tv;
+	int64_t		   client_ms, tunnel_ms;
+	uint64_t	   max_head;
+	uint64_t	   max_body;  /* 0: none */
+	struct listener	  *listeners; /* owned array */
+	size_t		   n_listeners;
+	bool		   paused; /* listeners off */
+	bool		   draining;
+	struct event	  *resume; /* EMFILE back-off */
 };
 
 static void client_readable(evutil_socket_t, short, void *);
@@ -153,16 +159,19 @@ static void finish(struct lb_client *);
 
 /* ------------------------------------------------------------ util */
 
+/* Pause or resume accepting on the listeners we serve. */
 static void
 listeners_set(struct lb_clients *set, bool on)
 {
 	if (set->paused == !on)
 		return;
 	for (size_t i = 0; i < set->n_listeners; i++) {
+		if (!set->listeners[i].serve)
+			continue;
 		if (on)
-			evconnlistener_enable(set->listeners[i]);
+			evconnlistener_enable(set->listeners[i].lev);
 		else
-			evconnlistener_disable(set->listeners[i]);
+			evconnlistener_disable(set->listeners[i].lev);
 	}
 	set->paused = !on;
 }
@@ -1354,11 +1363,13 @@ lb_clients_new(struct event_base *base, const struct lb_cfg *cfg,
 }
 
 int
-lb_clients_listen(struct lb_clients *set, int fd)
+lb_clients_listen(struct lb_clients *set, int fd, bool serve)
 {
-	struct evconnlistener  *lev;
-	struct evconnlistener **l;
+	struct evconnlistener *lev;
+	struct listener	      *l;
 
+	if (set->draining)
+		return -1;
 	l = reallocarray(set->listeners, set->n_listeners + 1, sizeof(*l));
 	if (l == NULL)
 		return -1;
@@ -1369,17 +1380,34 @@ lb_clients_listen(struct lb_clients *set, int fd)
 	if (lev == NULL)
 		return -1;
 	evconnlistener_set_error_cb(lev, accept_error);
-	set->listeners[set->n_listeners++] = lev;
-	if (set->paused)
+	l = &set->listeners[set->n_listeners];
+	l->lev = lev;
+	l->serve = serve;
+	if (set->paused || !serve)
 		evconnlistener_disable(lev);
-	return 0;
+	return (int)set->n_listeners++;
+}
+
+void
+lb_clients_serve(struct lb_clients *set, size_t i, bool serve)
+{
+	struct listener *l;
+
+	if (i >= set->n_listeners || set->listeners[i].serve == serve)
+		return;
+	l = &set->listeners[i];
+	l->serve = serve;
+	if (!serve)
+		evconnlistener_disable(l->lev);
+	else if (!set->paused)
+		evconnlistener_enable(l->lev);
 }
 
 static void
 listeners_free(struct lb_clients *set)
 {
 	for (size_t i = 0; i < set->n_listeners; i++)
-		evconnlistener_free(set->listeners[i]);
+		evconnlistener_free(set->listeners[i].lev);
 	free(set->listeners);
 	set->listeners = NULL;
 	set->n_listeners = 0;

@@ -87,8 +87,14 @@ struct lb_client_ops {
  */
 struct lb_clients *
 lb_clients_new(struct event_base *, const struct lb_cfg *, struct lb_proxy *px);
-/* Serve the listening socket FD (inherited; closed by lb_clients_free). */
-int lb_clients_listen(struct lb_clients *, int fd);
+/*
+ * Hold the listening socket FD (inherited; closed by lb_clients_free or
+ * lb_clients_drain), accepting on it if SERVE. Returns its index for
+ * lb_clients_serve, or -1.
+ */
+int lb_clients_listen(struct lb_clients *, int fd, bool serve);
+/* Accept on listener I, or stop (what is queued on it stays queued). */
+void lb_clients_serve(struct lb_clients *, size_t i, bool serve);
 /*
  * Stop accepting, close the listening sockets. Idle keep-alive clients
  * get one more request at most, answered with Connection: close, and are

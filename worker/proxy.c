@@ -224,16 +224,14 @@ lb_proxy_tunnel_opened(struct lb_proxy *px)
 {
 	px->inflight++;
 	if (px->shm != NULL)
-		atomic_fetch_add_explicit(&px->shm->tunnels, 1,
-		    memory_order_relaxed);
+		lb_shm_share_add(&px->shm->tunnels[px->slot], 1);
 }
 
 void
 lb_proxy_tunnel_closed(struct lb_proxy *px)
 {
 	if (px->shm != NULL)
-		atomic_fetch_sub_explicit(&px->shm->tunnels, 1,
-		    memory_order_relaxed);
+		lb_shm_share_add(&px->shm->tunnels[px->slot], -1);
 	if (--px->inflight == 0 && px->draining && px->idle_cb != NULL)
 		px->idle_cb(px->idle_arg);
 }
@@ -978,7 +976,7 @@ oom:
 
 int
 lb_proxy_init(struct lb_proxy *px, struct event_base *base,
-    const struct lb_cfg *cfg, struct lb_shm *shm, uint64_t seed)
+    const struct lb_cfg *cfg, struct lb_shm *shm, unsigned slot, uint64_t seed)
 {
 	unsigned idle_ms = POOL_IDLE_MS;
 
@@ -986,6 +984,7 @@ lb_proxy_init(struct lb_proxy *px, struct event_base *base,
 	px->base = base;
 	px->cfg = cfg;
 	px->shm = shm;
+	px->slot = slot;
 	lb_tv_ms(&px->connect_tv, cfg->connect_timeout_ms);
 	lb_tv_ms(&px->backend_tv, cfg->backend_timeout_ms);
 	px->ups = calloc(cfg->n_routes ? cfg->n_routes : 1, sizeof(*px->ups));
@@ -997,8 +996,7 @@ lb_proxy_init(struct lb_proxy *px, struct event_base *base,
 	for (size_t i = 0; i < cfg->n_routes; i++) {
 		const struct lb_route *r = &cfg->routes[i];
 
-		if (lb_upstream_init(&px->ups[i], r, shm->servers, seed + i) ==
-		    -1)
+		if (lb_upstream_init(&px->ups[i], r, shm, slot, seed + i) == -1)
 			goto fail;
 		for (size_t s = 0; s < r->n_servers; s++)
 			lb_pool_init(&px->pools[r->servers[s].id],

@@ -21,6 +21,7 @@ struct lb_proxy {
 	struct event_base   *base;    /* not owned */
 	const struct lb_cfg *cfg;     /* not owned; the generation's */
 	struct lb_shm	    *shm;     /* not owned */
+	unsigned	     slot;    /* our worker slot: our shares in shm */
 	struct lb_upstream  *ups;     /* owned; one per route, by route id */
 	struct lb_pool	    *pools;   /* owned; one per server, by id */
 	struct evbuffer	    *scratch; /* owned; body bytes on their way to
@@ -37,9 +38,12 @@ struct lb_proxy {
 
 /* worker/proxy.c */
 
-/* Set up PX for CFG; 0, or -1 (ENOMEM). SEED varies random choices. */
+/*
+ * Set up PX for CFG in the worker of SLOT; 0, or -1 (ENOMEM). SEED varies
+ * random choices.
+ */
 int lb_proxy_init(struct lb_proxy *px, struct event_base *base,
-    const struct lb_cfg *cfg, struct lb_shm *shm, uint64_t seed);
+    const struct lb_cfg *cfg, struct lb_shm *shm, unsigned slot, uint64_t seed);
 /* Free what init made. Requests in flight must be over. */
 void lb_proxy_fini(struct lb_proxy *px);
 struct lb_request;

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -42,7 +43,42 @@ static struct {
 	struct event	  *deadline_ev; /* drain: shutdown_timeout */
 	int		   ctl_fd;
 	bool		   draining;
+	struct lb_shm	  *shm;	   /* the generation's */
+	unsigned	   slot;   /* ours */
+	const unsigned	  *owners; /* listener i belongs to slot owners[i] */
+	int		  *lidx;   /* owned; listener i's lb_clients index */
+	size_t		   n_fds;
 } W;
+
+/*
+ * Accept on our own listening sockets, and on those of every vacant slot.
+ *
+ * The kernel spreads new connections over an address's SO_REUSEPORT
+ * sockets by a hash of the client's address and port, whether or not a
+ * process accepts on a socket. A worker that crashed leaves its sockets
+ * to the master (which holds every slot's for the queue's sake, see
+ * master/listen.c), and the connections hashed to them would wait there
+ * until its replacement starts: up to 10 s of respawn back-off. So while a
+ * slot is vacant the live workers of the generation accept on its sockets
+ * too, queue included, and give them back when the replacement says it
+ * accepts. The other ways out were worse: closing the dead slot's sockets
+ * resets the connections queued on them (net.ipv4.tcp_migrate_req, which
+ * would move them, is off by default and not ours to set), and a reuseport
+ * BPF program that skips vacant sockets would have to be rebuilt at every
+ * death and birth, around the order of the kernel's socket group, which
+ * no interface promises.
+ */
+static void
+adopt(void)
+{
+	for (size_t i = 0; i < W.n_fds; i++) {
+		unsigned o = W.owners[i];
+		bool	 serve = o == W.slot ||
+		    (o < W.shm->n_slots && atomic_load(&W.shm->vacant[o]) != 0);
+
+		lb_clients_serve(W.clients, (size_t)W.lidx[i], serve);
+	}
+}
 
 static void
 stop_accepting(void)
@@ -122,6 +158,10 @@ ctl_read(evutil_socket_t fd, short what, void *arg)
 		case LB_CTL_TERM:
 			event_base_loopbreak(W.base);
 			break;
+		case LB_CTL_SLOTS:
+			if (!W.draining)
+				adopt();
+			break;
 		case LB_CTL_REOPEN:
 			if (log_reopen() == -1)
 				log_warn("reopening the error log");
@@ -190,7 +230,7 @@ lb_worker_main(const struct lb_worker_args *a)
 		log_warnx("event_base_new failed");
 		goto out;
 	}
-	if (lb_proxy_init(&W.px, W.base, cfg, a->shm,
+	if (lb_proxy_init(&W.px, W.base, cfg, a->shm, a->slot,
 		(uint64_t)getpid() * 2654435761u ^ (uint64_t)time(NULL)) ==
 	    -1) {
 		log_warn("proxy set-up");
@@ -200,13 +240,22 @@ lb_worker_main(const struct lb_worker_args *a)
 		log_warn("client connections");
 		goto out;
 	}
+	W.shm = a->shm;
+	W.slot = a->slot;
+	W.owners = a->owners;
+	if ((W.lidx = calloc(a->n_fds ? a->n_fds : 1, sizeof(*W.lidx))) == NULL)
+		goto out;
 	for (size_t i = 0; i < a->n_fds; i++) {
-		if (lb_clients_listen(W.clients, a->fds[i]) == -1) {
+		if ((W.lidx[i] = lb_clients_listen(W.clients, a->fds[i],
+			 a->owners[i] == a->slot)) == -1) {
 			log_warnx("cannot serve listening socket %d",
 			    a->fds[i]);
 			goto out;
 		}
+		W.n_fds++;
 	}
+	/* A sibling may be dead already, waiting for its respawn. */
+	adopt();
 
 	if (a->admin_fd != -1 &&
 	    (W.admin = lb_admin_new(W.base, a->admin_fd, cfg, a->shm)) ==
@@ -231,6 +280,7 @@ lb_worker_main(const struct lb_worker_args *a)
 out:
 	lb_admin_free(W.admin);
 	lb_clients_free(W.clients);
+	free(W.lidx);
 	if (W.px.ups != NULL)
 		lb_proxy_fini(&W.px);
 	if (W.ctl_ev != NULL)

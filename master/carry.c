@@ -1,0 +1,144 @@
+/*
+ * master/carry.c -- what a reload carries from one generation's shared
+ * segment to the next (see lb_carry_over in master.h).
+ *
+ * It lives in master/ because it matches two configurations' routes and
+ * servers: common/shm.c knows the segment's layout, not what its records
+ * stand for.
+ */
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/shm.h"
+#include "config/config.h"
+#include "master/master.h"
+
+static void
+add(_Atomic uint64_t *to, const _Atomic uint64_t *from)
+{
+	atomic_fetch_add_explicit(to,
+	    atomic_load_explicit(from, memory_order_relaxed),
+	    memory_order_relaxed);
+}
+
+static int
+route_cmp(const void *a, const void *b)
+{
+	const struct lb_route *ra = *(const struct lb_route *const *)a;
+	const struct lb_route *rb = *(const struct lb_route *const *)b;
+
+	return strcmp(ra->label, rb->label);
+}
+
+/*
+ * The route of OLD_CFG labelled like R. SORTED holds OLD_CFG's routes
+ * ordered by label, or is NULL (no memory for it): then a linear search.
+ * Configs mostly keep their order, so the same index is tried first.
+ */
+static const struct lb_route *
+route_find(const struct lb_cfg *old_cfg, const struct lb_route **sorted,
+    const struct lb_route *r)
+{
+	const struct lb_route **hit;
+
+	if (r->id < old_cfg->n_routes &&
+	    strcmp(old_cfg->routes[r->id].label, r->label) == 0)
+		return &old_cfg->routes[r->id];
+	if (sorted != NULL) {
+		hit = bsearch(&r, sorted, old_cfg->n_routes, sizeof(*sorted),
+		    route_cmp);
+		return hit != NULL ? *hit : NULL;
+	}
+	for (size_t i = 0; i < old_cfg->n_routes; i++)
+		if (strcmp(old_cfg->routes[i].label, r->label) == 0)
+			return &old_cfg->routes[i];
+	return NULL;
+}
+
+/* How many servers of R before index I have the address of servers[i]. */
+static size_t
+addr_rank(const struct lb_route *r, size_t i)
+{
+	size_t k = 0;
+
+	for (size_t j = 0; j < i; j++)
+		if (strcmp(r->servers[j].addrstr, r->servers[i].addrstr) == 0)
+			k++;
+	return k;
+}
+
+/* The server of OR with S's address and rank K, or NULL. */
+static const struct lb_server *
+server_find(const struct lb_route * or, const struct lb_server *s, size_t k)
+{
+	for (size_t j = 0; j < or->n_servers; j++)
+		if (strcmp(or->servers[j].addrstr, s->addrstr) == 0 && k-- == 0)
+			return & or->servers[j];
+	return NULL;
+}
+
+static void
+server_carry(struct lb_shm_server *to, const struct lb_shm_server *from,
+    bool checked)
+{
+	int64_t down;
+
+	add(&to->requests, &from->requests);
+	add(&to->failures, &from->failures);
+	add(&to->bytes_in, &from->bytes_in);
+	add(&to->bytes_out, &from->bytes_out);
+	down = atomic_load(&from->down_until);
+	if (checked) {
+		/* The new checker goes on from the old verdict. */
+		atomic_store(&to->up, atomic_load(&from->up));
+	} else {
+		/* Nobody would ever clear these: time-limit them. */
+		if (down > lb_now_ms() + LB_SHM_PASSIVE_MS)
+			down = lb_now_ms() + LB_SHM_PASSIVE_MS;
+	}
+	atomic_store(&to->down_until, down);
+}
+
+void
+lb_carry_over(struct lb_shm *new, const struct lb_cfg *new_cfg,
+    const struct lb_shm *old, const struct lb_cfg *old_cfg)
+{
+	const struct lb_route **sorted;
+
+	for (size_t i = 0; i <= LB_SHM_BUCKETS; i++)
+		add(&new->duration[i], &old->duration[i]);
+	add(&new->duration_sum_us, &old->duration_sum_us);
+	add(&new->reloads_ok, &old->reloads_ok);
+	add(&new->reloads_failed, &old->reloads_failed);
+	for (size_t c = 0; c < LB_SHM_CODES; c++)
+		add(&new->routes[new->n_routes].codes[c],
+		    &old->routes[old->n_routes].codes[c]);
+
+	if ((sorted = calloc(old_cfg->n_routes ? old_cfg->n_routes : 1,
+		 sizeof(*sorted))) != NULL) {
+		for (size_t i = 0; i < old_cfg->n_routes; i++)
+			sorted[i] = &old_cfg->routes[i];
+		qsort(sorted, old_cfg->n_routes, sizeof(*sorted), route_cmp);
+	}
+	for (size_t i = 0; i < new_cfg->n_routes; i++) {
+		const struct lb_route *r = &new_cfg->routes[i], * or ;
+
+		if ((or = route_find(old_cfg, sorted, r)) == NULL)
+			continue;
+		for (size_t c = 0; c < LB_SHM_CODES; c++)
+			add(&new->routes[r->id].codes[c],
+			    &old->routes[or->id].codes[c]);
+		for (size_t j = 0; j < r->n_servers; j++) {
+			const struct lb_server *s = &r->servers[j], *os;
+
+			os = server_find(or, s, addr_rank(r, j));
+			if (os != NULL)
+				server_carry(&new->servers[s->id],
+				    &old->servers[os->id], r->health.enabled);
+		}
+	}
+	free(sorted);
+}
