@@ -701,6 +701,57 @@ parse_account(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 }
 
 /*
+ * Relative paths in the file (pid_file, the logs) are taken from the
+ * directory lbmaster was started in (lb_cfg_set_base), so that they mean
+ * the same after the daemon's chdir("/") and at every reload.
+ */
+static char *base_dir;
+
+void
+lb_cfg_set_base(const char *dir)
+{
+	free(base_dir);
+	base_dir = dir != NULL ? strdup(dir) : NULL;
+}
+
+/* *DST, a path, made absolute from base_dir; 0 or -1 (ENOMEM). */
+static int
+absolutize(char **dst)
+{
+	char *abs;
+
+	if (*dst == NULL || (*dst)[0] == '/' || base_dir == NULL)
+		return 0;
+	if (asprintf(&abs, "%s/%s", base_dir, *dst) == -1)
+		return -1;
+	free(*dst);
+	*dst = abs;
+	return 0;
+}
+
+/* pid_file: a path. */
+static int
+parse_path(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	if (parse_str(ctx, k, n, where, base) == -1)
+		return -1;
+	return absolutize(field(base, k->off)) == -1 ? nomem(ctx, n) : 0;
+}
+
+/* A log target: stderr, syslog, or a path (made absolute). */
+static int
+parse_log_target(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	const char *s = (const char *)n->data.scalar.value;
+
+	if (strcmp(s, "stderr") == 0 || strcmp(s, "syslog") == 0)
+		return parse_str(ctx, k, n, where, base);
+	return parse_path(ctx, k, n, where, base);
+}
+
+/*
  * nginx's "syslog:server=..." would be a file of that name here: lbmaster
  * logs to the local syslog only, written "syslog".
  */
@@ -734,7 +785,7 @@ parse_error_log(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 		    "/dev/null to discard it, or raise log_level");
 	if (check_log_target(ctx, n, where, s) == -1)
 		return -1;
-	return parse_str(ctx, k, n, where, base);
+	return parse_log_target(ctx, k, n, where, base);
 }
 
 /*
@@ -758,7 +809,7 @@ parse_access_log(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 	}
 	if (check_log_target(ctx, n, where, s) == -1)
 		return -1;
-	return parse_str(ctx, k, n, where, base);
+	return parse_log_target(ctx, k, n, where, base);
 }
 
 static int
@@ -1898,7 +1949,7 @@ static const struct cfg_key top_keys[] = { { .name = "listen",
 	    .parse = parse_account,
 	    .off = offsetof(struct lb_cfg, group) },
 	{ .name = "pid_file",
-	    .parse = parse_str,
+	    .parse = parse_path,
 	    .off = offsetof(struct lb_cfg, pid_file) },
 	{ .name = "error_log",
 	    .parse = parse_error_log,
@@ -2191,16 +2242,27 @@ fail:
  * Read FILE whole, then lb_cfg_load_string. A file that cannot be read
  * gives "FILE: strerror" (there is no line to point at).
  */
-int
-lb_cfg_load(const char *file, struct lb_cfg **out, char *err, size_t errlen)
+/*
+ * FILE's bytes into *BUF (*LEN of them, free it); 0 or -1 with ERR. A
+ * relative FILE is taken from base_dir.
+ */
+static int
+read_file(const char *file, char **buf, size_t *lenp, char *err, size_t errlen)
 {
 	FILE  *fp;
-	char  *buf = NULL, *p;
+	char  *p;
 	size_t len = 0, cap = 0, n;
-	int    rc = -1;
 
-	*out = NULL;
-	if ((fp = fopen(file, "r")) == NULL) {
+	*buf = NULL;
+	if (file[0] != '/' && base_dir != NULL) {
+		char path[8192];
+
+		lb_snprintf(path, sizeof(path), "%s/%s", base_dir, file);
+		fp = fopen(path, "r");
+	} else {
+		fp = fopen(file, "r");
+	}
+	if (fp == NULL) {
 		lb_snprintf(err, errlen, "%s: %s", file, strerror(errno));
 		return -1;
 	}
@@ -2214,14 +2276,14 @@ lb_cfg_load(const char *file, struct lb_cfg **out, char *err, size_t errlen)
 				goto fail;
 			}
 			cap = cap ? cap * 2 : 8192;
-			if ((p = realloc(buf, cap)) == NULL) {
+			if ((p = realloc(*buf, cap)) == NULL) {
 				lb_snprintf(err, errlen, "%s: %s", file,
 				    strerror(errno));
 				goto fail;
 			}
-			buf = p;
+			*buf = p;
 		}
-		n = fread(buf + len, 1, cap - len, fp);
+		n = fread(*buf + len, 1, cap - len, fp);
 		len += n;
 		if (n == 0)
 			break;
@@ -2230,10 +2292,92 @@ lb_cfg_load(const char *file, struct lb_cfg **out, char *err, size_t errlen)
 		lb_snprintf(err, errlen, "%s: %s", file, strerror(errno));
 		goto fail;
 	}
-	rc = lb_cfg_load_string(file, buf, len, out, err, errlen);
-fail:
-	free(buf);
 	fclose(fp);
+	*lenp = len;
+	return 0;
+fail:
+	free(*buf);
+	*buf = NULL;
+	fclose(fp);
+	return -1;
+}
+
+int
+lb_cfg_load(const char *file, struct lb_cfg **out, char *err, size_t errlen)
+{
+	char  *buf;
+	size_t len;
+	int    rc;
+
+	*out = NULL;
+	if (read_file(file, &buf, &len, err, errlen) == -1)
+		return -1;
+	/* Named as written, in messages and cfg->file, wherever it is read. */
+	rc = lb_cfg_load_string(file, buf, len, out, err, errlen);
+	free(buf);
+	return rc;
+}
+
+int
+lb_cfg_pid_file(const char *file, char **out, char *err, size_t errlen)
+{
+	yaml_parser_t	parser;
+	yaml_document_t doc;
+	yaml_node_t    *root, *k, *v;
+	char	       *buf;
+	size_t		len;
+	int		rc = -1;
+
+	*out = NULL;
+	if (read_file(file, &buf, &len, err, errlen) == -1)
+		return -1;
+	if (!yaml_parser_initialize(&parser)) {
+		free(buf);
+		lb_snprintf(err, errlen, "%s: out of memory", file);
+		return -1;
+	}
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		lb_snprintf(err, errlen, "%s:%zu:%zu: %s: cannot read pid_file",
+		    file, parser.problem_mark.line + 1,
+		    parser.problem_mark.column + 1,
+		    parser.problem != NULL ? parser.problem : "invalid YAML");
+		goto done;
+	}
+	rc = 0;
+	root = yaml_document_get_root_node(&doc);
+	for (yaml_node_pair_t *p =
+		 root != NULL && root->type == YAML_MAPPING_NODE ?
+		 root->data.mapping.pairs.start :
+		 NULL;
+	     p != NULL && p < root->data.mapping.pairs.top; p++) {
+		k = yaml_document_get_node(&doc, p->key);
+		v = yaml_document_get_node(&doc, p->value);
+		if (k->type != YAML_SCALAR_NODE ||
+		    strcmp((const char *)k->data.scalar.value, "pid_file") != 0)
+			continue;
+		if (v->type != YAML_SCALAR_NODE ||
+		    v->data.scalar.value[0] == '\0') {
+			lb_snprintf(err, errlen,
+			    "%s:%zu:%zu: pid_file: not a path", file,
+			    v->start_mark.line + 1, v->start_mark.column + 1);
+			rc = -1;
+		} else if ((*out = strdup(
+				(const char *)v->data.scalar.value)) == NULL ||
+		    absolutize(out) == -1) {
+			lb_snprintf(err, errlen, "%s: out of memory", file);
+			rc = -1;
+		}
+		break;
+	}
+	yaml_document_delete(&doc);
+done:
+	yaml_parser_delete(&parser);
+	free(buf);
+	if (rc == -1) {
+		free(*out);
+		*out = NULL;
+	}
 	return rc;
 }
 

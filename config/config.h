@@ -196,6 +196,19 @@ struct lb_cfg {
  */
 int
 lb_cfg_load(const char *file, struct lb_cfg **out, char *err, size_t errlen);
+/*
+ * From now on a relative config file is read from DIR (the directory
+ * lbmaster was started in), keeping its name as written in messages, and
+ * the relative paths in it (pid_file, error_log, access_log) are made
+ * absolute from DIR. NULL: paths are left as written.
+ */
+void lb_cfg_set_base(const char *dir);
+/*
+ * Only the pid_file of FILE (absolute, as above), for lbmaster -s: the
+ * rest of the file may be invalid. 0 with *OUT malloc'ed, or NULL when
+ * the file sets none; -1 with ERR when it cannot be read.
+ */
+int lb_cfg_pid_file(const char *file, char **out, char *err, size_t errlen);
 /* The same from a string; NAME stands for the file in error messages. */
 int  lb_cfg_load_string(const char *name, const char *yaml, size_t len,
      struct lb_cfg **out, char *err, size_t errlen);
@@ -207,5 +220,16 @@ void lb_cfg_free(struct lb_cfg *);
 int lb_cfg_dump(const struct lb_cfg *, FILE *);
 
 const char *lb_algo_name(enum lb_algo);
+
+/* config/diff.c */
+
+/*
+ * What changes from OLD to NEW, one LINE call per difference: "+ host
+ * a.com", "- server 127.0.0.1:8082 from a.com", "~ a.com algorithm
+ * round_robin -> least_conn", "~ timeouts.connect 3s -> 1s"; or "no
+ * changes". Every key -T prints is compared. 0, or -1 out of memory.
+ */
+int lb_cfg_diff(const struct lb_cfg *old, const struct lb_cfg *new,
+    void (*line)(const char *, void *), void *arg);
 
 #endif /* LB_CONFIG_H */

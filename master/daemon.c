@@ -158,39 +158,39 @@ lb_pidfile_remove(const char *file)
 }
 
 int
-lb_master_signal(const struct lb_cfg *cfg, int signo, char *err, size_t errlen)
+lb_master_signal(const char *file, const char *pid_file, int signo, pid_t *pidp,
+    char *err, size_t errlen)
 {
 	pid_t pid;
 	char  what[160];
 	int   rc;
 
-	if (cfg->pid_file == NULL) {
+	if (pid_file == NULL) {
 		lb_snprintf(err, errlen,
 		    "%s sets no pid_file: cannot find the "
 		    "master to signal",
-		    cfg->file);
+		    file);
 		return -1;
 	}
-	if ((rc = pidfile_read(cfg->pid_file, &pid, what, sizeof(what))) ==
-	    -1) {
+	if ((rc = pidfile_read(pid_file, &pid, what, sizeof(what))) == -1) {
 		lb_snprintf(err, errlen,
 		    "pid file %s holds no pid (%s): is pid_file the file "
 		    "lbmaster writes?",
-		    cfg->pid_file, what);
+		    pid_file, what);
 		return -1;
 	}
 	if (rc == 0) {
 		lb_snprintf(err, errlen,
 		    "no master is running: pid file %s "
 		    "is missing or empty",
-		    cfg->pid_file);
+		    pid_file);
 		return -1;
 	}
 	if (!pid_is_lbmaster(pid)) {
 		lb_snprintf(err, errlen,
 		    "no master is running: pid %ld from "
 		    "%s is not an lbmaster process",
-		    (long)pid, cfg->pid_file);
+		    (long)pid, pid_file);
 		return -1;
 	}
 	if (kill(pid, signo) == -1) {
@@ -198,7 +198,54 @@ lb_master_signal(const struct lb_cfg *cfg, int signo, char *err, size_t errlen)
 		    strerror(errno));
 		return -1;
 	}
+	if (pidp != NULL)
+		*pidp = pid;
 	return 0;
+}
+
+/* ------------------------------------------------------- -s reload */
+
+int
+lb_reload_outcome_read(const char *pid_file, pid_t *pid, size_t *seq, char *msg,
+    size_t msglen)
+{
+	char   path[4096], buf[LB_ERRLEN + 128], *p;
+	FILE  *fp;
+	long   v;
+	size_t n;
+	int    rc = -1;
+
+	lb_snprintf(path, sizeof(path), "%s" LB_RELOAD_SUFFIX, pid_file);
+	if ((fp = fopen(path, "r")) == NULL)
+		return -1;
+	if (fgets(buf, sizeof(buf), fp) != NULL) {
+		buf[strcspn(buf, "\n")] = '\0';
+		errno = 0;
+		v = strtol(buf, &p, 10);
+		if (errno == 0 && v > 0 && *p == ' ') {
+			*pid = (pid_t)v;
+			n = strtoul(p + 1, &p, 10);
+			*seq = n;
+			if (strcmp(p, " ok") == 0) {
+				msg[0] = '\0';
+				rc = 1;
+			} else if (strncmp(p, " failed ", 8) == 0) {
+				lb_snprintf(msg, msglen, "%s", p + 8);
+				rc = 0;
+			}
+		}
+	}
+	fclose(fp);
+	return rc;
+}
+
+void
+lb_reload_outcome_remove(const char *pid_file)
+{
+	char path[4096];
+
+	lb_snprintf(path, sizeof(path), "%s" LB_RELOAD_SUFFIX, pid_file);
+	unlink(path);
 }
 
 /* ----------------------------------------------------------- daemon */

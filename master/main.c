@@ -26,13 +26,15 @@
 
 #include "common/http.h"
 #include "common/log.h"
+#include "common/shm.h"
 #include "common/str.h"
 #include "config/config.h"
 #include "master/master.h"
 #include "worker/explain.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/lbmaster/lbmaster.yaml"
-#define MAX_X_HEADERS  100 /* -H options */
+#define MAX_X_HEADERS  100   /* -H options */
+#define RELOAD_WAIT_MS 30000 /* -s reload waits for the outcome */
 
 static void
 usage(FILE *fp)
@@ -155,6 +157,74 @@ explain(const char *file, struct xreq *x)
 	return rc;
 }
 
+/*
+ * lbmaster -s: find the master through FILE's pid_file alone (the rest
+ * of FILE may be broken, a backend name may not resolve), signal it, and
+ * for a reload wait for its outcome (see HACKING.md, "-s reload").
+ */
+static int
+send_signal(const char *file, int signo)
+{
+	char   *pid_file, err[LB_ERRLEN], msg[LB_ERRLEN];
+	pid_t	pid, wpid = 0;
+	size_t	seq0 = 0, seq;
+	int64_t deadline;
+	int	rc, outcome;
+
+	if (lb_cfg_pid_file(file, &pid_file, err, sizeof(err)) == -1) {
+		fprintf(stderr, "lbmaster: %s\n", err);
+		return 1;
+	}
+	/* The last outcome before ours, to tell ours from it. */
+	if (signo == SIGHUP && pid_file != NULL &&
+	    lb_reload_outcome_read(pid_file, &wpid, &seq0, msg, sizeof(msg)) ==
+		-1)
+		wpid = 0;
+	if (lb_master_signal(file, pid_file, signo, &pid, err, sizeof(err)) ==
+	    -1) {
+		fprintf(stderr, "lbmaster: %s\n", err);
+		free(pid_file);
+		return 1;
+	}
+	if (signo != SIGHUP) {
+		free(pid_file);
+		return 0;
+	}
+	if (wpid != pid)
+		seq0 = 0; /* written by an earlier master, or none */
+	deadline = lb_now_ms() + RELOAD_WAIT_MS;
+	rc = 1;
+	for (;;) {
+		outcome = lb_reload_outcome_read(pid_file, &wpid, &seq, msg,
+		    sizeof(msg));
+		if (outcome != -1 && wpid == pid && seq > seq0) {
+			if (outcome == 1)
+				rc = 0;
+			else
+				fprintf(stderr, "lbmaster: reload failed: %s\n",
+				    msg);
+			break;
+		}
+		if (kill(pid, 0) == -1 && errno == ESRCH) {
+			fprintf(stderr,
+			    "lbmaster: the master (pid %ld) exited during "
+			    "the reload\n",
+			    (long)pid);
+			break;
+		}
+		if (lb_now_ms() >= deadline) {
+			fprintf(stderr,
+			    "lbmaster: no outcome from the master (pid %ld) "
+			    "within %d s: see its error log\n",
+			    (long)pid, RELOAD_WAIT_MS / 1000);
+			break;
+		}
+		usleep(20 * 1000);
+	}
+	free(pid_file);
+	return rc;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -163,6 +233,7 @@ main(int argc, char *argv[])
 		{ NULL, 0, NULL, 0 },
 	};
 	struct xreq    x = { .from = "127.0.0.1" };
+	char	       cwd[4096];
 	bool	       x_used = false;
 	const char    *file = DEFAULT_CONFIG, *signame = NULL;
 	bool	       foreground = false, test = false, dump = false;
@@ -256,6 +327,19 @@ main(int argc, char *argv[])
 		}
 	}
 
+	/*
+	 * Relative paths, the file's own and those in it, are the
+	 * directory we were started in: a daemon's chdir("/") and later
+	 * reloads must not change what they name.
+	 */
+	if (getcwd(cwd, sizeof(cwd)) == NULL) {
+		fprintf(stderr, "lbmaster: getcwd: %s\n", strerror(errno));
+		return 1;
+	}
+	lb_cfg_set_base(cwd);
+	if (signo != 0)
+		return send_signal(file, signo);
+
 	if (lb_master_load(file, &cfg, err, sizeof(err)) == -1) {
 		/* The error line starts with FILE:LINE:COL, for editors. */
 		fprintf(stderr, "%s\n", err);
@@ -265,14 +349,6 @@ main(int argc, char *argv[])
 			    "failed\n",
 			    file);
 		return 1;
-	}
-	if (signo != 0) {
-		int rc = lb_master_signal(cfg, signo, err, sizeof(err));
-
-		if (rc == -1)
-			fprintf(stderr, "lbmaster: %s\n", err);
-		lb_cfg_free(cfg);
-		return rc == -1 ? 1 : 0;
 	}
 	if (test) {
 		/* Start-up would fail on it: so does the test. */

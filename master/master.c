@@ -845,12 +845,55 @@ logs_prepare(const struct lb_cfg *cfg)
 
 /* ---------------------------------------------------------- actions */
 
+/*
+ * The outcome of a reload, for lbmaster -s reload, which waits for it:
+ * one line beside the pid file (PID_FILE.reload), "PID SEQ ok" or "PID
+ * SEQ failed MESSAGE", SEQ counting reloads done, written whole and
+ * renamed into place (see HACKING.md, "-s reload").
+ */
+static void
+reload_outcome(const char *failure)
+{
+	char  *path = NULL, *tmp = NULL;
+	FILE  *fp;
+	pid_t  pid = getpid();
+	size_t seq = (size_t)(M.reloads_ok + M.reloads_failed);
+
+	if (M.pid_file == NULL)
+		return;
+	if (asprintf(&path, "%s" LB_RELOAD_SUFFIX, M.pid_file) == -1) {
+		path = NULL;
+		goto fail;
+	}
+	if (asprintf(&tmp, "%s.tmp", path) == -1) {
+		tmp = NULL;
+		goto fail;
+	}
+	if ((fp = fopen(tmp, "w")) == NULL)
+		goto fail;
+	if (failure != NULL)
+		fprintf(fp, "%ld %zu failed %s\n", (long)pid, seq, failure);
+	else
+		fprintf(fp, "%ld %zu ok\n", (long)pid, seq);
+	if (fclose(fp) == EOF || rename(tmp, path) == -1)
+		goto fail;
+	free(path);
+	free(tmp);
+	return;
+fail:
+	log_warn("reload outcome %s", path != NULL ? path : M.pid_file);
+	if (tmp != NULL)
+		unlink(tmp);
+	free(path);
+	free(tmp);
+}
+
 static void
 reload(void)
 {
 	struct lb_cfg *cfg;
 	struct gen    *g;
-	char	       err[LB_ERRLEN];
+	char	       err[LB_ERRLEN], why[LB_ERRLEN + 64];
 
 	if (M.next != NULL) {
 		/* The file may have changed since: read it once more then. */
@@ -866,6 +909,7 @@ reload(void)
 		log_error("%s", err);
 		log_error("reload failed: still serving generation %u",
 		    M.cur->id);
+		lb_snprintf(why, sizeof(why), "%s", err);
 		goto failed;
 	}
 	if (user_check(cfg, err, sizeof(err)) == -1 ||
@@ -873,6 +917,7 @@ reload(void)
 	    admin_apply(cfg, err, sizeof(err)) == -1) {
 		log_error("reload failed: %s; still serving generation %u", err,
 		    M.cur->id);
+		lb_snprintf(why, sizeof(why), "%s", err);
 		lb_cfg_free(cfg);
 		goto failed;
 	}
@@ -885,6 +930,8 @@ reload(void)
 	logs_prepare(cfg);
 	if ((g = gen_new(cfg)) == NULL) {
 		log_warn("reload: new generation");
+		lb_snprintf(why, sizeof(why), "new generation: %s",
+		    strerror(errno));
 		lb_cfg_free(cfg);
 		goto failed;
 	}
@@ -894,6 +941,8 @@ reload(void)
 	if (gen_start(g) == -1) {
 		log_error("reload failed: no worker of generation %u started",
 		    g->id);
+		lb_snprintf(why, sizeof(why),
+		    "no worker of generation %u started", g->id);
 		g->retired = true;
 		gen_send(g, LB_CTL_TERM);
 		M.next = NULL;
@@ -905,7 +954,16 @@ failed:
 	M.reloads_failed++;
 	lb_shm_set_reloads(M.cur->shm, M.reloads_ok, M.reloads_failed);
 	listeners_restore(M.cur->cfg);
+	reload_outcome(why);
 	lb_sd_notify("READY=1");
+}
+
+/* One notice line of what a reload changed. */
+static void
+diff_line(const char *line, void *arg)
+{
+	(void)arg;
+	log_notice("reload: %s", line);
 }
 
 /* The new generation accepts: retire the old one. */
@@ -923,7 +981,10 @@ reload_commit(void)
 	lb_shm_set_reloads(M.cur->shm, M.reloads_ok, M.reloads_failed);
 	log_notice("generation %u serves; generation %u drains", M.cur->id,
 	    old->id);
+	if (lb_cfg_diff(old->cfg, M.cur->cfg, diff_line, NULL) == -1)
+		log_warn("reload: comparing the configurations");
 	gen_release(old);
+	reload_outcome(NULL);
 	lb_sd_notify("READY=1");
 }
 
@@ -932,6 +993,8 @@ static void
 reload_abort(void)
 {
 	struct gen *g = M.next;
+	unsigned    g_id = g->id;
+	char	    err[64];
 
 	log_error("reload failed: generation %u did not start; still "
 		  "serving generation %u",
@@ -943,6 +1006,8 @@ reload_abort(void)
 	M.reloads_failed++;
 	lb_shm_set_reloads(M.cur->shm, M.reloads_ok, M.reloads_failed);
 	listeners_restore(M.cur->cfg);
+	lb_snprintf(err, sizeof(err), "generation %u did not start", g_id);
+	reload_outcome(err);
 	lb_sd_notify("READY=1");
 }
 
@@ -1234,8 +1299,10 @@ lb_master_run(struct lb_cfg *cfg, bool foreground)
 fail:
 	if (rc != 0 && err[0] != '\0')
 		startup_error(cfg, err);
-	if (M.pid_file != NULL)
+	if (M.pid_file != NULL) {
 		lb_pidfile_remove(M.pid_file);
+		lb_reload_outcome_remove(M.pid_file);
+	}
 	free(M.pid_file);
 	for (size_t i = 0; i < M.n_listeners; i++)
 		lb_listener_close(&M.listeners[i]);

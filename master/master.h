@@ -116,10 +116,25 @@ void lb_proctitle_init(int argc, char *argv[]);
 void lb_proctitle_set(const char *title);
 
 /*
- * lbmaster -s: send SIGNO to the master whose pid is in CFG's pid_file.
- * Returns 0, or -1 with the reason in err (no pid_file, no such process).
+ * lbmaster -s: send SIGNO to the master whose pid is in PID_FILE (from
+ * FILE's pid_file, which names it in messages; NULL: none). Returns 0
+ * with its pid in *PIDP (unless NULL), or -1 with the reason in err (no
+ * pid_file, no such process).
  */
-int
-lb_master_signal(const struct lb_cfg *cfg, int signo, char *err, size_t errlen);
+int lb_master_signal(const char *file, const char *pid_file, int signo,
+    pid_t *pidp, char *err, size_t errlen);
+
+/*
+ * Where the master writes the outcome of each reload, beside its pid
+ * file: "PID SEQ ok" or "PID SEQ failed MESSAGE" (master.c).
+ */
+#define LB_RELOAD_SUFFIX ".reload"
+/*
+ * Read it: 1 ok, 0 failed (MSG says why), -1 none or unreadable; *PID
+ * the master that wrote it, *SEQ the reloads it had done then.
+ */
+int  lb_reload_outcome_read(const char *pid_file, pid_t *pid, size_t *seq,
+     char *msg, size_t msglen);
+void lb_reload_outcome_remove(const char *pid_file);
 
 #endif /* LB_MASTER_H */

@@ -15,6 +15,7 @@
 #include <check.h>
 
 #include "common/addr.h"
+#include "common/str.h"
 #include "config/config.h"
 #include "config/routes.h"
 
@@ -1215,6 +1216,104 @@ START_TEST(test_every_bad_fixture_fails_where_it_says)
 }
 END_TEST
 
+/* ---------------------------------------------------------- lb_cfg_diff */
+
+static void
+collect(const char *line, void *arg)
+{
+	struct lb_buf *b = arg;
+
+	lb_buf_printf(b, "%s\n", line);
+}
+
+/* The lines lb_cfg_diff says from OLD to NEW, each ending in "\n". */
+static char *
+diff(const char *old, const char *new)
+{
+	struct lb_cfg *a = load_ok(old), *b = load_ok(new);
+	struct lb_buf  out;
+
+	lb_buf_init(&out);
+	ck_assert_int_eq(lb_cfg_diff(a, b, collect, &out), 0);
+	lb_cfg_free(a);
+	lb_cfg_free(b);
+	ck_assert(!lb_buf_failed(&out));
+	return lb_buf_take(&out);
+}
+
+#define DIFF_BASE                                         \
+	"timeouts: {connect: 3s}\n"                       \
+	"hosts:\n"                                        \
+	"  - host: www.mango.com\n"                       \
+	"    servers: [127.0.0.1:8081, 127.0.0.1:8082]\n" \
+	"  - host: www.orange.com\n"                      \
+	"    servers: [127.0.0.1:1111]\n"
+
+/* Each kind of line: +, -, ~, and "no changes". */
+START_TEST(test_diff_says_what_a_reload_changes)
+{
+	char *d;
+
+	d = diff(DIFF_BASE, DIFF_BASE);
+	ck_assert_str_eq(d, "no changes\n");
+	free(d);
+
+	d = diff(DIFF_BASE,
+	    "timeouts: {connect: 1s}\n"
+	    "hosts:\n"
+	    "  - host: www.mango.com\n"
+	    "    algorithm: least_conn\n"
+	    "    servers: [127.0.0.1:8081, {address: 127.0.0.1:8083, "
+	    "weight: 3}]\n"
+	    "  - host: api.mango.com\n"
+	    "    servers: [127.0.0.1:9000]\n"
+	    "paths:\n"
+	    "  - path: /apple\n"
+	    "    servers: [127.0.0.1:9001]\n");
+	ck_assert_msg(strstr(d, "- host www.orange.com\n") != NULL, "%s", d);
+	ck_assert_msg(strstr(d,
+			  "- server 127.0.0.1:8082 from www.mango.com\n") !=
+		NULL,
+	    "%s", d);
+	ck_assert_msg(strstr(d, "+ server 127.0.0.1:8083 to www.mango.com\n") !=
+		NULL,
+	    "%s", d);
+	ck_assert_msg(strstr(d, "+ host api.mango.com\n") != NULL, "%s", d);
+	ck_assert_msg(strstr(d, "+ path /apple\n") != NULL, "%s", d);
+	ck_assert_msg(strstr(d,
+			  "~ www.mango.com algorithm round_robin -> "
+			  "least_conn\n") != NULL,
+	    "%s", d);
+	ck_assert_msg(strstr(d, "~ timeouts.connect 3s -> 1s\n") != NULL, "%s",
+	    d);
+	/* A removed route's servers go with it; an added one's come. */
+	ck_assert_ptr_null(strstr(d, "127.0.0.1:1111"));
+	ck_assert_ptr_null(strstr(d, "127.0.0.1:9000"));
+	ck_assert_ptr_null(strstr(d, "no changes"));
+	free(d);
+
+	/* A server's own keys, and rules given as user names. */
+	d = diff(DIFF_BASE,
+	    "timeouts: {connect: 3s}\n"
+	    "hosts:\n"
+	    "  - host: www.mango.com\n"
+	    "    header_rules: {add: {X-A: a}}\n"
+	    "    servers: [{address: 127.0.0.1:8081, weight: 2}, "
+	    "127.0.0.1:8082]\n"
+	    "  - host: www.orange.com\n"
+	    "    servers: [127.0.0.1:1111]\n");
+	ck_assert_msg(strstr(d,
+			  "~ www.mango.com server 127.0.0.1:8081 weight 1 -> "
+			  "2\n") != NULL,
+	    "%s", d);
+	ck_assert_msg(
+	    strstr(d, "~ www.mango.com header_rules.add {} -> {X-A: a}\n") !=
+		NULL,
+	    "%s", d);
+	free(d);
+}
+END_TEST
+
 static Suite *
 cfg_suite(void)
 {
@@ -1281,6 +1380,7 @@ cfg_suite(void)
 	tcase_add_test(tc, test_error_second_document_is_refused);
 	tcase_add_test(tc, test_error_missing_file_names_it);
 	tcase_add_test(tc, test_every_bad_fixture_fails_where_it_says);
+	tcase_add_test(tc, test_diff_says_what_a_reload_changes);
 	suite_add_tcase(s, tc);
 	return s;
 }

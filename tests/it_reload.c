@@ -360,6 +360,208 @@ START_TEST(test_admin_listener_moves_only_with_a_good_reload)
 }
 END_TEST
 
+/* ------------------------------------------------ the operator's side */
+
+/* lbmaster ARGS...; exit code, *OUT its output. */
+static int
+lbm(char **out, const char *a1, const char *a2, const char *a3, const char *a4)
+{
+	const char *argv[] = { getenv("LBMASTER"), a1, a2, a3, a4, NULL };
+
+	return lbt_run(argv, 40000, out);
+}
+
+/*
+ * A successful reload logs what changed, one notice line per
+ * difference; one that changes nothing says so.
+ */
+START_TEST(test_reload_logs_what_changed)
+{
+	const char *cfg, *log;
+	unsigned    port, oport = 0, o2 = 0;
+	pid_t	    origin, origin2, lb;
+
+	origin = lbt_origin_start("o", &oport, NULL);
+	origin2 = lbt_origin_start("o2", &o2, NULL);
+	port = lbt_free_port();
+	lb = lbt_lbmaster_start(mp_yaml(port, oport, 1, "", routes(2, oport)),
+	    port);
+	cfg = lbt_path("lbmaster.yaml");
+	lbt_write_file(cfg,
+	    mp_yaml(port, oport, 1, "timeouts: {connect: 1s}\n",
+		lbt_fmt("  - path: /r1\n    algorithm: least_conn\n"
+			"    servers: [127.0.0.1:%u, 127.0.0.1:%u]\n"
+			"  - path: /r3\n    servers: [127.0.0.1:%u]\n",
+		    oport, o2, oport)));
+	lbt_signal(lb, SIGHUP);
+	mp_wait_log(lb, "generation 2 serves", 5000);
+	mp_wait_log(lb, "reload: ~ timeouts.connect 3s -> 1s", 2000);
+	log = lbt_read_file(lbt_log_path(lb), NULL);
+	ck_assert_msg(strstr(log, "[notice] master") != NULL, "%s", log);
+	ck_assert_msg(strstr(log, "reload: - path /r2\n") != NULL, "%s", log);
+	ck_assert_msg(strstr(log, "reload: + path /r3\n") != NULL, "%s", log);
+	ck_assert_msg(strstr(log,
+			  lbt_fmt("reload: + server 127.0.0.1:%u to /r1\n",
+			      o2)) != NULL,
+	    "%s", log);
+	ck_assert_msg(strstr(log,
+			  "reload: ~ /r1 algorithm round_robin -> "
+			  "least_conn\n") != NULL,
+	    "%s", log);
+	/* The same file again: no changes. */
+	lbt_signal(lb, SIGHUP);
+	mp_wait_log(lb, "generation 3 serves", 5000);
+	mp_wait_log(lb, "reload: no changes", 2000);
+	ck_assert_int_eq(lbt_stop(lb), 0);
+	ck_assert_int_eq(lbt_stop(origin), 0);
+	ck_assert_int_eq(lbt_stop(origin2), 0);
+}
+END_TEST
+
+/*
+ * lbmaster -s reload waits for the outcome: 0 when the new generation
+ * serves, 1 with the master's error line when the reload was refused
+ * (here the new listener is taken), the old config serving on.
+ */
+START_TEST(test_s_reload_reports_the_outcome)
+{
+	const char *cfg, *pid = lbt_path("lb.pid");
+	unsigned    port, taken, oport = 0;
+	pid_t	    origin, lb;
+	char	   *out;
+	int	    fd;
+
+	origin = lbt_origin_start("o", &oport, NULL);
+	port = lbt_free_port();
+	lb = lbt_lbmaster_start(mp_yaml(port, oport, 1,
+				    lbt_fmt("pid_file: %s\n", pid), ""),
+	    port);
+	cfg = lbt_path("lbmaster.yaml");
+	ck_assert_int_eq(lbm(&out, "-s", "reload", "-c", cfg), 0);
+	ck_assert_msg(strstr(lbt_read_file(lbt_log_path(lb), NULL),
+			  "generation 2 serves") != NULL,
+	    "-s reload returned before the reload was done");
+
+	fd = lbt_hold_port(&taken);
+	lbt_write_file(cfg,
+	    lbt_fmt("listen: [127.0.0.1:%u, 127.0.0.1:%u]\npid_file: %s\n"
+		    "workers: 1\nhealth_check: off\npaths:\n  - path: /base\n"
+		    "    servers: [127.0.0.1:%u]\n",
+		port, taken, pid, oport));
+	ck_assert_int_eq(lbm(&out, "-s", "reload", "-c", cfg), 1);
+	ck_assert_msg(strstr(out,
+			  lbt_fmt("lbmaster: reload failed: bind 127.0.0.1:%u: "
+				  "Address already in use",
+			      taken)) != NULL,
+	    "%s", out);
+	ck_assert_int_eq(mp_get(port, NULL, "/base"), 200);
+	close(fd);
+
+	/* A config error: its FILE:LINE:COL line. */
+	lbt_write_file(cfg,
+	    lbt_fmt("%sbogus: 1\n",
+		mp_yaml(port, oport, 1, lbt_fmt("pid_file: %s\n", pid), "")));
+	ck_assert_int_eq(lbm(&out, "-s", "reload", "-c", cfg), 1);
+	ck_assert_msg(strstr(out,
+			  lbt_fmt("reload failed: %s:8:1: unknown "
+				  "key \"bogus\"",
+			      cfg)) != NULL,
+	    "%s", out);
+	ck_assert_int_eq(mp_get(port, NULL, "/base"), 200);
+	ck_assert_int_eq(lbt_stop(lb), 0);
+	ck_assert_int_eq(lbt_stop(origin), 0);
+}
+END_TEST
+
+/*
+ * -s needs only the pid_file: with an unknown key and a backend name
+ * that does not resolve in the file, -s quit still finds and stops the
+ * master.
+ */
+START_TEST(test_s_quit_needs_only_the_pid_file)
+{
+	const char *cfg, *pid = lbt_path("lb.pid");
+	unsigned    port, oport = 0;
+	pid_t	    origin, lb;
+	char	   *out;
+
+	origin = lbt_origin_start("o", &oport, NULL);
+	port = lbt_free_port();
+	lb = lbt_lbmaster_start(mp_yaml(port, oport, 1,
+				    lbt_fmt("pid_file: %s\n", pid), ""),
+	    port);
+	cfg = lbt_path("lbmaster.yaml");
+	lbt_write_file(cfg,
+	    lbt_fmt("%s  - path: /x\n"
+		    "    servers: [no-such-host.invalid:80]\nunknown_key: 1\n",
+		mp_yaml(port, oport, 1, lbt_fmt("pid_file: %s\n", pid), "")));
+	ck_assert_int_ne(lbm(&out, "-t", "-c", cfg, NULL), 0);
+	ck_assert_int_eq(lbm(&out, "-s", "reopen", "-c", cfg), 0);
+	ck_assert_int_eq(lbm(&out, "-s", "quit", "-c", cfg), 0);
+	ck_assert_int_eq(lbt_wait_exit(lb, 5000), 0);
+	ck_assert_int_eq(lbt_stop(origin), 0);
+}
+END_TEST
+
+/*
+ * A daemon started with relative paths (-c, pid_file, the logs) keeps
+ * them relative to where it was started: its pid file is there, and a
+ * reload rereads the right file.
+ */
+START_TEST(test_daemon_with_relative_paths_reloads)
+{
+	const char *dir = lbt_tmpdir(), *failure = NULL;
+	unsigned    port, oport = 0;
+	pid_t	    origin, lb = 0;
+	char	   *out = NULL, *pidtext;
+
+	origin = lbt_origin_start("o", &oport, NULL);
+	port = lbt_free_port();
+	ck_assert_int_eq(chdir(dir), 0);
+	lbt_write_file("rel.yaml",
+	    mp_yaml(port, oport, 1,
+		"pid_file: rel.pid\nerror_log: rel-error.log\n"
+		"access_log: rel-access.log\n",
+		""));
+	/* Without -f: it detaches, and this returns once it serves. */
+	ck_assert_int_eq(lbm(&out, "-c", "rel.yaml", NULL, NULL), 0);
+	ck_assert_ptr_nonnull(
+	    pidtext = lbt_read_file(lbt_path("rel.pid"), NULL));
+	lb = (pid_t)atol(pidtext);
+	ck_assert_int_gt(lb, 1);
+	/*
+	 * A failed check ends this process at once: the daemon, not our
+	 * child, is stopped before any check can fail.
+	 */
+	lbt_write_file("rel.yaml",
+	    mp_yaml(port, oport, 1,
+		"pid_file: rel.pid\nerror_log: rel-error.log\n"
+		"access_log: rel-access.log\n",
+		routes(1, oport)));
+	if (mp_get(port, NULL, "/base") != 200)
+		failure = "the daemon does not serve";
+	else if (lbm(&out, "-s", "reload", "-c", "rel.yaml") != 0)
+		failure = lbt_fmt("-s reload: %s", out);
+	else if (mp_get(port, NULL, "/r1") != 200)
+		failure = "the reloaded config does not serve /r1";
+	else if (!mp_wait_file(lbt_path("rel-access.log"), "GET /r1 ", 2000))
+		failure = "no access log line in the relative access_log";
+	else if (!mp_wait_file(lbt_path("rel-error.log"), "generation 2 serves",
+		     2000))
+		failure = "no reload in the relative error_log";
+	else if (access("/rel.pid", F_OK) == 0)
+		failure = "a pid file at /rel.pid";
+	kill(lb, SIGTERM);
+	if (!mp_wait_gone(lb, 5000)) {
+		kill(lb, SIGKILL);
+		mp_wait_gone(lb, 2000);
+		ck_abort_msg("the daemon (pid %d) did not stop", (int)lb);
+	}
+	ck_assert_msg(failure == NULL, "%s", failure);
+	ck_assert_int_eq(lbt_stop(origin), 0);
+}
+END_TEST
+
 static Suite *
 reload_suite(void)
 {
@@ -376,6 +578,10 @@ reload_suite(void)
 	tcase_add_test(tc,
 	    test_reload_whose_workers_cannot_start_fails_at_once);
 	tcase_add_test(tc, test_admin_listener_moves_only_with_a_good_reload);
+	tcase_add_test(tc, test_reload_logs_what_changed);
+	tcase_add_test(tc, test_s_reload_reports_the_outcome);
+	tcase_add_test(tc, test_s_quit_needs_only_the_pid_file);
+	tcase_add_test(tc, test_daemon_with_relative_paths_reloads);
 	suite_add_tcase(s, tc);
 	return s;
 }
