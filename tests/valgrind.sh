@@ -199,7 +199,9 @@ for ((i = 0; i < 15; i++)); do
 	exchange "CL and TE" 400 "${POST}Content-Length: 5\r\n"`
 	    `"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
 	exchange "bare LF" 400 "GET /a HTTP/1.1\nHost: www.fruit.com\n\n"
-	exchange "GET with a body" 400 "${GET}Content-Length: 5\r\n\r\nhello"
+	exchange "GET with a body" 200 "${GET}Content-Length: 5\r\n\r\nhello"
+	exchange "two Content-Lengths" 400 \
+	    "${POST}Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"
 	exchange "unsafe path" 400 "GET /../etc/passwd HTTP/1.1\r\n$H$C\r\n"
 	exchange "head over max_header_size" 431 "${GET}X-Pad: $PAD\r\n\r\n"
 	leave "leaving before the answer" \
