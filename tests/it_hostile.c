@@ -712,6 +712,39 @@ START_TEST(test_malformed_request_pipelined_behind_one_in_flight)
 }
 END_TEST
 
+/* ------------------------------------------------------- closing */
+
+/*
+ * A client that is done (its request whole, nothing more sent) is
+ * closed as soon as its "Connection: close" answer is written: no
+ * lingering wait for its EOF. (Lingering, for a client that may still be
+ * sending, is what test_large_body_over_max_body_size_still_gets_its_413
+ * goes through; on loopback an answer is delivered before any reset
+ * could destroy it, so no test here can tell lingering from not.)
+ */
+START_TEST(test_a_closing_answer_to_a_client_that_is_done_closes_at_once)
+{
+	static const char req[] = "GET /v1 HTTP/1.1\r\nHost: www.fruit.com\r\n"
+				  "Connection: close\r\n\r\n";
+	struct lbt_conn	 *c;
+	struct lbt_resp	  r;
+	struct scene	  s;
+	long long	  t0;
+
+	scene_start(&s, "");
+	ck_assert_ptr_nonnull(c = lbt_conn_open(NULL, s.lb.port));
+	ck_assert_int_eq(lbt_conn_request(c, req, sizeof(req) - 1, &r), 0);
+	ck_assert_int_eq(r.status, 200);
+	lbt_resp_free(&r);
+	t0 = lbt_now_ms();
+	ck_assert(lbt_conn_wait_closed(c, 3000));
+	ck_assert_msg(lbt_now_ms() - t0 < 1000, "closed after %lld ms",
+	    lbt_now_ms() - t0);
+	lbt_conn_close(c);
+	scene_stop(&s);
+}
+END_TEST
+
 /* --------------------------------------------------- clients leaving */
 
 /*
@@ -796,6 +829,8 @@ hostile_suite(void)
 	    (int)(sizeof(bad_cases) / sizeof(bad_cases[0])));
 	tcase_add_test(tc,
 	    test_malformed_request_pipelined_behind_a_valid_one_in_one_packet);
+	tcase_add_test(tc,
+	    test_a_closing_answer_to_a_client_that_is_done_closes_at_once);
 	tcase_add_test(tc,
 	    test_malformed_request_pipelined_behind_one_in_flight);
 	suite_add_tcase(s, tc);

@@ -120,6 +120,7 @@ struct lb_client {
 	bool		   kick;       /* rev was activated to parse `in` */
 	bool		   closing;    /* close once `out` is written */
 	bool		   broken;     /* dead, to be freed (die) */
+	bool		   refused;    /* answered by refuse(): linger */
 	int		   body_error; /* 400/408/413: to answer (kick) */
 	uint64_t	   lingered;   /* bytes discarded */
 	union {
@@ -333,7 +334,16 @@ finish(struct lb_client *c)
 	struct timeval tv;
 
 	c->closing = false;
-	if (c->eof) {
+	/*
+	 * Linger only when the client may still be sending: bytes of its
+	 * are waiting, its body was not read whole, or it was refused. A
+	 * client that is done (the common "Connection: close" request)
+	 * cannot make the kernel reset the answer: close at once, as
+	 * nginx does, without the shutdown, wait and read.
+	 */
+	if (c->eof ||
+	    (!c->refused && evbuffer_get_length(c->in) == 0 &&
+		(c->req == NULL || lb_body_done(&c->req->body)))) {
 		client_free(c);
 		return;
 	}
@@ -658,6 +668,7 @@ refuse(struct lb_client *c, int status, bool log)
 	c->req = NULL;
 	add_reply(c, status, false);
 	c->closing = true;
+	c->refused = true;
 	c->state = CS_EXCHANGE;
 	(void)flush(c);
 }
