@@ -1016,18 +1016,167 @@ listen_parse(struct cfg_ctx *ctx, yaml_node_t *n, const char *where,
 	return 0;
 }
 
+/*
+ * A certificate's cert or key: a path (made absolute) and where it stood,
+ * for the error of a file that turns out bad when the contexts are built
+ * (lb_tls_build reports it there).
+ */
+static int
+parse_tls_file(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_pos *pos = field(base, k->off_pos);
+
+	if (parse_path(ctx, k, n, where, base) == -1)
+		return -1;
+	pos->line = (unsigned)n->start_mark.line + 1;
+	pos->col = (unsigned)n->start_mark.column + 1;
+	return 0;
+}
+
+static const struct cfg_key tls_cert_keys[] = {
+	{ .name = "cert",
+	    .parse = parse_tls_file,
+	    .off = offsetof(struct lb_tls_cert, cert),
+	    .off_pos = offsetof(struct lb_tls_cert, cert_pos),
+	    .flags = KEY_REQUIRED },
+	{ .name = "key",
+	    .parse = parse_tls_file,
+	    .off = offsetof(struct lb_tls_cert, key),
+	    .off_pos = offsetof(struct lb_tls_cert, key_pos),
+	    .flags = KEY_REQUIRED },
+	{ .name = NULL }
+};
+
+/* tls.certificates: a list of {cert, key}; the first is the default. */
+static int
+parse_tls_certs(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_tls	   *tls = base;
+	struct lb_tls_cert *c;
+	char		    w[WHERELEN], prefix[WHERELEN];
+
+	if (expect(ctx, n, YAML_SEQUENCE_NODE, where) == -1)
+		return -1;
+	if (seq_len(n) == 0)
+		return cfg_error(ctx, n, where,
+		    "empty list (give at least one {cert: FILE, key: FILE})");
+	for (size_t i = 0; i < seq_len(n); i++) {
+		if ((c = grow(tls->certs, tls->n_certs, sizeof(*c))) == NULL)
+			return nomem(ctx, n);
+		tls->certs = c;
+		c = &tls->certs[tls->n_certs++];
+		lb_snprintf(w, sizeof(w), "%s[%zu]", where, i);
+		lb_snprintf(prefix, sizeof(prefix), "%s.", w);
+		if (walk_map(ctx, seq_item(ctx, n, i), w, prefix, tls_cert_keys,
+			c) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* tls.min_version: "1.2" or "1.3"; the older ones are refused by name. */
+static int
+parse_tls_version(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_tls *tls = base;
+	const char    *s;
+	char	       q[96];
+
+	if ((s = scalar(ctx, n, where, "\"1.2\" or \"1.3\"")) == NULL)
+		return -1;
+	if (strcmp(s, "1.2") == 0)
+		tls->min_version = 12;
+	else if (strcmp(s, "1.3") == 0)
+		tls->min_version = 13;
+	else if (strcmp(s, "1.0") == 0 || strcmp(s, "1.1") == 0 ||
+	    strcmp(s, "1") == 0)
+		return cfg_error(ctx, n, where,
+		    "TLS %s is not supported (broken, and refused by "
+		    "browsers): \"1.2\" or \"1.3\"",
+		    s);
+	else
+		return cfg_error(ctx, n, where,
+		    "expected \"1.2\" or \"1.3\", found %s",
+		    quote(s, q, sizeof(q)));
+	return 0;
+}
+
+/* tls.ciphers: OpenSSL checks the list when the contexts are built. */
+static int
+parse_tls_ciphers(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_tls *tls = base;
+
+	if (parse_str(ctx, k, n, where, base) == -1)
+		return -1;
+	tls->ciphers_pos.line = (unsigned)n->start_mark.line + 1;
+	tls->ciphers_pos.col = (unsigned)n->start_mark.column + 1;
+	return 0;
+}
+
+static const struct cfg_key tls_keys[] = { { .name = "certificates",
+					       .parse = parse_tls_certs,
+					       .flags = KEY_REQUIRED },
+	{ .name = "min_version", .parse = parse_tls_version },
+	{ .name = "ciphers",
+	    .parse = parse_tls_ciphers,
+	    .off = offsetof(struct lb_tls, ciphers) },
+	{ .name = "session_tickets",
+	    .parse = parse_bool,
+	    .off = offsetof(struct lb_tls, session_tickets) },
+	{ .name = NULL } };
+
+/* A listener's tls: map, into a fresh struct lb_tls at *(l->tls). */
+static int
+parse_listen_tls(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_listen *l = base;
+	char		  prefix[WHERELEN];
+
+	if ((l->tls = calloc(1, sizeof(*l->tls))) == NULL)
+		return nomem(ctx, n);
+	l->tls->min_version = 12;
+	l->tls->session_tickets = true;
+	lb_snprintf(prefix, sizeof(prefix), "%s.", where);
+	return walk_map(ctx, n, where, prefix, tls_keys, l->tls);
+}
+
+static int
+parse_listen_address(struct cfg_ctx *ctx, const struct cfg_key *k,
+    yaml_node_t *n, const char *where, void *base)
+{
+	return listen_parse(ctx, n, where, base);
+}
+
+static const struct cfg_key listen_keys[] = { { .name = "address",
+						  .parse = parse_listen_address,
+						  .flags = KEY_REQUIRED },
+	{ .name = "tls", .parse = parse_listen_tls }, { .name = NULL } };
+
 static int
 add_listen(struct cfg_ctx *ctx, yaml_node_t *n, const char *where)
 {
 	struct lb_cfg	 *cfg = ctx->cfg;
 	struct lb_listen *l;
-	char		  q[96];
+	char		  q[96], prefix[WHERELEN];
 
 	if ((l = grow(cfg->listen, cfg->n_listen, sizeof(*l))) == NULL)
 		return nomem(ctx, n);
 	cfg->listen = l;
 	l = &cfg->listen[cfg->n_listen++];
-	if (listen_parse(ctx, n, where, l) == -1)
+	if ((l->where = strdup(where)) == NULL)
+		return nomem(ctx, n);
+	if (n->type == YAML_MAPPING_NODE) {
+		/* The map form: {address, tls}. */
+		lb_snprintf(prefix, sizeof(prefix), "%s.", where);
+		if (walk_map(ctx, n, where, prefix, listen_keys, l) == -1)
+			return -1;
+	} else if (listen_parse(ctx, n, where, l) == -1)
 		return -1;
 	for (size_t i = 0; i + 1 < cfg->n_listen; i++)
 		if (lb_addr_equal((struct sockaddr *)&cfg->listen[i].addr,
@@ -1045,7 +1194,7 @@ parse_listen(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 {
 	char w[WHERELEN];
 
-	if (n->type == YAML_SCALAR_NODE)
+	if (n->type == YAML_SCALAR_NODE || n->type == YAML_MAPPING_NODE)
 		return add_listen(ctx, n, where);
 	if (expect(ctx, n, YAML_SEQUENCE_NODE, where) == -1)
 		return -1;
@@ -2073,7 +2222,8 @@ finish(struct cfg_ctx *ctx, yaml_node_t *root)
 		if ((cfg->listen = calloc(1, sizeof(*cfg->listen))) == NULL)
 			return nomem(ctx, root);
 		cfg->n_listen = 1;
-		if ((cfg->listen->text = strdup(DEFAULT_LISTEN)) == NULL)
+		if ((cfg->listen->text = strdup(DEFAULT_LISTEN)) == NULL ||
+		    (cfg->listen->where = strdup("listen")) == NULL)
 			return nomem(ctx, root);
 		memcpy(&cfg->listen->addr, &sa.ss, sizeof(cfg->listen->addr));
 		cfg->listen->addrlen = sa.len;
@@ -2440,6 +2590,22 @@ route_free(struct lb_route *r)
 }
 
 /* Frees a config, complete or abandoned half-way by a failed load. */
+static void
+listen_tls_free(struct lb_tls *t)
+{
+	if (t == NULL)
+		return;
+	if (t->ctx != NULL && t->ctx_free != NULL)
+		t->ctx_free(t->ctx);
+	for (size_t i = 0; i < t->n_certs; i++) {
+		free(t->certs[i].cert);
+		free(t->certs[i].key);
+	}
+	free(t->certs);
+	free(t->ciphers);
+	free(t);
+}
+
 void
 lb_cfg_free(struct lb_cfg *cfg)
 {
@@ -2459,8 +2625,11 @@ lb_cfg_free(struct lb_cfg *cfg)
 		free(cfg->admin->text);
 		free(cfg->admin);
 	}
-	for (size_t i = 0; i < cfg->n_listen; i++)
+	for (size_t i = 0; i < cfg->n_listen; i++) {
 		free(cfg->listen[i].text);
+		free(cfg->listen[i].where);
+		listen_tls_free(cfg->listen[i].tls);
+	}
 	free(cfg->listen);
 	free(cfg->user);
 	free(cfg->group);
@@ -2711,6 +2880,31 @@ dump_route(struct lb_buf *b, const struct lb_route *r)
 	dump_servers(b, 4, r);
 }
 
+/* One listener: the string form, or the map form when it has tls. */
+static void
+dump_listen(struct lb_buf *b, const struct lb_listen *l)
+{
+	const struct lb_tls *t = l->tls;
+
+	if (t == NULL) {
+		lb_buf_adds(b, "  - ");
+		dump_str(b, l->text);
+		lb_buf_addc(b, '\n');
+		return;
+	}
+	dump_key_str(b, 2, "- address", l->text);
+	lb_buf_adds(b, "    tls:\n      certificates:\n");
+	for (size_t i = 0; i < t->n_certs; i++) {
+		dump_key_str(b, 8, "- cert", t->certs[i].cert);
+		dump_key_str(b, 10, "key", t->certs[i].key);
+	}
+	lb_buf_printf(b, "      min_version: \"1.%u\"\n", t->min_version % 10);
+	if (t->ciphers != NULL)
+		dump_key_str(b, 6, "ciphers", t->ciphers);
+	lb_buf_printf(b, "      session_tickets: %s\n",
+	    t->session_tickets ? "true" : "false");
+}
+
 /*
  * Write CFG as YAML that lb_cfg_load reads back into the same config:
  * every default spelled out, strings double-quoted, each server once as
@@ -2727,11 +2921,8 @@ lb_cfg_dump(const struct lb_cfg *cfg, FILE *fp)
 
 	lb_buf_init(&b);
 	lb_buf_adds(&b, "listen:\n");
-	for (i = 0; i < cfg->n_listen; i++) {
-		lb_buf_adds(&b, "  - ");
-		dump_str(&b, cfg->listen[i].text);
-		lb_buf_addc(&b, '\n');
-	}
+	for (i = 0; i < cfg->n_listen; i++)
+		dump_listen(&b, &cfg->listen[i]);
 	if (cfg->workers_auto)
 		lb_buf_adds(&b, "workers: auto\n");
 	else

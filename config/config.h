@@ -109,10 +109,38 @@ struct lb_route {
 	struct lb_pos	  pos;
 };
 
+/* One certificate of a TLS listener: PEM files, where they were written. */
+struct lb_tls_cert {
+	char	     *cert; /* owned; absolute path */
+	char	     *key;  /* owned; absolute path */
+	struct lb_pos cert_pos, key_pos;
+};
+
+struct lb_tls_ctx; /* worker/tls.h: the OpenSSL contexts built from it */
+
+/* A listener's tls: map (lbmaster.yaml(5)). */
+struct lb_tls {
+	struct lb_tls_cert *certs; /* owned; at least one; [0] the default */
+	size_t		    n_certs;
+	unsigned	    min_version; /* 12 ("1.2", default) or 13 */
+	char		   *ciphers;	 /* owned or NULL: OpenSSL's default */
+	struct lb_pos	    ciphers_pos;
+	bool		    session_tickets; /* default true */
+	/*
+	 * Built from the files by the master before it forks (lb_tls_build
+	 * in worker/tls.c), freed with the config through ctx_free: config/
+	 * knows nothing of OpenSSL.
+	 */
+	struct lb_tls_ctx *ctx;
+	void (*ctx_free)(struct lb_tls_ctx *);
+};
+
 struct lb_listen {
 	char		       *text; /* owned; as written, "0.0.0.0:8080" */
 	struct sockaddr_storage addr;
 	socklen_t		addrlen;
+	struct lb_tls	       *tls;   /* owned or NULL: plain HTTP */
+	char		       *where; /* owned; "listen[1]", for messages */
 };
 
 /*

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -31,10 +32,21 @@
 #include "config/config.h"
 #include "master/master.h"
 #include "worker/explain.h"
+#include "worker/tls.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/lbmaster/lbmaster.yaml"
 #define MAX_X_HEADERS  100   /* -H options */
 #define RELOAD_WAIT_MS 30000 /* -s reload waits for the outcome */
+
+/* -t warns of TLS certificates this close to their end. */
+#define EXPIRY_WARN_DAYS 14
+
+/* -t's warnings go to stderr: the test still succeeds. */
+static void
+warn_line(const char *line, void *arg)
+{
+	fprintf(stderr, "%s\n", line);
+}
 
 static void
 usage(FILE *fp)
@@ -363,6 +375,9 @@ main(int argc, char *argv[])
 		}
 	}
 	if (test) {
+		/* A certificate near its end still passes: a warning. */
+		lb_tls_expiring(cfg, time(NULL), EXPIRY_WARN_DAYS, warn_line,
+		    NULL);
 		/* With -T the line is a YAML comment: stdout stays loadable. */
 		printf("%slbmaster: configuration file %s test is successful\n",
 		    dump ? "# " : "", file);

@@ -31,6 +31,7 @@
 #include "master/master.h"
 #include "worker/checker.h"
 #include "worker/explain.h"
+#include "worker/tls.h"
 #include "worker/worker.h"
 
 #define READY_TIMEOUT_MS 10000 /* a new generation must start by then */
@@ -1214,6 +1215,16 @@ lb_master_load(const char *file, struct lb_cfg **out, char *err, size_t errlen)
 {
 	if (lb_cfg_load(file, out, err, errlen) == -1)
 		return -1;
+	/*
+	 * Every certificate and key is read now, for -t, start-up and a
+	 * reload alike: a bad one is the config's error, and the workers
+	 * inherit contexts that are known good.
+	 */
+	if (lb_tls_build(*out, err, errlen) == -1) {
+		lb_cfg_free(*out);
+		*out = NULL;
+		return -1;
+	}
 	/* A test that fails is the config's error: refused like any. */
 	if (lb_explain_tests(*out, err, errlen) == -1) {
 		lb_cfg_free(*out);

@@ -27,7 +27,8 @@ struct lb_listener {
 
 /*
  * Load FILE as the master takes a config, at start, -t and every
- * reload: lb_cfg_load, then the config's tests: (worker/explain.c). As
+ * reload: lb_cfg_load, the TLS contexts built from every certificate
+ * (worker/tls.c), then the config's tests: (worker/explain.c). As
  * lb_cfg_load: 0, or -1 with one "FILE:LINE:COL: ..." line in ERR.
  */
 int

@@ -319,6 +319,112 @@ START_TEST(test_listen_takes_a_single_string)
 }
 END_TEST
 
+/* A TLS listener is the map form; the files are read later (lb_tls_build). */
+START_TEST(test_listen_map_form_with_tls_is_read)
+{
+	struct lb_cfg *cfg = load_ok(
+	    "listen:\n"
+	    "  - 127.0.0.1:8080\n"
+	    "  - address: 127.0.0.1:8443\n"
+	    "    tls:\n"
+	    "      certificates:\n"
+	    "        - {cert: /etc/a.pem, key: /etc/a.key}\n"
+	    "        - cert: /etc/b.pem\n"
+	    "          key: /etc/b.key\n"
+	    "  - address: 127.0.0.1:9443\n"
+	    "    tls: {certificates: [{cert: /c, key: /k}], min_version: "
+	    "\"1.3\",\n"
+	    "          ciphers: \"ECDHE+AESGCM\", session_tickets: off}\n"
+	    "  - {address: 127.0.0.1:8081}\n" ROUTE);
+	const struct lb_tls *t;
+
+	ck_assert_uint_eq(cfg->n_listen, 4);
+	ck_assert_ptr_null(cfg->listen[0].tls);
+	ck_assert_ptr_null(cfg->listen[3].tls);
+	ck_assert_str_eq(cfg->listen[3].text, "127.0.0.1:8081");
+	ck_assert_ptr_nonnull(t = cfg->listen[1].tls);
+	ck_assert_str_eq(cfg->listen[1].text, "127.0.0.1:8443");
+	ck_assert_str_eq(cfg->listen[1].where, "listen[1]");
+	ck_assert_uint_eq(t->n_certs, 2);
+	ck_assert_str_eq(t->certs[0].cert, "/etc/a.pem");
+	ck_assert_str_eq(t->certs[1].key, "/etc/b.key");
+	ck_assert_uint_eq(t->certs[1].cert_pos.line, 7);
+	ck_assert_uint_eq(t->certs[1].cert_pos.col, 17);
+	ck_assert_uint_eq(t->certs[1].key_pos.line, 8);
+	ck_assert_uint_eq(t->min_version, 12);
+	ck_assert_ptr_null(t->ciphers);
+	ck_assert(t->session_tickets);
+	ck_assert_ptr_null(t->ctx);
+	ck_assert_ptr_nonnull(t = cfg->listen[2].tls);
+	ck_assert_uint_eq(t->min_version, 13);
+	ck_assert_str_eq(t->ciphers, "ECDHE+AESGCM");
+	ck_assert(!t->session_tickets);
+	lb_cfg_free(cfg);
+}
+END_TEST
+
+START_TEST(test_tls_listener_dump_round_trips)
+{
+	static const char
+		       yaml[] = "listen:\n"
+				"  - address: 127.0.0.1:8443\n"
+				"    tls: {certificates: [{cert: /a.pem, key: /a.key},\n"
+				"                         {cert: /b.pem, key: /b.key}],\n"
+				"          min_version: \"1.3\", ciphers: HIGH,\n"
+				"          session_tickets: false}\n"
+				"  - 127.0.0.1:8080\n" ROUTE;
+	struct lb_cfg *cfg = load_ok(yaml), *again;
+	char	      *first, *second;
+
+	first = dump(cfg);
+	ck_assert_ptr_nonnull(strstr(first,
+	    "  - address: \"127.0.0.1:8443\"\n    tls:\n      certificates:\n"
+	    "        - cert: \"/a.pem\"\n          key: \"/a.key\"\n"));
+	ck_assert_ptr_nonnull(strstr(first, "      min_version: \"1.3\"\n"));
+	ck_assert_ptr_nonnull(strstr(first, "  - \"127.0.0.1:8080\"\n"));
+	again = load_ok(first);
+	second = dump(again);
+	ck_assert_str_eq(first, second);
+	free(first);
+	free(second);
+	lb_cfg_free(cfg);
+	lb_cfg_free(again);
+}
+END_TEST
+
+START_TEST(test_tls_listener_mistakes_are_refused_where_they_are)
+{
+	expect_error(
+	    "listen: [{tls: {certificates: [{cert: /c, key: /k}]}}]\n" ROUTE,
+	    "t.yaml:1:10: listen[0]: missing 'address'");
+	expect_error("listen: [{address: 127.0.0.1:1, tls: {}}]\n" ROUTE,
+	    "t.yaml:1:38: listen[0].tls: missing 'certificates'");
+	expect_error("listen: [{address: 127.0.0.1:1, tls: {certificates: "
+		     "[]}}]\n" ROUTE,
+	    "t.yaml:1:53: listen[0].tls.certificates: empty list (give at "
+	    "least one {cert: FILE, key: FILE})");
+	expect_error("listen: [{address: 127.0.0.1:1, tls: {certificates: "
+		     "[{cert: /c}]}}]\n" ROUTE,
+	    "t.yaml:1:54: listen[0].tls.certificates[0]: missing 'key'");
+	expect_error("listen: [{address: 127.0.0.1:1, tls: {certificates: "
+		     "[{cert: /c, key: /k}], min_versoin: \"1.3\"}}]\n" ROUTE,
+	    "t.yaml:1:76: listen[0].tls: unknown key \"min_versoin\" (did "
+	    "you mean 'min_version'?)");
+	expect_error("listen: [{address: 127.0.0.1:1, tls: {certificates: "
+		     "[{cert: /c, key: /k}], min_version: \"1.0\"}}]\n" ROUTE,
+	    "t.yaml:1:89: listen[0].tls.min_version: TLS 1.0 is not "
+	    "supported (broken, and refused by browsers): \"1.2\" or "
+	    "\"1.3\"");
+	expect_error("listen: [{address: 127.0.0.1:1, tls: {certificates: "
+		     "[{cert: /c, key: /k}], min_version: 2}}]\n" ROUTE,
+	    "t.yaml:1:89: listen[0].tls.min_version: expected \"1.2\" or "
+	    "\"1.3\", found \"2\"");
+	expect_error("listen: [{address: 127.0.0.1:1, tls: {certificates: "
+		     "[{cert: /c, key: /k}]}, redirect: 1}]\n" ROUTE,
+	    "t.yaml:1:77: listen[0]: unknown key \"redirect\"");
+}
+END_TEST
+
 START_TEST(test_workers_auto_counts_online_cpus)
 {
 	struct lb_cfg *cfg = load_ok("workers: 2\n" ROUTE);
@@ -1326,6 +1432,10 @@ cfg_suite(void)
 	tcase_add_test(tc, test_a_route_gets_the_defaults_too);
 	tcase_add_test(tc, test_top_level_settings_are_read);
 	tcase_add_test(tc, test_listen_takes_a_single_string);
+	tcase_add_test(tc, test_listen_map_form_with_tls_is_read);
+	tcase_add_test(tc, test_tls_listener_dump_round_trips);
+	tcase_add_test(tc,
+	    test_tls_listener_mistakes_are_refused_where_they_are);
 	tcase_add_test(tc, test_workers_auto_counts_online_cpus);
 	tcase_add_loop_test(tc, test_durations_take_ms_s_m_h_and_bare_seconds,
 	    0, sizeof(durations) / sizeof(durations[0]));

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <check.h>
 #include <yaml.h>
@@ -244,26 +245,53 @@ yaml_keys(yaml_document_t *d, yaml_node_t *n, const char *parent,
 	}
 }
 
-/* The keys "lbmaster -T" prints for tests/fixtures/every_key.yaml. */
+/* DIR/NAME, in a static buffer. */
+static const char *
+doc_path(const char *dir, const char *name)
+{
+	static char path[4096];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return path;
+}
+
+/*
+ * The keys "lbmaster -T" prints for tests/fixtures/every_key.yaml. Its
+ * TLS listener names every_key.pem and every_key.key, relative: they are
+ * made here, in a fresh directory that lbmaster runs in, and removed.
+ */
 static void
 dump_keys(struct keys *k)
 {
 	const char     *lbmaster = getenv("LBMASTER");
-	char	       *cmd, out[65536];
+	char	       *cmd, out[65536], dir[] = "/tmp/check_doc-XXXXXX";
+	char		fixtures[4096];
 	FILE	       *fp;
 	size_t		len;
+	int		rc;
 	yaml_parser_t	parser;
 	yaml_document_t doc;
 	yaml_node_t    *root;
 
 	ck_assert_msg(lbmaster != NULL && *lbmaster != '\0',
 	    "$LBMASTER is not set: run the test through `make check`");
-	ck_assert(asprintf(&cmd, "'%s' -T -c '%s/every_key.yaml'", lbmaster,
-		      env_or_source("LB_FIXTURES", "fixtures")) != -1);
+	ck_assert(realpath(env_or_source("LB_FIXTURES", "fixtures"),
+		      fixtures) != NULL);
+	ck_assert(mkdtemp(dir) != NULL);
+	ck_assert(asprintf(&cmd,
+		      "cd '%s' && openssl req -x509 -newkey ec -pkeyopt "
+		      "ec_paramgen_curve:P-256 -nodes -keyout every_key.key "
+		      "-out every_key.pem -days 30 -subj /CN=every.key.test "
+		      "2>/dev/null && '%s' -T -c '%s/every_key.yaml'",
+		      dir, lbmaster, fixtures) != -1);
 	ck_assert_msg((fp = popen(cmd, "r")) != NULL, "%s", cmd);
 	len = fread(out, 1, sizeof(out) - 1, fp);
 	out[len] = '\0';
-	ck_assert_msg(pclose(fp) == 0, "%s failed:\n%s", cmd, out);
+	rc = pclose(fp);
+	unlink(doc_path(dir, "every_key.key"));
+	unlink(doc_path(dir, "every_key.pem"));
+	rmdir(dir);
+	ck_assert_msg(rc == 0, "%s failed:\n%s", cmd, out);
 	free(cmd);
 
 	ck_assert(yaml_parser_initialize(&parser));
@@ -367,6 +395,10 @@ static const struct range_case {
 	    "1-100" },
 	{ "health_check.fall", "health_check: {fall: 0}\n" ROUTE, "(1-100)",
 	    "1-100" },
+	{ "tls.min_version",
+	    "listen: [{address: 127.0.0.1:1, tls: {certificates: [{cert: /c, "
+	    "key: /k}], min_version: \"1.1\"}}]\n" ROUTE,
+	    "\"1.2\" or \"1.3\"", "TLS 1.0 and 1.1 are never accepted" },
 };
 
 START_TEST(test_every_range_the_loader_enforces_is_in_the_page)

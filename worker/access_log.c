@@ -200,7 +200,14 @@ lb_access_log_write(const struct lb_access *a)
 	add_escaped(b, a->referer);
 	lb_buf_adds(b, "\" \"");
 	add_escaped(b, a->user_agent);
-	lb_buf_adds(b, "\" upstream=");
+	lb_buf_addc(b, '"');
+	if (a->tls != NULL) {
+		lb_buf_adds(b, " tls=");
+		lb_buf_adds(b, a->tls);
+		lb_buf_adds(b, " sni=");
+		add_escaped(b, a->sni);
+	}
+	lb_buf_adds(b, " upstream=");
 	lb_buf_adds(b, a->upstream != NULL ? a->upstream : "-");
 	if (a->upstream_status > 0)
 		lb_buf_printf(b, " status=%d", a->upstream_status);

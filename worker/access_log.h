@@ -1,7 +1,7 @@
 /*
  * worker/access_log.h -- one line per request (SPEC section 4.7): the
- * combined log format, then upstream=ADDR status=CODE rt=SECONDS
- * urt=SECONDS.
+ * combined log format, then tls=VERSION sni=NAME (TLS connections only),
+ * upstream=ADDR status=CODE rt=SECONDS urt=SECONDS.
  */
 #ifndef LB_ACCESS_LOG_H
 #define LB_ACCESS_LOG_H
@@ -18,6 +18,8 @@ struct lb_access {
 	uint64_t    bytes;	     /* response body bytes sent */
 	const char *referer;	     /* NULL: "-" */
 	const char *user_agent;	     /* NULL: "-" */
+	const char *tls;	     /* "TLSv1.3"; NULL: plain, not shown */
+	const char *sni;	     /* with tls; NULL: "-" */
 	const char *upstream;	     /* "127.0.0.1:8081", NULL: "-" */
 	int	    upstream_status; /* 0: "-" */
 	int64_t	    rt_us;	     /* request time */

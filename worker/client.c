@@ -19,6 +19,11 @@
  *   client still sends for a moment, so that its close does not reset the
  *   answer away (RFC 9112 section 9.6), then close.
  *
+ * On a TLS listener a connection starts in HANDSHAKE, bounded by
+ * timeouts.client, and goes to IDLE once it is done; from then on the
+ * same states read and write through the SSL (worker/tls.h: cread,
+ * cwrite, cshut below) instead of the socket.
+ *
  * The request head goes through the strict scanner (common/reqscan.h)
  * byte by byte as it arrives; once it is complete it is copied out of the
  * input buffer, with its parsed fields, into one allocation (struct creq)
@@ -56,6 +61,7 @@
 #include "worker/client.h"
 #include "worker/pool.h"
 #include "worker/proxy.h"
+#include "worker/tls.h"
 
 #define ACCEPT_RETRY_MS 100	      /* after EMFILE and the like */
 #define IN_HIGH		(256 * 1024)  /* stop reading the client past */
@@ -69,6 +75,7 @@ enum cstate {
 	CS_EXCHANGE, /* a request with the proxy, or being answered */
 	CS_TUNNEL,   /* bytes both ways after a 101 */
 	CS_LINGER,   /* answer written, our side shut: discard, then close */
+	CS_HELLO,    /* TLS: the handshake, before the first request */
 };
 
 /*
@@ -113,6 +120,7 @@ struct lb_client {
 	struct evbuffer	  *out; /* owned */
 	struct creq	  *req; /* the request in progress, or NULL */
 	struct tunnel	  *tun; /* CS_TUNNEL */
+	SSL		  *ssl; /* owned; NULL on a plain listener */
 	int		   fd;
 	enum cstate	   state;
 	bool		   reading;    /* rev is added */
@@ -121,6 +129,7 @@ struct lb_client {
 	bool		   closing;    /* close once `out` is written */
 	bool		   broken;     /* dead, to be freed (die) */
 	bool		   refused;    /* answered by refuse(): linger */
+	bool		   peeked;     /* TLS: first byte is a handshake's */
 	int		   body_error; /* 400/408/413: to answer (kick) */
 	uint64_t	   lingered;   /* bytes discarded */
 	union {
@@ -134,6 +143,7 @@ struct lb_client {
 struct listener {
 	struct evconnlistener *lev; /* owned; closes the socket */
 	bool		       serve;
+	struct lb_tls_ctx     *tls; /* the config's, or NULL: plain */
 };
 
 struct lb_clients {
@@ -151,6 +161,9 @@ struct lb_clients {
 	bool		   paused; /* listeners off */
 	bool		   draining;
 	struct event	  *resume; /* EMFILE back-off */
+
+	/* The generation's: which of its listeners are TLS. */
+	const struct lb_cfg *cfg;
 };
 
 static void client_readable(evutil_socket_t, short, void *);
@@ -194,6 +207,32 @@ read_off(struct lb_client *c)
 	}
 }
 
+/* The transport: the socket itself, or the SSL on it. */
+static ssize_t
+cread(struct lb_client *c)
+{
+	if (c->ssl != NULL)
+		return lb_tls_read(c->ssl, c->in);
+	return lb_sock_read(c->fd, c->in);
+}
+
+static int
+cwrite(struct lb_client *c)
+{
+	if (c->ssl != NULL)
+		return lb_tls_write(c->ssl, c->out);
+	return evbuffer_write(c->out, c->fd);
+}
+
+/* Shut our side: close_notify first on TLS, then the socket's FIN. */
+static void
+cshut(struct lb_client *c)
+{
+	if (c->ssl != NULL && SSL_is_init_finished(c->ssl))
+		(void)SSL_shutdown(c->ssl);
+	shutdown(c->fd, SHUT_WR);
+}
+
 /* ---------------------------------------------------------- output */
 
 /*
@@ -217,6 +256,7 @@ die(struct lb_client *c)
 
 static void client_writable(evutil_socket_t, short, void *);
 static int  tunnel_pump(struct lb_client *);
+static void handshake(struct lb_client *, short);
 
 /*
  * Write what `out` holds now; what the socket does not take waits for
@@ -231,8 +271,7 @@ flush(struct lb_client *c)
 		goto done;
 	if (c->broken)
 		return -1;
-	if (evbuffer_write(c->out, c->fd) == -1 && errno != EAGAIN &&
-	    errno != EINTR) {
+	if (cwrite(c) == -1 && errno != EAGAIN && errno != EINTR) {
 		log_debug("client %s: write: %s", c->req ? c->req->ip : "-",
 		    strerror(errno));
 		return die(c);
@@ -265,6 +304,10 @@ client_writable(evutil_socket_t fd, short what, void *arg)
 	if (what & EV_TIMEOUT) {
 		log_debug("client stopped reading its answer");
 		client_free(c);
+		return;
+	}
+	if (c->state == CS_HELLO) {
+		handshake(c, what);
 		return;
 	}
 	if (flush(c) == -1)
@@ -315,6 +358,7 @@ client_free(struct lb_client *c)
 	if (c->out != NULL)
 		evbuffer_free(c->out);
 	free(c->req);
+	lb_tls_close(c->ssl, !c->broken && c->state != CS_LINGER);
 	close(c->fd);
 	TAILQ_REMOVE(&set->list, c, entry);
 	free(c);
@@ -349,7 +393,7 @@ finish(struct lb_client *c)
 	}
 	free(c->req);
 	c->req = NULL;
-	shutdown(c->fd, SHUT_WR);
+	cshut(c);
 	c->state = CS_LINGER;
 	evbuffer_drain(c->in, evbuffer_get_length(c->in));
 	lb_tv_ms(&tv, LINGER_MS);
@@ -373,6 +417,110 @@ linger_read(struct lb_client *c, short what)
 		return;
 	}
 	evbuffer_drain(c->in, evbuffer_get_length(c->in));
+}
+
+/* ------------------------------------------------------------- TLS */
+
+/* What a request on C says of its TLS: the protocol, the SNI. */
+static void
+tls_fields(struct lb_client *c, struct lb_request *r)
+{
+	r->tls = c->ssl != NULL ? lb_tls_version(c->ssl) : NULL;
+	r->sni = c->ssl != NULL ? lb_tls_sni(c->ssl) : NULL;
+}
+
+/*
+ * A client that speaks plain HTTP to a TLS port gets a 400 that says so
+ * (nginx's words), in plain HTTP, and is closed after a lingering read;
+ * bytes that are neither a request nor a handshake are closed on at once.
+ */
+static void
+plain_on_tls(struct lb_client *c, unsigned char first)
+{
+	static const char
+	    msg[] = "The plain HTTP request was sent to an HTTPS port.\n";
+	struct timeval tv;
+	char	       head[256];
+	int	       n;
+
+	if (first < 'A' || first > 'Z') {
+		log_debug("client: neither TLS nor HTTP on a TLS port");
+		client_free(c);
+		return;
+	}
+	log_debug("client: plain HTTP on a TLS port");
+	/* What it sent is read first, so that our close does not reset. */
+	(void)lb_sock_read(c->fd, c->in);
+	evbuffer_drain(c->in, evbuffer_get_length(c->in));
+	n = snprintf(head, sizeof(head),
+	    "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
+	    "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+	    sizeof(msg) - 1);
+	evbuffer_add(c->out, head, (size_t)n);
+	evbuffer_add(c->out, msg, sizeof(msg) - 1);
+	(void)evbuffer_write(c->out, c->fd); /* a few bytes: it fits */
+	evbuffer_drain(c->out, evbuffer_get_length(c->out));
+	shutdown(c->fd, SHUT_WR);
+	c->state = CS_LINGER;
+	lb_tv_ms(&tv, LINGER_MS);
+	read_on(c, &tv);
+}
+
+/*
+ * The TLS handshake, within timeouts.client from the accept. Its first
+ * byte is looked at before OpenSSL reads it: plain HTTP is answered.
+ */
+static void
+handshake(struct lb_client *c, short what)
+{
+	unsigned char first;
+	ssize_t	      n;
+
+	if (what & EV_TIMEOUT) {
+		log_debug("client: TLS handshake not complete within "
+			  "timeouts.client");
+		client_free(c);
+		return;
+	}
+	if (!c->peeked) {
+		n = recv(c->fd, &first, 1, MSG_PEEK);
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0) {
+			client_free(c);
+			return;
+		}
+		if (first != 0x16) { /* a TLS handshake record */
+			plain_on_tls(c, first);
+			return;
+		}
+		c->peeked = true;
+	}
+	switch (lb_tls_handshake(c->ssl)) {
+	case 0:
+		if (c->wev != NULL)
+			event_del(c->wev);
+		return;
+	case 2:
+		/* Rare: the socket's buffer is full. Go on when it drains. */
+		if (c->wev == NULL &&
+		    (c->wev = event_new(c->set->base, c->fd,
+			 EV_WRITE | EV_PERSIST, client_writable, c)) == NULL) {
+			client_free(c);
+			return;
+		}
+		event_add(c->wev, &c->set->client_tv);
+		return;
+	case -1:
+		client_free(c);
+		return;
+	default:
+		break;
+	}
+	if (c->wev != NULL)
+		event_del(c->wev);
+	c->state = CS_IDLE;
+	read_on(c, &c->set->idle_tv);
 }
 
 /* --------------------------------------------------------- replies */
@@ -656,6 +804,7 @@ refuse(struct lb_client *c, int status, bool log)
 		q->r.peer = &c->peer.sa;
 		lb_addr_format_host(q->r.peer, q->ip, sizeof(q->ip));
 		q->r.client_ip = q->ip;
+		tls_fields(c, &q->r);
 	}
 	if (log)
 		lb_proxy_refused(c->set->px, q != NULL ? &q->r : NULL,
@@ -824,6 +973,7 @@ take_head(struct lb_client *c, size_t len)
 	q->r.peer = &c->peer.sa;
 	lb_addr_format_host(q->r.peer, q->ip, sizeof(q->ip));
 	q->r.client_ip = q->ip;
+	tls_fields(c, &q->r);
 	h = (struct lb_http_header *)(q + 1);
 	p = (char *)(h + n);
 	evbuffer_remove(c->in, p, len);
@@ -1068,7 +1218,7 @@ tunnel_pump(struct lb_client *c)
 	}
 	if (t->origin_eof && !t->client_shut &&
 	    evbuffer_get_length(c->out) == 0) {
-		shutdown(c->fd, SHUT_WR);
+		cshut(c);
 		t->client_shut = true;
 	}
 	if (tunnel_over(c)) {
@@ -1099,7 +1249,7 @@ tunnel_client(struct lb_client *c, short what)
 		}
 		return;
 	}
-	n = lb_sock_read(c->fd, c->in);
+	n = cread(c);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n == -1) {
@@ -1196,6 +1346,9 @@ client_readable(evutil_socket_t fd, short what, void *arg)
 		}
 	}
 	switch (c->state) {
+	case CS_HELLO:
+		handshake(c, what);
+		return;
 	case CS_LINGER:
 		linger_read(c, what);
 		return;
@@ -1236,7 +1389,7 @@ client_readable(evutil_socket_t fd, short what, void *arg)
 		read_off(c); /* the exchange takes first */
 		return;
 	}
-	n = lb_sock_read(c->fd, c->in);
+	n = cread(c);
 	if (n == -1) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
@@ -1290,14 +1443,21 @@ accepted(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
 {
 	struct lb_clients *set = arg;
 	struct lb_client  *c;
+	struct lb_tls_ctx *tls = NULL;
 
+	for (size_t i = 0; i < set->n_listeners; i++)
+		if (set->listeners[i].lev == lev)
+			tls = set->listeners[i].tls;
 	if ((c = calloc(1, sizeof(*c))) == NULL ||
 	    (c->in = evbuffer_new()) == NULL ||
-	    (c->out = evbuffer_new()) == NULL) {
+	    (c->out = evbuffer_new()) == NULL ||
+	    (tls != NULL && (c->ssl = lb_tls_accept(tls, fd)) == NULL)) {
 		log_warnx("out of memory accepting a client");
 		if (c != NULL) {
 			if (c->in != NULL)
 				evbuffer_free(c->in);
+			if (c->out != NULL)
+				evbuffer_free(c->out);
 			free(c);
 		}
 		close(fd);
@@ -1305,13 +1465,13 @@ accepted(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
 	}
 	c->set = set;
 	c->fd = fd;
-	c->state = CS_IDLE;
+	c->state = c->ssl != NULL ? CS_HELLO : CS_IDLE;
 	if ((size_t)salen <= sizeof(c->peer))
 		memcpy(&c->peer, sa, (size_t)salen);
 	event_assign(&c->rev, set->base, fd, EV_READ | EV_PERSIST,
 	    client_readable, c);
 	TAILQ_INSERT_TAIL(&set->list, c, entry);
-	read_on(c, &set->idle_tv);
+	read_on(c, c->ssl != NULL ? &set->client_tv : &set->idle_tv);
 	if (++set->n >= set->max) {
 		log_warnx("limits.max_connections (%u) reached: not accepting "
 			  "until some close",
@@ -1352,6 +1512,7 @@ lb_clients_new(struct event_base *base, const struct lb_cfg *cfg,
 	if ((set = calloc(1, sizeof(*set))) == NULL)
 		return NULL;
 	TAILQ_INIT(&set->list);
+	set->cfg = cfg;
 	set->base = base;
 	set->px = px;
 	set->max = cfg->max_connections;
@@ -1371,6 +1532,23 @@ lb_clients_new(struct event_base *base, const struct lb_cfg *cfg,
 		return NULL;
 	}
 	return set;
+}
+
+/* The TLS contexts of the config's listener bound where FD is, or NULL. */
+static struct lb_tls_ctx *
+listener_tls(const struct lb_cfg *cfg, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t		len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+		return NULL;
+	for (size_t i = 0; i < cfg->n_listen; i++)
+		if (cfg->listen[i].tls != NULL &&
+		    lb_addr_equal((struct sockaddr *)&ss,
+			(const struct sockaddr *)&cfg->listen[i].addr))
+			return cfg->listen[i].tls->ctx;
+	return NULL;
 }
 
 int
@@ -1394,6 +1572,7 @@ lb_clients_listen(struct lb_clients *set, int fd, bool serve)
 	l = &set->listeners[set->n_listeners];
 	l->lev = lev;
 	l->serve = serve;
+	l->tls = listener_tls(set->cfg, fd);
 	if (set->paused || !serve)
 		evconnlistener_disable(lev);
 	return (int)set->n_listeners++;
@@ -1439,7 +1618,8 @@ lb_clients_close_idle(struct lb_clients *set)
 
 	for (c = TAILQ_FIRST(&set->list); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
-		if (c->state == CS_IDLE && evbuffer_get_length(c->out) == 0)
+		if ((c->state == CS_IDLE || c->state == CS_HELLO) &&
+		    evbuffer_get_length(c->out) == 0)
 			client_free(c);
 	}
 }
@@ -1467,7 +1647,7 @@ lb_clients_cut(struct lb_clients *set)
 		add_reply(c, 503,
 		    q->r.method_len == 4 &&
 			memcmp(q->r.method, "HEAD", 4) == 0);
-		(void)evbuffer_write(c->out, c->fd);
+		(void)cwrite(c);
 		client_free(c);
 	}
 }

@@ -54,6 +54,10 @@ struct lb_request {
 	const struct sockaddr *peer;
 	const char	      *client_ip; /* "192.0.2.1" */
 	int64_t		       start_us;  /* first byte of the head */
+
+	/* On a TLS connection, else NULL: "TLSv1.3", the SNI asked for. */
+	const char *tls;
+	const char *sni;
 };
 
 /* What the client side tells the exchange bound to it. */

@@ -173,6 +173,8 @@ request_done(struct lb_proxy *px, const struct lb_request *rq,
 		a.http_minor = (int)rq->minor;
 		a.referer = header(rq, "Referer");
 		a.user_agent = header(rq, "User-Agent");
+		a.tls = rq->tls;
+		a.sni = rq->sni;
 	} else {
 		lb_strlcpy(ip, "-", sizeof(ip));
 		if (sa != NULL)
@@ -963,6 +965,7 @@ lb_proxy_request(struct lb_proxy *px, struct lb_request *rq)
 	p->fwd.chunked = rq->body == LB_BODY_CHUNKED;
 	p->fwd.body_len = rq->body == LB_BODY_LENGTH ? rq->body_len : 0;
 	p->fwd.upgrade = rq->upgrade;
+	p->fwd.https = rq->tls != NULL;
 
 	lb_client_bind(p->c, &client_ops, p);
 	attempt(p);

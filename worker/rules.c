@@ -220,8 +220,12 @@ lb_rules_request_head(struct evbuffer *out, const struct lb_route *route,
 		lb_buf_adds(&b, f->client_ip);
 		lb_buf_add(&b, LB_LIT("\r\n"));
 	}
-	if (ours_kept(route, "X-Forwarded-Proto"))
-		lb_buf_add(&b, LB_LIT("X-Forwarded-Proto: http\r\n"));
+	if (ours_kept(route, "X-Forwarded-Proto")) {
+		if (f->https)
+			lb_buf_add(&b, LB_LIT("X-Forwarded-Proto: https\r\n"));
+		else
+			lb_buf_add(&b, LB_LIT("X-Forwarded-Proto: http\r\n"));
+	}
 	if (f->host != NULL && ours_kept(route, "X-Forwarded-Host"))
 		add_header(&b, "X-Forwarded-Host", f->host);
 	if (f->chunked) {

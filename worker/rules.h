@@ -30,6 +30,7 @@ struct lb_fwd {
 	bool body_always; /* send Content-Length even when 0 */
 	bool chunked;	  /* the body goes chunked (its length unknown) */
 	bool upgrade;	  /* keep Upgrade, say Connection: upgrade */
+	bool https;	  /* the client came over TLS */
 };
 
 /* worker/rules.c */

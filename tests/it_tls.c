@@ -1,0 +1,695 @@
+/*
+ * tests/it_tls.c -- SPEC section 8: HTTPS listeners. Certificates are
+ * made when the test runs, with the openssl command (no private key is
+ * kept in the tree); the client is OpenSSL's, here (tls_get), or the
+ * openssl command's s_client when a session must be carried from one
+ * connection to the next.
+ *
+ * SNI picks a certificate by its own subjectAltNames, TLS 1.0 and 1.1 are
+ * refused, plain HTTP on the TLS port gets a 400, a handshake is bounded
+ * by timeouts.client, a bad certificate or key is the config's error at
+ * its position (-t, start, reload: a failed reload keeps the old
+ * certificate), a reload swaps certificates, sessions resume on any
+ * worker, and the origin learns X-Forwarded-Proto: https.
+ */
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "tests/harness.h"
+#include "tests/mproc.h"
+
+#define WAIT_MS 10000
+
+/* ---------------------------------------------------- certificates */
+
+/*
+ * A self-signed ECDSA P-256 certificate NAME.pem, key NAME.key in the
+ * temp dir, with CN=NAME and subjectAltName SANS ("DNS:a.test,..."),
+ * valid for DAYS days. Returns NAME's path without the suffix.
+ */
+static const char *
+make_cert(const char *name, const char *sans, int days)
+{
+	const char *base = lbt_path(name);
+	char	   *out = NULL;
+	/* argv[0] must be a path: the shell finds openssl on $PATH. */
+	const char *argv[] = { "/bin/sh", "-c", "exec openssl \"$@\"",
+		"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+		"ec_paramgen_curve:P-256", "-nodes", "-keyout",
+		lbt_fmt("%s.key", base), "-out", lbt_fmt("%s.pem", base),
+		"-days", lbt_fmt("%d", days), "-subj", lbt_fmt("/CN=%s", name),
+		"-addext", lbt_fmt("subjectAltName=%s", sans), NULL };
+	int	    rc = lbt_run(argv, WAIT_MS, &out);
+
+	ck_assert_msg(rc == 0, "openssl req: %s", out);
+	return base;
+}
+
+/* A listen: entry in the map form with the certificates BASES. */
+static const char *
+tls_listener(unsigned port, const char *const bases[], const char *more)
+{
+	char *s = lbt_fmt("  - address: 127.0.0.1:%u\n    tls:\n"
+			  "      certificates:\n",
+	    port);
+
+	for (size_t i = 0; bases[i] != NULL; i++)
+		s = lbt_fmt("%s        - {cert: %s.pem, key: %s.key}\n", s,
+		    bases[i], bases[i]);
+	return lbt_fmt("%s%s", s, more);
+}
+
+/*
+ * A config: a plain listener on PLAIN, the TLS listener TLS (from
+ * tls_listener), WORKERS workers, the access log to the error log, one
+ * route / to the origin on ORIGIN, and TOP.
+ */
+static const char *
+config(unsigned plain, const char *tls, unsigned workers, unsigned origin,
+    const char *top)
+{
+	return lbt_fmt("listen:\n  - 127.0.0.1:%u\n%sworkers: %u\n"
+		       "access_log: stderr\nhealth_check: off\n%s"
+		       "paths:\n  - path: /\n    servers: [127.0.0.1:%u]\n",
+	    plain, tls, workers, top, origin);
+}
+
+/* ------------------------------------------------------ TLS client */
+
+struct tls_res {
+	int   handshake; /* 1: done, 0: refused or failed */
+	char  cn[256];	 /* the certificate's CN */
+	char  version[32];
+	char  alpn[32];
+	char *text; /* harness-owned: all the server sent, or NULL */
+};
+
+/*
+ * Connect to 127.0.0.1:PORT over TLS (SNI when not NULL, no newer than
+ * MAX_VERSION when not 0), send REQ (when not NULL) and read until the
+ * server closes. No verification: the test looks at the certificate.
+ */
+static void
+tls_get(unsigned port, const char *sni, int max_version, const char *req,
+    struct tls_res *res)
+{
+	static const unsigned char alpn[] = "\x02h2\x08http/1.1";
+	struct sockaddr_in	   sin;
+	struct timeval		   tv = { 5, 0 };
+	SSL_CTX			  *ctx;
+	SSL			  *ssl;
+	X509			  *x;
+	const unsigned char	  *proto;
+	unsigned		   plen;
+	char			   buf[16384], *text;
+	int			   fd, n;
+
+	memset(res, 0, sizeof(*res));
+	ck_assert_ptr_nonnull(ctx = SSL_CTX_new(TLS_client_method()));
+	SSL_CTX_set_min_proto_version(ctx, TLS1_VERSION);
+	/* Let the old versions be offered at all: level 0. */
+	SSL_CTX_set_security_level(ctx, 0);
+	if (max_version != 0)
+		SSL_CTX_set_max_proto_version(ctx, max_version);
+	SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn) - 1);
+	ck_assert_int_ge(fd = socket(AF_INET, SOCK_STREAM, 0), 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_ptr_nonnull(ssl = SSL_new(ctx));
+	SSL_set_fd(ssl, fd);
+	if (sni != NULL)
+		SSL_set_tlsext_host_name(ssl, sni);
+	if (SSL_connect(ssl) != 1)
+		goto out;
+	res->handshake = 1;
+	snprintf(res->version, sizeof(res->version), "%s",
+	    SSL_get_version(ssl));
+	SSL_get0_alpn_selected(ssl, &proto, &plen);
+	if (plen < sizeof(res->alpn)) {
+		memcpy(res->alpn, proto, plen);
+		res->alpn[plen] = '\0';
+	}
+	if ((x = SSL_get1_peer_certificate(ssl)) != NULL) {
+		X509_NAME_get_text_by_NID(X509_get_subject_name(x),
+		    NID_commonName, res->cn, sizeof(res->cn));
+		X509_free(x);
+	}
+	if (req == NULL)
+		goto out;
+	ck_assert_int_eq(SSL_write(ssl, req, (int)strlen(req)),
+	    (int)strlen(req));
+	text = lbt_fmt("%s", "");
+	while ((n = SSL_read(ssl, buf, sizeof(buf) - 1)) > 0) {
+		buf[n] = '\0';
+		text = lbt_fmt("%s%s", text, buf);
+	}
+	res->text = text;
+out:
+	ERR_clear_error();
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	close(fd);
+}
+
+/* GET PATH with Host HOST and Connection: close, over TLS with SNI. */
+static const char *
+https_get(unsigned port, const char *sni, const char *path)
+{
+	struct tls_res r;
+
+	tls_get(port, sni, 0,
+	    lbt_fmt("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
+		path, sni != NULL ? sni : "test"),
+	    &r);
+	ck_assert_msg(r.handshake, "no TLS handshake with port %u", port);
+	return r.text != NULL ? r.text : "";
+}
+
+/* The CN of the certificate a handshake with SNI gets. */
+static const char *
+cn_for(unsigned port, const char *sni)
+{
+	struct tls_res r;
+
+	tls_get(port, sni, 0, NULL, &r);
+	ck_assert_msg(r.handshake, "no TLS handshake (SNI %s)",
+	    sni ? sni : "none");
+	return lbt_fmt("%s", r.cn);
+}
+
+struct cn_wait {
+	unsigned    port;
+	const char *cn;
+};
+
+static bool
+serves_cn(void *arg)
+{
+	struct cn_wait *w = arg;
+	struct tls_res	r;
+
+	tls_get(w->port, NULL, 0, NULL, &r);
+	return r.handshake && strcmp(r.cn, w->cn) == 0;
+}
+
+/* ------------------------------------------------------------ tests */
+
+START_TEST(test_https_request_reaches_the_origin_with_forwarded_proto_https)
+{
+	unsigned       plain = lbt_free_port(), tls = lbt_free_port(), o = 0;
+	const char    *a = make_cert("a.test", "DNS:a.test", 30), *text;
+	struct tls_res r;
+	pid_t	       op, lb;
+
+	op = lbt_origin_start("o1", &o, NULL);
+	lb = lbt_lbmaster_start(config(plain,
+				    tls_listener(tls,
+					(const char *[]){ a, NULL }, ""),
+				    1, o, ""),
+	    tls);
+	text = https_get(tls, "a.test", "/hello");
+	tls_get(tls, "a.test", 0, NULL, &r);
+	mp_wait_log(lb, "sni=a.test", WAIT_MS);
+	lbt_stop(lb);
+	lbt_stop(op);
+	ck_assert_msg(strncmp(text, "HTTP/1.1 200 ", 13) == 0, "%s", text);
+	ck_assert_msg(strstr(text, "\"X-Forwarded-Proto\": \"https\"") != NULL,
+	    "%s", text);
+	ck_assert_str_eq(r.alpn, "http/1.1");
+	ck_assert_str_eq(r.version, "TLSv1.3");
+	/* The access log says how: between the combined part and upstream=. */
+	ck_assert_ptr_nonnull(strstr(lbt_log_tail(lb, 4096),
+	    "\"-\" tls=TLSv1.3 sni=a.test upstream="));
+}
+END_TEST
+
+START_TEST(test_plain_listener_still_says_http)
+{
+	unsigned	plain = lbt_free_port(), tls = lbt_free_port(), o = 0;
+	const char     *a = make_cert("a.test", "DNS:a.test", 30);
+	struct lbt_resp resp;
+	pid_t		op, lb;
+	int		rc;
+
+	op = lbt_origin_start("o1", &o, NULL);
+	lb = lbt_lbmaster_start(config(plain,
+				    tls_listener(tls,
+					(const char *[]){ a, NULL }, ""),
+				    1, o, ""),
+	    plain);
+	rc = lbt_httpf(plain, &resp,
+	    "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+	mp_wait_log(lb, "upstream=", WAIT_MS);
+	lbt_stop(lb);
+	lbt_stop(op);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_int_eq(resp.status, 200);
+	ck_assert_ptr_nonnull(
+	    strstr(resp.body, "\"X-Forwarded-Proto\": \"http\""));
+	ck_assert_ptr_null(strstr(lbt_log_tail(lb, 4096), "tls="));
+	lbt_resp_free(&resp);
+}
+END_TEST
+
+START_TEST(test_sni_picks_the_certificate_by_its_subject_alt_names)
+{
+	unsigned    plain = lbt_free_port(), tls = lbt_free_port(), o = 0;
+	const char *a = make_cert("first", "DNS:a.test,DNS:*.w.test", 30);
+	const char *b = make_cert("second", "DNS:b.test,DNS:x.w.test", 30);
+	const char *c = make_cert("third", "DNS:*.c.test", 30);
+	const char *by_a, *by_b, *exact, *wild, *wild_c, *deep, *none, *other;
+	const char *upper;
+	pid_t	    op, lb;
+
+	op = lbt_origin_start("o1", &o, NULL);
+	lb = lbt_lbmaster_start(config(plain,
+				    tls_listener(tls,
+					(const char *[]){ a, b, c, NULL }, ""),
+				    1, o, ""),
+	    tls);
+	by_a = cn_for(tls, "a.test");
+	by_b = cn_for(tls, "b.test");
+	exact = cn_for(tls, "x.w.test"); /* exact beats first's wildcard */
+	wild = cn_for(tls, "y.w.test");
+	wild_c = cn_for(tls, "www.c.test");
+	deep = cn_for(tls, "a.www.c.test"); /* one label only */
+	none = cn_for(tls, NULL);
+	other = cn_for(tls, "unknown.test");
+	upper = cn_for(tls, "B.TEST");
+	lbt_stop(lb);
+	lbt_stop(op);
+	ck_assert_str_eq(by_a, "first");
+	ck_assert_str_eq(by_b, "second");
+	ck_assert_str_eq(exact, "second");
+	ck_assert_str_eq(wild, "first");
+	ck_assert_str_eq(wild_c, "third");
+	ck_assert_str_eq(deep, "first");
+	ck_assert_str_eq(none, "first");
+	ck_assert_str_eq(other, "first");
+	ck_assert_str_eq(upper, "second");
+}
+END_TEST
+
+START_TEST(test_tls_1_1_is_refused_and_min_version_1_3_refuses_1_2)
+{
+	unsigned       plain = lbt_free_port(), tls = lbt_free_port();
+	unsigned       tls13 = lbt_free_port(), o = 0;
+	const char    *a = make_cert("a.test", "DNS:a.test", 30);
+	struct tls_res v11, v12, v12on13, v13;
+	pid_t	       op, lb;
+	const char    *both;
+
+	op = lbt_origin_start("o1", &o, NULL);
+	both = lbt_fmt("%s%s",
+	    tls_listener(tls, (const char *[]){ a, NULL }, ""),
+	    tls_listener(tls13, (const char *[]){ a, NULL },
+		"      min_version: \"1.3\"\n"));
+	lb = lbt_lbmaster_start(config(plain, both, 1, o, ""), tls);
+	tls_get(tls, "a.test", TLS1_1_VERSION, NULL, &v11);
+	tls_get(tls, "a.test", TLS1_2_VERSION, NULL, &v12);
+	tls_get(tls13, "a.test", TLS1_2_VERSION, NULL, &v12on13);
+	tls_get(tls13, "a.test", 0, NULL, &v13);
+	lbt_stop(lb);
+	lbt_stop(op);
+	ck_assert_int_eq(v11.handshake, 0);
+	ck_assert_int_eq(v12.handshake, 1);
+	ck_assert_str_eq(v12.version, "TLSv1.2");
+	ck_assert_int_eq(v12on13.handshake, 0);
+	ck_assert_int_eq(v13.handshake, 1);
+}
+END_TEST
+
+START_TEST(test_plain_http_on_the_tls_port_gets_400_and_garbage_is_closed)
+{
+	unsigned	 plain = lbt_free_port(), tls = lbt_free_port(), o = 0;
+	const char	*a = make_cert("a.test", "DNS:a.test", 30);
+	struct lbt_resp	 resp;
+	struct lbt_conn *g;
+	const char	*ok;
+	char		 buf[64];
+	pid_t		 op, lb;
+	int		 rc;
+	ssize_t		 n;
+
+	op = lbt_origin_start("o1", &o, NULL);
+	lb = lbt_lbmaster_start(config(plain,
+				    tls_listener(tls,
+					(const char *[]){ a, NULL }, ""),
+				    1, o, ""),
+	    tls);
+	rc = lbt_httpf(tls, &resp,
+	    "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+	ck_assert_ptr_nonnull(g = lbt_conn_open(NULL, tls));
+	lbt_conn_send(g, "\x01\x02\x03garbage\r\n\r\n", 14);
+	n = lbt_conn_recv(g, buf, sizeof(buf));
+	lbt_conn_close(g);
+	ok = https_get(tls, "a.test", "/after");
+	lbt_stop(lb);
+	lbt_stop(op);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_int_eq(resp.status, 400);
+	ck_assert_str_eq(resp.body,
+	    "The plain HTTP request was sent to an HTTPS port.\n");
+	ck_assert_int_le(n, 0);
+	ck_assert_msg(strncmp(ok, "HTTP/1.1 200 ", 13) == 0, "%s", ok);
+	lbt_resp_free(&resp);
+}
+END_TEST
+
+START_TEST(test_a_silent_handshake_is_closed_after_timeouts_client)
+{
+	unsigned	 plain = lbt_free_port(), tls = lbt_free_port(), o = 0;
+	const char	*a = make_cert("a.test", "DNS:a.test", 30);
+	struct lbt_conn *silent, *half;
+	const char	*ok;
+	pid_t		 op, lb;
+	bool		 closed, half_closed;
+
+	op = lbt_origin_start("o1", &o, NULL);
+	lb = lbt_lbmaster_start(config(plain,
+				    tls_listener(tls,
+					(const char *[]){ a, NULL }, ""),
+				    1, o,
+				    "timeouts: {client: 1s, keepalive: 30s}\n"),
+	    tls);
+	ck_assert_ptr_nonnull(silent = lbt_conn_open(NULL, tls));
+	/* Half a ClientHello: the record header promises more. */
+	ck_assert_ptr_nonnull(half = lbt_conn_open(NULL, tls));
+	lbt_conn_send(half, "\x16\x03\x01\x02\x00\x01", 6);
+	/* Others are served meanwhile. */
+	ok = https_get(tls, "a.test", "/meanwhile");
+	closed = lbt_conn_wait_closed(silent, 5000);
+	half_closed = lbt_conn_wait_closed(half, 5000);
+	lbt_conn_close(silent);
+	lbt_conn_close(half);
+	lbt_stop(lb);
+	lbt_stop(op);
+	ck_assert_msg(strncmp(ok, "HTTP/1.1 200 ", 13) == 0, "%s", ok);
+	ck_assert(closed);
+	ck_assert(half_closed);
+}
+END_TEST
+
+/* --------------------------------------------------- config errors */
+
+/* lbmaster -t on YAML; its exit code, *OUT its output. */
+static int
+test_config(const char *yaml, char **out)
+{
+	const char *path = lbt_write_file("t.yaml", yaml);
+	const char *argv[] = { getenv("LBMASTER"), "-t", "-c", path, NULL };
+
+	return lbt_run(argv, WAIT_MS, out);
+}
+
+START_TEST(test_bad_certificate_files_are_errors_at_their_position)
+{
+	const char *a = make_cert("a.test", "DNS:a.test", 30);
+	const char *b = make_cert("b.test", "DNS:b.test", 30);
+	const char *yaml, *junk;
+	char	   *out;
+	int	    rc;
+
+	junk = lbt_write_file("junk.pem", "not a certificate\n");
+	/* Line 3, column 10 is "{cert": the cert value at 18, key at 30+. */
+	yaml = lbt_fmt("listen:\n  - address: 127.0.0.1:1\n    tls:\n"
+		       "      certificates:\n        - cert: %s\n"
+		       "          key: %s.key\n"
+		       "paths: [{path: /, servers: [127.0.0.1:2]}]\n",
+	    "/nonexistent/a.pem", a);
+	rc = test_config(yaml, &out);
+	ck_assert_int_eq(rc, 1);
+	ck_assert_msg(strstr(out,
+			  "t.yaml:5:17: listen[0].tls.certificates[0]"
+			  ".cert: No such file or directory") != NULL,
+	    "%s", out);
+
+	yaml = lbt_fmt("listen:\n  - address: 127.0.0.1:1\n    tls:\n"
+		       "      certificates:\n        - cert: %s\n"
+		       "          key: %s.key\n"
+		       "paths: [{path: /, servers: [127.0.0.1:2]}]\n",
+	    junk, a);
+	rc = test_config(yaml, &out);
+	ck_assert_int_eq(rc, 1);
+	ck_assert_msg(strstr(out,
+			  "t.yaml:5:17: listen[0].tls.certificates[0]"
+			  ".cert: no start line") != NULL,
+	    "%s", out);
+
+	yaml = lbt_fmt("listen:\n  - address: 127.0.0.1:1\n    tls:\n"
+		       "      certificates:\n        - cert: %s.pem\n"
+		       "          key: %s.key\n"
+		       "paths: [{path: /, servers: [127.0.0.1:2]}]\n",
+	    a, b);
+	rc = test_config(yaml, &out);
+	ck_assert_int_eq(rc, 1);
+	ck_assert_msg(strstr(out,
+			  "t.yaml:6:16: listen[0].tls.certificates[0]"
+			  ".key: does not match the certificate") != NULL,
+	    "%s", out);
+
+	yaml = lbt_fmt("listen:\n  - address: 127.0.0.1:1\n    tls:\n"
+		       "      certificates:\n        - cert: %s.pem\n"
+		       "          key: %s.key\n      ciphers: NOPE\n"
+		       "paths: [{path: /, servers: [127.0.0.1:2]}]\n",
+	    a, a);
+	rc = test_config(yaml, &out);
+	ck_assert_int_eq(rc, 1);
+	ck_assert_msg(strstr(out,
+			  "t.yaml:7:16: listen[0].tls.ciphers: no "
+			  "cipher match") != NULL,
+	    "%s", out);
+
+	yaml = lbt_fmt("listen:\n  - address: 127.0.0.1:1\n    tls:\n"
+		       "      certificates:\n        - cert: %s.pem\n"
+		       "          key: %s.key\n      min_version: \"1.1\"\n"
+		       "paths: [{path: /, servers: [127.0.0.1:2]}]\n",
+	    a, a);
+	rc = test_config(yaml, &out);
+	ck_assert_int_eq(rc, 1);
+	ck_assert_msg(strstr(out,
+			  "t.yaml:7:20: listen[0].tls.min_version: "
+			  "TLS 1.1 is not supported") != NULL,
+	    "%s", out);
+}
+END_TEST
+
+START_TEST(test_t_warns_of_a_certificate_that_expires_within_14_days)
+{
+	const char *soon = make_cert("soon.test", "DNS:soon.test", 5);
+	const char *later = make_cert("later.test", "DNS:later.test", 30);
+	char	   *out;
+	int	    rc;
+
+	rc = test_config(lbt_fmt("listen:\n  - address: 127.0.0.1:1\n"
+				 "    tls:\n      certificates:\n"
+				 "        - {cert: %s.pem, key: %s.key}\n"
+				 "        - {cert: %s.pem, key: %s.key}\n"
+				 "paths: [{path: /, servers: [127.0.0.1:2]}]\n",
+			     later, later, soon, soon),
+	    &out);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_msg(strstr(out,
+			  "t.yaml:6:18: listen[0].tls.certificates[1]"
+			  ".cert: warning: certificate ") != NULL,
+	    "%s", out);
+	ck_assert_msg(strstr(out, "soon.test.pem expires 20") != NULL, "%s",
+	    out);
+	ck_assert_ptr_null(strstr(out, "later.test.pem expires"));
+	ck_assert_ptr_nonnull(strstr(out, "test is successful"));
+}
+END_TEST
+
+/* ---------------------------------------------------------- reload */
+
+START_TEST(test_reload_swaps_the_certificate_and_a_broken_key_keeps_it)
+{
+	unsigned       plain = lbt_free_port(), tls = lbt_free_port(), o = 0;
+	const char    *a = make_cert("a.test", "DNS:a.test", 30);
+	const char    *b = make_cert("b.test", "DNS:b.test", 30);
+	const char    *live;
+	struct cn_wait w = { tls, "b.test" };
+	struct tls_res r;
+	pid_t	       op, lb;
+	bool	       swapped;
+	char	      *key;
+	size_t	       len;
+
+	op = lbt_origin_start("o1", &o, NULL);
+	/* The config names live.pem and live.key: the files change. */
+	live = lbt_path("live");
+	lbt_write_file("live.pem", lbt_read_file(lbt_fmt("%s.pem", a), &len));
+	lbt_write_file("live.key", lbt_read_file(lbt_fmt("%s.key", a), &len));
+	lb = lbt_lbmaster_start(config(plain,
+				    tls_listener(tls,
+					(const char *[]){ live, NULL }, ""),
+				    2, o, ""),
+	    tls);
+	ck_assert_str_eq(cn_for(tls, NULL), "a.test");
+
+	/* Same config, new files: SIGHUP reads them again. */
+	lbt_write_file("live.pem", lbt_read_file(lbt_fmt("%s.pem", b), &len));
+	lbt_write_file("live.key", lbt_read_file(lbt_fmt("%s.key", b), &len));
+	lbt_signal(lb, SIGHUP);
+	swapped = lbt_wait_for(serves_cn, &w, WAIT_MS);
+	if (!swapped) {
+		lbt_stop(lb);
+		lbt_stop(op);
+		ck_abort_msg("b.test not served after the reload: %s",
+		    lbt_log_tail(lb, 2048));
+	}
+
+	/* A key that does not match: the reload fails, b.test stays. */
+	key = lbt_read_file(lbt_fmt("%s.key", a), &len);
+	lbt_write_file("live.key", key);
+	lbt_signal(lb, SIGHUP);
+	mp_wait_log(lb, "does not match the certificate", WAIT_MS);
+	tls_get(tls, NULL, 0, NULL, &r);
+	lbt_stop(lb);
+	lbt_stop(op);
+	ck_assert_int_eq(r.handshake, 1);
+	ck_assert_str_eq(r.cn, "b.test");
+}
+END_TEST
+
+/* ------------------------------------------------------ resumption */
+
+/* s_client once, with -sess_out or -sess_in FILE; "Reused" or "New". */
+static const char *
+s_client(unsigned port, const char *opt, const char *file)
+{
+	char	   *out = NULL;
+	const char *argv[] = { "/bin/sh", "-c",
+		lbt_fmt("printf 'GET / HTTP/1.1\\r\\nHost: a.test\\r\\n"
+			"Connection: close\\r\\n\\r\\n' | openssl s_client "
+			"-connect 127.0.0.1:%u -servername a.test %s %s "
+			"-ign_eof 2>&1",
+		    port, opt, file),
+		NULL };
+
+	lbt_run(argv, WAIT_MS, &out);
+	if (strstr(out, "\nReused, ") != NULL)
+		return "Reused";
+	if (strstr(out, "\nNew, ") != NULL)
+		return "New";
+	return out;
+}
+
+START_TEST(test_a_session_resumes_on_every_worker)
+{
+	unsigned    plain = lbt_free_port(), tls = lbt_free_port(), o = 0;
+	const char *a = make_cert("a.test", "DNS:a.test", 30);
+	const char *sess = lbt_path("session.pem"), *got[8];
+	pid_t	    op, lb;
+
+	op = lbt_origin_start("o1", &o, NULL);
+	lb = lbt_lbmaster_start(config(plain,
+				    tls_listener(tls,
+					(const char *[]){ a, NULL }, ""),
+				    4, o, ""),
+	    tls);
+	mp_wait_children(lb, MP_WORKER, 4, WAIT_MS);
+	got[0] = s_client(tls, "-sess_out", sess);
+	/* Eight connections, spread by the kernel over four workers. */
+	for (int i = 1; i < 8; i++)
+		got[i] = s_client(tls, "-sess_in", sess);
+	lbt_stop(lb);
+	lbt_stop(op);
+	ck_assert_str_eq(got[0], "New");
+	for (int i = 1; i < 8; i++)
+		ck_assert_str_eq(got[i], "Reused");
+}
+END_TEST
+
+START_TEST(test_session_tickets_off_means_no_resumption)
+{
+	unsigned    plain = lbt_free_port(), tls = lbt_free_port(), o = 0;
+	const char *a = make_cert("a.test", "DNS:a.test", 30);
+	const char *sess = lbt_path("session.pem"), *first, *again;
+	pid_t	    op, lb;
+
+	op = lbt_origin_start("o1", &o, NULL);
+	lb = lbt_lbmaster_start(config(plain,
+				    tls_listener(tls,
+					(const char *[]){ a, NULL },
+					"      session_tickets: off\n"),
+				    1, o, ""),
+	    tls);
+	first = s_client(tls, "-sess_out", sess);
+	again = s_client(tls, "-sess_in", sess);
+	lbt_stop(lb);
+	lbt_stop(op);
+	ck_assert_str_eq(first, "New");
+	ck_assert_str_eq(again, "New");
+}
+END_TEST
+
+static Suite *
+tls_suite(void)
+{
+	Suite *s = suite_create("tls");
+	TCase *tc;
+
+	tc = lbt_tcase("serve");
+	tcase_add_test(tc,
+	    test_https_request_reaches_the_origin_with_forwarded_proto_https);
+	tcase_add_test(tc, test_plain_listener_still_says_http);
+	tcase_add_test(tc,
+	    test_sni_picks_the_certificate_by_its_subject_alt_names);
+	tcase_add_test(tc,
+	    test_tls_1_1_is_refused_and_min_version_1_3_refuses_1_2);
+	suite_add_tcase(s, tc);
+
+	tc = lbt_tcase("hostile");
+	tcase_add_test(tc,
+	    test_plain_http_on_the_tls_port_gets_400_and_garbage_is_closed);
+	tcase_add_test(tc,
+	    test_a_silent_handshake_is_closed_after_timeouts_client);
+	suite_add_tcase(s, tc);
+
+	tc = lbt_tcase("config");
+	tcase_add_test(tc,
+	    test_bad_certificate_files_are_errors_at_their_position);
+	tcase_add_test(tc,
+	    test_t_warns_of_a_certificate_that_expires_within_14_days);
+	tcase_add_test(tc,
+	    test_reload_swaps_the_certificate_and_a_broken_key_keeps_it);
+	suite_add_tcase(s, tc);
+
+	tc = lbt_tcase("resume");
+	tcase_add_test(tc, test_a_session_resumes_on_every_worker);
+	tcase_add_test(tc, test_session_tickets_off_means_no_resumption);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(tls_suite());
+	int	 failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

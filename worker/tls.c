@@ -1,0 +1,555 @@
+/*
+ * worker/tls.c -- TLS contexts, SNI, and the client side's transport
+ * (tls.h).
+ *
+ * Each certificate of a listener gets an SSL_CTX of its own, set up the
+ * same way; the first is the one every connection starts with, and its
+ * servername callback moves a connection to the context whose
+ * certificate names the server the client asked for: an exact
+ * subjectAltName first, then a wildcard, else the first certificate
+ * stays.
+ *
+ * The transport is what worker/client.c calls instead of readv and
+ * writev on a TLS connection: the socket stays non-blocking and driven by
+ * the client's own events, OpenSSL only frames and encrypts. Without
+ * read-ahead OpenSSL reads a record's bytes and no more, and each read
+ * here offers a whole record's room, so nothing waits inside OpenSSL
+ * that the socket would not announce: the level-triggered read event
+ * stays the truth.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "common/log.h"
+#include "common/str.h"
+#include "worker/tls.h"
+
+#define TLS_RECORD   16384	  /* the largest plaintext of a record */
+#define TLS_READ_MAX (256 * 1024) /* decrypted per read event, at most */
+
+/* One certificate: its context and the names it answers for. */
+struct tls_cert {
+	SSL_CTX *ctx;
+	char   **names; /* lowercased; "*.a.com" for a wildcard */
+	size_t	 n_names;
+	time_t	 not_after;
+};
+
+struct lb_tls_ctx {
+	struct tls_cert *certs; /* [0]: the default, the one SSLs start on */
+	size_t		 n_certs;
+};
+
+/* --------------------------------------------------------- errors */
+
+/*
+ * OpenSSL's reason for the error, and the queue emptied: the first one
+ * queued, the cause ("no start line"), not what it made fail ("PEM lib").
+ */
+static const char *
+ssl_reason(char *buf, size_t len)
+{
+	unsigned long e = ERR_peek_error();
+	const char   *r = e != 0 ? ERR_reason_error_string(e) : NULL;
+
+	if (r != NULL)
+		lb_strlcpy(buf, r, len);
+	else if (e != 0)
+		ERR_error_string_n(e, buf, len);
+	else
+		lb_strlcpy(buf, "unknown error", len);
+	ERR_clear_error();
+	return buf;
+}
+
+static int
+at(const struct lb_cfg *cfg, const struct lb_pos *pos, const char *where,
+    const char *what, const char *msg, char *err, size_t errlen)
+{
+	lb_snprintf(err, errlen, "%s:%u:%u: %s%s: %s", cfg->file, pos->line,
+	    pos->col, where, what, msg);
+	return -1;
+}
+
+/* --------------------------------------------------------- contexts */
+
+static void
+cert_free(struct tls_cert *c)
+{
+	for (size_t i = 0; i < c->n_names; i++)
+		free(c->names[i]);
+	free(c->names);
+	SSL_CTX_free(c->ctx);
+}
+
+static void
+tls_ctx_free(struct lb_tls_ctx *t)
+{
+	if (t == NULL)
+		return;
+	for (size_t i = 0; i < t->n_certs; i++)
+		cert_free(&t->certs[i]);
+	free(t->certs);
+	free(t);
+}
+
+static int
+add_name(struct tls_cert *c, const char *s, size_t len)
+{
+	char **v, *name;
+
+	if (len == 0 || memchr(s, '\0', len) != NULL)
+		return 0; /* no name anybody could ask for */
+	if ((v = reallocarray(c->names, c->n_names + 1, sizeof(*v))) == NULL)
+		return -1;
+	c->names = v;
+	if ((name = strndup(s, len)) == NULL)
+		return -1;
+	for (char *p = name; *p != '\0'; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	c->names[c->n_names++] = name;
+	return 0;
+}
+
+/*
+ * The DNS names of the certificate: its subjectAltNames, or its common
+ * name when it has none (as clients did before SANs were required).
+ */
+static int
+cert_names(struct tls_cert *c, X509 *x)
+{
+	GENERAL_NAMES *sans;
+	int	       rc = 0;
+
+	sans = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	for (int i = 0; sans != NULL && i < sk_GENERAL_NAME_num(sans); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);
+
+		if (g->type != GEN_DNS)
+			continue;
+		if (add_name(c,
+			(const char *)ASN1_STRING_get0_data(g->d.dNSName),
+			(size_t)ASN1_STRING_length(g->d.dNSName)) == -1)
+			rc = -1;
+	}
+	GENERAL_NAMES_free(sans);
+	if (rc == 0 && c->n_names == 0) {
+		char cn[256];
+		int  n = X509_NAME_get_text_by_NID(X509_get_subject_name(x),
+		     NID_commonName, cn, sizeof(cn));
+
+		if (n > 0)
+			rc = add_name(c, cn, (size_t)n);
+	}
+	return rc;
+}
+
+/* Does NAME (lowercased) match PATTERN exactly, or as a wildcard? */
+static bool
+name_is(const char *pattern, const char *name)
+{
+	return strcmp(pattern, name) == 0;
+}
+
+static bool
+name_under(const char *pattern, const char *name)
+{
+	const char *dot;
+
+	if (pattern[0] != '*' || pattern[1] != '.')
+		return false;
+	/* "*.a.com" covers one label: "b.a.com", not "a.com" or "c.b.a.com" */
+	if ((dot = strchr(name, '.')) == NULL || dot == name)
+		return false;
+	return strcmp(dot + 1, pattern + 2) == 0;
+}
+
+static const struct tls_cert *
+pick(const struct lb_tls_ctx *t, const char *name)
+{
+	for (size_t i = 0; i < t->n_certs; i++)
+		for (size_t j = 0; j < t->certs[i].n_names; j++)
+			if (name_is(t->certs[i].names[j], name))
+				return &t->certs[i];
+	for (size_t i = 0; i < t->n_certs; i++)
+		for (size_t j = 0; j < t->certs[i].n_names; j++)
+			if (name_under(t->certs[i].names[j], name))
+				return &t->certs[i];
+	return NULL;
+}
+
+/* SNI: the certificate that names the server asked for. */
+static int
+servername(SSL *ssl, int *alert, void *arg)
+{
+	const struct lb_tls_ctx *t = arg;
+	const struct tls_cert	*c;
+	const char		*sni;
+	char			 name[256];
+	size_t			 i;
+
+	sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	if (sni == NULL)
+		return SSL_TLSEXT_ERR_OK; /* the first certificate */
+	for (i = 0; sni[i] != '\0' && i + 1 < sizeof(name); i++)
+		name[i] = (sni[i] >= 'A' && sni[i] <= 'Z') ?
+		    (char)(sni[i] - 'A' + 'a') :
+		    sni[i];
+	name[i] = '\0';
+	if (i > 0 && name[i - 1] == '.')
+		name[i - 1] = '\0';
+	if ((c = pick(t, name)) != NULL && c != &t->certs[0])
+		SSL_set_SSL_CTX(ssl, c->ctx);
+	return SSL_TLSEXT_ERR_OK;
+}
+
+/* ALPN: http/1.1 when the client offers it; nothing else is spoken. */
+static int
+alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+    const unsigned char *in, unsigned inlen, void *arg)
+{
+	static const unsigned char ours[] = "\x08http/1.1";
+	unsigned char		  *sel;
+
+	if (SSL_select_next_proto(&sel, outlen, ours, sizeof(ours) - 1, in,
+		inlen) != OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_NOACK;
+	*out = sel;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+static time_t
+not_after(X509 *x)
+{
+	struct tm tm;
+
+	if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) != 1)
+		return 0;
+	return timegm(&tm);
+}
+
+/*
+ * One certificate's context, set up as every context of the listener:
+ * TLS 1.2 or 1.3 from MIN up, no renegotiation, no compression, the
+ * server's cipher order, ALPN http/1.1.
+ */
+static int
+cert_build(const struct lb_cfg *cfg, const struct lb_listen *l, size_t i,
+    struct tls_cert *c, char *err, size_t errlen)
+{
+	const struct lb_tls	 *t = l->tls;
+	const struct lb_tls_cert *tc = &t->certs[i];
+	char			  where[160], why[256];
+	FILE			 *fp;
+	SSL_CTX			 *ctx;
+
+	lb_snprintf(where, sizeof(where), "%s.tls.certificates[%zu]", l->where,
+	    i);
+	if ((ctx = c->ctx = SSL_CTX_new(TLS_server_method())) == NULL)
+		return at(cfg, &tc->cert_pos, where, ".cert",
+		    ssl_reason(why, sizeof(why)), err, errlen);
+	SSL_CTX_set_min_proto_version(ctx,
+	    t->min_version == 13 ? TLS1_3_VERSION : TLS1_2_VERSION);
+	/*
+	 * SSL_OP_IGNORE_UNEXPECTED_EOF: most clients close without
+	 * close_notify once they have their answer; OpenSSL 3 would call
+	 * that an error. A truncation attack cannot hurt HTTP/1.1 here:
+	 * every message lbmaster reads is delimited by its own framing, so
+	 * a cut one is seen as cut.
+	 */
+	SSL_CTX_set_options(ctx,
+	    SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+		SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF |
+		(t->session_tickets ? 0 : SSL_OP_NO_TICKET));
+	SSL_CTX_set_mode(ctx,
+	    SSL_MODE_ENABLE_PARTIAL_WRITE |
+		SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/*
+	 * Sessions resume by ticket only: a session cache would be per
+	 * worker, and a client would resume on one worker out of N.
+	 */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"lbmaster",
+	    8);
+	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+	if (t->ciphers != NULL && SSL_CTX_set_cipher_list(ctx, t->ciphers) != 1)
+		return at(cfg, &t->ciphers_pos, l->where, ".tls.ciphers",
+		    ssl_reason(why, sizeof(why)), err, errlen);
+
+	/* A file we cannot open says why in errno's words, not OpenSSL's. */
+	if ((fp = fopen(tc->cert, "r")) == NULL)
+		return at(cfg, &tc->cert_pos, where, ".cert", strerror(errno),
+		    err, errlen);
+	fclose(fp);
+	if (SSL_CTX_use_certificate_chain_file(ctx, tc->cert) != 1)
+		return at(cfg, &tc->cert_pos, where, ".cert",
+		    ssl_reason(why, sizeof(why)), err, errlen);
+	if ((fp = fopen(tc->key, "r")) == NULL)
+		return at(cfg, &tc->key_pos, where, ".key", strerror(errno),
+		    err, errlen);
+	fclose(fp);
+	if (SSL_CTX_use_PrivateKey_file(ctx, tc->key, SSL_FILETYPE_PEM) != 1 &&
+	    ERR_GET_REASON(ERR_peek_error()) != X509_R_KEY_VALUES_MISMATCH)
+		return at(cfg, &tc->key_pos, where, ".key",
+		    ssl_reason(why, sizeof(why)), err, errlen);
+	if (ERR_peek_error() != 0 || SSL_CTX_check_private_key(ctx) != 1) {
+		lb_snprintf(why, sizeof(why),
+		    "does not match the certificate %s (", tc->cert);
+		ssl_reason(why + strlen(why), sizeof(why) - strlen(why));
+		lb_strlcpy(why + strlen(why), ")", sizeof(why) - strlen(why));
+		return at(cfg, &tc->key_pos, where, ".key", why, err, errlen);
+	}
+	if (cert_names(c, SSL_CTX_get0_certificate(ctx)) == -1)
+		return at(cfg, &tc->cert_pos, where, ".cert", "out of memory",
+		    err, errlen);
+	c->not_after = not_after(SSL_CTX_get0_certificate(ctx));
+	return 0;
+}
+
+static int
+listener_build(const struct lb_cfg *cfg, struct lb_listen *l, char *err,
+    size_t errlen)
+{
+	struct lb_tls_ctx *t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL ||
+	    (t->certs = calloc(l->tls->n_certs, sizeof(*t->certs))) == NULL) {
+		free(t);
+		lb_snprintf(err, errlen, "%s: out of memory", cfg->file);
+		return -1;
+	}
+	/* Owned by the config from now on, built whole or not. */
+	l->tls->ctx = t;
+	l->tls->ctx_free = tls_ctx_free;
+	for (size_t i = 0; i < l->tls->n_certs; i++) {
+		t->n_certs = i + 1;
+		if (cert_build(cfg, l, i, &t->certs[i], err, errlen) == -1)
+			return -1;
+	}
+	SSL_CTX_set_tlsext_servername_callback(t->certs[0].ctx, servername);
+	SSL_CTX_set_tlsext_servername_arg(t->certs[0].ctx, t);
+	return 0;
+}
+
+int
+lb_tls_build(struct lb_cfg *cfg, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < cfg->n_listen; i++) {
+		struct lb_listen *l = &cfg->listen[i];
+
+		if (l->tls == NULL || l->tls->ctx != NULL)
+			continue;
+		if (listener_build(cfg, l, err, errlen) == -1) {
+			ERR_clear_error();
+			return -1;
+		}
+	}
+	return 0;
+}
+
+size_t
+lb_tls_expiring(const struct lb_cfg *cfg, time_t now, unsigned days,
+    void (*warn)(const char *, void *), void *arg)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < cfg->n_listen; i++) {
+		const struct lb_listen *l = &cfg->listen[i];
+
+		if (l->tls == NULL || l->tls->ctx == NULL)
+			continue;
+		for (size_t j = 0; j < l->tls->ctx->n_certs; j++) {
+			const struct tls_cert	 *c = &l->tls->ctx->certs[j];
+			const struct lb_tls_cert *tc = &l->tls->certs[j];
+			char			  line[LB_ERRLEN], date[32];
+			struct tm		  tm;
+
+			if (c->not_after > now + (time_t)days * 86400)
+				continue;
+			gmtime_r(&c->not_after, &tm);
+			strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S UTC",
+			    &tm);
+			lb_snprintf(line, sizeof(line),
+			    "%s:%u:%u: %s.tls.certificates[%zu].cert: "
+			    "warning: certificate %s %s %s",
+			    cfg->file, tc->cert_pos.line, tc->cert_pos.col,
+			    l->where, j, tc->cert,
+			    c->not_after <= now ? "expired" : "expires", date);
+			warn(line, arg);
+			n++;
+		}
+	}
+	return n;
+}
+
+/* -------------------------------------------------------- transport */
+
+SSL *
+lb_tls_accept(struct lb_tls_ctx *t, int fd)
+{
+	SSL *ssl;
+
+	if ((ssl = SSL_new(t->certs[0].ctx)) == NULL)
+		return NULL;
+	if (SSL_set_fd(ssl, fd) != 1) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	SSL_set_accept_state(ssl);
+	return ssl;
+}
+
+int
+lb_tls_handshake(SSL *ssl)
+{
+	char why[256];
+	int  rc = SSL_do_handshake(ssl);
+
+	if (rc == 1)
+		return 1;
+	switch (SSL_get_error(ssl, rc)) {
+	case SSL_ERROR_WANT_READ:
+		return 0;
+	case SSL_ERROR_WANT_WRITE:
+		return 2;
+	case SSL_ERROR_SYSCALL:
+		log_debug("TLS handshake: %s",
+		    errno != 0 ? strerror(errno) : "closed");
+		ERR_clear_error();
+		return -1;
+	default:
+		log_debug("TLS handshake: %s", ssl_reason(why, sizeof(why)));
+		return -1;
+	}
+}
+
+/* errno for a failed SSL_read or SSL_write that returned RC. */
+static void
+set_errno(SSL *ssl, int rc)
+{
+	int saved = errno;
+
+	switch (SSL_get_error(ssl, rc)) {
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		errno = EAGAIN;
+		break;
+	case SSL_ERROR_SYSCALL:
+		errno = saved != 0 && saved != EAGAIN ? saved : EPIPE;
+		break;
+	default:
+		errno = EPROTO;
+		break;
+	}
+	ERR_clear_error();
+}
+
+ssize_t
+lb_tls_read(SSL *ssl, struct evbuffer *in)
+{
+	size_t total = 0;
+
+	while (total < TLS_READ_MAX) {
+		struct evbuffer_iovec v;
+		int		      n;
+
+		if (evbuffer_reserve_space(in, TLS_RECORD, &v, 1) < 1)
+			break;
+		errno = 0;
+		n = SSL_read(ssl, v.iov_base,
+		    (int)(v.iov_len > INT32_MAX ? INT32_MAX : v.iov_len));
+		if (n <= 0) {
+			int e = SSL_get_error(ssl, n);
+
+			evbuffer_commit_space(in, &v, 0);
+			if (e == SSL_ERROR_ZERO_RETURN) {
+				ERR_clear_error();
+				if (total > 0)
+					break;
+				return 0;
+			}
+			if (total > 0 &&
+			    (e == SSL_ERROR_WANT_READ ||
+				e == SSL_ERROR_WANT_WRITE)) {
+				ERR_clear_error();
+				break;
+			}
+			set_errno(ssl, n);
+			if (total > 0 && errno != EAGAIN)
+				break; /* found again on the next read */
+			return -1;
+		}
+		v.iov_len = (size_t)n;
+		evbuffer_commit_space(in, &v, 1);
+		total += (size_t)n;
+	}
+	return (ssize_t)total;
+}
+
+int
+lb_tls_write(SSL *ssl, struct evbuffer *out)
+{
+	size_t len;
+
+	/*
+	 * A record of up to 16 KiB at a time, made from the head and body
+	 * together: one record each would cost a lot more. A write that
+	 * must wait is retried with the same bytes first (they stay at the
+	 * front of OUT), as OpenSSL requires.
+	 */
+	while ((len = evbuffer_get_length(out)) > 0) {
+		size_t	       n = len < TLS_RECORD ? len : TLS_RECORD;
+		unsigned char *p = evbuffer_pullup(out, (ssize_t)n);
+		int	       w;
+
+		if (p == NULL) {
+			errno = ENOMEM;
+			return -1;
+		}
+		errno = 0;
+		if ((w = SSL_write(ssl, p, (int)n)) <= 0) {
+			set_errno(ssl, w);
+			return -1;
+		}
+		evbuffer_drain(out, (size_t)w);
+	}
+	return 0;
+}
+
+void
+lb_tls_close(SSL *ssl, bool clean)
+{
+	if (ssl == NULL)
+		return;
+	/* One close_notify, not waiting for the peer's: never blocks. */
+	if (clean && SSL_is_init_finished(ssl))
+		(void)SSL_shutdown(ssl);
+	ERR_clear_error();
+	SSL_free(ssl);
+}
+
+const char *
+lb_tls_version(const SSL *ssl)
+{
+	return SSL_get_version(ssl);
+}
+
+const char *
+lb_tls_sni(const SSL *ssl)
+{
+	return SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+}

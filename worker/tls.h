@@ -1,0 +1,66 @@
+/*
+ * worker/tls.h -- TLS for the client side: the contexts of a listener's
+ * certificates, the pick by SNI, and a transport that reads and writes
+ * an SSL as the plain code reads and writes a socket.
+ *
+ * The contexts are built by the master from a generation's config before
+ * it forks (lb_tls_build), so that a bad certificate fails -t, start-up
+ * and a reload, never a worker; the workers inherit them. They live as
+ * long as the config that holds them: a connection's SSL holds its own
+ * reference, so one that is open across a reload keeps its certificate.
+ */
+#ifndef LB_TLS_H
+#define LB_TLS_H
+
+#include <sys/types.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <openssl/ssl.h>
+
+#include "config/config.h"
+
+/* worker/tls.c */
+
+/*
+ * Build the contexts of every TLS listener of CFG (tls->ctx), reading
+ * every certificate and key. 0, or -1 with ERR holding
+ * "FILE:LINE:COL: listen[1].tls.certificates[0].key: reason": the
+ * position of the cert, key or ciphers at fault, and OpenSSL's reason.
+ */
+int lb_tls_build(struct lb_cfg *cfg, char *err, size_t errlen);
+/*
+ * For each certificate of CFG (built) that has expired or expires within
+ * DAYS days of NOW, call WARN with one line "FILE:LINE:COL: WHERE:
+ * certificate ... expires ...". Returns how many.
+ */
+size_t lb_tls_expiring(const struct lb_cfg *cfg, time_t now, unsigned days,
+    void (*warn)(const char *line, void *arg), void *arg);
+
+/* A server-side SSL on the accepted socket FD, or NULL (ENOMEM). */
+SSL *lb_tls_accept(struct lb_tls_ctx *, int fd);
+/*
+ * Go on with the handshake of SSL: 1 done, 0 it waits to read, 2 to
+ * write, -1 it failed (logged at debug, with OpenSSL's reason).
+ */
+int lb_tls_handshake(SSL *);
+/*
+ * As lb_sock_read (pool.h): decrypted bytes added to IN; 0 on the peer's
+ * close; -1 with errno (EAGAIN: nothing now).
+ */
+ssize_t lb_tls_read(SSL *, struct evbuffer *in);
+/*
+ * As evbuffer_write: write what OUT holds, a record of up to 16 KiB at a
+ * time, and drain it; 0, or -1 with errno (EAGAIN: the rest waits).
+ */
+int lb_tls_write(SSL *, struct evbuffer *out);
+/* Say close_notify (once, without waiting for the peer's), then free. */
+void lb_tls_close(SSL *, bool clean);
+/* "TLSv1.3", and the server name the client asked for or NULL. */
+const char *lb_tls_version(const SSL *);
+const char *lb_tls_sni(const SSL *);
+
+#endif /* LB_TLS_H */
