@@ -620,6 +620,32 @@ START_TEST(test_a_session_resumes_on_every_worker)
 }
 END_TEST
 
+START_TEST(test_a_session_resumes_across_a_reload)
+{
+	unsigned    plain = lbt_free_port(), tls = lbt_free_port(), o = 0;
+	const char *a = make_cert("a.test", "DNS:a.test", 30);
+	const char *sess = lbt_path("session.pem"), *first, *again, *yaml;
+	pid_t	    op, lb;
+
+	op = lbt_origin_start("o1", &o, NULL);
+	yaml = config(plain, tls_listener(tls, (const char *[]){ a, NULL }, ""),
+	    2, o, "");
+	lb = lbt_lbmaster_start(yaml, tls);
+	first = s_client(tls, "-sess_out", sess);
+	/* A new generation: new workers, new contexts, the same keys. */
+	lbt_write_file("lbmaster.yaml",
+	    lbt_fmt("%s  - path: /new\n    servers: [127.0.0.1:%u]\n", yaml,
+		o));
+	lbt_signal(lb, SIGHUP);
+	mp_wait_log(lb, "generation 2 serves", WAIT_MS);
+	again = s_client(tls, "-sess_in", sess);
+	lbt_stop(lb);
+	lbt_stop(op);
+	ck_assert_str_eq(first, "New");
+	ck_assert_str_eq(again, "Reused");
+}
+END_TEST
+
 START_TEST(test_session_tickets_off_means_no_resumption)
 {
 	unsigned    plain = lbt_free_port(), tls = lbt_free_port(), o = 0;
@@ -677,6 +703,7 @@ tls_suite(void)
 
 	tc = lbt_tcase("resume");
 	tcase_add_test(tc, test_a_session_resumes_on_every_worker);
+	tcase_add_test(tc, test_a_session_resumes_across_a_reload);
 	tcase_add_test(tc, test_session_tickets_off_means_no_resumption);
 	suite_add_tcase(s, tc);
 	return s;

@@ -16,11 +16,21 @@
  * here offers a whole record's room, so nothing waits inside OpenSSL
  * that the socket would not announce: the level-triggered read event
  * stays the truth.
+ *
+ * Session tickets are sealed with keys that every worker of every
+ * generation shares: a ring of them in a segment the master maps once,
+ * before its first fork, and never writes to disk (nor to a core dump).
+ * The key of hour H (of the Unix clock) is made by the first worker that
+ * needs it, seals the tickets issued during H and opens those of H, H-1
+ * and H-2: a key encrypts for an hour and decrypts for two more. A reload
+ * keeps the segment, so sessions resume across reloads too.
  */
 #include <sys/types.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +39,10 @@
 #include <time.h>
 
 #include <event2/buffer.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -52,6 +65,31 @@ struct lb_tls_ctx {
 	struct tls_cert *certs; /* [0]: the default, the one SSLs start on */
 	size_t		 n_certs;
 };
+
+#define TICKET_PERIOD_S 3600 /* a key encrypts for this long */
+#define TICKET_OLD	2    /* and decrypts for this many periods more */
+#define TICKET_RING	4    /* > TICKET_OLD + 1: none rewritten in use */
+
+/* Ticket key states, in the low bits of tkey.state (the period above). */
+#define TKEY_EMPTY   0
+#define TKEY_WRITING 1
+#define TKEY_READY   2
+
+/*
+ * One ticket key. STATE is period << 2 | TKEY_*: a worker that finds the
+ * slot of the current period holding an older one claims it by CAS
+ * (WRITING), fills it and publishes it (READY, release). Readers copy a
+ * key and check STATE again, as a seqlock.
+ */
+struct tkey {
+	_Atomic uint64_t state;
+	unsigned char	 name[16]; /* the period, then random bytes */
+	unsigned char	 aes[32];
+	unsigned char	 hmac[32];
+};
+
+/* The ring, shared by every worker of every generation; NULL: none yet. */
+static struct tkey *tkeys;
 
 /* --------------------------------------------------------- errors */
 
@@ -232,6 +270,121 @@ alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 	return SSL_TLSEXT_ERR_OK;
 }
 
+/* Map the ring of ticket keys, once, in the master. 0 or -1. */
+static int
+tkeys_map(void)
+{
+	void *p;
+
+	if (tkeys != NULL)
+		return 0;
+	p = mmap(NULL, TICKET_RING * sizeof(*tkeys), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return -1;
+	/* Keys never go to disk: not in a core dump either. */
+	(void)madvise(p, TICKET_RING * sizeof(*tkeys), MADV_DONTDUMP);
+	tkeys = p;
+	return 0;
+}
+
+/* A copy of the key of PERIOD into *OUT if the ring holds it. */
+static bool
+tkey_get(uint64_t period, struct tkey *out)
+{
+	struct tkey *k = &tkeys[period % TICKET_RING];
+	uint64_t     want = period << 2 | TKEY_READY;
+
+	if (atomic_load_explicit(&k->state, memory_order_acquire) != want)
+		return false;
+	memcpy(out->name, k->name, sizeof(out->name));
+	memcpy(out->aes, k->aes, sizeof(out->aes));
+	memcpy(out->hmac, k->hmac, sizeof(out->hmac));
+	atomic_thread_fence(memory_order_acquire);
+	return atomic_load_explicit(&k->state, memory_order_relaxed) == want;
+}
+
+/*
+ * The key that seals tickets now: this period's, made here if nobody made
+ * it yet; the last period's while another worker makes it. false: none.
+ */
+static bool
+tkey_current(uint64_t period, struct tkey *out)
+{
+	struct tkey *k = &tkeys[period % TICKET_RING];
+	uint64_t     seen;
+
+	if (tkey_get(period, out))
+		return true;
+	seen = atomic_load_explicit(&k->state, memory_order_acquire);
+	if ((seen >> 2) < period &&
+	    atomic_compare_exchange_strong(&k->state, &seen,
+		period << 2 | TKEY_WRITING)) {
+		uint64_t be = period;
+
+		for (int i = 7; i >= 0; i--, be >>= 8)
+			k->name[i] = (unsigned char)be;
+		if (RAND_bytes(k->name + 8, 8) != 1 ||
+		    RAND_bytes(k->aes, sizeof(k->aes)) != 1 ||
+		    RAND_bytes(k->hmac, sizeof(k->hmac)) != 1) {
+			atomic_store_explicit(&k->state, TKEY_EMPTY,
+			    memory_order_release);
+			return false;
+		}
+		atomic_store_explicit(&k->state, period << 2 | TKEY_READY,
+		    memory_order_release);
+		return tkey_get(period, out);
+	}
+	return period > 0 && tkey_get(period - 1, out);
+}
+
+/*
+ * OpenSSL's ticket key callback: seal with the current key (ENC), or find
+ * the key a ticket names among the current and the TICKET_OLD before it.
+ * 1: done; 2: done, but issue a new ticket (an old key); 0: no ticket,
+ * a full handshake; -1: failure.
+ */
+static int
+ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv,
+    EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
+{
+	uint64_t    period = (uint64_t)time(NULL) / TICKET_PERIOD_S;
+	struct tkey k;
+	OSSL_PARAM  params[3];
+	int	    rc = 1;
+
+	if (enc) {
+		if (!tkey_current(period, &k) ||
+		    RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1)
+			return -1;
+		memcpy(name, k.name, sizeof(k.name));
+		if (EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes,
+			iv) != 1)
+			return -1;
+	} else {
+		uint64_t p = 0;
+
+		for (int i = 0; i < 8; i++)
+			p = p << 8 | name[i];
+		if (p > period || p + TICKET_OLD < period || !tkey_get(p, &k) ||
+		    memcmp(k.name, name, sizeof(k.name)) != 0)
+			return 0;
+		if (EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes,
+			iv) != 1)
+			return -1;
+		rc = p == period ? 1 : 2;
+	}
+	params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY,
+	    k.hmac, sizeof(k.hmac));
+	params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+	    (char *)"SHA256", 0);
+	params[2] = OSSL_PARAM_construct_end();
+	if (EVP_MAC_CTX_set_params(hctx, params) != 1)
+		return -1;
+	OPENSSL_cleanse(&k, sizeof(k));
+	return rc;
+}
+
 static time_t
 not_after(X509 *x)
 {
@@ -286,6 +439,8 @@ cert_build(const struct lb_cfg *cfg, const struct lb_listen *l, size_t i,
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"lbmaster",
 	    8);
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+	if (t->session_tickets)
+		SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_key);
 	if (t->ciphers != NULL && SSL_CTX_set_cipher_list(ctx, t->ciphers) != 1)
 		return at(cfg, &t->ciphers_pos, l->where, ".tls.ciphers",
 		    ssl_reason(why, sizeof(why)), err, errlen);
@@ -353,6 +508,11 @@ lb_tls_build(struct lb_cfg *cfg, char *err, size_t errlen)
 
 		if (l->tls == NULL || l->tls->ctx != NULL)
 			continue;
+		if (tkeys_map() == -1) {
+			lb_snprintf(err, errlen, "%s: session ticket keys: %s",
+			    cfg->file, strerror(errno));
+			return -1;
+		}
 		if (listener_build(cfg, l, err, errlen) == -1) {
 			ERR_clear_error();
 			return -1;
