@@ -290,6 +290,8 @@ static const struct {
 	{ "X-Forwarded-For", LB_HTTP_OURS },
 	{ "X-Forwarded-Proto", LB_HTTP_OURS },
 	{ "X-Forwarded-Host", LB_HTTP_OURS },
+	/* Mutual TLS's: never what a client says of itself. */
+	{ "X-Client-Cert-Subject", LB_HTTP_OURS },
 };
 
 unsigned

@@ -1118,6 +1118,46 @@ parse_tls_ciphers(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 	return 0;
 }
 
+/* tls.client_ca: a PEM file of CAs, read when the contexts are built. */
+static int
+parse_tls_ca(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_tls *tls = base;
+
+	if (parse_path(ctx, k, n, where, base) == -1)
+		return -1;
+	tls->client_ca_pos.line = (unsigned)n->start_mark.line + 1;
+	tls->client_ca_pos.col = (unsigned)n->start_mark.column + 1;
+	return 0;
+}
+
+/* tls.client_verify: required or optional; only with client_ca. */
+static int
+parse_tls_verify(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_tls *tls = base;
+	const char    *s;
+	char	       q[96];
+
+	if ((s = scalar(ctx, n, where, "required or optional")) == NULL)
+		return -1;
+	if (strcmp(s, "required") == 0)
+		tls->client_optional = false;
+	else if (strcmp(s, "optional") == 0)
+		tls->client_optional = true;
+	else
+		return cfg_error(ctx, n, where,
+		    "expected required or optional, found %s",
+		    quote(s, q, sizeof(q)));
+	if (tls->client_ca == NULL)
+		return cfg_error(ctx, n, where,
+		    "needs client_ca: the CAs that client certificates are "
+		    "verified against");
+	return 0;
+}
+
 static const struct cfg_key tls_keys[] = { { .name = "certificates",
 					       .parse = parse_tls_certs,
 					       .flags = KEY_REQUIRED },
@@ -1128,6 +1168,12 @@ static const struct cfg_key tls_keys[] = { { .name = "certificates",
 	{ .name = "session_tickets",
 	    .parse = parse_bool,
 	    .off = offsetof(struct lb_tls, session_tickets) },
+	{ .name = "client_ca",
+	    .parse = parse_tls_ca,
+	    .off = offsetof(struct lb_tls, client_ca) },
+	{ .name = "client_verify",
+	    .parse = parse_tls_verify,
+	    .flags = KEY_LATE }, /* after client_ca, wherever it is */
 	{ .name = NULL } };
 
 /* A listener's tls: map, into a fresh struct lb_tls at *(l->tls). */
@@ -2603,6 +2649,7 @@ listen_tls_free(struct lb_tls *t)
 	}
 	free(t->certs);
 	free(t->ciphers);
+	free(t->client_ca);
 	free(t);
 }
 
@@ -2903,6 +2950,11 @@ dump_listen(struct lb_buf *b, const struct lb_listen *l)
 		dump_key_str(b, 6, "ciphers", t->ciphers);
 	lb_buf_printf(b, "      session_tickets: %s\n",
 	    t->session_tickets ? "true" : "false");
+	if (t->client_ca != NULL) {
+		dump_key_str(b, 6, "client_ca", t->client_ca);
+		lb_buf_printf(b, "      client_verify: %s\n",
+		    t->client_optional ? "optional" : "required");
+	}
 }
 
 /*

@@ -126,6 +126,9 @@ struct lb_tls {
 	char		   *ciphers;	 /* owned or NULL: OpenSSL's default */
 	struct lb_pos	    ciphers_pos;
 	bool		    session_tickets; /* default true */
+	char		   *client_ca; /* owned or NULL: mutual TLS's CAs */
+	struct lb_pos	    client_ca_pos;
+	bool client_optional; /* client_verify: optional (else required) */
 	/*
 	 * Built from the files by the master before it forks (lb_tls_build
 	 * in worker/tls.c), freed with the config through ctx_free: config/

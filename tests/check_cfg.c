@@ -334,7 +334,8 @@ START_TEST(test_listen_map_form_with_tls_is_read)
 	    "  - address: 127.0.0.1:9443\n"
 	    "    tls: {certificates: [{cert: /c, key: /k}], min_version: "
 	    "\"1.3\",\n"
-	    "          ciphers: \"ECDHE+AESGCM\", session_tickets: off}\n"
+	    "          ciphers: \"ECDHE+AESGCM\", session_tickets: off,\n"
+	    "          client_verify: optional, client_ca: /ca.pem}\n"
 	    "  - {address: 127.0.0.1:8081}\n" ROUTE);
 	const struct lb_tls *t;
 
@@ -359,6 +360,9 @@ START_TEST(test_listen_map_form_with_tls_is_read)
 	ck_assert_uint_eq(t->min_version, 13);
 	ck_assert_str_eq(t->ciphers, "ECDHE+AESGCM");
 	ck_assert(!t->session_tickets);
+	ck_assert_str_eq(t->client_ca, "/ca.pem");
+	ck_assert(t->client_optional);
+	ck_assert_ptr_null(cfg->listen[1].tls->client_ca);
 	lb_cfg_free(cfg);
 }
 END_TEST
@@ -371,7 +375,7 @@ START_TEST(test_tls_listener_dump_round_trips)
 				"    tls: {certificates: [{cert: /a.pem, key: /a.key},\n"
 				"                         {cert: /b.pem, key: /b.key}],\n"
 				"          min_version: \"1.3\", ciphers: HIGH,\n"
-				"          session_tickets: false}\n"
+				"          session_tickets: false, client_ca: /ca}\n"
 				"  - 127.0.0.1:8080\n" ROUTE;
 	struct lb_cfg *cfg = load_ok(yaml), *again;
 	char	      *first, *second;
@@ -419,6 +423,16 @@ START_TEST(test_tls_listener_mistakes_are_refused_where_they_are)
 		     "[{cert: /c, key: /k}], min_version: 2}}]\n" ROUTE,
 	    "t.yaml:1:89: listen[0].tls.min_version: expected \"1.2\" or "
 	    "\"1.3\", found \"2\"");
+	expect_error(
+	    "listen: [{address: 127.0.0.1:1, tls: {certificates: "
+	    "[{cert: /c, key: /k}], client_verify: optional}}]\n" ROUTE,
+	    "t.yaml:1:91: listen[0].tls.client_verify: needs client_ca: the "
+	    "CAs that client certificates are verified against");
+	expect_error("listen: [{address: 127.0.0.1:1, tls: {certificates: "
+		     "[{cert: /c, key: /k}], client_verify: maybe, client_ca: "
+		     "/ca}}]\n" ROUTE,
+	    "t.yaml:1:91: listen[0].tls.client_verify: expected required or "
+	    "optional, found \"maybe\"");
 	expect_error("listen: [{address: 127.0.0.1:1, tls: {certificates: "
 		     "[{cert: /c, key: /k}]}, redirect: 1}]\n" ROUTE,
 	    "t.yaml:1:77: listen[0]: unknown key \"redirect\"");

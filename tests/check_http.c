@@ -586,6 +586,16 @@ START_TEST(test_managed_headers_say_how_they_are_managed)
 }
 END_TEST
 
+/* A client never says its own mutual TLS subject: lbmaster does. */
+START_TEST(test_client_cert_subject_is_ours)
+{
+	ck_assert_uint_eq(lb_http_managed("X-Client-Cert-Subject"),
+	    LB_HTTP_OURS);
+	ck_assert_uint_eq(lb_http_managed("x-client-cert-subject"),
+	    LB_HTTP_OURS);
+}
+END_TEST
+
 static const struct list_case {
 	const char *value, *token;
 	bool	    want;
@@ -668,6 +678,7 @@ http_suite(void)
 	tcase_add_test(tc, test_is_token);
 	tcase_add_test(tc, test_is_hop_by_hop);
 	tcase_add_test(tc, test_managed_headers_say_how_they_are_managed);
+	tcase_add_test(tc, test_client_cert_subject_is_ours);
 	tcase_add_loop_test(tc, test_list_has_table, 0, NITEMS(list_cases));
 	tcase_add_test(tc,
 	    test_list_has_n_and_hop_by_hop_n_stop_at_their_lengths);

@@ -60,6 +60,34 @@ make_cert(const char *name, const char *sans, int days)
 	return base;
 }
 
+/*
+ * A CA (CA.pem, CA.key) and a client certificate it signs, CLIENT.pem and
+ * CLIENT.key, with the subject SUBJ ("/CN=alice/O=Mango"). Returns
+ * CLIENT's path without the suffix.
+ */
+static const char *
+make_client_cert(const char *ca, const char *client, const char *subj)
+{
+	char	   *out = NULL;
+	const char *argv[] = { "/bin/sh", "-c",
+		lbt_fmt("cd '%s' && "
+			"openssl req -x509 -newkey ec -pkeyopt "
+			"ec_paramgen_curve:P-256 -nodes -keyout %s.key -out "
+			"%s.pem -days 30 -subj /CN=%s && "
+			"openssl req -new -newkey ec -pkeyopt "
+			"ec_paramgen_curve:P-256 -nodes -keyout %s.key -out "
+			"%s.csr -subj '%s' && "
+			"openssl x509 -req -in %s.csr -CA %s.pem -CAkey %s.key "
+			"-CAcreateserial -out %s.pem -days 30",
+		    lbt_tmpdir(), ca, ca, ca, client, client, subj, client, ca,
+		    ca, client),
+		NULL };
+	int	    rc = lbt_run(argv, WAIT_MS, &out);
+
+	ck_assert_msg(rc == 0, "openssl: %s", out);
+	return lbt_path(client);
+}
+
 /* A listen: entry in the map form with the certificates BASES. */
 static const char *
 tls_listener(unsigned port, const char *const bases[], const char *more)
@@ -105,8 +133,8 @@ struct tls_res {
  * server closes. No verification: the test looks at the certificate.
  */
 static void
-tls_get(unsigned port, const char *sni, int max_version, const char *req,
-    struct tls_res *res)
+tls_get_as(unsigned port, const char *sni, int max_version, const char *req,
+    const char *client, struct tls_res *res)
 {
 	static const unsigned char alpn[] = "\x02h2\x08http/1.1";
 	struct sockaddr_in	   sin;
@@ -127,6 +155,16 @@ tls_get(unsigned port, const char *sni, int max_version, const char *req,
 	if (max_version != 0)
 		SSL_CTX_set_max_proto_version(ctx, max_version);
 	SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn) - 1);
+	if (client != NULL) {
+		ck_assert_int_eq(SSL_CTX_use_certificate_file(ctx,
+				     lbt_fmt("%s.pem", client),
+				     SSL_FILETYPE_PEM),
+		    1);
+		ck_assert_int_eq(SSL_CTX_use_PrivateKey_file(ctx,
+				     lbt_fmt("%s.key", client),
+				     SSL_FILETYPE_PEM),
+		    1);
+	}
 	ck_assert_int_ge(fd = socket(AF_INET, SOCK_STREAM, 0), 0);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	memset(&sin, 0, sizeof(sin));
@@ -168,6 +206,14 @@ out:
 	SSL_free(ssl);
 	SSL_CTX_free(ctx);
 	close(fd);
+}
+
+/* Without a client certificate. */
+static void
+tls_get(unsigned port, const char *sni, int max_version, const char *req,
+    struct tls_res *res)
+{
+	tls_get_as(port, sni, max_version, req, NULL, res);
 }
 
 /* GET PATH with Host HOST and Connection: close, over TLS with SNI. */
@@ -406,6 +452,63 @@ START_TEST(test_a_silent_handshake_is_closed_after_timeouts_client)
 	ck_assert_msg(strncmp(ok, "HTTP/1.1 200 ", 13) == 0, "%s", ok);
 	ck_assert(closed);
 	ck_assert(half_closed);
+}
+END_TEST
+
+/* ------------------------------------------------------ mutual TLS */
+
+#define GET_WITH_FAKE                                             \
+	"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n" \
+	"X-Client-Cert-Subject: CN=mallory\r\n\r\n"
+
+START_TEST(test_mutual_tls_passes_the_verified_subject_and_refuses_others)
+{
+	unsigned	plain = lbt_free_port(), req = lbt_free_port();
+	unsigned	opt = lbt_free_port(), o = 0;
+	const char     *a = make_cert("a.test", "DNS:a.test", 30);
+	const char     *alice = make_client_cert("ca", "alice",
+		"/CN=alice/O=Mango");
+	const char     *eve = make_client_cert("otherca", "eve", "/CN=eve");
+	const char     *both, *ca = lbt_fmt("%s.pem", lbt_path("ca"));
+	struct tls_res	with, without, stranger, opt_without, opt_with;
+	struct lbt_resp resp;
+	pid_t		op, lb;
+	int		rc;
+
+	op = lbt_origin_start("o1", &o, NULL);
+	both = lbt_fmt("%s%s",
+	    tls_listener(req, (const char *[]){ a, NULL },
+		lbt_fmt("      client_ca: %s\n", ca)),
+	    tls_listener(opt, (const char *[]){ a, NULL },
+		lbt_fmt("      client_ca: %s\n      client_verify: optional\n",
+		    ca)));
+	lb = lbt_lbmaster_start(config(plain, both, 1, o, ""), req);
+	tls_get_as(req, "a.test", 0, GET_WITH_FAKE, alice, &with);
+	tls_get_as(req, "a.test", 0, GET_WITH_FAKE, NULL, &without);
+	tls_get_as(req, "a.test", 0, GET_WITH_FAKE, eve, &stranger);
+	tls_get_as(opt, "a.test", 0, GET_WITH_FAKE, NULL, &opt_without);
+	tls_get_as(opt, "a.test", 0, GET_WITH_FAKE, alice, &opt_with);
+	rc = lbt_httpf(plain, &resp, "%s", GET_WITH_FAKE);
+	lbt_stop(lb);
+	lbt_stop(op);
+	ck_assert_ptr_nonnull(with.text);
+	ck_assert_msg(strstr(with.text,
+			  "\"X-Client-Cert-Subject\": \"O=Mango,CN=alice\"") !=
+		NULL,
+	    "%s", with.text);
+	ck_assert_ptr_null(strstr(with.text, "mallory"));
+	/* No certificate, or one of another CA: no answer at all. */
+	ck_assert(without.text == NULL || without.text[0] == '\0');
+	ck_assert(stranger.text == NULL || stranger.text[0] == '\0');
+	/* optional: served without, and nothing of what the client said. */
+	ck_assert_ptr_nonnull(opt_without.text);
+	ck_assert_msg(strncmp(opt_without.text, "HTTP/1.1 200 ", 13) == 0, "%s",
+	    opt_without.text);
+	ck_assert_ptr_null(strstr(opt_without.text, "X-Client-Cert-Subject"));
+	ck_assert_ptr_nonnull(strstr(opt_with.text, "CN=alice"));
+	ck_assert_int_eq(rc, 0);
+	ck_assert_ptr_null(strstr(resp.body, "X-Client-Cert-Subject"));
+	lbt_resp_free(&resp);
 }
 END_TEST
 
@@ -683,6 +786,11 @@ tls_suite(void)
 	    test_sni_picks_the_certificate_by_its_subject_alt_names);
 	tcase_add_test(tc,
 	    test_tls_1_1_is_refused_and_min_version_1_3_refuses_1_2);
+	suite_add_tcase(s, tc);
+
+	tc = lbt_tcase("mutual");
+	tcase_add_test(tc,
+	    test_mutual_tls_passes_the_verified_subject_and_refuses_others);
 	suite_add_tcase(s, tc);
 
 	tc = lbt_tcase("hostile");

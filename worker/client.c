@@ -132,6 +132,7 @@ struct lb_client {
 	bool		   peeked;     /* TLS: first byte is a handshake's */
 	int		   body_error; /* 400/408/413: to answer (kick) */
 	uint64_t	   lingered;   /* bytes discarded */
+	char		  *subject;    /* owned: TLS client certificate's */
 	union {
 		struct sockaddr	    sa;
 		struct sockaddr_in  sin;
@@ -359,6 +360,7 @@ client_free(struct lb_client *c)
 		evbuffer_free(c->out);
 	free(c->req);
 	lb_tls_close(c->ssl, !c->broken && c->state != CS_LINGER);
+	free(c->subject);
 	close(c->fd);
 	TAILQ_REMOVE(&set->list, c, entry);
 	free(c);
@@ -427,6 +429,7 @@ tls_fields(struct lb_client *c, struct lb_request *r)
 {
 	r->tls = c->ssl != NULL ? lb_tls_version(c->ssl) : NULL;
 	r->sni = c->ssl != NULL ? lb_tls_sni(c->ssl) : NULL;
+	r->client_subject = c->subject;
 }
 
 /*
@@ -519,6 +522,7 @@ handshake(struct lb_client *c, short what)
 	}
 	if (c->wev != NULL)
 		event_del(c->wev);
+	c->subject = lb_tls_client_subject(c->ssl);
 	c->state = CS_IDLE;
 	read_on(c, &c->set->idle_tv);
 }

@@ -55,9 +55,13 @@ struct lb_request {
 	const char	      *client_ip; /* "192.0.2.1" */
 	int64_t		       start_us;  /* first byte of the head */
 
-	/* On a TLS connection, else NULL: "TLSv1.3", the SNI asked for. */
+	/*
+	 * On a TLS connection, else NULL: "TLSv1.3", the SNI asked for, the
+	 * subject of the client's verified certificate.
+	 */
 	const char *tls;
 	const char *sni;
+	const char *client_subject;
 };
 
 /* What the client side tells the exchange bound to it. */

@@ -966,6 +966,7 @@ lb_proxy_request(struct lb_proxy *px, struct lb_request *rq)
 	p->fwd.body_len = rq->body == LB_BODY_LENGTH ? rq->body_len : 0;
 	p->fwd.upgrade = rq->upgrade;
 	p->fwd.https = rq->tls != NULL;
+	p->fwd.client_subject = rq->client_subject;
 
 	lb_client_bind(p->c, &client_ops, p);
 	attempt(p);

@@ -226,6 +226,9 @@ lb_rules_request_head(struct evbuffer *out, const struct lb_route *route,
 		else
 			lb_buf_add(&b, LB_LIT("X-Forwarded-Proto: http\r\n"));
 	}
+	if (f->client_subject != NULL &&
+	    ours_kept(route, "X-Client-Cert-Subject"))
+		add_header(&b, "X-Client-Cert-Subject", f->client_subject);
 	if (f->host != NULL && ours_kept(route, "X-Forwarded-Host"))
 		add_header(&b, "X-Forwarded-Host", f->host);
 	if (f->chunked) {

@@ -31,6 +31,8 @@ struct lb_fwd {
 	bool chunked;	  /* the body goes chunked (its length unknown) */
 	bool upgrade;	  /* keep Upgrade, say Connection: upgrade */
 	bool https;	  /* the client came over TLS */
+	/* Its verified client certificate's subject, or NULL. */
+	const char *client_subject;
 };
 
 /* worker/rules.c */

@@ -41,6 +41,7 @@
 #include <event2/buffer.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/buffer.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
@@ -396,6 +397,36 @@ not_after(X509 *x)
 }
 
 /*
+ * Mutual TLS: ask for a client certificate, verified against the CAs of
+ * client_ca; without one the handshake fails, unless client_verify is
+ * optional. A certificate that does not verify always fails it.
+ */
+static int
+client_ca(const struct lb_cfg *cfg, const struct lb_listen *l, SSL_CTX *ctx,
+    char *err, size_t errlen)
+{
+	const struct lb_tls *t = l->tls;
+	STACK_OF(X509_NAME) * names;
+	char  why[256];
+	FILE *fp;
+
+	if ((fp = fopen(t->client_ca, "r")) == NULL)
+		return at(cfg, &t->client_ca_pos, l->where, ".tls.client_ca",
+		    strerror(errno), err, errlen);
+	fclose(fp);
+	if (SSL_CTX_load_verify_locations(ctx, t->client_ca, NULL) != 1 ||
+	    (names = SSL_load_client_CA_file(t->client_ca)) == NULL)
+		return at(cfg, &t->client_ca_pos, l->where, ".tls.client_ca",
+		    ssl_reason(why, sizeof(why)), err, errlen);
+	SSL_CTX_set_client_CA_list(ctx, names);
+	SSL_CTX_set_verify(ctx,
+	    SSL_VERIFY_PEER |
+		(t->client_optional ? 0 : SSL_VERIFY_FAIL_IF_NO_PEER_CERT),
+	    NULL);
+	return 0;
+}
+
+/*
  * One certificate's context, set up as every context of the listener:
  * TLS 1.2 or 1.3 from MIN up, no renegotiation, no compression, the
  * server's cipher order, ALPN http/1.1.
@@ -444,6 +475,9 @@ cert_build(const struct lb_cfg *cfg, const struct lb_listen *l, size_t i,
 	if (t->ciphers != NULL && SSL_CTX_set_cipher_list(ctx, t->ciphers) != 1)
 		return at(cfg, &t->ciphers_pos, l->where, ".tls.ciphers",
 		    ssl_reason(why, sizeof(why)), err, errlen);
+
+	if (t->client_ca != NULL && client_ca(cfg, l, ctx, err, errlen) == -1)
+		return -1;
 
 	/* A file we cannot open says why in errno's words, not OpenSSL's. */
 	if ((fp = fopen(tc->cert, "r")) == NULL)
@@ -706,6 +740,28 @@ const char *
 lb_tls_version(const SSL *ssl)
 {
 	return SSL_get_version(ssl);
+}
+
+char *
+lb_tls_client_subject(const SSL *ssl)
+{
+	X509	*x = SSL_get0_peer_certificate(ssl);
+	BIO	*bio;
+	BUF_MEM *mem;
+	char	*s = NULL;
+
+	if (x == NULL || SSL_get_verify_result(ssl) != X509_V_OK)
+		return NULL;
+	if ((bio = BIO_new(BIO_s_mem())) == NULL)
+		return NULL;
+	/* RFC 2253, as nginx's $ssl_client_s_dn; control bytes escaped. */
+	if (X509_NAME_print_ex(bio, X509_get_subject_name(x), 0,
+		XN_FLAG_RFC2253) >= 0) {
+		BIO_get_mem_ptr(bio, &mem);
+		s = strndup(mem->data, mem->length);
+	}
+	BIO_free(bio);
+	return s;
 }
 
 const char *

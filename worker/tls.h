@@ -62,5 +62,10 @@ void lb_tls_close(SSL *, bool clean);
 /* "TLSv1.3", and the server name the client asked for or NULL. */
 const char *lb_tls_version(const SSL *);
 const char *lb_tls_sni(const SSL *);
+/*
+ * The subject of the client's verified certificate (mutual TLS), RFC 2253
+ * ("CN=alice,O=Mango"), malloc'ed; NULL when it sent none.
+ */
+char *lb_tls_client_subject(const SSL *);
 
 #endif /* LB_TLS_H */
