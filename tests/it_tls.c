@@ -193,8 +193,9 @@ tls_get_as(unsigned port, const char *sni, int max_version, const char *req,
 	}
 	if (req == NULL)
 		goto out;
-	ck_assert_int_eq(SSL_write(ssl, req, (int)strlen(req)),
-	    (int)strlen(req));
+	/* A refused client may learn it here already (mutual TLS). */
+	if (SSL_write(ssl, req, (int)strlen(req)) != (int)strlen(req))
+		goto out;
 	text = lbt_fmt("%s", "");
 	while ((n = SSL_read(ssl, buf, sizeof(buf) - 1)) > 0) {
 		buf[n] = '\0';
