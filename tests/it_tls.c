@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -513,6 +514,61 @@ START_TEST(test_mutual_tls_passes_the_verified_subject_and_refuses_others)
 }
 END_TEST
 
+/* ---------------------------------------------------------- metrics */
+
+START_TEST(test_metrics_count_handshakes_and_say_when_certificates_expire)
+{
+	unsigned	 plain = lbt_free_port(), tls = lbt_free_port();
+	unsigned	 admin = lbt_free_port(), o = 0;
+	const char	*a = make_cert("a.test", "DNS:a.test", 30);
+	const char	*series;
+	struct tls_res	 r;
+	struct lbt_resp	 resp;
+	struct lbt_conn *silent;
+	long long	 ok, failed, plain_http, timeout, expiry;
+	pid_t		 op, lb;
+
+	op = lbt_origin_start("o1", &o, NULL);
+	lb = lbt_lbmaster_start(config(plain,
+				    tls_listener(tls,
+					(const char *[]){ a, NULL }, ""),
+				    2, o,
+				    lbt_fmt("admin: {listen: 127.0.0.1:%u}\n"
+					    "timeouts: {client: 1s}\n",
+					admin)),
+	    tls);
+	lbt_wait_port(lb, "127.0.0.1", admin, WAIT_MS);
+	tls_get(tls, "a.test", 0, NULL, &r);
+	tls_get(tls, NULL, 0, NULL, &r);
+	tls_get(tls, "a.test", TLS1_1_VERSION, NULL, &r);
+	lbt_httpf(tls, &resp, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+	lbt_resp_free(&resp);
+	ck_assert_ptr_nonnull(silent = lbt_conn_open(NULL, tls));
+	lbt_conn_send(silent, "\x16\x03\x01", 3);
+	lbt_conn_wait_closed(silent, 5000);
+	lbt_conn_close(silent);
+	series = lbt_fmt("lbmaster_tls_handshakes_total{listener="
+			 "\"127.0.0.1:%u\",result=",
+	    tls);
+	ok = mp_metric(admin, lbt_fmt("%s\"success\"}", series));
+	failed = mp_metric(admin, lbt_fmt("%s\"failure\"}", series));
+	plain_http = mp_metric(admin, lbt_fmt("%s\"plain_http\"}", series));
+	timeout = mp_metric(admin, lbt_fmt("%s\"timeout\"}", series));
+	expiry = mp_metric(admin,
+	    lbt_fmt("lbmaster_tls_certificate_expiry_timestamp_seconds{"
+		    "certificate=\"%s.pem\"}",
+		a));
+	lbt_stop(lb);
+	lbt_stop(op);
+	ck_assert_int_eq(ok, 2);
+	ck_assert_int_eq(failed, 1);
+	ck_assert_int_eq(plain_http, 1);
+	ck_assert_int_eq(timeout, 1);
+	ck_assert_int_gt(expiry, (long long)time(NULL) + 29 * 86400);
+	ck_assert_int_le(expiry, (long long)time(NULL) + 30 * 86400 + 60);
+}
+END_TEST
+
 /* --------------------------------------------------- config errors */
 
 /* lbmaster -t on YAML; its exit code, *OUT its output. */
@@ -792,6 +848,11 @@ tls_suite(void)
 	tc = lbt_tcase("mutual");
 	tcase_add_test(tc,
 	    test_mutual_tls_passes_the_verified_subject_and_refuses_others);
+	suite_add_tcase(s, tc);
+
+	tc = lbt_tcase("metrics");
+	tcase_add_test(tc,
+	    test_metrics_count_handshakes_and_say_when_certificates_expire);
 	suite_add_tcase(s, tc);
 
 	tc = lbt_tcase("hostile");

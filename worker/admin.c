@@ -41,6 +41,7 @@
 #include "common/shm.h"
 #include "common/str.h"
 #include "worker/admin.h"
+#include "worker/tls.h"
 
 #define ADMIN_TIMEOUT_S	  10
 #define ADMIN_MAX_HEADERS (16 * 1024)
@@ -303,6 +304,7 @@ lb_admin_metrics(struct lb_buf *b, const struct lb_cfg *cfg,
 	    "after each reload that started workers.");
 	lb_buf_printf(b, "lbmaster_config_generation %u\n",
 	    atomic_load(&shm->generation));
+	lb_tls_metrics(b, cfg);
 }
 
 /* ------------------------------------------------------------ status */

@@ -448,10 +448,12 @@ plain_on_tls(struct lb_client *c, unsigned char first)
 
 	if (first < 'A' || first > 'Z') {
 		log_debug("client: neither TLS nor HTTP on a TLS port");
+		lb_tls_count(c->ssl, LB_TLS_FAILED);
 		client_free(c);
 		return;
 	}
 	log_debug("client: plain HTTP on a TLS port");
+	lb_tls_count(c->ssl, LB_TLS_PLAIN);
 	/* What it sent is read first, so that our close does not reset. */
 	(void)lb_sock_read(c->fd, c->in);
 	evbuffer_drain(c->in, evbuffer_get_length(c->in));
@@ -482,6 +484,7 @@ handshake(struct lb_client *c, short what)
 	if (what & EV_TIMEOUT) {
 		log_debug("client: TLS handshake not complete within "
 			  "timeouts.client");
+		lb_tls_count(c->ssl, LB_TLS_TIMEOUT);
 		client_free(c);
 		return;
 	}
@@ -515,11 +518,13 @@ handshake(struct lb_client *c, short what)
 		event_add(c->wev, &c->set->client_tv);
 		return;
 	case -1:
+		lb_tls_count(c->ssl, LB_TLS_FAILED);
 		client_free(c);
 		return;
 	default:
 		break;
 	}
+	lb_tls_count(c->ssl, LB_TLS_OK);
 	if (c->wev != NULL)
 		event_del(c->wev);
 	c->subject = lb_tls_client_subject(c->ssl);

@@ -65,6 +65,7 @@ struct tls_cert {
 struct lb_tls_ctx {
 	struct tls_cert *certs; /* [0]: the default, the one SSLs start on */
 	size_t		 n_certs;
+	struct hs_count *hs; /* in the shared segment; NULL: not counted */
 };
 
 #define TICKET_PERIOD_S 3600 /* a key encrypts for this long */
@@ -89,8 +90,33 @@ struct tkey {
 	unsigned char	 hmac[32];
 };
 
-/* The ring, shared by every worker of every generation; NULL: none yet. */
-static struct tkey *tkeys;
+#define HS_LISTENERS 64 /* TLS addresses counted in a master's life */
+
+/*
+ * The handshakes of one TLS listener address, by result, counted by the
+ * workers of every generation: a reload goes on counting.
+ */
+struct hs_count {
+	char		 listener[64]; /* the address as written; "" free */
+	_Atomic uint64_t n[LB_TLS_NRESULTS];
+};
+
+/* What the master maps once and every worker shares. */
+struct tls_shared {
+	struct tkey	keys[TICKET_RING];
+	struct hs_count hs[HS_LISTENERS];
+};
+
+/* The shared segment, NULL until a TLS listener needs it; and its keys. */
+static struct tls_shared *shared;
+static struct tkey	 *tkeys;
+
+static const char *const hs_results[LB_TLS_NRESULTS] = {
+	[LB_TLS_OK] = "success",
+	[LB_TLS_FAILED] = "failure",
+	[LB_TLS_TIMEOUT] = "timeout",
+	[LB_TLS_PLAIN] = "plain_http",
+};
 
 /* --------------------------------------------------------- errors */
 
@@ -271,22 +297,42 @@ alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 	return SSL_TLSEXT_ERR_OK;
 }
 
-/* Map the ring of ticket keys, once, in the master. 0 or -1. */
+/* Map the shared segment, once, in the master. 0 or -1. */
 static int
-tkeys_map(void)
+shared_map(void)
 {
 	void *p;
 
-	if (tkeys != NULL)
+	if (shared != NULL)
 		return 0;
-	p = mmap(NULL, TICKET_RING * sizeof(*tkeys), PROT_READ | PROT_WRITE,
+	p = mmap(NULL, sizeof(*shared), PROT_READ | PROT_WRITE,
 	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return -1;
 	/* Keys never go to disk: not in a core dump either. */
-	(void)madvise(p, TICKET_RING * sizeof(*tkeys), MADV_DONTDUMP);
-	tkeys = p;
+	(void)madvise(p, sizeof(*shared), MADV_DONTDUMP);
+	shared = p;
+	tkeys = shared->keys;
 	return 0;
+}
+
+/*
+ * The counters of listener ADDRESS: its own from an earlier generation,
+ * or a free one (the master alone claims them, before it forks). NULL
+ * when all are taken.
+ */
+static struct hs_count *
+hs_slot(const char *address)
+{
+	for (size_t i = 0; i < HS_LISTENERS; i++) {
+		struct hs_count *h = &shared->hs[i];
+
+		if (h->listener[0] == '\0')
+			lb_strlcpy(h->listener, address, sizeof(h->listener));
+		if (strcmp(h->listener, address) == 0)
+			return h;
+	}
+	return NULL;
 }
 
 /* A copy of the key of PERIOD into *OUT if the ring holds it. */
@@ -523,6 +569,7 @@ listener_build(const struct lb_cfg *cfg, struct lb_listen *l, char *err,
 	}
 	/* Owned by the config from now on, built whole or not. */
 	l->tls->ctx = t;
+	t->hs = hs_slot(l->text);
 	l->tls->ctx_free = tls_ctx_free;
 	for (size_t i = 0; i < l->tls->n_certs; i++) {
 		t->n_certs = i + 1;
@@ -542,7 +589,7 @@ lb_tls_build(struct lb_cfg *cfg, char *err, size_t errlen)
 
 		if (l->tls == NULL || l->tls->ctx != NULL)
 			continue;
-		if (tkeys_map() == -1) {
+		if (shared_map() == -1) {
 			lb_snprintf(err, errlen, "%s: session ticket keys: %s",
 			    cfg->file, strerror(errno));
 			return -1;
@@ -590,6 +637,83 @@ lb_tls_expiring(const struct lb_cfg *cfg, time_t now, unsigned days,
 	return n;
 }
 
+/* ---------------------------------------------------------- metrics */
+
+void
+lb_tls_count(SSL *ssl, enum lb_tls_result r)
+{
+	const struct lb_tls_ctx *t = SSL_get_app_data(ssl);
+
+	if (t != NULL && t->hs != NULL)
+		atomic_fetch_add_explicit(&t->hs->n[r], 1,
+		    memory_order_relaxed);
+}
+
+/* NAME="VALUE", with backslash, double quote and newline escaped. */
+static void
+label(struct lb_buf *b, const char *name, const char *value)
+{
+	lb_buf_printf(b, "%s=\"", name);
+	for (; *value != '\0'; value++) {
+		if (*value == '\n') {
+			lb_buf_adds(b, "\\n");
+			continue;
+		}
+		if (*value == '\\' || *value == '"')
+			lb_buf_addc(b, '\\');
+		lb_buf_addc(b, *value);
+	}
+	lb_buf_addc(b, '"');
+}
+
+void
+lb_tls_metrics(struct lb_buf *b, const struct lb_cfg *cfg)
+{
+	lb_buf_adds(b,
+	    "# HELP lbmaster_tls_handshakes_total TLS handshakes by "
+	    "listener and result: success, failure, timeout (not done "
+	    "within timeouts.client), plain_http (plain HTTP sent to "
+	    "the TLS port).\n# TYPE lbmaster_tls_handshakes_total counter\n");
+	for (size_t i = 0; i < cfg->n_listen; i++) {
+		const struct lb_tls_ctx *t = cfg->listen[i].tls != NULL ?
+		    cfg->listen[i].tls->ctx :
+		    NULL;
+
+		if (t == NULL || t->hs == NULL)
+			continue;
+		for (int r = 0; r < LB_TLS_NRESULTS; r++) {
+			lb_buf_adds(b, "lbmaster_tls_handshakes_total{");
+			label(b, "listener", t->hs->listener);
+			lb_buf_addc(b, ',');
+			label(b, "result", hs_results[r]);
+			lb_buf_printf(b, "} %llu\n",
+			    (unsigned long long)
+				atomic_load_explicit(&t->hs->n[r],
+				    memory_order_relaxed));
+		}
+	}
+	lb_buf_adds(b,
+	    "# HELP lbmaster_tls_certificate_expiry_timestamp_seconds When "
+	    "each certificate of a TLS listener expires, in seconds since "
+	    "the epoch.\n# TYPE "
+	    "lbmaster_tls_certificate_expiry_timestamp_seconds gauge\n");
+	for (size_t i = 0; i < cfg->n_listen; i++) {
+		const struct lb_tls_ctx *t = cfg->listen[i].tls != NULL ?
+		    cfg->listen[i].tls->ctx :
+		    NULL;
+
+		for (size_t j = 0; t != NULL && j < t->n_certs; j++) {
+			lb_buf_adds(b,
+			    "lbmaster_tls_certificate_expiry_timestamp_"
+			    "seconds{");
+			label(b, "certificate",
+			    cfg->listen[i].tls->certs[j].cert);
+			lb_buf_printf(b, "} %lld\n",
+			    (long long)t->certs[j].not_after);
+		}
+	}
+}
+
 /* -------------------------------------------------------- transport */
 
 SSL *
@@ -604,6 +728,7 @@ lb_tls_accept(struct lb_tls_ctx *t, int fd)
 		return NULL;
 	}
 	SSL_set_accept_state(ssl);
+	SSL_set_app_data(ssl, t); /* for lb_tls_count */
 	return ssl;
 }
 

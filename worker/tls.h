@@ -21,6 +21,7 @@
 #include <event2/buffer.h>
 #include <openssl/ssl.h>
 
+#include "common/str.h"
 #include "config/config.h"
 
 /* worker/tls.c */
@@ -39,6 +40,24 @@ int lb_tls_build(struct lb_cfg *cfg, char *err, size_t errlen);
  */
 size_t lb_tls_expiring(const struct lb_cfg *cfg, time_t now, unsigned days,
     void (*warn)(const char *line, void *arg), void *arg);
+
+/* How a handshake ended, for lbmaster_tls_handshakes_total. */
+enum lb_tls_result {
+	LB_TLS_OK,
+	LB_TLS_FAILED,
+	LB_TLS_TIMEOUT,
+	LB_TLS_PLAIN, /* plain HTTP was sent to the TLS port */
+	LB_TLS_NRESULTS
+};
+
+/* Count the handshake of SSL, under its listener; workers share these. */
+void lb_tls_count(SSL *, enum lb_tls_result);
+/*
+ * Append to B, in Prometheus' text format, the handshakes of CFG's TLS
+ * listeners (counted since the master started) and when each of their
+ * certificates expires.
+ */
+void lb_tls_metrics(struct lb_buf *b, const struct lb_cfg *cfg);
 
 /* A server-side SSL on the accepted socket FD, or NULL (ENOMEM). */
 SSL *lb_tls_accept(struct lb_tls_ctx *, int fd);
