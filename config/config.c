@@ -1199,10 +1199,49 @@ parse_listen_address(struct cfg_ctx *ctx, const struct cfg_key *k,
 	return listen_parse(ctx, n, where, base);
 }
 
+/*
+ * redirect_https: a port, or true for 443. Only on a plain listener:
+ * checked after tls, wherever it is.
+ */
+static int
+parse_redirect_https(struct cfg_ctx *ctx, const struct cfg_key *k,
+    yaml_node_t *n, const char *where, void *base)
+{
+	struct lb_listen *l = base;
+	const char	 *s, *end;
+	uint64_t	  v;
+	bool		  b;
+	char		  q[96];
+
+	if ((s = scalar(ctx, n, where, "a port or true")) == NULL)
+		return -1;
+	if (parse_bool_word(s, &b) == 0) {
+		if (!b)
+			return cfg_error(ctx, n, where,
+			    "false is the default: leave the key out");
+		v = 443;
+	} else if (!parse_digits(s, &v, &end) || *end != '\0')
+		return cfg_error(ctx, n, where,
+		    "expected a port or true, found %s",
+		    quote(s, q, sizeof(q)));
+	if (v < 1 || v > 65535)
+		return cfg_error(ctx, n, where, "%s out of range (1-65535)", s);
+	if (l->tls != NULL)
+		return cfg_error(ctx, n, where,
+		    "a TLS listener serves its requests: redirect_https is "
+		    "for a plain one");
+	l->redirect_https = (unsigned)v;
+	return 0;
+}
+
 static const struct cfg_key listen_keys[] = { { .name = "address",
 						  .parse = parse_listen_address,
 						  .flags = KEY_REQUIRED },
-	{ .name = "tls", .parse = parse_listen_tls }, { .name = NULL } };
+	{ .name = "tls", .parse = parse_listen_tls },
+	{ .name = "redirect_https",
+	    .parse = parse_redirect_https,
+	    .flags = KEY_LATE },
+	{ .name = NULL } };
 
 static int
 add_listen(struct cfg_ctx *ctx, yaml_node_t *n, const char *where)
@@ -2933,13 +2972,17 @@ dump_listen(struct lb_buf *b, const struct lb_listen *l)
 {
 	const struct lb_tls *t = l->tls;
 
-	if (t == NULL) {
+	if (t == NULL && l->redirect_https == 0) {
 		lb_buf_adds(b, "  - ");
 		dump_str(b, l->text);
 		lb_buf_addc(b, '\n');
 		return;
 	}
 	dump_key_str(b, 2, "- address", l->text);
+	if (t == NULL) {
+		lb_buf_printf(b, "    redirect_https: %u\n", l->redirect_https);
+		return;
+	}
 	lb_buf_adds(b, "    tls:\n      certificates:\n");
 	for (size_t i = 0; i < t->n_certs; i++) {
 		dump_key_str(b, 8, "- cert", t->certs[i].cert);

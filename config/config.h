@@ -144,6 +144,7 @@ struct lb_listen {
 	socklen_t		addrlen;
 	struct lb_tls	       *tls;   /* owned or NULL: plain HTTP */
 	char		       *where; /* owned; "listen[1]", for messages */
+	unsigned redirect_https;       /* plain: 308 to this port, or 0 */
 };
 
 /*

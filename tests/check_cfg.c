@@ -376,7 +376,9 @@ START_TEST(test_tls_listener_dump_round_trips)
 				"                         {cert: /b.pem, key: /b.key}],\n"
 				"          min_version: \"1.3\", ciphers: HIGH,\n"
 				"          session_tickets: false, client_ca: /ca}\n"
-				"  - 127.0.0.1:8080\n" ROUTE;
+				"  - 127.0.0.1:8080\n"
+				"  - {address: 127.0.0.1:8081, "
+				"redirect_https: yes}\n" ROUTE;
 	struct lb_cfg *cfg = load_ok(yaml), *again;
 	char	      *first, *second;
 
@@ -386,6 +388,8 @@ START_TEST(test_tls_listener_dump_round_trips)
 	    "        - cert: \"/a.pem\"\n          key: \"/a.key\"\n"));
 	ck_assert_ptr_nonnull(strstr(first, "      min_version: \"1.3\"\n"));
 	ck_assert_ptr_nonnull(strstr(first, "  - \"127.0.0.1:8080\"\n"));
+	ck_assert_ptr_nonnull(strstr(first,
+	    "  - address: \"127.0.0.1:8081\"\n    redirect_https: 443\n"));
 	again = load_ok(first);
 	second = dump(again);
 	ck_assert_str_eq(first, second);
@@ -433,6 +437,17 @@ START_TEST(test_tls_listener_mistakes_are_refused_where_they_are)
 		     "/ca}}]\n" ROUTE,
 	    "t.yaml:1:91: listen[0].tls.client_verify: expected required or "
 	    "optional, found \"maybe\"");
+	expect_error("listen: [{redirect_https: 443, address: 127.0.0.1:1, "
+		     "tls: {certificates: [{cert: /c, key: /k}]}}]\n" ROUTE,
+	    "t.yaml:1:27: listen[0].redirect_https: a TLS listener serves its "
+	    "requests: redirect_https is for a plain one");
+	expect_error(
+	    "listen: [{address: 127.0.0.1:1, redirect_https: 0}]\n" ROUTE,
+	    "t.yaml:1:49: listen[0].redirect_https: 0 out of range (1-65535)");
+	expect_error(
+	    "listen: [{address: 127.0.0.1:1, redirect_https: no}]\n" ROUTE,
+	    "t.yaml:1:49: listen[0].redirect_https: false is the default: "
+	    "leave the key out");
 	expect_error("listen: [{address: 127.0.0.1:1, tls: {certificates: "
 		     "[{cert: /c, key: /k}]}, redirect: 1}]\n" ROUTE,
 	    "t.yaml:1:77: listen[0]: unknown key \"redirect\"");

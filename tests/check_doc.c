@@ -399,6 +399,9 @@ static const struct range_case {
 	    "listen: [{address: 127.0.0.1:1, tls: {certificates: [{cert: /c, "
 	    "key: /k}], min_version: \"1.1\"}}]\n" ROUTE,
 	    "\"1.2\" or \"1.3\"", "TLS 1.0 and 1.1 are never accepted" },
+	{ "listen.redirect_https",
+	    "listen: [{address: 127.0.0.1:1, redirect_https: 65536}]\n" ROUTE,
+	    "(1-65535)", "1-65535" },
 };
 
 START_TEST(test_every_range_the_loader_enforces_is_in_the_page)

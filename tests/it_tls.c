@@ -514,6 +514,56 @@ START_TEST(test_mutual_tls_passes_the_verified_subject_and_refuses_others)
 }
 END_TEST
 
+/* ------------------------------------------------------ redirect */
+
+START_TEST(test_redirect_https_answers_308_to_the_same_target)
+{
+	unsigned	plain = lbt_free_port(), tls = lbt_free_port();
+	unsigned	redir = lbt_free_port();
+	unsigned	to443 = lbt_free_port(), o = 0;
+	const char     *a = make_cert("a.test", "DNS:a.test", 30);
+	struct lbt_resp r1, r2, r3;
+	pid_t		op, lb;
+	int		rc1, rc2, rc3;
+
+	op = lbt_origin_start("o1", &o, NULL);
+	lb = lbt_lbmaster_start(
+	    config(plain,
+		lbt_fmt("%s  - address: 127.0.0.1:%u\n    redirect_https: %u\n"
+			"  - {address: 127.0.0.1:%u, redirect_https: true}\n",
+		    tls_listener(tls, (const char *[]){ a, NULL }, ""), redir,
+		    tls, to443),
+		1, o, ""),
+	    tls);
+	rc1 = lbt_httpf(redir, &r1,
+	    "GET /a/b?c=1 HTTP/1.1\r\nHost: www.a.test:%u\r\n\r\n", redir);
+	rc2 = lbt_httpf(to443, &r2, "GET /x HTTP/1.1\r\nHost: a.test\r\n\r\n");
+	rc3 = lbt_httpf(redir, &r3,
+	    "POST /up HTTP/1.1\r\nHost: [::1]:%u\r\n"
+	    "Content-Length: 5\r\n\r\nhello",
+	    redir);
+	mp_wait_log(lb, "\"POST /up HTTP/1.1\" 308", WAIT_MS);
+	lbt_stop(lb);
+	lbt_stop(op);
+	ck_assert_int_eq(rc1, 0);
+	ck_assert_int_eq(r1.status, 308);
+	ck_assert_str_eq(lbt_header(&r1, "Location"),
+	    lbt_fmt("https://www.a.test:%u/a/b?c=1", tls));
+	ck_assert_int_eq(rc2, 0);
+	ck_assert_int_eq(r2.status, 308);
+	ck_assert_str_eq(lbt_header(&r2, "Location"), "https://a.test/x");
+	ck_assert_int_eq(rc3, 0);
+	ck_assert_int_eq(r3.status, 308);
+	ck_assert_str_eq(lbt_header(&r3, "Location"),
+	    lbt_fmt("https://[::1]:%u/up", tls));
+	/* Nothing reached the origin. */
+	ck_assert_ptr_null(strstr(lbt_log_tail(lb, 8192), "upstream=127"));
+	lbt_resp_free(&r1);
+	lbt_resp_free(&r2);
+	lbt_resp_free(&r3);
+}
+END_TEST
+
 /* ---------------------------------------------------------- metrics */
 
 START_TEST(test_metrics_count_handshakes_and_say_when_certificates_expire)
@@ -848,6 +898,10 @@ tls_suite(void)
 	tc = lbt_tcase("mutual");
 	tcase_add_test(tc,
 	    test_mutual_tls_passes_the_verified_subject_and_refuses_others);
+	suite_add_tcase(s, tc);
+
+	tc = lbt_tcase("redirect");
+	tcase_add_test(tc, test_redirect_https_answers_308_to_the_same_target);
 	suite_add_tcase(s, tc);
 
 	tc = lbt_tcase("metrics");

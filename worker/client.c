@@ -133,6 +133,7 @@ struct lb_client {
 	int		   body_error; /* 400/408/413: to answer (kick) */
 	uint64_t	   lingered;   /* bytes discarded */
 	char		  *subject;    /* owned: TLS client certificate's */
+	unsigned	   redirect;   /* redirect_https's port, or 0 */
 	union {
 		struct sockaddr	    sa;
 		struct sockaddr_in  sin;
@@ -144,7 +145,8 @@ struct lb_client {
 struct listener {
 	struct evconnlistener *lev; /* owned; closes the socket */
 	bool		       serve;
-	struct lb_tls_ctx     *tls; /* the config's, or NULL: plain */
+	struct lb_tls_ctx     *tls;	 /* the config's, or NULL: plain */
+	unsigned	       redirect; /* redirect_https's port, or 0 */
 };
 
 struct lb_clients {
@@ -258,6 +260,7 @@ die(struct lb_client *c)
 static void client_writable(evutil_socket_t, short, void *);
 static int  tunnel_pump(struct lb_client *);
 static void handshake(struct lb_client *, short);
+static void add_reply_with(struct lb_client *, int, bool, const char *);
 
 /*
  * Write what `out` holds now; what the socket does not take waits for
@@ -532,6 +535,54 @@ handshake(struct lb_client *c, short what)
 	read_on(c, &c->set->idle_tv);
 }
 
+/*
+ * redirect_https: every request is answered 308, to the same target over
+ * HTTPS at the host it named (its port replaced); one that names no host
+ * gets 400. The body, if any, is not read: the connection closes then.
+ */
+static void
+redirect_https(struct lb_client *c)
+{
+	struct creq *q = c->req;
+	const char  *host = q->r.host, *target = q->r.target, *p;
+	char	     port[16] = "";
+	char	    *loc;
+	size_t	     hlen;
+	int	     status = 308;
+
+	if (host == NULL || *host == '\0')
+		status = 400;
+	else if (host[0] == '[')
+		hlen = (p = strchr(host, ']')) != NULL ?
+		    (size_t)(p - host) + 1 :
+		    strlen(host);
+	else
+		hlen = strcspn(host, ":");
+	/* absolute-form: the path that follows scheme and authority. */
+	if (target[0] != '/' && (p = strstr(target, "://")) != NULL)
+		target = (p = strchr(p + 3, '/')) != NULL ? p : "/";
+	else if (target[0] != '/')
+		target = "/"; /* OPTIONS * */
+	if (c->redirect != 443)
+		snprintf(port, sizeof(port), ":%u", c->redirect);
+	if (status == 308 &&
+	    asprintf(&loc, "Location: https://%.*s%s%s\r\n", (int)hlen, host,
+		port, target) == -1)
+		status = 500;
+	lb_proxy_refused(c->set->px, &q->r, &c->peer.sa, status);
+	if (status != 308) {
+		lb_client_reply(c, status, true);
+		return;
+	}
+	if (!q->keepalive || c->set->draining || !lb_body_done(&q->body))
+		q->close_after = true;
+	add_reply_with(c, status,
+	    q->r.method_len == 4 && memcmp(q->r.method, "HEAD", 4) == 0, loc);
+	free(loc);
+	q->answering = true;
+	lb_client_end(c);
+}
+
 /* --------------------------------------------------------- replies */
 
 const char *
@@ -540,6 +591,8 @@ lb_client_reason(int code)
 	switch (code) {
 	case 100:
 		return "Continue";
+	case 308:
+		return "Permanent Redirect";
 	case 400:
 		return "Bad Request";
 	case 403:
@@ -742,6 +795,14 @@ lb_client_reply_text(int status)
 static void
 add_reply(struct lb_client *c, int status, bool head_only)
 {
+	add_reply_with(c, status, head_only, NULL);
+}
+
+/* The same with the header lines EXTRA ("Name: value\r\n"), or NULL. */
+static void
+add_reply_with(struct lb_client *c, int status, bool head_only,
+    const char *extra)
+{
 	const char *text = lb_client_reply_text(status);
 	size_t	    len = strlen(text) + 1;
 	char	    line[128];
@@ -756,6 +817,8 @@ add_reply(struct lb_client *c, int status, bool head_only)
 	    minor, status, lb_client_reason(status), len);
 	evbuffer_add(c->out, line, (size_t)n);
 	evbuffer_add(c->out, d, dn);
+	if (extra != NULL)
+		evbuffer_add(c->out, extra, strlen(extra));
 	if (c->req == NULL || c->req->close_after)
 		evbuffer_add(c->out, LB_LIT("Connection: close\r\n"));
 	else if (minor == 0)
@@ -1174,6 +1237,10 @@ process(struct lb_client *c)
 	/* The body's gap, or no deadline while the origin works. */
 	read_on(c,
 	    c->req->body.framing != LB_BODY_NONE ? &c->set->client_tv : NULL);
+	if (c->redirect != 0) {
+		redirect_https(c);
+		return;
+	}
 	lb_proxy_request(c->set->px, &c->req->r);
 }
 
@@ -1453,10 +1520,13 @@ accepted(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
 	struct lb_clients *set = arg;
 	struct lb_client  *c;
 	struct lb_tls_ctx *tls = NULL;
+	unsigned	   redirect = 0;
 
 	for (size_t i = 0; i < set->n_listeners; i++)
-		if (set->listeners[i].lev == lev)
+		if (set->listeners[i].lev == lev) {
 			tls = set->listeners[i].tls;
+			redirect = set->listeners[i].redirect;
+		}
 	if ((c = calloc(1, sizeof(*c))) == NULL ||
 	    (c->in = evbuffer_new()) == NULL ||
 	    (c->out = evbuffer_new()) == NULL ||
@@ -1475,6 +1545,7 @@ accepted(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
 	c->set = set;
 	c->fd = fd;
 	c->state = c->ssl != NULL ? CS_HELLO : CS_IDLE;
+	c->redirect = redirect;
 	if ((size_t)salen <= sizeof(c->peer))
 		memcpy(&c->peer, sa, (size_t)salen);
 	event_assign(&c->rev, set->base, fd, EV_READ | EV_PERSIST,
@@ -1543,21 +1614,25 @@ lb_clients_new(struct event_base *base, const struct lb_cfg *cfg,
 	return set;
 }
 
-/* The TLS contexts of the config's listener bound where FD is, or NULL. */
-static struct lb_tls_ctx *
-listener_tls(const struct lb_cfg *cfg, int fd)
+/* What the config says of the listener bound where FD is: TLS, redirect. */
+static void
+listener_conf(const struct lb_cfg *cfg, int fd, struct listener *l)
 {
 	struct sockaddr_storage ss;
 	socklen_t		len = sizeof(ss);
 
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
-		return NULL;
-	for (size_t i = 0; i < cfg->n_listen; i++)
-		if (cfg->listen[i].tls != NULL &&
-		    lb_addr_equal((struct sockaddr *)&ss,
-			(const struct sockaddr *)&cfg->listen[i].addr))
-			return cfg->listen[i].tls->ctx;
-	return NULL;
+		return;
+	for (size_t i = 0; i < cfg->n_listen; i++) {
+		const struct lb_listen *conf = &cfg->listen[i];
+
+		if (!lb_addr_equal((struct sockaddr *)&ss,
+			(const struct sockaddr *)&conf->addr))
+			continue;
+		l->tls = conf->tls != NULL ? conf->tls->ctx : NULL;
+		l->redirect = conf->redirect_https;
+		return;
+	}
 }
 
 int
@@ -1579,9 +1654,10 @@ lb_clients_listen(struct lb_clients *set, int fd, bool serve)
 		return -1;
 	evconnlistener_set_error_cb(lev, accept_error);
 	l = &set->listeners[set->n_listeners];
+	memset(l, 0, sizeof(*l));
 	l->lev = lev;
 	l->serve = serve;
-	l->tls = listener_tls(set->cfg, fd);
+	listener_conf(set->cfg, fd, l);
 	if (set->paused || !serve)
 		evconnlistener_disable(lev);
 	return (int)set->n_listeners++;
