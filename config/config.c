@@ -1621,13 +1621,13 @@ parse_health(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 
 /*
  * A server written as a URL: "http://host[:port][/]" becomes "host:port"
- * (port 80 by default) in TMPL->name, the only scheme lbmaster speaks to
- * its servers. Any other scheme, or a path, is an error at N. Returns 0
+ * (port 80 by default) in TMPL->name, and so does "https://..." (443),
+ * with *TLS set. Any other scheme, or a path, is an error at N. Returns 0
  * (TMPL->name left alone when it has no scheme) or -1.
  */
 static int
 strip_scheme(struct cfg_ctx *ctx, struct lb_server *tmpl, yaml_node_t *n,
-    const char *where)
+    const char *where, bool *tls)
 {
 	const char *s = tmpl->name, *sep = strstr(s, "://"), *rest, *slash;
 	char	    q[96], *name;
@@ -1638,16 +1638,12 @@ strip_scheme(struct cfg_ctx *ctx, struct lb_server *tmpl, yaml_node_t *n,
 		return 0;
 	quote(s, q, sizeof(q));
 	rest = sep + 3;
-	if ((size_t)(sep - s) == 5 && strncasecmp(s, "https", 5) == 0)
-		return cfg_error(ctx, n, where,
-		    "%s: https:// servers are not "
-		    "supported yet (lbmaster speaks plain HTTP to its servers): "
-		    "write \"%.*s\" for plain HTTP",
-		    q, (int)strcspn(rest, "/"), rest);
-	if ((size_t)(sep - s) != 4 || strncasecmp(s, "http", 4) != 0)
+	/* https://: over TLS (SPEC section 8), port 443 by default. */
+	*tls = (size_t)(sep - s) == 5 && strncasecmp(s, "https", 5) == 0;
+	if (!*tls && ((size_t)(sep - s) != 4 || strncasecmp(s, "http", 4) != 0))
 		return cfg_error(ctx, n, where,
 		    "%s: unknown scheme (a server "
-		    "is host:port, or http://host:port)",
+		    "is host:port, http://host:port or https://host:port)",
 		    q);
 	len = strcspn(rest, "/");
 	slash = rest + len;
@@ -1661,7 +1657,10 @@ strip_scheme(struct cfg_ctx *ctx, struct lb_server *tmpl, yaml_node_t *n,
 	    (rest[0] != '[' ||
 		(memchr(rest, ']', len) != NULL &&
 		    ((const char *)memchr(rest, ']', len))[1] == ':'));
-	if (asprintf(&name, "%.*s%s", (int)len, rest, port ? "" : ":80") == -1)
+	if (asprintf(&name, "%.*s%s", (int)len, rest,
+		port	 ? "" :
+		    *tls ? ":443" :
+			   ":80") == -1)
 		return nomem(ctx, n);
 	free(tmpl->name);
 	tmpl->name = name;
@@ -1706,6 +1705,7 @@ add_server(struct cfg_ctx *ctx, struct lb_route *r,
 		    sizeof(s->addrstr));
 		s->weight = tmpl->weight;
 		s->backup = tmpl->backup;
+		s->https = tmpl->https;
 		s->pos.line = (unsigned)n->start_mark.line + 1;
 		s->pos.col = (unsigned)n->start_mark.column + 1;
 	}
@@ -1767,7 +1767,7 @@ parse_servers(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 			    "or a mapping, found %s",
 			    describe(item, q, sizeof(q)));
 		if (rc == 0)
-			rc = strip_scheme(ctx, &tmpl, addr, w);
+			rc = strip_scheme(ctx, &tmpl, addr, w, &tmpl.https);
 		if (rc == 0)
 			rc = add_server(ctx, r, &tmpl, addr, w);
 		free(tmpl.name);
@@ -1881,6 +1881,79 @@ static const struct cfg_key rewrite_rule_keys[] = {
 };
 
 /* The keys of a hosts entry; a paths entry has the same but host. */
+/* backend_tls: a file and where it stood (position at K->off_pos). */
+static int
+parse_btls_file(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_pos *pos = field(base, k->off_pos);
+
+	if (parse_path(ctx, k, n, where, base) == -1)
+		return -1;
+	pos->line = (unsigned)n->start_mark.line + 1;
+	pos->col = (unsigned)n->start_mark.column + 1;
+	return 0;
+}
+
+static const struct cfg_key backend_tls_keys[] = {
+	{ .name = "ca",
+	    .parse = parse_btls_file,
+	    .off = offsetof(struct lb_backend_tls, ca),
+	    .off_pos = offsetof(struct lb_backend_tls, ca_pos) },
+	{ .name = "verify",
+	    .parse = parse_bool,
+	    .off = offsetof(struct lb_backend_tls, verify) },
+	{ .name = "sni",
+	    .parse = parse_str,
+	    .off = offsetof(struct lb_backend_tls, sni) },
+	{ .name = "cert",
+	    .parse = parse_btls_file,
+	    .off = offsetof(struct lb_backend_tls, cert),
+	    .off_pos = offsetof(struct lb_backend_tls, cert_pos) },
+	{ .name = "key",
+	    .parse = parse_btls_file,
+	    .off = offsetof(struct lb_backend_tls, key),
+	    .off_pos = offsetof(struct lb_backend_tls, key_pos) },
+	{ .name = NULL }
+};
+
+static struct lb_backend_tls *
+btls_new(const char *where)
+{
+	struct lb_backend_tls *t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return NULL;
+	t->verify = true;
+	if ((t->where = strdup(where)) == NULL) {
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+/* A route's backend_tls: every server of it is reached over TLS. */
+static int
+parse_backend_tls(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_route	      *r = base;
+	struct lb_backend_tls *t;
+	char		       prefix[WHERELEN];
+
+	if ((t = r->backend_tls = btls_new(where)) == NULL)
+		return nomem(ctx, n);
+	t->written = true;
+	lb_snprintf(prefix, sizeof(prefix), "%s.", where);
+	if (walk_map(ctx, n, where, prefix, backend_tls_keys, t) == -1)
+		return -1;
+	if ((t->cert == NULL) != (t->key == NULL))
+		return cfg_error(ctx, n, where,
+		    "cert and key go together (the client certificate and "
+		    "its key)");
+	return 0;
+}
+
 static const struct cfg_key host_keys[] = {
 	{ .name = "host", .parse = parse_route_host, .flags = KEY_REQUIRED },
 	{ .name = "algorithm",
@@ -1899,7 +1972,7 @@ static const struct cfg_key host_keys[] = {
 	    .off = offsetof(struct lb_route, firewall),
 	    .sub = firewall_keys },
 	{ .name = "servers", .parse = parse_servers, .flags = KEY_REQUIRED },
-	{ .name = NULL }
+	{ .name = "backend_tls", .parse = parse_backend_tls }, { .name = NULL }
 };
 
 static const struct cfg_key path_keys[] = {
@@ -1923,7 +1996,7 @@ static const struct cfg_key path_keys[] = {
 	    .off = offsetof(struct lb_route, firewall),
 	    .sub = firewall_keys },
 	{ .name = "servers", .parse = parse_servers, .flags = KEY_REQUIRED },
-	{ .name = NULL }
+	{ .name = "backend_tls", .parse = parse_backend_tls }, { .name = NULL }
 };
 
 /*
@@ -2287,6 +2360,32 @@ no_routes(struct cfg_ctx *ctx, yaml_node_t *root)
 }
 
 /*
+ * The servers of R that are reached over TLS point at how: all of them
+ * with a backend_tls, else those written https://, with the defaults.
+ */
+static int
+link_backend_tls(struct lb_route *r)
+{
+	bool any = r->backend_tls != NULL;
+
+	for (size_t j = 0; j < r->n_servers && !any; j++)
+		any = r->servers[j].https;
+	if (!any)
+		return 0;
+	if (r->backend_tls == NULL) {
+		char w[WHERELEN];
+
+		lb_snprintf(w, sizeof(w), "%s", r->label);
+		if ((r->backend_tls = btls_new(w)) == NULL)
+			return -1;
+	}
+	for (size_t j = 0; j < r->n_servers; j++)
+		if (r->backend_tls->written || r->servers[j].https)
+			r->servers[j].tls = r->backend_tls;
+	return 0;
+}
+
+/*
  * What the file cannot say in one node: the default listener, the clash
  * of admin with a listener, server ids, and the compiled route table
  * (which finds duplicate hosts and paths).
@@ -2329,6 +2428,9 @@ finish(struct cfg_ctx *ctx, yaml_node_t *root)
 	for (size_t i = 0; i < cfg->n_routes; i++)
 		for (size_t j = 0; j < cfg->routes[i].n_servers; j++)
 			cfg->routes[i].servers[j].id = cfg->n_servers++;
+	for (size_t i = 0; i < cfg->n_routes; i++)
+		if (link_backend_tls(&cfg->routes[i]) == -1)
+			return nomem(ctx, root);
 
 	dup = SIZE_MAX;
 	errno = 0;
@@ -2672,6 +2774,18 @@ route_free(struct lb_route *r)
 	for (size_t i = 0; i < r->n_servers; i++)
 		free(r->servers[i].name);
 	free(r->servers);
+	if (r->backend_tls != NULL) {
+		struct lb_backend_tls *t = r->backend_tls;
+
+		if (t->ctx != NULL && t->ctx_free != NULL)
+			t->ctx_free(t->ctx);
+		free(t->ca);
+		free(t->sni);
+		free(t->cert);
+		free(t->key);
+		free(t->where);
+		free(t);
+	}
 }
 
 /* Frees a config, complete or abandoned half-way by a failed load. */
@@ -2901,7 +3015,15 @@ dump_servers(struct lb_buf *b, int indent, const struct lb_route *r)
 		const struct lb_server *s = &r->servers[i];
 
 		lb_buf_printf(b, "%*s- address: ", indent + 2, "");
-		dump_str(b, s->name);
+		if (s->https) {
+			char *url;
+
+			if (asprintf(&url, "https://%s", s->name) == -1)
+				url = NULL;
+			dump_str(b, url != NULL ? url : s->name);
+			free(url);
+		} else
+			dump_str(b, s->name);
 		lb_buf_printf(b, "\n%*sweight: %u\n", indent + 4, "",
 		    s->weight);
 		lb_buf_printf(b, "%*sbackup: %s\n", indent + 4, "",
@@ -2964,6 +3086,21 @@ dump_route(struct lb_buf *b, const struct lb_route *r)
 	}
 	dump_firewall(b, 4, &r->firewall);
 	dump_servers(b, 4, r);
+	if (r->backend_tls != NULL && r->backend_tls->written) {
+		const struct lb_backend_tls *t = r->backend_tls;
+
+		lb_buf_adds(b, "    backend_tls:\n");
+		if (t->ca != NULL)
+			dump_key_str(b, 6, "ca", t->ca);
+		lb_buf_printf(b, "      verify: %s\n",
+		    t->verify ? "true" : "false");
+		if (t->sni != NULL)
+			dump_key_str(b, 6, "sni", t->sni);
+		if (t->cert != NULL) {
+			dump_key_str(b, 6, "cert", t->cert);
+			dump_key_str(b, 6, "key", t->key);
+		}
+	}
 }
 
 /* One listener: the string form, or the map form when it has tls. */

@@ -72,7 +72,30 @@ struct lb_server {
 	size_t	      id;	   /* 0 .. lb_cfg.n_servers-1, unique in
 					   the config: its shared-memory slot */
 	struct lb_pos pos;
+	/* Reached over TLS (https://, or its route's backend_tls): how. */
+	const struct lb_backend_tls *tls;   /* its route's; NULL: plain */
+	bool			     https; /* written https:// */
 };
+
+/*
+ * How a route's servers are reached over TLS: its backend_tls: map, or
+ * the defaults when only https:// servers say so.
+ */
+struct lb_backend_tls {
+	char	     *ca;     /* owned or NULL: the system's store */
+	bool	      verify; /* default true */
+	char	     *sni;    /* owned or NULL: each server's host name */
+	char	     *cert;   /* owned or NULL: no client certificate */
+	char	     *key;    /* owned; with cert */
+	struct lb_pos ca_pos, cert_pos, key_pos;
+	bool	      written; /* backend_tls: is in the file */
+	char	     *where;   /* owned; "backend_tls", for messages */
+	/* Built by lb_tls_build (worker/tls.c), freed through ctx_free. */
+	struct lb_tls_ctx *ctx;
+	void (*ctx_free)(struct lb_tls_ctx *);
+};
+
+struct lb_tls_ctx; /* worker/tls.h: the OpenSSL contexts built from it */
 
 enum lb_route_kind {
 	LB_ROUTE_HOST = 0, /* a hosts: entry */
@@ -107,6 +130,9 @@ struct lb_route {
 	size_t		  n_servers;
 	size_t		  id; /* index in lb_cfg.routes */
 	struct lb_pos	  pos;
+
+	/* How its servers are reached over TLS; NULL: plain HTTP. */
+	struct lb_backend_tls *backend_tls; /* owned */
 };
 
 /* One certificate of a TLS listener: PEM files, where they were written. */
@@ -115,8 +141,6 @@ struct lb_tls_cert {
 	char	     *key;  /* owned; absolute path */
 	struct lb_pos cert_pos, key_pos;
 };
-
-struct lb_tls_ctx; /* worker/tls.h: the OpenSSL contexts built from it */
 
 /* A listener's tls: map (lbmaster.yaml(5)). */
 struct lb_tls {

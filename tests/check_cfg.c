@@ -454,6 +454,57 @@ START_TEST(test_tls_listener_mistakes_are_refused_where_they_are)
 }
 END_TEST
 
+/* backend_tls: every server of the route over TLS, with these settings. */
+START_TEST(test_backend_tls_applies_to_every_server_of_its_route)
+{
+	struct lb_cfg *cfg = load_ok(
+	    "paths:\n"
+	    "  - path: /\n"
+	    "    servers: [127.0.0.1:8443, \"https://127.0.0.1:9443\"]\n"
+	    "    backend_tls: {ca: /etc/ca.pem, verify: false, sni: api.test,\n"
+	    "                  cert: /c.pem, key: /c.key}\n"
+	    "  - path: /plain\n"
+	    "    servers: [127.0.0.1:8080]\n");
+	const struct lb_backend_tls *t = cfg->routes[0].backend_tls;
+	struct lb_cfg		    *again;
+	char			    *first, *second;
+
+	ck_assert_ptr_nonnull(t);
+	ck_assert(t->written);
+	ck_assert_str_eq(t->ca, "/etc/ca.pem");
+	ck_assert(!t->verify);
+	ck_assert_str_eq(t->sni, "api.test");
+	ck_assert_str_eq(t->cert, "/c.pem");
+	ck_assert_ptr_eq(cfg->routes[0].servers[0].tls, t);
+	ck_assert_ptr_eq(cfg->routes[0].servers[1].tls, t);
+	ck_assert_ptr_null(cfg->routes[1].backend_tls);
+	ck_assert_ptr_null(cfg->routes[1].servers[0].tls);
+	first = dump(cfg);
+	ck_assert_ptr_nonnull(
+	    strstr(first, "- address: \"https://127.0.0.1:9443\""));
+	ck_assert_ptr_nonnull(strstr(first, "    backend_tls:\n      ca: "));
+	again = load_ok(first);
+	second = dump(again);
+	ck_assert_str_eq(first, second);
+	free(first);
+	free(second);
+	lb_cfg_free(again);
+	lb_cfg_free(cfg);
+	expect_error("paths:\n"
+		     "  - path: /\n"
+		     "    servers: [127.0.0.1:8443]\n"
+		     "    backend_tls: {cert: /c.pem}\n",
+	    "t.yaml:4:18: backend_tls: cert and key go together (the "
+	    "client certificate and its key)");
+	expect_error("paths:\n"
+		     "  - path: /\n"
+		     "    servers: [127.0.0.1:8443]\n"
+		     "    backend_tls: {verfiy: false}\n",
+	    "t.yaml:4:19: backend_tls: unknown key \"verfiy\" (did you "
+	    "mean 'verify'?)");
+}
+END_TEST
+
 START_TEST(test_workers_auto_counts_online_cpus)
 {
 	struct lb_cfg *cfg = load_ok("workers: 2\n" ROUTE);
@@ -969,8 +1020,9 @@ END_TEST
 
 /*
  * "http://host:port" is taken for "host:port" (the scheme lbmaster speaks
- * to its servers); https:// is refused as not yet supported, any other
- * scheme as unknown, and neither message is about IPv6 brackets.
+ * to its servers), "https://host:port" too, reached over TLS; any other
+ * scheme is refused as unknown, and the message is not about IPv6
+ * brackets.
  */
 START_TEST(test_server_with_http_scheme_is_stripped)
 {
@@ -987,17 +1039,23 @@ START_TEST(test_server_with_http_scheme_is_stripped)
 	ck_assert_str_eq(cfg->routes[0].servers[2].name, "127.0.0.1:80");
 	ck_assert_uint_eq(cfg->routes[0].servers[2].weight, 2);
 	lb_cfg_free(cfg);
-	expect_error("paths:\n"
-		     "  - path: /\n"
-		     "    servers: [\"https://127.0.0.1:8443\"]\n",
-	    "t.yaml:3:15: servers[0]: \"https://127.0.0.1:8443\": https:// "
-	    "servers are not supported yet (lbmaster speaks plain HTTP to "
-	    "its servers): write \"127.0.0.1:8443\" for plain HTTP");
+	cfg = load_ok("paths:\n"
+		      "  - path: /\n"
+		      "    servers: [\"https://127.0.0.1:8443\", "
+		      "\"HTTPS://127.0.0.1/\", 127.0.0.1:80]\n");
+	ck_assert_str_eq(cfg->routes[0].servers[0].name, "127.0.0.1:8443");
+	ck_assert(cfg->routes[0].servers[0].https);
+	ck_assert_ptr_nonnull(cfg->routes[0].servers[0].tls);
+	ck_assert_str_eq(cfg->routes[0].servers[1].name, "127.0.0.1:443");
+	ck_assert_ptr_null(cfg->routes[0].servers[2].tls);
+	ck_assert(cfg->routes[0].backend_tls->verify);
+	ck_assert(!cfg->routes[0].backend_tls->written);
+	lb_cfg_free(cfg);
 	expect_error("paths:\n"
 		     "  - path: /\n"
 		     "    servers: [\"ftp://127.0.0.1:21\"]\n",
 	    "t.yaml:3:15: servers[0]: \"ftp://127.0.0.1:21\": unknown scheme "
-	    "(a server is host:port, or http://host:port)");
+	    "(a server is host:port, http://host:port or https://host:port)");
 	expect_error("paths:\n"
 		     "  - path: /\n"
 		     "    servers: [\"http://127.0.0.1:8081/api\"]\n",
@@ -1462,6 +1520,8 @@ cfg_suite(void)
 	tcase_add_test(tc, test_top_level_settings_are_read);
 	tcase_add_test(tc, test_listen_takes_a_single_string);
 	tcase_add_test(tc, test_listen_map_form_with_tls_is_read);
+	tcase_add_test(tc,
+	    test_backend_tls_applies_to_every_server_of_its_route);
 	tcase_add_test(tc, test_tls_listener_dump_round_trips);
 	tcase_add_test(tc,
 	    test_tls_listener_mistakes_are_refused_where_they_are);

@@ -454,6 +454,8 @@ static const struct form_case {
 	    "YES" },
 	{ "paths: [{path: /, servers: [\"http://127.0.0.1:1\"]}]\n",
 	    "http://" },
+	{ "paths: [{path: /, servers: [\"https://127.0.0.1:1\"]}]\n",
+	    "https://" },
 };
 
 /* Does TEXT hold WORD with no letter or digit right before or after? */

@@ -564,6 +564,175 @@ START_TEST(test_redirect_https_answers_308_to_the_same_target)
 }
 END_TEST
 
+/* ------------------------------------------------- origins over TLS */
+
+/*
+ * The TLS origin is an lbmaster of its own, B, with a TLS listener in
+ * front of a test origin: it speaks HTTP/1.1 with keep-alive, and its
+ * /metrics count the handshakes it saw.
+ */
+struct tls_origin {
+	pid_t	 origin, lb;
+	unsigned port, admin, plain;
+};
+
+static void
+tls_origin_start(struct tls_origin *t, const char *cert)
+{
+	unsigned o = 0;
+
+	t->port = lbt_free_port();
+	t->admin = lbt_free_port();
+	t->plain = lbt_free_port();
+	t->origin = lbt_origin_start("behind", &o, NULL);
+	t->lb =
+	    lbt_lbmaster_start(config(t->plain,
+				   tls_listener(t->port,
+				       (const char *[]){ cert, NULL }, ""),
+				   1, o,
+				   lbt_fmt("admin: {listen: 127.0.0.1:%u}\n",
+				       t->admin)),
+		t->port);
+	lbt_wait_port(t->lb, "127.0.0.1", t->admin, WAIT_MS);
+}
+
+static long long
+tls_origin_handshakes(const struct tls_origin *t, const char *result)
+{
+	return mp_metric(t->admin,
+	    lbt_fmt("lbmaster_tls_handshakes_total{listener=\"127.0.0.1:%u\","
+		    "result=\"%s\"}",
+		t->port, result));
+}
+
+START_TEST(test_origin_over_tls_is_verified_and_pooled)
+{
+	const char *oc = make_cert("o.test", "DNS:o.test,IP:127.0.0.1", 30);
+	struct tls_origin b;
+	struct lbt_conn	 *c;
+	struct lbt_resp	  r[5], sni, unknown, name;
+	unsigned	  plain = lbt_free_port();
+	long long	  ok, failed;
+	pid_t		  a;
+	int		  rc[5], rcs, rcu, rcn;
+	const char	 *good = "GET /good/x HTTP/1.1\r\nHost: a.test\r\n\r\n";
+
+	tls_origin_start(&b, oc);
+	a = lbt_lbmaster_start(
+	    lbt_fmt("listen: 127.0.0.1:%u\nworkers: 1\nhealth_check: off\n"
+		    "paths:\n"
+		    "  - path: /good\n"
+		    "    servers: [\"https://127.0.0.1:%u\"]\n"
+		    "    backend_tls: {ca: %s.pem}\n"
+		    "  - path: /sni\n"
+		    "    servers: [\"127.0.0.1:%u\"]\n"
+		    "    backend_tls: {ca: %s.pem, sni: o.test}\n"
+		    "  - path: /wrongname\n"
+		    "    servers: [\"127.0.0.1:%u\"]\n"
+		    "    backend_tls: {ca: %s.pem, sni: other.test}\n"
+		    "  - path: /unknown\n"
+		    "    servers: [\"https://127.0.0.1:%u\"]\n",
+		plain, b.port, oc, b.port, oc, b.port, oc, b.port),
+	    plain);
+	ck_assert_ptr_nonnull(c = lbt_conn_open(NULL, plain));
+	for (int i = 0; i < 5; i++)
+		rc[i] = lbt_conn_request(c, good, strlen(good), &r[i]);
+	lbt_conn_close(c);
+	rcs = lbt_httpf(plain, &sni,
+	    "GET /sni/y HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n");
+	rcn = lbt_httpf(plain, &name,
+	    "GET /wrongname/y HTTP/1.1\r\nHost: a.test\r\n"
+	    "Connection: close\r\n\r\n");
+	rcu = lbt_httpf(plain, &unknown,
+	    "GET /unknown/z HTTP/1.1\r\nHost: a.test\r\n"
+	    "Connection: close\r\n\r\n");
+	ok = tls_origin_handshakes(&b, "success");
+	failed = tls_origin_handshakes(&b, "failure");
+	lbt_stop(a);
+	lbt_stop(b.lb);
+	lbt_stop(b.origin);
+	for (int i = 0; i < 5; i++) {
+		ck_assert_int_eq(rc[i], 0);
+		ck_assert_int_eq(r[i].status, 200);
+		/* B heard it over TLS. */
+		ck_assert_ptr_nonnull(
+		    strstr(r[i].body, "\"X-Forwarded-Proto\": \"https\""));
+		lbt_resp_free(&r[i]);
+	}
+	ck_assert_int_eq(rcs, 0);
+	ck_assert_int_eq(sni.status, 200);
+	ck_assert_int_eq(rcn, 0);
+	ck_assert_int_eq(name.status, 502);
+	ck_assert_int_eq(rcu, 0);
+	ck_assert_int_eq(unknown.status, 502);
+	/* Five requests on one pooled connection, one for /sni. */
+	ck_assert_int_eq(ok, 2);
+	ck_assert_int_eq(failed, 2);
+	lbt_resp_free(&sni);
+	lbt_resp_free(&name);
+	lbt_resp_free(&unknown);
+}
+END_TEST
+
+struct status_wait {
+	unsigned    port;
+	const char *path;
+	int	    status;
+};
+
+static bool
+answers(void *arg)
+{
+	struct status_wait *w = arg;
+
+	return mp_get(w->port, "a.test", w->path) == w->status;
+}
+
+static bool
+probed_thrice(void *arg)
+{
+	return tls_origin_handshakes(arg, "success") >= 3;
+}
+
+START_TEST(test_origin_over_tls_is_health_checked_over_tls)
+{
+	const char *oc = make_cert("o.test", "DNS:o.test,IP:127.0.0.1", 30);
+	struct tls_origin  b;
+	struct status_wait up, down;
+	unsigned	   plain = lbt_free_port();
+	pid_t		   a;
+	bool		   good, bad, probed;
+	long long	   probes;
+
+	tls_origin_start(&b, oc);
+	a = lbt_lbmaster_start(
+	    lbt_fmt("listen: 127.0.0.1:%u\nworkers: 1\n"
+		    "health_check: {interval: 100ms, rise: 1, fall: 1}\n"
+		    "paths:\n"
+		    "  - path: /good\n"
+		    "    servers: [\"https://127.0.0.1:%u\"]\n"
+		    "    backend_tls: {ca: %s.pem}\n"
+		    "  - path: /unknown\n"
+		    "    servers: [\"https://127.0.0.1:%u\"]\n",
+		plain, b.port, oc, b.port),
+	    plain);
+	up = (struct status_wait){ plain, "/good/", 200 };
+	down = (struct status_wait){ plain, "/unknown/", 503 };
+	good = lbt_wait_for(answers, &up, WAIT_MS);
+	bad = lbt_wait_for(answers, &down, WAIT_MS);
+	mp_wait_log(a, "TLS: certificate verify failed", WAIT_MS);
+	/* Every probe of /good is a handshake of its own, and succeeds. */
+	probed = lbt_wait_for(probed_thrice, &b, WAIT_MS);
+	probes = tls_origin_handshakes(&b, "success");
+	lbt_stop(a);
+	lbt_stop(b.lb);
+	lbt_stop(b.origin);
+	ck_assert(good);
+	ck_assert(bad);
+	ck_assert_msg(probed, "%lld handshakes", probes);
+}
+END_TEST
+
 /* ---------------------------------------------------------- metrics */
 
 START_TEST(test_metrics_count_handshakes_and_say_when_certificates_expire)
@@ -902,6 +1071,11 @@ tls_suite(void)
 
 	tc = lbt_tcase("redirect");
 	tcase_add_test(tc, test_redirect_https_answers_308_to_the_same_target);
+	suite_add_tcase(s, tc);
+
+	tc = lbt_tcase("origins");
+	tcase_add_test(tc, test_origin_over_tls_is_verified_and_pooled);
+	tcase_add_test(tc, test_origin_over_tls_is_health_checked_over_tls);
 	suite_add_tcase(s, tc);
 
 	tc = lbt_tcase("metrics");

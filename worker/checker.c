@@ -30,13 +30,16 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/err.h>
 
 #include "common/http.h"
 #include "common/log.h"
 #include "common/shm.h"
 #include "common/str.h"
 #include "worker/checker.h"
+#include "worker/tls.h"
 #include "worker/worker.h"
 
 /* A status line longer than this is not one. */
@@ -218,6 +221,17 @@ probe_event(struct bufferevent *bev, short what, void *arg)
 		judge(p, true);
 		return;
 	}
+	if (p->srv->tls != NULL && (what & BEV_EVENT_ERROR)) {
+		unsigned long tls = bufferevent_get_openssl_error(bev);
+		const char   *why = tls != 0 ? ERR_reason_error_string(tls) :
+					       NULL;
+
+		if (why != NULL) {
+			lb_snprintf(reason, sizeof(reason), "TLS: %s", why);
+			probe_done(p, false, reason);
+			return;
+		}
+	}
 	switch (e) {
 	case ECONNREFUSED:
 		probe_done(p, false, "connection refused");
@@ -248,13 +262,42 @@ probe_timeout(evutil_socket_t fd, short what, void *arg)
 
 /* ---------------------------------------------------------- probing */
 
+/*
+ * A server over TLS is probed over TLS, with the workers' settings: a
+ * certificate that does not verify fails the probe.
+ */
+static struct bufferevent *
+tls_probe(struct probe *p)
+{
+	struct bufferevent *bev;
+	SSL		   *ssl;
+
+	if ((ssl = lb_tls_connect(p->srv, -1)) == NULL)
+		return NULL;
+	bev = bufferevent_openssl_socket_new(C.base, -1, ssl,
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	/*
+	 * A server that closes without close_notify after its answer is
+	 * common and harmless here: only the status line is judged. Without
+	 * this libevent 2.1 calls that close an error.
+	 */
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
+}
+
 static void
 probe_start(struct probe *p)
 {
 	const struct lb_health *h = &p->route->health;
 	struct timeval		tv = ms_tv(h->timeout_ms);
 
-	p->bev = bufferevent_socket_new(C.base, -1, BEV_OPT_CLOSE_ON_FREE);
+	p->bev = p->srv->tls != NULL ?
+	    tls_probe(p) :
+	    bufferevent_socket_new(C.base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (p->bev == NULL) {
 		/* Our problem, not the server's: no verdict this time. */
 		log_warnx("%s: server %s (%s): no memory for a probe",

@@ -1466,6 +1466,8 @@ client_readable(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	n = cread(c);
+	if (n > 0 && c->ssl != NULL && lb_tls_closed(c->ssl))
+		event_active(&c->rev, EV_READ, 1); /* its EOF, next */
 	if (n == -1) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;

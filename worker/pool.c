@@ -16,8 +16,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "common/shm.h"
 #include "worker/pool.h"
+#include "worker/tls.h"
 
 /*
  * Reads take what is waiting in slices, up to READ_BURST a loop turn so
@@ -69,6 +71,7 @@ lb_conn_free(struct lb_conn *c)
 		evbuffer_free(c->in);
 	if (c->out != NULL)
 		evbuffer_free(c->out);
+	lb_tls_close(c->ssl, !c->handshake);
 	if (c->fd != -1)
 		close(c->fd);
 	free(c);
@@ -128,6 +131,58 @@ lb_sock_read(int fd, struct evbuffer *in)
 	return (ssize_t)total;
 }
 
+/*
+ * A server over TLS: the handshake, after the connect and within the same
+ * timeout; CONNECTED once it is done. A certificate that does not verify
+ * is an error like a refused connect (EPROTO).
+ */
+static void
+tls_step(struct lb_conn *c)
+{
+	switch (lb_tls_handshake(c->ssl)) {
+	case 1:
+		c->handshake = false;
+		event_del(c->wev);
+		event_del(c->rev);
+		report(c, LB_CONN_CONNECTED);
+		return;
+	case 0:
+		event_del(c->wev);
+		event_add(c->rev, &c->connect_tv);
+		return;
+	case 2:
+		event_add(c->wev, &c->connect_tv);
+		return;
+	default:
+		log_warnx("TLS to %s: %s", c->pool->srv->addrstr,
+		    lb_tls_verify_error(c->ssl));
+		c->err = EPROTO;
+		report(c, LB_CONN_ERROR);
+		return;
+	}
+}
+
+static void
+tls_start(struct lb_conn *c)
+{
+	if ((c->ssl = lb_tls_connect(c->pool->srv, c->fd)) == NULL) {
+		c->err = ENOMEM;
+		report(c, LB_CONN_ERROR);
+		return;
+	}
+	c->handshake = true;
+	tls_step(c);
+}
+
+/* The transport: the socket, or the SSL on it. */
+static int
+conn_write(struct lb_conn *c)
+{
+	if (c->ssl != NULL)
+		return lb_tls_write(c->ssl, c->out);
+	return evbuffer_write(c->out, c->fd);
+}
+
 static void
 conn_readable(evutil_socket_t fd, short what, void *arg)
 {
@@ -138,8 +193,15 @@ conn_readable(evutil_socket_t fd, short what, void *arg)
 		report(c, LB_CONN_TIMEOUT);
 		return;
 	}
-	n = lb_sock_read(fd, c->in);
+	if (c->handshake) {
+		tls_step(c);
+		return;
+	}
+	n = c->ssl != NULL ? lb_tls_read(c->ssl, c->in) :
+			     lb_sock_read(fd, c->in);
 	if (n > 0) {
+		if (c->ssl != NULL && lb_tls_closed(c->ssl))
+			event_active(c->rev, EV_READ, 1); /* the EOF, next */
 		report(c, LB_CONN_READ);
 	} else if (n == 0) {
 		report(c, LB_CONN_EOF);
@@ -172,11 +234,18 @@ conn_writable(evutil_socket_t fd, short what, void *arg)
 			report(c, LB_CONN_ERROR);
 			return;
 		}
+		if (c->pool->srv->tls != NULL) {
+			tls_start(c);
+			return;
+		}
 		report(c, LB_CONN_CONNECTED);
 		return;
 	}
-	if (evbuffer_write(c->out, fd) == -1 && errno != EAGAIN &&
-	    errno != EINTR) {
+	if (c->handshake) {
+		tls_step(c);
+		return;
+	}
+	if (conn_write(c) == -1 && errno != EAGAIN && errno != EINTR) {
 		c->err = errno;
 		report(c, LB_CONN_ERROR);
 		return;
@@ -196,8 +265,8 @@ lb_conn_write(struct lb_conn *c, const struct timeval *tv)
 	 * waited for. A hard error is left in place for conn_writable to
 	 * meet again and report, on a later turn.
 	 */
-	if (evbuffer_get_length(c->out) > 0 && !c->connecting)
-		(void)evbuffer_write(c->out, c->fd);
+	if (evbuffer_get_length(c->out) > 0 && !c->connecting && !c->handshake)
+		(void)conn_write(c);
 	if (evbuffer_get_length(c->out) > 0)
 		event_add(c->wev, tv);
 }
@@ -270,6 +339,7 @@ lb_pool_connect(struct lb_pool *pool, const struct timeval *connect_tv,
 	if (c->in == NULL || c->out == NULL || c->rev == NULL || c->wev == NULL)
 		goto fail;
 	c->connecting = true;
+	c->connect_tv = *connect_tv;
 	if (connect(c->fd, (const struct sockaddr *)&srv->addr, srv->addrlen) ==
 	    0)
 		event_active(c->wev, EV_WRITE, 1);

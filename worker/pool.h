@@ -54,6 +54,11 @@ struct lb_conn {
 	void		*arg;
 	int		 err;	     /* errno of the last LB_CONN_ERROR */
 	bool		 connecting; /* until LB_CONN_CONNECTED */
+
+	/* To a server over TLS (srv->tls): read and written through it. */
+	struct ssl_st *ssl;	   /* owned; NULL: plain */
+	bool	       handshake;  /* after the connect, until CONNECTED */
+	struct timeval connect_tv; /* which bounds the handshake too */
 };
 
 struct lb_pool {

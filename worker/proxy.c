@@ -808,8 +808,16 @@ upstream_event(struct lb_conn *c, enum lb_conn_event what, void *arg)
 		log_warnx("%s: connect to %s: %s", p->route->label,
 		    p->peer->srv->addrstr,
 		    timeout ? "timed out" : strerror(c->err));
-		/* Refused or timed out: down for every worker at once. */
-		next_server(p, timeout ? 504 : 503, true);
+		/*
+		 * Refused or timed out: down for every worker at once. A
+		 * TLS handshake that failed (EPROTO: a certificate that
+		 * does not verify) is the origin's fault: 502.
+		 */
+		next_server(p,
+		    timeout		 ? 504 :
+			c->err == EPROTO ? 502 :
+					   503,
+		    true);
 		return;
 	case PR_WAITING:
 		if (p->got_byte) {

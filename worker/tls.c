@@ -29,6 +29,8 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 
+#include <arpa/inet.h>
+
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -581,9 +583,91 @@ listener_build(const struct lb_cfg *cfg, struct lb_listen *l, char *err,
 	return 0;
 }
 
+/*
+ * The client context of a route's servers over TLS: TLS 1.2 and up, the
+ * server's certificate verified against CA (or the system's store) unless
+ * verify is off, a client certificate when given. Its host name is
+ * checked per connection (lb_tls_connect).
+ */
+static int
+backend_build(const struct lb_cfg *cfg, struct lb_backend_tls *b, char *err,
+    size_t errlen)
+{
+	struct lb_tls_ctx *t;
+	SSL_CTX		  *ctx;
+	char		   why[256];
+	FILE		  *fp;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL ||
+	    (t->certs = calloc(1, sizeof(*t->certs))) == NULL) {
+		free(t);
+		lb_snprintf(err, errlen, "%s: out of memory", cfg->file);
+		return -1;
+	}
+	b->ctx = t;
+	b->ctx_free = tls_ctx_free;
+	t->n_certs = 1;
+	if ((ctx = t->certs[0].ctx = SSL_CTX_new(TLS_client_method())) ==
+	    NULL) {
+		lb_snprintf(err, errlen, "%s: %s: %s", cfg->file, b->where,
+		    ssl_reason(why, sizeof(why)));
+		return -1;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx,
+	    SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+		SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_mode(ctx,
+	    SSL_MODE_ENABLE_PARTIAL_WRITE |
+		SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_verify(ctx, b->verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE,
+	    NULL);
+	if (b->ca != NULL) {
+		if ((fp = fopen(b->ca, "r")) == NULL)
+			return at(cfg, &b->ca_pos, b->where, ".ca",
+			    strerror(errno), err, errlen);
+		fclose(fp);
+		if (SSL_CTX_load_verify_locations(ctx, b->ca, NULL) != 1)
+			return at(cfg, &b->ca_pos, b->where, ".ca",
+			    ssl_reason(why, sizeof(why)), err, errlen);
+	} else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+		lb_snprintf(err, errlen, "%s: %s: the system's CAs: %s",
+		    cfg->file, b->where, ssl_reason(why, sizeof(why)));
+		return -1;
+	}
+	if (b->cert == NULL)
+		return 0;
+	if ((fp = fopen(b->cert, "r")) == NULL)
+		return at(cfg, &b->cert_pos, b->where, ".cert", strerror(errno),
+		    err, errlen);
+	fclose(fp);
+	if (SSL_CTX_use_certificate_chain_file(ctx, b->cert) != 1)
+		return at(cfg, &b->cert_pos, b->where, ".cert",
+		    ssl_reason(why, sizeof(why)), err, errlen);
+	if ((fp = fopen(b->key, "r")) == NULL)
+		return at(cfg, &b->key_pos, b->where, ".key", strerror(errno),
+		    err, errlen);
+	fclose(fp);
+	if (SSL_CTX_use_PrivateKey_file(ctx, b->key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1)
+		return at(cfg, &b->key_pos, b->where, ".key",
+		    ssl_reason(why, sizeof(why)), err, errlen);
+	return 0;
+}
+
 int
 lb_tls_build(struct lb_cfg *cfg, char *err, size_t errlen)
 {
+	for (size_t i = 0; i < cfg->n_routes; i++) {
+		struct lb_backend_tls *b = cfg->routes[i].backend_tls;
+
+		if (b == NULL || b->ctx != NULL)
+			continue;
+		if (backend_build(cfg, b, err, errlen) == -1) {
+			ERR_clear_error();
+			return -1;
+		}
+	}
 	for (size_t i = 0; i < cfg->n_listen; i++) {
 		struct lb_listen *l = &cfg->listen[i];
 
@@ -732,6 +816,53 @@ lb_tls_accept(struct lb_tls_ctx *t, int fd)
 	return ssl;
 }
 
+SSL *
+lb_tls_connect(const struct lb_server *srv, int fd)
+{
+	const struct lb_backend_tls *b = srv->tls;
+	SSL			    *ssl;
+	char			     host[256];
+	unsigned char		     bin[16];
+	size_t			     len;
+	bool			     ip;
+
+	if ((ssl = SSL_new(b->ctx->certs[0].ctx)) == NULL)
+		return NULL;
+	if (fd != -1 && SSL_set_fd(ssl, fd) != 1)
+		goto fail;
+	SSL_set_connect_state(ssl);
+	/* The server's name: sni, else the host it was written with. */
+	if (b->sni != NULL)
+		lb_strlcpy(host, b->sni, sizeof(host));
+	else {
+		const char *n = srv->name;
+
+		if (n[0] == '[') {
+			n++;
+			len = strcspn(n, "]");
+		} else
+			len = strcspn(n, ":");
+		if (len >= sizeof(host))
+			len = sizeof(host) - 1;
+		memcpy(host, n, len);
+		host[len] = '\0';
+	}
+	ip = inet_pton(AF_INET, host, bin) == 1 ||
+	    inet_pton(AF_INET6, host, bin) == 1;
+	/* SNI carries names only; an address is checked as an address. */
+	if (!ip && SSL_set_tlsext_host_name(ssl, host) != 1)
+		goto fail;
+	if (b->verify &&
+	    (ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) :
+		  SSL_set1_host(ssl, host)) != 1)
+		goto fail;
+	return ssl;
+fail:
+	ERR_clear_error();
+	SSL_free(ssl);
+	return NULL;
+}
+
 int
 lb_tls_handshake(SSL *ssl)
 {
@@ -782,6 +913,9 @@ lb_tls_read(SSL *ssl, struct evbuffer *in)
 {
 	size_t total = 0;
 
+	/* Its close_notify came with the last bytes: this is the EOF. */
+	if (lb_tls_closed(ssl))
+		return 0;
 	while (total < TLS_READ_MAX) {
 		struct evbuffer_iovec v;
 		int		      n;
@@ -847,6 +981,22 @@ lb_tls_write(SSL *ssl, struct evbuffer *out)
 		evbuffer_drain(out, (size_t)w);
 	}
 	return 0;
+}
+
+const char *
+lb_tls_verify_error(const SSL *ssl)
+{
+	long rc = SSL_get_verify_result(ssl);
+
+	if (rc == X509_V_OK)
+		return "handshake failed";
+	return X509_verify_cert_error_string(rc);
+}
+
+bool
+lb_tls_closed(const SSL *ssl)
+{
+	return (SSL_get_shutdown(ssl) & SSL_RECEIVED_SHUTDOWN) != 0;
 }
 
 void

@@ -62,6 +62,12 @@ void lb_tls_metrics(struct lb_buf *b, const struct lb_cfg *cfg);
 /* A server-side SSL on the accepted socket FD, or NULL (ENOMEM). */
 SSL *lb_tls_accept(struct lb_tls_ctx *, int fd);
 /*
+ * A client-side SSL on FD, connected to SRV (srv->tls set): SNI and the
+ * name its certificate must have are backend_tls.sni, else the host SRV
+ * was written with. FD -1: none yet (a bufferevent's). NULL on failure.
+ */
+SSL *lb_tls_connect(const struct lb_server *srv, int fd);
+/*
  * Go on with the handshake of SSL: 1 done, 0 it waits to read, 2 to
  * write, -1 it failed (logged at debug, with OpenSSL's reason).
  */
@@ -76,6 +82,14 @@ ssize_t lb_tls_read(SSL *, struct evbuffer *in);
  * time, and drain it; 0, or -1 with errno (EAGAIN: the rest waits).
  */
 int lb_tls_write(SSL *, struct evbuffer *out);
+/* Why a client-side handshake failed: the certificate's fault, or not. */
+const char *lb_tls_verify_error(const SSL *);
+/*
+ * Did the peer's close_notify come? It may come with the last bytes
+ * lb_tls_read returned, and the socket then says nothing more: the
+ * caller reads again at once, and gets its 0.
+ */
+bool lb_tls_closed(const SSL *);
 /* Say close_notify (once, without waiting for the peer's), then free. */
 void lb_tls_close(SSL *, bool clean);
 /* "TLSv1.3", and the server name the client asked for or NULL. */
