@@ -41,6 +41,15 @@
 #define MAX_FILE_SIZE	(16 * 1024 * 1024)
 #define WHERELEN	128 /* "servers[3].weight" */
 #define DEFAULT_LISTEN	"0.0.0.0:8080"
+/*
+ * TLS 1.2's suites unless tls.ciphers says otherwise: forward secrecy and
+ * AEAD only, as Mozilla's "intermediate" without the DHE ones (no CBC:
+ * testssl.sh reports LUCKY13 for those).
+ */
+#define DEFAULT_TLS_CIPHERS                                          \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
 /* Everything a handler needs while one file is walked. */
 struct cfg_ctx {
@@ -1188,6 +1197,8 @@ parse_listen_tls(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 		return nomem(ctx, n);
 	l->tls->min_version = 12;
 	l->tls->session_tickets = true;
+	if ((l->tls->ciphers = strdup(DEFAULT_TLS_CIPHERS)) == NULL)
+		return nomem(ctx, n);
 	lb_snprintf(prefix, sizeof(prefix), "%s.", where);
 	return walk_map(ctx, n, where, prefix, tls_keys, l->tls);
 }
@@ -3126,8 +3137,7 @@ dump_listen(struct lb_buf *b, const struct lb_listen *l)
 		dump_key_str(b, 10, "key", t->certs[i].key);
 	}
 	lb_buf_printf(b, "      min_version: \"1.%u\"\n", t->min_version % 10);
-	if (t->ciphers != NULL)
-		dump_key_str(b, 6, "ciphers", t->ciphers);
+	dump_key_str(b, 6, "ciphers", t->ciphers);
 	lb_buf_printf(b, "      session_tickets: %s\n",
 	    t->session_tickets ? "true" : "false");
 	if (t->client_ca != NULL) {

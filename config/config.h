@@ -147,7 +147,7 @@ struct lb_tls {
 	struct lb_tls_cert *certs; /* owned; at least one; [0] the default */
 	size_t		    n_certs;
 	unsigned	    min_version; /* 12 ("1.2", default) or 13 */
-	char		   *ciphers;	 /* owned or NULL: OpenSSL's default */
+	char		   *ciphers;	 /* owned; default: AEAD with ECDHE */
 	struct lb_pos	    ciphers_pos;
 	bool		    session_tickets; /* default true */
 	char		   *client_ca; /* owned or NULL: mutual TLS's CAs */

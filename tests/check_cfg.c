@@ -353,7 +353,10 @@ START_TEST(test_listen_map_form_with_tls_is_read)
 	ck_assert_uint_eq(t->certs[1].cert_pos.col, 17);
 	ck_assert_uint_eq(t->certs[1].key_pos.line, 8);
 	ck_assert_uint_eq(t->min_version, 12);
-	ck_assert_ptr_null(t->ciphers);
+	ck_assert_str_eq(t->ciphers,
+	    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+	    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+	    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305");
 	ck_assert(t->session_tickets);
 	ck_assert_ptr_null(t->ctx);
 	ck_assert_ptr_nonnull(t = cfg->listen[2].tls);

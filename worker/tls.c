@@ -520,7 +520,7 @@ cert_build(const struct lb_cfg *cfg, const struct lb_listen *l, size_t i,
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
 	if (t->session_tickets)
 		SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_key);
-	if (t->ciphers != NULL && SSL_CTX_set_cipher_list(ctx, t->ciphers) != 1)
+	if (SSL_CTX_set_cipher_list(ctx, t->ciphers) != 1)
 		return at(cfg, &t->ciphers_pos, l->where, ".tls.ciphers",
 		    ssl_reason(why, sizeof(why)), err, errlen);
 
