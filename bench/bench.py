@@ -11,7 +11,7 @@ measured in the same minute, not the requests per second themselves.
     python3 bench/bench.py --lbmaster ./lbmaster [--out bench/RESULTS.md]
         [--rounds 3] [--duration 4] [--workers 2] [--quick]
         [--scenario small,c256,close,big,idle10k,routes20k,cores,syscalls,
-                    allocs,upload,ws]
+                    allocs,upload,ws,tls_small,tls_handshake,tls_resume]
 
 Needs nginx (Debian's nginx-light), haproxy and wrk; strace for the
 `syscalls` scenario, a C compiler for `allocs` and python3-websockets for
@@ -74,9 +74,18 @@ WRK_SCENARIOS = {
                        "connection per request on the client side"),
     "big": dict(conns=8, path="/big",
                 what="8 keep-alive connections, GET /big (1 MiB answer)"),
+    # HTTPS: the same ECDSA P-256 certificate and TLS 1.3 for all three.
+    "tls_small": dict(conns=50, path="/", tls=True,
+                      what="50 keep-alive HTTPS connections (TLS 1.3, "
+                           "ECDSA P-256), GET /"),
+    "tls_handshake": dict(conns=50, path="/", close=True, tls=True,
+                          what="50 HTTPS connections, `Connection: close`: "
+                               "a full TLS 1.3 handshake per request (wrk "
+                               "resumes no session)"),
 }
 DEFAULT_SCENARIOS = ("small,c256,close,big,idle10k,routes20k,cores,syscalls,"
-                     "allocs,upload,ws")
+                     "allocs,upload,ws,tls_small,tls_handshake,tls_resume")
+TLS_RESUME = "tls_resume"	# openssl s_time -reuse against each proxy
 PEERS = ("lbmaster", "nginx", "haproxy")
 
 
@@ -205,15 +214,23 @@ class Procs:
         return text
 
 
-def http_get(port, path="/", host=None, timeout=2.0):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
+def http_get(port, path="/", host=None, timeout=2.0, tls=False):
+    req = urllib.request.Request(
+        f"{'https' if tls else 'http'}://127.0.0.1:{port}{path}")
     if host:
         req.add_header("Host", host)
-    with urllib.request.urlopen(req, timeout=timeout) as r:
+    ctx = None
+    if tls:		# the bench's own certificate: nothing to verify
+        import ssl
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    with urllib.request.urlopen(req, timeout=timeout, context=ctx) as r:
         return r.status, r.read()
 
 
-def wait_ready(port, proc, name, host=None, path="/", timeout=15.0):
+def wait_ready(port, proc, name, host=None, path="/", timeout=15.0,
+               tls=False):
     """Wait until a GET through PORT answers 200 from an origin."""
     end = time.monotonic() + timeout
     last = "nothing"
@@ -221,7 +238,8 @@ def wait_ready(port, proc, name, host=None, path="/", timeout=15.0):
         if proc.poll() is not None:
             raise BenchError(f"{name} exited with status {proc.returncode}")
         try:
-            status, body = http_get(port, path, host=host, timeout=1.0)
+            status, body = http_get(port, path, host=host, timeout=1.0,
+                                    tls=tls)
             if status == 200 and body.startswith(b"hello from "):
                 return
             last = f"status {status}, body {body[:60]!r}"
@@ -250,6 +268,22 @@ class Stack:
         self.upstreams = {"nginx": self.origins}	# kind -> origin ports
         self.port = {}		# proxy name -> port
         self.conf = {}		# lbmaster config name -> path
+        self.tls = {}		# proxy name -> serves HTTPS
+        self.cert = None	# (cert, key, both in one file), once made
+
+    def make_cert(self):
+        """The ECDSA P-256 certificate every HTTPS proxy serves."""
+        if self.cert is None:
+            crt, key = self.path("tls.pem"), self.path("tls.key")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
+                            "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                            "-keyout", key, "-out", crt, "-days", "2",
+                            "-subj", "/CN=bench.test"], check=True,
+                           capture_output=True)
+            with open(crt) as a, open(key) as b:
+                both = self.write("tls-both.pem", a.read() + b.read())
+            self.cert = (crt, key, both)
+        return self.cert
 
     def path(self, name):
         return os.path.join(self.tmp, name)
@@ -321,7 +355,13 @@ class Stack:
         limits = "max_connections: 20000"
         if origin == "sink":
             limits += f", max_body_size: {UPLOAD_MAX_BODY}"
-        head = (f"listen: 127.0.0.1:{self.port[name]}\nworkers: {workers}\n"
+        listen = f"listen: 127.0.0.1:{self.port[name]}\n"
+        if self.tls.get(name):
+            crt, key, _ = self.make_cert()
+            listen = (f"listen:\n  - address: 127.0.0.1:{self.port[name]}\n"
+                      f"    tls: {{min_version: \"1.3\", certificates: "
+                      f"[{{cert: {crt}, key: {key}}}]}}\n")
+        head = (listen + f"workers: {workers}\n"
                 f"error_log: {self.path(name + '.err')}\naccess_log: off\n"
                 f"health_check: off\nlimits: {{{limits}}}\n")
         lines = [head, "hosts:\n"]
@@ -341,16 +381,19 @@ class Stack:
         return self.conf[name]
 
     def start_proxy(self, name, workers=None, routes=3, origin="nginx",
-                    env=None):
+                    env=None, tls=False):
         """Start the proxy NAME: nginx, haproxy, or lbmaster* (any suffix).
 
         ORIGIN is the kind of origins behind it (see the class), ENV the
-        environment it runs in. Returns its port once a request through it
+        environment it runs in; TLS: it serves HTTPS (TLS 1.3 only, the
+        bench's certificate). Returns its port once a request through it
         reaches an origin.
         """
         workers = workers or self.workers
         self.port[name] = pick_ports(1)[0]
+        self.tls[name] = tls
         port = self.port[name]
+        crt, key, both = self.make_cert() if tls else (None, None, None)
         ports = self.upstreams[origin]
         if origin == "ws":
             hop = ("      proxy_set_header Upgrade $http_upgrade;\n"
@@ -366,7 +409,10 @@ class Stack:
             conf = self.write("nginx.conf", head + (
                 "http { access_log off; keepalive_requests 10000000;\n"
                 f"  upstream o {{ {ups} keepalive 256; }}\n"
-                f"  server {{ listen 127.0.0.1:{port};\n"
+                f"  server {{ listen 127.0.0.1:{port}" +
+                (f" ssl;\n    ssl_certificate {crt};\n"
+                 f"    ssl_certificate_key {key};\n"
+                 "    ssl_protocols TLSv1.3;\n" if tls else ";\n") +
                 "    location / { proxy_pass http://o;\n"
                 "      proxy_http_version 1.1;\n" + hop +
                 "      proxy_set_header X-Forwarded-For"
@@ -383,7 +429,9 @@ class Stack:
                 "defaults\n    mode http\n    timeout connect 5s\n"
                 "    timeout client 60s\n    timeout server 60s\n"
                 "    option forwardfor\n    http-reuse always\n"
-                f"frontend fe\n    bind 127.0.0.1:{port}\n"
+                f"frontend fe\n    bind 127.0.0.1:{port}" +
+                (f" ssl crt {both} ssl-min-ver TLSv1.3 alpn http/1.1\n"
+                 if tls else "\n") +
                 "    default_backend o\n"
                 "backend o\n    balance roundrobin\n" + srv))
             argv = ["haproxy", "-f", conf]
@@ -393,7 +441,7 @@ class Stack:
         p = self.procs.start(name, argv, env)
         try:
             wait_ready(port, p, name, host=BENCH_HOST if routes != 3 else None,
-                       path="/hello" if origin == "ws" else "/")
+                       path="/hello" if origin == "ws" else "/", tls=tls)
             if name != "haproxy":
                 self.wait_workers(name, workers)
         except BenchError as e:
@@ -439,7 +487,7 @@ def to_seconds(text):
                                 "m": 60.0}[m.group(2)]
 
 
-def wrk(port, conns, duration, path="/", close=False, host=None):
+def wrk(port, conns, duration, path="/", close=False, host=None, tls=False):
     """One wrk run; a dict of rps, p99 (s), failed, requests and wrk's text.
 
     Failed counts the answers outside 2xx/3xx and wrk's socket errors
@@ -450,7 +498,7 @@ def wrk(port, conns, duration, path="/", close=False, host=None):
         argv += ["-H", "Connection: close"]
     if host:
         argv += ["-H", f"Host: {host}"]
-    argv.append(f"http://127.0.0.1:{port}{path}")
+    argv.append(f"{'https' if tls else 'http'}://127.0.0.1:{port}{path}")
     try:
         r = subprocess.run(argv, capture_output=True, text=True,
                            timeout=duration + 30)
@@ -862,7 +910,7 @@ def table(rows):
 
 
 def rounds(stack, names, rounds_n, duration, conns, path="/", close=False,
-           host=None):
+           host=None, tls=False):
     """Run wrk against each of NAMES in turn, ROUNDS_N times.
 
     The order turns by one each round (A B C, B C A, C A B) so that no proxy
@@ -871,13 +919,13 @@ def rounds(stack, names, rounds_n, duration, conns, path="/", close=False,
     the code, and is not counted.
     """
     for n in names:
-        wrk(stack.port[n], conns, 1, path, close, host)
+        wrk(stack.port[n], conns, 1, path, close, host, tls)
     res = {n: [] for n in names}
     for i in range(rounds_n):
         k = i % len(names)
         for n in names[k:] + names[:k]:
             res[n].append(wrk(stack.port[n], conns, duration, path, close,
-                              host))
+                              host, tls))
     return res
 
 
@@ -916,7 +964,7 @@ def peer_scenario(stack, rep, a, name):
     sc = WRK_SCENARIOS[name]
     pids = stack.workers_of("lbmaster")
     res = rounds(stack, list(PEERS), a.rounds, a.duration, sc["conns"],
-                 sc["path"], sc.get("close", False))
+                 sc["path"], sc.get("close", False), tls=sc.get("tls", False))
     check_lbmaster(stack, rep, "lbmaster", name, res["lbmaster"], pids)
     for p in ("nginx", "haproxy"):
         if stack.proc(p).poll() is not None:
@@ -929,6 +977,47 @@ def peer_scenario(stack, rep, a, name):
          for p in ("nginx", "haproxy")}
     rep.section(f"{name}: {sc['what']}", table(rows))
     return r
+
+
+def s_time(port, duration):
+    """openssl s_time -reuse: new connections a second, each resuming the
+    first one's session."""
+    argv = ["openssl", "s_time", "-connect", f"127.0.0.1:{port}", "-reuse",
+            "-time", str(duration), "-www", "/"]
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True,
+                             timeout=duration + 30).stdout
+    except subprocess.TimeoutExpired:
+        out = ""
+    m = re.search(r"(\d+) connections in ([\d.]+) real seconds", out)
+    if not m or float(m.group(2)) == 0:
+        return dict(rps=0.0, out=out)
+    return dict(rps=int(m.group(1)) / float(m.group(2)), out=out)
+
+
+def resume_scenario(stack, rep, a):
+    """tls_resume: connections that each resume a session, reported."""
+    for p in PEERS:
+        s_time(stack.port[p], 1)	# warm-up
+    res = {p: [] for p in PEERS}
+    for i in range(a.rounds):
+        k = i % len(PEERS)
+        for p in list(PEERS[k:]) + list(PEERS[:k]):
+            res[p].append(s_time(stack.port[p], a.duration))
+    med = {p: statistics.median(r["rps"] for r in res[p]) for p in PEERS}
+    for p in PEERS:
+        rep.say(f"{TLS_RESUME:9s} {p:14s} {med[p]:10.0f} conn/s  "
+                "(openssl s_time -reuse)")
+    if any(r["rps"] == 0 for r in res["lbmaster"]):
+        rep.failures.append(f"scenario {TLS_RESUME}: lbmaster: s_time "
+                            f"failed\n{res['lbmaster'][0]['out']}")
+    rows = "\n".join(f"| {p} | {med[p]:.0f} |" for p in PEERS)
+    rep.section(f"{TLS_RESUME}: new HTTPS connections that each resume a "
+                "session (openssl s_time -reuse, one client process: "
+                "reported, not compared)",
+                "| proxy | connections/s |\n|---|---|\n" + rows)
+    return {p: med["lbmaster"] / med[p] if med[p] else float("inf")
+            for p in ("nginx", "haproxy")}
 
 
 def idle_scenario(stack, rep, a):
@@ -1359,7 +1448,25 @@ def main():
     failed_run = False
     try:
         stack.start_origins()
-        wrk_names = [s for s in scenarios if s in WRK_SCENARIOS]
+        wrk_names = [s for s in scenarios if s in WRK_SCENARIOS and
+                     not WRK_SCENARIOS[s].get("tls")]
+        tls_names = [s for s in scenarios if s in WRK_SCENARIOS and
+                     WRK_SCENARIOS[s].get("tls")]
+        if tls_names or TLS_RESUME in scenarios:
+            for p in PEERS:
+                stack.start_proxy(p, tls=True)
+            for name in tls_names:
+                r = peer_scenario(stack, rep, a, name)
+                rep.ratio(f"ratio {name} lbmaster/nginx={r['nginx']:.2f} "
+                          f"lbmaster/haproxy={r['haproxy']:.2f}")
+                worst = lowest(worst, r)
+            if TLS_RESUME in scenarios:
+                r = resume_scenario(stack, rep, a)
+                rep.ratio(f"ratio {TLS_RESUME} lbmaster/nginx="
+                          f"{r['nginx']:.2f} lbmaster/haproxy="
+                          f"{r['haproxy']:.2f}  (reported)")
+            for p in PEERS:
+                stack.stop_proxy(p)
         if wrk_names:
             for p in PEERS:
                 stack.start_proxy(p)

@@ -112,6 +112,11 @@ struct tls_shared {
 /* The shared segment, NULL until a TLS listener needs it; and its keys. */
 static struct tls_shared *shared;
 static struct tkey	 *tkeys;
+/*
+ * The tickets' cipher, fetched once: EVP_aes_256_cbc() would be looked up
+ * in the provider again for every ticket (OpenSSL 3).
+ */
+static EVP_CIPHER *ticket_cipher;
 
 static const char *const hs_results[LB_TLS_NRESULTS] = {
 	[LB_TLS_OK] = "success",
@@ -315,6 +320,9 @@ shared_map(void)
 	(void)madvise(p, sizeof(*shared), MADV_DONTDUMP);
 	shared = p;
 	tkeys = shared->keys;
+	if ((ticket_cipher = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL)) ==
+	    NULL)
+		return -1;
 	return 0;
 }
 
@@ -407,8 +415,8 @@ ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv,
 		    RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1)
 			return -1;
 		memcpy(name, k.name, sizeof(k.name));
-		if (EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes,
-			iv) != 1)
+		if (EVP_EncryptInit_ex(cctx, ticket_cipher, NULL, k.aes, iv) !=
+		    1)
 			return -1;
 	} else {
 		uint64_t p = 0;
@@ -418,8 +426,8 @@ ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv,
 		if (p > period || p + TICKET_OLD < period || !tkey_get(p, &k) ||
 		    memcmp(k.name, name, sizeof(k.name)) != 0)
 			return 0;
-		if (EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes,
-			iv) != 1)
+		if (EVP_DecryptInit_ex(cctx, ticket_cipher, NULL, k.aes, iv) !=
+		    1)
 			return -1;
 		rc = p == period ? 1 : 2;
 	}
