@@ -8,14 +8,17 @@
 # hundred requests of every kind -- plain GETs (keep-alive and not), POST
 # bodies (with a length and chunked), chunked and large answers, 404,
 # 403, 413, malformed requests (400, 431), clients that leave before or
-# in the middle of an answer -- and then SIGTERM. Each answer must have
+# in the middle of an answer; and on a TLS listener (a certificate made
+# here with openssl), HTTPS GETs and POSTs, plain HTTP (400), a refused
+# TLS 1.1 handshake and clients that leave mid-handshake -- and then
+# SIGTERM. Each answer must have
 # its expected status (else the scenario did not run as meant), lbmaster
 # must exit 0, and every process's valgrind log must say
 # "ERROR SUMMARY: 0 errors" when it exits: with
 # --errors-for-leak-kinds=definite a definite leak is an error too.
 #
 # Logs are kept in a temp dir when something fails; VG_KEEP=1 keeps them
-# always. Needs bash (for /dev/tcp), valgrind and timeout(1).
+# always. Needs bash (for /dev/tcp), valgrind, timeout(1) and openssl.
 
 set -u
 
@@ -127,6 +130,21 @@ leave() {
 	    echo "valgrind.sh: $1: could not send" >&2
 }
 
+# tls_exchange NAME STATUS REQUEST [OPTS]: as exchange, over TLS to the
+# TLS listener, with openssl s_client (and its OPTS).
+tls_exchange() {
+	local name=$1 want=$2 req=$3 status
+	expected=$((expected + 1))
+	status=$(printf "$req" | timeout "$IO_S" openssl s_client -quiet \
+	    -connect "127.0.0.1:$tport" -servername www.fruit.com ${4:-} \
+	    2>/dev/null | head -1 | cut -d' ' -f2)
+	if [ "$status" != "$want" ]; then
+		echo "valgrind.sh: $name: status '${status:-none}'," \
+		    "expected $want" >&2
+		unexpected=$((unexpected + 1))
+	fi
+}
+
 # loadgen NAME N STATUS ARGS...: N requests that must get STATUS.
 load() {
 	local name=$1 n=$2 want=$3 out
@@ -143,8 +161,16 @@ load() {
 
 start_origin fruit oport
 free_port port
+free_port tport
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$work/tls.key" -out "$work/tls.pem" -days 2 \
+    -subj /CN=www.fruit.com -addext subjectAltName=DNS:www.fruit.com \
+    2>/dev/null || die "openssl req failed"
 cat >"$work/lbmaster.yaml" <<EOF
-listen: 127.0.0.1:$port
+listen:
+  - 127.0.0.1:$port
+  - address: 127.0.0.1:$tport
+    tls: {certificates: [{cert: $work/tls.pem, key: $work/tls.key}]}
 workers: 1
 error_log: stderr
 access_log: $work/access.log
@@ -208,6 +234,16 @@ for ((i = 0; i < 15; i++)); do
 	    "GET /slow HTTP/1.1\r\n${H}X-Test-Delay: 100\r\n\r\n" 0
 	leave "leaving mid-answer" \
 	    "GET /big HTTP/1.1\r\n${H}X-Test-Body: 16777216\r\n\r\n" 65536
+	# TLS: the same exchanges through the SSL, and its own failures.
+	tls_exchange "HTTPS GET" 200 "${GET}\r\n"
+	tls_exchange "HTTPS POST" 200 \
+	    "${POST}Content-Length: 11\r\n\r\nhello world"
+	tls_exchange "HTTPS 1 MiB answer" 200 \
+	    "${GET}X-Test-Body: 1048576\r\n\r\n"
+	tls_exchange "HTTPS TLS 1.2" 200 "${GET}\r\n" -tls1_2
+	tls_exchange "HTTPS TLS 1.1" "" "${GET}\r\n" -tls1_1
+	port=$tport exchange "plain HTTP to the TLS port" 400 "${GET}\r\n"
+	port=$tport leave "leaving mid-handshake" "\x16\x03\x01\x00\x05" 0
 done
 # The answers to the clients that left came back meanwhile.
 exchange "after the leavers" 200 "${GET}X-Test-Delay: 300\r\n\r\n"
