@@ -1,7 +1,9 @@
 #!/bin/sh
 # examples/demo.sh -- what `make demo` runs: lbmaster with the course's
 # config (examples/demo.yaml) in front of the test origins, mango on
-# localhost:8081 and :8082 and apple on :9081 and :9082.
+# localhost:8081 and :8082 and apple on :9081 and :9082; HTTP on 8080 and
+# HTTPS on 8443, with a certificate made here (demo.pem, in the temp dir
+# lbmaster runs in).
 #
 # usage: demo.sh BUILDDIR
 #
@@ -69,11 +71,23 @@ start_origin mango 8082
 start_origin apple 9081
 start_origin apple 9082
 
-"$lbmaster" -f -c "$srcdir/examples/demo.yaml" &
+# The HTTPS listener's certificate, self-signed: curl --cacert trusts it.
+if ! openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$tmp/demo.key" -out "$tmp/demo.pem" -days 30 \
+    -subj /CN=www.mango.com \
+    -addext subjectAltName=DNS:www.mango.com,DNS:www.apple.com \
+    2>/dev/null; then
+	echo "demo: openssl req failed (apt-get install openssl)" >&2
+	exit 1
+fi
+# demo.yaml names demo.pem and demo.key: relative to where lbmaster starts.
+(cd "$tmp" && exec "$lbmaster" -f -c "$srcdir/examples/demo.yaml") &
 lbpid=$!
 pids="$pids $lbpid"
-echo "demo: lbmaster listens on :8080 -- try:" \
-    "curl -H 'Host: www.mango.com' localhost:8080/  (Ctrl-C stops the demo)"
+echo "demo: lbmaster listens on :8080 and :8443 -- try:" \
+    "curl -H 'Host: www.mango.com' localhost:8080/  or" \
+    "curl --cacert $tmp/demo.pem --resolve www.mango.com:8443:127.0.0.1" \
+    "https://www.mango.com:8443/  (Ctrl-C stops the demo)"
 
 wait "$lbpid"
 status=$?
