@@ -334,6 +334,8 @@ shared_map(void)
 static struct hs_count *
 hs_slot(const char *address)
 {
+	if (strlen(address) >= sizeof(shared->hs[0].listener))
+		return NULL; /* no address is written that long */
 	for (size_t i = 0; i < HS_LISTENERS; i++) {
 		struct hs_count *h = &shared->hs[i];
 
