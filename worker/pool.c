@@ -245,7 +245,14 @@ conn_writable(evutil_socket_t fd, short what, void *arg)
 		tls_step(c);
 		return;
 	}
-	if (conn_write(c) == -1 && errno != EAGAIN && errno != EINTR) {
+	/*
+	 * The owner may have written it all meanwhile (lb_conn_write): an
+	 * empty buffer makes evbuffer_write return -1 with errno untouched,
+	 * which is no error. It was mistaken for one when errno happened not
+	 * to be EAGAIN (as a TLS client's read leaves it).
+	 */
+	if (evbuffer_get_length(c->out) > 0 && conn_write(c) == -1 &&
+	    errno != EAGAIN && errno != EINTR) {
 		c->err = errno;
 		report(c, LB_CONN_ERROR);
 		return;
