@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <openssl/crypto.h>
 #include <yaml.h>
 
 #include "common/http.h"
@@ -292,9 +293,10 @@ main(int argc, char *argv[])
 			test = dump = true;
 			break;
 		case 'V':
-			printf("lbmaster %s\nlibevent %s\nlibyaml %s\n",
+			printf("lbmaster %s\nlibevent %s\nlibyaml %s\n%s\n",
 			    PACKAGE_VERSION, event_get_version(),
-			    yaml_get_version_string());
+			    yaml_get_version_string(),
+			    OpenSSL_version(OPENSSL_VERSION));
 			return 0;
 		default:
 			usage(stderr);

@@ -826,6 +826,16 @@ END_TEST
 
 /* --------------------------------------------------- config errors */
 
+START_TEST(test_version_names_openssl)
+{
+	const char *argv[] = { getenv("LBMASTER"), "-V", NULL };
+	char	   *out;
+
+	ck_assert_int_eq(lbt_run(argv, WAIT_MS, &out), 0);
+	ck_assert_msg(strstr(out, "\nOpenSSL 3.") != NULL, "%s", out);
+}
+END_TEST
+
 /* lbmaster -t on YAML; its exit code, *OUT its output. */
 static int
 test_config(const char *yaml, char **out)
@@ -1132,6 +1142,7 @@ tls_suite(void)
 	    test_bad_certificate_files_are_errors_at_their_position);
 	tcase_add_test(tc,
 	    test_t_warns_of_a_certificate_that_expires_within_14_days);
+	tcase_add_test(tc, test_version_names_openssl);
 	tcase_add_test(tc,
 	    test_reload_swaps_the_certificate_and_a_broken_key_keeps_it);
 	suite_add_tcase(s, tc);
