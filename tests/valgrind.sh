@@ -84,6 +84,7 @@ start_origin() {
 # A free port: one the kernel gave an origin that is gone again.
 free_port() {
 	local pf=$work/free.port pid
+	rm -f "$pf" # not the last call's port, again
 	"$origin" --name free --listen 127.0.0.1:0 --port-file "$pf" \
 	    >/dev/null 2>&1 &
 	pid=$!
@@ -162,6 +163,9 @@ load() {
 start_origin fruit oport
 free_port port
 free_port tport
+while [ "$tport" = "$port" ]; do # the kernel may give it again
+	free_port tport
+done
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -keyout "$work/tls.key" -out "$work/tls.pem" -days 2 \
     -subj /CN=www.fruit.com -addext subjectAltName=DNS:www.fruit.com \
