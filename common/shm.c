@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/ratelimit.h"
 #include "common/shm.h"
 
 /*
@@ -86,6 +87,9 @@ lb_shm_destroy(struct lb_shm *shm)
 
 	if (shm == NULL)
 		return;
+	for (size_t i = 0; i < shm->n_limits; i++)
+		lb_rl_release(shm->limits[i]);
+	free(shm->limits);
 	shm_layout(shm->n_servers, shm->n_routes, shm->n_slots, &l);
 	munmap(shm, l.size);
 }

@@ -46,7 +46,10 @@ struct lb_shm_server {
 /* One route (by its id in the config), plus one slot for "no route". */
 struct lb_shm_route {
 	_Atomic uint64_t codes[LB_SHM_CODES];
+	_Atomic uint64_t limited; /* answered 429 by its rate limit */
 };
+
+struct lb_rl;
 
 struct lb_shm {
 	uint32_t	 n_servers;
@@ -80,6 +83,15 @@ struct lb_shm {
 	 * it and tells the workers when it changes.
 	 */
 	_Atomic uint32_t *vacant;
+	/*
+	 * The rate limits' tables, [lb_rate_limit.id] (NULL: that limit is
+	 * off), each a mapping of its own so that a reload can keep it
+	 * (master/carry.c); the master fills the array, in its own memory,
+	 * before it forks, and lb_shm_destroy drops the references.
+	 */
+	struct lb_rl   **limits;
+	size_t		 n_limits;
+	_Atomic uint64_t limit_full; /* new keys a full table let pass */
 };
 
 /* common/shm.c */

@@ -1327,6 +1327,118 @@ parse_rewrite(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 	return 0;
 }
 
+/* -------------------------------------------------------- rate limits */
+
+/* rate_limit.rate: "N/s" or "N/m", N 1-1000000. */
+static int
+parse_rate(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_rate_limit *rl = base;
+	const char	     *s, *end;
+	uint64_t	      v;
+	char		      q[96];
+
+	(void)k;
+	if ((s = scalar(ctx, n, where, "a rate")) == NULL)
+		return -1;
+	if (!parse_digits(s, &v, &end) || end[0] != '/' ||
+	    (strcmp(end + 1, "s") != 0 && strcmp(end + 1, "m") != 0))
+		return cfg_error(ctx, n, where,
+		    "bad rate %s (use requests per second or minute, as in "
+		    "100/s or 30/m)",
+		    quote(s, q, sizeof(q)));
+	if (v < 1 || v > 1000000)
+		return cfg_error(ctx, n, where,
+		    "rate %s out of range (1-1000000 per second or minute)", s);
+	rl->count = (unsigned)v;
+	rl->period_ms = end[1] == 's' ? 1000 : 60000;
+	return 0;
+}
+
+/* rate_limit.key: client_ip or header:NAME. */
+static int
+parse_rl_key(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_rate_limit *rl = base;
+	const char	     *s;
+	char		      q[96], *copy;
+
+	(void)k;
+	if ((s = scalar(ctx, n, where, "a key")) == NULL)
+		return -1;
+	if (strcmp(s, "client_ip") == 0) {
+		free(rl->header);
+		rl->header = NULL;
+		rl->key = LB_RL_KEY_CLIENT_IP;
+		return 0;
+	}
+	if (strncmp(s, "header:", 7) != 0 || !is_token(s + 7))
+		return cfg_error(ctx, n, where,
+		    "unknown key %s (valid: client_ip, header:NAME, as in "
+		    "header:X-Api-Key)",
+		    quote(s, q, sizeof(q)));
+	if ((copy = strdup(s + 7)) == NULL)
+		return nomem(ctx, n);
+	free(rl->header);
+	rl->header = copy;
+	rl->key = LB_RL_KEY_HEADER;
+	return 0;
+}
+
+static const struct cfg_key rate_limit_keys[] = {
+	{ .name = "rate", .parse = parse_rate, .flags = KEY_REQUIRED },
+	{ .name = "burst",
+	    .parse = parse_uint,
+	    .off = offsetof(struct lb_rate_limit, burst),
+	    .lo = 1,
+	    .hi = 1000000 },
+	{ .name = "key", .parse = parse_rl_key },
+	{ .name = "max_keys",
+	    .parse = parse_uint,
+	    .off = offsetof(struct lb_rate_limit, max_keys),
+	    .lo = 1,
+	    .hi = 10000000 },
+	{ .name = NULL }
+};
+
+/*
+ * rate_limit: off, or a mapping with rate and optionally burst (default:
+ * the rate's count), key and max_keys. At the top it is every route's
+ * default; in a route it is the route's own, off included.
+ */
+static int
+parse_rate_limit(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_rate_limit *rl = field(base, k->off);
+	char		      prefix[WHERELEN], q[96];
+	bool		      on;
+
+	free(rl->header);
+	memset(rl, 0, sizeof(*rl));
+	rl->own = true;
+	if (n->type == YAML_MAPPING_NODE) {
+		rl->enabled = true;
+		rl->max_keys = 100000;
+		lb_snprintf(prefix, sizeof(prefix), "%s.", where);
+		if (walk_map(ctx, n, where, prefix, rate_limit_keys, rl) == -1)
+			return -1;
+		if (rl->burst == 0)
+			rl->burst = rl->count;
+		return 0;
+	}
+	if (n->type != YAML_SCALAR_NODE || is_null(n) ||
+	    parse_bool_word((const char *)n->data.scalar.value, &on) == -1 ||
+	    on)
+		return cfg_error(ctx, n, where,
+		    "expected off or a mapping such as {rate: 100/s, burst: "
+		    "50}, found %s",
+		    describe(n, q, sizeof(q)));
+	return 0;
+}
+
 /* ------------------------------------------------------ health checks */
 
 static const struct cfg_key health_keys[] = {
@@ -1664,6 +1776,9 @@ static const struct cfg_key host_keys[] = {
 	    .parse = parse_map,
 	    .off = offsetof(struct lb_route, firewall),
 	    .sub = firewall_keys },
+	{ .name = "rate_limit",
+	    .parse = parse_rate_limit,
+	    .off = offsetof(struct lb_route, rate_limit) },
 	{ .name = "servers", .parse = parse_servers, .flags = KEY_REQUIRED },
 	{ .name = NULL }
 };
@@ -1688,6 +1803,9 @@ static const struct cfg_key path_keys[] = {
 	    .parse = parse_map,
 	    .off = offsetof(struct lb_route, firewall),
 	    .sub = firewall_keys },
+	{ .name = "rate_limit",
+	    .parse = parse_rate_limit,
+	    .off = offsetof(struct lb_route, rate_limit) },
 	{ .name = "servers", .parse = parse_servers, .flags = KEY_REQUIRED },
 	{ .name = NULL }
 };
@@ -1721,6 +1839,12 @@ parse_routes(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 		r->algorithm = cfg->algorithm;
 		r->health = cfg->health;
 		if ((r->health.path = strdup(cfg->health.path)) == NULL)
+			return nomem(ctx, item);
+		r->rate_limit = cfg->rate_limit;
+		r->rate_limit.own = false;
+		if (cfg->rate_limit.header != NULL &&
+		    (r->rate_limit.header = strdup(cfg->rate_limit.header)) ==
+			NULL)
 			return nomem(ctx, item);
 		if (walk_map(ctx, item, w, "", k->sub, r) == -1)
 			return -1;
@@ -1978,6 +2102,9 @@ static const struct cfg_key top_keys[] = { { .name = "listen",
 	    .parse = parse_map,
 	    .off = offsetof(struct lb_cfg, firewall),
 	    .sub = firewall_keys },
+	{ .name = "rate_limit",
+	    .parse = parse_rate_limit,
+	    .off = offsetof(struct lb_cfg, rate_limit) },
 	{ .name = "hosts",
 	    .parse = parse_routes,
 	    .sub = host_keys,
@@ -2094,6 +2221,14 @@ finish(struct cfg_ctx *ctx, yaml_node_t *root)
 	for (size_t i = 0; i < cfg->n_routes; i++)
 		for (size_t j = 0; j < cfg->routes[i].n_servers; j++)
 			cfg->routes[i].servers[j].id = cfg->n_servers++;
+	/* Table 0 is the top's, shared by the routes that inherit it. */
+	cfg->rate_limit.own = false;
+	cfg->n_limits = 1;
+	for (size_t i = 0; i < cfg->n_routes; i++) {
+		struct lb_rate_limit *rl = &cfg->routes[i].rate_limit;
+
+		rl->id = rl->own && rl->enabled ? cfg->n_limits++ : 0;
+	}
 
 	dup = SIZE_MAX;
 	errno = 0;
@@ -2434,6 +2569,7 @@ route_free(struct lb_route *r)
 	names_free(r->param_remove, r->n_param_remove);
 	kv_free(r->rewrite, r->n_rewrite);
 	firewall_free(&r->firewall);
+	free(r->rate_limit.header);
 	for (size_t i = 0; i < r->n_servers; i++)
 		free(r->servers[i].name);
 	free(r->servers);
@@ -2451,6 +2587,7 @@ lb_cfg_free(struct lb_cfg *cfg)
 		route_free(&cfg->routes[i]);
 	free(cfg->routes);
 	firewall_free(&cfg->firewall);
+	free(cfg->rate_limit.header);
 	for (size_t i = 0; i < cfg->n_tests; i++)
 		test_free(&cfg->tests[i]);
 	free(cfg->tests);
@@ -2671,6 +2808,25 @@ dump_servers(struct lb_buf *b, int indent, const struct lb_route *r)
 	}
 }
 
+static void
+dump_rate_limit(struct lb_buf *b, int indent, const struct lb_rate_limit *rl)
+{
+	if (!rl->enabled) {
+		lb_buf_printf(b, "%*srate_limit: off\n", indent, "");
+		return;
+	}
+	lb_buf_printf(b, "%*srate_limit:\n", indent, "");
+	lb_buf_printf(b, "%*srate: %u/%c\n", indent + 2, "", rl->count,
+	    rl->period_ms == 1000 ? 's' : 'm');
+	lb_buf_printf(b, "%*sburst: %u\n", indent + 2, "", rl->burst);
+	if (rl->key == LB_RL_KEY_HEADER)
+		lb_buf_printf(b, "%*skey: \"header:%s\"\n", indent + 2, "",
+		    rl->header);
+	else
+		lb_buf_printf(b, "%*skey: client_ip\n", indent + 2, "");
+	lb_buf_printf(b, "%*smax_keys: %u\n", indent + 2, "", rl->max_keys);
+}
+
 /* header_rules or param_rules of a route; one line when there are none. */
 static void
 dump_rules(struct lb_buf *b, const char *key, const struct lb_kv *add,
@@ -2708,6 +2864,8 @@ dump_route(struct lb_buf *b, const struct lb_route *r)
 		dump_kv(b, 6, "replace", r->rewrite, r->n_rewrite);
 	}
 	dump_firewall(b, 4, &r->firewall);
+	if (r->rate_limit.own)
+		dump_rate_limit(b, 4, &r->rate_limit);
 	dump_servers(b, 4, r);
 }
 
@@ -2773,6 +2931,7 @@ lb_cfg_dump(const struct lb_cfg *cfg, FILE *fp)
 	lb_buf_printf(&b, "algorithm: %s\n", lb_algo_name(cfg->algorithm));
 	dump_health(&b, 0, &cfg->health);
 	dump_firewall(&b, 0, &cfg->firewall);
+	dump_rate_limit(&b, 0, &cfg->rate_limit);
 
 	lb_buf_printf(&b, "hosts:%s\n", cfg->n_host_routes ? "" : " []");
 	for (i = 0; i < cfg->n_host_routes; i++)

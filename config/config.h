@@ -47,6 +47,26 @@ struct lb_firewall {
 	struct lb_pos *path_reject_pos;
 };
 
+enum lb_rl_keykind {
+	LB_RL_KEY_CLIENT_IP = 0, /* the client's address */
+	LB_RL_KEY_HEADER,	 /* a header's value, else the address */
+};
+
+/* rate_limit: at the top (the default of every route) or a route's own. */
+struct lb_rate_limit {
+	bool		   enabled;   /* false: off (the top's default) */
+	bool		   own;	      /* a route's own, not the top's */
+	unsigned	   count;     /* rate: COUNT per PERIOD_MS */
+	unsigned	   period_ms; /* 1000 (N/s) or 60000 (N/m) */
+	unsigned	   burst;     /* default: COUNT */
+	enum lb_rl_keykind key;
+	char		  *header;   /* owned; the header's name, or NULL */
+	unsigned	   max_keys; /* the table's slots, 100000 */
+	size_t		   id;	     /* its table: lb_shm.limits[id] (0 is
+					the top's, which inheriting routes
+					share) */
+};
+
 struct lb_health {
 	bool	 enabled;     /* false for "health_check: off" */
 	char	*path;	      /* owned; default "/healthcheck" */
@@ -102,6 +122,8 @@ struct lb_route {
 					   sides normalized to "/seg[/seg]" */
 	size_t		   n_rewrite;
 	struct lb_firewall firewall; /* the route's own rules */
+
+	struct lb_rate_limit rate_limit; /* the top's unless own */
 
 	struct lb_server *servers; /* owned array */
 	size_t		  n_servers;
@@ -173,6 +195,9 @@ struct lb_cfg {
 	enum lb_algo	   algorithm; /* default for every route */
 	struct lb_health   health;    /* default for every route */
 	struct lb_firewall firewall;  /* global rules, before the route's */
+
+	struct lb_rate_limit rate_limit; /* the default of every route */
+	size_t n_limits; /* tables: the top's and the routes' own */
 
 	struct lb_route *routes; /* owned; hosts first, then paths, in
 					   file order */

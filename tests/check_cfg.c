@@ -425,6 +425,66 @@ START_TEST(test_zero_duration_is_refused_where_it_makes_no_sense)
 }
 END_TEST
 
+/* --------------------------------------------------- rate limits */
+
+START_TEST(test_rate_limit_is_the_default_of_routes_that_set_none)
+{
+	struct lb_cfg *cfg = load_ok(
+	    "rate_limit: {rate: 100/s, burst: 50}\n"
+	    "hosts:\n"
+	    "  - host: a.example\n"
+	    "    servers: [127.0.0.1:9000]\n"
+	    "  - host: b.example\n"
+	    "    rate_limit: {rate: 30/m, key: \"header:X-Api-Key\"}\n"
+	    "    servers: [127.0.0.1:9000]\n"
+	    "  - host: c.example\n"
+	    "    rate_limit: off\n"
+	    "    servers: [127.0.0.1:9000]\n");
+	const struct lb_rate_limit *top = &cfg->rate_limit,
+				   *a = &cfg->routes[0].rate_limit,
+				   *b = &cfg->routes[1].rate_limit,
+				   *c = &cfg->routes[2].rate_limit;
+
+	ck_assert(top->enabled);
+	ck_assert_uint_eq(top->count, 100);
+	ck_assert_uint_eq(top->period_ms, 1000);
+	ck_assert_uint_eq(top->burst, 50);
+	ck_assert_uint_eq(top->max_keys, 100000);
+	ck_assert_int_eq(top->key, LB_RL_KEY_CLIENT_IP);
+	/* a shares the top's table; b has its own; c has none. */
+	ck_assert(a->enabled && !a->own);
+	ck_assert_uint_eq(a->id, 0);
+	ck_assert(b->enabled && b->own);
+	ck_assert_uint_eq(b->id, 1);
+	ck_assert_uint_eq(b->period_ms, 60000);
+	ck_assert_uint_eq(b->burst, 30); /* the rate's count */
+	ck_assert_int_eq(b->key, LB_RL_KEY_HEADER);
+	ck_assert_str_eq(b->header, "X-Api-Key");
+	ck_assert(!c->enabled);
+	ck_assert_uint_eq(cfg->n_limits, 2);
+	lb_cfg_free(cfg);
+}
+END_TEST
+
+START_TEST(test_error_rate_limit_says_what_it_takes)
+{
+	expect_error("rate_limit: {rate: 10/h}\n" ROUTE,
+	    "t.yaml:1:20: rate_limit.rate: bad rate \"10/h\" (use requests "
+	    "per second or minute, as in 100/s or 30/m)");
+	expect_error("rate_limit: on\n" ROUTE,
+	    "t.yaml:1:13: rate_limit: expected off or a mapping such as "
+	    "{rate: 100/s, burst: 50}, found \"on\"");
+	expect_error("rate_limit: {burst: 5}\n" ROUTE,
+	    "t.yaml:1:13: rate_limit: missing 'rate'");
+	expect_error("rate_limit: {rate: 1/s, key: ip}\n" ROUTE,
+	    "t.yaml:1:30: rate_limit.key: unknown key \"ip\" (valid: "
+	    "client_ip, header:NAME, as in header:X-Api-Key)");
+	expect_error("rate_limit: {rate: 1/s, key: \"header:a b\"}\n" ROUTE,
+	    "t.yaml:1:30: rate_limit.key: unknown key \"header:a b\" (valid: "
+	    "client_ip, header:NAME, as in header:X-Api-Key)");
+}
+END_TEST
+
 /* --------------------------------------------------------- rules */
 
 START_TEST(test_remove_takes_a_map_or_a_list)
@@ -1381,6 +1441,9 @@ cfg_suite(void)
 	tcase_add_test(tc, test_error_missing_file_names_it);
 	tcase_add_test(tc, test_every_bad_fixture_fails_where_it_says);
 	tcase_add_test(tc, test_diff_says_what_a_reload_changes);
+	tcase_add_test(tc,
+	    test_rate_limit_is_the_default_of_routes_that_set_none);
+	tcase_add_test(tc, test_error_rate_limit_says_what_it_takes);
 	suite_add_tcase(s, tc);
 	return s;
 }

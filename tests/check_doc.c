@@ -367,6 +367,13 @@ static const struct range_case {
 	    "1-100" },
 	{ "health_check.fall", "health_check: {fall: 0}\n" ROUTE, "(1-100)",
 	    "1-100" },
+	{ "rate_limit.rate", "rate_limit: {rate: 1000001/s}\n" ROUTE,
+	    "(1-1000000 per second or minute)", "1-1000000" },
+	{ "rate_limit.burst", "rate_limit: {rate: 1/s, burst: 0}\n" ROUTE,
+	    "(1-1000000)", "1-1000000" },
+	{ "rate_limit.max_keys",
+	    "rate_limit: {rate: 1/s, max_keys: 10000001}\n" ROUTE,
+	    "(1-10000000)", "1-10000000" },
 };
 
 START_TEST(test_every_range_the_loader_enforces_is_in_the_page)

@@ -238,6 +238,20 @@ lb_admin_metrics(struct lb_buf *b, const struct lb_cfg *cfg,
 		    &shm->routes[cfg->routes[i].id]);
 	route_codes(b, "", &shm->routes[shm->n_routes]);
 
+	family(b, "lbmaster_rate_limited_total", "counter",
+	    "Requests refused with 429 by their route's rate limit.");
+	for (size_t i = 0; i < cfg->n_routes; i++) {
+		lb_buf_adds(b, "lbmaster_rate_limited_total{");
+		add_label(b, "route", cfg->routes[i].label, NULL);
+		lb_buf_printf(b, "} %" PRIu64 "\n",
+		    load64(&shm->routes[cfg->routes[i].id].limited));
+	}
+	family(b, "lbmaster_rate_limit_table_full_total", "counter",
+	    "Requests of new keys let through because their rate limit's "
+	    "table had no room (rate_limit.max_keys).");
+	lb_buf_printf(b, "lbmaster_rate_limit_table_full_total %" PRIu64 "\n",
+	    load64(&shm->limit_full));
+
 	family(b, "lbmaster_backend_up", "gauge",
 	    "Whether the server takes "
 	    "requests: 1 when up by the active checks and not passively "
@@ -400,10 +414,12 @@ lb_admin_status(struct lb_buf *b, const struct lb_cfg *cfg,
 		add_json_str(b, r->label, NULL);
 		lb_buf_printf(b,
 		    ", \"kind\": \"%s\", \"algorithm\": \"%s\", "
-		    "\"health_check\": %s, \"requests\": ",
+		    "\"health_check\": %s, \"rate_limited\": %" PRIu64
+		    ", \"requests\": ",
 		    r->kind == LB_ROUTE_HOST ? "host" : "path",
 		    lb_algo_name(r->algorithm),
-		    r->health.enabled ? "true" : "false");
+		    r->health.enabled ? "true" : "false",
+		    load64(&shm->routes[r->id].limited));
 		rt = &shm->routes[r->id];
 		json_codes(b, &rt, 1);
 		lb_buf_adds(b, ", \"servers\": [");

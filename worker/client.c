@@ -397,6 +397,8 @@ lb_client_reason(int code)
 		return "Expectation Failed";
 	case 414:
 		return "URI Too Long";
+	case 429:
+		return "Too Many Requests";
 	case 431:
 		return "Request Header Fields Too Large";
 	case 499:
@@ -599,6 +601,11 @@ add_reply(struct lb_client *c, int status, bool head_only)
 	    minor, status, lb_client_reason(status), len);
 	evbuffer_add(c->out, line, (size_t)n);
 	evbuffer_add(c->out, d, dn);
+	if (status == 429 && c->req != NULL && c->req->r.retry_after > 0) {
+		n = snprintf(line, sizeof(line), "Retry-After: %u\r\n",
+		    c->req->r.retry_after);
+		evbuffer_add(c->out, line, (size_t)n);
+	}
 	if (c->req == NULL || c->req->close_after)
 		evbuffer_add(c->out, LB_LIT("Connection: close\r\n"));
 	else if (minor == 0)

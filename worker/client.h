@@ -54,6 +54,8 @@ struct lb_request {
 	const struct sockaddr *peer;
 	const char	      *client_ip; /* "192.0.2.1" */
 	int64_t		       start_us;  /* first byte of the head */
+
+	unsigned retry_after; /* a 429's Retry-After, in seconds */
 };
 
 /* What the client side tells the exchange bound to it. */

@@ -33,6 +33,7 @@
 #include "common/body.h"
 #include "common/http.h"
 #include "common/log.h"
+#include "common/ratelimit.h"
 #include "common/str.h"
 #include "common/uri.h"
 #include "config/routes.h"
@@ -207,6 +208,47 @@ lb_proxy_refused(struct lb_proxy *px, const struct lb_request *rq,
 	request_done(px, rq, sa,
 	    lb_decide_host_route(px->cfg, rq ? rq->host : NULL), NULL, status,
 	    reply_bytes(rq, status));
+}
+
+/*
+ * Does the rate limit of ROUTE let RQ pass? Spends one request of its
+ * key when it does; when not, RQ gets the seconds to wait.
+ */
+static bool
+rate_ok(struct lb_proxy *px, struct lb_request *rq,
+    const struct lb_route *route)
+{
+	const struct lb_rate_limit *rl = &route->rate_limit;
+	struct lb_rl		   *t;
+	const char		   *v = NULL;
+	uint64_t		    key, wait_ns = 0;
+
+	if (!rl->enabled || px->shm == NULL || rl->id >= px->shm->n_limits ||
+	    (t = px->shm->limits[rl->id]) == NULL)
+		return true;
+	if (rl->key == LB_RL_KEY_HEADER)
+		v = header(rq, rl->header);
+	if (v != NULL)
+		key = lb_rl_key(t, 'h', v, strlen(v));
+	else
+		key = lb_rl_key(t, 'a', rq->client_ip, strlen(rq->client_ip));
+	switch (lb_rl_take(t, key, lb_rl_now_ns(), &wait_ns)) {
+	case LB_RL_PASS:
+		return true;
+	case LB_RL_FULL:
+		atomic_fetch_add_explicit(&px->shm->limit_full, 1,
+		    memory_order_relaxed);
+		return true;
+	case LB_RL_LIMITED:
+		break;
+	}
+	atomic_fetch_add_explicit(&px->shm->routes[route->id].limited, 1,
+	    memory_order_relaxed);
+	/* Whole seconds, rounded up: "now" would be a lie. */
+	rq->retry_after = (unsigned)((wait_ns + 999999999) / 1000000000);
+	if (rq->retry_after == 0)
+		rq->retry_after = 1;
+	return false;
 }
 
 /* Answer a request that never reached a backend. */
@@ -924,6 +966,8 @@ lb_proxy_request(struct lb_proxy *px, struct lb_request *rq)
 	if (lb_decide(px->cfg, rq->method, rq->target, rq->host, rq->peer,
 		&d) == -1)
 		goto oom;
+	if (d.status == 0 && !rate_ok(px, rq, d.route))
+		d.status = 429;
 	if (d.status != 0) {
 		reply_early(px, rq, d.route, d.status, d.status == 501);
 		lb_decision_free(&d);
