@@ -1327,6 +1327,59 @@ parse_rewrite(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 	return 0;
 }
 
+/* ----------------------------------------------------------- edge */
+
+/*
+ * request_id: off, on (X-Request-ID), or the name of the header that
+ * carries it: a token lbmaster does not manage itself.
+ */
+static int
+parse_request_id(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_cfg *cfg = base;
+	const char    *s;
+	char	       q[96], *copy;
+	bool	       on;
+
+	(void)k;
+	if ((s = scalar(ctx, n, where, "a header name or off")) == NULL)
+		return -1;
+	if (parse_bool_word(s, &on) == 0)
+		s = on ? "X-Request-ID" : NULL;
+	else if (!is_token(s))
+		return cfg_error(ctx, n, where,
+		    "%s is not a header name (use off, or a name such as "
+		    "X-Request-ID)",
+		    quote(s, q, sizeof(q)));
+	else if (lb_http_managed(s) != 0 || strcasecmp(s, "Host") == 0)
+		return cfg_error(ctx, n, where,
+		    "%s is a header lbmaster writes itself (use another name, "
+		    "such as X-Request-ID)",
+		    quote(s, q, sizeof(q)));
+	copy = NULL;
+	if (s != NULL && (copy = strdup(s)) == NULL)
+		return nomem(ctx, n);
+	free(cfg->request_id);
+	cfg->request_id = copy;
+	return 0;
+}
+
+static const char *const log_formats[] = { "combined", "json" };
+
+static int
+parse_log_format(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	size_t i;
+
+	if (parse_word(ctx, n, where, "access_log_format", log_formats, 2,
+		&i) == -1)
+		return -1;
+	*(bool *)field(base, k->off) = i == 1;
+	return 0;
+}
+
 /* -------------------------------------------------------- rate limits */
 
 /* rate_limit.rate: "N/s" or "N/m", N 1-1000000. */
@@ -2084,6 +2137,10 @@ static const struct cfg_key top_keys[] = { { .name = "listen",
 	{ .name = "access_log",
 	    .parse = parse_access_log,
 	    .off = offsetof(struct lb_cfg, access_log) },
+	{ .name = "access_log_format",
+	    .parse = parse_log_format,
+	    .off = offsetof(struct lb_cfg, access_log_json) },
+	{ .name = "request_id", .parse = parse_request_id },
 	{ .name = "shutdown_timeout",
 	    .parse = parse_duration,
 	    .off = offsetof(struct lb_cfg, shutdown_timeout_ms),
@@ -2143,6 +2200,7 @@ set_defaults(struct lb_cfg *cfg)
 	cfg->health.rise = 2;
 	cfg->health.fall = 2;
 	if ((cfg->error_log = strdup("stderr")) == NULL ||
+	    (cfg->request_id = strdup("X-Request-ID")) == NULL ||
 	    (cfg->health.path = strdup("/healthcheck")) == NULL)
 		return -1;
 	return 0;
@@ -2604,6 +2662,7 @@ lb_cfg_free(struct lb_cfg *cfg)
 	free(cfg->pid_file);
 	free(cfg->error_log);
 	free(cfg->access_log);
+	free(cfg->request_id);
 	free(cfg->file);
 	free(cfg);
 }
@@ -2908,6 +2967,12 @@ lb_cfg_dump(const struct lb_cfg *cfg, FILE *fp)
 		dump_key_str(&b, 0, "access_log", cfg->access_log);
 	else
 		lb_buf_adds(&b, "access_log: off\n");
+	lb_buf_printf(&b, "access_log_format: %s\n",
+	    cfg->access_log_json ? "json" : "combined");
+	if (cfg->request_id != NULL)
+		dump_key_str(&b, 0, "request_id", cfg->request_id);
+	else
+		lb_buf_adds(&b, "request_id: off\n");
 	dump_duration(&b, 0, "shutdown_timeout", cfg->shutdown_timeout_ms);
 	if (cfg->admin != NULL) {
 		lb_buf_adds(&b, "admin:\n");

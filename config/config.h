@@ -178,6 +178,10 @@ struct lb_cfg {
 	char	*access_log; /* owned or NULL (= off); "stderr" or path */
 	unsigned shutdown_timeout_ms; /* default 30 s */
 
+	bool  access_log_json; /* access_log_format: json */
+	char *request_id;      /* owned or NULL (= off): its header's name,
+				  "X-Request-ID" by default */
+
 	struct lb_listen *admin; /* owned or NULL: admin.listen */
 
 	unsigned connect_timeout_ms;   /* timeouts.connect, 3 s */

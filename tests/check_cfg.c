@@ -485,6 +485,41 @@ START_TEST(test_error_rate_limit_says_what_it_takes)
 }
 END_TEST
 
+START_TEST(test_request_id_is_on_by_default_and_names_its_header)
+{
+	struct lb_cfg *cfg = load_ok(ROUTE);
+
+	ck_assert_str_eq(cfg->request_id, "X-Request-ID");
+	ck_assert(!cfg->access_log_json);
+	lb_cfg_free(cfg);
+	cfg = load_ok(
+	    "request_id: X-Trace-Id\naccess_log_format: json\n" ROUTE);
+	ck_assert_str_eq(cfg->request_id, "X-Trace-Id");
+	ck_assert(cfg->access_log_json);
+	lb_cfg_free(cfg);
+	cfg = load_ok("request_id: off\n" ROUTE);
+	ck_assert_ptr_null(cfg->request_id);
+	lb_cfg_free(cfg);
+	cfg = load_ok("request_id: on\n" ROUTE);
+	ck_assert_str_eq(cfg->request_id, "X-Request-ID");
+	lb_cfg_free(cfg);
+}
+END_TEST
+
+START_TEST(test_error_request_id_must_be_a_header_of_its_own)
+{
+	expect_error("request_id: \"X Id\"\n" ROUTE,
+	    "t.yaml:1:13: request_id: \"X Id\" is not a header name (use off, "
+	    "or a name such as X-Request-ID)");
+	expect_error("request_id: X-Forwarded-For\n" ROUTE,
+	    "t.yaml:1:13: request_id: \"X-Forwarded-For\" is a header "
+	    "lbmaster writes itself (use another name, such as X-Request-ID)");
+	expect_error("access_log_format: jsn\n" ROUTE,
+	    "t.yaml:1:20: access_log_format: unknown access_log_format "
+	    "\"jsn\", did you mean 'json'? (valid: combined, json)");
+}
+END_TEST
+
 /* --------------------------------------------------------- rules */
 
 START_TEST(test_remove_takes_a_map_or_a_list)
@@ -1444,6 +1479,9 @@ cfg_suite(void)
 	tcase_add_test(tc,
 	    test_rate_limit_is_the_default_of_routes_that_set_none);
 	tcase_add_test(tc, test_error_rate_limit_says_what_it_takes);
+	tcase_add_test(tc,
+	    test_request_id_is_on_by_default_and_names_its_header);
+	tcase_add_test(tc, test_error_request_id_must_be_a_header_of_its_own);
 	suite_add_tcase(s, tc);
 	return s;
 }

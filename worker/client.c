@@ -601,6 +601,10 @@ add_reply(struct lb_client *c, int status, bool head_only)
 	    minor, status, lb_client_reason(status), len);
 	evbuffer_add(c->out, line, (size_t)n);
 	evbuffer_add(c->out, d, dn);
+	if (c->req != NULL && c->req->r.request_id != NULL) {
+		evbuffer_add_printf(c->out, "%s: %s\r\n",
+		    c->req->r.request_id_name, c->req->r.request_id);
+	}
 	if (status == 429 && c->req != NULL && c->req->r.retry_after > 0) {
 		n = snprintf(line, sizeof(line), "Retry-After: %u\r\n",
 		    c->req->r.retry_after);

@@ -56,6 +56,11 @@ struct lb_request {
 	int64_t		       start_us;  /* first byte of the head */
 
 	unsigned retry_after; /* a 429's Retry-After, in seconds */
+	/* The request's ID (request_id), sent to the origin and the client
+	   under the header REQUEST_ID_NAME; NULL when off. */
+	const char *request_id_name;
+	const char *request_id; /* the client's value, or rid */
+	char	    rid[33];	/* one made for it: 128 bits, hex */
 };
 
 /* What the client side tells the exchange bound to it. */

@@ -17,6 +17,7 @@
  * client went away first (client_gone).
  */
 #include <sys/queue.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -132,6 +133,64 @@ header(const struct lb_request *rq, const char *name)
 	return NULL;
 }
 
+/* ------------------------------------------------------- request IDs */
+
+/*
+ * The worker's generator of request IDs (xorshift128+), seeded from the
+ * kernel's entropy in lb_proxy_init, after the fork: 128 bits an ID, not
+ * a system call each. They must not repeat, not be secret.
+ */
+static uint64_t rid_state[2];
+
+static uint64_t
+rid_next(void)
+{
+	uint64_t a = rid_state[0], b = rid_state[1];
+
+	rid_state[0] = b;
+	a ^= a << 23;
+	rid_state[1] = a ^ b ^ (a >> 17) ^ (b >> 26);
+	return rid_state[1] + b;
+}
+
+/* A client's ID is kept if it is 1-200 visible ASCII characters. */
+static bool
+rid_valid(const char *v)
+{
+	size_t n = 0;
+
+	for (; v[n] != '\0'; n++)
+		if (v[n] <= 0x20 || v[n] >= 0x7f || n >= 200)
+			return false;
+	return n > 0;
+}
+
+/* Give RQ its ID: the client's under NAME when valid, else a new one. */
+static void
+request_id(struct lb_request *rq, const char *name)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char	 *v = NULL;
+	uint64_t	  r[2];
+
+	rq->request_id_name = name;
+	for (size_t i = 0; i < rq->n_hdrs; i++)
+		if (strcasecmp(rq->hdrs[i].name, name) == 0) {
+			/* Two of them: neither is the request's. */
+			v = v == NULL ? rq->hdrs[i].value : "";
+		}
+	if (v != NULL && rid_valid(v)) {
+		rq->request_id = v;
+		return;
+	}
+	r[0] = rid_next();
+	r[1] = rid_next();
+	for (size_t i = 0; i < 32; i++)
+		rq->rid[i] = hex[(r[i / 16] >> (60 - 4 * (i % 16))) & 0xf];
+	rq->rid[32] = '\0';
+	rq->request_id = rq->rid;
+}
+
 /* ------------------------------------------------------- accounting */
 
 /*
@@ -174,6 +233,8 @@ request_done(struct lb_proxy *px, const struct lb_request *rq,
 		a.http_minor = (int)rq->minor;
 		a.referer = header(rq, "Referer");
 		a.user_agent = header(rq, "User-Agent");
+		a.request_id = rq->request_id;
+		a.traceparent = header(rq, "traceparent");
 	} else {
 		lb_strlcpy(ip, "-", sizeof(ip));
 		if (sa != NULL)
@@ -183,6 +244,7 @@ request_done(struct lb_proxy *px, const struct lb_request *rq,
 		a.target = "-";
 		a.http_minor = 1;
 	}
+	a.route = route != NULL ? route->label : NULL;
 	a.status = status;
 	a.bytes = bytes;
 	a.upstream = p != NULL ? p->upstream : NULL;
@@ -645,6 +707,10 @@ start_reply(struct preq *p, const struct lb_http_response *r,
 			    name_is(&h[i], "Connection"))) &&
 		    !forwarded(&h[i], conn, conn_len, cl != NULL))
 			continue;
+		/* The request's ID is ours to say. */
+		if (p->rq->request_id != NULL && !p->tunnel &&
+		    name_is(&h[i], p->rq->request_id_name))
+			continue;
 		if (name_is(&h[i], "Date"))
 			have_date = true;
 		evbuffer_add(out, h[i].name, h[i].name_len);
@@ -652,6 +718,9 @@ start_reply(struct preq *p, const struct lb_http_response *r,
 		evbuffer_add(out, h[i].value, h[i].value_len);
 		evbuffer_add(out, LB_LIT("\r\n"));
 	}
+	if (p->rq->request_id != NULL && !p->tunnel)
+		evbuffer_add_printf(out, "%s: %s\r\n", p->rq->request_id_name,
+		    p->rq->request_id);
 	/* What the client sees: chunked is re-framed, a length kept. */
 	to_client = framing == LB_BODY_CHUNKED ? LB_BODY_CLOSE : framing;
 	if (p->tunnel)
@@ -963,6 +1032,8 @@ lb_proxy_request(struct lb_proxy *px, struct lb_request *rq)
 	struct lb_decision d;
 	struct preq	  *p = NULL;
 
+	if (px->cfg->request_id != NULL)
+		request_id(rq, px->cfg->request_id);
 	if (lb_decide(px->cfg, rq->method, rq->target, rq->host, rq->peer,
 		&d) == -1)
 		goto oom;
@@ -1007,6 +1078,8 @@ lb_proxy_request(struct lb_proxy *px, struct lb_request *rq)
 	p->fwd.chunked = rq->body == LB_BODY_CHUNKED;
 	p->fwd.body_len = rq->body == LB_BODY_LENGTH ? rq->body_len : 0;
 	p->fwd.upgrade = rq->upgrade;
+	p->fwd.request_id_name = rq->request_id_name;
+	p->fwd.request_id = rq->request_id;
 
 	lb_client_bind(p->c, &client_ops, p);
 	attempt(p);
@@ -1025,6 +1098,11 @@ lb_proxy_init(struct lb_proxy *px, struct event_base *base,
 	unsigned idle_ms = POOL_IDLE_MS;
 
 	memset(px, 0, sizeof(*px));
+	if (getentropy(rid_state, sizeof(rid_state)) == -1 ||
+	    (rid_state[0] | rid_state[1]) == 0) {
+		rid_state[0] = seed | 1;
+		rid_state[1] = seed ^ (uint64_t)lb_now_us();
+	}
 	px->base = base;
 	px->cfg = cfg;
 	px->shm = shm;

@@ -184,6 +184,8 @@ lb_rules_request_head(struct evbuffer *out, const struct lb_route *route,
 		}
 		/* Every managed header is lbmaster's to write, or none. */
 		if (lb_http_managed(name) != 0 ||
+		    (f->request_id != NULL &&
+			strcasecmp(name, f->request_id_name) == 0) ||
 		    named_by_connection(f, name) ||
 		    name_in(name, route->hdr_remove, route->n_hdr_remove) ||
 		    name_in_kv(name, route->hdr_add, route->n_hdr_add))
@@ -220,6 +222,8 @@ lb_rules_request_head(struct evbuffer *out, const struct lb_route *route,
 		lb_buf_adds(&b, f->client_ip);
 		lb_buf_add(&b, LB_LIT("\r\n"));
 	}
+	if (f->request_id != NULL)
+		add_header(&b, f->request_id_name, f->request_id);
 	if (ours_kept(route, "X-Forwarded-Proto"))
 		lb_buf_add(&b, LB_LIT("X-Forwarded-Proto: http\r\n"));
 	if (f->host != NULL && ours_kept(route, "X-Forwarded-Host"))

@@ -30,6 +30,11 @@ struct lb_fwd {
 	bool body_always; /* send Content-Length even when 0 */
 	bool chunked;	  /* the body goes chunked (its length unknown) */
 	bool upgrade;	  /* keep Upgrade, say Connection: upgrade */
+
+	/* The request's ID under this header (the client's own of that
+	   name dropped), or NULL. */
+	const char *request_id_name;
+	const char *request_id;
 };
 
 /* worker/rules.c */

@@ -1,0 +1,279 @@
+/*
+ * tests/it_edge.c -- edge traffic control (SPEC section 10) seen from
+ * outside, beside the rate limits (tests/it_ratelimit.c): request IDs and
+ * traceparent, and the access log as JSON.
+ */
+#include <sys/types.h>
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "tests/harness.h"
+#include "tests/itcommon.h"
+
+#define TRACEPARENT "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+/* GET TARGET on www.fruit.com with HDRS: R holds the answer, asserted 200. */
+static void
+get(const struct itc_lb *lb, const char *target, const char *hdrs,
+    struct lbt_resp *r)
+{
+	ck_assert_msg(itc_get(lb->port, "www.fruit.com", target, hdrs, r) == 0,
+	    "GET %s: %s", target, lbt_err_str(r->err));
+	ck_assert_msg(r->status == 200, "GET %s: %d %s", target, r->status,
+	    r->body);
+}
+
+static bool
+is_hex32(const char *s)
+{
+	if (s == NULL || strlen(s) != 32)
+		return false;
+	for (; *s != '\0'; s++)
+		if (!isxdigit((unsigned char)*s) || isupper((unsigned char)*s))
+			return false;
+	return true;
+}
+
+/* ------------------------------------------------------ request IDs */
+
+START_TEST(test_request_id_is_made_when_the_client_sends_none)
+{
+	struct lbt_resp r;
+	struct itc_lb	lb;
+	unsigned	fruit;
+	const char     *seen, *first;
+	pid_t		o;
+
+	o = itc_origin("fruit", &fruit, NULL);
+	itc_fruit_start(&lb, 2, "", lbt_fmt("127.0.0.1:%u", fruit));
+	get(&lb, "/a", NULL, &r);
+	seen = lbt_json_str(r.body, "headers.X-Request-ID");
+	ck_assert_msg(is_hex32(seen), "the origin saw X-Request-ID %s", seen);
+	/* The client sees the one the origin saw. */
+	ck_assert_str_eq(lbt_header(&r, "X-Request-ID"), seen);
+	ck_assert_uint_eq(lbt_header_count(&r, "X-Request-ID"), 1);
+	first = lbt_fmt("%s", seen);
+	lbt_resp_free(&r);
+	get(&lb, "/a", NULL, &r);
+	ck_assert(is_hex32(lbt_header(&r, "X-Request-ID")));
+	ck_assert_str_ne(lbt_header(&r, "X-Request-ID"), first);
+	lbt_resp_free(&r);
+	/* lbmaster's own answers carry it too. */
+	ck_assert_int_eq(itc_get(lb.port, "nowhere.com", "/", NULL, &r), 0);
+	ck_assert_int_eq(r.status, 404);
+	ck_assert(is_hex32(lbt_header(&r, "X-Request-ID")));
+	lbt_resp_free(&r);
+	itc_lb_stop(&lb);
+	ck_assert_int_eq(lbt_stop(o), 0);
+}
+END_TEST
+
+START_TEST(test_request_id_of_the_client_is_kept_when_valid_else_replaced)
+{
+	struct lbt_resp r;
+	struct itc_lb	lb;
+	unsigned	fruit;
+	char		longid[202];
+	pid_t		o;
+
+	o = itc_origin("fruit", &fruit, NULL);
+	itc_fruit_start(&lb, 1, "", lbt_fmt("127.0.0.1:%u", fruit));
+	get(&lb, "/k", "X-Request-ID: abc-123/\"x\"\r\n", &r);
+	ck_assert_str_eq(lbt_json_str(r.body, "headers.X-Request-ID"),
+	    "abc-123/\"x\"");
+	ck_assert_str_eq(lbt_header(&r, "X-Request-ID"), "abc-123/\"x\"");
+	lbt_resp_free(&r);
+	/* 200 characters are kept, 201 are not. */
+	memset(longid, 'a', 200);
+	longid[200] = '\0';
+	get(&lb, "/k", lbt_fmt("x-request-id: %s\r\n", longid), &r);
+	ck_assert_str_eq(lbt_json_str(r.body, "headers.X-Request-ID"), longid);
+	lbt_resp_free(&r);
+	strcat(longid, "a");
+	get(&lb, "/k", lbt_fmt("X-Request-ID: %s\r\n", longid), &r);
+	ck_assert(is_hex32(lbt_json_str(r.body, "headers.X-Request-ID")));
+	lbt_resp_free(&r);
+	/* Not visible ASCII: a space, a byte above 0x7e. */
+	get(&lb, "/k", "X-Request-ID: a b\r\n", &r);
+	ck_assert(is_hex32(lbt_json_str(r.body, "headers.X-Request-ID")));
+	ck_assert(is_hex32(lbt_header(&r, "X-Request-ID")));
+	lbt_resp_free(&r);
+	get(&lb, "/k", "X-Request-ID: caf\xc3\xa9\r\n", &r);
+	ck_assert(is_hex32(lbt_json_str(r.body, "headers.X-Request-ID")));
+	lbt_resp_free(&r);
+	/* Two of them: a new one, once. */
+	get(&lb, "/k", "X-Request-ID: a\r\nX-Request-ID: b\r\n", &r);
+	ck_assert(is_hex32(lbt_json_str(r.body, "headers.X-Request-ID")));
+	ck_assert_uint_eq(lbt_header_count(&r, "X-Request-ID"), 1);
+	lbt_resp_free(&r);
+	itc_lb_stop(&lb);
+	ck_assert_int_eq(lbt_stop(o), 0);
+}
+END_TEST
+
+START_TEST(test_request_id_header_name_is_configurable_and_off_turns_it_off)
+{
+	struct lbt_resp r;
+	struct itc_lb	lb;
+	unsigned	fruit;
+	pid_t		o;
+
+	o = itc_origin("fruit", &fruit, NULL);
+	itc_fruit_start(&lb, 1, "request_id: X-Trace-Id\n",
+	    lbt_fmt("127.0.0.1:%u", fruit));
+	get(&lb, "/n", NULL, &r);
+	ck_assert(is_hex32(lbt_json_str(r.body, "headers.X-Trace-Id")));
+	ck_assert_ptr_null(lbt_json_raw(r.body, "headers.X-Request-ID"));
+	ck_assert(is_hex32(lbt_header(&r, "X-Trace-Id")));
+	lbt_resp_free(&r);
+	itc_lb_stop(&lb);
+
+	itc_fruit_start(&lb, 1, "request_id: off\n",
+	    lbt_fmt("127.0.0.1:%u", fruit));
+	get(&lb, "/n", NULL, &r);
+	ck_assert_ptr_null(lbt_json_raw(r.body, "headers.X-Request-ID"));
+	ck_assert_ptr_null(lbt_header(&r, "X-Request-ID"));
+	lbt_resp_free(&r);
+	/* Off: the client's header is just a header. */
+	get(&lb, "/n", "X-Request-ID: a b\r\n", &r);
+	ck_assert_str_eq(lbt_json_str(r.body, "headers.X-Request-ID"), "a b");
+	lbt_resp_free(&r);
+	itc_lb_stop(&lb);
+	ck_assert_int_eq(lbt_stop(o), 0);
+}
+END_TEST
+
+START_TEST(test_traceparent_passes_untouched_and_both_are_logged)
+{
+	struct lbt_resp r;
+	struct itc_lb	lb;
+	unsigned	fruit;
+	const char     *log = lbt_path("access.log"), *id;
+	const char     *text;
+	pid_t		o;
+
+	o = itc_origin("fruit", &fruit, NULL);
+	itc_fruit_start(&lb, 1, lbt_fmt("access_log: %s\n", log),
+	    lbt_fmt("127.0.0.1:%u", fruit));
+	get(&lb, "/t", "traceparent: " TRACEPARENT "\r\n", &r);
+	ck_assert_str_eq(lbt_json_str(r.body, "headers.traceparent"),
+	    TRACEPARENT);
+	id = lbt_fmt("%s", lbt_header(&r, "X-Request-ID"));
+	lbt_resp_free(&r);
+	itc_lb_stop(&lb);
+	ck_assert_int_eq(lbt_stop(o), 0);
+	text = lbt_read_file(log, NULL);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_msg(strstr(text,
+			  lbt_fmt(" request_id=%s traceparent=" TRACEPARENT
+				  "\n",
+			      id)) != NULL,
+	    "access log: %s", text);
+}
+END_TEST
+
+/* ------------------------------------------------------- JSON logs */
+
+/*
+ * Every line of the log at PATH parsed by Python's json module, with the
+ * keys of SPEC section 10; prints, per line, status, request_id and the
+ * user agent's bytes in hex. Harness-owned.
+ */
+static const char *
+json_lines(const char *path)
+{
+	static const char script[] =
+	    "import json, sys\n"
+	    "keys = {'time', 'client', 'method', 'uri', 'status', 'bytes',\n"
+	    "        'referer', 'user_agent', 'route', 'upstream',\n"
+	    "        'upstream_status', 'rt', 'urt', 'request_id', 'tls'}\n"
+	    "for line in open(sys.argv[1], 'rb'):\n"
+	    "    line = line.decode('utf-8')\n"
+	    "    o = json.loads(line)\n"
+	    "    missing = keys - set(o)\n"
+	    "    assert not missing, missing\n"
+	    "    ua = o['user_agent']\n"
+	    "    print(o['status'], o['request_id'], o['route'],\n"
+	    "          o['upstream_status'], o['client'], o['uri'],\n"
+	    "          ua.encode('latin-1').hex() if ua is not None else '-')\n";
+	const char *argv[] = { "/usr/bin/env", "python3", "-c", script, path,
+		NULL };
+	char	   *out;
+
+	ck_assert_msg(lbt_run(argv, 10000, &out) == 0, "%s", out);
+	return out;
+}
+
+START_TEST(test_json_log_lines_parse_whatever_the_client_sent)
+{
+	/* Quotes, backslashes, a tab, UTF-8 and a byte that is not. */
+	static const char
+			ua[] = "a \"quoted\" \\back\\slash\tx caf\xc3\xa9 \xff";
+	struct lbt_resp r;
+	struct itc_lb	lb;
+	unsigned	fruit;
+	const char     *log = lbt_path("access.json"), *out, *want;
+	char		hex[2 * sizeof(ua) + 1];
+	pid_t		o;
+
+	for (size_t i = 0; i < sizeof(ua) - 1; i++)
+		snprintf(hex + 2 * i, 3, "%02x", (unsigned char)ua[i]);
+	o = itc_origin("fruit", &fruit, NULL);
+	itc_fruit_start(&lb, 2,
+	    lbt_fmt("access_log: %s\naccess_log_format: json\n", log),
+	    lbt_fmt("127.0.0.1:%u", fruit));
+	get(&lb, "/j?q=\"x\"", lbt_fmt("User-Agent: %s\r\n", ua), &r);
+	want = lbt_fmt("200 %s www.fruit.com 200 127.0.0.1 /j?q=\"x\" %s\n",
+	    lbt_header(&r, "X-Request-ID"), hex);
+	lbt_resp_free(&r);
+	/* lbmaster's own answer: no route, no upstream. */
+	ck_assert_int_eq(itc_get(lb.port, "nowhere.com", "/", NULL, &r), 0);
+	ck_assert_int_eq(r.status, 404);
+	want = lbt_fmt("%s404 %s None None 127.0.0.1 / -\n", want,
+	    lbt_header(&r, "X-Request-ID"));
+	lbt_resp_free(&r);
+	itc_lb_stop(&lb);
+	ck_assert_int_eq(lbt_stop(o), 0);
+	out = json_lines(log);
+	ck_assert_str_eq(out, want);
+}
+END_TEST
+
+static Suite *
+edge_suite(void)
+{
+	Suite *s = suite_create("edge");
+	TCase *tc;
+
+	tc = lbt_tcase("request_id");
+	tcase_add_test(tc, test_request_id_is_made_when_the_client_sends_none);
+	tcase_add_test(tc,
+	    test_request_id_of_the_client_is_kept_when_valid_else_replaced);
+	tcase_add_test(tc,
+	    test_request_id_header_name_is_configurable_and_off_turns_it_off);
+	tcase_add_test(tc,
+	    test_traceparent_passes_untouched_and_both_are_logged);
+	suite_add_tcase(s, tc);
+
+	tc = lbt_tcase("json_log");
+	tcase_add_test(tc, test_json_log_lines_parse_whatever_the_client_sent);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(edge_suite());
+	int	 failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
