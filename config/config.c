@@ -1016,18 +1016,39 @@ listen_parse(struct cfg_ctx *ctx, yaml_node_t *n, const char *where,
 	return 0;
 }
 
+/* listen[].address, of a listener written as a mapping. */
+static int
+parse_listen_address(struct cfg_ctx *ctx, const struct cfg_key *k,
+    yaml_node_t *n, const char *where, void *base)
+{
+	(void)k;
+	return listen_parse(ctx, n, where, base);
+}
+
+static const struct cfg_key listen_keys[] = { { .name = "address",
+						  .parse = parse_listen_address,
+						  .flags = KEY_REQUIRED },
+	{ .name = "proxy_protocol",
+	    .parse = parse_bool,
+	    .off = offsetof(struct lb_listen, proxy_protocol) },
+	{ .name = NULL } };
+
+/* One listener: "address", or {address: ..., proxy_protocol: true}. */
 static int
 add_listen(struct cfg_ctx *ctx, yaml_node_t *n, const char *where)
 {
 	struct lb_cfg	 *cfg = ctx->cfg;
 	struct lb_listen *l;
-	char		  q[96];
+	char		  q[96], prefix[WHERELEN];
 
 	if ((l = grow(cfg->listen, cfg->n_listen, sizeof(*l))) == NULL)
 		return nomem(ctx, n);
 	cfg->listen = l;
 	l = &cfg->listen[cfg->n_listen++];
-	if (listen_parse(ctx, n, where, l) == -1)
+	lb_snprintf(prefix, sizeof(prefix), "%s.", where);
+	if (n->type == YAML_MAPPING_NODE ?
+		walk_map(ctx, n, where, prefix, listen_keys, l) == -1 :
+		listen_parse(ctx, n, where, l) == -1)
 		return -1;
 	for (size_t i = 0; i + 1 < cfg->n_listen; i++)
 		if (lb_addr_equal((struct sockaddr *)&cfg->listen[i].addr,
@@ -2162,6 +2183,11 @@ static const struct cfg_key top_keys[] = { { .name = "listen",
 	{ .name = "rate_limit",
 	    .parse = parse_rate_limit,
 	    .off = offsetof(struct lb_cfg, rate_limit) },
+	{ .name = "trusted_proxies",
+	    .parse = parse_cidrs,
+	    .off = offsetof(struct lb_cfg, trusted),
+	    .off_n = offsetof(struct lb_cfg, n_trusted),
+	    .off_pos = offsetof(struct lb_cfg, trusted_pos) },
 	{ .name = "hosts",
 	    .parse = parse_routes,
 	    .sub = host_keys,
@@ -2646,6 +2672,8 @@ lb_cfg_free(struct lb_cfg *cfg)
 	free(cfg->routes);
 	firewall_free(&cfg->firewall);
 	free(cfg->rate_limit.header);
+	free(cfg->trusted);
+	free(cfg->trusted_pos);
 	for (size_t i = 0; i < cfg->n_tests; i++)
 		test_free(&cfg->tests[i]);
 	free(cfg->tests);
@@ -2945,9 +2973,12 @@ lb_cfg_dump(const struct lb_cfg *cfg, FILE *fp)
 	lb_buf_init(&b);
 	lb_buf_adds(&b, "listen:\n");
 	for (i = 0; i < cfg->n_listen; i++) {
-		lb_buf_adds(&b, "  - ");
+		lb_buf_adds(&b,
+		    cfg->listen[i].proxy_protocol ? "  - address: " : "  - ");
 		dump_str(&b, cfg->listen[i].text);
 		lb_buf_addc(&b, '\n');
+		if (cfg->listen[i].proxy_protocol)
+			lb_buf_adds(&b, "    proxy_protocol: true\n");
 	}
 	if (cfg->workers_auto)
 		lb_buf_adds(&b, "workers: auto\n");
@@ -2997,6 +3028,15 @@ lb_cfg_dump(const struct lb_cfg *cfg, FILE *fp)
 	dump_health(&b, 0, &cfg->health);
 	dump_firewall(&b, 0, &cfg->firewall);
 	dump_rate_limit(&b, 0, &cfg->rate_limit);
+	lb_buf_printf(&b, "trusted_proxies:%s\n", cfg->n_trusted ? "" : " []");
+	for (i = 0; i < cfg->n_trusted; i++) {
+		char c[64];
+
+		lb_cidr_format(&cfg->trusted[i], c, sizeof(c));
+		lb_buf_adds(&b, "  - ");
+		dump_str(&b, c);
+		lb_buf_addc(&b, '\n');
+	}
 
 	lb_buf_printf(&b, "hosts:%s\n", cfg->n_host_routes ? "" : " []");
 	for (i = 0; i < cfg->n_host_routes; i++)

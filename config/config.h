@@ -135,6 +135,8 @@ struct lb_listen {
 	char		       *text; /* owned; as written, "0.0.0.0:8080" */
 	struct sockaddr_storage addr;
 	socklen_t		addrlen;
+
+	bool proxy_protocol; /* a PROXY header starts every connection */
 };
 
 /*
@@ -202,6 +204,10 @@ struct lb_cfg {
 
 	struct lb_rate_limit rate_limit; /* the default of every route */
 	size_t n_limits; /* tables: the top's and the routes' own */
+
+	struct lb_cidr *trusted; /* owned; trusted_proxies */
+	size_t		n_trusted;
+	struct lb_pos  *trusted_pos; /* owned */
 
 	struct lb_route *routes; /* owned; hosts first, then paths, in
 					   file order */

@@ -520,6 +520,36 @@ START_TEST(test_error_request_id_must_be_a_header_of_its_own)
 }
 END_TEST
 
+START_TEST(test_listen_takes_a_map_with_proxy_protocol)
+{
+	struct lb_cfg *cfg = load_ok(
+	    "listen: [127.0.0.1:8000, {address: \"127.0.0.1:8001\", "
+	    "proxy_protocol: true}]\n"
+	    "trusted_proxies: [10.0.0.0/8, \"::1\"]\n" ROUTE);
+
+	ck_assert_uint_eq(cfg->n_listen, 2);
+	ck_assert(!cfg->listen[0].proxy_protocol);
+	ck_assert(cfg->listen[1].proxy_protocol);
+	ck_assert_str_eq(cfg->listen[1].text, "127.0.0.1:8001");
+	ck_assert_uint_eq(cfg->n_trusted, 2);
+	lb_cfg_free(cfg);
+}
+END_TEST
+
+START_TEST(test_error_listen_map_and_trusted_proxies)
+{
+	expect_error("listen: [{proxy_protocol: true}]\n" ROUTE,
+	    "t.yaml:1:10: listen[0]: missing 'address'");
+	expect_error(
+	    "listen: [{address: 127.0.0.1:1, proxy_protocol: 2}]\n" ROUTE,
+	    "t.yaml:1:49: listen[0].proxy_protocol: expected true or false, "
+	    "found \"2\"");
+	expect_error("trusted_proxies: [10.0.0.0/33]\n" ROUTE,
+	    "t.yaml:1:19: trusted_proxies[0]: prefix length 33 out of range "
+	    "(0-32) in \"10.0.0.0/33\"");
+}
+END_TEST
+
 /* --------------------------------------------------------- rules */
 
 START_TEST(test_remove_takes_a_map_or_a_list)
@@ -1482,6 +1512,8 @@ cfg_suite(void)
 	tcase_add_test(tc,
 	    test_request_id_is_on_by_default_and_names_its_header);
 	tcase_add_test(tc, test_error_request_id_must_be_a_header_of_its_own);
+	tcase_add_test(tc, test_listen_takes_a_map_with_proxy_protocol);
+	tcase_add_test(tc, test_error_listen_map_and_trusted_proxies);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,7 +1,8 @@
 /*
  * tests/it_edge.c -- edge traffic control (SPEC section 10) seen from
- * outside, beside the rate limits (tests/it_ratelimit.c): request IDs and
- * traceparent, and the access log as JSON.
+ * outside, beside the rate limits (tests/it_ratelimit.c): the client's
+ * address from a PROXY header or a trusted proxy's X-Forwarded-For,
+ * request IDs and traceparent, and the access log as JSON.
  */
 #include <sys/types.h>
 
@@ -38,6 +39,206 @@ is_hex32(const char *s)
 			return false;
 	return true;
 }
+
+/* -------------------------------------------------- client address */
+
+#define V2SIG "\r\n\r\n\0\r\nQUIT\n"
+
+/*
+ * lbmaster with a PROXY listener on lb->port, in front of the origin on
+ * FRUIT, www.fruit.com refusing 203.0.113.0/24; TOP more YAML.
+ */
+static void
+proxied_start(struct itc_lb *lb, unsigned fruit, const char *top)
+{
+	lb->port = lbt_free_port();
+	lb->pid = lbt_lbmaster_start(
+	    lbt_fmt("listen: [{address: \"127.0.0.1:%u\", proxy_protocol: "
+		    "true}]\nworkers: 2\nhealth_check: off\n%s"
+		    "hosts:\n"
+		    "  - host: www.fruit.com\n"
+		    "    firewall_rules: {ip_reject: [203.0.113.0/24]}\n"
+		    "    servers: [127.0.0.1:%u]\n",
+		lb->port, top, fruit),
+	    lb->port);
+}
+
+/* PROXY header PP (LEN bytes), then GET TARGET on www.fruit.com. */
+static int
+get_after(const struct itc_lb *lb, const void *pp, size_t len,
+    const char *target, struct lbt_resp *r)
+{
+	const char *req = lbt_fmt("GET %s HTTP/1.1\r\nHost: www.fruit.com\r\n"
+				  "Connection: close\r\n\r\n",
+	    target);
+	char	   *raw = malloc(len + strlen(req));
+	int	    rc;
+
+	ck_assert_ptr_nonnull(raw);
+	memcpy(raw, pp, len);
+	memcpy(raw + len, req, strlen(req));
+	rc = lbt_http(NULL, lb->port, raw, len + strlen(req), r);
+	free(raw);
+	return rc;
+}
+
+START_TEST(test_proxy_v1_source_is_the_client)
+{
+	static const char ok[] = "PROXY TCP4 192.0.2.9 127.0.0.1 40000 80\r\n";
+	static const char
+	    no[] = "PROXY TCP4 203.0.113.7 127.0.0.1 40000 80\r\n";
+	static const char six[] = "PROXY TCP6 2001:db8::5 ::1 40000 80\r\n";
+	struct lbt_resp	  r;
+	struct itc_lb	  lb;
+	unsigned	  fruit;
+	pid_t		  o;
+
+	o = itc_origin("fruit", &fruit, NULL);
+	proxied_start(&lb, fruit, "");
+	ck_assert_int_eq(get_after(&lb, ok, strlen(ok), "/p", &r), 0);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(lbt_json_str(r.body, "headers.X-Forwarded-For"),
+	    "192.0.2.9");
+	lbt_resp_free(&r);
+	/* ip_reject sees the PROXY header's source. */
+	ck_assert_int_eq(get_after(&lb, no, strlen(no), "/p", &r), 0);
+	ck_assert_int_eq(r.status, 403);
+	lbt_resp_free(&r);
+	ck_assert_int_eq(get_after(&lb, six, strlen(six), "/p", &r), 0);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(lbt_json_str(r.body, "headers.X-Forwarded-For"),
+	    "2001:db8::5");
+	lbt_resp_free(&r);
+	itc_lb_stop(&lb);
+	ck_assert_int_eq(lbt_stop(o), 0);
+}
+END_TEST
+
+START_TEST(test_proxy_v2_tcp4_tcp6_and_local)
+{
+	static const char four[] = V2SIG "\x21\x11\x00\x0c"
+					 "\xcb\x00\x71\x07" /* 203.0.113.7 */
+					 "\x7f\x00\x00\x01"
+					 "\x9c\x40\x00\x50";
+	static const char local[] = V2SIG "\x20\x00\x00\x00";
+	unsigned char	  six[16 + 36];
+	struct lbt_resp	  r;
+	struct itc_lb	  lb;
+	unsigned	  fruit;
+	pid_t		  o;
+
+	o = itc_origin("fruit", &fruit, NULL);
+	proxied_start(&lb, fruit, "");
+	ck_assert_int_eq(get_after(&lb, four, sizeof(four) - 1, "/p", &r), 0);
+	ck_assert_int_eq(r.status, 403);
+	lbt_resp_free(&r);
+	memcpy(six, V2SIG "\x21\x21\x00\x24", 16);
+	memset(six + 16, 0, 36);
+	six[16] = 0x20; /* 2001:db8::77 */
+	six[17] = 0x01;
+	six[18] = 0x0d;
+	six[19] = 0xb8;
+	six[31] = 0x77;
+	ck_assert_int_eq(get_after(&lb, six, sizeof(six), "/p", &r), 0);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(lbt_json_str(r.body, "headers.X-Forwarded-For"),
+	    "2001:db8::77");
+	lbt_resp_free(&r);
+	/* LOCAL: the balancer's own connection, from its own address. */
+	ck_assert_int_eq(get_after(&lb, local, sizeof(local) - 1, "/p", &r), 0);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(lbt_json_str(r.body, "headers.X-Forwarded-For"),
+	    "127.0.0.1");
+	lbt_resp_free(&r);
+	itc_lb_stop(&lb);
+	ck_assert_int_eq(lbt_stop(o), 0);
+}
+END_TEST
+
+START_TEST(test_connection_without_a_proxy_header_is_closed)
+{
+	struct lbt_resp r;
+	struct itc_lb	lb;
+	unsigned	fruit;
+	pid_t		o;
+
+	o = itc_origin("fruit", &fruit, NULL);
+	proxied_start(&lb, fruit, "");
+	ck_assert_int_eq(get_after(&lb, "", 0, "/p", &r), -1);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_uint_eq(r.raw_len, 0);
+	lbt_resp_free(&r);
+	ck_assert_int_eq(lbt_origin_stat(fruit, "requests"), 0);
+	itc_lb_stop(&lb);
+	ck_assert_int_eq(lbt_stop(o), 0);
+}
+END_TEST
+
+START_TEST(test_trusted_proxy_x_forwarded_for_names_the_client)
+{
+	struct lbt_resp r;
+	struct itc_lb	lb;
+	unsigned	fruit;
+	pid_t		o;
+
+	o = itc_origin("fruit", &fruit, NULL);
+	itc_lb_start(&lb, 2,
+	    "trusted_proxies: [127.0.0.1, 10.0.0.0/8]\n"
+	    "rate_limit: {rate: 1/m, burst: 1}\n"
+	    "hosts:\n"
+	    "  - host: www.fruit.com\n"
+	    "    firewall_rules: {ip_reject: [203.0.113.0/24]}\n"
+	    "    servers: [127.0.0.1:%u]\n",
+	    fruit);
+	/* The last address that is not trusted: 203.0.113.7, refused. */
+	ck_assert_int_eq(itc_req("127.0.0.1", lb.port, "GET", "www.fruit.com",
+			     "/",
+			     "X-Forwarded-For: 192.0.2.1, 203.0.113.7\r\n"
+			     "X-Forwarded-For: 10.1.2.3\r\n",
+			     &r),
+	    0);
+	ck_assert_int_eq(r.status, 403);
+	lbt_resp_free(&r);
+	/* 192.0.2.1 passes: its bucket, then its 429. */
+	ck_assert_int_eq(itc_req("127.0.0.1", lb.port, "GET", "www.fruit.com",
+			     "/", "X-Forwarded-For: 192.0.2.1\r\n", &r),
+	    0);
+	ck_assert_int_eq(r.status, 200);
+	/* The origin gets the chain and the address this hop came from. */
+	ck_assert_str_eq(lbt_json_str(r.body, "headers.X-Forwarded-For"),
+	    "192.0.2.1, 127.0.0.1");
+	lbt_resp_free(&r);
+	ck_assert_int_eq(itc_req("127.0.0.1", lb.port, "GET", "www.fruit.com",
+			     "/", "X-Forwarded-For: 192.0.2.1\r\n", &r),
+	    0);
+	ck_assert_int_eq(r.status, 429);
+	lbt_resp_free(&r);
+	ck_assert_int_eq(itc_req("127.0.0.1", lb.port, "GET", "www.fruit.com",
+			     "/", "X-Forwarded-For: 192.0.2.2\r\n", &r),
+	    0);
+	ck_assert_int_eq(r.status, 200);
+	lbt_resp_free(&r);
+	/* An untrusted peer's X-Forwarded-For is only a header. */
+	ck_assert_int_eq(itc_req("127.0.0.2", lb.port, "GET", "www.fruit.com",
+			     "/", "X-Forwarded-For: 203.0.113.7\r\n", &r),
+	    0);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(lbt_json_str(r.body, "headers.X-Forwarded-For"),
+	    "203.0.113.7, 127.0.0.2");
+	lbt_resp_free(&r);
+	/* What is not an address stops the walk at the last one read. */
+	ck_assert_int_eq(itc_req("127.0.0.1", lb.port, "GET", "www.fruit.com",
+			     "/",
+			     "X-Forwarded-For: 203.0.113.7, unknown, "
+			     "10.9.9.9\r\n",
+			     &r),
+	    0);
+	ck_assert_int_eq(r.status, 200);
+	lbt_resp_free(&r);
+	itc_lb_stop(&lb);
+	ck_assert_int_eq(lbt_stop(o), 0);
+}
+END_TEST
 
 /* ------------------------------------------------------ request IDs */
 
@@ -249,6 +450,13 @@ edge_suite(void)
 {
 	Suite *s = suite_create("edge");
 	TCase *tc;
+
+	tc = lbt_tcase("client_address");
+	tcase_add_test(tc, test_proxy_v1_source_is_the_client);
+	tcase_add_test(tc, test_proxy_v2_tcp4_tcp6_and_local);
+	tcase_add_test(tc, test_connection_without_a_proxy_header_is_closed);
+	tcase_add_test(tc, test_trusted_proxy_x_forwarded_for_names_the_client);
+	suite_add_tcase(s, tc);
 
 	tc = lbt_tcase("request_id");
 	tcase_add_test(tc, test_request_id_is_made_when_the_client_sends_none);

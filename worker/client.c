@@ -36,6 +36,7 @@
 #include <sys/uio.h>
 
 #include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <errno.h>
 #include <stdlib.h>
@@ -50,6 +51,7 @@
 #include <event2/listener.h>
 
 #include "common/log.h"
+#include "common/proxyproto.h"
 #include "common/reqscan.h"
 #include "common/shm.h"
 #include "common/str.h"
@@ -89,6 +91,9 @@ struct creq {
 	bool			    chunked_out; /* the answer is chunked */
 	bool			    close_after; /* answer says close */
 	char			    ip[LB_ADDRSTRLEN];
+	/* The client that a trusted proxy's X-Forwarded-For names. */
+	struct sockaddr_storage xff_sa;
+	char			xff_ip[LB_ADDRSTRLEN];
 	/* While the head comes (a connection between requests has none). */
 	struct lb_reqscan scan;
 	size_t		  scanned;	 /* bytes of `in` the scanner saw */
@@ -123,6 +128,8 @@ struct lb_client {
 	bool		   refused;    /* answered by refuse(): linger */
 	int		   body_error; /* 400/408/413: to answer (kick) */
 	uint64_t	   lingered;   /* bytes discarded */
+
+	bool proxy_wait; /* a PROXY header must come first */
 	union {
 		struct sockaddr	    sa;
 		struct sockaddr_in  sin;
@@ -134,6 +141,8 @@ struct lb_client {
 struct listener {
 	struct evconnlistener *lev; /* owned; closes the socket */
 	bool		       serve;
+
+	bool proxy_protocol; /* its listen entry says so */
 };
 
 struct lb_clients {
@@ -154,6 +163,8 @@ struct lb_clients {
 };
 
 static void client_readable(evutil_socket_t, short, void *);
+static bool listen_proxied(const struct lb_cfg *, int);
+static void forwarded_client(struct lb_client *, struct creq *);
 static void client_free(struct lb_client *);
 static void process(struct lb_client *);
 static void finish(struct lb_client *);
@@ -903,6 +914,8 @@ take_head(struct lb_client *c, size_t len)
 	q->r.hdrs = h;
 	q->r.n_hdrs = k;
 	q->r.client = c;
+	q->r.hop_ip = q->ip;
+	forwarded_client(c, q);
 	/* RFC 9112 section 3.2: a 1.1 request needs a Host. */
 	if (q->r.minor >= 1 && q->r.host == NULL && q->r.target[0] == '/')
 		return 400;
@@ -969,6 +982,125 @@ scan_more(struct lb_client *c, size_t *head_len)
 	return 0;
 }
 
+static bool
+trusted(const struct lb_cfg *cfg, const struct sockaddr *sa)
+{
+	for (size_t i = 0; i < cfg->n_trusted; i++)
+		if (lb_cidr_match(&cfg->trusted[i], sa))
+			return true;
+	return false;
+}
+
+/* The address of LEN bytes at S, alone (no port, no brackets), into SS. */
+static int
+parse_ip(const char *s, size_t len, struct sockaddr_storage *ss)
+{
+	char buf[LB_ADDRSTRLEN];
+
+	if (len == 0 || len >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, buf, &((struct sockaddr_in *)ss)->sin_addr) ==
+	    1) {
+		ss->ss_family = AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, buf, &((struct sockaddr_in6 *)ss)->sin6_addr) ==
+	    1) {
+		ss->ss_family = AF_INET6;
+		return 0;
+	}
+	return -1;
+}
+
+/*
+ * When the request comes from a trusted proxy (trusted_proxies), the
+ * client is the last address of X-Forwarded-For that is not trusted
+ * itself (SPEC section 10), read from the right: the fields from the last
+ * one back, each field's items from its end. What is not an address
+ * stops the walk: the client is then the last address read.
+ */
+static void
+forwarded_client(struct lb_client *c, struct creq *q)
+{
+	const struct lb_cfg    *cfg = c->set->px->cfg;
+	struct sockaddr_storage ss;
+	bool			moved = false;
+
+	if (cfg->n_trusted == 0 || !trusted(cfg, q->r.peer))
+		return;
+	for (size_t i = q->r.n_hdrs; i-- > 0;) {
+		const char *v = q->r.hdrs[i].value;
+		size_t	    end = strlen(v), e, st, b;
+
+		if (strcasecmp(q->r.hdrs[i].name, "X-Forwarded-For") != 0)
+			continue;
+		while (end > 0) {
+			for (e = end;
+			     e > 0 && (v[e - 1] == ' ' || v[e - 1] == '\t');
+			     e--)
+				;
+			for (st = e; st > 0 && v[st - 1] != ','; st--)
+				;
+			for (b = st; b < e && (v[b] == ' ' || v[b] == '\t');
+			     b++)
+				;
+			end = st > 0 ? st - 1 : 0;
+			if (b == e)
+				continue;
+			if (parse_ip(v + b, e - b, &ss) == -1)
+				goto done;
+			q->xff_sa = ss;
+			moved = true;
+			if (!trusted(cfg, (struct sockaddr *)&ss))
+				goto done;
+		}
+	}
+done:
+	if (!moved)
+		return;
+	q->r.peer = (struct sockaddr *)&q->xff_sa;
+	lb_addr_format_host(q->r.peer, q->xff_ip, sizeof(q->xff_ip));
+	q->r.client_ip = q->xff_ip;
+}
+
+/*
+ * The PROXY header that a proxy_protocol listener's connections start
+ * with (SPEC section 10): its source is the client from now on, whoever
+ * the peer is. 0 when it was read; 1 while more must come (the idle
+ * timeout bounds the wait); -1 when there was none and C is freed.
+ */
+static int
+proxy_header(struct lb_client *c)
+{
+	struct lb_proxyhdr h;
+	size_t		   len = evbuffer_get_length(c->in);
+	ssize_t		   n;
+	char		   ip[LB_ADDRSTRLEN];
+
+	if (len > LB_PP_MAX)
+		len = LB_PP_MAX;
+	n = lb_proxyhdr_parse(evbuffer_pullup(c->in, (ev_ssize_t)len), len, &h);
+	if (n == 0)
+		return 1;
+	if (n < 0) {
+		lb_addr_format_host(&c->peer.sa, ip, sizeof(ip));
+		log_info("client %s: no valid PROXY header on a "
+			 "proxy_protocol listener: closed",
+		    ip);
+		client_free(c);
+		return -1;
+	}
+	evbuffer_drain(c->in, (size_t)n);
+	/* LOCAL, UNKNOWN: the balancer's own (health) connection. */
+	if (!h.local && h.addrlen <= sizeof(c->peer))
+		memcpy(&c->peer, &h.src, h.addrlen);
+	c->proxy_wait = false;
+	return 0;
+}
+
 /*
  * Parse what `in` holds in the IDLE or HEAD state: scan the head as it
  * arrives; once it is complete, start the exchange.
@@ -980,6 +1112,8 @@ process(struct lb_client *c)
 	int    rc;
 
 	if (evbuffer_get_length(c->in) == 0)
+		return;
+	if (c->proxy_wait && proxy_header(c) != 0)
 		return;
 	if (c->state == CS_IDLE) {
 		struct creq *q;
@@ -1319,6 +1453,9 @@ accepted(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
 	c->state = CS_IDLE;
 	if ((size_t)salen <= sizeof(c->peer))
 		memcpy(&c->peer, sa, (size_t)salen);
+	for (size_t i = 0; i < set->n_listeners; i++)
+		if (set->listeners[i].lev == lev)
+			c->proxy_wait = set->listeners[i].proxy_protocol;
 	event_assign(&c->rev, set->base, fd, EV_READ | EV_PERSIST,
 	    client_readable, c);
 	TAILQ_INSERT_TAIL(&set->list, c, entry);
@@ -1405,9 +1542,27 @@ lb_clients_listen(struct lb_clients *set, int fd, bool serve)
 	l = &set->listeners[set->n_listeners];
 	l->lev = lev;
 	l->serve = serve;
+	l->proxy_protocol = listen_proxied(set->px->cfg, fd);
 	if (set->paused || !serve)
 		evconnlistener_disable(lev);
 	return (int)set->n_listeners++;
+}
+
+/* Does the listen entry of the socket FD say proxy_protocol? */
+static bool
+listen_proxied(const struct lb_cfg *cfg, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t		len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+		return false;
+	for (size_t i = 0; i < cfg->n_listen; i++)
+		if (cfg->listen[i].proxy_protocol &&
+		    lb_addr_equal((const struct sockaddr *)&ss,
+			(const struct sockaddr *)&cfg->listen[i].addr))
+			return true;
+	return false;
 }
 
 void

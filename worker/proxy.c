@@ -1073,8 +1073,8 @@ lb_proxy_request(struct lb_proxy *px, struct lb_request *rq)
 		preq_free(p);
 		goto oom;
 	}
-	lb_decision_fwd(&d, rq->method, rq->hdrs, rq->n_hdrs, rq->client_ip,
-	    rq->host, &p->fwd);
+	lb_decision_fwd(&d, rq->method, rq->hdrs, rq->n_hdrs,
+	    rq->hop_ip != NULL ? rq->hop_ip : rq->client_ip, rq->host, &p->fwd);
 	p->fwd.chunked = rq->body == LB_BODY_CHUNKED;
 	p->fwd.body_len = rq->body == LB_BODY_LENGTH ? rq->body_len : 0;
 	p->fwd.upgrade = rq->upgrade;
