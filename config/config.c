@@ -1386,6 +1386,61 @@ parse_request_id(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 	return 0;
 }
 
+/* sticky.cookie: a cookie name (a token, RFC 6265). */
+static int
+parse_cookie_name(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_route *r = base;
+	const char	*s;
+	char		 q[96], *copy;
+
+	(void)k;
+	if ((s = scalar(ctx, n, where, "a cookie name")) == NULL)
+		return -1;
+	if (!is_token(s))
+		return cfg_error(ctx, n, where,
+		    "%s is not a cookie name (letters, digits and "
+		    "!#$%%&'*+-.^_`|~, as in lbm_srv)",
+		    quote(s, q, sizeof(q)));
+	if ((copy = strdup(s)) == NULL)
+		return nomem(ctx, n);
+	free(r->sticky_cookie);
+	r->sticky_cookie = copy;
+	return 0;
+}
+
+static const struct cfg_key sticky_keys[] = {
+	{ .name = "cookie", .parse = parse_cookie_name, .flags = KEY_REQUIRED },
+	{ .name = NULL }
+};
+
+/* sticky: off, or {cookie: NAME}. */
+static int
+parse_sticky(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_route *r = base;
+	char		 prefix[WHERELEN], q[96];
+	bool		 on;
+
+	(void)k;
+	free(r->sticky_cookie);
+	r->sticky_cookie = NULL;
+	if (n->type == YAML_MAPPING_NODE) {
+		lb_snprintf(prefix, sizeof(prefix), "%s.", where);
+		return walk_map(ctx, n, where, prefix, sticky_keys, r);
+	}
+	if (n->type != YAML_SCALAR_NODE || is_null(n) ||
+	    parse_bool_word((const char *)n->data.scalar.value, &on) == -1 ||
+	    on)
+		return cfg_error(ctx, n, where,
+		    "expected off or a mapping such as {cookie: lbm_srv}, "
+		    "found %s",
+		    describe(n, q, sizeof(q)));
+	return 0;
+}
+
 static const char *const log_formats[] = { "combined", "json" };
 
 static int
@@ -1853,6 +1908,7 @@ static const struct cfg_key host_keys[] = {
 	{ .name = "rate_limit",
 	    .parse = parse_rate_limit,
 	    .off = offsetof(struct lb_route, rate_limit) },
+	{ .name = "sticky", .parse = parse_sticky },
 	{ .name = "servers", .parse = parse_servers, .flags = KEY_REQUIRED },
 	{ .name = NULL }
 };
@@ -1880,6 +1936,7 @@ static const struct cfg_key path_keys[] = {
 	{ .name = "rate_limit",
 	    .parse = parse_rate_limit,
 	    .off = offsetof(struct lb_route, rate_limit) },
+	{ .name = "sticky", .parse = parse_sticky },
 	{ .name = "servers", .parse = parse_servers, .flags = KEY_REQUIRED },
 	{ .name = NULL }
 };
@@ -2654,6 +2711,7 @@ route_free(struct lb_route *r)
 	kv_free(r->rewrite, r->n_rewrite);
 	firewall_free(&r->firewall);
 	free(r->rate_limit.header);
+	free(r->sticky_cookie);
 	for (size_t i = 0; i < r->n_servers; i++)
 		free(r->servers[i].name);
 	free(r->servers);
@@ -2953,6 +3011,11 @@ dump_route(struct lb_buf *b, const struct lb_route *r)
 	dump_firewall(b, 4, &r->firewall);
 	if (r->rate_limit.own)
 		dump_rate_limit(b, 4, &r->rate_limit);
+	if (r->sticky_cookie != NULL) {
+		lb_buf_adds(b, "    sticky:\n");
+		dump_key_str(b, 6, "cookie", r->sticky_cookie);
+	} else
+		lb_buf_adds(b, "    sticky: off\n");
 	dump_servers(b, 4, r);
 }
 

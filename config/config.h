@@ -125,6 +125,8 @@ struct lb_route {
 
 	struct lb_rate_limit rate_limit; /* the top's unless own */
 
+	char *sticky_cookie; /* owned; sticky.cookie, or NULL (off) */
+
 	struct lb_server *servers; /* owned array */
 	size_t		  n_servers;
 	size_t		  id; /* index in lb_cfg.routes */

@@ -211,6 +211,12 @@ lb_carry_limits(struct lb_shm *new, const struct lb_cfg *new_cfg,
 		 sizeof(*new->limits))) == NULL)
 		return -1;
 	new->n_limits = new_cfg->n_limits;
+	/* Sticky cookies name the same servers after a reload. */
+	if (old != NULL)
+		new->sticky_key = old->sticky_key;
+	else if (getentropy(&new->sticky_key, sizeof(new->sticky_key)) == -1)
+		new->sticky_key = (uint64_t)getpid() << 32 ^
+		    (uint64_t)time(NULL);
 	if (new_cfg->rate_limit.enabled &&
 	    limit_give(new, old, old_cfg, NULL, &new_cfg->rate_limit) == -1)
 		return -1;

@@ -64,7 +64,8 @@ void lb_carry_over(struct lb_shm *new, const struct lb_cfg *new_cfg,
  * the limit is the same one (the top's, or the own limit of a route with
  * the same label) with the same rate, burst, key and max_keys, so that a
  * reload spends no client's bucket anew; else a fresh one. 0, or -1 with
- * errno set (what was given is released with NEW).
+ * errno set (what was given is released with NEW). The key of sticky
+ * cookies goes along too: OLD's, or a new one at start.
  */
 int lb_carry_limits(struct lb_shm *new, const struct lb_cfg *new_cfg,
     const struct lb_shm *old, const struct lb_cfg *old_cfg);

@@ -550,6 +550,28 @@ START_TEST(test_error_listen_map_and_trusted_proxies)
 }
 END_TEST
 
+START_TEST(test_sticky_takes_a_cookie_name_or_off)
+{
+	struct lb_cfg *cfg = load_ok("hosts:\n"
+				     "  - host: a.example\n"
+				     "    sticky: {cookie: lbm_srv}\n"
+				     "    servers: [127.0.0.1:9000]\n"
+				     "  - host: b.example\n"
+				     "    sticky: off\n"
+				     "    servers: [127.0.0.1:9000]\n");
+
+	ck_assert_str_eq(cfg->routes[0].sticky_cookie, "lbm_srv");
+	ck_assert_ptr_null(cfg->routes[1].sticky_cookie);
+	lb_cfg_free(cfg);
+	expect_error("paths: [{path: /, sticky: {cookie: \"a b\"}, "
+		     "servers: [127.0.0.1:1]}]\n",
+	    "t.yaml:1:36: sticky.cookie: \"a b\" is not a cookie "
+	    "name (letters, digits and !#$%&'*+-.^_`|~, as in lbm_srv)");
+	expect_error("paths: [{path: /, sticky: {}, servers: [127.0.0.1:1]}]\n",
+	    "t.yaml:1:27: sticky: missing 'cookie'");
+}
+END_TEST
+
 /* --------------------------------------------------------- rules */
 
 START_TEST(test_remove_takes_a_map_or_a_list)
@@ -1514,6 +1536,7 @@ cfg_suite(void)
 	tcase_add_test(tc, test_error_request_id_must_be_a_header_of_its_own);
 	tcase_add_test(tc, test_listen_takes_a_map_with_proxy_protocol);
 	tcase_add_test(tc, test_error_listen_map_and_trusted_proxies);
+	tcase_add_test(tc, test_sticky_takes_a_cookie_name_or_off);
 	suite_add_tcase(s, tc);
 	return s;
 }

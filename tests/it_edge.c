@@ -240,6 +240,83 @@ START_TEST(test_trusted_proxy_x_forwarded_for_names_the_client)
 }
 END_TEST
 
+/* ----------------------------------------------------------- sticky */
+
+/* The value of cookie NAME that R sets, harness-owned, or NULL. */
+static const char *
+set_cookie(const struct lbt_resp *r, const char *name)
+{
+	const char *v = lbt_header(r, "Set-Cookie");
+	size_t	    n = strlen(name);
+
+	if (v == NULL || strncmp(v, name, n) != 0 || v[n] != '=')
+		return NULL;
+	ck_assert_msg(strstr(v, "; Path=/; HttpOnly") != NULL, "%s", v);
+	return lbt_fmt("%.*s", (int)strcspn(v + n + 1, ";"), v + n + 1);
+}
+
+START_TEST(test_sticky_cookie_pins_a_client_and_repins_when_its_server_is_down)
+{
+	struct lbt_resp r;
+	struct itc_lb	lb;
+	unsigned	pa, pb;
+	const char     *id, *app, *id2;
+	pid_t		oa, ob;
+
+	oa = itc_origin("a", &pa, NULL);
+	ob = itc_origin("b", &pb, NULL);
+	itc_lb_start(&lb, 2,
+	    "hosts:\n"
+	    "  - host: www.fruit.com\n"
+	    "    sticky: {cookie: lbm_srv}\n"
+	    "    servers: [127.0.0.1:%u, 127.0.0.1:%u]\n",
+	    pa, pb);
+	get(&lb, "/s", NULL, &r);
+	id = set_cookie(&r, "lbm_srv");
+	ck_assert_ptr_nonnull(id);
+	/* Opaque: 16 hex digits, not the address. */
+	ck_assert_uint_eq(strlen(id), 16);
+	ck_assert_ptr_null(strstr(id, "127.0.0.1"));
+	app = lbt_fmt("%s", lbt_json_str(r.body, "app"));
+	lbt_resp_free(&r);
+	/* 20 requests, over both workers: the same server, cookie hidden. */
+	for (int i = 0; i < 20; i++) {
+		get(&lb, "/s", lbt_fmt("Cookie: a=1; lbm_srv=%s; b=2\r\n", id),
+		    &r);
+		ck_assert_str_eq(lbt_json_str(r.body, "app"), app);
+		ck_assert_str_eq(lbt_json_str(r.body, "headers.Cookie"),
+		    "a=1; b=2");
+		ck_assert_ptr_null(lbt_header(&r, "Set-Cookie"));
+		lbt_resp_free(&r);
+	}
+	/* Only the sticky cookie: no Cookie header left at all. */
+	get(&lb, "/s", lbt_fmt("Cookie: lbm_srv=%s\r\n", id), &r);
+	ck_assert_ptr_null(lbt_json_raw(r.body, "headers.Cookie"));
+	lbt_resp_free(&r);
+	/* A cookie that names no server: balanced, and a new cookie. */
+	get(&lb, "/s", "Cookie: lbm_srv=0123456789abcdef\r\n", &r);
+	ck_assert_ptr_nonnull(set_cookie(&r, "lbm_srv"));
+	lbt_resp_free(&r);
+
+	/* Its server goes down: another answers and the cookie moves. */
+	ck_assert_int_eq(lbt_stop(strcmp(app, "a") == 0 ? oa : ob), 0);
+	get(&lb, "/s", lbt_fmt("Cookie: lbm_srv=%s\r\n", id), &r);
+	ck_assert_str_ne(lbt_json_str(r.body, "app"), app);
+	id2 = set_cookie(&r, "lbm_srv");
+	ck_assert_ptr_nonnull(id2);
+	ck_assert_str_ne(id2, id);
+	lbt_resp_free(&r);
+	for (int i = 0; i < 5; i++) {
+		get(&lb, "/s", lbt_fmt("Cookie: lbm_srv=%s\r\n", id2), &r);
+		ck_assert_str_ne(lbt_json_str(r.body, "app"), app);
+		ck_assert_ptr_null(lbt_header(&r, "Set-Cookie"));
+		lbt_resp_free(&r);
+	}
+	itc_lb_stop(&lb);
+	ck_assert_int_eq(lbt_stop(strcmp(app, "a") == 0 ? ob : oa), 0);
+}
+END_TEST
+
 /* ------------------------------------------------------ request IDs */
 
 START_TEST(test_request_id_is_made_when_the_client_sends_none)
@@ -456,6 +533,11 @@ edge_suite(void)
 	tcase_add_test(tc, test_proxy_v2_tcp4_tcp6_and_local);
 	tcase_add_test(tc, test_connection_without_a_proxy_header_is_closed);
 	tcase_add_test(tc, test_trusted_proxy_x_forwarded_for_names_the_client);
+	suite_add_tcase(s, tc);
+
+	tc = lbt_tcase("sticky");
+	tcase_add_test(tc,
+	    test_sticky_cookie_pins_a_client_and_repins_when_its_server_is_down);
 	suite_add_tcase(s, tc);
 
 	tc = lbt_tcase("request_id");

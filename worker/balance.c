@@ -611,6 +611,22 @@ lb_upstream_pick(struct lb_upstream *up, const struct sockaddr *client,
 	return p;
 }
 
+struct lb_peer *
+lb_upstream_take(struct lb_upstream *up, struct lb_peer *p, const bool *tried,
+    int64_t now_ms)
+{
+	if ((tried != NULL && tried[p->index]) || !lb_peer_usable(p, now_ms))
+		return NULL;
+	if (p->srv->backup)
+		for (size_t i = 0; i < up->n_peers; i++)
+			if (!up->peers[i].srv->backup &&
+			    lb_peer_usable(&up->peers[i], now_ms))
+				return NULL;
+	lb_shm_share_add(p->mine, 1);
+	atomic_fetch_add_explicit(&p->st->requests, 1, memory_order_relaxed);
+	return p;
+}
+
 /*
  * A failure also takes half the peer's weight off its effective weight in
  * this worker, so round robin sends it less until a run of picks has

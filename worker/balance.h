@@ -75,6 +75,13 @@ void lb_upstream_fini(struct lb_upstream *);
 struct lb_peer *lb_upstream_pick(struct lb_upstream *,
     const struct sockaddr *client, const bool *tried, int64_t now_ms);
 /*
+ * Take PEER (sticky: the server a client's cookie names) when it may be
+ * chosen now: usable, not in TRIED, and not a backup while a primary is
+ * usable. Counted as lb_upstream_pick counts. NULL otherwise.
+ */
+struct lb_peer *lb_upstream_take(struct lb_upstream *, struct lb_peer *peer,
+    const bool *tried, int64_t now_ms);
+/*
  * The request on PEER is over; FAILED counts a failure. Takes it off this
  * worker's share of the requests in flight.
  */

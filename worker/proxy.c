@@ -73,7 +73,11 @@ struct preq {
 	struct evbuffer *replay; /* owned; body sent so far, for a resend;
 				    NULL when there is none or it is gone */
 
-	bool	       *tried; /* per peer: tried_small or owned */
+	struct lb_peer *pin;	/* sticky: the cookie's server, to try
+				   first; NULL once tried or without */
+	struct lb_peer *cookie; /* sticky: the server the client's cookie
+				   names, or NULL */
+	bool	       *tried;	/* per peer: tried_small or owned */
 	bool		tried_small[16];
 	bool		idempotent;
 	bool		head_only; /* HEAD: no response body */
@@ -189,6 +193,99 @@ request_id(struct lb_request *rq, const char *name)
 		rq->rid[i] = hex[(r[i / 16] >> (60 - 4 * (i % 16))) & 0xf];
 	rq->rid[32] = '\0';
 	rq->request_id = rq->rid;
+}
+
+/* ----------------------------------------------------------- sticky */
+
+/*
+ * A server's sticky cookie value: a hash, keyed with the master's secret
+ * (shm->sticky_key, kept across reloads), of the route's label and the
+ * server as written, resolved, and ranked among its namesakes. It names
+ * the server without revealing its address, and stays the same across a
+ * reload that keeps both.
+ */
+static void
+sticky_id(const struct lb_route *r, size_t j, uint64_t key, char out[17])
+{
+	static const char hex[] = "0123456789abcdef";
+	const char	 *parts[3] = { r->label, r->servers[j].name,
+		      r->servers[j].addrstr };
+	uint64_t	  h = 0xcbf29ce484222325ULL ^ key, rank = 0;
+
+	for (size_t i = 0; i < j; i++)
+		if (strcmp(r->servers[i].addrstr, r->servers[j].addrstr) == 0)
+			rank++;
+	for (size_t i = 0; i < 3; i++)
+		for (const char *s = parts[i];; s++) {
+			h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+			if (*s == '\0')
+				break;
+		}
+	h = (h ^ rank) * 0x100000001b3ULL;
+	h ^= key >> 7;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	for (size_t i = 0; i < 16; i++)
+		out[i] = hex[(h >> (60 - 4 * i)) & 0xf];
+	out[16] = '\0';
+}
+
+/* The value of cookie NAME in the client's Cookie headers, into OUT. */
+static bool
+cookie_value(const struct lb_request *rq, const char *name, char *out,
+    size_t outlen)
+{
+	size_t nlen = strlen(name);
+
+	for (size_t i = 0; i < rq->n_hdrs; i++) {
+		const char *v = rq->hdrs[i].value;
+
+		if (strcasecmp(rq->hdrs[i].name, "Cookie") != 0)
+			continue;
+		while (*v != '\0') {
+			const char *end = strchr(v, ';');
+			size_t	    len;
+
+			while (*v == ' ' || *v == '\t')
+				v++;
+			if (end == NULL)
+				end = v + strlen(v);
+			if ((size_t)(end - v) > nlen && v[nlen] == '=' &&
+			    memcmp(v, name, nlen) == 0) {
+				v += nlen + 1;
+				len = (size_t)(end - v);
+				while (len > 0 &&
+				    (v[len - 1] == ' ' || v[len - 1] == '\t'))
+					len--;
+				if (len >= outlen)
+					return false;
+				memcpy(out, v, len);
+				out[len] = '\0';
+				return true;
+			}
+			v = *end == ';' ? end + 1 : end;
+		}
+	}
+	return false;
+}
+
+/* The server P's client asks for with its cookie, if any: p->pin. */
+static void
+sticky_pin(struct preq *p)
+{
+	char v[32];
+
+	if (!cookie_value(p->rq, p->route->sticky_cookie, v, sizeof(v)))
+		return;
+	for (size_t i = 0; i < p->up->n_peers; i++)
+		if (strcmp(p->px->sticky_ids[p->up->peers[i].srv->id], v) ==
+		    0) {
+			p->pin = p->cookie = &p->up->peers[i];
+			return;
+		}
 }
 
 /* ------------------------------------------------------- accounting */
@@ -721,6 +818,13 @@ start_reply(struct preq *p, const struct lb_http_response *r,
 	if (p->rq->request_id != NULL && !p->tunnel)
 		evbuffer_add_printf(out, "%s: %s\r\n", p->rq->request_id_name,
 		    p->rq->request_id);
+	/* Sticky: a client whose cookie does not name this server. */
+	if (p->route->sticky_cookie != NULL && p->px->sticky_ids != NULL &&
+	    !p->tunnel && p->cookie != p->peer)
+		evbuffer_add_printf(out,
+		    "Set-Cookie: %s=%s; Path=/; HttpOnly\r\n",
+		    p->route->sticky_cookie,
+		    p->px->sticky_ids[p->peer->srv->id]);
 	/* What the client sees: chunked is re-framed, a length kept. */
 	to_client = framing == LB_BODY_CHUNKED ? LB_BODY_CLOSE : framing;
 	if (p->tunnel)
@@ -997,8 +1101,14 @@ attempt(struct preq *p)
 	struct lb_pool *pool;
 
 	for (;;) {
-		p->peer = lb_upstream_pick(p->up, p->rq->peer, p->tried,
-		    lb_now_ms());
+		p->peer = NULL;
+		if (p->pin != NULL)
+			p->peer = lb_upstream_take(p->up, p->pin, p->tried,
+			    lb_now_ms());
+		p->pin = NULL;
+		if (p->peer == NULL)
+			p->peer = lb_upstream_pick(p->up, p->rq->peer, p->tried,
+			    lb_now_ms());
 		if (p->peer == NULL) {
 			finish_error(p, p->fail_status);
 			return;
@@ -1080,6 +1190,10 @@ lb_proxy_request(struct lb_proxy *px, struct lb_request *rq)
 	p->fwd.upgrade = rq->upgrade;
 	p->fwd.request_id_name = rq->request_id_name;
 	p->fwd.request_id = rq->request_id;
+	if (d.route->sticky_cookie != NULL && px->sticky_ids != NULL) {
+		p->fwd.strip_cookie = d.route->sticky_cookie;
+		sticky_pin(p);
+	}
 
 	lb_client_bind(p->c, &client_ops, p);
 	attempt(p);
@@ -1118,6 +1232,15 @@ lb_proxy_init(struct lb_proxy *px, struct event_base *base,
 	for (size_t i = 0; i < cfg->n_routes; i++) {
 		const struct lb_route *r = &cfg->routes[i];
 
+		if (r->sticky_cookie != NULL && px->sticky_ids == NULL &&
+		    (px->sticky_ids = calloc(cfg->n_servers,
+			 sizeof(*px->sticky_ids))) == NULL)
+			goto fail;
+		if (r->sticky_cookie != NULL)
+			for (size_t s = 0; s < r->n_servers; s++)
+				sticky_id(r, s,
+				    shm != NULL ? shm->sticky_key : 0,
+				    px->sticky_ids[r->servers[s].id]);
 		if (lb_upstream_init(&px->ups[i], r, shm, slot, seed + i) == -1)
 			goto fail;
 		for (size_t s = 0; s < r->n_servers; s++)
@@ -1144,6 +1267,8 @@ lb_proxy_fini(struct lb_proxy *px)
 				lb_upstream_fini(&px->ups[i]);
 	free(px->pools);
 	free(px->ups);
+	free(px->sticky_ids);
+	px->sticky_ids = NULL;
 	if (px->scratch != NULL)
 		evbuffer_free(px->scratch);
 	px->pools = NULL;

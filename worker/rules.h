@@ -35,6 +35,8 @@ struct lb_fwd {
 	   name dropped), or NULL. */
 	const char *request_id_name;
 	const char *request_id;
+	/* This cookie taken out of the client's Cookie headers, or NULL. */
+	const char *strip_cookie;
 };
 
 /* worker/rules.c */
