@@ -1461,6 +1461,28 @@ START_TEST(test_diff_says_what_a_reload_changes)
 }
 END_TEST
 
+/* What a reload says of the keys of SPEC section 10. */
+START_TEST(test_diff_says_what_changes_at_the_edge)
+{
+	char *d;
+
+	d = diff("listen: [127.0.0.1:8000]\n" ROUTE,
+	    "listen: [{address: \"127.0.0.1:8000\", proxy_protocol: true}]\n"
+	    "trusted_proxies: [10.0.0.0/8]\n"
+	    "rate_limit: {rate: 10/s}\n"
+	    "request_id: off\n"
+	    "paths: [{path: /r, sticky: {cookie: s}, servers: "
+	    "[127.0.0.1:9000]}]\n");
+	ck_assert_msg(strstr(d, "proxy_protocol") != NULL, "%s", d);
+	ck_assert_msg(strstr(d, "trusted_proxies") != NULL, "%s", d);
+	ck_assert_msg(strstr(d, "rate_limit") != NULL, "%s", d);
+	ck_assert_msg(strstr(d, "~ request_id X-Request-ID -> off\n") != NULL,
+	    "%s", d);
+	ck_assert_msg(strstr(d, "sticky") != NULL, "%s", d);
+	free(d);
+}
+END_TEST
+
 static Suite *
 cfg_suite(void)
 {
@@ -1537,6 +1559,7 @@ cfg_suite(void)
 	tcase_add_test(tc, test_listen_takes_a_map_with_proxy_protocol);
 	tcase_add_test(tc, test_error_listen_map_and_trusted_proxies);
 	tcase_add_test(tc, test_sticky_takes_a_cookie_name_or_off);
+	tcase_add_test(tc, test_diff_says_what_changes_at_the_edge);
 	suite_add_tcase(s, tc);
 	return s;
 }
