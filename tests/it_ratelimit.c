@@ -176,6 +176,27 @@ START_TEST(test_each_header_value_has_its_own_bucket)
 }
 END_TEST
 
+START_TEST(test_full_table_lets_new_clients_through_and_counts_them)
+{
+	struct rl r;
+
+	/* One key's room: a second client finds none, and passes. */
+	start(&r, 1, "rate_limit: {rate: 1/m, burst: 1, max_keys: 1}\n", "");
+	ck_assert_int_eq(status_of(&r, "127.0.0.1", "/", NULL), 200);
+	ck_assert_int_eq(status_of(&r, "127.0.0.1", "/", NULL), 429);
+	ck_assert_int_eq(status_of(&r, "127.0.0.2", "/", NULL), 200);
+	ck_assert_int_eq(status_of(&r, "127.0.0.2", "/", NULL), 200);
+	ck_assert_int_eq(mp_metric(r.admin,
+			     "lbmaster_rate_limit_table_full_total"),
+	    2);
+	ck_assert_int_eq(
+	    mp_metric(r.admin,
+		"lbmaster_rate_limited_total{route=\"www.fruit.com\"}"),
+	    1);
+	stop(&r);
+}
+END_TEST
+
 START_TEST(test_rate_limit_off_on_a_route)
 {
 	struct lbt_resp resp;
@@ -246,6 +267,8 @@ ratelimit_suite(void)
 	    test_five_seconds_over_both_workers_pass_burst_plus_rate_times_5);
 	tcase_add_test(tc, test_each_client_address_has_its_own_bucket);
 	tcase_add_test(tc, test_each_header_value_has_its_own_bucket);
+	tcase_add_test(tc,
+	    test_full_table_lets_new_clients_through_and_counts_them);
 	tcase_add_test(tc, test_rate_limit_off_on_a_route);
 	tcase_add_test(tc,
 	    test_reload_keeps_an_unchanged_limit_and_renews_a_changed_one);
