@@ -174,6 +174,49 @@ START_TEST(test_connection_without_a_proxy_header_is_closed)
 }
 END_TEST
 
+START_TEST(test_proxy_header_alone_is_an_idle_connection_not_a_request)
+{
+	static const char pp[] = "PROXY TCP4 192.0.2.9 127.0.0.1 40000 80\r\n";
+	struct lbt_conn	 *c;
+	struct lbt_resp	  r;
+	struct itc_lb	  lb;
+	unsigned	  fruit;
+	const char	 *log = lbt_path("pp.log"), *text;
+	pid_t		  o;
+
+	o = itc_origin("fruit", &fruit, NULL);
+	proxied_start(&lb, fruit,
+	    lbt_fmt("access_log: %s\ntimeouts: {client: 300ms, keepalive: "
+		    "1s}\n",
+		log));
+	/* The header, then the request well after timeouts.client. */
+	ck_assert_ptr_nonnull(c = lbt_conn_open(NULL, lb.port));
+	ck_assert_int_eq(lbt_conn_send(c, pp, strlen(pp)), 0);
+	lbt_pause_ms(600);
+	ck_assert_int_eq(lbt_conn_request(c,
+			     "GET /late HTTP/1.1\r\nHost: www.fruit.com\r\n"
+			     "\r\n",
+			     strlen("GET /late HTTP/1.1\r\nHost: "
+				    "www.fruit.com\r\n\r\n"),
+			     &r),
+	    0);
+	ck_assert_int_eq(r.status, 200);
+	lbt_resp_free(&r);
+	lbt_conn_close(c);
+	/* The header and silence: closed as an idle connection, unlogged. */
+	ck_assert_ptr_nonnull(c = lbt_conn_open(NULL, lb.port));
+	ck_assert_int_eq(lbt_conn_send(c, pp, strlen(pp)), 0);
+	ck_assert(lbt_conn_wait_closed(c, 5000));
+	lbt_conn_close(c);
+	itc_lb_stop(&lb);
+	ck_assert_int_eq(lbt_stop(o), 0);
+	text = lbt_read_file(log, NULL);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_msg(strstr(text, " 408 ") == NULL, "%s", text);
+	ck_assert_msg(strstr(text, "192.0.2.9 - - ") == text, "%s", text);
+}
+END_TEST
+
 START_TEST(test_trusted_proxy_x_forwarded_for_names_the_client)
 {
 	struct lbt_resp r;
@@ -532,6 +575,8 @@ edge_suite(void)
 	tcase_add_test(tc, test_proxy_v1_source_is_the_client);
 	tcase_add_test(tc, test_proxy_v2_tcp4_tcp6_and_local);
 	tcase_add_test(tc, test_connection_without_a_proxy_header_is_closed);
+	tcase_add_test(tc,
+	    test_proxy_header_alone_is_an_idle_connection_not_a_request);
 	tcase_add_test(tc, test_trusted_proxy_x_forwarded_for_names_the_client);
 	suite_add_tcase(s, tc);
 

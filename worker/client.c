@@ -1113,7 +1113,9 @@ process(struct lb_client *c)
 
 	if (evbuffer_get_length(c->in) == 0)
 		return;
-	if (c->proxy_wait && proxy_header(c) != 0)
+	/* A PROXY header alone is not a request begun: idle, still. */
+	if (c->proxy_wait &&
+	    (proxy_header(c) != 0 || evbuffer_get_length(c->in) == 0))
 		return;
 	if (c->state == CS_IDLE) {
 		struct creq *q;
