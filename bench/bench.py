@@ -342,9 +342,11 @@ class Stack:
         limits = "max_connections: 20000"
         if origin == "sink":
             limits += f", max_body_size: {UPLOAD_MAX_BODY}"
+        # request_id: off, as the peers add none (configured alike).
         head = (f"listen: 127.0.0.1:{self.port[name]}\nworkers: {workers}\n"
                 f"error_log: {self.path(name + '.err')}\naccess_log: off\n"
-                f"health_check: off\nlimits: {{{limits}}}\n")
+                f"health_check: off\nlimits: {{{limits}}}\n"
+                "request_id: off\n")
         if rate_limit_of(name):
             head += f"rate_limit: {rate_limit_of(name)['lbmaster']}\n"
         lines = [head, "hosts:\n"]

@@ -613,8 +613,12 @@ add_reply(struct lb_client *c, int status, bool head_only)
 	evbuffer_add(c->out, line, (size_t)n);
 	evbuffer_add(c->out, d, dn);
 	if (c->req != NULL && c->req->r.request_id != NULL) {
-		evbuffer_add_printf(c->out, "%s: %s\r\n",
-		    c->req->r.request_id_name, c->req->r.request_id);
+		evbuffer_add(c->out, c->req->r.request_id_name,
+		    strlen(c->req->r.request_id_name));
+		evbuffer_add(c->out, LB_LIT(": "));
+		evbuffer_add(c->out, c->req->r.request_id,
+		    strlen(c->req->r.request_id));
+		evbuffer_add(c->out, LB_LIT("\r\n"));
 	}
 	if (status == 429 && c->req != NULL && c->req->r.retry_after > 0) {
 		n = snprintf(line, sizeof(line), "Retry-After: %u\r\n",

@@ -815,9 +815,13 @@ start_reply(struct preq *p, const struct lb_http_response *r,
 		evbuffer_add(out, h[i].value, h[i].value_len);
 		evbuffer_add(out, LB_LIT("\r\n"));
 	}
-	if (p->rq->request_id != NULL && !p->tunnel)
-		evbuffer_add_printf(out, "%s: %s\r\n", p->rq->request_id_name,
-		    p->rq->request_id);
+	if (p->rq->request_id != NULL && !p->tunnel) {
+		evbuffer_add(out, p->rq->request_id_name,
+		    strlen(p->rq->request_id_name));
+		evbuffer_add(out, LB_LIT(": "));
+		evbuffer_add(out, p->rq->request_id, strlen(p->rq->request_id));
+		evbuffer_add(out, LB_LIT("\r\n"));
+	}
 	/* Sticky: a client whose cookie does not name this server. */
 	if (p->route->sticky_cookie != NULL && p->px->sticky_ids != NULL &&
 	    !p->tunnel && p->cookie != p->peer)
