@@ -594,46 +594,94 @@ lb_client_reply_text(int status)
 			       lb_client_reason(status);
 }
 
+/*
+ * Pieces of a head gathered in a buffer and added to an evbuffer in one
+ * go: lbmaster's own answers are made without printf (a 429 storm is
+ * mostly these), and flushed early should one not fit.
+ */
+struct gather {
+	struct evbuffer *out;
+	size_t		 n;
+	char		 b[512];
+};
+
+static void
+gather_add(struct gather *g, const void *p, size_t len)
+{
+	if (g->n + len > sizeof(g->b)) {
+		evbuffer_add(g->out, g->b, g->n);
+		g->n = 0;
+		if (len > sizeof(g->b)) {
+			evbuffer_add(g->out, p, len);
+			return;
+		}
+	}
+	memcpy(g->b + g->n, p, len);
+	g->n += len;
+}
+
+static void
+gather_str(struct gather *g, const char *s)
+{
+	gather_add(g, s, strlen(s));
+}
+
+static void
+gather_uint(struct gather *g, uint64_t v)
+{
+	char   d[24];
+	size_t i = sizeof(d);
+
+	do
+		d[--i] = (char)('0' + v % 10);
+	while ((v /= 10) > 0);
+	gather_add(g, d + i, sizeof(d) - i);
+}
+
 /* The plain-text answer to STATUS, whole, into `out`. */
 static void
 add_reply(struct lb_client *c, int status, bool head_only)
 {
-	const char *text = lb_client_reply_text(status);
-	size_t	    len = strlen(text) + 1;
-	char	    line[128];
-	int	    n;
-	unsigned    minor = c->req != NULL && c->req->r.minor == 0 ? 0 : 1;
-	size_t	    dn;
-	const char *d = date_line(&dn);
+	const char   *text = lb_client_reply_text(status);
+	size_t	      len = strlen(text) + 1;
+	unsigned      minor = c->req != NULL && c->req->r.minor == 0 ? 0 : 1;
+	size_t	      dn;
+	const char   *d = date_line(&dn);
+	struct gather g;
 
-	n = snprintf(line, sizeof(line),
-	    "HTTP/1.%u %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-	    "Content-Length: %zu\r\n",
-	    minor, status, lb_client_reason(status), len);
-	evbuffer_add(c->out, line, (size_t)n);
-	evbuffer_add(c->out, d, dn);
+	g.out = c->out;
+	g.n = 0;
+	gather_str(&g, minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
+	gather_uint(&g, (uint64_t)status);
+	gather_add(&g, LB_LIT(" "));
+	gather_str(&g, lb_client_reason(status));
+	gather_str(&g,
+	    "\r\nContent-Type: text/plain; charset=utf-8\r\n"
+	    "Content-Length: ");
+	gather_uint(&g, len);
+	gather_add(&g, LB_LIT("\r\n"));
+	gather_add(&g, d, dn);
 	if (c->req != NULL && c->req->r.request_id != NULL) {
-		evbuffer_add(c->out, c->req->r.request_id_name,
-		    strlen(c->req->r.request_id_name));
-		evbuffer_add(c->out, LB_LIT(": "));
-		evbuffer_add(c->out, c->req->r.request_id,
-		    strlen(c->req->r.request_id));
-		evbuffer_add(c->out, LB_LIT("\r\n"));
+		gather_str(&g, c->req->r.request_id_name);
+		gather_add(&g, LB_LIT(": "));
+		gather_str(&g, c->req->r.request_id);
+		gather_add(&g, LB_LIT("\r\n"));
 	}
 	if (status == 429 && c->req != NULL && c->req->r.retry_after > 0) {
-		n = snprintf(line, sizeof(line), "Retry-After: %u\r\n",
-		    c->req->r.retry_after);
-		evbuffer_add(c->out, line, (size_t)n);
+		gather_str(&g, "Retry-After: ");
+		gather_uint(&g, c->req->r.retry_after);
+		gather_add(&g, LB_LIT("\r\n"));
 	}
 	if (c->req == NULL || c->req->close_after)
-		evbuffer_add(c->out, LB_LIT("Connection: close\r\n"));
+		gather_str(&g, "Connection: close\r\n");
 	else if (minor == 0)
-		evbuffer_add(c->out, LB_LIT("Connection: keep-alive\r\n"));
-	evbuffer_add(c->out, LB_LIT("\r\n"));
+		gather_str(&g, "Connection: keep-alive\r\n");
+	gather_add(&g, LB_LIT("\r\n"));
 	if (!head_only) {
-		evbuffer_add(c->out, text, len - 1);
-		evbuffer_add(c->out, LB_LIT("\n"));
+		gather_add(&g, text, len - 1);
+		gather_add(&g, LB_LIT("\n"));
 	}
+	evbuffer_add(c->out, g.b, g.n);
 }
 
 void
