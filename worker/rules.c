@@ -261,7 +261,8 @@ lb_rules_request_head(struct evbuffer *out, const struct lb_route *route,
 		lb_buf_adds(&b, f->client_ip);
 		lb_buf_add(&b, LB_LIT("\r\n"));
 	}
-	if (f->request_id != NULL)
+	/* The request's ID, unless a rule of the route says otherwise. */
+	if (f->request_id != NULL && ours_kept(route, f->request_id_name))
 		add_header(&b, f->request_id_name, f->request_id);
 	if (ours_kept(route, "X-Forwarded-Proto"))
 		lb_buf_add(&b, LB_LIT("X-Forwarded-Proto: http\r\n"));
