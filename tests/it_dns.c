@@ -375,11 +375,36 @@ START_TEST(test_removed_address_finishes_its_request_and_gets_no_new_one)
 }
 END_TEST
 
+/*
+ * A DNS server that answers SERVFAIL to every question, on 127.0.0.1:PORT
+ * (UDP): the question sent back with QR, RA and rcode 2, no records.
+ */
+static pid_t
+servfail_start(unsigned port)
+{
+	const char
+		   *py = "import socket, sys\n"
+			 "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+			 "s.bind(('127.0.0.1', int(sys.argv[1])))\n"
+			 "print('ready', flush=True)\n"
+			 "while True:\n"
+			 "    d, a = s.recvfrom(4096)\n"
+			 "    s.sendto(d[:2] + bytes([0x81, 0x82]) + d[4:6] +\n"
+			 "             bytes(6) + d[12:], a)\n";
+	const char *argv[] = { "/usr/bin/python3", "-c", py,
+		lbt_fmt("%u", port), NULL };
+	pid_t	    pid = track(lbt_spawn("servfail", argv));
+
+	ck_assert(mp_wait_file(lbt_log_path(pid), "ready", 5000));
+	return pid;
+}
+
 START_TEST(test_failed_lookups_keep_the_last_addresses)
 {
 	struct dns d;
 	struct lbm m;
 	unsigned   port;
+	pid_t	   sf;
 
 	two_addresses(&port);
 	dns_start(&d, "127.0.0.1 api.test\n", "");
@@ -388,11 +413,23 @@ START_TEST(test_failed_lookups_keep_the_last_addresses)
 
 	/* NXDOMAIN: the name is gone from DNS, not from the pool. */
 	dns_hosts(&d, "127.0.0.9 other.test\n");
-	mp_wait_log(m.pid, lbt_fmt("api.test:%u: lookup failed", port), 5000);
+	mp_wait_log(m.pid,
+	    lbt_fmt("api.test:%u: lookup failed (NXDOMAIN)", port), 5000);
 	for (int i = 0; i < 10; i++)
 		ck_assert_str_eq(served_by(m.port, "api.test"), "a");
-	/* No answer at all (timeouts): still the same. */
+	dns_hosts(&d, "127.0.0.1 api.test\n");
+	mp_wait_log(m.pid, lbt_fmt("api.test:%u: resolves again", port), 5000);
+
+	/* SERVFAIL, from a server of our own on the same port. */
 	stop(d.pid);
+	sf = servfail_start(d.port);
+	mp_wait_log(m.pid,
+	    lbt_fmt("api.test:%u: lookup failed (SERVFAIL)", port), 5000);
+	for (int i = 0; i < 10; i++)
+		ck_assert_str_eq(served_by(m.port, "api.test"), "a");
+
+	/* No answer at all (timeouts): still the same. */
+	stop(sf);
 	lbt_pause_ms(2500);
 	for (int i = 0; i < 10; i++)
 		ck_assert_str_eq(served_by(m.port, "api.test"), "a");
