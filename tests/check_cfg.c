@@ -1434,6 +1434,23 @@ START_TEST(test_diff_says_what_a_reload_changes)
 }
 END_TEST
 
+START_TEST(test_diff_names_a_new_token_without_saying_it)
+{
+	char *d;
+
+	d = diff("admin: {listen: 127.0.0.1:9090, token: first-token-0123456}\n"
+		 "paths: [{path: /, servers: [127.0.0.1:9000]}]\n",
+	    "admin: {listen: 127.0.0.1:9090, token: other-token-0123456}\n"
+	    "paths: [{path: /, servers: [127.0.0.1:9000, {service: "
+	    "_http._tcp.a.test}]}]\n");
+	ck_assert_msg(strstr(d, "~ admin.token (secret ") != NULL, "%s", d);
+	ck_assert_ptr_null(strstr(d, "token-0123456"));
+	ck_assert_msg(strstr(d, "+ server _http._tcp.a.test to /\n") != NULL,
+	    "%s", d);
+	free(d);
+}
+END_TEST
+
 static Suite *
 cfg_suite(void)
 {
@@ -1503,6 +1520,7 @@ cfg_suite(void)
 	tcase_add_test(tc, test_error_missing_file_names_it);
 	tcase_add_test(tc, test_every_bad_fixture_fails_where_it_says);
 	tcase_add_test(tc, test_diff_says_what_a_reload_changes);
+	tcase_add_test(tc, test_diff_names_a_new_token_without_saying_it);
 	suite_add_tcase(s, tc);
 	return s;
 }
