@@ -341,6 +341,12 @@ static const struct range_case {
 	    "paths: [{path: /, servers: [{address: 127.0.0.1:1, "
 	    "weight: 1001}]}]\n",
 	    "(1-1000)", "1-1000" },
+	{ "servers.max_addresses",
+	    "paths: [{path: /, servers: [{address: a.test:1, resolve: true, "
+	    "max_addresses: 1025}]}]\n",
+	    "(1-1024)", "1-1024" },
+	{ "resolver.valid", "resolver: {valid: 2h}\n" ROUTE, "at most 3600s",
+	    "1s to 1h" },
 	{ "shutdown_timeout", "shutdown_timeout: 25h\n" ROUTE, "at most 86400s",
 	    "0 to 24h" },
 	{ "timeouts.connect", "timeouts: {connect: 0}\n" ROUTE, "at least 1ms",
