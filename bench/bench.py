@@ -10,12 +10,12 @@ measured in the same minute, not the requests per second themselves.
 
     python3 bench/bench.py --lbmaster ./lbmaster [--out bench/RESULTS.md]
         [--rounds 3] [--duration 4] [--workers 2] [--quick]
-        [--scenario small,c256,close,big,idle10k,routes20k,cores,syscalls,
-                    allocs,upload,ws]
+        [--scenario small,c256,close,big,idle10k,routes20k,cores,dns32,
+                    syscalls,allocs,upload,ws]
 
 Needs nginx (Debian's nginx-light), haproxy and wrk; strace for the
-`syscalls` scenario, a C compiler for `allocs` and python3-websockets for
-`ws` (each skipped without). See bench/README for what each scenario
+`syscalls` scenario, a C compiler for `allocs`, python3-websockets for
+`ws` and dnsmasq for `dns32` (each skipped without). See bench/README for what each scenario
 measures and how to read the output. The last line printed is
 `min_ratio_vs_best=Z`: lbmaster over the better of nginx and HAProxy, in the
 scenario where lbmaster does worst (above 1.0: lbmaster is ahead everywhere).
@@ -75,8 +75,9 @@ WRK_SCENARIOS = {
     "big": dict(conns=8, path="/big",
                 what="8 keep-alive connections, GET /big (1 MiB answer)"),
 }
-DEFAULT_SCENARIOS = ("small,c256,close,big,idle10k,routes20k,cores,syscalls,"
-                     "allocs,upload,ws,ratelimit,ratelimit_hot")
+DEFAULT_SCENARIOS = ("small,c256,close,big,idle10k,routes20k,cores,dns32,"
+                     "syscalls,allocs,upload,ws,ratelimit,ratelimit_hot")
+N_FOLLOWED = 32			# addresses of dns32, 127.0.0.1 .. 127.0.0.32
 PEERS = ("lbmaster", "nginx", "haproxy")
 
 # The rate limits of `ratelimit` (suffix -rl: high enough never to refuse a
@@ -1137,6 +1138,85 @@ def ratelimit_hot_scenario(stack, rep, a):
             float("inf") for p in ("nginx", "haproxy")}
 
 
+def wait_tcp(port, proc, name, timeout=10.0):
+    """Wait until 127.0.0.1:PORT accepts a TCP connection."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise BenchError(f"{name} exited with status {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), 1.0).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise BenchError(f"{name} does not accept on {port} after {timeout:.0f}s")
+
+
+def dns32_scenario(stack, rep, a):
+    """dns32: 32 servers followed in DNS against the same 32 written."""
+    dnsmasq = shutil.which("dnsmasq")
+    if dnsmasq is None:
+        rep.say("dns32     skipped: no dnsmasq (apt-get install dnsmasq)")
+        return None
+    port, dport = pick_ports(2)
+    addrs = [f"127.0.0.{i}" for i in range(1, N_FOLLOWED + 1)]
+    listens = "".join(f"    listen {x}:{port};\n" for x in addrs)
+    conf = stack.write("origins32.conf", stack.nginx_head("origins32", 1) +
+                       "http { access_log off; keepalive_requests 10000000;"
+                       "\n  server {\n" + listens +
+                       f"    location / {{ return 200 \"hello from {port}"
+                       "\\n\"; } } }\n")
+    names = ["lbmaster-static32", "lbmaster-dns32"]
+    try:
+        p = stack.procs.start("origins32", ["nginx", "-e",
+                                            stack.path("origins32.err"),
+                                            "-c", conf])
+        wait_ready(port, p, "origin nginx (32 addresses)")
+        # A TTL of 30 s: asked again during the run, as in production.
+        hosts = stack.write("hosts32", "".join(f"{x} b.bench.test\n"
+                                               for x in addrs))
+        d = stack.procs.start("dnsmasq", [
+            dnsmasq, "--keep-in-foreground", f"--port={dport}",
+            "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv",
+            "--no-hosts", f"--addn-hosts={hosts}", "--local=/bench.test/",
+            "--local-ttl=30", "--log-facility=-", "--pid-file="] +
+            (["--user=root"] if os.geteuid() == 0 else []))
+        wait_tcp(dport, d, "dnsmasq")
+        servers = {
+            names[0]: "[" + ", ".join(f"{x}:{port}" for x in addrs) + "]",
+            names[1]: f"[{{address: \"b.bench.test:{port}\", resolve: true}}]",
+        }
+        for n in names:
+            stack.port[n] = pick_ports(1)[0]
+            stack.conf[n] = stack.write(n + ".yaml", (
+                f"listen: 127.0.0.1:{stack.port[n]}\nworkers: {a.workers}\n"
+                f"error_log: {stack.path(n + '.err')}\naccess_log: off\n"
+                "health_check: off\nlimits: {max_connections: 20000}\n"
+                f"resolver: {{nameservers: [\"127.0.0.1:{dport}\"]}}\n"
+                f"paths: [{{path: /, servers: {servers[n]}}}]\n"))
+            p = stack.procs.start(n, [stack.lbmaster, "-f", "-c",
+                                      stack.conf[n]])
+            wait_ready(stack.port[n], p, n)
+            stack.wait_workers(n, a.workers)
+        pids = {n: stack.workers_of(n) for n in names}
+        res = rounds(stack, names, a.rounds, a.duration,
+                     WRK_SCENARIOS["small"]["conns"])
+        for n in names:
+            check_lbmaster(stack, rep, n, "dns32", res[n], pids[n])
+    finally:
+        for n in names + ["dnsmasq", "origins32"]:
+            stack.procs.stop(n)
+    rows = [(n, res[n]) for n in names]
+    print_rows(rep, "dns32", rows)
+    med = {n: statistics.median(r["rps"] for r in res[n]) for n in names}
+    rep.section(f"dns32: lbmaster with {N_FOLLOWED} servers followed in DNS "
+                f"(one name, `resolve: true`, 32 A records from dnsmasq, "
+                f"TTL 30 s) against the same {N_FOLLOWED} addresses written "
+                "in the config; `small`, one nginx origin listening on all "
+                "32", table(rows))
+    return med[names[1]] / med[names[0]] if med[names[0]] else 0.0
+
+
 def syscalls_scenario(stack, rep, a):
     """syscalls: system calls per proxied request under `small`."""
     if not shutil.which("strace"):
@@ -1523,6 +1603,11 @@ def main():
         if "cores" in scenarios:
             r = cores_scenario(stack, rep, a)
             rep.ratio(f"scale cores 2workers/1worker={r:.2f}")
+        if "dns32" in scenarios:
+            r = dns32_scenario(stack, rep, a)
+            if r is not None:
+                rep.ratio(f"scale dns32 followed/static={r:.2f}  "
+                          "(goal: 0.95 or more)")
         if "ratelimit" in scenarios:
             cost, r = ratelimit_scenario(stack, rep, a)
             rep.ratio(f"scale ratelimit with/without={cost:.2f}  "

@@ -18,6 +18,7 @@
 #ifndef LB_SHM_H
 #define LB_SHM_H
 
+#include <sys/socket.h>
 #include <sys/time.h>
 
 #include <stdatomic.h>
@@ -38,6 +39,32 @@ struct lb_shm_server {
 	_Atomic uint64_t failures;   /* connect/send/receive failures */
 	_Atomic uint64_t bytes_in;   /* response bytes received */
 	_Atomic uint64_t bytes_out;  /* request bytes sent */
+	_Atomic uint32_t drain;	     /* 1: draining (the admin API's
+					   POST /servers/drain): no new
+					   requests */
+	/*
+	 * A followed slot (a server of a name lbmaster follows in DNS): its
+	 * address, written only by the health checker's resolver and read by
+	 * everyone through lb_shm_addr_read. SEQ is the slot's generation:
+	 * odd while the checker writes, and different after each change, so
+	 * a reader that saw the same even SEQ before and after its copy has
+	 * a whole address, and a worker knows when to drop its pooled
+	 * connections. Unused for servers with a fixed address.
+	 */
+	_Atomic uint32_t seq;
+	_Atomic uint64_t where[3]; /* lb_shm_addr, packed: no pointers */
+};
+
+/* What a followed slot holds (lb_shm_addr_read, lb_shm_addr_write). */
+struct lb_shm_addr {
+	bool			present; /* false: the slot is empty (SS
+					    may still hold the address that
+					    left it, for what it has in
+					    flight) */
+	bool			backup;	 /* SRV: not of the lowest priority */
+	unsigned		weight;	 /* SRV: the record's; else 0 */
+	struct sockaddr_storage ss;	 /* AF_INET or AF_INET6 */
+	socklen_t		len;
 };
 
 #define LB_SHM_CODES   6  /* 1xx .. 5xx, and "other" */
@@ -135,6 +162,18 @@ lb_shm_share_add(_Atomic uint32_t *share, int delta)
 	    atomic_load_explicit(share, memory_order_relaxed) + (uint32_t)delta,
 	    memory_order_relaxed);
 }
+
+/*
+ * Copy the slot ST's address into OUT, whole (retrying while the checker
+ * writes it); returns the slot generation it belongs to.
+ */
+uint32_t
+lb_shm_addr_read(const struct lb_shm_server *st, struct lb_shm_addr *out);
+/*
+ * Put A in the slot ST and give it a new generation. Only the health
+ * checker calls it: one writer per slot.
+ */
+void lb_shm_addr_write(struct lb_shm_server *st, const struct lb_shm_addr *a);
 
 /* Record the master's reload counts (carried over by the next reload). */
 void lb_shm_set_reloads(struct lb_shm *, uint64_t ok, uint64_t failed);

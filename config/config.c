@@ -50,6 +50,7 @@ struct cfg_ctx {
 	yaml_document_t *doc;
 	struct lb_cfg	*cfg;	     /* being filled; freed on error */
 	yaml_node_t	*admin_node; /* admin.listen, for the clash check */
+	yaml_node_t	*token_node; /* admin.token, which needs it */
 	char		*err;
 	size_t		 errlen;
 };
@@ -1094,6 +1095,82 @@ parse_admin_listen(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 	return listen_parse(ctx, n, where, *dst);
 }
 
+/*
+ * admin.token: the drain API's bearer token. Sent in a header, so only
+ * visible ASCII; short ones are guessed.
+ */
+static int
+parse_admin_token(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_cfg *cfg = base;
+	const char    *s;
+
+	(void)k;
+	if ((s = scalar(ctx, n, where, "a token")) == NULL)
+		return -1;
+	if (strlen(s) < 16 || strlen(s) > 256)
+		return cfg_error(ctx, n, where,
+		    "a token of %zu characters (use 16 to 256, such as the "
+		    "output of \"openssl rand -hex 16\")",
+		    strlen(s));
+	for (const char *c = s; *c != '\0'; c++)
+		if (*c <= ' ' || *c > '~')
+			return cfg_error(ctx, n, where,
+			    "a token is visible ASCII characters "
+			    "only (no spaces)");
+	ctx->token_node = n;
+	free(cfg->admin_token);
+	if ((cfg->admin_token = strdup(s)) == NULL)
+		return nomem(ctx, n);
+	return 0;
+}
+
+/*
+ * resolver.nameservers: numeric "IP" or "IP:PORT" (port 53 by default),
+ * stored as "IP:PORT" ("[::1]:53" for IPv6), as evdns takes them.
+ */
+static int
+parse_nameservers(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_cfg	  *cfg = base;
+	struct lb_sockaddr sa;
+	yaml_node_t	  *item;
+	const char	  *s;
+	char		   w[WHERELEN], e[LB_ERRLEN], text[80], q[96], **p;
+
+	(void)k;
+	if (expect(ctx, n, YAML_SEQUENCE_NODE, where) == -1)
+		return -1;
+	for (size_t i = 0; i < seq_len(n); i++) {
+		item = seq_item(ctx, n, i);
+		lb_snprintf(w, sizeof(w), "%s[%zu]", where, i);
+		if ((s = scalar(ctx, item, w, "an address")) == NULL)
+			return -1;
+		if (strchr(s, ':') == NULL ||
+		    (s[0] != '[' && strchr(s, ':') != strrchr(s, ':')))
+			lb_snprintf(text, sizeof(text),
+			    strchr(s, ':') ? "[%s]:53" : "%s:53", s);
+		else
+			lb_snprintf(text, sizeof(text), "%s", s);
+		if (lb_addr_parse_listen(text, &sa, e, sizeof(e)) == -1)
+			return cfg_error(ctx, item, w,
+			    "%s is not an IP address with an optional port "
+			    "(as in \"127.0.0.1:53\")",
+			    quote(s, q, sizeof(q)));
+		lb_addr_format((struct sockaddr *)&sa.ss, text, sizeof(text));
+		if ((p = grow(cfg->nameservers, cfg->n_nameservers,
+			 sizeof(*p))) == NULL)
+			return nomem(ctx, item);
+		cfg->nameservers = p;
+		if ((p[cfg->n_nameservers] = strdup(text)) == NULL)
+			return nomem(ctx, item);
+		cfg->n_nameservers++;
+	}
+	return 0;
+}
+
 /* A list of addresses and CIDR blocks (struct lb_cidr array at off). */
 static int
 parse_cidrs(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
@@ -1722,21 +1799,150 @@ fail:
 	return rc;
 }
 
+/*
+ * A followed name's slots: MAX servers named as written, with no address
+ * yet (the health checker's resolver finds them, worker/resolver.c).
+ */
+static int
+add_followed(struct cfg_ctx *ctx, struct lb_route *r,
+    const struct lb_server *tmpl, yaml_node_t *n)
+{
+	struct lb_server *s;
+
+	if (tmpl->max_addresses > SIZE_MAX / sizeof(*s) - r->n_servers)
+		return nomem(ctx, n);
+	s = realloc(r->servers,
+	    (r->n_servers + tmpl->max_addresses) * sizeof(*s));
+	if (s == NULL)
+		return nomem(ctx, n);
+	r->servers = s;
+	for (unsigned i = 0; i < tmpl->max_addresses; i++) {
+		s = &r->servers[r->n_servers];
+		memset(s, 0, sizeof(*s));
+		if ((s->name = strdup(tmpl->name)) == NULL)
+			return nomem(ctx, n);
+		r->n_servers++;
+		s->weight = tmpl->weight;
+		s->backup = tmpl->backup;
+		s->follow = tmpl->follow;
+		s->max_addresses = tmpl->max_addresses;
+		s->slot = i;
+		s->pos.line = (unsigned)n->start_mark.line + 1;
+		s->pos.col = (unsigned)n->start_mark.column + 1;
+	}
+	ctx->cfg->n_followed++;
+	return 0;
+}
+
+/* A server mapping as written, before it becomes servers. */
+struct srv_tmpl {
+	char	*address;
+	char	*service;
+	unsigned weight;
+	bool	 backup;
+	bool	 resolve;
+	unsigned max_addresses;
+};
+
 static const struct cfg_key server_keys[] = {
 	{ .name = "address",
 	    .parse = parse_str,
-	    .off = offsetof(struct lb_server, name),
-	    .flags = KEY_REQUIRED },
+	    .off = offsetof(struct srv_tmpl, address) },
 	{ .name = "weight",
 	    .parse = parse_uint,
-	    .off = offsetof(struct lb_server, weight),
+	    .off = offsetof(struct srv_tmpl, weight),
 	    .lo = 1,
 	    .hi = 1000 },
 	{ .name = "backup",
 	    .parse = parse_bool,
-	    .off = offsetof(struct lb_server, backup) },
+	    .off = offsetof(struct srv_tmpl, backup) },
+	{ .name = "resolve",
+	    .parse = parse_bool,
+	    .off = offsetof(struct srv_tmpl, resolve) },
+	{ .name = "service",
+	    .parse = parse_str,
+	    .off = offsetof(struct srv_tmpl, service) },
+	{ .name = "max_addresses",
+	    .parse = parse_uint,
+	    .off = offsetof(struct srv_tmpl, max_addresses),
+	    .lo = 1,
+	    .hi = LB_MAX_ADDRESSES_MAX },
 	{ .name = NULL }
 };
+
+/*
+ * What a server mapping asks that its keys alone cannot say: an address
+ * or a service, not both; a name to follow. 0, or -1 with ctx->err.
+ */
+static int
+check_followed(struct cfg_ctx *ctx, yaml_node_t *item, const char *w,
+    struct srv_tmpl *t, struct lb_server *tmpl)
+{
+	char	 host[256], e[LB_ERRLEN], q[96];
+	unsigned port;
+
+	if (t->address == NULL && t->service == NULL)
+		return cfg_error(ctx, item, w,
+		    "missing 'address' (or 'service' "
+		    "for SRV records, as in \"service: "
+		    "_http._tcp.api.service.consul\")");
+	if (t->address != NULL && t->service != NULL)
+		return cfg_error(ctx, map_value(ctx, item, "service"), w,
+		    "'address' and 'service' together "
+		    "(a server is one or the other)");
+	if (map_value(ctx, item, "max_addresses") != NULL && !t->resolve &&
+	    t->service == NULL)
+		return cfg_error(ctx, map_value(ctx, item, "max_addresses"), w,
+		    "max_addresses without a followed name "
+		    "(add \"resolve: true\", or use 'service')");
+	if (t->service != NULL) {
+		if (map_value(ctx, item, "weight") != NULL)
+			return cfg_error(ctx, map_value(ctx, item, "weight"), w,
+			    "a service's weights are its SRV records' (remove "
+			    "'weight')");
+		if (map_value(ctx, item, "resolve") != NULL)
+			return cfg_error(ctx, map_value(ctx, item, "resolve"),
+			    w,
+			    "a service is always followed (remove "
+			    "'resolve')");
+		for (char *c = t->service; *c != '\0'; c++)
+			if (*c >= 'A' && *c <= 'Z')
+				*c += 'a' - 'A';
+		if (!valid_host(t->service) || strchr(t->service, '*'))
+			return cfg_error(ctx, map_value(ctx, item, "service"),
+			    w,
+			    "invalid SRV name %s (as in "
+			    "\"_http._tcp.api.service.consul\")",
+			    quote(t->service, q, sizeof(q)));
+		tmpl->follow = LB_FOLLOW_SRV;
+		tmpl->name = t->service;
+		t->service = NULL;
+	} else {
+		tmpl->name = t->address;
+		t->address = NULL;
+		if (t->resolve)
+			tmpl->follow = LB_FOLLOW_A;
+	}
+	tmpl->weight = t->weight;
+	tmpl->backup = t->backup;
+	tmpl->max_addresses = t->max_addresses;
+	if (tmpl->follow != LB_FOLLOW_A)
+		return 0;
+	if (lb_addr_split(tmpl->name, host, sizeof(host), &port, 0, e,
+		sizeof(e)) == -1)
+		return cfg_error(ctx, map_value(ctx, item, "address"), w, "%s",
+		    e);
+	for (char *c = host; *c != '\0'; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c += 'a' - 'A';
+	if (!valid_host(host) || strchr(host, '*') != NULL ||
+	    strspn(host, "0123456789.") == strlen(host))
+		return cfg_error(ctx, map_value(ctx, item, "address"), w,
+		    "resolve: true needs a host name to follow, not %s "
+		    "(remove 'resolve' for a fixed address)",
+		    quote(host, q, sizeof(q)));
+	return 0;
+}
 
 /* servers: "host:port" strings or {address, weight, backup} mappings. */
 static int
@@ -1745,6 +1951,7 @@ parse_servers(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 {
 	struct lb_route *r = base;
 	struct lb_server tmpl;
+	struct srv_tmpl	 t;
 	yaml_node_t	*item, *addr;
 	char		 w[WHERELEN], prefix[WHERELEN], q[96];
 	bool		 primary = false;
@@ -1760,24 +1967,36 @@ parse_servers(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 		item = seq_item(ctx, n, i);
 		lb_snprintf(w, sizeof(w), "%s[%zu]", where, i);
 		memset(&tmpl, 0, sizeof(tmpl));
-		tmpl.weight = 1;
+		memset(&t, 0, sizeof(t));
+		t.weight = 1;
+		t.max_addresses = LB_MAX_ADDRESSES;
 		addr = item;
 		if (item->type == YAML_MAPPING_NODE) {
 			lb_snprintf(prefix, sizeof(prefix), "%s.", w);
-			rc = walk_map(ctx, item, w, prefix, server_keys, &tmpl);
-			addr = map_value(ctx, item, "address");
+			rc = walk_map(ctx, item, w, prefix, server_keys, &t);
+			if (rc == 0)
+				rc = check_followed(ctx, item, w, &t, &tmpl);
+			if ((addr = map_value(ctx, item, "address")) == NULL)
+				addr = map_value(ctx, item, "service");
 		} else if (item->type == YAML_SCALAR_NODE && !is_null(item)) {
-			rc = parse_str(ctx, &server_keys[0], item, w, &tmpl);
+			rc = parse_str(ctx, &server_keys[0], item, w, &t);
+			tmpl.name = t.address;
+			t.address = NULL;
+			tmpl.weight = 1;
 		} else
 			rc = cfg_error(ctx, item, w,
 			    "expected \"host:port\" "
 			    "or a mapping, found %s",
 			    describe(item, q, sizeof(q)));
-		if (rc == 0)
+		if (rc == 0 && tmpl.follow != LB_FOLLOW_SRV)
 			rc = strip_scheme(ctx, &tmpl, addr, w);
-		if (rc == 0)
+		if (rc == 0 && tmpl.follow != LB_FOLLOW_NONE)
+			rc = add_followed(ctx, r, &tmpl, addr);
+		else if (rc == 0)
 			rc = add_server(ctx, r, &tmpl, addr, w);
 		free(tmpl.name);
+		free(t.address);
+		free(t.service);
 		if (rc == -1)
 			return -1;
 		primary |= !tmpl.backup;
@@ -2140,7 +2359,17 @@ static const struct cfg_key admin_keys[] = { { .name = "listen",
 						 .parse = parse_admin_listen,
 						 .off = offsetof(struct lb_cfg,
 						     admin) },
-	{ .name = NULL } };
+	{ .name = "token", .parse = parse_admin_token }, { .name = NULL } };
+
+static const struct cfg_key resolver_keys[] = {
+	{ .name = "nameservers", .parse = parse_nameservers },
+	{ .name = "valid",
+	    .parse = parse_duration,
+	    .off = offsetof(struct lb_cfg, resolver_valid_ms),
+	    .lo = 1000,
+	    .hi = 3600000 },
+	{ .name = NULL }
+};
 
 static const struct cfg_key timeout_keys[] = {
 	{ .name = "connect",
@@ -2225,6 +2454,7 @@ static const struct cfg_key top_keys[] = { { .name = "listen",
 	    .lo = 0,
 	    .hi = MAX_DURATION_MS },
 	{ .name = "admin", .parse = parse_map, .sub = admin_keys },
+	{ .name = "resolver", .parse = parse_map, .sub = resolver_keys },
 	{ .name = "timeouts", .parse = parse_map, .sub = timeout_keys },
 	{ .name = "limits", .parse = parse_map, .sub = limit_keys },
 	{ .name = "algorithm",
@@ -2276,6 +2506,7 @@ set_defaults(struct lb_cfg *cfg)
 	cfg->max_header_size = 32ULL << 10;
 	cfg->max_response_header_size = 64ULL << 10;
 	cfg->max_connections = 10000;
+	cfg->resolver_valid_ms = 3600000;
 	cfg->algorithm = LB_ALGO_ROUND_ROBIN;
 	cfg->health.enabled = true;
 	cfg->health.interval_ms = 2000;
@@ -2346,6 +2577,10 @@ finish(struct cfg_ctx *ctx, yaml_node_t *root)
 		memcpy(&cfg->listen->addr, &sa.ss, sizeof(cfg->listen->addr));
 		cfg->listen->addrlen = sa.len;
 	}
+	if (cfg->admin_token != NULL && cfg->admin == NULL)
+		return cfg_error(ctx, ctx->token_node, "admin.token",
+		    "no admin endpoint to serve it (add admin.listen, as in "
+		    "\"listen: 127.0.0.1:9090\")");
 	for (size_t i = 0; cfg->admin != NULL && i < cfg->n_listen; i++)
 		if (lb_addr_equal((struct sockaddr *)&cfg->admin->addr,
 			(struct sockaddr *)&cfg->listen[i].addr))
@@ -2740,6 +2975,10 @@ lb_cfg_free(struct lb_cfg *cfg)
 		free(cfg->admin->text);
 		free(cfg->admin);
 	}
+	free(cfg->admin_token);
+	for (size_t i = 0; i < cfg->n_nameservers; i++)
+		free(cfg->nameservers[i]);
+	free(cfg->nameservers);
 	for (size_t i = 0; i < cfg->n_listen; i++)
 		free(cfg->listen[i].text);
 	free(cfg->listen);
@@ -2927,8 +3166,29 @@ dump_servers(struct lb_buf *b, int indent, const struct lb_route *r)
 	while (i < r->n_servers) {
 		const struct lb_server *s = &r->servers[i];
 
+		if (s->follow == LB_FOLLOW_SRV) {
+			lb_buf_printf(b, "%*s- service: ", indent + 2, "");
+			dump_str(b, s->name);
+			lb_buf_printf(b, "\n%*sbackup: %s\n", indent + 4, "",
+			    s->backup ? "true" : "false");
+			lb_buf_printf(b, "%*smax_addresses: %u\n", indent + 4,
+			    "", s->max_addresses);
+			i += s->max_addresses;
+			continue;
+		}
 		lb_buf_printf(b, "%*s- address: ", indent + 2, "");
 		dump_str(b, s->name);
+		if (s->follow == LB_FOLLOW_A) {
+			lb_buf_printf(b, "\n%*sweight: %u\n", indent + 4, "",
+			    s->weight);
+			lb_buf_printf(b, "%*sbackup: %s\n", indent + 4, "",
+			    s->backup ? "true" : "false");
+			lb_buf_printf(b, "%*sresolve: true\n", indent + 4, "");
+			lb_buf_printf(b, "%*smax_addresses: %u\n", indent + 4,
+			    "", s->max_addresses);
+			i += s->max_addresses;
+			continue;
+		}
 		lb_buf_printf(b, "\n%*sweight: %u\n", indent + 4, "",
 		    s->weight);
 		lb_buf_printf(b, "%*sbackup: %s\n", indent + 4, "",
@@ -3071,7 +3331,12 @@ lb_cfg_dump(const struct lb_cfg *cfg, FILE *fp)
 	if (cfg->admin != NULL) {
 		lb_buf_adds(&b, "admin:\n");
 		dump_key_str(&b, 2, "listen", cfg->admin->text);
+		if (cfg->admin_token != NULL)
+			dump_key_str(&b, 2, "token", cfg->admin_token);
 	}
+	lb_buf_adds(&b, "resolver:\n");
+	dump_names(&b, 2, "nameservers", cfg->nameservers, cfg->n_nameservers);
+	dump_duration(&b, 2, "valid", cfg->resolver_valid_ms);
 	lb_buf_adds(&b, "timeouts:\n");
 	dump_duration(&b, 2, "connect", cfg->connect_timeout_ms);
 	dump_duration(&b, 2, "backend", cfg->backend_timeout_ms);

@@ -76,6 +76,16 @@ struct lb_health {
 	unsigned fall;	      /* default 2 */
 };
 
+/* How a server's addresses are found. */
+enum lb_follow {
+	LB_FOLLOW_NONE = 0, /* resolved once, when the config is loaded */
+	LB_FOLLOW_A,	    /* resolve: true; A/AAAA, followed live */
+	LB_FOLLOW_SRV,	    /* service:; SRV, followed live */
+};
+
+#define LB_MAX_ADDRESSES     32	  /* a followed name's default slots */
+#define LB_MAX_ADDRESSES_MAX 1024 /* and the most it may have */
+
 /*
  * One backend address. A server written by name ("localhost:8081") that
  * resolves to several addresses becomes several lb_server entries, each
@@ -92,6 +102,20 @@ struct lb_server {
 	size_t	      id;	   /* 0 .. lb_cfg.n_servers-1, unique in
 					   the config: its shared-memory slot */
 	struct lb_pos pos;
+	/*
+	 * A followed name (resolve: true or service:) is max_addresses
+	 * consecutive servers, its slots, with no address in the config:
+	 * the health checker's resolver writes each slot's address into
+	 * shared memory (common/shm.h) and every process reads it there.
+	 * NAME is the address as written ("api.internal:8080") or the SRV
+	 * name ("_http._tcp.api.service.consul").
+	 */
+	enum lb_follow follow;
+	unsigned       max_addresses; /* followed: its name's slots */
+	unsigned       slot;	      /* followed: 0 .. max_addresses-1 */
+	uint32_t       gen; /* 0 in the config; a process's own copy of a
+				   followed slot: the slot generation it
+				   holds (lb_shm_addr_read) */
 };
 
 enum lb_route_kind {
@@ -186,7 +210,18 @@ struct lb_cfg {
 	char *request_id;      /* owned or NULL (= off): its header's name,
 				  "X-Request-ID" by default */
 
-	struct lb_listen *admin; /* owned or NULL: admin.listen */
+	struct lb_listen *admin;       /* owned or NULL: admin.listen */
+	char		 *admin_token; /* owned or NULL: admin.token, the
+					  drain API's bearer token */
+
+	char   **nameservers; /* owned; resolver.nameservers, "IP:PORT";
+				 none: those of /etc/resolv.conf */
+	size_t	 n_nameservers;
+	unsigned resolver_valid_ms; /* resolver.valid, 1 s .. 1 h: a
+				       followed name is asked again after
+				       its TTL, or this, if shorter */
+	size_t	 n_followed;	    /* followed names (each max_addresses
+				servers) */
 
 	unsigned connect_timeout_ms;   /* timeouts.connect, 3 s */
 	unsigned backend_timeout_ms;   /* timeouts.backend, 60 s */

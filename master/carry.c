@@ -106,6 +106,44 @@ server_carry(struct lb_shm_server *to, const struct lb_shm_server *from,
 			down = lb_now_ms() + LB_SHM_PASSIVE_MS;
 	}
 	atomic_store(&to->down_until, down);
+	/* A drained server stays drained while it stays in the config. */
+	atomic_store(&to->drain, atomic_load(&from->drain));
+}
+
+/*
+ * The slot of OR that S (a followed slot) was: the same name followed the
+ * same way, the same place among its slots. A resized name keeps the
+ * slots both have.
+ */
+static const struct lb_server *
+slot_find(const struct lb_route * or, const struct lb_server *s)
+{
+	for (size_t j = 0; j < or->n_servers; j++) {
+		const struct lb_server *o = & or->servers[j];
+
+		if (o->follow == s->follow && o->slot == 0 &&
+		    strcmp(o->name, s->name) == 0)
+			return s->slot < o->max_addresses ? o + s->slot : NULL;
+	}
+	return NULL;
+}
+
+/*
+ * A followed slot: what the old generation's resolver found goes on
+ * serving at once, instead of 503s until the new one has asked again.
+ * The master writes it before it forks the new checker, so it is the
+ * slot's only writer.
+ */
+static void
+slot_carry(struct lb_shm_server *to, const struct lb_shm_server *from,
+    bool checked)
+{
+	struct lb_shm_addr a;
+
+	server_carry(to, from, checked);
+	lb_shm_addr_read(from, &a);
+	if (a.present)
+		lb_shm_addr_write(to, &a);
 }
 
 void
@@ -142,8 +180,15 @@ lb_carry_over(struct lb_shm *new, const struct lb_cfg *new_cfg,
 		for (size_t j = 0; j < r->n_servers; j++) {
 			const struct lb_server *s = &r->servers[j], *os;
 
+			if (s->follow != LB_FOLLOW_NONE) {
+				if ((os = slot_find(or, s)) != NULL)
+					slot_carry(&new->servers[s->id],
+					    &old->servers[os->id],
+					    r->health.enabled);
+				continue;
+			}
 			os = server_find(or, s, addr_rank(r, j));
-			if (os != NULL)
+			if (os != NULL && os->follow == LB_FOLLOW_NONE)
 				server_carry(&new->servers[s->id],
 				    &old->servers[os->id], r->health.enabled);
 		}

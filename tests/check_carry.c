@@ -2,6 +2,9 @@
  * tests/check_carry.c -- what a reload carries over from one generation's
  * shared segment to the next (master/carry.c).
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -419,6 +422,58 @@ START_TEST(test_carry_over_keeps_the_rate_limited_counts)
 }
 END_TEST
 
+START_TEST(test_carry_over_keeps_drain_and_followed_addresses)
+{
+	static const char
+	    *y1 = "hosts:\n"
+		  "  - host: a.com\n"
+		  "    servers: [127.0.0.1:8081, 127.0.0.1:8082,\n"
+		  "              {address: api.test:80, resolve: true,\n"
+		  "               max_addresses: 2}]\n";
+	static const char
+			      *y2 = "hosts:\n"
+				    "  - host: b.com\n"
+				    "    servers: [127.0.0.1:9000]\n"
+				    "  - host: a.com\n"
+				    "    servers: [{address: api.test:80, resolve: true,\n"
+				    "               max_addresses: 2}, 127.0.0.1:8082]\n";
+	struct lb_cfg	      *c1 = cfg_from(y1), *c2 = cfg_from(y2);
+	struct lb_shm	      *s1 = shm_for(c1), *s2 = shm_for(c2);
+	const struct lb_route *r1 = route(c1, "a.com"),
+			      *r2 = route(c2, "a.com");
+	struct lb_shm_addr a;
+	struct sockaddr_in sin;
+
+	/* 127.0.0.1:8082 drained; api.test's second slot holds 10.0.0.5. */
+	atomic_store(&srv(s1, c1, "a.com", "127.0.0.1:8082")->drain, 1);
+	memset(&a, 0, sizeof(a));
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(80);
+	sin.sin_addr.s_addr = htonl(0x0a000005);
+	memcpy(&a.ss, &sin, sizeof(sin));
+	a.len = sizeof(sin);
+	a.present = true;
+	lb_shm_addr_write(&s1->servers[r1->servers[3].id], &a);
+	atomic_store(&s1->servers[r1->servers[3].id].drain, 1);
+
+	lb_carry_over(s2, c2, s1, c1);
+	ck_assert_uint_eq(ld32(&srv(s2, c2, "a.com", "127.0.0.1:8082")->drain),
+	    1);
+	ck_assert_uint_eq(ld32(&s2->servers[r2->servers[1].id].drain), 1);
+	ck_assert_uint_eq(ld32(&s2->servers[r2->servers[0].id].drain), 0);
+	lb_shm_addr_read(&s2->servers[r2->servers[1].id], &a);
+	ck_assert(a.present);
+	ck_assert_mem_eq(&a.ss, &sin, sizeof(sin));
+	lb_shm_addr_read(&s2->servers[r2->servers[0].id], &a);
+	ck_assert(!a.present);
+	lb_shm_destroy(s1);
+	lb_shm_destroy(s2);
+	lb_cfg_free(c1);
+	lb_cfg_free(c2);
+}
+END_TEST
+
 static Suite *
 carry_suite(void)
 {
@@ -427,6 +482,7 @@ carry_suite(void)
 
 	tc = tcase_create("carry_over");
 	tcase_add_test(tc, test_carry_over_keeps_counters_of_what_survives);
+	tcase_add_test(tc, test_carry_over_keeps_drain_and_followed_addresses);
 	tcase_add_test(tc,
 	    test_carry_over_adds_to_what_the_new_generation_counted);
 	tcase_add_test(tc,

@@ -341,6 +341,12 @@ static const struct range_case {
 	    "paths: [{path: /, servers: [{address: 127.0.0.1:1, "
 	    "weight: 1001}]}]\n",
 	    "(1-1000)", "1-1000" },
+	{ "servers.max_addresses",
+	    "paths: [{path: /, servers: [{address: a.test:1, resolve: true, "
+	    "max_addresses: 1025}]}]\n",
+	    "(1-1024)", "1-1024" },
+	{ "resolver.valid", "resolver: {valid: 2h}\n" ROUTE, "at most 3600s",
+	    "1s to 1h" },
 	{ "shutdown_timeout", "shutdown_timeout: 25h\n" ROUTE, "at most 86400s",
 	    "0 to 24h" },
 	{ "timeouts.connect", "timeouts: {connect: 0}\n" ROUTE, "at least 1ms",
@@ -480,11 +486,24 @@ START_TEST(test_hacking_counts_the_fuzzers_of_the_makefile)
 
 	snprintf(path, sizeof(path), "%s/Makefile.am", src);
 	ck_assert_msg((fp = fopen(path, "r")) != NULL, "cannot read %s", path);
-	while (fgets(line, sizeof(line), fp) != NULL)
-		if (strncmp(line, "FUZZERS = ", 10) == 0)
-			for (tok = strtok_r(line + 10, " \t\n", &save);
+	/* The names, over continued lines; the backslashes are not. */
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		bool more = false;
+
+		if (strncmp(line, "FUZZERS = ", 10) != 0)
+			continue;
+		do {
+			more = false;
+			for (tok = strtok_r(line + (n == 0 ? 10 : 0), " \t\n",
+				 &save);
 			     tok != NULL; tok = strtok_r(NULL, " \t\n", &save))
-				n++;
+				if (strcmp(tok, "\\") == 0)
+					more = true;
+				else
+					n++;
+		} while (more && fgets(line, sizeof(line), fp) != NULL);
+		break;
+	}
 	fclose(fp);
 	ck_assert_uint_gt(n, 0);
 

@@ -54,10 +54,13 @@ struct lb_conn {
 	void		*arg;
 	int		 err;	     /* errno of the last LB_CONN_ERROR */
 	bool		 connecting; /* until LB_CONN_CONNECTED */
+	uint32_t	 gen;	     /* pool->srv->gen when it connected */
 };
 
 struct lb_pool {
-	const struct lb_server *srv; /* into the config */
+	const struct lb_server *srv; /* into the config, or a followed
+					slot's copy whose address changes
+					with srv->gen (worker/balance.h) */
 	struct event_base      *base;
 	TAILQ_HEAD(, lb_conn) idle; /* most recently used first */
 	unsigned       n_idle;

@@ -1249,7 +1249,8 @@ lb_proxy_init(struct lb_proxy *px, struct event_base *base,
 			goto fail;
 		for (size_t s = 0; s < r->n_servers; s++)
 			lb_pool_init(&px->pools[r->servers[s].id],
-			    &r->servers[s], base, POOL_MAX_IDLE, idle_ms);
+			    px->ups[i].peers[s].srv, base, POOL_MAX_IDLE,
+			    idle_ms);
 	}
 	return 0;
 fail:
