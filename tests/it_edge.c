@@ -360,6 +360,51 @@ START_TEST(test_sticky_cookie_pins_a_client_and_repins_when_its_server_is_down)
 }
 END_TEST
 
+START_TEST(test_sticky_cookie_of_a_draining_server_is_balanced_anew)
+{
+	static const char token[] = "edge-token-0123456789";
+	struct lbt_resp	  r;
+	struct itc_lb	  lb;
+	unsigned	  pa, pb, admin;
+	const char	 *id, *app;
+	pid_t		  oa, ob;
+
+	oa = itc_origin("a", &pa, NULL);
+	ob = itc_origin("b", &pb, NULL);
+	admin = lbt_free_port();
+	itc_lb_start(&lb, 1,
+	    "admin: {listen: 127.0.0.1:%u, token: %s}\n"
+	    "hosts:\n"
+	    "  - host: www.fruit.com\n"
+	    "    sticky: {cookie: lbm_srv}\n"
+	    "    servers: [127.0.0.1:%u, 127.0.0.1:%u]\n",
+	    admin, token, pa, pb);
+	lbt_wait_port(lb.pid, "127.0.0.1", admin, 10000);
+	get(&lb, "/d", NULL, &r);
+	id = set_cookie(&r, "lbm_srv");
+	app = lbt_fmt("%s", lbt_json_str(r.body, "app"));
+	lbt_resp_free(&r);
+	ck_assert_ptr_nonnull(id);
+	ck_assert_int_eq(lbt_httpf(admin, &r,
+			     "POST /servers/drain?route=www.fruit.com&server="
+			     "127.0.0.1:%u HTTP/1.1\r\nHost: admin\r\n"
+			     "Authorization: Bearer %s\r\n"
+			     "Connection: close\r\n\r\n",
+			     strcmp(app, "a") == 0 ? pa : pb, token),
+	    0);
+	ck_assert_int_eq(r.status, 200);
+	lbt_resp_free(&r);
+	/* A draining server gets no new request, cookie or not. */
+	get(&lb, "/d", lbt_fmt("Cookie: lbm_srv=%s\r\n", id), &r);
+	ck_assert_str_ne(lbt_json_str(r.body, "app"), app);
+	ck_assert_ptr_nonnull(set_cookie(&r, "lbm_srv"));
+	lbt_resp_free(&r);
+	itc_lb_stop(&lb);
+	ck_assert_int_eq(lbt_stop(oa), 0);
+	ck_assert_int_eq(lbt_stop(ob), 0);
+}
+END_TEST
+
 /* ------------------------------------------------------ request IDs */
 
 START_TEST(test_request_id_is_made_when_the_client_sends_none)
@@ -583,6 +628,8 @@ edge_suite(void)
 	tc = lbt_tcase("sticky");
 	tcase_add_test(tc,
 	    test_sticky_cookie_pins_a_client_and_repins_when_its_server_is_down);
+	tcase_add_test(tc,
+	    test_sticky_cookie_of_a_draining_server_is_balanced_anew);
 	suite_add_tcase(s, tc);
 
 	tc = lbt_tcase("request_id");
