@@ -117,6 +117,21 @@ lb_access_log_enabled(void)
 	return al.fd != -1;
 }
 
+/*
+ * The local time of NOW into *TM, and its offset from UTC in minutes
+ * (*OFF, without its sign, which goes to *SIGN).
+ */
+static void
+local_time(time_t now, struct tm *tm, char *sign, long *off)
+{
+	if (localtime_r(&now, tm) == NULL)
+		memset(tm, 0, sizeof(*tm));
+	*off = tm->tm_gmtoff / 60;
+	*sign = *off < 0 ? '-' : '+';
+	if (*off < 0)
+		*off = -*off;
+}
+
 /* "[dd/Mon/yyyy:HH:MM:SS +zzzz]" in local time, made once a second. */
 static const char *
 stamp(void)
@@ -138,18 +153,12 @@ stamp(void)
 	time_t	  now = time(NULL);
 	struct tm tm;
 	long	  off;
-	char	  sign = '+';
+	char	  sign;
 
 	if (now == al.stamp_sec)
 		return al.stamp;
-	if (localtime_r(&now, &tm) == NULL)
-		memset(&tm, 0, sizeof(tm));
 	/* Spelled out: %b and %z would follow the locale and the libc. */
-	off = tm.tm_gmtoff / 60;
-	if (off < 0) {
-		sign = '-';
-		off = -off;
-	}
+	local_time(now, &tm, &sign, &off);
 	lb_snprintf(al.stamp, sizeof(al.stamp),
 	    "%02d/%s/%04d:%02d:%02d:%02d %c%02ld%02ld", tm.tm_mday,
 	    months[tm.tm_mon >= 0 && tm.tm_mon < 12 ? tm.tm_mon : 0],
@@ -166,17 +175,11 @@ iso_stamp(void)
 	time_t	  now = time(NULL);
 	struct tm tm;
 	long	  off;
-	char	  sign = '+';
+	char	  sign;
 
 	if (now == al.iso_sec)
 		return al.iso;
-	if (localtime_r(&now, &tm) == NULL)
-		memset(&tm, 0, sizeof(tm));
-	off = tm.tm_gmtoff / 60;
-	if (off < 0) {
-		sign = '-';
-		off = -off;
-	}
+	local_time(now, &tm, &sign, &off);
 	lb_snprintf(al.iso, sizeof(al.iso),
 	    "%04d-%02d-%02dT%02d:%02d:%02d%c%02ld:%02ld", tm.tm_year + 1900,
 	    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, sign,
@@ -237,34 +240,12 @@ add_seconds(struct lb_buf *b, int64_t us)
 static void
 add_json(struct lb_buf *b, const char *s)
 {
-	static const char    hex[] = "0123456789abcdef";
-	const unsigned char *p;
-	size_t		     run;
-
 	if (s == NULL) {
 		lb_buf_adds(b, "null");
 		return;
 	}
 	lb_buf_addc(b, '"');
-	for (p = (const unsigned char *)s; *p != '\0'; p += run) {
-		for (run = 0; p[run] >= 0x20 && p[run] < 0x7f &&
-		     p[run] != '"' && p[run] != '\\';
-		     run++)
-			;
-		if (run > 0) {
-			lb_buf_add(b, p, run);
-			continue;
-		}
-		run = 1;
-		if (*p == '"' || *p == '\\') {
-			lb_buf_addc(b, '\\');
-			lb_buf_addc(b, (char)*p);
-			continue;
-		}
-		lb_buf_adds(b, "\\u00");
-		lb_buf_addc(b, hex[*p >> 4]);
-		lb_buf_addc(b, hex[*p & 0xf]);
-	}
+	lb_buf_add_json(b, s);
 	lb_buf_addc(b, '"');
 }
 

@@ -100,21 +100,12 @@ add_label(struct lb_buf *b, const char *name, const char *value,
 	lb_buf_addc(b, '"');
 }
 
-/* A JSON string. Bytes from 0x80 pass as they are (UTF-8 in, out). */
+/* A JSON string, with SUFFIX (if any) inside its quotes. */
 static void
 add_json_str(struct lb_buf *b, const char *s, const char *suffix)
 {
 	lb_buf_addc(b, '"');
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			lb_buf_printf(b, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			lb_buf_printf(b, "\\u%04x", c);
-		else
-			lb_buf_addc(b, (char)c);
-	}
+	lb_buf_add_json(b, s);
 	if (suffix != NULL)
 		lb_buf_adds(b, suffix);
 	lb_buf_addc(b, '"');

@@ -65,16 +65,7 @@ static void
 json_str(struct lb_buf *b, const char *s)
 {
 	lb_buf_addc(b, '"');
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			lb_buf_printf(b, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			lb_buf_printf(b, "\\u%04x", c);
-		else
-			lb_buf_addc(b, (char)c);
-	}
+	lb_buf_add_json(b, s);
 	lb_buf_addc(b, '"');
 }
 
