@@ -10,12 +10,13 @@ measured in the same minute, not the requests per second themselves.
 
     python3 bench/bench.py --lbmaster ./lbmaster [--out bench/RESULTS.md]
         [--rounds 3] [--duration 4] [--workers 2] [--quick]
-        [--scenario small,c256,close,big,idle10k,routes20k,cores,syscalls,
-                    allocs,upload,ws,tls_small,tls_handshake,tls_resume]
+        [--scenario small,c256,close,big,idle10k,routes20k,cores,dns32,
+                    syscalls,allocs,upload,ws,ratelimit,ratelimit_hot,
+                    tls_small,tls_handshake,tls_resume]
 
 Needs nginx (Debian's nginx-light), haproxy and wrk; strace for the
-`syscalls` scenario, a C compiler for `allocs` and python3-websockets for
-`ws` (each skipped without). See bench/README for what each scenario
+`syscalls` scenario, a C compiler for `allocs`, python3-websockets for
+`ws` and dnsmasq for `dns32` (each skipped without). See bench/README for what each scenario
 measures and how to read the output. The last line printed is
 `min_ratio_vs_best=Z`: lbmaster over the better of nginx and HAProxy, in the
 scenario where lbmaster does worst (above 1.0: lbmaster is ahead everywhere).
@@ -83,10 +84,33 @@ WRK_SCENARIOS = {
                                "a full TLS 1.3 handshake per request (wrk "
                                "resumes no session)"),
 }
-DEFAULT_SCENARIOS = ("small,c256,close,big,idle10k,routes20k,cores,syscalls,"
-                     "allocs,upload,ws,tls_small,tls_handshake,tls_resume")
+DEFAULT_SCENARIOS = ("small,c256,close,big,idle10k,routes20k,cores,dns32,"
+                     "syscalls,allocs,upload,ws,ratelimit,ratelimit_hot,"
+                     "tls_small,tls_handshake,tls_resume")
 TLS_RESUME = "tls_resume"	# openssl s_time -reuse against each proxy
+N_FOLLOWED = 32			# addresses of dns32, 127.0.0.1 .. 127.0.0.32
 PEERS = ("lbmaster", "nginx", "haproxy")
+
+# The rate limits of `ratelimit` (suffix -rl: high enough never to refuse a
+# request of `small`) and `ratelimit_hot` (suffix -hot: one request a
+# minute per client, so that after the first every request is refused),
+# in each proxy's words: lbmaster's rate_limit, nginx's limit_req (a zone
+# keyed by the client address, 429 when over) and HAProxy's stick table
+# of request rates per source address with `http-request deny
+# deny_status 429` over the limit.
+RATE_LIMITS = {
+    "rl": dict(lbmaster="{rate: 1000000/s, burst: 1000000}",
+               nginx_rate="1000000r/s", nginx_burst=1000000,
+               haproxy_period="1s", haproxy_max=100000000),
+    "hot": dict(lbmaster="{rate: 1/m, burst: 1}",
+                nginx_rate="1r/m", nginx_burst=0,
+                haproxy_period="60s", haproxy_max=1),
+}
+
+
+def rate_limit_of(name):
+    """The RATE_LIMITS entry of the proxy NAME ("nginx-hot"), or None."""
+    return RATE_LIMITS.get(name.rpartition("-")[2]) if "-" in name else None
 
 
 class BenchError(Exception):
@@ -361,9 +385,13 @@ class Stack:
             listen = (f"listen:\n  - address: 127.0.0.1:{self.port[name]}\n"
                       f"    tls: {{min_version: \"1.3\", certificates: "
                       f"[{{cert: {crt}, key: {key}}}]}}\n")
+        # request_id: off, as the peers add none (configured alike).
         head = (listen + f"workers: {workers}\n"
                 f"error_log: {self.path(name + '.err')}\naccess_log: off\n"
-                f"health_check: off\nlimits: {{{limits}}}\n")
+                f"health_check: off\nlimits: {{{limits}}}\n"
+                "request_id: off\n")
+        if rate_limit_of(name):
+            head += f"rate_limit: {rate_limit_of(name)['lbmaster']}\n"
         lines = [head, "hosts:\n"]
         if routes == 3:
             hosts, paths = [N_ROUTES // 2, N_ROUTES // 2 + 1], ["/"]
@@ -403,27 +431,45 @@ class Stack:
         if origin == "sink":
             hop += ("      client_max_body_size 0;"
                     " proxy_request_buffering off;\n")
-        if name == "nginx":
+        rl = rate_limit_of(name)
+        if name.startswith("nginx"):
             ups = " ".join(f"server 127.0.0.1:{p};" for p in ports)
-            head = self.nginx_head("nginx", workers)
-            conf = self.write("nginx.conf", head + (
-                "http { access_log off; keepalive_requests 10000000;\n"
+            head = self.nginx_head(name, workers)
+            zone = limit = ""
+            if rl:
+                zone = ("  limit_req_zone $binary_remote_addr zone=rl:10m "
+                        f"rate={rl['nginx_rate']};\n"
+                        "  limit_req_status 429;\n")
+                # nginx takes no burst=0: without one, none.
+                limit = ("      limit_req zone=rl" +
+                         (f" burst={rl['nginx_burst']} nodelay"
+                          if rl["nginx_burst"] else "") + ";\n")
+            conf = self.write(name + ".conf", head + (
+                "http { access_log off; keepalive_requests 10000000;\n" +
+                zone +
                 f"  upstream o {{ {ups} keepalive 256; }}\n"
                 f"  server {{ listen 127.0.0.1:{port}" +
                 (f" ssl;\n    ssl_certificate {crt};\n"
                  f"    ssl_certificate_key {key};\n"
                  "    ssl_protocols TLSv1.3;\n" if tls else ";\n") +
-                "    location / { proxy_pass http://o;\n"
+                "    location / { proxy_pass http://o;\n" + limit +
                 "      proxy_http_version 1.1;\n" + hop +
                 "      proxy_set_header X-Forwarded-For"
                 " $proxy_add_x_forwarded_for;\n"
                 "      proxy_buffers 64 16k; proxy_max_temp_file_size 0;\n"
                 "  } } }\n"))
-            argv = ["nginx", "-e", self.path("nginx.err"), "-c", conf]
-        elif name == "haproxy":
+            argv = ["nginx", "-e", self.path(name + ".err"), "-c", conf]
+        elif name.startswith("haproxy"):
             srv = "".join(f"    server s{i} 127.0.0.1:{p}\n"
                           for i, p in enumerate(ports))
-            conf = self.write("haproxy.cfg", (
+            limit = ""
+            if rl:
+                limit = ("    stick-table type ip size 100k expire 60s "
+                         f"store http_req_rate({rl['haproxy_period']})\n"
+                         "    http-request track-sc0 src\n"
+                         "    http-request deny deny_status 429 if "
+                         f"{{ sc_http_req_rate(0) gt {rl['haproxy_max']} }}\n")
+            conf = self.write(name + ".cfg", (
                 f"global\n    nbthread {workers}\n"
                 f"    maxconn {haproxy_maxconn()}\n"
                 "defaults\n    mode http\n    timeout connect 5s\n"
@@ -431,7 +477,7 @@ class Stack:
                 "    option forwardfor\n    http-reuse always\n"
                 f"frontend fe\n    bind 127.0.0.1:{port}" +
                 (f" ssl crt {both} ssl-min-ver TLSv1.3 alpn http/1.1\n"
-                 if tls else "\n") +
+                 if tls else "\n") + limit +
                 "    default_backend o\n"
                 "backend o\n    balance roundrobin\n" + srv))
             argv = ["haproxy", "-f", conf]
@@ -442,7 +488,7 @@ class Stack:
         try:
             wait_ready(port, p, name, host=BENCH_HOST if routes != 3 else None,
                        path="/hello" if origin == "ws" else "/", tls=tls)
-            if name != "haproxy":
+            if not name.startswith("haproxy"):
                 self.wait_workers(name, workers)
         except BenchError as e:
             raise BenchError(f"{e}\n{self.procs.log_tail(name)}") from None
@@ -505,8 +551,8 @@ def wrk(port, conns, duration, path="/", close=False, host=None, tls=False):
         out = r.stdout + r.stderr
     except subprocess.TimeoutExpired:
         out = "wrk did not finish in time"
-    res = dict(rps=0.0, p99=float("nan"), failed=0, requests=0, out=out,
-               argv=" ".join(shlex.quote(a) for a in argv))
+    res = dict(rps=0.0, p99=float("nan"), failed=0, requests=0, non2xx=0,
+               out=out, argv=" ".join(shlex.quote(a) for a in argv))
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
     if not m:
         res["failed"] = -1	# wrk could not run at all: see out
@@ -520,7 +566,8 @@ def wrk(port, conns, duration, path="/", close=False, host=None, tls=False):
         res["requests"] = int(m.group(1))
     m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if m:
-        res["failed"] += int(m.group(1))
+        res["non2xx"] = int(m.group(1))
+        res["failed"] += res["non2xx"]
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), "
                   r"timeout (\d+)", out)
     if m:
@@ -1109,6 +1156,158 @@ def cores_scenario(stack, rep, a):
     return med[names[1]] / med[names[0]] if med[names[0]] else 0.0
 
 
+def ratelimit_scenario(stack, rep, a):
+    """ratelimit: `small` through a rate limit that never refuses.
+
+    lbmaster with the limit against lbmaster without it (the cost of the
+    limit: goal within 3 %), and against nginx and HAProxy with theirs.
+    """
+    names = ["lbmaster", "lbmaster-rl", "nginx-rl", "haproxy-rl"]
+    conns = WRK_SCENARIOS["small"]["conns"]
+    try:
+        for n in names:
+            stack.start_proxy(n)
+        pids = {n: stack.workers_of(n) for n in names if "lbmaster" in n}
+        res = rounds(stack, names, a.rounds, a.duration, conns)
+        for n in pids:
+            check_lbmaster(stack, rep, n, "ratelimit", res[n], pids[n])
+        for n in names:
+            if "lbmaster" not in n and any(r["failed"] for r in res[n]):
+                rep.say(f"ratelimit {n} failed requests: its limit "
+                        "refused some")
+    finally:
+        for n in names:
+            stack.stop_proxy(n)
+    rows = [(n, res[n]) for n in names]
+    print_rows(rep, "ratelimit", rows)
+    med = {n: statistics.median(r["rps"] for r in res[n]) for n in names}
+    rep.section("ratelimit: `small` through a rate limit per client address "
+                "high enough never to refuse (lbmaster `rate_limit`, nginx "
+                "`limit_req`, HAProxy `stick-table` + `http-request deny`), "
+                "and lbmaster without one", table(rows))
+    cost = med["lbmaster-rl"] / med["lbmaster"] if med["lbmaster"] else 0.0
+    r = {p: med["lbmaster-rl"] / med[p + "-rl"] if med[p + "-rl"] else
+         float("inf") for p in ("nginx", "haproxy")}
+    return cost, r
+
+
+def ratelimit_hot_scenario(stack, rep, a):
+    """ratelimit_hot: every request refused with 429; 429s per second."""
+    names = ["lbmaster-hot", "nginx-hot", "haproxy-hot"]
+    conns = WRK_SCENARIOS["small"]["conns"]
+    try:
+        for n in names:
+            stack.start_proxy(n)
+        pids = stack.workers_of("lbmaster-hot")
+        res = rounds(stack, names, a.rounds, a.duration, conns)
+        # Every answer is a 429 here: only socket errors, or an answer
+        # that is not refused, are lbmaster's failures.
+        for r in res["lbmaster-hot"]:
+            if r["requests"] == 0 or r["non2xx"] != r["requests"] or \
+                    r["failed"] != r["non2xx"]:
+                rep.failures.append(
+                    f"scenario ratelimit_hot: lbmaster-hot answered "
+                    f"{r['requests'] - r['non2xx']} of {r['requests']} "
+                    f"requests with other than 429, or failed some\n"
+                    f"$ {r['argv']}\n{r['out'].rstrip()}")
+            r["failed"] = 0
+        check_lbmaster(stack, rep, "lbmaster-hot", "ratelimit_hot",
+                       res["lbmaster-hot"], pids)
+        for n in names[1:]:
+            for r in res[n]:
+                r["failed"] = r["failed"] - r["non2xx"]
+    finally:
+        for n in names:
+            stack.stop_proxy(n)
+    rows = [(n, res[n]) for n in names]
+    print_rows(rep, "ratelimit_hot", rows)
+    med = {n: statistics.median(r["rps"] for r in res[n]) for n in names}
+    rep.section("ratelimit_hot: `small` from one client over its limit (one "
+                "request a minute): every answer a 429, in 429s per second",
+                table(rows))
+    return {p: med["lbmaster-hot"] / med[p + "-hot"] if med[p + "-hot"] else
+            float("inf") for p in ("nginx", "haproxy")}
+
+
+def wait_tcp(port, proc, name, timeout=10.0):
+    """Wait until 127.0.0.1:PORT accepts a TCP connection."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise BenchError(f"{name} exited with status {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), 1.0).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise BenchError(f"{name} does not accept on {port} after {timeout:.0f}s")
+
+
+def dns32_scenario(stack, rep, a):
+    """dns32: 32 servers followed in DNS against the same 32 written."""
+    dnsmasq = shutil.which("dnsmasq")
+    if dnsmasq is None:
+        rep.say("dns32     skipped: no dnsmasq (apt-get install dnsmasq)")
+        return None
+    port, dport = pick_ports(2)
+    addrs = [f"127.0.0.{i}" for i in range(1, N_FOLLOWED + 1)]
+    listens = "".join(f"    listen {x}:{port};\n" for x in addrs)
+    conf = stack.write("origins32.conf", stack.nginx_head("origins32", 1) +
+                       "http { access_log off; keepalive_requests 10000000;"
+                       "\n  server {\n" + listens +
+                       f"    location / {{ return 200 \"hello from {port}"
+                       "\\n\"; } } }\n")
+    names = ["lbmaster-static32", "lbmaster-dns32"]
+    try:
+        p = stack.procs.start("origins32", ["nginx", "-e",
+                                            stack.path("origins32.err"),
+                                            "-c", conf])
+        wait_ready(port, p, "origin nginx (32 addresses)")
+        # A TTL of 30 s: asked again during the run, as in production.
+        hosts = stack.write("hosts32", "".join(f"{x} b.bench.test\n"
+                                               for x in addrs))
+        d = stack.procs.start("dnsmasq", [
+            dnsmasq, "--keep-in-foreground", f"--port={dport}",
+            "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv",
+            "--no-hosts", f"--addn-hosts={hosts}", "--local=/bench.test/",
+            "--local-ttl=30", "--log-facility=-", "--pid-file="] +
+            (["--user=root"] if os.geteuid() == 0 else []))
+        wait_tcp(dport, d, "dnsmasq")
+        servers = {
+            names[0]: "[" + ", ".join(f"{x}:{port}" for x in addrs) + "]",
+            names[1]: f"[{{address: \"b.bench.test:{port}\", resolve: true}}]",
+        }
+        for n in names:
+            stack.port[n] = pick_ports(1)[0]
+            stack.conf[n] = stack.write(n + ".yaml", (
+                f"listen: 127.0.0.1:{stack.port[n]}\nworkers: {a.workers}\n"
+                f"error_log: {stack.path(n + '.err')}\naccess_log: off\n"
+                "health_check: off\nlimits: {max_connections: 20000}\n"
+                f"resolver: {{nameservers: [\"127.0.0.1:{dport}\"]}}\n"
+                f"paths: [{{path: /, servers: {servers[n]}}}]\n"))
+            p = stack.procs.start(n, [stack.lbmaster, "-f", "-c",
+                                      stack.conf[n]])
+            wait_ready(stack.port[n], p, n)
+            stack.wait_workers(n, a.workers)
+        pids = {n: stack.workers_of(n) for n in names}
+        res = rounds(stack, names, a.rounds, a.duration,
+                     WRK_SCENARIOS["small"]["conns"])
+        for n in names:
+            check_lbmaster(stack, rep, n, "dns32", res[n], pids[n])
+    finally:
+        for n in names + ["dnsmasq", "origins32"]:
+            stack.procs.stop(n)
+    rows = [(n, res[n]) for n in names]
+    print_rows(rep, "dns32", rows)
+    med = {n: statistics.median(r["rps"] for r in res[n]) for n in names}
+    rep.section(f"dns32: lbmaster with {N_FOLLOWED} servers followed in DNS "
+                f"(one name, `resolve: true`, 32 A records from dnsmasq, "
+                f"TTL 30 s) against the same {N_FOLLOWED} addresses written "
+                "in the config; `small`, one nginx origin listening on all "
+                "32", table(rows))
+    return med[names[1]] / med[names[0]] if med[names[0]] else 0.0
+
+
 def syscalls_scenario(stack, rep, a):
     """syscalls: system calls per proxied request under `small`."""
     if not shutil.which("strace"):
@@ -1513,6 +1712,23 @@ def main():
         if "cores" in scenarios:
             r = cores_scenario(stack, rep, a)
             rep.ratio(f"scale cores 2workers/1worker={r:.2f}")
+        if "dns32" in scenarios:
+            r = dns32_scenario(stack, rep, a)
+            if r is not None:
+                rep.ratio(f"scale dns32 followed/static={r:.2f}  "
+                          "(goal: 0.95 or more)")
+        if "ratelimit" in scenarios:
+            cost, r = ratelimit_scenario(stack, rep, a)
+            rep.ratio(f"scale ratelimit with/without={cost:.2f}  "
+                      "(goal: 0.97 or more)")
+            rep.ratio(f"ratio ratelimit lbmaster/nginx={r['nginx']:.2f} "
+                      f"lbmaster/haproxy={r['haproxy']:.2f}")
+            worst = lowest(worst, r)
+        if "ratelimit_hot" in scenarios:
+            r = ratelimit_hot_scenario(stack, rep, a)
+            rep.ratio(f"ratio ratelimit_hot lbmaster/nginx={r['nginx']:.2f} "
+                      f"lbmaster/haproxy={r['haproxy']:.2f}  (429s/s)")
+            worst = lowest(worst, r)
     except BenchError as e:
         print(f"bench: {e}", file=sys.stderr)
         failed_run = True

@@ -321,6 +321,23 @@ host_text(const struct sockaddr *sa, char *buf, size_t len)
 {
 	const void *a;
 
+	if (sa->sa_family == AF_INET && len >= INET_ADDRSTRLEN) {
+		/* By hand: inet_ntop prints IPv4 with sprintf, per request. */
+		const unsigned char *o = (const void *)&(
+		    (const struct sockaddr_in *)sa)
+					     ->sin_addr;
+		char *p = buf;
+
+		for (int i = 0; i < 4; i++) {
+			if (o[i] >= 100)
+				*p++ = (char)('0' + o[i] / 100);
+			if (o[i] >= 10)
+				*p++ = (char)('0' + o[i] / 10 % 10);
+			*p++ = (char)('0' + o[i] % 10);
+			*p++ = i < 3 ? '.' : '\0';
+		}
+		return true;
+	}
 	if (sa->sa_family == AF_INET)
 		a = &((const struct sockaddr_in *)sa)->sin_addr;
 	else if (sa->sa_family == AF_INET6)
@@ -358,9 +375,9 @@ lb_addr_format_host(const struct sockaddr *sa, char *buf, size_t len)
 	char h[INET6_ADDRSTRLEN];
 
 	if (!host_text(sa, h, sizeof(h)))
-		lb_snprintf(buf, len, "(unknown)");
+		lb_strlcpy(buf, "(unknown)", len);
 	else
-		lb_snprintf(buf, len, "%s", h);
+		lb_strlcpy(buf, h, len);
 }
 
 /*

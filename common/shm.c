@@ -2,6 +2,9 @@
  * common/shm.c -- the per-generation shared segment (see shm.h).
  */
 #include <sys/mman.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
 
 #include <errno.h>
 #include <stdint.h>
@@ -9,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/ratelimit.h"
 #include "common/shm.h"
 
 /*
@@ -86,6 +90,9 @@ lb_shm_destroy(struct lb_shm *shm)
 
 	if (shm == NULL)
 		return;
+	for (size_t i = 0; i < shm->n_limits; i++)
+		lb_rl_release(shm->limits[i]);
+	free(shm->limits);
 	shm_layout(shm->n_servers, shm->n_routes, shm->n_slots, &l);
 	munmap(shm, l.size);
 }
@@ -140,6 +147,97 @@ lb_shm_server_usable(const struct lb_shm_server *st, int64_t now_ms)
 	return atomic_load_explicit(&st->up, memory_order_relaxed) == 1 &&
 	    atomic_load_explicit(&st->down_until, memory_order_relaxed) <=
 	    now_ms;
+}
+
+/* ---------------------------------------------------- followed slots */
+
+/*
+ * where[0]: family (16 bits), port (16, host order), weight (16),
+ * flags (bit 48 present, bit 49 backup); where[1..2]: the 4 or 16 bytes
+ * of the address. A seqlock with one writer: readers never wait for a
+ * lock, and a dead writer leaves an odd SEQ that its successor (the next
+ * checker) makes even again on its first write.
+ */
+#define W_PRESENT (1ULL << 48)
+#define W_BACKUP  (1ULL << 49)
+
+uint32_t
+lb_shm_addr_read(const struct lb_shm_server *st, struct lb_shm_addr *out)
+{
+	uint64_t w[3];
+	uint32_t s1, s2;
+	int	 spins = 0;
+
+	do {
+		s1 = atomic_load_explicit(&st->seq, memory_order_acquire);
+		for (int i = 0; i < 3; i++)
+			w[i] = atomic_load_explicit(&st->where[i],
+			    memory_order_relaxed);
+		atomic_thread_fence(memory_order_acquire);
+		s2 = atomic_load_explicit(&st->seq, memory_order_relaxed);
+		/* A writer that died mid-write: read as empty. */
+	} while ((s1 != s2 || (s1 & 1) != 0) && ++spins < 1000);
+	memset(out, 0, sizeof(*out));
+	if (s1 != s2 || (s1 & 1) != 0 || (w[0] & 0xffff) == 0)
+		return s2;
+	/* A vanished address stays readable: its requests still finish. */
+	out->present = (w[0] & W_PRESENT) != 0;
+	out->backup = (w[0] & W_BACKUP) != 0;
+	out->weight = (unsigned)((w[0] >> 32) & 0xffff);
+	if ((w[0] & 0xffff) == AF_INET6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&out->ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)(w[0] >> 16));
+		memcpy(&sin6->sin6_addr.s6_addr[0], &w[1], 8);
+		memcpy(&sin6->sin6_addr.s6_addr[8], &w[2], 8);
+		out->len = sizeof(*sin6);
+	} else {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&out->ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)(w[0] >> 16));
+		memcpy(&sin->sin_addr, &w[1], 4);
+		out->len = sizeof(*sin);
+	}
+	return s1;
+}
+
+void
+lb_shm_addr_write(struct lb_shm_server *st, const struct lb_shm_addr *a)
+{
+	uint64_t w[3] = { 0, 0, 0 };
+	uint32_t s = atomic_load_explicit(&st->seq, memory_order_relaxed);
+
+	if (a->ss.ss_family == AF_INET || a->ss.ss_family == AF_INET6) {
+		w[0] = (a->present ? W_PRESENT : 0) |
+		    (a->backup ? W_BACKUP : 0) |
+		    ((uint64_t)(a->weight & 0xffff) << 32);
+		if (a->ss.ss_family == AF_INET6) {
+			const struct sockaddr_in6
+			    *sin6 = (const struct sockaddr_in6 *)&a->ss;
+
+			w[0] |= AF_INET6 |
+			    ((uint64_t)ntohs(sin6->sin6_port) << 16);
+			memcpy(&w[1], &sin6->sin6_addr.s6_addr[0], 8);
+			memcpy(&w[2], &sin6->sin6_addr.s6_addr[8], 8);
+		} else {
+			const struct sockaddr_in
+			    *sin = (const struct sockaddr_in *)&a->ss;
+
+			w[0] |= AF_INET |
+			    ((uint64_t)ntohs(sin->sin_port) << 16);
+			memcpy(&w[1], &sin->sin_addr, 4);
+		}
+	}
+	/* Odd while writing; a dead writer's odd value is passed over. */
+	s |= 1;
+	atomic_store_explicit(&st->seq, s, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	for (int i = 0; i < 3; i++)
+		atomic_store_explicit(&st->where[i], w[i],
+		    memory_order_relaxed);
+	atomic_store_explicit(&st->seq, s + 1, memory_order_release);
 }
 
 /* ------------------------------------------------------- histogram */

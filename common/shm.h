@@ -18,6 +18,7 @@
 #ifndef LB_SHM_H
 #define LB_SHM_H
 
+#include <sys/socket.h>
 #include <sys/time.h>
 
 #include <stdatomic.h>
@@ -38,6 +39,32 @@ struct lb_shm_server {
 	_Atomic uint64_t failures;   /* connect/send/receive failures */
 	_Atomic uint64_t bytes_in;   /* response bytes received */
 	_Atomic uint64_t bytes_out;  /* request bytes sent */
+	_Atomic uint32_t drain;	     /* 1: draining (the admin API's
+					   POST /servers/drain): no new
+					   requests */
+	/*
+	 * A followed slot (a server of a name lbmaster follows in DNS): its
+	 * address, written only by the health checker's resolver and read by
+	 * everyone through lb_shm_addr_read. SEQ is the slot's generation:
+	 * odd while the checker writes, and different after each change, so
+	 * a reader that saw the same even SEQ before and after its copy has
+	 * a whole address, and a worker knows when to drop its pooled
+	 * connections. Unused for servers with a fixed address.
+	 */
+	_Atomic uint32_t seq;
+	_Atomic uint64_t where[3]; /* lb_shm_addr, packed: no pointers */
+};
+
+/* What a followed slot holds (lb_shm_addr_read, lb_shm_addr_write). */
+struct lb_shm_addr {
+	bool			present; /* false: the slot is empty (SS
+					    may still hold the address that
+					    left it, for what it has in
+					    flight) */
+	bool			backup;	 /* SRV: not of the lowest priority */
+	unsigned		weight;	 /* SRV: the record's; else 0 */
+	struct sockaddr_storage ss;	 /* AF_INET or AF_INET6 */
+	socklen_t		len;
 };
 
 #define LB_SHM_CODES   6  /* 1xx .. 5xx, and "other" */
@@ -46,7 +73,10 @@ struct lb_shm_server {
 /* One route (by its id in the config), plus one slot for "no route". */
 struct lb_shm_route {
 	_Atomic uint64_t codes[LB_SHM_CODES];
+	_Atomic uint64_t limited; /* answered 429 by its rate limit */
 };
+
+struct lb_rl;
 
 struct lb_shm {
 	uint32_t	 n_servers;
@@ -80,6 +110,17 @@ struct lb_shm {
 	 * it and tells the workers when it changes.
 	 */
 	_Atomic uint32_t *vacant;
+	/*
+	 * The rate limits' tables, [lb_rate_limit.id] (NULL: that limit is
+	 * off), each a mapping of its own so that a reload can keep it
+	 * (master/carry.c); the master fills the array, in its own memory,
+	 * before it forks, and lb_shm_destroy drops the references.
+	 */
+	struct lb_rl   **limits;
+	size_t		 n_limits;
+	_Atomic uint64_t limit_full; /* new keys a full table let pass */
+	uint64_t	 sticky_key; /* keys sticky cookies' server IDs; the
+					master's, kept across reloads */
 };
 
 /* common/shm.c */
@@ -121,6 +162,18 @@ lb_shm_share_add(_Atomic uint32_t *share, int delta)
 	    atomic_load_explicit(share, memory_order_relaxed) + (uint32_t)delta,
 	    memory_order_relaxed);
 }
+
+/*
+ * Copy the slot ST's address into OUT, whole (retrying while the checker
+ * writes it); returns the slot generation it belongs to.
+ */
+uint32_t
+lb_shm_addr_read(const struct lb_shm_server *st, struct lb_shm_addr *out);
+/*
+ * Put A in the slot ST and give it a new generation. Only the health
+ * checker calls it: one writer per slot.
+ */
+void lb_shm_addr_write(struct lb_shm_server *st, const struct lb_shm_addr *a);
 
 /* Record the master's reload counts (carried over by the next reload). */
 void lb_shm_set_reloads(struct lb_shm *, uint64_t ok, uint64_t failed);

@@ -246,3 +246,31 @@ lb_str_printable(char *s)
 		if ((unsigned char)*s < 0x20 || *s == 0x7f)
 			*s = '?';
 }
+
+void
+lb_buf_add_json(struct lb_buf *b, const char *s)
+{
+	static const char    hex[] = "0123456789abcdef";
+	const unsigned char *p;
+	size_t		     run;
+
+	for (p = (const unsigned char *)s; *p != '\0'; p += run) {
+		for (run = 0; p[run] >= 0x20 && p[run] < 0x7f &&
+		     p[run] != '"' && p[run] != '\\';
+		     run++)
+			;
+		if (run > 0) {
+			lb_buf_add(b, p, run);
+			continue;
+		}
+		run = 1;
+		if (*p == '"' || *p == '\\') {
+			lb_buf_addc(b, '\\');
+			lb_buf_addc(b, (char)*p);
+			continue;
+		}
+		lb_buf_adds(b, "\\u00");
+		lb_buf_addc(b, hex[*p >> 4]);
+		lb_buf_addc(b, hex[*p & 0xf]);
+	}
+}

@@ -39,7 +39,13 @@ void lb_buf_printf(struct lb_buf *, const char *, ...)
 const char *lb_buf_cstr(struct lb_buf *);
 /* Hand the contents to the caller (free()); the buffer is left empty. */
 char *lb_buf_take(struct lb_buf *);
-bool  lb_buf_failed(const struct lb_buf *);
+/*
+ * S escaped for the inside of a JSON string: '"' and '\\' backslashed,
+ * every other byte outside 0x20-0x7e as \\u00XX, so that the result is
+ * valid JSON (and one line) whatever bytes S holds.
+ */
+void lb_buf_add_json(struct lb_buf *, const char *s);
+bool lb_buf_failed(const struct lb_buf *);
 
 /*
  * A string literal and its length without the NUL, as the two arguments

@@ -59,6 +59,7 @@ struct cfg_ctx {
 	yaml_document_t *doc;
 	struct lb_cfg	*cfg;	     /* being filled; freed on error */
 	yaml_node_t	*admin_node; /* admin.listen, for the clash check */
+	yaml_node_t	*token_node; /* admin.token, which needs it */
 	char		*err;
 	size_t		 errlen;
 };
@@ -1203,10 +1204,12 @@ parse_listen_tls(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 	return walk_map(ctx, n, where, prefix, tls_keys, l->tls);
 }
 
+/* listen[].address, of a listener written as a mapping. */
 static int
 parse_listen_address(struct cfg_ctx *ctx, const struct cfg_key *k,
     yaml_node_t *n, const char *where, void *base)
 {
+	(void)k;
 	return listen_parse(ctx, n, where, base);
 }
 
@@ -1248,12 +1251,19 @@ parse_redirect_https(struct cfg_ctx *ctx, const struct cfg_key *k,
 static const struct cfg_key listen_keys[] = { { .name = "address",
 						  .parse = parse_listen_address,
 						  .flags = KEY_REQUIRED },
+	{ .name = "proxy_protocol",
+	    .parse = parse_bool,
+	    .off = offsetof(struct lb_listen, proxy_protocol) },
 	{ .name = "tls", .parse = parse_listen_tls },
 	{ .name = "redirect_https",
 	    .parse = parse_redirect_https,
 	    .flags = KEY_LATE },
 	{ .name = NULL } };
 
+/*
+ * One listener: "address", or {address, proxy_protocol, tls,
+ * redirect_https}.
+ */
 static int
 add_listen(struct cfg_ctx *ctx, yaml_node_t *n, const char *where)
 {
@@ -1267,12 +1277,10 @@ add_listen(struct cfg_ctx *ctx, yaml_node_t *n, const char *where)
 	l = &cfg->listen[cfg->n_listen++];
 	if ((l->where = strdup(where)) == NULL)
 		return nomem(ctx, n);
-	if (n->type == YAML_MAPPING_NODE) {
-		/* The map form: {address, tls}. */
-		lb_snprintf(prefix, sizeof(prefix), "%s.", where);
-		if (walk_map(ctx, n, where, prefix, listen_keys, l) == -1)
-			return -1;
-	} else if (listen_parse(ctx, n, where, l) == -1)
+	lb_snprintf(prefix, sizeof(prefix), "%s.", where);
+	if (n->type == YAML_MAPPING_NODE ?
+		walk_map(ctx, n, where, prefix, listen_keys, l) == -1 :
+		listen_parse(ctx, n, where, l) == -1)
 		return -1;
 	for (size_t i = 0; i + 1 < cfg->n_listen; i++)
 		if (lb_addr_equal((struct sockaddr *)&cfg->listen[i].addr,
@@ -1316,6 +1324,82 @@ parse_admin_listen(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 		return nomem(ctx, n);
 	ctx->admin_node = n;
 	return listen_parse(ctx, n, where, *dst);
+}
+
+/*
+ * admin.token: the drain API's bearer token. Sent in a header, so only
+ * visible ASCII; short ones are guessed.
+ */
+static int
+parse_admin_token(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_cfg *cfg = base;
+	const char    *s;
+
+	(void)k;
+	if ((s = scalar(ctx, n, where, "a token")) == NULL)
+		return -1;
+	if (strlen(s) < 16 || strlen(s) > 256)
+		return cfg_error(ctx, n, where,
+		    "a token of %zu characters (use 16 to 256, such as the "
+		    "output of \"openssl rand -hex 16\")",
+		    strlen(s));
+	for (const char *c = s; *c != '\0'; c++)
+		if (*c <= ' ' || *c > '~')
+			return cfg_error(ctx, n, where,
+			    "a token is visible ASCII characters "
+			    "only (no spaces)");
+	ctx->token_node = n;
+	free(cfg->admin_token);
+	if ((cfg->admin_token = strdup(s)) == NULL)
+		return nomem(ctx, n);
+	return 0;
+}
+
+/*
+ * resolver.nameservers: numeric "IP" or "IP:PORT" (port 53 by default),
+ * stored as "IP:PORT" ("[::1]:53" for IPv6), as evdns takes them.
+ */
+static int
+parse_nameservers(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_cfg	  *cfg = base;
+	struct lb_sockaddr sa;
+	yaml_node_t	  *item;
+	const char	  *s;
+	char		   w[WHERELEN], e[LB_ERRLEN], text[80], q[96], **p;
+
+	(void)k;
+	if (expect(ctx, n, YAML_SEQUENCE_NODE, where) == -1)
+		return -1;
+	for (size_t i = 0; i < seq_len(n); i++) {
+		item = seq_item(ctx, n, i);
+		lb_snprintf(w, sizeof(w), "%s[%zu]", where, i);
+		if ((s = scalar(ctx, item, w, "an address")) == NULL)
+			return -1;
+		if (strchr(s, ':') == NULL ||
+		    (s[0] != '[' && strchr(s, ':') != strrchr(s, ':')))
+			lb_snprintf(text, sizeof(text),
+			    strchr(s, ':') ? "[%s]:53" : "%s:53", s);
+		else
+			lb_snprintf(text, sizeof(text), "%s", s);
+		if (lb_addr_parse_listen(text, &sa, e, sizeof(e)) == -1)
+			return cfg_error(ctx, item, w,
+			    "%s is not an IP address with an optional port "
+			    "(as in \"127.0.0.1:53\")",
+			    quote(s, q, sizeof(q)));
+		lb_addr_format((struct sockaddr *)&sa.ss, text, sizeof(text));
+		if ((p = grow(cfg->nameservers, cfg->n_nameservers,
+			 sizeof(*p))) == NULL)
+			return nomem(ctx, item);
+		cfg->nameservers = p;
+		if ((p[cfg->n_nameservers] = strdup(text)) == NULL)
+			return nomem(ctx, item);
+		cfg->n_nameservers++;
+	}
+	return 0;
 }
 
 /* A list of addresses and CIDR blocks (struct lb_cidr array at off). */
@@ -1572,6 +1656,226 @@ parse_rewrite(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 	return 0;
 }
 
+/* ----------------------------------------------------------- edge */
+
+/*
+ * request_id: off, on (X-Request-ID), or the name of the header that
+ * carries it: a token lbmaster does not manage itself.
+ */
+static int
+parse_request_id(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_cfg *cfg = base;
+	const char    *s;
+	char	       q[96], *copy;
+	bool	       on;
+
+	(void)k;
+	if ((s = scalar(ctx, n, where, "a header name or off")) == NULL)
+		return -1;
+	if (parse_bool_word(s, &on) == 0)
+		s = on ? "X-Request-ID" : NULL;
+	else if (!is_token(s))
+		return cfg_error(ctx, n, where,
+		    "%s is not a header name (use off, or a name such as "
+		    "X-Request-ID)",
+		    quote(s, q, sizeof(q)));
+	else if (lb_http_managed(s) != 0 || strcasecmp(s, "Host") == 0)
+		return cfg_error(ctx, n, where,
+		    "%s is a header lbmaster writes itself (use another name, "
+		    "such as X-Request-ID)",
+		    quote(s, q, sizeof(q)));
+	copy = NULL;
+	if (s != NULL && (copy = strdup(s)) == NULL)
+		return nomem(ctx, n);
+	free(cfg->request_id);
+	cfg->request_id = copy;
+	return 0;
+}
+
+/* sticky.cookie: a cookie name (a token, RFC 6265). */
+static int
+parse_cookie_name(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_route *r = base;
+	const char	*s;
+	char		 q[96], *copy;
+
+	(void)k;
+	if ((s = scalar(ctx, n, where, "a cookie name")) == NULL)
+		return -1;
+	if (!is_token(s))
+		return cfg_error(ctx, n, where,
+		    "%s is not a cookie name (letters, digits and "
+		    "!#$%%&'*+-.^_`|~, as in lbm_srv)",
+		    quote(s, q, sizeof(q)));
+	if ((copy = strdup(s)) == NULL)
+		return nomem(ctx, n);
+	free(r->sticky_cookie);
+	r->sticky_cookie = copy;
+	return 0;
+}
+
+static const struct cfg_key sticky_keys[] = {
+	{ .name = "cookie", .parse = parse_cookie_name, .flags = KEY_REQUIRED },
+	{ .name = NULL }
+};
+
+/* sticky: off, or {cookie: NAME}. */
+static int
+parse_sticky(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_route *r = base;
+	char		 prefix[WHERELEN], q[96];
+	bool		 on;
+
+	(void)k;
+	free(r->sticky_cookie);
+	r->sticky_cookie = NULL;
+	if (n->type == YAML_MAPPING_NODE) {
+		lb_snprintf(prefix, sizeof(prefix), "%s.", where);
+		return walk_map(ctx, n, where, prefix, sticky_keys, r);
+	}
+	if (n->type != YAML_SCALAR_NODE || is_null(n) ||
+	    parse_bool_word((const char *)n->data.scalar.value, &on) == -1 ||
+	    on)
+		return cfg_error(ctx, n, where,
+		    "expected off or a mapping such as {cookie: lbm_srv}, "
+		    "found %s",
+		    describe(n, q, sizeof(q)));
+	return 0;
+}
+
+static const char *const log_formats[] = { "combined", "json" };
+
+static int
+parse_log_format(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	size_t i;
+
+	if (parse_word(ctx, n, where, "access_log_format", log_formats, 2,
+		&i) == -1)
+		return -1;
+	*(bool *)field(base, k->off) = i == 1;
+	return 0;
+}
+
+/* -------------------------------------------------------- rate limits */
+
+/* rate_limit.rate: "N/s" or "N/m", N 1-1000000. */
+static int
+parse_rate(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_rate_limit *rl = base;
+	const char	     *s, *end;
+	uint64_t	      v;
+	char		      q[96];
+
+	(void)k;
+	if ((s = scalar(ctx, n, where, "a rate")) == NULL)
+		return -1;
+	if (!parse_digits(s, &v, &end) || end[0] != '/' ||
+	    (strcmp(end + 1, "s") != 0 && strcmp(end + 1, "m") != 0))
+		return cfg_error(ctx, n, where,
+		    "bad rate %s (use requests per second or minute, as in "
+		    "100/s or 30/m)",
+		    quote(s, q, sizeof(q)));
+	if (v < 1 || v > 1000000)
+		return cfg_error(ctx, n, where,
+		    "rate %s out of range (1-1000000 per second or minute)", s);
+	rl->count = (unsigned)v;
+	rl->period_ms = end[1] == 's' ? 1000 : 60000;
+	return 0;
+}
+
+/* rate_limit.key: client_ip or header:NAME. */
+static int
+parse_rl_key(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_rate_limit *rl = base;
+	const char	     *s;
+	char		      q[96], *copy;
+
+	(void)k;
+	if ((s = scalar(ctx, n, where, "a key")) == NULL)
+		return -1;
+	if (strcmp(s, "client_ip") == 0) {
+		free(rl->header);
+		rl->header = NULL;
+		rl->key = LB_RL_KEY_CLIENT_IP;
+		return 0;
+	}
+	if (strncmp(s, "header:", 7) != 0 || !is_token(s + 7))
+		return cfg_error(ctx, n, where,
+		    "unknown key %s (valid: client_ip, header:NAME, as in "
+		    "header:X-Api-Key)",
+		    quote(s, q, sizeof(q)));
+	if ((copy = strdup(s + 7)) == NULL)
+		return nomem(ctx, n);
+	free(rl->header);
+	rl->header = copy;
+	rl->key = LB_RL_KEY_HEADER;
+	return 0;
+}
+
+static const struct cfg_key rate_limit_keys[] = {
+	{ .name = "rate", .parse = parse_rate, .flags = KEY_REQUIRED },
+	{ .name = "burst",
+	    .parse = parse_uint,
+	    .off = offsetof(struct lb_rate_limit, burst),
+	    .lo = 1,
+	    .hi = 1000000 },
+	{ .name = "key", .parse = parse_rl_key },
+	{ .name = "max_keys",
+	    .parse = parse_uint,
+	    .off = offsetof(struct lb_rate_limit, max_keys),
+	    .lo = 1,
+	    .hi = 10000000 },
+	{ .name = NULL }
+};
+
+/*
+ * rate_limit: off, or a mapping with rate and optionally burst (default:
+ * the rate's count), key and max_keys. At the top it is every route's
+ * default; in a route it is the route's own, off included.
+ */
+static int
+parse_rate_limit(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_rate_limit *rl = field(base, k->off);
+	char		      prefix[WHERELEN], q[96];
+	bool		      on;
+
+	free(rl->header);
+	memset(rl, 0, sizeof(*rl));
+	rl->own = true;
+	if (n->type == YAML_MAPPING_NODE) {
+		rl->enabled = true;
+		rl->max_keys = 100000;
+		lb_snprintf(prefix, sizeof(prefix), "%s.", where);
+		if (walk_map(ctx, n, where, prefix, rate_limit_keys, rl) == -1)
+			return -1;
+		if (rl->burst == 0)
+			rl->burst = rl->count;
+		return 0;
+	}
+	if (n->type != YAML_SCALAR_NODE || is_null(n) ||
+	    parse_bool_word((const char *)n->data.scalar.value, &on) == -1 ||
+	    on)
+		return cfg_error(ctx, n, where,
+		    "expected off or a mapping such as {rate: 100/s, burst: "
+		    "50}, found %s",
+		    describe(n, q, sizeof(q)));
+	return 0;
+}
+
 /* ------------------------------------------------------ health checks */
 
 static const struct cfg_key health_keys[] = {
@@ -1726,21 +2030,150 @@ fail:
 	return rc;
 }
 
+/*
+ * A followed name's slots: MAX servers named as written, with no address
+ * yet (the health checker's resolver finds them, worker/resolver.c).
+ */
+static int
+add_followed(struct cfg_ctx *ctx, struct lb_route *r,
+    const struct lb_server *tmpl, yaml_node_t *n)
+{
+	struct lb_server *s;
+
+	if (tmpl->max_addresses > SIZE_MAX / sizeof(*s) - r->n_servers)
+		return nomem(ctx, n);
+	s = realloc(r->servers,
+	    (r->n_servers + tmpl->max_addresses) * sizeof(*s));
+	if (s == NULL)
+		return nomem(ctx, n);
+	r->servers = s;
+	for (unsigned i = 0; i < tmpl->max_addresses; i++) {
+		s = &r->servers[r->n_servers];
+		memset(s, 0, sizeof(*s));
+		if ((s->name = strdup(tmpl->name)) == NULL)
+			return nomem(ctx, n);
+		r->n_servers++;
+		s->weight = tmpl->weight;
+		s->backup = tmpl->backup;
+		s->follow = tmpl->follow;
+		s->max_addresses = tmpl->max_addresses;
+		s->slot = i;
+		s->pos.line = (unsigned)n->start_mark.line + 1;
+		s->pos.col = (unsigned)n->start_mark.column + 1;
+	}
+	ctx->cfg->n_followed++;
+	return 0;
+}
+
+/* A server mapping as written, before it becomes servers. */
+struct srv_tmpl {
+	char	*address;
+	char	*service;
+	unsigned weight;
+	bool	 backup;
+	bool	 resolve;
+	unsigned max_addresses;
+};
+
 static const struct cfg_key server_keys[] = {
 	{ .name = "address",
 	    .parse = parse_str,
-	    .off = offsetof(struct lb_server, name),
-	    .flags = KEY_REQUIRED },
+	    .off = offsetof(struct srv_tmpl, address) },
 	{ .name = "weight",
 	    .parse = parse_uint,
-	    .off = offsetof(struct lb_server, weight),
+	    .off = offsetof(struct srv_tmpl, weight),
 	    .lo = 1,
 	    .hi = 1000 },
 	{ .name = "backup",
 	    .parse = parse_bool,
-	    .off = offsetof(struct lb_server, backup) },
+	    .off = offsetof(struct srv_tmpl, backup) },
+	{ .name = "resolve",
+	    .parse = parse_bool,
+	    .off = offsetof(struct srv_tmpl, resolve) },
+	{ .name = "service",
+	    .parse = parse_str,
+	    .off = offsetof(struct srv_tmpl, service) },
+	{ .name = "max_addresses",
+	    .parse = parse_uint,
+	    .off = offsetof(struct srv_tmpl, max_addresses),
+	    .lo = 1,
+	    .hi = LB_MAX_ADDRESSES_MAX },
 	{ .name = NULL }
 };
+
+/*
+ * What a server mapping asks that its keys alone cannot say: an address
+ * or a service, not both; a name to follow. 0, or -1 with ctx->err.
+ */
+static int
+check_followed(struct cfg_ctx *ctx, yaml_node_t *item, const char *w,
+    struct srv_tmpl *t, struct lb_server *tmpl)
+{
+	char	 host[256], e[LB_ERRLEN], q[96];
+	unsigned port;
+
+	if (t->address == NULL && t->service == NULL)
+		return cfg_error(ctx, item, w,
+		    "missing 'address' (or 'service' "
+		    "for SRV records, as in \"service: "
+		    "_http._tcp.api.service.consul\")");
+	if (t->address != NULL && t->service != NULL)
+		return cfg_error(ctx, map_value(ctx, item, "service"), w,
+		    "'address' and 'service' together "
+		    "(a server is one or the other)");
+	if (map_value(ctx, item, "max_addresses") != NULL && !t->resolve &&
+	    t->service == NULL)
+		return cfg_error(ctx, map_value(ctx, item, "max_addresses"), w,
+		    "max_addresses without a followed name "
+		    "(add \"resolve: true\", or use 'service')");
+	if (t->service != NULL) {
+		if (map_value(ctx, item, "weight") != NULL)
+			return cfg_error(ctx, map_value(ctx, item, "weight"), w,
+			    "a service's weights are its SRV records' (remove "
+			    "'weight')");
+		if (map_value(ctx, item, "resolve") != NULL)
+			return cfg_error(ctx, map_value(ctx, item, "resolve"),
+			    w,
+			    "a service is always followed (remove "
+			    "'resolve')");
+		for (char *c = t->service; *c != '\0'; c++)
+			if (*c >= 'A' && *c <= 'Z')
+				*c += 'a' - 'A';
+		if (!valid_host(t->service) || strchr(t->service, '*'))
+			return cfg_error(ctx, map_value(ctx, item, "service"),
+			    w,
+			    "invalid SRV name %s (as in "
+			    "\"_http._tcp.api.service.consul\")",
+			    quote(t->service, q, sizeof(q)));
+		tmpl->follow = LB_FOLLOW_SRV;
+		tmpl->name = t->service;
+		t->service = NULL;
+	} else {
+		tmpl->name = t->address;
+		t->address = NULL;
+		if (t->resolve)
+			tmpl->follow = LB_FOLLOW_A;
+	}
+	tmpl->weight = t->weight;
+	tmpl->backup = t->backup;
+	tmpl->max_addresses = t->max_addresses;
+	if (tmpl->follow != LB_FOLLOW_A)
+		return 0;
+	if (lb_addr_split(tmpl->name, host, sizeof(host), &port, 0, e,
+		sizeof(e)) == -1)
+		return cfg_error(ctx, map_value(ctx, item, "address"), w, "%s",
+		    e);
+	for (char *c = host; *c != '\0'; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c += 'a' - 'A';
+	if (!valid_host(host) || strchr(host, '*') != NULL ||
+	    strspn(host, "0123456789.") == strlen(host))
+		return cfg_error(ctx, map_value(ctx, item, "address"), w,
+		    "resolve: true needs a host name to follow, not %s "
+		    "(remove 'resolve' for a fixed address)",
+		    quote(host, q, sizeof(q)));
+	return 0;
+}
 
 /* servers: "host:port" strings or {address, weight, backup} mappings. */
 static int
@@ -1749,6 +2182,7 @@ parse_servers(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 {
 	struct lb_route *r = base;
 	struct lb_server tmpl;
+	struct srv_tmpl	 t;
 	yaml_node_t	*item, *addr;
 	char		 w[WHERELEN], prefix[WHERELEN], q[96];
 	bool		 primary = false;
@@ -1764,24 +2198,36 @@ parse_servers(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 		item = seq_item(ctx, n, i);
 		lb_snprintf(w, sizeof(w), "%s[%zu]", where, i);
 		memset(&tmpl, 0, sizeof(tmpl));
-		tmpl.weight = 1;
+		memset(&t, 0, sizeof(t));
+		t.weight = 1;
+		t.max_addresses = LB_MAX_ADDRESSES;
 		addr = item;
 		if (item->type == YAML_MAPPING_NODE) {
 			lb_snprintf(prefix, sizeof(prefix), "%s.", w);
-			rc = walk_map(ctx, item, w, prefix, server_keys, &tmpl);
-			addr = map_value(ctx, item, "address");
+			rc = walk_map(ctx, item, w, prefix, server_keys, &t);
+			if (rc == 0)
+				rc = check_followed(ctx, item, w, &t, &tmpl);
+			if ((addr = map_value(ctx, item, "address")) == NULL)
+				addr = map_value(ctx, item, "service");
 		} else if (item->type == YAML_SCALAR_NODE && !is_null(item)) {
-			rc = parse_str(ctx, &server_keys[0], item, w, &tmpl);
+			rc = parse_str(ctx, &server_keys[0], item, w, &t);
+			tmpl.name = t.address;
+			t.address = NULL;
+			tmpl.weight = 1;
 		} else
 			rc = cfg_error(ctx, item, w,
 			    "expected \"host:port\" "
 			    "or a mapping, found %s",
 			    describe(item, q, sizeof(q)));
-		if (rc == 0)
+		if (rc == 0 && tmpl.follow != LB_FOLLOW_SRV)
 			rc = strip_scheme(ctx, &tmpl, addr, w, &tmpl.https);
-		if (rc == 0)
+		if (rc == 0 && tmpl.follow != LB_FOLLOW_NONE)
+			rc = add_followed(ctx, r, &tmpl, addr);
+		else if (rc == 0)
 			rc = add_server(ctx, r, &tmpl, addr, w);
 		free(tmpl.name);
+		free(t.address);
+		free(t.service);
 		if (rc == -1)
 			return -1;
 		primary |= !tmpl.backup;
@@ -1982,6 +2428,10 @@ static const struct cfg_key host_keys[] = {
 	    .parse = parse_map,
 	    .off = offsetof(struct lb_route, firewall),
 	    .sub = firewall_keys },
+	{ .name = "rate_limit",
+	    .parse = parse_rate_limit,
+	    .off = offsetof(struct lb_route, rate_limit) },
+	{ .name = "sticky", .parse = parse_sticky },
 	{ .name = "servers", .parse = parse_servers, .flags = KEY_REQUIRED },
 	{ .name = "backend_tls", .parse = parse_backend_tls }, { .name = NULL }
 };
@@ -2006,6 +2456,10 @@ static const struct cfg_key path_keys[] = {
 	    .parse = parse_map,
 	    .off = offsetof(struct lb_route, firewall),
 	    .sub = firewall_keys },
+	{ .name = "rate_limit",
+	    .parse = parse_rate_limit,
+	    .off = offsetof(struct lb_route, rate_limit) },
+	{ .name = "sticky", .parse = parse_sticky },
 	{ .name = "servers", .parse = parse_servers, .flags = KEY_REQUIRED },
 	{ .name = "backend_tls", .parse = parse_backend_tls }, { .name = NULL }
 };
@@ -2039,6 +2493,12 @@ parse_routes(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 		r->algorithm = cfg->algorithm;
 		r->health = cfg->health;
 		if ((r->health.path = strdup(cfg->health.path)) == NULL)
+			return nomem(ctx, item);
+		r->rate_limit = cfg->rate_limit;
+		r->rate_limit.own = false;
+		if (cfg->rate_limit.header != NULL &&
+		    (r->rate_limit.header = strdup(cfg->rate_limit.header)) ==
+			NULL)
 			return nomem(ctx, item);
 		if (walk_map(ctx, item, w, "", k->sub, r) == -1)
 			return -1;
@@ -2203,7 +2663,17 @@ static const struct cfg_key admin_keys[] = { { .name = "listen",
 						 .parse = parse_admin_listen,
 						 .off = offsetof(struct lb_cfg,
 						     admin) },
-	{ .name = NULL } };
+	{ .name = "token", .parse = parse_admin_token }, { .name = NULL } };
+
+static const struct cfg_key resolver_keys[] = {
+	{ .name = "nameservers", .parse = parse_nameservers },
+	{ .name = "valid",
+	    .parse = parse_duration,
+	    .off = offsetof(struct lb_cfg, resolver_valid_ms),
+	    .lo = 1000,
+	    .hi = 3600000 },
+	{ .name = NULL }
+};
 
 static const struct cfg_key timeout_keys[] = {
 	{ .name = "connect",
@@ -2278,12 +2748,17 @@ static const struct cfg_key top_keys[] = { { .name = "listen",
 	{ .name = "access_log",
 	    .parse = parse_access_log,
 	    .off = offsetof(struct lb_cfg, access_log) },
+	{ .name = "access_log_format",
+	    .parse = parse_log_format,
+	    .off = offsetof(struct lb_cfg, access_log_json) },
+	{ .name = "request_id", .parse = parse_request_id },
 	{ .name = "shutdown_timeout",
 	    .parse = parse_duration,
 	    .off = offsetof(struct lb_cfg, shutdown_timeout_ms),
 	    .lo = 0,
 	    .hi = MAX_DURATION_MS },
 	{ .name = "admin", .parse = parse_map, .sub = admin_keys },
+	{ .name = "resolver", .parse = parse_map, .sub = resolver_keys },
 	{ .name = "timeouts", .parse = parse_map, .sub = timeout_keys },
 	{ .name = "limits", .parse = parse_map, .sub = limit_keys },
 	{ .name = "algorithm",
@@ -2296,6 +2771,14 @@ static const struct cfg_key top_keys[] = { { .name = "listen",
 	    .parse = parse_map,
 	    .off = offsetof(struct lb_cfg, firewall),
 	    .sub = firewall_keys },
+	{ .name = "rate_limit",
+	    .parse = parse_rate_limit,
+	    .off = offsetof(struct lb_cfg, rate_limit) },
+	{ .name = "trusted_proxies",
+	    .parse = parse_cidrs,
+	    .off = offsetof(struct lb_cfg, trusted),
+	    .off_n = offsetof(struct lb_cfg, n_trusted),
+	    .off_pos = offsetof(struct lb_cfg, trusted_pos) },
 	{ .name = "hosts",
 	    .parse = parse_routes,
 	    .sub = host_keys,
@@ -2327,6 +2810,7 @@ set_defaults(struct lb_cfg *cfg)
 	cfg->max_header_size = 32ULL << 10;
 	cfg->max_response_header_size = 64ULL << 10;
 	cfg->max_connections = 10000;
+	cfg->resolver_valid_ms = 3600000;
 	cfg->algorithm = LB_ALGO_ROUND_ROBIN;
 	cfg->health.enabled = true;
 	cfg->health.interval_ms = 2000;
@@ -2334,6 +2818,7 @@ set_defaults(struct lb_cfg *cfg)
 	cfg->health.rise = 2;
 	cfg->health.fall = 2;
 	if ((cfg->error_log = strdup("stderr")) == NULL ||
+	    (cfg->request_id = strdup("X-Request-ID")) == NULL ||
 	    (cfg->health.path = strdup("/healthcheck")) == NULL)
 		return -1;
 	return 0;
@@ -2423,6 +2908,10 @@ finish(struct cfg_ctx *ctx, yaml_node_t *root)
 		memcpy(&cfg->listen->addr, &sa.ss, sizeof(cfg->listen->addr));
 		cfg->listen->addrlen = sa.len;
 	}
+	if (cfg->admin_token != NULL && cfg->admin == NULL)
+		return cfg_error(ctx, ctx->token_node, "admin.token",
+		    "no admin endpoint to serve it (add admin.listen, as in "
+		    "\"listen: 127.0.0.1:9090\")");
 	for (size_t i = 0; cfg->admin != NULL && i < cfg->n_listen; i++)
 		if (lb_addr_equal((struct sockaddr *)&cfg->admin->addr,
 			(struct sockaddr *)&cfg->listen[i].addr))
@@ -2442,6 +2931,14 @@ finish(struct cfg_ctx *ctx, yaml_node_t *root)
 	for (size_t i = 0; i < cfg->n_routes; i++)
 		if (link_backend_tls(&cfg->routes[i]) == -1)
 			return nomem(ctx, root);
+	/* Table 0 is the top's, shared by the routes that inherit it. */
+	cfg->rate_limit.own = false;
+	cfg->n_limits = 1;
+	for (size_t i = 0; i < cfg->n_routes; i++) {
+		struct lb_rate_limit *rl = &cfg->routes[i].rate_limit;
+
+		rl->id = rl->own && rl->enabled ? cfg->n_limits++ : 0;
+	}
 
 	dup = SIZE_MAX;
 	errno = 0;
@@ -2782,6 +3279,8 @@ route_free(struct lb_route *r)
 	names_free(r->param_remove, r->n_param_remove);
 	kv_free(r->rewrite, r->n_rewrite);
 	firewall_free(&r->firewall);
+	free(r->rate_limit.header);
+	free(r->sticky_cookie);
 	for (size_t i = 0; i < r->n_servers; i++)
 		free(r->servers[i].name);
 	free(r->servers);
@@ -2828,6 +3327,9 @@ lb_cfg_free(struct lb_cfg *cfg)
 		route_free(&cfg->routes[i]);
 	free(cfg->routes);
 	firewall_free(&cfg->firewall);
+	free(cfg->rate_limit.header);
+	free(cfg->trusted);
+	free(cfg->trusted_pos);
 	for (size_t i = 0; i < cfg->n_tests; i++)
 		test_free(&cfg->tests[i]);
 	free(cfg->tests);
@@ -2836,6 +3338,10 @@ lb_cfg_free(struct lb_cfg *cfg)
 		free(cfg->admin->text);
 		free(cfg->admin);
 	}
+	free(cfg->admin_token);
+	for (size_t i = 0; i < cfg->n_nameservers; i++)
+		free(cfg->nameservers[i]);
+	free(cfg->nameservers);
 	for (size_t i = 0; i < cfg->n_listen; i++) {
 		free(cfg->listen[i].text);
 		free(cfg->listen[i].where);
@@ -2847,6 +3353,7 @@ lb_cfg_free(struct lb_cfg *cfg)
 	free(cfg->pid_file);
 	free(cfg->error_log);
 	free(cfg->access_log);
+	free(cfg->request_id);
 	free(cfg->file);
 	free(cfg);
 }
@@ -3025,6 +3532,16 @@ dump_servers(struct lb_buf *b, int indent, const struct lb_route *r)
 	while (i < r->n_servers) {
 		const struct lb_server *s = &r->servers[i];
 
+		if (s->follow == LB_FOLLOW_SRV) {
+			lb_buf_printf(b, "%*s- service: ", indent + 2, "");
+			dump_str(b, s->name);
+			lb_buf_printf(b, "\n%*sbackup: %s\n", indent + 4, "",
+			    s->backup ? "true" : "false");
+			lb_buf_printf(b, "%*smax_addresses: %u\n", indent + 4,
+			    "", s->max_addresses);
+			i += s->max_addresses;
+			continue;
+		}
 		lb_buf_printf(b, "%*s- address: ", indent + 2, "");
 		if (s->https) {
 			char *url;
@@ -3035,6 +3552,17 @@ dump_servers(struct lb_buf *b, int indent, const struct lb_route *r)
 			free(url);
 		} else
 			dump_str(b, s->name);
+		if (s->follow == LB_FOLLOW_A) {
+			lb_buf_printf(b, "\n%*sweight: %u\n", indent + 4, "",
+			    s->weight);
+			lb_buf_printf(b, "%*sbackup: %s\n", indent + 4, "",
+			    s->backup ? "true" : "false");
+			lb_buf_printf(b, "%*sresolve: true\n", indent + 4, "");
+			lb_buf_printf(b, "%*smax_addresses: %u\n", indent + 4,
+			    "", s->max_addresses);
+			i += s->max_addresses;
+			continue;
+		}
 		lb_buf_printf(b, "\n%*sweight: %u\n", indent + 4, "",
 		    s->weight);
 		lb_buf_printf(b, "%*sbackup: %s\n", indent + 4, "",
@@ -3057,6 +3585,25 @@ dump_servers(struct lb_buf *b, int indent, const struct lb_route *r)
 				break;
 		}
 	}
+}
+
+static void
+dump_rate_limit(struct lb_buf *b, int indent, const struct lb_rate_limit *rl)
+{
+	if (!rl->enabled) {
+		lb_buf_printf(b, "%*srate_limit: off\n", indent, "");
+		return;
+	}
+	lb_buf_printf(b, "%*srate_limit:\n", indent, "");
+	lb_buf_printf(b, "%*srate: %u/%c\n", indent + 2, "", rl->count,
+	    rl->period_ms == 1000 ? 's' : 'm');
+	lb_buf_printf(b, "%*sburst: %u\n", indent + 2, "", rl->burst);
+	if (rl->key == LB_RL_KEY_HEADER)
+		lb_buf_printf(b, "%*skey: \"header:%s\"\n", indent + 2, "",
+		    rl->header);
+	else
+		lb_buf_printf(b, "%*skey: client_ip\n", indent + 2, "");
+	lb_buf_printf(b, "%*smax_keys: %u\n", indent + 2, "", rl->max_keys);
 }
 
 /* header_rules or param_rules of a route; one line when there are none. */
@@ -3096,6 +3643,13 @@ dump_route(struct lb_buf *b, const struct lb_route *r)
 		dump_kv(b, 6, "replace", r->rewrite, r->n_rewrite);
 	}
 	dump_firewall(b, 4, &r->firewall);
+	if (r->rate_limit.own)
+		dump_rate_limit(b, 4, &r->rate_limit);
+	if (r->sticky_cookie != NULL) {
+		lb_buf_adds(b, "    sticky:\n");
+		dump_key_str(b, 6, "cookie", r->sticky_cookie);
+	} else
+		lb_buf_adds(b, "    sticky: off\n");
 	dump_servers(b, 4, r);
 	if (r->backend_tls != NULL && r->backend_tls->written) {
 		const struct lb_backend_tls *t = r->backend_tls;
@@ -3120,17 +3674,19 @@ dump_listen(struct lb_buf *b, const struct lb_listen *l)
 {
 	const struct lb_tls *t = l->tls;
 
-	if (t == NULL && l->redirect_https == 0) {
+	if (t == NULL && l->redirect_https == 0 && !l->proxy_protocol) {
 		lb_buf_adds(b, "  - ");
 		dump_str(b, l->text);
 		lb_buf_addc(b, '\n');
 		return;
 	}
 	dump_key_str(b, 2, "- address", l->text);
-	if (t == NULL) {
+	if (l->proxy_protocol)
+		lb_buf_adds(b, "    proxy_protocol: true\n");
+	if (l->redirect_https != 0)
 		lb_buf_printf(b, "    redirect_https: %u\n", l->redirect_https);
+	if (t == NULL)
 		return;
-	}
 	lb_buf_adds(b, "    tls:\n      certificates:\n");
 	for (size_t i = 0; i < t->n_certs; i++) {
 		dump_key_str(b, 8, "- cert", t->certs[i].cert);
@@ -3183,11 +3739,22 @@ lb_cfg_dump(const struct lb_cfg *cfg, FILE *fp)
 		dump_key_str(&b, 0, "access_log", cfg->access_log);
 	else
 		lb_buf_adds(&b, "access_log: off\n");
+	lb_buf_printf(&b, "access_log_format: %s\n",
+	    cfg->access_log_json ? "json" : "combined");
+	if (cfg->request_id != NULL)
+		dump_key_str(&b, 0, "request_id", cfg->request_id);
+	else
+		lb_buf_adds(&b, "request_id: off\n");
 	dump_duration(&b, 0, "shutdown_timeout", cfg->shutdown_timeout_ms);
 	if (cfg->admin != NULL) {
 		lb_buf_adds(&b, "admin:\n");
 		dump_key_str(&b, 2, "listen", cfg->admin->text);
+		if (cfg->admin_token != NULL)
+			dump_key_str(&b, 2, "token", cfg->admin_token);
 	}
+	lb_buf_adds(&b, "resolver:\n");
+	dump_names(&b, 2, "nameservers", cfg->nameservers, cfg->n_nameservers);
+	dump_duration(&b, 2, "valid", cfg->resolver_valid_ms);
 	lb_buf_adds(&b, "timeouts:\n");
 	dump_duration(&b, 2, "connect", cfg->connect_timeout_ms);
 	dump_duration(&b, 2, "backend", cfg->backend_timeout_ms);
@@ -3206,6 +3773,16 @@ lb_cfg_dump(const struct lb_cfg *cfg, FILE *fp)
 	lb_buf_printf(&b, "algorithm: %s\n", lb_algo_name(cfg->algorithm));
 	dump_health(&b, 0, &cfg->health);
 	dump_firewall(&b, 0, &cfg->firewall);
+	dump_rate_limit(&b, 0, &cfg->rate_limit);
+	lb_buf_printf(&b, "trusted_proxies:%s\n", cfg->n_trusted ? "" : " []");
+	for (i = 0; i < cfg->n_trusted; i++) {
+		char c[64];
+
+		lb_cidr_format(&cfg->trusted[i], c, sizeof(c));
+		lb_buf_adds(&b, "  - ");
+		dump_str(&b, c);
+		lb_buf_addc(&b, '\n');
+	}
 
 	lb_buf_printf(&b, "hosts:%s\n", cfg->n_host_routes ? "" : " []");
 	for (i = 0; i < cfg->n_host_routes; i++)

@@ -47,6 +47,26 @@ struct lb_firewall {
 	struct lb_pos *path_reject_pos;
 };
 
+enum lb_rl_keykind {
+	LB_RL_KEY_CLIENT_IP = 0, /* the client's address */
+	LB_RL_KEY_HEADER,	 /* a header's value, else the address */
+};
+
+/* rate_limit: at the top (the default of every route) or a route's own. */
+struct lb_rate_limit {
+	bool		   enabled;   /* false: off (the top's default) */
+	bool		   own;	      /* a route's own, not the top's */
+	unsigned	   count;     /* rate: COUNT per PERIOD_MS */
+	unsigned	   period_ms; /* 1000 (N/s) or 60000 (N/m) */
+	unsigned	   burst;     /* default: COUNT */
+	enum lb_rl_keykind key;
+	char		  *header;   /* owned; the header's name, or NULL */
+	unsigned	   max_keys; /* the table's slots, 100000 */
+	size_t		   id;	     /* its table: lb_shm.limits[id] (0 is
+					the top's, which inheriting routes
+					share) */
+};
+
 struct lb_health {
 	bool	 enabled;     /* false for "health_check: off" */
 	char	*path;	      /* owned; default "/healthcheck" */
@@ -55,6 +75,16 @@ struct lb_health {
 	unsigned rise;	      /* default 2 */
 	unsigned fall;	      /* default 2 */
 };
+
+/* How a server's addresses are found. */
+enum lb_follow {
+	LB_FOLLOW_NONE = 0, /* resolved once, when the config is loaded */
+	LB_FOLLOW_A,	    /* resolve: true; A/AAAA, followed live */
+	LB_FOLLOW_SRV,	    /* service:; SRV, followed live */
+};
+
+#define LB_MAX_ADDRESSES     32	  /* a followed name's default slots */
+#define LB_MAX_ADDRESSES_MAX 1024 /* and the most it may have */
 
 /*
  * One backend address. A server written by name ("localhost:8081") that
@@ -75,6 +105,20 @@ struct lb_server {
 	/* Reached over TLS (https://, or its route's backend_tls): how. */
 	const struct lb_backend_tls *tls;   /* its route's; NULL: plain */
 	bool			     https; /* written https:// */
+	/*
+	 * A followed name (resolve: true or service:) is max_addresses
+	 * consecutive servers, its slots, with no address in the config:
+	 * the health checker's resolver writes each slot's address into
+	 * shared memory (common/shm.h) and every process reads it there.
+	 * NAME is the address as written ("api.internal:8080") or the SRV
+	 * name ("_http._tcp.api.service.consul").
+	 */
+	enum lb_follow follow;
+	unsigned       max_addresses; /* followed: its name's slots */
+	unsigned       slot;	      /* followed: 0 .. max_addresses-1 */
+	uint32_t       gen; /* 0 in the config; a process's own copy of a
+				   followed slot: the slot generation it
+				   holds (lb_shm_addr_read) */
 };
 
 /*
@@ -126,6 +170,10 @@ struct lb_route {
 	size_t		   n_rewrite;
 	struct lb_firewall firewall; /* the route's own rules */
 
+	struct lb_rate_limit rate_limit; /* the top's unless own */
+
+	char *sticky_cookie; /* owned; sticky.cookie, or NULL (off) */
+
 	struct lb_server *servers; /* owned array */
 	size_t		  n_servers;
 	size_t		  id; /* index in lb_cfg.routes */
@@ -169,6 +217,8 @@ struct lb_listen {
 	struct lb_tls	       *tls;   /* owned or NULL: plain HTTP */
 	char		       *where; /* owned; "listen[1]", for messages */
 	unsigned redirect_https;       /* plain: 308 to this port, or 0 */
+
+	bool proxy_protocol; /* a PROXY header starts every connection */
 };
 
 /*
@@ -212,7 +262,22 @@ struct lb_cfg {
 	char	*access_log; /* owned or NULL (= off); "stderr" or path */
 	unsigned shutdown_timeout_ms; /* default 30 s */
 
-	struct lb_listen *admin; /* owned or NULL: admin.listen */
+	bool  access_log_json; /* access_log_format: json */
+	char *request_id;      /* owned or NULL (= off): its header's name,
+				  "X-Request-ID" by default */
+
+	struct lb_listen *admin;       /* owned or NULL: admin.listen */
+	char		 *admin_token; /* owned or NULL: admin.token, the
+					  drain API's bearer token */
+
+	char   **nameservers; /* owned; resolver.nameservers, "IP:PORT";
+				 none: those of /etc/resolv.conf */
+	size_t	 n_nameservers;
+	unsigned resolver_valid_ms; /* resolver.valid, 1 s .. 1 h: a
+				       followed name is asked again after
+				       its TTL, or this, if shorter */
+	size_t	 n_followed;	    /* followed names (each max_addresses
+				servers) */
 
 	unsigned connect_timeout_ms;   /* timeouts.connect, 3 s */
 	unsigned backend_timeout_ms;   /* timeouts.backend, 60 s */
@@ -229,6 +294,13 @@ struct lb_cfg {
 	enum lb_algo	   algorithm; /* default for every route */
 	struct lb_health   health;    /* default for every route */
 	struct lb_firewall firewall;  /* global rules, before the route's */
+
+	struct lb_rate_limit rate_limit; /* the default of every route */
+	size_t n_limits; /* tables: the top's and the routes' own */
+
+	struct lb_cidr *trusted; /* owned; trusted_proxies */
+	size_t		n_trusted;
+	struct lb_pos  *trusted_pos; /* owned */
 
 	struct lb_route *routes; /* owned; hosts first, then paths, in
 					   file order */

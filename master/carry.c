@@ -6,12 +6,18 @@
  * servers: common/shm.c knows the segment's layout, not what its records
  * stand for.
  */
+#include <sys/random.h>
+
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "common/ratelimit.h"
 #include "common/shm.h"
 #include "config/config.h"
 #include "master/master.h"
@@ -100,6 +106,44 @@ server_carry(struct lb_shm_server *to, const struct lb_shm_server *from,
 			down = lb_now_ms() + LB_SHM_PASSIVE_MS;
 	}
 	atomic_store(&to->down_until, down);
+	/* A drained server stays drained while it stays in the config. */
+	atomic_store(&to->drain, atomic_load(&from->drain));
+}
+
+/*
+ * The slot of OR that S (a followed slot) was: the same name followed the
+ * same way, the same place among its slots. A resized name keeps the
+ * slots both have.
+ */
+static const struct lb_server *
+slot_find(const struct lb_route * or, const struct lb_server *s)
+{
+	for (size_t j = 0; j < or->n_servers; j++) {
+		const struct lb_server *o = & or->servers[j];
+
+		if (o->follow == s->follow && o->slot == 0 &&
+		    strcmp(o->name, s->name) == 0)
+			return s->slot < o->max_addresses ? o + s->slot : NULL;
+	}
+	return NULL;
+}
+
+/*
+ * A followed slot: what the old generation's resolver found goes on
+ * serving at once, instead of 503s until the new one has asked again.
+ * The master writes it before it forks the new checker, so it is the
+ * slot's only writer.
+ */
+static void
+slot_carry(struct lb_shm_server *to, const struct lb_shm_server *from,
+    bool checked)
+{
+	struct lb_shm_addr a;
+
+	server_carry(to, from, checked);
+	lb_shm_addr_read(from, &a);
+	if (a.present)
+		lb_shm_addr_write(to, &a);
 }
 
 void
@@ -116,6 +160,7 @@ lb_carry_over(struct lb_shm *new, const struct lb_cfg *new_cfg,
 	for (size_t c = 0; c < LB_SHM_CODES; c++)
 		add(&new->routes[new->n_routes].codes[c],
 		    &old->routes[old->n_routes].codes[c]);
+	add(&new->limit_full, &old->limit_full);
 
 	if ((sorted = calloc(old_cfg->n_routes ? old_cfg->n_routes : 1,
 		 sizeof(*sorted))) != NULL) {
@@ -131,14 +176,101 @@ lb_carry_over(struct lb_shm *new, const struct lb_cfg *new_cfg,
 		for (size_t c = 0; c < LB_SHM_CODES; c++)
 			add(&new->routes[r->id].codes[c],
 			    &old->routes[or->id].codes[c]);
+		add(&new->routes[r->id].limited, &old->routes[or->id].limited);
 		for (size_t j = 0; j < r->n_servers; j++) {
 			const struct lb_server *s = &r->servers[j], *os;
 
+			if (s->follow != LB_FOLLOW_NONE) {
+				if ((os = slot_find(or, s)) != NULL)
+					slot_carry(&new->servers[s->id],
+					    &old->servers[os->id],
+					    r->health.enabled);
+				continue;
+			}
 			os = server_find(or, s, addr_rank(r, j));
-			if (os != NULL)
+			if (os != NULL && os->follow == LB_FOLLOW_NONE)
 				server_carry(&new->servers[s->id],
 				    &old->servers[os->id], r->health.enabled);
 		}
 	}
 	free(sorted);
+}
+
+/* Do A and B limit the same way (so a table of A's serves B)? */
+static bool
+limit_same(const struct lb_rate_limit *a, const struct lb_rate_limit *b)
+{
+	return a->enabled && b->enabled && a->count == b->count &&
+	    a->period_ms == b->period_ms && a->burst == b->burst &&
+	    a->key == b->key && a->max_keys == b->max_keys &&
+	    (a->key != LB_RL_KEY_HEADER ||
+		strcasecmp(a->header, b->header) == 0);
+}
+
+/* The table OLD has for the limit RL (of NEW_CFG's route R, or the top). */
+static struct lb_rl *
+limit_find(const struct lb_shm *old, const struct lb_cfg *old_cfg,
+    const struct lb_route *r, const struct lb_rate_limit *rl)
+{
+	const struct lb_rate_limit *orl = NULL;
+
+	if (old == NULL || old_cfg == NULL)
+		return NULL;
+	if (r == NULL)
+		orl = &old_cfg->rate_limit;
+	else
+		for (size_t i = 0; i < old_cfg->n_routes && orl == NULL; i++)
+			if (old_cfg->routes[i].rate_limit.own &&
+			    strcmp(old_cfg->routes[i].label, r->label) == 0)
+				orl = &old_cfg->routes[i].rate_limit;
+	if (orl == NULL || !limit_same(orl, rl) || orl->id >= old->n_limits)
+		return NULL;
+	return old->limits[orl->id];
+}
+
+static int
+limit_give(struct lb_shm *new, const struct lb_shm *old,
+    const struct lb_cfg *old_cfg, const struct lb_route *r,
+    const struct lb_rate_limit *rl)
+{
+	struct lb_rl *t;
+	uint64_t      seed;
+
+	/* A key hash nobody can aim at one slot. */
+	if (getentropy(&seed, sizeof(seed)) == -1)
+		seed = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
+	if ((t = limit_find(old, old_cfg, r, rl)) != NULL)
+		lb_rl_hold(t);
+	else if ((t = lb_rl_create(rl->max_keys, rl->count, rl->period_ms,
+		      rl->burst, seed)) == NULL)
+		return -1;
+	new->limits[rl->id] = t;
+	return 0;
+}
+
+int
+lb_carry_limits(struct lb_shm *new, const struct lb_cfg *new_cfg,
+    const struct lb_shm *old, const struct lb_cfg *old_cfg)
+{
+	if ((new->limits = calloc(new_cfg->n_limits ? new_cfg->n_limits : 1,
+		 sizeof(*new->limits))) == NULL)
+		return -1;
+	new->n_limits = new_cfg->n_limits;
+	/* Sticky cookies name the same servers after a reload. */
+	if (old != NULL)
+		new->sticky_key = old->sticky_key;
+	else if (getentropy(&new->sticky_key, sizeof(new->sticky_key)) == -1)
+		new->sticky_key = (uint64_t)getpid() << 32 ^
+		    (uint64_t)time(NULL);
+	if (new_cfg->rate_limit.enabled &&
+	    limit_give(new, old, old_cfg, NULL, &new_cfg->rate_limit) == -1)
+		return -1;
+	for (size_t i = 0; i < new_cfg->n_routes; i++) {
+		const struct lb_route *r = &new_cfg->routes[i];
+
+		if (r->rate_limit.own && r->rate_limit.enabled &&
+		    limit_give(new, old, old_cfg, r, &r->rate_limit) == -1)
+			return -1;
+	}
+	return 0;
 }

@@ -309,6 +309,16 @@ main(int argc, char *argv[])
 		usage(stderr);
 		return 2;
 	}
+	/*
+	 * Relative paths, the file's own and those in it, are the
+	 * directory we were started in: a daemon's chdir("/") and later
+	 * reloads must not change what they name.
+	 */
+	if (getcwd(cwd, sizeof(cwd)) == NULL) {
+		fprintf(stderr, "lbmaster: getcwd: %s\n", strerror(errno));
+		return 1;
+	}
+	lb_cfg_set_base(cwd);
 	if (x.method != NULL) {
 		if (signame != NULL || test || foreground) {
 			fprintf(stderr,
@@ -341,16 +351,6 @@ main(int argc, char *argv[])
 		}
 	}
 
-	/*
-	 * Relative paths, the file's own and those in it, are the
-	 * directory we were started in: a daemon's chdir("/") and later
-	 * reloads must not change what they name.
-	 */
-	if (getcwd(cwd, sizeof(cwd)) == NULL) {
-		fprintf(stderr, "lbmaster: getcwd: %s\n", strerror(errno));
-		return 1;
-	}
-	lb_cfg_set_base(cwd);
 	if (signo != 0)
 		return send_signal(file, signo);
 

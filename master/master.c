@@ -320,6 +320,12 @@ gen_new(struct lb_cfg *cfg)
 		free(g);
 		return NULL;
 	}
+	if (lb_carry_limits(g->shm, cfg, M.cur != NULL ? M.cur->shm : NULL,
+		M.cur != NULL ? M.cur->cfg : NULL) == -1) {
+		lb_shm_destroy(g->shm);
+		free(g);
+		return NULL;
+	}
 	g->id = ++M.gen_ids;
 	/* No counter a scraper sees may go backwards across a reload. */
 	if (M.cur != NULL)

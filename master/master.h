@@ -59,6 +59,17 @@ int lb_master_run(struct lb_cfg *cfg, bool foreground);
  */
 void lb_carry_over(struct lb_shm *new, const struct lb_cfg *new_cfg,
     const struct lb_shm *old, const struct lb_cfg *old_cfg);
+/*
+ * Give NEW (fresh for NEW_CFG) a table for each rate limit of NEW_CFG
+ * that is on: the table of OLD (serving OLD_CFG; both NULL at start) when
+ * the limit is the same one (the top's, or the own limit of a route with
+ * the same label) with the same rate, burst, key and max_keys, so that a
+ * reload spends no client's bucket anew; else a fresh one. 0, or -1 with
+ * errno set (what was given is released with NEW). The key of sticky
+ * cookies goes along too: OLD's, or a new one at start.
+ */
+int lb_carry_limits(struct lb_shm *new, const struct lb_cfg *new_cfg,
+    const struct lb_shm *old, const struct lb_cfg *old_cfg);
 
 /* master/listen.c */
 

@@ -136,6 +136,80 @@ START_TEST(test_line_is_combined_format_then_upstream_fields)
 }
 END_TEST
 
+START_TEST(test_request_id_and_traceparent_follow_when_there_are_any)
+{
+	struct lb_access a = proxied();
+	char		*all;
+
+	a.request_id = "4f\"x";
+	a.traceparent = "00-ab cd-01";
+	ck_assert_int_eq(lb_access_log_open(path("a.log")), 0);
+	lb_access_log_write(&a);
+	all = slurp(path("a.log"));
+	/* Unquoted: a space would split them, so it is escaped too. */
+	ck_assert_str_eq(unstamped(all),
+	    "192.0.2.1 - - [T] \"GET "
+	    "/v1/users?a=1 HTTP/1.1\" 200 1234 \"http://www.mango.com/\" "
+	    "\"curl/8.5.0\" upstream=127.0.0.1:8081 status=200 rt=0.002 "
+	    "urt=0.001 request_id=4f\\x22x traceparent=00-ab\\x20cd-01\n");
+	free(all);
+}
+END_TEST
+
+START_TEST(test_json_line_has_every_key_and_escapes_what_the_client_chose)
+{
+	struct lb_access a = proxied();
+	char		*all;
+
+	a.target = "/a\"b\\c\x01\xc3\xa9";
+	a.user_agent = "line\r\nbreak\t\x7f";
+	a.request_id = "r1";
+	a.route = "www.mango.com";
+	lb_access_log_json(true);
+	ck_assert_int_eq(lb_access_log_open(path("a.log")), 0);
+	lb_access_log_write(&a);
+	all = slurp(path("a.log"));
+	ck_assert_str_eq(all +
+		strlen("{\"time\": \"2026-12-06T03:12:00+00:00\""),
+	    ", \"client\": \"192.0.2.1\", \"method\": \"GET\", "
+	    "\"uri\": \"/a\\\"b\\\\c\\u0001\\u00c3\\u00a9\", \"status\": 200, "
+	    "\"bytes\": 1234, \"referer\": \"http://www.mango.com/\", "
+	    "\"user_agent\": \"line\\u000d\\u000abreak\\u0009\\u007f\", "
+	    "\"route\": \"www.mango.com\", \"upstream\": \"127.0.0.1:8081\", "
+	    "\"upstream_status\": 200, \"rt\": 0.002, \"urt\": 0.001, "
+	    "\"request_id\": \"r1\", \"traceparent\": null, \"tls\": null}\n");
+	ck_assert_int_eq(strncmp(all, "{\"time\": \"20", 12), 0);
+	free(all);
+}
+END_TEST
+
+START_TEST(test_json_line_has_nulls_for_what_is_missing)
+{
+	struct lb_access a = {
+		.client_ip = "2001:db8::1",
+		.method = "HEAD",
+		.target = "/",
+		.status = 404,
+		.rt_us = 999,
+		.urt_us = -1,
+	};
+	char *all, *p;
+
+	lb_access_log_json(true);
+	ck_assert_int_eq(lb_access_log_open(path("a.log")), 0);
+	lb_access_log_write(&a);
+	all = slurp(path("a.log"));
+	ck_assert_ptr_nonnull(p = strstr(all, ", \"client\""));
+	ck_assert_str_eq(p,
+	    ", \"client\": \"2001:db8::1\", \"method\": \"HEAD\", "
+	    "\"uri\": \"/\", \"status\": 404, \"bytes\": 0, \"referer\": null, "
+	    "\"user_agent\": null, \"route\": null, \"upstream\": null, "
+	    "\"upstream_status\": null, \"rt\": 0.000, \"urt\": null, "
+	    "\"request_id\": null, \"traceparent\": null, \"tls\": null}\n");
+	free(all);
+}
+END_TEST
+
 START_TEST(test_stamp_is_the_local_time_now)
 {
 	struct lb_access a = proxied();
@@ -348,6 +422,11 @@ access_log_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_line_is_combined_format_then_upstream_fields);
 	tcase_add_test(tc, test_stamp_is_the_local_time_now);
+	tcase_add_test(tc,
+	    test_request_id_and_traceparent_follow_when_there_are_any);
+	tcase_add_test(tc,
+	    test_json_line_has_every_key_and_escapes_what_the_client_chose);
+	tcase_add_test(tc, test_json_line_has_nulls_for_what_is_missing);
 	tcase_add_test(tc, test_missing_values_are_dashes);
 	tcase_add_test(tc, test_client_chosen_bytes_are_escaped);
 	tcase_add_test(tc, test_seconds_have_three_decimals);

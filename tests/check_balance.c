@@ -862,6 +862,88 @@ START_TEST(test_consistent_hash_follows_weights)
 }
 END_TEST
 
+/* ----------------------------------------- drain and followed slots */
+
+START_TEST(test_a_drained_server_gets_no_new_requests)
+{
+	fx_init(LB_ALGO_ROUND_ROBIN, NULL, NULL, 2);
+	atomic_store(&fx.shm[0].drain, 1);
+	for (int i = 0; i < 10; i++)
+		ck_assert_int_eq(pick(NULL, NULL), 1);
+	atomic_store(&fx.shm[1].drain, 1);
+	ck_assert_int_eq(pick(NULL, NULL), NONE);
+	atomic_store(&fx.shm[0].drain, 0);
+	ck_assert_int_eq(pick(NULL, NULL), 0);
+	fx_free();
+}
+END_TEST
+
+/* Put ADDR:PORT (host order) in slot I, as the resolver does. */
+static void
+slot_set(size_t i, uint32_t addr, uint16_t port, bool present, unsigned w,
+    bool backup)
+{
+	struct lb_shm_addr a;
+	struct sockaddr_in sin = client_v4(addr, port);
+
+	memset(&a, 0, sizeof(a));
+	memcpy(&a.ss, &sin, sizeof(sin));
+	a.len = sizeof(sin);
+	a.present = present;
+	a.weight = w;
+	a.backup = backup;
+	lb_shm_addr_write(&fx.shm[i], &a);
+}
+
+START_TEST(test_followed_slots_serve_once_filled_and_follow_changes)
+{
+	struct lb_peer *p;
+	unsigned	n[2] = { 0, 0 };
+
+	memset(&fx, 0, sizeof(fx));
+	for (size_t i = 0; i < 2; i++) {
+		fx.srv[i].name = "_http._tcp.x.test";
+		fx.srv[i].follow = LB_FOLLOW_SRV;
+		fx.srv[i].max_addresses = 2;
+		fx.srv[i].slot = (unsigned)i;
+		fx.srv[i].weight = 1;
+		fx.srv[i].id = i;
+	}
+	fx.route.algorithm = LB_ALGO_ROUND_ROBIN;
+	fx.route.servers = fx.srv;
+	fx.route.n_servers = 2;
+	fx.seg = lb_shm_create(2, 1, SLOTS);
+	fx.shm = fx.seg->servers;
+	ck_assert_int_eq(lb_upstream_init(&fx.up, &fx.route, fx.seg, 0, SEED),
+	    0);
+	/* Empty slots: nothing to pick, not even "up" ones. */
+	ck_assert_int_eq(pick(NULL, NULL), NONE);
+	slot_set(0, 0x0a000001, 8080, true, 1, false);
+	slot_set(1, 0x0a000002, 8081, true, 3, false);
+	for (int i = 0; i < 400; i++)
+		n[pick(NULL, NULL)]++;
+	ck_assert_uint_eq(n[0], 100);
+	ck_assert_uint_eq(n[1], 300);
+	ck_assert_str_eq(fx.up.peers[1].srv->addrstr, "10.0.0.2:8081");
+	/* The lower priority is a backup: only when the primary is out. */
+	slot_set(1, 0x0a000002, 8081, true, 3, true);
+	for (int i = 0; i < 10; i++)
+		ck_assert_int_eq(pick(NULL, NULL), 0);
+	atomic_store(&fx.shm[0].up, 0);
+	ck_assert_int_eq(pick(NULL, NULL), 1);
+	atomic_store(&fx.shm[0].up, 1);
+	/* Gone from DNS: no new requests, the one in flight ends. */
+	p = lb_upstream_pick(&fx.up, NULL, NULL, NOW);
+	ck_assert_int_eq((int)p->index, 0);
+	slot_set(0, 0x0a000001, 8080, false, 1, false);
+	ck_assert_int_eq(pick(NULL, NULL), 1);
+	ck_assert_uint_eq(active_of(0), 1);
+	lb_upstream_done(&fx.up, p, false);
+	ck_assert_uint_eq(active_of(0), 0);
+	fx_free();
+}
+END_TEST
+
 static Suite *
 balance_suite(void)
 {
@@ -886,6 +968,12 @@ balance_suite(void)
 	    LB_ALGO_ROUND_ROBIN, LB_ALGO_CONSISTENT_HASH + 1);
 	tcase_add_test(tc, test_counters_rise_with_pick_and_fall_with_done);
 	tcase_add_test(tc, test_peers_use_the_shared_slot_of_their_server_id);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("dynamic");
+	tcase_add_test(tc, test_a_drained_server_gets_no_new_requests);
+	tcase_add_test(tc,
+	    test_followed_slots_serve_once_filled_and_follow_changes);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("round_robin");

@@ -2,6 +2,9 @@
  * tests/check_carry.c -- what a reload carries over from one generation's
  * shared segment to the next (master/carry.c).
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,6 +12,7 @@
 
 #include <check.h>
 
+#include "common/ratelimit.h"
 #include "common/shm.h"
 #include "common/str.h"
 #include "config/config.h"
@@ -338,6 +342,138 @@ START_TEST(test_carry_over_matches_paths_and_many_routes)
 }
 END_TEST
 
+/* The rate limits' tables of a config, with their references. */
+static struct lb_shm *
+limits_for(const struct lb_cfg *cfg, const struct lb_shm *old,
+    const struct lb_cfg *old_cfg)
+{
+	struct lb_shm *shm = shm_for(cfg);
+
+	ck_assert_int_eq(lb_carry_limits(shm, cfg, old, old_cfg), 0);
+	return shm;
+}
+
+START_TEST(test_carry_limits_keeps_the_tables_of_unchanged_limits)
+{
+	static const char *const v1 = "rate_limit: {rate: 10/s, burst: 5}\n"
+				      "hosts:\n"
+				      "  - host: a.com\n"
+				      "    rate_limit: {rate: 1/m}\n"
+				      "    servers: [127.0.0.1:1]\n"
+				      "  - host: b.com\n"
+				      "    rate_limit: {rate: 2/m}\n"
+				      "    servers: [127.0.0.1:1]\n"
+				      "  - host: c.com\n"
+				      "    servers: [127.0.0.1:1]\n";
+	/* b.com's limit changes, a new route comes before a.com. */
+	static const char *const v2 = "rate_limit: {rate: 10/s, burst: 5}\n"
+				      "hosts:\n"
+				      "  - host: d.com\n"
+				      "    rate_limit: {rate: 1/m}\n"
+				      "    servers: [127.0.0.1:1]\n"
+				      "  - host: a.com\n"
+				      "    rate_limit: {rate: 1/m}\n"
+				      "    servers: [127.0.0.1:1]\n"
+				      "  - host: b.com\n"
+				      "    rate_limit: {rate: 2/m, burst: 1}\n"
+				      "    servers: [127.0.0.1:1]\n";
+	struct lb_cfg		*c1 = cfg_from(v1), *c2 = cfg_from(v2);
+	struct lb_shm		*s1 = limits_for(c1, NULL, NULL);
+	struct lb_shm		*s2 = limits_for(c2, s1, c1);
+
+	ck_assert_uint_eq(s1->n_limits, 3);
+	ck_assert_uint_eq(s2->n_limits, 4);
+	/* The top's, and a.com's, are the same tables. */
+	ck_assert_ptr_eq(s2->limits[0], s1->limits[0]);
+	ck_assert_ptr_eq(s2->limits[route(c2, "a.com")->rate_limit.id],
+	    s1->limits[route(c1, "a.com")->rate_limit.id]);
+	ck_assert_uint_eq(s1->limits[0]->refs, 2);
+	/* b.com's and d.com's are new. */
+	ck_assert_ptr_ne(s2->limits[route(c2, "b.com")->rate_limit.id],
+	    s1->limits[route(c1, "b.com")->rate_limit.id]);
+	ck_assert_ptr_ne(s2->limits[route(c2, "d.com")->rate_limit.id],
+	    s1->limits[route(c1, "a.com")->rate_limit.id]);
+	/* The old generation goes: the kept tables stay. */
+	lb_shm_destroy(s1);
+	ck_assert_uint_eq(s2->limits[0]->refs, 1);
+	lb_shm_destroy(s2);
+	lb_cfg_free(c1);
+	lb_cfg_free(c2);
+}
+END_TEST
+
+START_TEST(test_carry_over_keeps_the_rate_limited_counts)
+{
+	static const char *const y = "rate_limit: {rate: 10/s}\n"
+				     "hosts: [{host: a.com, servers: "
+				     "[127.0.0.1:1]}]\n";
+	struct lb_cfg		*c1 = cfg_from(y), *c2 = cfg_from(y);
+	struct lb_shm		*s1 = shm_for(c1), *s2 = shm_for(c2);
+
+	atomic_store(&s1->routes[0].limited, 7);
+	atomic_store(&s1->limit_full, 3);
+	lb_carry_over(s2, c2, s1, c1);
+	ck_assert_uint_eq(ld64(&s2->routes[0].limited), 7);
+	ck_assert_uint_eq(ld64(&s2->limit_full), 3);
+	lb_shm_destroy(s1);
+	lb_shm_destroy(s2);
+	lb_cfg_free(c1);
+	lb_cfg_free(c2);
+}
+END_TEST
+
+START_TEST(test_carry_over_keeps_drain_and_followed_addresses)
+{
+	static const char
+	    *y1 = "hosts:\n"
+		  "  - host: a.com\n"
+		  "    servers: [127.0.0.1:8081, 127.0.0.1:8082,\n"
+		  "              {address: api.test:80, resolve: true,\n"
+		  "               max_addresses: 2}]\n";
+	static const char
+			      *y2 = "hosts:\n"
+				    "  - host: b.com\n"
+				    "    servers: [127.0.0.1:9000]\n"
+				    "  - host: a.com\n"
+				    "    servers: [{address: api.test:80, resolve: true,\n"
+				    "               max_addresses: 2}, 127.0.0.1:8082]\n";
+	struct lb_cfg	      *c1 = cfg_from(y1), *c2 = cfg_from(y2);
+	struct lb_shm	      *s1 = shm_for(c1), *s2 = shm_for(c2);
+	const struct lb_route *r1 = route(c1, "a.com"),
+			      *r2 = route(c2, "a.com");
+	struct lb_shm_addr a;
+	struct sockaddr_in sin;
+
+	/* 127.0.0.1:8082 drained; api.test's second slot holds 10.0.0.5. */
+	atomic_store(&srv(s1, c1, "a.com", "127.0.0.1:8082")->drain, 1);
+	memset(&a, 0, sizeof(a));
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(80);
+	sin.sin_addr.s_addr = htonl(0x0a000005);
+	memcpy(&a.ss, &sin, sizeof(sin));
+	a.len = sizeof(sin);
+	a.present = true;
+	lb_shm_addr_write(&s1->servers[r1->servers[3].id], &a);
+	atomic_store(&s1->servers[r1->servers[3].id].drain, 1);
+
+	lb_carry_over(s2, c2, s1, c1);
+	ck_assert_uint_eq(ld32(&srv(s2, c2, "a.com", "127.0.0.1:8082")->drain),
+	    1);
+	ck_assert_uint_eq(ld32(&s2->servers[r2->servers[1].id].drain), 1);
+	ck_assert_uint_eq(ld32(&s2->servers[r2->servers[0].id].drain), 0);
+	lb_shm_addr_read(&s2->servers[r2->servers[1].id], &a);
+	ck_assert(a.present);
+	ck_assert_mem_eq(&a.ss, &sin, sizeof(sin));
+	lb_shm_addr_read(&s2->servers[r2->servers[0].id], &a);
+	ck_assert(!a.present);
+	lb_shm_destroy(s1);
+	lb_shm_destroy(s2);
+	lb_cfg_free(c1);
+	lb_cfg_free(c2);
+}
+END_TEST
+
 static Suite *
 carry_suite(void)
 {
@@ -346,6 +482,7 @@ carry_suite(void)
 
 	tc = tcase_create("carry_over");
 	tcase_add_test(tc, test_carry_over_keeps_counters_of_what_survives);
+	tcase_add_test(tc, test_carry_over_keeps_drain_and_followed_addresses);
 	tcase_add_test(tc,
 	    test_carry_over_adds_to_what_the_new_generation_counted);
 	tcase_add_test(tc,
@@ -354,6 +491,9 @@ carry_suite(void)
 	tcase_add_test(tc, test_carry_over_keeps_health_where_checks_go_on);
 	tcase_add_test(tc, test_carry_over_matches_a_repeated_address_in_order);
 	tcase_add_test(tc, test_carry_over_matches_paths_and_many_routes);
+	tcase_add_test(tc,
+	    test_carry_limits_keeps_the_tables_of_unchanged_limits);
+	tcase_add_test(tc, test_carry_over_keeps_the_rate_limited_counts);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -614,6 +614,153 @@ START_TEST(test_zero_duration_is_refused_where_it_makes_no_sense)
 }
 END_TEST
 
+/* --------------------------------------------------- rate limits */
+
+START_TEST(test_rate_limit_is_the_default_of_routes_that_set_none)
+{
+	struct lb_cfg *cfg = load_ok(
+	    "rate_limit: {rate: 100/s, burst: 50}\n"
+	    "hosts:\n"
+	    "  - host: a.example\n"
+	    "    servers: [127.0.0.1:9000]\n"
+	    "  - host: b.example\n"
+	    "    rate_limit: {rate: 30/m, key: \"header:X-Api-Key\"}\n"
+	    "    servers: [127.0.0.1:9000]\n"
+	    "  - host: c.example\n"
+	    "    rate_limit: off\n"
+	    "    servers: [127.0.0.1:9000]\n");
+	const struct lb_rate_limit *top = &cfg->rate_limit,
+				   *a = &cfg->routes[0].rate_limit,
+				   *b = &cfg->routes[1].rate_limit,
+				   *c = &cfg->routes[2].rate_limit;
+
+	ck_assert(top->enabled);
+	ck_assert_uint_eq(top->count, 100);
+	ck_assert_uint_eq(top->period_ms, 1000);
+	ck_assert_uint_eq(top->burst, 50);
+	ck_assert_uint_eq(top->max_keys, 100000);
+	ck_assert_int_eq(top->key, LB_RL_KEY_CLIENT_IP);
+	/* a shares the top's table; b has its own; c has none. */
+	ck_assert(a->enabled && !a->own);
+	ck_assert_uint_eq(a->id, 0);
+	ck_assert(b->enabled && b->own);
+	ck_assert_uint_eq(b->id, 1);
+	ck_assert_uint_eq(b->period_ms, 60000);
+	ck_assert_uint_eq(b->burst, 30); /* the rate's count */
+	ck_assert_int_eq(b->key, LB_RL_KEY_HEADER);
+	ck_assert_str_eq(b->header, "X-Api-Key");
+	ck_assert(!c->enabled);
+	ck_assert_uint_eq(cfg->n_limits, 2);
+	lb_cfg_free(cfg);
+}
+END_TEST
+
+START_TEST(test_error_rate_limit_says_what_it_takes)
+{
+	expect_error("rate_limit: {rate: 10/h}\n" ROUTE,
+	    "t.yaml:1:20: rate_limit.rate: bad rate \"10/h\" (use requests "
+	    "per second or minute, as in 100/s or 30/m)");
+	expect_error("rate_limit: on\n" ROUTE,
+	    "t.yaml:1:13: rate_limit: expected off or a mapping such as "
+	    "{rate: 100/s, burst: 50}, found \"on\"");
+	expect_error("rate_limit: {burst: 5}\n" ROUTE,
+	    "t.yaml:1:13: rate_limit: missing 'rate'");
+	expect_error("rate_limit: {rate: 1/s, key: ip}\n" ROUTE,
+	    "t.yaml:1:30: rate_limit.key: unknown key \"ip\" (valid: "
+	    "client_ip, header:NAME, as in header:X-Api-Key)");
+	expect_error("rate_limit: {rate: 1/s, key: \"header:a b\"}\n" ROUTE,
+	    "t.yaml:1:30: rate_limit.key: unknown key \"header:a b\" (valid: "
+	    "client_ip, header:NAME, as in header:X-Api-Key)");
+}
+END_TEST
+
+START_TEST(test_request_id_is_on_by_default_and_names_its_header)
+{
+	struct lb_cfg *cfg = load_ok(ROUTE);
+
+	ck_assert_str_eq(cfg->request_id, "X-Request-ID");
+	ck_assert(!cfg->access_log_json);
+	lb_cfg_free(cfg);
+	cfg = load_ok(
+	    "request_id: X-Trace-Id\naccess_log_format: json\n" ROUTE);
+	ck_assert_str_eq(cfg->request_id, "X-Trace-Id");
+	ck_assert(cfg->access_log_json);
+	lb_cfg_free(cfg);
+	cfg = load_ok("request_id: off\n" ROUTE);
+	ck_assert_ptr_null(cfg->request_id);
+	lb_cfg_free(cfg);
+	cfg = load_ok("request_id: on\n" ROUTE);
+	ck_assert_str_eq(cfg->request_id, "X-Request-ID");
+	lb_cfg_free(cfg);
+}
+END_TEST
+
+START_TEST(test_error_request_id_must_be_a_header_of_its_own)
+{
+	expect_error("request_id: \"X Id\"\n" ROUTE,
+	    "t.yaml:1:13: request_id: \"X Id\" is not a header name (use off, "
+	    "or a name such as X-Request-ID)");
+	expect_error("request_id: X-Forwarded-For\n" ROUTE,
+	    "t.yaml:1:13: request_id: \"X-Forwarded-For\" is a header "
+	    "lbmaster writes itself (use another name, such as X-Request-ID)");
+	expect_error("access_log_format: jsn\n" ROUTE,
+	    "t.yaml:1:20: access_log_format: unknown access_log_format "
+	    "\"jsn\", did you mean 'json'? (valid: combined, json)");
+}
+END_TEST
+
+START_TEST(test_listen_takes_a_map_with_proxy_protocol)
+{
+	struct lb_cfg *cfg = load_ok(
+	    "listen: [127.0.0.1:8000, {address: \"127.0.0.1:8001\", "
+	    "proxy_protocol: true}]\n"
+	    "trusted_proxies: [10.0.0.0/8, \"::1\"]\n" ROUTE);
+
+	ck_assert_uint_eq(cfg->n_listen, 2);
+	ck_assert(!cfg->listen[0].proxy_protocol);
+	ck_assert(cfg->listen[1].proxy_protocol);
+	ck_assert_str_eq(cfg->listen[1].text, "127.0.0.1:8001");
+	ck_assert_uint_eq(cfg->n_trusted, 2);
+	lb_cfg_free(cfg);
+}
+END_TEST
+
+START_TEST(test_error_listen_map_and_trusted_proxies)
+{
+	expect_error("listen: [{proxy_protocol: true}]\n" ROUTE,
+	    "t.yaml:1:10: listen[0]: missing 'address'");
+	expect_error(
+	    "listen: [{address: 127.0.0.1:1, proxy_protocol: 2}]\n" ROUTE,
+	    "t.yaml:1:49: listen[0].proxy_protocol: expected true or false, "
+	    "found \"2\"");
+	expect_error("trusted_proxies: [10.0.0.0/33]\n" ROUTE,
+	    "t.yaml:1:19: trusted_proxies[0]: prefix length 33 out of range "
+	    "(0-32) in \"10.0.0.0/33\"");
+}
+END_TEST
+
+START_TEST(test_sticky_takes_a_cookie_name_or_off)
+{
+	struct lb_cfg *cfg = load_ok("hosts:\n"
+				     "  - host: a.example\n"
+				     "    sticky: {cookie: lbm_srv}\n"
+				     "    servers: [127.0.0.1:9000]\n"
+				     "  - host: b.example\n"
+				     "    sticky: off\n"
+				     "    servers: [127.0.0.1:9000]\n");
+
+	ck_assert_str_eq(cfg->routes[0].sticky_cookie, "lbm_srv");
+	ck_assert_ptr_null(cfg->routes[1].sticky_cookie);
+	lb_cfg_free(cfg);
+	expect_error("paths: [{path: /, sticky: {cookie: \"a b\"}, "
+		     "servers: [127.0.0.1:1]}]\n",
+	    "t.yaml:1:36: sticky.cookie: \"a b\" is not a cookie "
+	    "name (letters, digits and !#$%&'*+-.^_`|~, as in lbm_srv)");
+	expect_error("paths: [{path: /, sticky: {}, servers: [127.0.0.1:1]}]\n",
+	    "t.yaml:1:27: sticky: missing 'cookie'");
+}
+END_TEST
+
 /* --------------------------------------------------------- rules */
 
 START_TEST(test_remove_takes_a_map_or_a_list)
@@ -1217,6 +1364,126 @@ START_TEST(test_error_backup_without_a_primary)
 }
 END_TEST
 
+#define ROUTE_A "paths: [{path: /, servers: [127.0.0.1:9000]}]\n"
+
+/* A config text of the test's own, static (a test is one process). */
+static const char *
+lbt_cfg_fmt(const char *fmt, const char *arg)
+{
+	static char buf[1024];
+
+	snprintf(buf, sizeof(buf), fmt, arg);
+	return buf;
+}
+
+START_TEST(test_followed_names_get_their_slots_and_load_again)
+{
+	struct lb_cfg	      *cfg;
+	const struct lb_route *r;
+	char		      *text = NULL;
+	size_t		       len = 0;
+	FILE		      *fp;
+
+	cfg = load_ok(
+	    "resolver: {nameservers: [127.0.0.1, \"::1\", "
+	    "\"127.0.0.1:5353\"], valid: 10s}\n"
+	    "admin: {listen: 127.0.0.1:9090, token: "
+	    "0123456789abcdef}\n"
+	    "paths:\n"
+	    "  - path: /a\n"
+	    "    servers:\n"
+	    "      - 127.0.0.1:9000\n"
+	    "      - {address: Api.Internal:8080, resolve: true, "
+	    "max_addresses: 3, weight: 2}\n"
+	    "      - {service: _http._tcp.api.consul, backup: true}\n");
+	ck_assert_uint_eq(cfg->n_nameservers, 3);
+	ck_assert_str_eq(cfg->nameservers[0], "127.0.0.1:53");
+	ck_assert_str_eq(cfg->nameservers[1], "[::1]:53");
+	ck_assert_str_eq(cfg->nameservers[2], "127.0.0.1:5353");
+	ck_assert_uint_eq(cfg->resolver_valid_ms, 10000);
+	ck_assert_str_eq(cfg->admin_token, "0123456789abcdef");
+	ck_assert_uint_eq(cfg->n_followed, 2);
+	r = &cfg->routes[0];
+	/* One fixed server, 3 slots, then the default 32. */
+	ck_assert_uint_eq(r->n_servers, 1 + 3 + LB_MAX_ADDRESSES);
+	ck_assert_uint_eq(cfg->n_servers, r->n_servers);
+	ck_assert_int_eq(r->servers[1].follow, LB_FOLLOW_A);
+	ck_assert_uint_eq(r->servers[3].slot, 2);
+	ck_assert_uint_eq(r->servers[3].weight, 2);
+	ck_assert_uint_eq(r->servers[3].addrlen, 0);
+	ck_assert_int_eq(r->servers[4].follow, LB_FOLLOW_SRV);
+	ck_assert_str_eq(r->servers[4].name, "_http._tcp.api.consul");
+	ck_assert(r->servers[4].backup);
+	/* -T names each followed name once, and loads again the same. */
+	fp = open_memstream(&text, &len);
+	ck_assert_int_eq(lb_cfg_dump(cfg, fp), 0);
+	fclose(fp);
+	ck_assert_msg(strstr(text,
+			  "      - address: \"Api.Internal:8080\"\n"
+			  "        weight: 2\n"
+			  "        backup: false\n"
+			  "        resolve: true\n"
+			  "        max_addresses: 3\n"
+			  "      - service: \"_http._tcp.api.consul\"\n"
+			  "        backup: true\n"
+			  "        max_addresses: 32\n") != NULL,
+	    "%s", text);
+	ck_assert_ptr_nonnull(strstr(text, "  token: \"0123456789abcdef\"\n"));
+	ck_assert_ptr_nonnull(strstr(text, "  valid: 10s\n"));
+	lb_cfg_free(cfg);
+	cfg = load_ok(text);
+	ck_assert_uint_eq(cfg->n_servers, 1 + 3 + LB_MAX_ADDRESSES);
+	lb_cfg_free(cfg);
+	free(text);
+}
+END_TEST
+
+START_TEST(test_error_followed_names_and_the_drain_token)
+{
+	static const struct {
+		const char *yaml, *err;
+	} c[] = {
+		{ "{address: a.test:80, resolve: true, max_addresses: 1025}",
+		    "t.yaml:1:80: servers[0].max_addresses: 1025 out of range "
+		    "(1-1024)" },
+		{ "{address: 1.2.3.4:80, resolve: true}",
+		    "t.yaml:1:39: servers[0]: resolve: true needs a host name "
+		    "to follow, not \"1.2.3.4\" (remove 'resolve' for a fixed "
+		    "address)" },
+		{ "{service: _x._tcp.a.test, weight: 2}",
+		    "t.yaml:1:63: servers[0]: a service's weights are its SRV "
+		    "records' (remove 'weight')" },
+		{ "{weight: 2}",
+		    "t.yaml:1:29: servers[0]: missing 'address' (or 'service' "
+		    "for SRV records, as in \"service: "
+		    "_http._tcp.api.service.consul\")" },
+		{ "{address: a.test:80, service: _x._tcp.a.test}",
+		    "t.yaml:1:59: servers[0]: 'address' and 'service' together "
+		    "(a server is one or the other)" },
+		{ "{address: a.test:80, max_addresses: 3}",
+		    "t.yaml:1:65: servers[0]: max_addresses without a followed "
+		    "name (add \"resolve: true\", or use 'service')" },
+	};
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
+		expect_error(lbt_cfg_fmt("paths: [{path: /, servers: [%s]}]\n",
+				 c[i].yaml),
+		    c[i].err);
+	expect_error("resolver: {valid: 500ms}\n" ROUTE_A,
+	    "t.yaml:1:19: resolver.valid: duration 500ms too short (at "
+	    "least 1s)");
+	expect_error("resolver: {nameservers: [ns.example]}\n" ROUTE_A,
+	    "t.yaml:1:26: resolver.nameservers[0]: \"ns.example\" is not an "
+	    "IP address with an optional port (as in \"127.0.0.1:53\")");
+	expect_error("admin: {listen: 127.0.0.1:9090, token: short}\n" ROUTE_A,
+	    "t.yaml:1:40: admin.token: a token of 5 characters (use 16 to "
+	    "256, such as the output of \"openssl rand -hex 16\")");
+	expect_error("admin: {token: 0123456789abcdef01}\n" ROUTE_A,
+	    "t.yaml:1:16: admin.token: no admin endpoint to serve it (add "
+	    "admin.listen, as in \"listen: 127.0.0.1:9090\")");
+}
+END_TEST
+
 START_TEST(test_error_header_name_must_be_a_token)
 {
 	expect_error("hosts:\n"
@@ -1510,6 +1777,45 @@ START_TEST(test_diff_says_what_a_reload_changes)
 }
 END_TEST
 
+/* What a reload says of the keys of SPEC section 10. */
+START_TEST(test_diff_says_what_changes_at_the_edge)
+{
+	char *d;
+
+	d = diff("listen: [127.0.0.1:8000]\n" ROUTE,
+	    "listen: [{address: \"127.0.0.1:8000\", proxy_protocol: true}]\n"
+	    "trusted_proxies: [10.0.0.0/8]\n"
+	    "rate_limit: {rate: 10/s}\n"
+	    "request_id: off\n"
+	    "paths: [{path: /r, sticky: {cookie: s}, servers: "
+	    "[127.0.0.1:9000]}]\n");
+	ck_assert_msg(strstr(d, "proxy_protocol") != NULL, "%s", d);
+	ck_assert_msg(strstr(d, "trusted_proxies") != NULL, "%s", d);
+	ck_assert_msg(strstr(d, "rate_limit") != NULL, "%s", d);
+	ck_assert_msg(strstr(d, "~ request_id X-Request-ID -> off\n") != NULL,
+	    "%s", d);
+	ck_assert_msg(strstr(d, "sticky") != NULL, "%s", d);
+	free(d);
+}
+END_TEST
+
+START_TEST(test_diff_names_a_new_token_without_saying_it)
+{
+	char *d;
+
+	d = diff("admin: {listen: 127.0.0.1:9090, token: first-token-0123456}\n"
+		 "paths: [{path: /, servers: [127.0.0.1:9000]}]\n",
+	    "admin: {listen: 127.0.0.1:9090, token: other-token-0123456}\n"
+	    "paths: [{path: /, servers: [127.0.0.1:9000, {service: "
+	    "_http._tcp.a.test}]}]\n");
+	ck_assert_msg(strstr(d, "~ admin.token (secret ") != NULL, "%s", d);
+	ck_assert_ptr_null(strstr(d, "token-0123456"));
+	ck_assert_msg(strstr(d, "+ server _http._tcp.a.test to /\n") != NULL,
+	    "%s", d);
+	free(d);
+}
+END_TEST
+
 static Suite *
 cfg_suite(void)
 {
@@ -1572,6 +1878,8 @@ cfg_suite(void)
 	tcase_add_test(tc, test_error_unknown_algorithm_lists_the_valid_ones);
 	tcase_add_test(tc, test_error_weight_out_of_range);
 	tcase_add_test(tc, test_error_backup_without_a_primary);
+	tcase_add_test(tc, test_followed_names_get_their_slots_and_load_again);
+	tcase_add_test(tc, test_error_followed_names_and_the_drain_token);
 	tcase_add_test(tc, test_error_header_name_must_be_a_token);
 	tcase_add_test(tc, test_header_rules_refuse_framing_but_take_forwarded);
 	tcase_add_test(tc, test_error_header_value_with_crlf_is_refused);
@@ -1583,6 +1891,17 @@ cfg_suite(void)
 	tcase_add_test(tc, test_error_missing_file_names_it);
 	tcase_add_test(tc, test_every_bad_fixture_fails_where_it_says);
 	tcase_add_test(tc, test_diff_says_what_a_reload_changes);
+	tcase_add_test(tc, test_diff_names_a_new_token_without_saying_it);
+	tcase_add_test(tc,
+	    test_rate_limit_is_the_default_of_routes_that_set_none);
+	tcase_add_test(tc, test_error_rate_limit_says_what_it_takes);
+	tcase_add_test(tc,
+	    test_request_id_is_on_by_default_and_names_its_header);
+	tcase_add_test(tc, test_error_request_id_must_be_a_header_of_its_own);
+	tcase_add_test(tc, test_listen_takes_a_map_with_proxy_protocol);
+	tcase_add_test(tc, test_error_listen_map_and_trusted_proxies);
+	tcase_add_test(tc, test_sticky_takes_a_cookie_name_or_off);
+	tcase_add_test(tc, test_diff_says_what_changes_at_the_edge);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -369,6 +369,12 @@ static const struct range_case {
 	    "paths: [{path: /, servers: [{address: 127.0.0.1:1, "
 	    "weight: 1001}]}]\n",
 	    "(1-1000)", "1-1000" },
+	{ "servers.max_addresses",
+	    "paths: [{path: /, servers: [{address: a.test:1, resolve: true, "
+	    "max_addresses: 1025}]}]\n",
+	    "(1-1024)", "1-1024" },
+	{ "resolver.valid", "resolver: {valid: 2h}\n" ROUTE, "at most 3600s",
+	    "1s to 1h" },
 	{ "shutdown_timeout", "shutdown_timeout: 25h\n" ROUTE, "at most 86400s",
 	    "0 to 24h" },
 	{ "timeouts.connect", "timeouts: {connect: 0}\n" ROUTE, "at least 1ms",
@@ -402,6 +408,13 @@ static const struct range_case {
 	{ "listen.redirect_https",
 	    "listen: [{address: 127.0.0.1:1, redirect_https: 65536}]\n" ROUTE,
 	    "(1-65535)", "1-65535" },
+	{ "rate_limit.rate", "rate_limit: {rate: 1000001/s}\n" ROUTE,
+	    "(1-1000000 per second or minute)", "1-1000000" },
+	{ "rate_limit.burst", "rate_limit: {rate: 1/s, burst: 0}\n" ROUTE,
+	    "(1-1000000)", "1-1000000" },
+	{ "rate_limit.max_keys",
+	    "rate_limit: {rate: 1/s, max_keys: 10000001}\n" ROUTE,
+	    "(1-10000000)", "1-10000000" },
 };
 
 START_TEST(test_every_range_the_loader_enforces_is_in_the_page)
@@ -510,11 +523,24 @@ START_TEST(test_hacking_counts_the_fuzzers_of_the_makefile)
 
 	snprintf(path, sizeof(path), "%s/Makefile.am", src);
 	ck_assert_msg((fp = fopen(path, "r")) != NULL, "cannot read %s", path);
-	while (fgets(line, sizeof(line), fp) != NULL)
-		if (strncmp(line, "FUZZERS = ", 10) == 0)
-			for (tok = strtok_r(line + 10, " \t\n", &save);
+	/* The names, over continued lines; the backslashes are not. */
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		bool more = false;
+
+		if (strncmp(line, "FUZZERS = ", 10) != 0)
+			continue;
+		do {
+			more = false;
+			for (tok = strtok_r(line + (n == 0 ? 10 : 0), " \t\n",
+				 &save);
 			     tok != NULL; tok = strtok_r(NULL, " \t\n", &save))
-				n++;
+				if (strcmp(tok, "\\") == 0)
+					more = true;
+				else
+					n++;
+		} while (more && fgets(line, sizeof(line), fp) != NULL);
+		break;
+	}
 	fclose(fp);
 	ck_assert_uint_gt(n, 0);
 

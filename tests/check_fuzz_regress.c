@@ -35,6 +35,8 @@ static const struct fuzzer {
 	{ "fuzz_rules", lb_fuzz_rules },
 	{ "fuzz_reqscan", lb_fuzz_reqscan },
 	{ "fuzz_body", lb_fuzz_body },
+	{ "fuzz_dns", lb_fuzz_dns },
+	{ "fuzz_proxyproto", lb_fuzz_proxyproto },
 };
 
 struct input {

@@ -538,6 +538,61 @@ START_TEST(test_head_skips_empty_forwarded_for)
 }
 END_TEST
 
+/* The request ID replaces the client's header of its name, once. */
+START_TEST(test_head_carries_the_request_id_in_place_of_the_clients)
+{
+	static const char *const in[] = {
+		"x-request-id",
+		"bad id",
+		"X-Keep",
+		"k",
+		NULL,
+	};
+	struct hdrs   h;
+	struct lb_fwd f = { 0 };
+	char	     *s;
+
+	hdrs_init(&h, in);
+	f.hdrs = h.h;
+	f.n_hdrs = h.n;
+	f.request_id_name = "X-Request-ID";
+	f.request_id = "0123abcd";
+	s = head("www.orange.com", &f);
+	ck_assert_ptr_null(strstr(s, "bad id"));
+	ck_assert_ptr_nonnull(strstr(s, "\r\nX-Request-ID: 0123abcd\r\n"));
+	ck_assert_ptr_nonnull(strstr(s, "\r\nX-Keep: k\r\n"));
+	free(s);
+}
+END_TEST
+
+/* The sticky cookie is taken out of every Cookie header, the rest kept. */
+START_TEST(test_head_takes_the_sticky_cookie_out)
+{
+	static const char *const in[] = {
+		"Cookie",
+		"a=1; lbm=x1;b=2 ",
+		"cookie",
+		"lbm=x1",
+		"Cookie",
+		"lbmx=3; xlbm=4",
+		NULL,
+	};
+	struct hdrs   h;
+	struct lb_fwd f = { 0 };
+	char	     *s;
+
+	hdrs_init(&h, in);
+	f.hdrs = h.h;
+	f.n_hdrs = h.n;
+	f.strip_cookie = "lbm";
+	s = head("www.orange.com", &f);
+	ck_assert_ptr_nonnull(strstr(s, "\r\nCookie: a=1; b=2\r\n"));
+	ck_assert_ptr_nonnull(strstr(s, "\r\nCookie: lbmx=3; xlbm=4\r\n"));
+	ck_assert_ptr_null(strstr(s, "x1"));
+	free(s);
+}
+END_TEST
+
 /*
  * Content-Length is lbmaster's own: the body's length when there is one,
  * or 0 when the method needs it said (body_always: POST, PUT, PATCH, set
@@ -660,6 +715,9 @@ rules_suite(void)
 	tcase_add_test(tc,
 	    test_head_rules_replace_or_drop_our_forwarded_headers);
 	tcase_add_test(tc, test_head_skips_empty_forwarded_for);
+	tcase_add_test(tc,
+	    test_head_carries_the_request_id_in_place_of_the_clients);
+	tcase_add_test(tc, test_head_takes_the_sticky_cookie_out);
 	tcase_add_loop_test(tc, test_head_content_length_table, 0,
 	    NITEMS(cl_cases));
 	tcase_add_test(tc, test_head_connection_names_are_case_insensitive);

@@ -2,6 +2,9 @@
  * tests/check_shm.c -- the shared segment: its records and the latency
  * histogram. What a reload carries over is tests/check_carry.c.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -202,6 +205,53 @@ START_TEST(test_empty_histogram_is_all_zero)
 }
 END_TEST
 
+START_TEST(test_a_followed_slot_reads_back_what_was_written)
+{
+	struct lb_shm	   *shm = lb_shm_create(1, 1, 1);
+	struct lb_shm_addr  a, b;
+	struct sockaddr_in6 sin6;
+	uint32_t	    g0, g1;
+
+	memset(&a, 0, sizeof(a));
+	g0 = lb_shm_addr_read(&shm->servers[0], &b);
+	ck_assert(!b.present);
+	ck_assert_uint_eq(b.len, 0);
+	memset(&sin6, 0, sizeof(sin6));
+	sin6.sin6_family = AF_INET6;
+	sin6.sin6_port = htons(8443);
+	inet_pton(AF_INET6, "2001:db8::7", &sin6.sin6_addr);
+	memcpy(&a.ss, &sin6, sizeof(sin6));
+	a.len = sizeof(sin6);
+	a.present = true;
+	a.weight = 65535;
+	a.backup = true;
+	lb_shm_addr_write(&shm->servers[0], &a);
+	g1 = lb_shm_addr_read(&shm->servers[0], &b);
+	ck_assert_uint_ne(g0, g1);
+	ck_assert_uint_eq(g1 % 2, 0); /* even: no write under way */
+	ck_assert(b.present && b.backup);
+	ck_assert_uint_eq(b.weight, 65535);
+	ck_assert_uint_eq(b.len, sizeof(sin6));
+	ck_assert_mem_eq(&b.ss, &sin6, sizeof(sin6));
+	/* Emptied, it keeps the address for what it has in flight. */
+	a.present = false;
+	lb_shm_addr_write(&shm->servers[0], &a);
+	ck_assert_uint_ne(lb_shm_addr_read(&shm->servers[0], &b), g1);
+	ck_assert(!b.present);
+	ck_assert_mem_eq(&b.ss, &sin6, sizeof(sin6));
+	/* A writer that died mid-write: read as empty, and the next write
+	 * makes the slot whole again. */
+	atomic_store(&shm->servers[0].seq, 7);
+	lb_shm_addr_read(&shm->servers[0], &b);
+	ck_assert(!b.present);
+	a.present = true;
+	lb_shm_addr_write(&shm->servers[0], &a);
+	ck_assert_uint_eq(lb_shm_addr_read(&shm->servers[0], &b), 8);
+	ck_assert(b.present);
+	lb_shm_destroy(shm);
+}
+END_TEST
+
 static Suite *
 shm_suite(void)
 {
@@ -211,6 +261,7 @@ shm_suite(void)
 	tc = tcase_create("segment");
 	tcase_add_test(tc, test_create_starts_servers_up_and_counters_at_zero);
 	tcase_add_test(tc, test_server_usable_needs_up_and_no_passive_mark);
+	tcase_add_test(tc, test_a_followed_slot_reads_back_what_was_written);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("shares");

@@ -409,6 +409,19 @@ START_TEST(test_printable_replaces_control_bytes_only)
 }
 END_TEST
 
+/* JSON from any bytes: one valid line, printable ASCII as it is. */
+START_TEST(test_buf_add_json_escapes_what_json_needs)
+{
+	struct lb_buf b;
+
+	lb_buf_init(&b);
+	lb_buf_add_json(&b, "a\"b\\c\n\x01\x7f\xc3\xa9 z/");
+	ck_assert_str_eq(lb_buf_cstr(&b),
+	    "a\\\"b\\\\c\\u000a\\u0001\\u007f\\u00c3\\u00a9 z/");
+	lb_buf_free(&b);
+}
+END_TEST
+
 static Suite *
 str_suite(void)
 {
@@ -442,6 +455,7 @@ str_suite(void)
 	tcase_add_loop_test(tc, test_str_has_ctl_table, 0, NITEMS(ctl_cases));
 	tcase_add_test(tc, test_hexval_reads_both_cases_and_refuses_the_rest);
 	tcase_add_test(tc, test_printable_replaces_control_bytes_only);
+	tcase_add_test(tc, test_buf_add_json_escapes_what_json_needs);
 	suite_add_tcase(s, tc);
 	return s;
 }

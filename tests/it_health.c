@@ -18,6 +18,7 @@
 #include <check.h>
 
 #include "tests/harness.h"
+#include "tests/mproc.h"
 
 #define INTERVAL_MS 200
 #define RISE	    2
@@ -55,29 +56,6 @@ send_ok(unsigned port, const char *host, int n)
 		ck_assert_msg(status == 200 && app != NULL,
 		    "request %d of %d: status %d", i + 1, n, status);
 	}
-}
-
-/* The value of SERIES ("name{labels}") on the admin port, or -1. */
-static long long
-metric(unsigned admin, const char *series)
-{
-	struct lbt_resp r;
-	long long	v = -1;
-	size_t		n = strlen(series);
-
-	if (lbt_httpf(admin, &r,
-		"GET /metrics HTTP/1.1\r\nHost: admin\r\n"
-		"Connection: close\r\n\r\n") == 0 &&
-	    r.status == 200) {
-		for (const char *l = r.body; l != NULL && *l != '\0';
-		     l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
-			if (strncmp(l, series, n) == 0 && l[n] == ' ') {
-				v = strtoll(l + n + 1, NULL, 10);
-				break;
-			}
-	}
-	lbt_resp_free(&r);
-	return v;
 }
 
 struct log_wait {
@@ -281,16 +259,16 @@ START_TEST(test_refused_server_is_skipped_by_every_worker)
 	lbt_wait_port(lb, "127.0.0.1", admin, LBT_START_MS);
 
 	/* Until some worker has tried the dead server once. */
-	for (i = 0; i < 20 && metric(admin, fail) < 1; i++)
+	for (i = 0; i < 20 && mp_metric(admin, fail) < 1; i++)
 		send_ok(port, "www.fruit.com", 1);
-	ck_assert_int_eq(metric(admin, fail), 1);
+	ck_assert_int_eq(mp_metric(admin, fail), 1);
 
 	/* New connections reach every worker; none tries it again. */
 	send_ok(port, "www.fruit.com", 40);
-	ck_assert_int_eq(metric(admin, fail), 1);
-	ck_assert_int_eq(metric(admin, sent), 1);
+	ck_assert_int_eq(mp_metric(admin, fail), 1);
+	ck_assert_int_eq(mp_metric(admin, sent), 1);
 	ck_assert_int_eq(
-	    metric(admin,
+	    mp_metric(admin,
 		lbt_fmt("lbmaster_backend_up{"
 			"route=\"www.fruit.com\",server=\"127.0.0.1:%u\","
 			"address=\"127.0.0.1:%u\"}",

@@ -24,6 +24,10 @@ struct lb_access {
 	int	    upstream_status; /* 0: "-" */
 	int64_t	    rt_us;	     /* request time */
 	int64_t	    urt_us;	     /* upstream time; -1: "-" */
+
+	const char *request_id;	 /* NULL: none */
+	const char *traceparent; /* the client's, NULL: none */
+	const char *route;	 /* the route's label, NULL: none */
 };
 
 /* worker/access_log.c */
@@ -33,6 +37,8 @@ struct lb_access {
  * 0640). 0, or -1 with errno.
  */
 int lb_access_log_open(const char *target);
+/* Write JSON objects (access_log_format: json), or the combined format. */
+void lb_access_log_json(bool);
 /* Reopen the file (SIGUSR1, logrotate). 0 or -1 with errno. */
 int  lb_access_log_reopen(void);
 void lb_access_log_close(void);

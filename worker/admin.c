@@ -42,6 +42,7 @@
 #include "common/str.h"
 #include "worker/admin.h"
 #include "worker/tls.h"
+#include "worker/servers.h"
 
 #define ADMIN_TIMEOUT_S	  10
 #define ADMIN_MAX_HEADERS (16 * 1024)
@@ -100,21 +101,12 @@ add_label(struct lb_buf *b, const char *name, const char *value,
 	lb_buf_addc(b, '"');
 }
 
-/* A JSON string. Bytes from 0x80 pass as they are (UTF-8 in, out). */
+/* A JSON string, with SUFFIX (if any) inside its quotes. */
 static void
 add_json_str(struct lb_buf *b, const char *s, const char *suffix)
 {
 	lb_buf_addc(b, '"');
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			lb_buf_printf(b, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			lb_buf_printf(b, "\\u%04x", c);
-		else
-			lb_buf_addc(b, (char)c);
-	}
+	lb_buf_add_json(b, s);
 	if (suffix != NULL)
 		lb_buf_adds(b, suffix);
 	lb_buf_addc(b, '"');
@@ -136,6 +128,9 @@ repeat_suffix(const struct lb_route *r, size_t i, char *buf, size_t len)
 {
 	size_t k = 0;
 
+	/* A followed name's addresses are distinct: no repeats to tell. */
+	if (r->servers[i].follow != LB_FOLLOW_NONE)
+		return NULL;
 	for (size_t j = 0; j < i; j++)
 		if (strcmp(r->servers[j].name, r->servers[i].name) == 0 &&
 		    strcmp(r->servers[j].addrstr, r->servers[i].addrstr) == 0)
@@ -147,7 +142,8 @@ repeat_suffix(const struct lb_route *r, size_t i, char *buf, size_t len)
 }
 
 static void
-server_labels(struct lb_buf *b, const struct lb_route *r, size_t i)
+server_labels(struct lb_buf *b, const struct lb_route *r, size_t i,
+    const struct lb_server_view *v)
 {
 	char sfx[24];
 
@@ -157,7 +153,7 @@ server_labels(struct lb_buf *b, const struct lb_route *r, size_t i)
 	add_label(b, "server", r->servers[i].name,
 	    repeat_suffix(r, i, sfx, sizeof(sfx)));
 	lb_buf_addc(b, ',');
-	add_label(b, "address", r->servers[i].addrstr, NULL);
+	add_label(b, "address", v->addr, NULL);
 	lb_buf_addc(b, '}');
 }
 
@@ -188,7 +184,8 @@ enum srv_metric {
 	SM_UP,
 	SM_ACTIVE,
 	SM_REQUESTS,
-	SM_FAILURES
+	SM_FAILURES,
+	SM_STATE
 };
 
 static void
@@ -200,9 +197,24 @@ server_lines(struct lb_buf *b, const char *name, enum srv_metric which,
 
 		for (size_t j = 0; j < r->n_servers; j++) {
 			const struct lb_shm_server
-				*st = &shm->servers[r->servers[j].id];
-			uint64_t v = 0;
+			    *st = &shm->servers[r->servers[j].id];
+			struct lb_server_view view;
+			uint64_t	      v = 0;
 
+			/* An empty followed slot is no server (yet). */
+			if (!lb_server_view(&r->servers[j], shm, &view))
+				continue;
+			if (which == SM_STATE) {
+				for (int d = 0; d < 2; d++) {
+					lb_buf_adds(b, name);
+					server_labels(b, r, j, &view);
+					b->len--; /* reopen the braces */
+					lb_buf_printf(b, ",state=\"%s\"} %d\n",
+					    d ? "draining" : "ready",
+					    view.draining == (d == 1));
+				}
+				continue;
+			}
 			switch (which) {
 			case SM_UP:
 				v = lb_shm_server_usable(st, now_ms);
@@ -216,9 +228,11 @@ server_lines(struct lb_buf *b, const char *name, enum srv_metric which,
 			case SM_FAILURES:
 				v = load64(&st->failures);
 				break;
+			case SM_STATE:
+				break;
 			}
 			lb_buf_adds(b, name);
-			server_labels(b, r, j);
+			server_labels(b, r, j, &view);
 			lb_buf_printf(b, " %" PRIu64 "\n", v);
 		}
 	}
@@ -238,6 +252,20 @@ lb_admin_metrics(struct lb_buf *b, const struct lb_cfg *cfg,
 		route_codes(b, cfg->routes[i].label,
 		    &shm->routes[cfg->routes[i].id]);
 	route_codes(b, "", &shm->routes[shm->n_routes]);
+
+	family(b, "lbmaster_rate_limited_total", "counter",
+	    "Requests refused with 429 by their route's rate limit.");
+	for (size_t i = 0; i < cfg->n_routes; i++) {
+		lb_buf_adds(b, "lbmaster_rate_limited_total{");
+		add_label(b, "route", cfg->routes[i].label, NULL);
+		lb_buf_printf(b, "} %" PRIu64 "\n",
+		    load64(&shm->routes[cfg->routes[i].id].limited));
+	}
+	family(b, "lbmaster_rate_limit_table_full_total", "counter",
+	    "Requests of new keys let through because their rate limit's "
+	    "table had no room (rate_limit.max_keys).");
+	lb_buf_printf(b, "lbmaster_rate_limit_table_full_total %" PRIu64 "\n",
+	    load64(&shm->limit_full));
 
 	family(b, "lbmaster_backend_up", "gauge",
 	    "Whether the server takes "
@@ -260,6 +288,11 @@ lb_admin_metrics(struct lb_buf *b, const struct lb_cfg *cfg,
 	    "timeouts.");
 	server_lines(b, "lbmaster_backend_failures_total", SM_FAILURES, cfg,
 	    shm, now_ms);
+	family(b, "lbmaster_backend_state", "gauge",
+	    "The server's admin "
+	    "state: 1 for the one it is in, ready or draining (POST "
+	    "/servers/drain: no new requests).");
+	server_lines(b, "lbmaster_backend_state", SM_STATE, cfg, shm, now_ms);
 
 	family(b, "lbmaster_request_duration_seconds", "histogram",
 	    "Time "
@@ -328,7 +361,7 @@ json_codes(struct lb_buf *b, const struct lb_shm_route *const *rts, size_t n)
 
 static void
 json_server(struct lb_buf *b, const struct lb_route *r, size_t i,
-    const struct lb_shm *shm, int64_t now_ms)
+    const struct lb_shm *shm, int64_t now_ms, const struct lb_server_view *v)
 {
 	const struct lb_server	   *s = &r->servers[i];
 	const struct lb_shm_server *st = &shm->servers[s->id];
@@ -338,13 +371,15 @@ json_server(struct lb_buf *b, const struct lb_route *r, size_t i,
 	lb_buf_adds(b, "{\"server\": ");
 	add_json_str(b, s->name, repeat_suffix(r, i, sfx, sizeof(sfx)));
 	lb_buf_adds(b, ", \"address\": ");
-	add_json_str(b, s->addrstr, NULL);
+	add_json_str(b, v->addr, NULL);
 	lb_buf_printf(b,
-	    ", \"weight\": %u, \"backup\": %s, \"up\": %s, "
+	    ", \"weight\": %u, \"backup\": %s, \"state\": \"%s\", "
+	    "\"up\": %s, "
 	    "\"health\": \"%s\", \"passive_down\": %s, "
 	    "\"active_connections\": %u, \"requests\": %" PRIu64 ", "
 	    "\"failures\": %" PRIu64 "}",
-	    s->weight, s->backup ? "true" : "false",
+	    v->weight, v->backup ? "true" : "false",
+	    v->draining ? "draining" : "ready",
 	    lb_shm_server_usable(st, now_ms) ? "true" : "false",
 	    atomic_load(&st->up) == 1 ? "up" : "down",
 	    down > now_ms ? "true" : "false", lb_shm_active(shm, s->id),
@@ -402,16 +437,22 @@ lb_admin_status(struct lb_buf *b, const struct lb_cfg *cfg,
 		add_json_str(b, r->label, NULL);
 		lb_buf_printf(b,
 		    ", \"kind\": \"%s\", \"algorithm\": \"%s\", "
-		    "\"health_check\": %s, \"requests\": ",
+		    "\"health_check\": %s, \"rate_limited\": %" PRIu64
+		    ", \"requests\": ",
 		    r->kind == LB_ROUTE_HOST ? "host" : "path",
 		    lb_algo_name(r->algorithm),
-		    r->health.enabled ? "true" : "false");
+		    r->health.enabled ? "true" : "false",
+		    load64(&shm->routes[r->id].limited));
 		rt = &shm->routes[r->id];
 		json_codes(b, &rt, 1);
 		lb_buf_adds(b, ", \"servers\": [");
-		for (size_t j = 0; j < r->n_servers; j++) {
-			lb_buf_adds(b, j > 0 ? ",\n    " : "\n    ");
-			json_server(b, r, j, shm, now_ms);
+		for (size_t j = 0, k = 0; j < r->n_servers; j++) {
+			struct lb_server_view v;
+
+			if (!lb_server_view(&r->servers[j], shm, &v))
+				continue;
+			lb_buf_adds(b, k++ > 0 ? ",\n    " : "\n    ");
+			json_server(b, r, j, shm, now_ms, &v);
 		}
 		lb_buf_adds(b, "]}");
 	}
@@ -435,7 +476,10 @@ reply(struct lb_admin *ad, struct evhttp_request *req, int code,
 	if (ad->bound == NULL)
 		evhttp_add_header(oh, "Connection", "close");
 	if (code == 405)
-		evhttp_add_header(oh, "Allow", "GET, HEAD");
+		evhttp_add_header(oh, "Allow",
+		    strncmp(evhttp_request_get_uri(req), "/servers/", 9) == 0 ?
+			"POST" :
+			"GET, HEAD");
 	/* evhttp 2.1 would send a body even to a HEAD: give only its size. */
 	if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
 		lb_snprintf(len, sizeof(len), "%zu", b->len);
@@ -457,11 +501,26 @@ admin_handle(struct evhttp_request *req, void *arg)
 	enum evhttp_cmd_type	 cmd = evhttp_request_get_command(req);
 	const char		*text = "text/plain; charset=utf-8";
 	struct lb_buf		 b;
+	int			 code;
+	bool			 json;
 
 	uri = evhttp_request_get_evhttp_uri(req);
 	path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
 	lb_buf_init(&b);
-	if (path == NULL ||
+	if (path != NULL && strncmp(path, "/servers", 8) == 0 &&
+	    (code = lb_servers_handle(ad->cfg, ad->shm, cmd == EVHTTP_REQ_POST,
+		 path, evhttp_uri_get_query(uri),
+		 evhttp_find_header(evhttp_request_get_input_headers(req),
+		     "Authorization"),
+		 &b, &json)) != 0) {
+		if (lb_buf_failed(&b)) {
+			lb_buf_reset(&b);
+			lb_buf_adds(&b, "Internal Server Error\n");
+			code = 500;
+		}
+		reply(ad, req, code, NULL,
+		    json && code == 200 ? "application/json" : text, &b);
+	} else if (path == NULL ||
 	    (strcmp(path, "/metrics") != 0 && strcmp(path, "/status") != 0 &&
 		strcmp(path, "/healthz") != 0)) {
 		lb_buf_adds(&b, "Not Found\n");

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/addr.h"
 #include "common/shm.h"
 #include "config/config.h"
 #include "worker/balance.h"
@@ -350,6 +351,9 @@ ring_point_hash(const struct lb_server *srv, uint32_t replica)
 	r[3] = (replica >> 24) & 0xff;
 	h = fnv1a(FNV_BASIS, srv->name, strlen(srv->name) + 1);
 	h = fnv1a(h, srv->addrstr, strlen(srv->addrstr) + 1);
+	/* A followed name's slots: by place, whatever address fills it. */
+	if (srv->follow != LB_FOLLOW_NONE)
+		h = fnv1a(h, &srv->slot, sizeof(srv->slot));
 	return mix64(fnv1a(h, r, sizeof(r)));
 }
 
@@ -532,6 +536,21 @@ lb_upstream_init(struct lb_upstream *up, const struct lb_route *route,
 	up->n_peers = n;
 	for (size_t i = 0; i < n; i++) {
 		up->peers[i].srv = &route->servers[i];
+		if (route->servers[i].follow != LB_FOLLOW_NONE &&
+		    up->own == NULL &&
+		    (up->own = calloc(n, sizeof(*up->own))) == NULL) {
+			errno = ENOMEM;
+			goto fail;
+		}
+		if (route->servers[i].follow != LB_FOLLOW_NONE) {
+			/* Empty until the slot is read: generation 0. */
+			up->own[i] = route->servers[i];
+			up->own[i].addrlen = 0;
+			up->own[i].addrstr[0] = '\0';
+			up->own[i].gen = 0;
+			up->peers[i].own = &up->own[i];
+			up->peers[i].srv = &up->own[i];
+		}
 		up->peers[i].st = &shm->servers[route->servers[i].id];
 		up->peers[i].mine = lb_shm_active_share(shm, slot,
 		    route->servers[i].id);
@@ -551,6 +570,7 @@ lb_upstream_init(struct lb_upstream *up, const struct lb_route *route,
 	return 0;
 
 fail:
+	free(up->own);
 	free(up->load);
 	free(up->scratch);
 	free(up->peers);
@@ -563,6 +583,7 @@ lb_upstream_fini(struct lb_upstream *up)
 {
 	if (up->ops != NULL && up->ops->fini != NULL)
 		up->ops->fini(up);
+	free(up->own);
 	free(up->load);
 	free(up->scratch);
 	free(up->peers);
@@ -577,7 +598,41 @@ lb_peer_usable(const struct lb_peer *p, int64_t now_ms)
 	    now_ms;
 }
 
-/* Mark in up->scratch the usable, untried peers of one tier; count them. */
+void
+lb_peer_refresh(struct lb_peer *p)
+{
+	struct lb_server  *own = p->own;
+	struct lb_shm_addr a;
+	uint32_t	   seq;
+
+	if (own == NULL ||
+	    atomic_load_explicit(&p->st->seq, memory_order_acquire) == own->gen)
+		return;
+	seq = lb_shm_addr_read(p->st, &a);
+	own->gen = seq;
+	if (!a.present) {
+		own->addrlen = 0;
+		own->addrstr[0] = '\0';
+		return;
+	}
+	memcpy(&own->addr, &a.ss, sizeof(own->addr));
+	own->addrlen = a.len;
+	lb_addr_format((const struct sockaddr *)&own->addr, own->addrstr,
+	    sizeof(own->addrstr));
+	if (own->follow == LB_FOLLOW_SRV) {
+		own->weight = a.weight > 0 ? a.weight : 1;
+		own->backup = a.backup;
+	}
+	/* A new server in this place: it starts afresh. */
+	p->cur_weight = 0;
+	p->eff_weight = (int)peer_weight(p);
+}
+
+/*
+ * Mark in up->scratch the usable, untried peers of one tier; count them.
+ * A followed slot that is empty, and a server the admin API drains, take
+ * no new requests.
+ */
 static size_t
 mark_eligible(struct lb_upstream *up, const bool *tried, int64_t now_ms,
     bool backup)
@@ -587,8 +642,14 @@ mark_eligible(struct lb_upstream *up, const bool *tried, int64_t now_ms,
 
 	for (size_t i = 0; i < up->n_peers; i++) {
 		p = &up->peers[i];
+		if (p->own != NULL)
+			lb_peer_refresh(p);
 		up->scratch[i] = p->srv->backup == backup &&
-		    (tried == NULL || !tried[i]) && lb_peer_usable(p, now_ms);
+		    (tried == NULL || !tried[i]) &&
+		    (p->own == NULL || p->srv->addrlen != 0) &&
+		    atomic_load_explicit(&p->st->drain, memory_order_relaxed) ==
+			0 &&
+		    lb_peer_usable(p, now_ms);
 		if (up->scratch[i])
 			n++;
 	}
@@ -605,6 +666,20 @@ lb_upstream_pick(struct lb_upstream *up, const struct sockaddr *client,
 	    mark_eligible(up, tried, now_ms, true) == 0)
 		return NULL;
 	if ((p = up->ops->pick(up, up->scratch, client_hash(client))) == NULL)
+		return NULL;
+	lb_shm_share_add(p->mine, 1);
+	atomic_fetch_add_explicit(&p->st->requests, 1, memory_order_relaxed);
+	return p;
+}
+
+struct lb_peer *
+lb_upstream_take(struct lb_upstream *up, struct lb_peer *p, const bool *tried,
+    int64_t now_ms)
+{
+	/* The pick's own eligibility: drain, followed slots, backups. */
+	if (mark_eligible(up, tried, now_ms, false) == 0 && p->srv->backup)
+		(void)mark_eligible(up, tried, now_ms, true);
+	if (!up->scratch[p->index])
 		return NULL;
 	lb_shm_share_add(p->mine, 1);
 	atomic_fetch_add_explicit(&p->st->requests, 1, memory_order_relaxed);

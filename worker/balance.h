@@ -18,7 +18,11 @@
 
 /* One server as one worker sees it. */
 struct lb_peer {
-	const struct lb_server *srv;  /* into the config */
+	const struct lb_server *srv;  /* into the config, or OWN */
+	struct lb_server       *own;  /* a followed slot: this worker's copy
+					 with its current address (owned by
+					 the upstream, refreshed from shm at
+					 each pick); else NULL */
 	struct lb_shm_server   *st;   /* shared health and counters */
 	_Atomic uint32_t       *mine; /* this worker's share of the requests
 					 in flight to it (shm.h) */
@@ -53,6 +57,8 @@ struct lb_upstream {
 	bool			 *scratch; /* owned; n_peers, eligibility */
 	uint32_t		 *load;	   /* owned; n_peers, least_conn's
 					      in-flight counts */
+	struct lb_server	 *own;	   /* owned; n_peers copies of the
+					      followed slots, or NULL */
 };
 
 /* worker/balance.c */
@@ -75,10 +81,24 @@ void lb_upstream_fini(struct lb_upstream *);
 struct lb_peer *lb_upstream_pick(struct lb_upstream *,
     const struct sockaddr *client, const bool *tried, int64_t now_ms);
 /*
+ * Take PEER (sticky: the server a client's cookie names) when
+ * lb_upstream_pick could choose it now: usable, not draining, not in
+ * TRIED, and not a backup while a primary may be chosen. Counted as
+ * lb_upstream_pick counts. NULL otherwise.
+ */
+struct lb_peer *lb_upstream_take(struct lb_upstream *, struct lb_peer *peer,
+    const bool *tried, int64_t now_ms);
+/*
  * The request on PEER is over; FAILED counts a failure. Takes it off this
  * worker's share of the requests in flight.
  */
 void lb_upstream_done(struct lb_upstream *, struct lb_peer *, bool failed);
+/*
+ * Bring a followed PEER's address up to date with its shared slot (a
+ * no-op for a fixed server, or when the slot did not change). The
+ * pick does it; the admin endpoint and pools read the copy after.
+ */
+void lb_peer_refresh(struct lb_peer *);
 /* Is PEER usable now (health up, not passively marked down)? */
 bool lb_peer_usable(const struct lb_peer *, int64_t now_ms);
 

@@ -34,12 +34,14 @@
 #include <event2/event.h>
 #include <openssl/err.h>
 
+#include "common/addr.h"
 #include "common/http.h"
 #include "common/log.h"
 #include "common/shm.h"
 #include "common/str.h"
 #include "worker/checker.h"
 #include "worker/tls.h"
+#include "worker/resolver.h"
 #include "worker/worker.h"
 
 /* A status line longer than this is not one. */
@@ -48,8 +50,11 @@
 /* One server of one route. */
 struct probe {
 	const struct lb_route  *route;	  /* into the config */
-	const struct lb_server *srv;	  /* into the config */
+	const struct lb_server *srv;	  /* into the config, or &own */
 	struct lb_shm_server   *st;	  /* its shared slot */
+	struct lb_server	own;	  /* a followed slot: its address
+					     now (worker/resolver.c) */
+	uint32_t		gen;	  /* own.gen when the probe began */
 	struct event	       *tick;	  /* every interval */
 	struct event	       *deadline; /* the probe's timeout */
 	struct bufferevent     *bev;	  /* the probe in flight, or NULL */
@@ -72,6 +77,9 @@ static void probe_done(struct probe *, bool ok, const char *reason);
 bool
 lb_checker_needed(const struct lb_cfg *cfg)
 {
+	/* It is also the resolver of the names followed in DNS. */
+	if (cfg->n_followed > 0)
+		return true;
 	for (size_t i = 0; i < cfg->n_routes; i++)
 		if (cfg->routes[i].health.enabled)
 			return true;
@@ -108,6 +116,10 @@ probe_done(struct probe *p, bool ok, const char *reason)
 		p->bev = NULL;
 	}
 	evtimer_del(p->deadline);
+	/* The slot took another address meanwhile: not its verdict. */
+	if (p->srv->follow != LB_FOLLOW_NONE &&
+	    atomic_load(&p->st->seq) != p->gen)
+		return;
 
 	if (ok) {
 		p->fails = 0;
@@ -330,10 +342,25 @@ probe_start(struct probe *p)
 static void
 probe_tick(evutil_socket_t fd, short what, void *arg)
 {
-	struct probe  *p = arg;
-	struct timeval tv = ms_tv(p->route->health.interval_ms);
+	struct probe	  *p = arg;
+	struct timeval	   tv = ms_tv(p->route->health.interval_ms);
+	struct lb_shm_addr a;
 
 	evtimer_add(p->tick, &tv);
+	if (p->srv->follow != LB_FOLLOW_NONE && p->bev == NULL &&
+	    atomic_load(&p->st->seq) != p->own.gen) {
+		/* A new address in the slot (or none): a new server. */
+		p->own.gen = lb_shm_addr_read(p->st, &a);
+		p->own.addrlen = a.present ? a.len : 0;
+		memcpy(&p->own.addr, &a.ss, sizeof(a.ss));
+		lb_addr_format((const struct sockaddr *)&a.ss, p->own.addrstr,
+		    sizeof(p->own.addrstr));
+		p->oks = p->fails = 0;
+		p->up = atomic_load(&p->st->up) == 1;
+	}
+	if (p->srv->follow != LB_FOLLOW_NONE && p->own.addrlen == 0)
+		return;
+	p->gen = p->own.gen;
 	/* A timeout longer than the interval: let that probe finish. */
 	if (p->bev == NULL)
 		probe_start(p);
@@ -392,6 +419,12 @@ probes_init(const struct lb_cfg *cfg, struct lb_shm *shm)
 
 			p->route = r;
 			p->srv = &r->servers[j];
+			if (p->srv->follow != LB_FOLLOW_NONE) {
+				p->own = r->servers[j];
+				p->own.addrlen = 0;
+				p->own.gen = 0;
+				p->srv = &p->own;
+			}
 			p->st = &shm->servers[r->servers[j].id];
 			/* A reload carries the old verdict over (shm.h). */
 			p->up = atomic_load(&p->st->up) == 1;
@@ -427,6 +460,10 @@ lb_checker_main(const struct lb_checker_args *a)
 		log_warnx("out of memory setting up the probes");
 		goto out;
 	}
+	if (lb_resolver_start(C.base, a->cfg, a->shm) == -1) {
+		log_warnx("cannot start the resolver");
+		goto out;
+	}
 	C.ctl_ev = event_new(C.base, a->ctl_fd, EV_READ | EV_PERSIST, ctl_read,
 	    NULL);
 	if (C.ctl_ev == NULL || event_add(C.ctl_ev, NULL) == -1)
@@ -441,6 +478,7 @@ lb_checker_main(const struct lb_checker_args *a)
 	event_base_dispatch(C.base);
 	rc = 0;
 out:
+	lb_resolver_stop();
 	for (size_t i = 0; i < C.n_probes; i++) {
 		struct probe *p = &C.probes[i];
 

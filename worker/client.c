@@ -41,6 +41,7 @@
 #include <sys/uio.h>
 
 #include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <errno.h>
 #include <stdlib.h>
@@ -55,6 +56,7 @@
 #include <event2/listener.h>
 
 #include "common/log.h"
+#include "common/proxyproto.h"
 #include "common/reqscan.h"
 #include "common/shm.h"
 #include "common/str.h"
@@ -96,6 +98,9 @@ struct creq {
 	bool			    chunked_out; /* the answer is chunked */
 	bool			    close_after; /* answer says close */
 	char			    ip[LB_ADDRSTRLEN];
+	/* The client that a trusted proxy's X-Forwarded-For names. */
+	struct sockaddr_storage xff_sa;
+	char			xff_ip[LB_ADDRSTRLEN];
 	/* While the head comes (a connection between requests has none). */
 	struct lb_reqscan scan;
 	size_t		  scanned;	 /* bytes of `in` the scanner saw */
@@ -134,6 +139,8 @@ struct lb_client {
 	uint64_t	   lingered;   /* bytes discarded */
 	char		  *subject;    /* owned: TLS client certificate's */
 	unsigned	   redirect;   /* redirect_https's port, or 0 */
+
+	bool proxy_wait; /* a PROXY header must come first */
 	union {
 		struct sockaddr	    sa;
 		struct sockaddr_in  sin;
@@ -147,6 +154,8 @@ struct listener {
 	bool		       serve;
 	struct lb_tls_ctx     *tls;	 /* the config's, or NULL: plain */
 	unsigned	       redirect; /* redirect_https's port, or 0 */
+
+	bool proxy_protocol; /* its listen entry says so */
 };
 
 struct lb_clients {
@@ -170,6 +179,7 @@ struct lb_clients {
 };
 
 static void client_readable(evutil_socket_t, short, void *);
+static void forwarded_client(struct lb_client *, struct creq *);
 static void client_free(struct lb_client *);
 static void process(struct lb_client *);
 static void finish(struct lb_client *);
@@ -607,6 +617,8 @@ lb_client_reason(int code)
 		return "Expectation Failed";
 	case 414:
 		return "URI Too Long";
+	case 429:
+		return "Too Many Requests";
 	case 431:
 		return "Request Header Fields Too Large";
 	case 499:
@@ -791,6 +803,50 @@ lb_client_reply_text(int status)
 			       lb_client_reason(status);
 }
 
+/*
+ * Pieces of a head gathered in a buffer and added to an evbuffer in one
+ * go: lbmaster's own answers are made without printf (a 429 storm is
+ * mostly these), and flushed early should one not fit.
+ */
+struct gather {
+	struct evbuffer *out;
+	size_t		 n;
+	char		 b[512];
+};
+
+static void
+gather_add(struct gather *g, const void *p, size_t len)
+{
+	if (g->n + len > sizeof(g->b)) {
+		evbuffer_add(g->out, g->b, g->n);
+		g->n = 0;
+		if (len > sizeof(g->b)) {
+			evbuffer_add(g->out, p, len);
+			return;
+		}
+	}
+	memcpy(g->b + g->n, p, len);
+	g->n += len;
+}
+
+static void
+gather_str(struct gather *g, const char *s)
+{
+	gather_add(g, s, strlen(s));
+}
+
+static void
+gather_uint(struct gather *g, uint64_t v)
+{
+	char   d[24];
+	size_t i = sizeof(d);
+
+	do
+		d[--i] = (char)('0' + v % 10);
+	while ((v /= 10) > 0);
+	gather_add(g, d + i, sizeof(d) - i);
+}
+
 /* The plain-text answer to STATUS, whole, into `out`. */
 static void
 add_reply(struct lb_client *c, int status, bool head_only)
@@ -803,31 +859,48 @@ static void
 add_reply_with(struct lb_client *c, int status, bool head_only,
     const char *extra)
 {
-	const char *text = lb_client_reply_text(status);
-	size_t	    len = strlen(text) + 1;
-	char	    line[128];
-	int	    n;
-	unsigned    minor = c->req != NULL && c->req->r.minor == 0 ? 0 : 1;
-	size_t	    dn;
-	const char *d = date_line(&dn);
+	const char   *text = lb_client_reply_text(status);
+	size_t	      len = strlen(text) + 1;
+	unsigned      minor = c->req != NULL && c->req->r.minor == 0 ? 0 : 1;
+	size_t	      dn;
+	const char   *d = date_line(&dn);
+	struct gather g;
 
-	n = snprintf(line, sizeof(line),
-	    "HTTP/1.%u %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-	    "Content-Length: %zu\r\n",
-	    minor, status, lb_client_reason(status), len);
-	evbuffer_add(c->out, line, (size_t)n);
-	evbuffer_add(c->out, d, dn);
-	if (extra != NULL)
-		evbuffer_add(c->out, extra, strlen(extra));
-	if (c->req == NULL || c->req->close_after)
-		evbuffer_add(c->out, LB_LIT("Connection: close\r\n"));
-	else if (minor == 0)
-		evbuffer_add(c->out, LB_LIT("Connection: keep-alive\r\n"));
-	evbuffer_add(c->out, LB_LIT("\r\n"));
-	if (!head_only) {
-		evbuffer_add(c->out, text, len - 1);
-		evbuffer_add(c->out, LB_LIT("\n"));
+	g.out = c->out;
+	g.n = 0;
+	gather_str(&g, minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
+	gather_uint(&g, (uint64_t)status);
+	gather_add(&g, LB_LIT(" "));
+	gather_str(&g, lb_client_reason(status));
+	gather_str(&g,
+	    "\r\nContent-Type: text/plain; charset=utf-8\r\n"
+	    "Content-Length: ");
+	gather_uint(&g, len);
+	gather_add(&g, LB_LIT("\r\n"));
+	gather_add(&g, d, dn);
+	if (c->req != NULL && c->req->r.request_id != NULL) {
+		gather_str(&g, c->req->r.request_id_name);
+		gather_add(&g, LB_LIT(": "));
+		gather_str(&g, c->req->r.request_id);
+		gather_add(&g, LB_LIT("\r\n"));
 	}
+	if (extra != NULL)
+		gather_str(&g, extra);
+	if (status == 429 && c->req != NULL && c->req->r.retry_after > 0) {
+		gather_str(&g, "Retry-After: ");
+		gather_uint(&g, c->req->r.retry_after);
+		gather_add(&g, LB_LIT("\r\n"));
+	}
+	if (c->req == NULL || c->req->close_after)
+		gather_str(&g, "Connection: close\r\n");
+	else if (minor == 0)
+		gather_str(&g, "Connection: keep-alive\r\n");
+	gather_add(&g, LB_LIT("\r\n"));
+	if (!head_only) {
+		gather_add(&g, text, len - 1);
+		gather_add(&g, LB_LIT("\n"));
+	}
+	evbuffer_add(c->out, g.b, g.n);
 }
 
 void
@@ -1114,6 +1187,8 @@ take_head(struct lb_client *c, size_t len)
 	q->r.hdrs = h;
 	q->r.n_hdrs = k;
 	q->r.client = c;
+	q->r.hop_ip = q->ip;
+	forwarded_client(c, q);
 	/* RFC 9112 section 3.2: a 1.1 request needs a Host. */
 	if (q->r.minor >= 1 && q->r.host == NULL && q->r.target[0] == '/')
 		return 400;
@@ -1180,6 +1255,125 @@ scan_more(struct lb_client *c, size_t *head_len)
 	return 0;
 }
 
+static bool
+trusted(const struct lb_cfg *cfg, const struct sockaddr *sa)
+{
+	for (size_t i = 0; i < cfg->n_trusted; i++)
+		if (lb_cidr_match(&cfg->trusted[i], sa))
+			return true;
+	return false;
+}
+
+/* The address of LEN bytes at S, alone (no port, no brackets), into SS. */
+static int
+parse_ip(const char *s, size_t len, struct sockaddr_storage *ss)
+{
+	char buf[LB_ADDRSTRLEN];
+
+	if (len == 0 || len >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, buf, &((struct sockaddr_in *)ss)->sin_addr) ==
+	    1) {
+		ss->ss_family = AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, buf, &((struct sockaddr_in6 *)ss)->sin6_addr) ==
+	    1) {
+		ss->ss_family = AF_INET6;
+		return 0;
+	}
+	return -1;
+}
+
+/*
+ * When the request comes from a trusted proxy (trusted_proxies), the
+ * client is the last address of X-Forwarded-For that is not trusted
+ * itself (SPEC section 10), read from the right: the fields from the last
+ * one back, each field's items from its end. What is not an address
+ * stops the walk: the client is then the last address read.
+ */
+static void
+forwarded_client(struct lb_client *c, struct creq *q)
+{
+	const struct lb_cfg    *cfg = c->set->px->cfg;
+	struct sockaddr_storage ss;
+	bool			moved = false;
+
+	if (cfg->n_trusted == 0 || !trusted(cfg, q->r.peer))
+		return;
+	for (size_t i = q->r.n_hdrs; i-- > 0;) {
+		const char *v = q->r.hdrs[i].value;
+		size_t	    end = strlen(v), e, st, b;
+
+		if (strcasecmp(q->r.hdrs[i].name, "X-Forwarded-For") != 0)
+			continue;
+		while (end > 0) {
+			for (e = end;
+			     e > 0 && (v[e - 1] == ' ' || v[e - 1] == '\t');
+			     e--)
+				;
+			for (st = e; st > 0 && v[st - 1] != ','; st--)
+				;
+			for (b = st; b < e && (v[b] == ' ' || v[b] == '\t');
+			     b++)
+				;
+			end = st > 0 ? st - 1 : 0;
+			if (b == e)
+				continue;
+			if (parse_ip(v + b, e - b, &ss) == -1)
+				goto done;
+			q->xff_sa = ss;
+			moved = true;
+			if (!trusted(cfg, (struct sockaddr *)&ss))
+				goto done;
+		}
+	}
+done:
+	if (!moved)
+		return;
+	q->r.peer = (struct sockaddr *)&q->xff_sa;
+	lb_addr_format_host(q->r.peer, q->xff_ip, sizeof(q->xff_ip));
+	q->r.client_ip = q->xff_ip;
+}
+
+/*
+ * The PROXY header that a proxy_protocol listener's connections start
+ * with (SPEC section 10): its source is the client from now on, whoever
+ * the peer is. 0 when it was read; 1 while more must come (the idle
+ * timeout bounds the wait); -1 when there was none and C is freed.
+ */
+static int
+proxy_header(struct lb_client *c)
+{
+	struct lb_proxyhdr h;
+	size_t		   len = evbuffer_get_length(c->in);
+	ssize_t		   n;
+	char		   ip[LB_ADDRSTRLEN];
+
+	if (len > LB_PP_MAX)
+		len = LB_PP_MAX;
+	n = lb_proxyhdr_parse(evbuffer_pullup(c->in, (ev_ssize_t)len), len, &h);
+	if (n == 0)
+		return 1;
+	if (n < 0) {
+		lb_addr_format_host(&c->peer.sa, ip, sizeof(ip));
+		log_info("client %s: no valid PROXY header on a "
+			 "proxy_protocol listener: closed",
+		    ip);
+		client_free(c);
+		return -1;
+	}
+	evbuffer_drain(c->in, (size_t)n);
+	/* LOCAL, UNKNOWN: the balancer's own (health) connection. */
+	if (!h.local && h.addrlen <= sizeof(c->peer))
+		memcpy(&c->peer, &h.src, h.addrlen);
+	c->proxy_wait = false;
+	return 0;
+}
+
 /*
  * Parse what `in` holds in the IDLE or HEAD state: scan the head as it
  * arrives; once it is complete, start the exchange.
@@ -1191,6 +1385,10 @@ process(struct lb_client *c)
 	int    rc;
 
 	if (evbuffer_get_length(c->in) == 0)
+		return;
+	/* A PROXY header alone is not a request begun: idle, still. */
+	if (c->proxy_wait &&
+	    (proxy_header(c) != 0 || evbuffer_get_length(c->in) == 0))
 		return;
 	if (c->state == CS_IDLE) {
 		struct creq *q;
@@ -1550,6 +1748,9 @@ accepted(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
 	c->redirect = redirect;
 	if ((size_t)salen <= sizeof(c->peer))
 		memcpy(&c->peer, sa, (size_t)salen);
+	for (size_t i = 0; i < set->n_listeners; i++)
+		if (set->listeners[i].lev == lev)
+			c->proxy_wait = set->listeners[i].proxy_protocol;
 	event_assign(&c->rev, set->base, fd, EV_READ | EV_PERSIST,
 	    client_readable, c);
 	TAILQ_INSERT_TAIL(&set->list, c, entry);
@@ -1616,7 +1817,10 @@ lb_clients_new(struct event_base *base, const struct lb_cfg *cfg,
 	return set;
 }
 
-/* What the config says of the listener bound where FD is: TLS, redirect. */
+/*
+ * What the config says of the listener bound where FD is: TLS, redirect,
+ * PROXY protocol.
+ */
 static void
 listener_conf(const struct lb_cfg *cfg, int fd, struct listener *l)
 {
@@ -1633,6 +1837,7 @@ listener_conf(const struct lb_cfg *cfg, int fd, struct listener *l)
 			continue;
 		l->tls = conf->tls != NULL ? conf->tls->ctx : NULL;
 		l->redirect = conf->redirect_https;
+		l->proxy_protocol = conf->proxy_protocol;
 		return;
 	}
 }

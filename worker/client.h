@@ -62,6 +62,14 @@ struct lb_request {
 	const char *tls;
 	const char *sni;
 	const char *client_subject;
+	unsigned    retry_after; /* a 429's Retry-After, in seconds */
+	/* The request's ID (request_id), sent to the origin and the client
+	   under the header REQUEST_ID_NAME; NULL when off. */
+	const char *hop_ip; /* the connection's client (socket, PROXY
+			       header): what X-Forwarded-For appends */
+	const char *request_id_name;
+	const char *request_id; /* the client's value, or rid */
+	char	    rid[33];	/* one made for it: 128 bits, hex */
 };
 
 /* What the client side tells the exchange bound to it. */

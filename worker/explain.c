@@ -138,6 +138,18 @@ lb_explain_print(const struct lb_cfg *cfg, const struct lb_explanation *e,
 	for (size_t i = 0; i < d->route->n_servers; i++) {
 		const struct lb_server *s = &d->route->servers[i];
 
+		/* A followed name: once, its addresses known only live. */
+		if (s->follow != LB_FOLLOW_NONE) {
+			fprintf(fp, "%s %s (%s, up to %u)", i > 0 ? "," : "",
+			    s->name,
+			    s->follow == LB_FOLLOW_SRV ? "SRV" : "followed",
+			    s->max_addresses);
+			if (s->follow == LB_FOLLOW_A)
+				fprintf(fp, " weight %u", s->weight);
+			fprintf(fp, "%s", s->backup ? " backup" : "");
+			i += s->max_addresses - 1;
+			continue;
+		}
 		fprintf(fp, "%s %s", i > 0 ? "," : "", s->name);
 		if (strcmp(s->name, s->addrstr) != 0)
 			fprintf(fp, " (%s)", s->addrstr);

@@ -304,7 +304,14 @@ lb_pool_take(struct lb_pool *pool, lb_conn_cb *cb, void *arg)
 {
 	struct lb_conn *c;
 
-	if ((c = TAILQ_FIRST(&pool->idle)) == NULL)
+	/* A followed slot moved to another address: its idle ones go. */
+	while ((c = TAILQ_FIRST(&pool->idle)) != NULL &&
+	    c->gen != pool->srv->gen) {
+		TAILQ_REMOVE(&pool->idle, c, entry);
+		pool->n_idle--;
+		lb_conn_free(c);
+	}
+	if (c == NULL)
 		return NULL;
 	TAILQ_REMOVE(&pool->idle, c, entry);
 	pool->n_idle--;
@@ -335,6 +342,7 @@ lb_pool_connect(struct lb_pool *pool, const struct timeval *connect_tv,
 	/* Requests are written whole; do not let Nagle hold the last part. */
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	c->pool = pool;
+	c->gen = srv->gen;
 	c->cb = cb;
 	c->arg = arg;
 	c->in = evbuffer_new();
@@ -376,7 +384,7 @@ lb_pool_put(struct lb_conn *c)
 	struct lb_pool *pool = c->pool;
 
 	if (pool->n_idle >= pool->max_idle || evbuffer_get_length(c->in) > 0 ||
-	    evbuffer_get_length(c->out) > 0) {
+	    evbuffer_get_length(c->out) > 0 || c->gen != pool->srv->gen) {
 		lb_conn_free(c);
 		return;
 	}

@@ -59,10 +59,13 @@ struct lb_conn {
 	struct ssl_st *ssl;	   /* owned; NULL: plain */
 	bool	       handshake;  /* after the connect, until CONNECTED */
 	struct timeval connect_tv; /* which bounds the handshake too */
+	uint32_t       gen;	   /* pool->srv->gen when it connected */
 };
 
 struct lb_pool {
-	const struct lb_server *srv; /* into the config */
+	const struct lb_server *srv; /* into the config, or a followed
+					slot's copy whose address changes
+					with srv->gen (worker/balance.h) */
 	struct event_base      *base;
 	TAILQ_HEAD(, lb_conn) idle; /* most recently used first */
 	unsigned       n_idle;

@@ -17,6 +17,7 @@
  * client went away first (client_gone).
  */
 #include <sys/queue.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -33,6 +34,7 @@
 #include "common/body.h"
 #include "common/http.h"
 #include "common/log.h"
+#include "common/ratelimit.h"
 #include "common/str.h"
 #include "common/uri.h"
 #include "config/routes.h"
@@ -71,7 +73,11 @@ struct preq {
 	struct evbuffer *replay; /* owned; body sent so far, for a resend;
 				    NULL when there is none or it is gone */
 
-	bool	       *tried; /* per peer: tried_small or owned */
+	struct lb_peer *pin;	/* sticky: the cookie's server, to try
+				   first; NULL once tried or without */
+	struct lb_peer *cookie; /* sticky: the server the client's cookie
+				   names, or NULL */
+	bool	       *tried;	/* per peer: tried_small or owned */
 	bool		tried_small[16];
 	bool		idempotent;
 	bool		head_only; /* HEAD: no response body */
@@ -131,6 +137,157 @@ header(const struct lb_request *rq, const char *name)
 	return NULL;
 }
 
+/* ------------------------------------------------------- request IDs */
+
+/*
+ * The worker's generator of request IDs (xorshift128+), seeded from the
+ * kernel's entropy in lb_proxy_init, after the fork: 128 bits an ID, not
+ * a system call each. They must not repeat, not be secret.
+ */
+static uint64_t rid_state[2];
+
+static uint64_t
+rid_next(void)
+{
+	uint64_t a = rid_state[0], b = rid_state[1];
+
+	rid_state[0] = b;
+	a ^= a << 23;
+	rid_state[1] = a ^ b ^ (a >> 17) ^ (b >> 26);
+	return rid_state[1] + b;
+}
+
+/* A client's ID is kept if it is 1-200 visible ASCII characters. */
+static bool
+rid_valid(const char *v)
+{
+	size_t n = 0;
+
+	for (; v[n] != '\0'; n++)
+		if (v[n] <= 0x20 || v[n] >= 0x7f || n >= 200)
+			return false;
+	return n > 0;
+}
+
+/* Give RQ its ID: the client's under NAME when valid, else a new one. */
+static void
+request_id(struct lb_request *rq, const char *name)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char	 *v = NULL;
+	uint64_t	  r[2];
+
+	rq->request_id_name = name;
+	for (size_t i = 0; i < rq->n_hdrs; i++)
+		if (strcasecmp(rq->hdrs[i].name, name) == 0) {
+			/* Two of them: neither is the request's. */
+			v = v == NULL ? rq->hdrs[i].value : "";
+		}
+	if (v != NULL && rid_valid(v)) {
+		rq->request_id = v;
+		return;
+	}
+	r[0] = rid_next();
+	r[1] = rid_next();
+	for (size_t i = 0; i < 32; i++)
+		rq->rid[i] = hex[(r[i / 16] >> (60 - 4 * (i % 16))) & 0xf];
+	rq->rid[32] = '\0';
+	rq->request_id = rq->rid;
+}
+
+/* ----------------------------------------------------------- sticky */
+
+/*
+ * A server's sticky cookie value: a hash, keyed with the master's secret
+ * (shm->sticky_key, kept across reloads), of the route's label and the
+ * server as written, resolved, and ranked among its namesakes. It names
+ * the server without revealing its address, and stays the same across a
+ * reload that keeps both.
+ */
+static void
+sticky_id(const struct lb_route *r, size_t j, uint64_t key, char out[17])
+{
+	static const char hex[] = "0123456789abcdef";
+	const char	 *parts[3] = { r->label, r->servers[j].name,
+		      r->servers[j].addrstr };
+	uint64_t	  h = 0xcbf29ce484222325ULL ^ key, rank = 0;
+
+	for (size_t i = 0; i < j; i++)
+		if (strcmp(r->servers[i].addrstr, r->servers[j].addrstr) == 0)
+			rank++;
+	for (size_t i = 0; i < 3; i++)
+		for (const char *s = parts[i];; s++) {
+			h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+			if (*s == '\0')
+				break;
+		}
+	h = (h ^ rank) * 0x100000001b3ULL;
+	h ^= key >> 7;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	for (size_t i = 0; i < 16; i++)
+		out[i] = hex[(h >> (60 - 4 * i)) & 0xf];
+	out[16] = '\0';
+}
+
+/* The value of cookie NAME in the client's Cookie headers, into OUT. */
+static bool
+cookie_value(const struct lb_request *rq, const char *name, char *out,
+    size_t outlen)
+{
+	size_t nlen = strlen(name);
+
+	for (size_t i = 0; i < rq->n_hdrs; i++) {
+		const char *v = rq->hdrs[i].value;
+
+		if (strcasecmp(rq->hdrs[i].name, "Cookie") != 0)
+			continue;
+		while (*v != '\0') {
+			const char *end = strchr(v, ';');
+			size_t	    len;
+
+			while (*v == ' ' || *v == '\t')
+				v++;
+			if (end == NULL)
+				end = v + strlen(v);
+			if ((size_t)(end - v) > nlen && v[nlen] == '=' &&
+			    memcmp(v, name, nlen) == 0) {
+				v += nlen + 1;
+				len = (size_t)(end - v);
+				while (len > 0 &&
+				    (v[len - 1] == ' ' || v[len - 1] == '\t'))
+					len--;
+				if (len >= outlen)
+					return false;
+				memcpy(out, v, len);
+				out[len] = '\0';
+				return true;
+			}
+			v = *end == ';' ? end + 1 : end;
+		}
+	}
+	return false;
+}
+
+/* The server P's client asks for with its cookie, if any: p->pin. */
+static void
+sticky_pin(struct preq *p)
+{
+	char v[32];
+
+	if (!cookie_value(p->rq, p->route->sticky_cookie, v, sizeof(v)))
+		return;
+	for (size_t i = 0; i < p->up->n_peers; i++)
+		if (strcmp(p->px->sticky_ids[p->up->peers[i].srv->id], v) ==
+		    0) {
+			p->pin = p->cookie = &p->up->peers[i];
+			return;
+		}
+}
+
 /* ------------------------------------------------------- accounting */
 
 /*
@@ -175,6 +332,8 @@ request_done(struct lb_proxy *px, const struct lb_request *rq,
 		a.user_agent = header(rq, "User-Agent");
 		a.tls = rq->tls;
 		a.sni = rq->sni;
+		a.request_id = rq->request_id;
+		a.traceparent = header(rq, "traceparent");
 	} else {
 		lb_strlcpy(ip, "-", sizeof(ip));
 		if (sa != NULL)
@@ -184,6 +343,7 @@ request_done(struct lb_proxy *px, const struct lb_request *rq,
 		a.target = "-";
 		a.http_minor = 1;
 	}
+	a.route = route != NULL ? route->label : NULL;
 	a.status = status;
 	a.bytes = bytes;
 	a.upstream = p != NULL ? p->upstream : NULL;
@@ -209,6 +369,47 @@ lb_proxy_refused(struct lb_proxy *px, const struct lb_request *rq,
 	request_done(px, rq, sa,
 	    lb_decide_host_route(px->cfg, rq ? rq->host : NULL), NULL, status,
 	    reply_bytes(rq, status));
+}
+
+/*
+ * Does the rate limit of ROUTE let RQ pass? Spends one request of its
+ * key when it does; when not, RQ gets the seconds to wait.
+ */
+static bool
+rate_ok(struct lb_proxy *px, struct lb_request *rq,
+    const struct lb_route *route)
+{
+	const struct lb_rate_limit *rl = &route->rate_limit;
+	struct lb_rl		   *t;
+	const char		   *v = NULL;
+	uint64_t		    key, wait_ns = 0;
+
+	if (!rl->enabled || px->shm == NULL || rl->id >= px->shm->n_limits ||
+	    (t = px->shm->limits[rl->id]) == NULL)
+		return true;
+	if (rl->key == LB_RL_KEY_HEADER)
+		v = header(rq, rl->header);
+	if (v != NULL)
+		key = lb_rl_key(t, 'h', v, strlen(v));
+	else
+		key = lb_rl_key(t, 'a', rq->client_ip, strlen(rq->client_ip));
+	switch (lb_rl_take(t, key, lb_rl_now_ns(), &wait_ns)) {
+	case LB_RL_PASS:
+		return true;
+	case LB_RL_FULL:
+		atomic_fetch_add_explicit(&px->shm->limit_full, 1,
+		    memory_order_relaxed);
+		return true;
+	case LB_RL_LIMITED:
+		break;
+	}
+	atomic_fetch_add_explicit(&px->shm->routes[route->id].limited, 1,
+	    memory_order_relaxed);
+	/* Whole seconds, rounded up: "now" would be a lie. */
+	rq->retry_after = (unsigned)((wait_ns + 999999999) / 1000000000);
+	if (rq->retry_after == 0)
+		rq->retry_after = 1;
+	return false;
 }
 
 /* Answer a request that never reached a backend. */
@@ -605,6 +806,10 @@ start_reply(struct preq *p, const struct lb_http_response *r,
 			    name_is(&h[i], "Connection"))) &&
 		    !forwarded(&h[i], conn, conn_len, cl != NULL))
 			continue;
+		/* The request's ID is ours to say. */
+		if (p->rq->request_id != NULL && !p->tunnel &&
+		    name_is(&h[i], p->rq->request_id_name))
+			continue;
 		if (name_is(&h[i], "Date"))
 			have_date = true;
 		evbuffer_add(out, h[i].name, h[i].name_len);
@@ -612,6 +817,20 @@ start_reply(struct preq *p, const struct lb_http_response *r,
 		evbuffer_add(out, h[i].value, h[i].value_len);
 		evbuffer_add(out, LB_LIT("\r\n"));
 	}
+	if (p->rq->request_id != NULL && !p->tunnel) {
+		evbuffer_add(out, p->rq->request_id_name,
+		    strlen(p->rq->request_id_name));
+		evbuffer_add(out, LB_LIT(": "));
+		evbuffer_add(out, p->rq->request_id, strlen(p->rq->request_id));
+		evbuffer_add(out, LB_LIT("\r\n"));
+	}
+	/* Sticky: a client whose cookie does not name this server. */
+	if (p->route->sticky_cookie != NULL && p->px->sticky_ids != NULL &&
+	    !p->tunnel && p->cookie != p->peer)
+		evbuffer_add_printf(out,
+		    "Set-Cookie: %s=%s; Path=/; HttpOnly\r\n",
+		    p->route->sticky_cookie,
+		    p->px->sticky_ids[p->peer->srv->id]);
 	/* What the client sees: chunked is re-framed, a length kept. */
 	to_client = framing == LB_BODY_CHUNKED ? LB_BODY_CLOSE : framing;
 	if (p->tunnel)
@@ -896,8 +1115,14 @@ attempt(struct preq *p)
 	struct lb_pool *pool;
 
 	for (;;) {
-		p->peer = lb_upstream_pick(p->up, p->rq->peer, p->tried,
-		    lb_now_ms());
+		p->peer = NULL;
+		if (p->pin != NULL)
+			p->peer = lb_upstream_take(p->up, p->pin, p->tried,
+			    lb_now_ms());
+		p->pin = NULL;
+		if (p->peer == NULL)
+			p->peer = lb_upstream_pick(p->up, p->rq->peer, p->tried,
+			    lb_now_ms());
 		if (p->peer == NULL) {
 			finish_error(p, p->fail_status);
 			return;
@@ -931,9 +1156,13 @@ lb_proxy_request(struct lb_proxy *px, struct lb_request *rq)
 	struct lb_decision d;
 	struct preq	  *p = NULL;
 
+	if (px->cfg->request_id != NULL)
+		request_id(rq, px->cfg->request_id);
 	if (lb_decide(px->cfg, rq->method, rq->target, rq->host, rq->peer,
 		&d) == -1)
 		goto oom;
+	if (d.status == 0 && !rate_ok(px, rq, d.route))
+		d.status = 429;
 	if (d.status != 0) {
 		reply_early(px, rq, d.route, d.status, d.status == 501);
 		lb_decision_free(&d);
@@ -968,13 +1197,19 @@ lb_proxy_request(struct lb_proxy *px, struct lb_request *rq)
 		preq_free(p);
 		goto oom;
 	}
-	lb_decision_fwd(&d, rq->method, rq->hdrs, rq->n_hdrs, rq->client_ip,
-	    rq->host, &p->fwd);
+	lb_decision_fwd(&d, rq->method, rq->hdrs, rq->n_hdrs,
+	    rq->hop_ip != NULL ? rq->hop_ip : rq->client_ip, rq->host, &p->fwd);
 	p->fwd.chunked = rq->body == LB_BODY_CHUNKED;
 	p->fwd.body_len = rq->body == LB_BODY_LENGTH ? rq->body_len : 0;
 	p->fwd.upgrade = rq->upgrade;
 	p->fwd.https = rq->tls != NULL;
 	p->fwd.client_subject = rq->client_subject;
+	p->fwd.request_id_name = rq->request_id_name;
+	p->fwd.request_id = rq->request_id;
+	if (d.route->sticky_cookie != NULL && px->sticky_ids != NULL) {
+		p->fwd.strip_cookie = d.route->sticky_cookie;
+		sticky_pin(p);
+	}
 
 	lb_client_bind(p->c, &client_ops, p);
 	attempt(p);
@@ -993,6 +1228,11 @@ lb_proxy_init(struct lb_proxy *px, struct event_base *base,
 	unsigned idle_ms = POOL_IDLE_MS;
 
 	memset(px, 0, sizeof(*px));
+	if (getentropy(rid_state, sizeof(rid_state)) == -1 ||
+	    (rid_state[0] | rid_state[1]) == 0) {
+		rid_state[0] = seed | 1;
+		rid_state[1] = seed ^ (uint64_t)lb_now_us();
+	}
 	px->base = base;
 	px->cfg = cfg;
 	px->shm = shm;
@@ -1008,11 +1248,21 @@ lb_proxy_init(struct lb_proxy *px, struct event_base *base,
 	for (size_t i = 0; i < cfg->n_routes; i++) {
 		const struct lb_route *r = &cfg->routes[i];
 
+		if (r->sticky_cookie != NULL && px->sticky_ids == NULL &&
+		    (px->sticky_ids = calloc(cfg->n_servers,
+			 sizeof(*px->sticky_ids))) == NULL)
+			goto fail;
+		if (r->sticky_cookie != NULL)
+			for (size_t s = 0; s < r->n_servers; s++)
+				sticky_id(r, s,
+				    shm != NULL ? shm->sticky_key : 0,
+				    px->sticky_ids[r->servers[s].id]);
 		if (lb_upstream_init(&px->ups[i], r, shm, slot, seed + i) == -1)
 			goto fail;
 		for (size_t s = 0; s < r->n_servers; s++)
 			lb_pool_init(&px->pools[r->servers[s].id],
-			    &r->servers[s], base, POOL_MAX_IDLE, idle_ms);
+			    px->ups[i].peers[s].srv, base, POOL_MAX_IDLE,
+			    idle_ms);
 	}
 	return 0;
 fail:
@@ -1034,6 +1284,8 @@ lb_proxy_fini(struct lb_proxy *px)
 				lb_upstream_fini(&px->ups[i]);
 	free(px->pools);
 	free(px->ups);
+	free(px->sticky_ids);
+	px->sticky_ids = NULL;
 	if (px->scratch != NULL)
 		evbuffer_free(px->scratch);
 	px->pools = NULL;

@@ -34,6 +34,9 @@ struct lb_proxy {
 	void (*idle_cb)(void *);       /* called when inflight drops
 						   to 0 while draining */
 	void *idle_arg;
+
+	char (*sticky_ids)[17]; /* owned; by server id, its sticky cookie
+				   value (hex), or NULL without sticky */
 };
 
 /* worker/proxy.c */

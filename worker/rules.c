@@ -141,6 +141,40 @@ add_header(struct lb_buf *b, const char *name, const char *value)
 	lb_buf_add(b, LB_LIT("\r\n"));
 }
 
+/*
+ * A Cookie header with the cookie NAME taken out (sticky: the origin never
+ * sees it); no header when nothing is left. Pairs are "; "-separated.
+ */
+static void
+add_cookies(struct lb_buf *b, const char *v, const char *name)
+{
+	size_t nlen = strlen(name);
+	bool   any = false;
+
+	while (*v != '\0') {
+		const char *end = strchr(v, ';'), *p = v;
+		size_t	    len;
+
+		if (end == NULL)
+			end = v + strlen(v);
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++;
+		len = (size_t)(end - p);
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		if (len > 0 &&
+		    !(len > nlen && p[nlen] == '=' &&
+			memcmp(p, name, nlen) == 0)) {
+			lb_buf_adds(b, any ? "; " : "Cookie: ");
+			lb_buf_add(b, p, len);
+			any = true;
+		}
+		v = *end == ';' ? end + 1 : end;
+	}
+	if (any)
+		lb_buf_add(b, LB_LIT("\r\n"));
+}
+
 int
 lb_rules_request_head(struct evbuffer *out, const struct lb_route *route,
     const struct lb_server *srv, const struct lb_fwd *f)
@@ -184,10 +218,17 @@ lb_rules_request_head(struct evbuffer *out, const struct lb_route *route,
 		}
 		/* Every managed header is lbmaster's to write, or none. */
 		if (lb_http_managed(name) != 0 ||
+		    (f->request_id != NULL &&
+			strcasecmp(name, f->request_id_name) == 0) ||
 		    named_by_connection(f, name) ||
 		    name_in(name, route->hdr_remove, route->n_hdr_remove) ||
 		    name_in_kv(name, route->hdr_add, route->n_hdr_add))
 			continue;
+		if (f->strip_cookie != NULL &&
+		    strcasecmp(name, "Cookie") == 0) {
+			add_cookies(&b, f->hdrs[i].value, f->strip_cookie);
+			continue;
+		}
 		add_header(&b, name, f->hdrs[i].value);
 	}
 	if (f->upgrade)
@@ -220,6 +261,9 @@ lb_rules_request_head(struct evbuffer *out, const struct lb_route *route,
 		lb_buf_adds(&b, f->client_ip);
 		lb_buf_add(&b, LB_LIT("\r\n"));
 	}
+	/* The request's ID, unless a rule of the route says otherwise. */
+	if (f->request_id != NULL && ours_kept(route, f->request_id_name))
+		add_header(&b, f->request_id_name, f->request_id);
 	if (ours_kept(route, "X-Forwarded-Proto")) {
 		if (f->https)
 			lb_buf_add(&b, LB_LIT("X-Forwarded-Proto: https\r\n"));

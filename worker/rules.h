@@ -33,6 +33,13 @@ struct lb_fwd {
 	bool https;	  /* the client came over TLS */
 	/* Its verified client certificate's subject, or NULL. */
 	const char *client_subject;
+
+	/* The request's ID under this header (the client's own of that
+	   name dropped), or NULL. */
+	const char *request_id_name;
+	const char *request_id;
+	/* This cookie taken out of the client's Cookie headers, or NULL. */
+	const char *strip_cookie;
 };
 
 /* worker/rules.c */

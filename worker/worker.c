@@ -222,6 +222,7 @@ lb_worker_main(const struct lb_worker_args *a)
 	mallopt(M_TRIM_THRESHOLD, 8 * 1024 * 1024);
 	mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
 
+	lb_access_log_json(cfg->access_log_json);
 	if (lb_access_log_open(cfg->access_log) == -1) {
 		log_warn("access_log %s", cfg->access_log);
 		goto out;

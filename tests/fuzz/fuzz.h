@@ -23,6 +23,8 @@ int lb_fuzz_http(const uint8_t *, size_t);
 int lb_fuzz_rules(const uint8_t *, size_t);
 int lb_fuzz_reqscan(const uint8_t *, size_t);
 int lb_fuzz_body(const uint8_t *, size_t);
+int lb_fuzz_dns(const uint8_t *, size_t);
+int lb_fuzz_proxyproto(const uint8_t *, size_t);
 
 /* libFuzzer's entry point; each fuzzer binary has exactly one. */
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);

@@ -23,7 +23,10 @@
  * exactly when there is a body or the method needs one, with its value.
  * No hop-by-hop header, no Expect, nothing the client's Connection names
  * or the route removes (unless lbmaster writes it itself). The rewritten
- * path is still normalized.
+ * path is still normalized. With the body flag, a request ID and a sticky
+ * cookie to take out too: then one X-Request-ID, the ID (unless a rule
+ * of the route writes or removes it), and no Cookie line that is empty
+ * or holds the sticky cookie.
  */
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -159,6 +162,33 @@ ours(const char *name, size_t len, const struct lb_route *r)
 	return false;
 }
 
+/* Does a rule of R remove NAME? */
+static bool
+removed(const struct lb_route *r, const char *name)
+{
+	for (size_t i = 0; i < r->n_hdr_remove; i++)
+		if (strcasecmp(r->hdr_remove[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* A Cookie value V (LEN bytes): not empty, no pair named NAME. */
+static void
+check_cookies(const char *v, size_t len, const char *name)
+{
+	size_t nlen = strlen(name);
+
+	if (len == 0)
+		fuzz_fail("an empty Cookie");
+	for (size_t i = 0; i < len; i++)
+		if ((i == 0 ||
+			(i >= 2 && v[i - 2] == ';' && v[i - 1] == ' ')) &&
+		    len - i > nlen && memcmp(v + i, name, nlen) == 0 &&
+		    v[i + nlen] == '=')
+			fuzz_fail("Cookie \"%.*s\" holds %s", (int)len, v,
+			    name);
+}
+
 /* Check the head H (LEN bytes) built for F on R. */
 static void
 check_head(const char *h, size_t len, const struct lb_fwd *f,
@@ -167,6 +197,7 @@ check_head(const char *h, size_t len, const struct lb_fwd *f,
 	const char *p = h, *end = h + len, *eol, *colon, *v;
 	char	   *name;
 	unsigned    n_host = 0, n_xff = 0, n_xfp = 0, n_xfh = 0, n_cl = 0;
+	unsigned    n_rid = 0;
 	size_t	    mlen = strlen(f->method), n, ilen;
 
 	if (len < 4 || memcmp(end - 4, "\r\n\r\n", 4) != 0)
@@ -218,7 +249,10 @@ check_head(const char *h, size_t len, const struct lb_fwd *f,
 		    strcasecmp(name, "Expect") == 0)
 			fuzz_fail("forwarded \"%.*s\"", (int)n, p);
 		free(name);
-		if (!ours(p, ilen, r)) {
+		/* The request ID is lbmaster's too, when there is one. */
+		if (!ours(p, ilen, r) &&
+		    !(f->request_id != NULL &&
+			name_eq(p, ilen, f->request_id_name))) {
 			if (connection_names(f, p, ilen))
 				fuzz_fail("forwarded \"%.*s\" that Connection "
 					  "names",
@@ -228,6 +262,18 @@ check_head(const char *h, size_t len, const struct lb_fwd *f,
 					fuzz_fail("forwarded removed \"%.*s\"",
 					    (int)n, p);
 		}
+		if (f->request_id != NULL &&
+		    name_eq(p, ilen, f->request_id_name)) {
+			n_rid++;
+			if (!ours(p, ilen, r) &&
+			    ((size_t)(p + n - v) != strlen(f->request_id) ||
+				memcmp(v, f->request_id,
+				    strlen(f->request_id)) != 0))
+				fuzz_fail("\"%.*s\" is not the ID", (int)n, p);
+		}
+		if (f->strip_cookie != NULL && name_eq(p, ilen, "Cookie") &&
+		    !ours(p, ilen, r))
+			check_cookies(v, (size_t)(p + n - v), f->strip_cookie);
 		if (name_eq(p, ilen, "Host"))
 			n_host++;
 		else if (name_eq(p, ilen, "X-Forwarded-Proto")) {
@@ -263,6 +309,12 @@ check_head(const char *h, size_t len, const struct lb_fwd *f,
 		}
 		p = eol + 1;
 	}
+	if (f->request_id != NULL &&
+	    (n_rid > 1 ||
+		(n_rid == 0 &&
+		    !ours(f->request_id_name, strlen(f->request_id_name), r) &&
+		    !removed(r, f->request_id_name))))
+		fuzz_fail("%u request IDs", n_rid);
 	if (n_host != 1 || n_xff != 1 || n_xfp != 1)
 		fuzz_fail("%u Host, %u X-Forwarded-For, %u X-Forwarded-Proto",
 		    n_host, n_xff, n_xfp);
@@ -367,6 +419,11 @@ lb_fuzz_rules(const uint8_t *data, size_t size)
 	f.body_always = (flags & 7) == 1 || (flags & 7) == 2 ||
 	    (flags & 7) == 5;
 	f.client_ip = client_ips[(flags >> 4) & 3];
+	if (flags & 8) {
+		f.request_id_name = "X-Request-ID";
+		f.request_id = "0123456789abcdef0123456789abcdef";
+		f.strip_cookie = "lbm";
+	}
 	f.hdrs = in.h;
 
 	/* The target: origin-form path, '?', raw query. */
