@@ -1058,11 +1058,11 @@ def resume_scenario(stack, rep, a):
     if any(r["rps"] == 0 for r in res["lbmaster"]):
         rep.failures.append(f"scenario {TLS_RESUME}: lbmaster: s_time "
                             f"failed\n{res['lbmaster'][0]['out']}")
-    rows = "\n".join(f"| {p} | {med[p]:.0f} |" for p in PEERS)
     rep.section(f"{TLS_RESUME}: new HTTPS connections that each resume a "
                 "session (openssl s_time -reuse, one client process: "
                 "reported, not compared)",
-                "| proxy | connections/s |\n|---|---|\n" + rows)
+                ["| proxy | connections/s |", "|---|---:|"] +
+                [f"| {p} | {med[p]:.0f} |" for p in PEERS])
     return {p: med["lbmaster"] / med[p] if med[p] else float("inf")
             for p in ("nginx", "haproxy")}
 
