@@ -1027,31 +1027,41 @@ listen_parse(struct cfg_ctx *ctx, yaml_node_t *n, const char *where,
 }
 
 /*
- * A certificate's cert or key: a path (made absolute) and where it stood,
- * for the error of a file that turns out bad when the contexts are built
- * (lb_tls_build reports it there).
+ * A string or a path, and where it stood (into the struct lb_pos at
+ * K->off_pos), for the error of a value that turns out bad only when the
+ * TLS contexts are built (lb_tls_build reports it there): a certificate's
+ * cert or key, the ciphers, the client CAs.
  */
 static int
-parse_tls_file(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+parse_str_at(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
     const char *where, void *base)
 {
 	struct lb_pos *pos = field(base, k->off_pos);
 
-	if (parse_path(ctx, k, n, where, base) == -1)
+	if (parse_str(ctx, k, n, where, base) == -1)
 		return -1;
 	pos->line = (unsigned)n->start_mark.line + 1;
 	pos->col = (unsigned)n->start_mark.column + 1;
 	return 0;
 }
 
+static int
+parse_path_at(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	if (parse_str_at(ctx, k, n, where, base) == -1)
+		return -1;
+	return absolutize(field(base, k->off)) == -1 ? nomem(ctx, n) : 0;
+}
+
 static const struct cfg_key tls_cert_keys[] = {
 	{ .name = "cert",
-	    .parse = parse_tls_file,
+	    .parse = parse_path_at,
 	    .off = offsetof(struct lb_tls_cert, cert),
 	    .off_pos = offsetof(struct lb_tls_cert, cert_pos),
 	    .flags = KEY_REQUIRED },
 	{ .name = "key",
-	    .parse = parse_tls_file,
+	    .parse = parse_path_at,
 	    .off = offsetof(struct lb_tls_cert, key),
 	    .off_pos = offsetof(struct lb_tls_cert, key_pos),
 	    .flags = KEY_REQUIRED },
@@ -1114,34 +1124,6 @@ parse_tls_version(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 	return 0;
 }
 
-/* tls.ciphers: OpenSSL checks the list when the contexts are built. */
-static int
-parse_tls_ciphers(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
-    const char *where, void *base)
-{
-	struct lb_tls *tls = base;
-
-	if (parse_str(ctx, k, n, where, base) == -1)
-		return -1;
-	tls->ciphers_pos.line = (unsigned)n->start_mark.line + 1;
-	tls->ciphers_pos.col = (unsigned)n->start_mark.column + 1;
-	return 0;
-}
-
-/* tls.client_ca: a PEM file of CAs, read when the contexts are built. */
-static int
-parse_tls_ca(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
-    const char *where, void *base)
-{
-	struct lb_tls *tls = base;
-
-	if (parse_path(ctx, k, n, where, base) == -1)
-		return -1;
-	tls->client_ca_pos.line = (unsigned)n->start_mark.line + 1;
-	tls->client_ca_pos.col = (unsigned)n->start_mark.column + 1;
-	return 0;
-}
-
 /* tls.client_verify: required or optional; only with client_ca. */
 static int
 parse_tls_verify(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
@@ -1173,14 +1155,16 @@ static const struct cfg_key tls_keys[] = { { .name = "certificates",
 					       .flags = KEY_REQUIRED },
 	{ .name = "min_version", .parse = parse_tls_version },
 	{ .name = "ciphers",
-	    .parse = parse_tls_ciphers,
-	    .off = offsetof(struct lb_tls, ciphers) },
+	    .parse = parse_str_at,
+	    .off = offsetof(struct lb_tls, ciphers),
+	    .off_pos = offsetof(struct lb_tls, ciphers_pos) },
 	{ .name = "session_tickets",
 	    .parse = parse_bool,
 	    .off = offsetof(struct lb_tls, session_tickets) },
 	{ .name = "client_ca",
-	    .parse = parse_tls_ca,
-	    .off = offsetof(struct lb_tls, client_ca) },
+	    .parse = parse_path_at,
+	    .off = offsetof(struct lb_tls, client_ca),
+	    .off_pos = offsetof(struct lb_tls, client_ca_pos) },
 	{ .name = "client_verify",
 	    .parse = parse_tls_verify,
 	    .flags = KEY_LATE }, /* after client_ca, wherever it is */
