@@ -19,6 +19,7 @@
 #include <netinet/in.h>
 
 #include <errno.h>
+#include <glob.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 
 #include <check.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -996,6 +998,80 @@ START_TEST(test_reload_swaps_the_certificate_and_a_broken_key_keeps_it)
 }
 END_TEST
 
+/*
+ * A TLS 1.3 client may send its request right behind its Finished, and
+ * both may arrive in one read: the server reads ahead, so the request is
+ * already inside OpenSSL when the handshake ends, and no socket event
+ * will say so. The client here puts both in one send(2).
+ */
+START_TEST(test_a_request_sent_with_the_clients_finished_is_answered)
+{
+	unsigned    plain = lbt_free_port(), tls = lbt_free_port(), o = 0;
+	const char *a = make_cert("a.test", "DNS:a.test", 30);
+	const char *req = "GET / HTTP/1.1\r\nHost: a.test\r\n"
+			  "Connection: close\r\n\r\n";
+	struct sockaddr_in sin;
+	struct timeval	   tv = { 2, 0 };
+	SSL_CTX		  *ctx;
+	SSL		  *ssl;
+	BIO		  *rbio, *wbio;
+	char		   buf[16384], *text = "";
+	int		   fd, n, rc;
+	pid_t		   op, lb;
+
+	op = lbt_origin_start("o1", &o, NULL);
+	lb = lbt_lbmaster_start(config(plain,
+				    tls_listener(tls,
+					(const char *[]){ a, NULL }, ""),
+				    1, o, ""),
+	    tls);
+	ck_assert_ptr_nonnull(ctx = SSL_CTX_new(TLS_client_method()));
+	SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+	ck_assert_int_ge(fd = socket(AF_INET, SOCK_STREAM, 0), 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)tls);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ssl = SSL_new(ctx);
+	rbio = BIO_new(BIO_s_mem());
+	wbio = BIO_new(BIO_s_mem());
+	SSL_set_bio(ssl, rbio, wbio);
+	SSL_set_tlsext_host_name(ssl, "a.test");
+	SSL_set_connect_state(ssl);
+	/* Flush what the client wrote, except with its Finished. */
+	while ((rc = SSL_do_handshake(ssl)) != 1) {
+		ck_assert_int_eq(SSL_get_error(ssl, rc), SSL_ERROR_WANT_READ);
+		while ((n = BIO_read(wbio, buf, sizeof(buf))) > 0)
+			ck_assert_int_eq(send(fd, buf, (size_t)n, 0), n);
+		n = (int)recv(fd, buf, sizeof(buf), 0);
+		ck_assert_int_gt(n, 0);
+		BIO_write(rbio, buf, n);
+	}
+	ck_assert_int_eq(SSL_write(ssl, req, (int)strlen(req)),
+	    (int)strlen(req));
+	n = BIO_read(wbio, buf, sizeof(buf)); /* Finished and request */
+	ck_assert_int_eq(send(fd, buf, (size_t)n, 0), n);
+	/* Until the server closes, or 2 s of silence. */
+	while ((n = (int)recv(fd, buf, sizeof(buf), 0)) > 0) {
+		BIO_write(rbio, buf, n);
+		while ((n = SSL_read(ssl, buf, sizeof(buf) - 1)) > 0) {
+			buf[n] = '\0';
+			text = lbt_fmt("%s%s", text, buf);
+		}
+	}
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	close(fd);
+	lbt_stop(lb);
+	lbt_stop(op);
+	ck_assert_msg(strncmp(text, "HTTP/1.1 200 ", 13) == 0 &&
+		strstr(text, "\"X-Forwarded-Proto\": \"https\"") != NULL,
+	    "no whole answer within 2 s: \"%s\"", text);
+}
+END_TEST
+
 /* ------------------------------------------------------ resumption */
 
 /* s_client once, with -sess_out or -sess_in FILE; "Reused" or "New". */
@@ -1071,6 +1147,131 @@ START_TEST(test_a_session_resumes_across_a_reload)
 }
 END_TEST
 
+/*
+ * RFC 8446 C.4: a client should not offer one ticket twice, so a TLS 1.3
+ * resumption must hand out a fresh one. Without it, OpenSSL clients that
+ * keep their SSL object (wrk, for one) resumed every other connection
+ * only: the session of a resumption carried no ticket they would offer.
+ */
+START_TEST(test_a_resumed_session_gets_a_fresh_ticket)
+{
+	unsigned    plain = lbt_free_port(), tls = lbt_free_port(), o = 0;
+	const char *a = make_cert("a.test", "DNS:a.test", 30);
+	const char *s1 = lbt_path("s1.pem"), *s2 = lbt_path("s2.pem");
+	const char *got[3];
+	pid_t	    op, lb;
+
+	op = lbt_origin_start("o1", &o, NULL);
+	lb = lbt_lbmaster_start(config(plain,
+				    tls_listener(tls,
+					(const char *[]){ a, NULL }, ""),
+				    1, o, ""),
+	    tls);
+	got[0] = s_client(tls, "-sess_out", s1);
+	got[1] = s_client(tls, lbt_fmt("-sess_in %s -sess_out", s1), s2);
+	got[2] = s_client(tls, "-sess_in", s2);
+	lbt_stop(lb);
+	lbt_stop(op);
+	ck_assert_str_eq(got[0], "New");
+	ck_assert_str_eq(got[1], "Reused");
+	ck_assert_str_eq(got[2], "Reused");
+}
+END_TEST
+
+/* The period (hour since the epoch) of the key that sealed FILE's ticket. */
+static long long
+ticket_period(const char *file)
+{
+	FILE		    *fp = fopen(file, "r");
+	SSL_SESSION	    *sess;
+	const unsigned char *tick;
+	size_t		     len;
+	long long	     period = 0;
+
+	ck_assert_msg(fp != NULL, "no session in %s", file);
+	sess = PEM_read_SSL_SESSION(fp, NULL, NULL, NULL);
+	fclose(fp);
+	ck_assert_ptr_nonnull(sess);
+	SSL_SESSION_get0_ticket(sess, &tick, &len);
+	ck_assert_uint_ge(len, 8);
+	for (int i = 0; i < 8; i++) /* the key name's first 8 bytes */
+		period = period << 8 | tick[i];
+	SSL_SESSION_free(sess);
+	return period;
+}
+
+/* Move the clock of the lbmaster started under faketime to AT. */
+static void
+fake_clock(const char *rc, time_t at)
+{
+	lbt_write_file(rc, lbt_fmt("%+lld\n", (long long)(at - time(NULL))));
+}
+
+/*
+ * Ticket keys rotate every hour, and a key opens tickets for two hours
+ * more, so that a ticket resumes for the whole of its two-hour lifetime.
+ * The clock is Debian's libfaketime, moved through a file; OpenSSL's
+ * checks of a session's age see the same clock as lbmaster.
+ */
+START_TEST(test_ticket_keys_rotate_hourly_and_tickets_live_two_hours)
+{
+	unsigned    plain = lbt_free_port(), tls = lbt_free_port(), o = 0;
+	const char *a = make_cert("a.test", "DNS:a.test", 30);
+	const char *s1 = lbt_path("s1.pem"), *s2 = lbt_path("s2.pem");
+	const char *s3 = lbt_path("s3.pem"), *rc = "faketime.rc", *got[4];
+	const char *asan = getenv("ASAN_OPTIONS");
+	time_t	    b = (time(NULL) / 3600 + 1) * 3600; /* an hour's start */
+	long long   p1, p2;
+	glob_t	    g;
+	pid_t	    op, lb;
+
+	ck_assert_msg(glob("/usr/lib/*/faketime/libfaketime.so.1", 0, NULL,
+			  &g) == 0,
+	    "libfaketime not found: apt-get install libfaketime");
+	op = lbt_origin_start("o1", &o, NULL);
+	fake_clock(rc, b - 10);
+	setenv("LD_PRELOAD", g.gl_pathv[0], 1);
+	setenv("FAKETIME_TIMESTAMP_FILE", lbt_path(rc), 1);
+	setenv("FAKETIME_NO_CACHE", "1", 1);
+	setenv("FAKETIME_DONT_FAKE_MONOTONIC", "1", 1); /* libevent's */
+	/* The sanitizer's runtime wants to come first; it is second here. */
+	setenv("ASAN_OPTIONS",
+	    lbt_fmt("%s%sverify_asan_link_order=0", asan ? asan : "",
+		asan ? ":" : ""),
+	    1);
+	lb = lbt_lbmaster_start(config(plain,
+				    tls_listener(tls,
+					(const char *[]){ a, NULL }, ""),
+				    1, o, ""),
+	    tls);
+	unsetenv("LD_PRELOAD");
+	if (asan != NULL)
+		setenv("ASAN_OPTIONS", asan, 1);
+	else
+		unsetenv("ASAN_OPTIONS");
+	globfree(&g);
+
+	got[0] = s_client(tls, "-sess_out", s1); /* 10 s before the hour */
+	fake_clock(rc, b + 10);			 /* a new key seals */
+	got[1] = s_client(tls, lbt_fmt("-sess_in %s -sess_out", s1), s2);
+	fake_clock(rc, b + 7205); /* s2 is 7195 s old, its key two back */
+	got[2] = s_client(tls, lbt_fmt("-sess_in %s -sess_out", s2), s3);
+	fake_clock(rc, b + 7215); /* s2 is 7205 s old: gone */
+	got[3] = s_client(tls, "-sess_in", s2);
+	lbt_stop(lb);
+	lbt_stop(op);
+	ck_assert_str_eq(got[0], "New");
+	ck_assert_str_eq(got[1], "Reused");
+	ck_assert_str_eq(got[2], "Reused");
+	ck_assert_str_eq(got[3], "New");
+	p1 = ticket_period(s1);
+	p2 = ticket_period(s2);
+	ck_assert_int_eq(p1, (long long)b / 3600 - 1);
+	ck_assert_int_eq(p2, (long long)b / 3600);
+	ck_assert_int_eq(ticket_period(s3), (long long)b / 3600 + 2);
+}
+END_TEST
+
 START_TEST(test_session_tickets_off_means_no_resumption)
 {
 	unsigned    plain = lbt_free_port(), tls = lbt_free_port(), o = 0;
@@ -1109,6 +1310,8 @@ tls_suite(void)
 	    test_sni_picks_the_certificate_by_its_subject_alt_names);
 	tcase_add_test(tc,
 	    test_tls_1_1_is_refused_and_min_version_1_3_refuses_1_2);
+	tcase_add_test(tc,
+	    test_a_request_sent_with_the_clients_finished_is_answered);
 	suite_add_tcase(s, tc);
 
 	tc = lbt_tcase("mutual");
@@ -1150,6 +1353,9 @@ tls_suite(void)
 	tc = lbt_tcase("resume");
 	tcase_add_test(tc, test_a_session_resumes_on_every_worker);
 	tcase_add_test(tc, test_a_session_resumes_across_a_reload);
+	tcase_add_test(tc, test_a_resumed_session_gets_a_fresh_ticket);
+	tcase_add_test(tc,
+	    test_ticket_keys_rotate_hourly_and_tickets_live_two_hours);
 	tcase_add_test(tc, test_session_tickets_off_means_no_resumption);
 	suite_add_tcase(s, tc);
 	return s;

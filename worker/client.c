@@ -543,6 +543,9 @@ handshake(struct lb_client *c, short what)
 	c->subject = lb_tls_client_subject(c->ssl);
 	c->state = CS_IDLE;
 	read_on(c, &c->set->idle_tv);
+	/* The request may have come with the client's Finished. */
+	if (lb_tls_buffered(c->ssl))
+		event_active(&c->rev, EV_READ, 1);
 }
 
 /*

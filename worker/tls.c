@@ -400,8 +400,12 @@ tkey_current(uint64_t period, struct tkey *out)
 /*
  * OpenSSL's ticket key callback: seal with the current key (ENC), or find
  * the key a ticket names among the current and the TICKET_OLD before it.
- * 1: done; 2: done, but issue a new ticket (an old key); 0: no ticket,
- * a full handshake; -1: failure.
+ * 1: done; 2: done, but issue a new ticket; 0: no ticket, a full
+ * handshake; -1: failure. A new ticket goes with a TLS 1.2 ticket sealed
+ * by an old key, and with every TLS 1.3 resumption: RFC 8446 C.4 asks
+ * clients not to offer a ticket twice, and OpenSSL's own clients do not
+ * offer the session of a resumption that brought no ticket, so without
+ * one they resume every other connection only.
  */
 static int
 ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv,
@@ -431,7 +435,7 @@ ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv,
 		if (EVP_DecryptInit_ex(cctx, ticket_cipher, NULL, k.aes, iv) !=
 		    1)
 			return -1;
-		rc = p == period ? 1 : 2;
+		rc = p == period && SSL_version(ssl) < TLS1_3_VERSION ? 1 : 2;
 	}
 	params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY,
 	    k.hmac, sizeof(k.hmac));
@@ -527,10 +531,25 @@ cert_build(const struct lb_cfg *cfg, const struct lb_listen *l, size_t i,
 	    SSL_MODE_ENABLE_PARTIAL_WRITE |
 		SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 	/*
+	 * Read ahead: one read(2) takes what the socket holds, up to a
+	 * record buffer, not a record's 5-byte header and then its body.
+	 * That halves the reads of a handshake and saves one per request
+	 * of a keep-alive connection. OpenSSL may then hold bytes the
+	 * socket no longer signals: lb_tls_read drains them every time, and
+	 * the client reads at once after a handshake that left some.
+	 */
+	SSL_CTX_set_read_ahead(ctx, 1);
+	/*
 	 * Sessions resume by ticket only: a session cache would be per
 	 * worker, and a client would resume on one worker out of N.
 	 */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	/*
+	 * A ticket lives as long as the keys that seal it open it, whenever
+	 * in its hour it was sealed (OpenSSL's default is the same 2 h, but
+	 * this must not drift from TICKET_OLD).
+	 */
+	SSL_CTX_set_timeout(ctx, TICKET_OLD * TICKET_PERIOD_S);
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"lbmaster",
 	    8);
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
@@ -932,7 +951,8 @@ lb_tls_read(SSL *ssl, struct evbuffer *in)
 	/* Its close_notify came with the last bytes: this is the EOF. */
 	if (lb_tls_closed(ssl))
 		return 0;
-	while (total < TLS_READ_MAX) {
+	/* Past TLS_READ_MAX only for what OpenSSL holds already (read ahead). */
+	while (total < TLS_READ_MAX || SSL_has_pending(ssl)) {
 		struct evbuffer_iovec v;
 		int		      n;
 
@@ -1007,6 +1027,12 @@ lb_tls_verify_error(const SSL *ssl)
 	if (rc == X509_V_OK)
 		return "handshake failed";
 	return X509_verify_cert_error_string(rc);
+}
+
+bool
+lb_tls_buffered(const SSL *ssl)
+{
+	return SSL_has_pending(ssl) == 1;
 }
 
 bool

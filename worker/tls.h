@@ -85,6 +85,11 @@ int lb_tls_write(SSL *, struct evbuffer *out);
 /* Why a client-side handshake failed: the certificate's fault, or not. */
 const char *lb_tls_verify_error(const SSL *);
 /*
+ * Bytes OpenSSL read from the socket and did not give out yet (a handshake
+ * reads ahead): the socket will not signal them. lb_tls_read leaves none.
+ */
+bool lb_tls_buffered(const SSL *);
+/*
  * Did the peer's close_notify come? It may come with the last bytes
  * lb_tls_read returned, and the socket then says nothing more: the
  * caller reads again at once, and gets its 0.
