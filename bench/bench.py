@@ -12,7 +12,7 @@ measured in the same minute, not the requests per second themselves.
         [--rounds 3] [--duration 4] [--workers 2] [--quick]
         [--scenario small,c256,close,big,idle10k,routes20k,cores,dns32,
                     syscalls,allocs,upload,ws,ratelimit,ratelimit_hot,
-                    tls_small,tls_handshake,tls_resume]
+                    tls_small,tls_handshake,tls_resume,tls_idle]
 
 Needs nginx (Debian's nginx-light), haproxy and wrk; strace for the
 `syscalls` scenario, a C compiler for `allocs`, python3-websockets for
@@ -33,6 +33,7 @@ import shlex
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import struct
 import subprocess
@@ -79,15 +80,20 @@ WRK_SCENARIOS = {
     "tls_small": dict(conns=50, path="/", tls=True,
                       what="50 keep-alive HTTPS connections (TLS 1.3, "
                            "ECDSA P-256), GET /"),
+    # wrk keeps one SSL object per connection slot and offers the last
+    # session on the next connect, so a full handshake per request needs
+    # resumption off in all three: no tickets, no session cache.
     "tls_handshake": dict(conns=50, path="/", close=True, tls=True,
+                          resume=False,
                           what="50 HTTPS connections, `Connection: close`: "
-                               "a full TLS 1.3 handshake per request (wrk "
-                               "resumes no session)"),
+                               "a full TLS 1.3 handshake per request "
+                               "(resumption off in all three)"),
 }
 DEFAULT_SCENARIOS = ("small,c256,close,big,idle10k,routes20k,cores,dns32,"
                      "syscalls,allocs,upload,ws,ratelimit,ratelimit_hot,"
-                     "tls_small,tls_handshake,tls_resume")
+                     "tls_small,tls_handshake,tls_resume,tls_idle")
 TLS_RESUME = "tls_resume"	# openssl s_time -reuse against each proxy
+TLS_IDLE = "tls_idle"		# idle10k over HTTPS, with fewer connections
 N_FOLLOWED = 32			# addresses of dns32, 127.0.0.1 .. 127.0.0.32
 PEERS = ("lbmaster", "nginx", "haproxy")
 
@@ -293,6 +299,7 @@ class Stack:
         self.port = {}		# proxy name -> port
         self.conf = {}		# lbmaster config name -> path
         self.tls = {}		# proxy name -> serves HTTPS
+        self.resume = {}	# proxy name -> its HTTPS sessions may resume
         self.cert = None	# (cert, key, both in one file), once made
 
     def make_cert(self):
@@ -384,7 +391,9 @@ class Stack:
             crt, key, _ = self.make_cert()
             listen = (f"listen:\n  - address: 127.0.0.1:{self.port[name]}\n"
                       f"    tls: {{min_version: \"1.3\", certificates: "
-                      f"[{{cert: {crt}, key: {key}}}]}}\n")
+                      f"[{{cert: {crt}, key: {key}}}]" +
+                      ("" if self.resume.get(name, True) else
+                       ", session_tickets: off") + "}\n")
         # request_id: off, as the peers add none (configured alike).
         head = (listen + f"workers: {workers}\n"
                 f"error_log: {self.path(name + '.err')}\naccess_log: off\n"
@@ -409,17 +418,19 @@ class Stack:
         return self.conf[name]
 
     def start_proxy(self, name, workers=None, routes=3, origin="nginx",
-                    env=None, tls=False):
+                    env=None, tls=False, resume=True):
         """Start the proxy NAME: nginx, haproxy, or lbmaster* (any suffix).
 
         ORIGIN is the kind of origins behind it (see the class), ENV the
         environment it runs in; TLS: it serves HTTPS (TLS 1.3 only, the
-        bench's certificate). Returns its port once a request through it
-        reaches an origin.
+        bench's certificate); RESUME: sessions may resume (tickets, and
+        HAProxy's session cache), else every handshake is a full one.
+        Returns its port once a request through it reaches an origin.
         """
         workers = workers or self.workers
         self.port[name] = pick_ports(1)[0]
         self.tls[name] = tls
+        self.resume[name] = resume
         port = self.port[name]
         crt, key, both = self.make_cert() if tls else (None, None, None)
         ports = self.upstreams[origin]
@@ -451,7 +462,9 @@ class Stack:
                 f"  server {{ listen 127.0.0.1:{port}" +
                 (f" ssl;\n    ssl_certificate {crt};\n"
                  f"    ssl_certificate_key {key};\n"
-                 "    ssl_protocols TLSv1.3;\n" if tls else ";\n") +
+                 "    ssl_protocols TLSv1.3;\n" +
+                 ("" if resume else "    ssl_session_tickets off;\n")
+                 if tls else ";\n") +
                 "    location / { proxy_pass http://o;\n" + limit +
                 "      proxy_http_version 1.1;\n" + hop +
                 "      proxy_set_header X-Forwarded-For"
@@ -471,12 +484,14 @@ class Stack:
                          f"{{ sc_http_req_rate(0) gt {rl['haproxy_max']} }}\n")
             conf = self.write(name + ".cfg", (
                 f"global\n    nbthread {workers}\n"
-                f"    maxconn {haproxy_maxconn()}\n"
+                f"    maxconn {haproxy_maxconn()}\n" +
+                ("" if resume else "    tune.ssl.cachesize 0\n") +
                 "defaults\n    mode http\n    timeout connect 5s\n"
                 "    timeout client 60s\n    timeout server 60s\n"
                 "    option forwardfor\n    http-reuse always\n"
                 f"frontend fe\n    bind 127.0.0.1:{port}" +
-                (f" ssl crt {both} ssl-min-ver TLSv1.3 alpn http/1.1\n"
+                (f" ssl crt {both} ssl-min-ver TLSv1.3 alpn http/1.1" +
+                 ("" if resume else " no-tls-tickets") + "\n"
                  if tls else "\n") + limit +
                 "    default_backend o\n"
                 "backend o\n    balance roundrobin\n" + srv))
@@ -589,29 +604,36 @@ def load_time(lbmaster, conf, times=3):
     return statistics.median(walls)
 
 
-def idle_memory(stack, name, count):
+def idle_memory(stack, name, count, scenario="idle10k"):
     """KiB of worker memory per idle keep-alive client connection.
 
     Each connection sends one request (so that the proxy has done for it
     what it does for a client, including the upstream side), then stays
     open and silent; the workers' resident memory is read before the first
-    connection and IDLE_SETTLE seconds after the last.
+    connection and IDLE_SETTLE seconds after the last. Over HTTPS when
+    NAME serves it: a TLS 1.3 handshake (no resumption) first.
     """
     port = stack.port[name]
     pids = stack.workers_of(name)
     before = rss_kib(pids)
     socks = []
     req = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
+    ctx = None
+    if stack.tls.get(name):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
     try:
         for _ in range(count):
             s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            if ctx is not None:
+                s = ctx.wrap_socket(s)
             s.sendall(req)
             socks.append(s)
         time.sleep(IDLE_SETTLE)
         after = rss_kib(pids)
         # A worker that died under 10,000 connections shows here.
         if stack.workers_of(name) != pids:
-            raise BenchError(f"{name}: workers changed during idle10k "
+            raise BenchError(f"{name}: workers changed during {scenario} "
                              f"({pids} -> {stack.workers_of(name)})")
     finally:
         for s in socks:
@@ -1042,6 +1064,21 @@ def s_time(port, duration):
     return dict(rps=int(m.group(1)) / float(m.group(2)), out=out)
 
 
+def resumes(stack, port):
+    """Whether a second connection to PORT resumes the first's session
+    (openssl s_client -sess_out, then -sess_in)."""
+    sess = stack.path(f"sess-{port}.pem")
+    said = []
+    for opt in ("-sess_out", "-sess_in"):
+        r = subprocess.run(["openssl", "s_client", "-connect",
+                            f"127.0.0.1:{port}", opt, sess, "-ign_eof"],
+                           input="GET / HTTP/1.1\r\nHost: x\r\n"
+                                 "Connection: close\r\n\r\n",
+                           capture_output=True, text=True, timeout=30)
+        said.append(r.stdout)
+    return "\nReused, " in said[1]
+
+
 def resume_scenario(stack, rep, a):
     """tls_resume: connections that each resume a session, reported."""
     for p in PEERS:
@@ -1067,33 +1104,37 @@ def resume_scenario(stack, rep, a):
             for p in ("nginx", "haproxy")}
 
 
-def idle_scenario(stack, rep, a):
-    """idle10k, each proxy freshly started, one at a time."""
+def idle_scenario(stack, rep, a, scenario="idle10k"):
+    """idle10k (or tls_idle, over HTTPS with resumption off), each proxy
+    freshly started, one at a time."""
+    tls = scenario == TLS_IDLE
+    count = a.idle_tls_conns if tls else a.idle_conns
     kib = {}
     for p in PEERS:
-        stack.start_proxy(p)
+        stack.start_proxy(p, tls=tls, resume=not tls)
         try:
-            kib[p] = idle_memory(stack, p, a.idle_conns)
+            kib[p] = idle_memory(stack, p, count, scenario)
         except BenchError as e:
             if p == "lbmaster":
-                rep.failures.append(f"scenario idle10k: {e}\n"
+                rep.failures.append(f"scenario {scenario}: {e}\n"
                                     f"{stack.procs.log_tail(p)}")
                 kib[p] = float("nan")
             else:
                 raise
         finally:
             stack.stop_proxy(p)
-        rep.say(f"idle10k   {p:14s} {kib[p]:10.2f} KiB/conn")
+        rep.say(f"{scenario:9s} {p:14s} {kib[p]:10.2f} KiB/conn")
     lb = kib["lbmaster"]
     r = {p: (kib[p] / lb if lb > 0 else float("inf")) for p in
          ("nginx", "haproxy")}
     lines = ["| proxy | worker memory per idle connection |", "|---|---:|"]
     lines += [f"| {p} | {kib[p]:.2f} KiB |" for p in PEERS]
-    rep.section(f"idle10k: {a.idle_conns} keep-alive connections, each after "
-                "one request, held open and silent; the workers' resident "
-                "memory before and after, divided by the connections "
-                "(lower is better; the ratio is the peer's over "
-                "lbmaster's)", lines)
+    what = ("HTTPS connections (TLS 1.3, no resumption)" if tls else
+            "keep-alive connections")
+    rep.section(f"{scenario}: {count} {what}, each after one request, held "
+                "open and silent; the workers' resident memory before and "
+                "after, divided by the connections (lower is better; the "
+                "ratio is the peer's over lbmaster's)", lines)
     return r
 
 
@@ -1599,6 +1640,9 @@ def main():
     ap.add_argument("--scenario", default=DEFAULT_SCENARIOS,
                     help="comma-separated, from: " + DEFAULT_SCENARIOS)
     ap.add_argument("--idle-conns", type=int, default=10000)
+    ap.add_argument("--idle-tls-conns", type=int, default=2000,
+                    help="connections of tls_idle (each a handshake in "
+                         "this Python process)")
     ap.add_argument("--strace-seconds", type=int, default=3)
     ap.add_argument("--quick", action="store_true",
                     help="1 round of 2 s: to try the script, not to quote")
@@ -1651,15 +1695,26 @@ def main():
                      not WRK_SCENARIOS[s].get("tls")]
         tls_names = [s for s in scenarios if s in WRK_SCENARIOS and
                      WRK_SCENARIOS[s].get("tls")]
-        if tls_names or TLS_RESUME in scenarios:
+        # The HTTPS scenarios, first those whose sessions may resume, then
+        # those that need every handshake whole (proxies restarted).
+        for resume in (True, False):
+            names = [s for s in tls_names
+                     if WRK_SCENARIOS[s].get("resume", True) == resume]
+            with_s_time = resume and TLS_RESUME in scenarios
+            if not names and not with_s_time:
+                continue
             for p in PEERS:
-                stack.start_proxy(p, tls=True)
-            for name in tls_names:
+                stack.start_proxy(p, tls=True, resume=resume)
+                if resumes(stack, stack.port[p]) != resume:
+                    raise BenchError(f"{p}: a session resumes: "
+                                     f"{resumes(stack, stack.port[p])}, "
+                                     f"want {resume}")
+            for name in names:
                 r = peer_scenario(stack, rep, a, name)
                 rep.ratio(f"ratio {name} lbmaster/nginx={r['nginx']:.2f} "
                           f"lbmaster/haproxy={r['haproxy']:.2f}")
                 worst = lowest(worst, r)
-            if TLS_RESUME in scenarios:
+            if with_s_time:
                 r = resume_scenario(stack, rep, a)
                 rep.ratio(f"ratio {TLS_RESUME} lbmaster/nginx="
                           f"{r['nginx']:.2f} lbmaster/haproxy="
@@ -1686,9 +1741,11 @@ def main():
                 stack.stop_proxy(p)
         if "allocs" in scenarios:
             allocs_scenario(stack, rep, a)
-        if "idle10k" in scenarios:
-            r = idle_scenario(stack, rep, a)
-            rep.ratio(f"ratio idle10k lbmaster/nginx={r['nginx']:.2f} "
+        for idle in ("idle10k", TLS_IDLE):
+            if idle not in scenarios:
+                continue
+            r = idle_scenario(stack, rep, a, idle)
+            rep.ratio(f"ratio {idle} lbmaster/nginx={r['nginx']:.2f} "
                       f"lbmaster/haproxy={r['haproxy']:.2f}  "
                       "(memory per connection, inverted)")
             worst = lowest(worst, r)
