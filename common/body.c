@@ -290,3 +290,13 @@ lb_body_done(const struct lb_body *b)
 {
 	return state_of(b) == S_DONE;
 }
+
+bool
+lb_body_passed(struct lb_body *b, uint64_t n)
+{
+	if (state_of(b) != S_LENGTH || n >= b->remaining)
+		return false;
+	b->remaining -= n;
+	b->total += n;
+	return true;
+}

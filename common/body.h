@@ -83,5 +83,12 @@ enum lb_body_rc lb_body_next(struct lb_body *, const char *p, size_t n,
 enum lb_body_rc lb_body_eof(struct lb_body *);
 /* Is the body complete? */
 bool lb_body_done(const struct lb_body *);
+/*
+ * N payload bytes of a LENGTH body went by without the decoder (spliced
+ * from socket to socket): count them. N must leave at least one byte of
+ * the body, which the decoder then ends with as usual; false otherwise
+ * (nothing counted).
+ */
+bool lb_body_passed(struct lb_body *, uint64_t n);
 
 #endif /* LB_BODY_H */

@@ -119,6 +119,7 @@ struct lb_shm {
 	struct lb_rl   **limits;
 	size_t		 n_limits;
 	_Atomic uint64_t limit_full; /* new keys a full table let pass */
+	_Atomic uint64_t spliced;    /* body bytes moved by splice(2) */
 	uint64_t	 sticky_key; /* keys sticky cookies' server IDs; the
 					master's, kept across reloads */
 };

@@ -161,6 +161,7 @@ lb_carry_over(struct lb_shm *new, const struct lb_cfg *new_cfg,
 		add(&new->routes[new->n_routes].codes[c],
 		    &old->routes[old->n_routes].codes[c]);
 	add(&new->limit_full, &old->limit_full);
+	add(&new->spliced, &old->spliced);
 
 	if ((sorted = calloc(old_cfg->n_routes ? old_cfg->n_routes : 1,
 		 sizeof(*sorted))) != NULL) {

@@ -367,6 +367,35 @@ START_TEST(test_length_counts_total_and_remaining)
 }
 END_TEST
 
+/*
+ * Bytes spliced past the decoder count as payload; the decoder keeps at
+ * least the last byte to itself, and takes no skip in any other state.
+ */
+START_TEST(test_length_bytes_passed_by_splice)
+{
+	struct lb_body b;
+	size_t	       skip, data;
+
+	lb_body_init(&b, LB_BODY_LENGTH, 10);
+	ck_assert(lb_body_passed(&b, 7));
+	ck_assert_uint_eq(b.total, 7);
+	ck_assert_uint_eq(b.remaining, 3);
+	ck_assert(!lb_body_passed(&b, 3)); /* would end it */
+	ck_assert_uint_eq(b.remaining, 3);
+	ck_assert_int_eq(lb_body_next(&b, "xyzNEXT", 7, &skip, &data),
+	    LB_BODY_DATA);
+	ck_assert_uint_eq(data, 3);
+	ck_assert_int_eq(lb_body_next(&b, "NEXT", 4, &skip, &data),
+	    LB_BODY_DONE);
+	ck_assert_uint_eq(b.total, 10);
+	ck_assert(!lb_body_passed(&b, 0)); /* done */
+	lb_body_init(&b, LB_BODY_CHUNKED, 0);
+	ck_assert(!lb_body_passed(&b, 1));
+	lb_body_init(&b, LB_BODY_CLOSE, 0);
+	ck_assert(!lb_body_passed(&b, 1));
+}
+END_TEST
+
 /* A Content-Length far past what size_t holds on any machine is fine. */
 START_TEST(test_length_huge)
 {
@@ -683,6 +712,7 @@ body_suite(void)
 	tc = tcase_create("length");
 	tcase_add_test(tc, test_length_split_at_every_point);
 	tcase_add_test(tc, test_length_counts_total_and_remaining);
+	tcase_add_test(tc, test_length_bytes_passed_by_splice);
 	tcase_add_test(tc, test_length_huge);
 	tcase_add_test(tc, test_zero_bytes);
 	suite_add_tcase(s, tc);

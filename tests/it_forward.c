@@ -405,6 +405,82 @@ START_TEST(test_large_chunked_response_arrives_whole)
 }
 END_TEST
 
+/*
+ * GET /big with a body of LEN pattern bytes (chunked when CHUNKED, cut
+ * after its first MiB when CUT) through PORT: its status, and whether the
+ * whole body arrived intact.
+ */
+static int
+get_big(unsigned port, uint64_t len, bool chunked, bool cut, bool *whole)
+{
+	struct lbt_resp r;
+	const char     *raw;
+	int		rc, status;
+
+	raw = lbt_fmt("GET /big HTTP/1.1\r\nHost: www.fruit.com\r\n"
+		      "X-Test-Body: %llu\r\n%s%sConnection: close\r\n\r\n",
+	    (unsigned long long)len, chunked ? "X-Test-Chunked: 1\r\n" : "",
+	    cut ? "X-Test-Fault: partial\r\n" : "");
+	rc = lbt_http_ex(NULL, port, raw, strlen(raw), LBT_DISCARD, BIG_MS, &r);
+	status = r.status;
+	*whole = rc == 0 && r.body_len == len &&
+	    r.body_crc32 == lbt_pattern_crc32(len);
+	lbt_resp_free(&r);
+	return status;
+}
+
+/*
+ * A long answer with a length, on plain connections, is spliced from
+ * socket to socket (lbmaster(8), "Large answers"): it arrives the same,
+ * and lbmaster_spliced_bytes_total counts all but its first slice and
+ * its last 16 KiB. Chunked and short answers take the usual way; an
+ * origin that closes in the middle of a spliced body leaves the client a
+ * truncated answer, and the worker serves on.
+ */
+START_TEST(test_long_answers_with_a_length_are_spliced_whole)
+{
+	const char   *spliced = "lbmaster_spliced_bytes_total";
+	unsigned      fruit, admin = lbt_free_port();
+	uint64_t      len = 8 * MIB;
+	double	      before, after;
+	bool	      whole;
+	pid_t	      o, w;
+	struct itc_lb lb;
+
+	o = itc_origin("fruit", &fruit, NULL);
+	itc_fruit_start(&lb, 1,
+	    lbt_fmt("admin: {listen: 127.0.0.1:%u}\n", admin),
+	    lbt_fmt("127.0.0.1:%u", fruit));
+	w = itc_worker_of(lb.pid);
+	ck_assert_double_eq(itc_metric(admin, spliced), 0);
+
+	ck_assert_int_eq(get_big(lb.port, len, false, false, &whole), 200);
+	ck_assert(whole);
+	after = itc_metric(admin, spliced);
+	ck_assert_msg(after > (double)(len - 64 * 1024) &&
+		after <= (double)(len - 16 * 1024),
+	    "%s: %.0f of %llu bytes", spliced, after, (unsigned long long)len);
+
+	before = after;
+	ck_assert_int_eq(get_big(lb.port, len, true, false, &whole), 200);
+	ck_assert(whole);
+	ck_assert_int_eq(get_big(lb.port, 100 * 1024, false, false, &whole),
+	    200);
+	ck_assert(whole);
+	ck_assert_double_eq(itc_metric(admin, spliced), before);
+
+	/* Cut after 1 MiB: spliced, then the origin closes. */
+	ck_assert_int_eq(get_big(lb.port, len, false, true, &whole), 200);
+	ck_assert(!whole);
+	ck_assert_double_gt(itc_metric(admin, spliced), before);
+	ck_assert_int_eq(get_big(lb.port, len, false, false, &whole), 200);
+	ck_assert(whole);
+	ck_assert_int_eq(itc_worker_of(lb.pid), w);
+	itc_lb_stop(&lb);
+	ck_assert_int_eq(lbt_stop(o), 0);
+}
+END_TEST
+
 /* An HTTP/1.0 client cannot take chunks: it gets the bytes, then EOF. */
 START_TEST(test_http10_client_gets_a_chunked_answer_whole)
 {
@@ -916,6 +992,7 @@ forward_suite(void)
 	tcase_add_test(tc,
 	    test_large_response_with_content_length_arrives_whole);
 	tcase_add_test(tc, test_large_chunked_response_arrives_whole);
+	tcase_add_test(tc, test_long_answers_with_a_length_are_spliced_whole);
 	tcase_add_test(tc, test_http10_client_gets_a_chunked_answer_whole);
 	tcase_add_test(tc,
 	    test_http10_keepalive_client_gets_a_chunked_answer_whole);

@@ -525,21 +525,6 @@ struct gauge_wait {
 	const char *page; /* the last scrape */
 };
 
-/* The value of the sample SERIES (no labels) on PAGE, or -1. */
-static double
-value_of(const char *page, const char *series)
-{
-	size_t n = strlen(series);
-
-	for (const char *l = page; l != NULL && *l != '\0';) {
-		if (strncmp(l, series, n) == 0 && l[n] == ' ')
-			return strtod(l + n + 1, NULL);
-		l = strchr(l, '\n');
-		l = l != NULL ? l + 1 : NULL;
-	}
-	return -1;
-}
-
 static bool
 gauge_reads(void *arg)
 {
@@ -552,7 +537,8 @@ gauge_reads(void *arg)
 	    r.status == 200)
 		w->page = lbt_fmt("%s", r.body);
 	lbt_resp_free(&r);
-	return w->page != NULL && value_of(w->page, w->series) == w->want;
+	return w->page != NULL &&
+	    itc_metric_value(w->page, w->series) == w->want;
 }
 
 /* Wait until lbmaster_tunnels_active reads WANT on the admin port. */
@@ -563,7 +549,7 @@ wait_tunnels_active(unsigned admin, double want)
 
 	ck_assert_msg(lbt_wait_for(gauge_reads, &w, LBT_IO_MS),
 	    "lbmaster_tunnels_active never read %g; it reads %g", want,
-	    w.page != NULL ? value_of(w.page, w.series) : -1);
+	    w.page != NULL ? itc_metric_value(w.page, w.series) : -1);
 }
 
 /* Two workers: the gauge counts every worker's tunnels, not one's. */

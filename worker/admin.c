@@ -266,6 +266,11 @@ lb_admin_metrics(struct lb_buf *b, const struct lb_cfg *cfg,
 	    "table had no room (rate_limit.max_keys).");
 	lb_buf_printf(b, "lbmaster_rate_limit_table_full_total %" PRIu64 "\n",
 	    load64(&shm->limit_full));
+	family(b, "lbmaster_spliced_bytes_total", "counter",
+	    "Response body bytes passed from an origin's socket to a "
+	    "client's without a copy into the worker (splice).");
+	lb_buf_printf(b, "lbmaster_spliced_bytes_total %" PRIu64 "\n",
+	    load64(&shm->spliced));
 
 	family(b, "lbmaster_backend_up", "gauge",
 	    "Whether the server takes "

@@ -44,6 +44,7 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -128,17 +129,18 @@ struct lb_client {
 	SSL		  *ssl; /* owned; NULL on a plain listener */
 	int		   fd;
 	enum cstate	   state;
-	bool		   reading;    /* rev is added */
-	bool		   eof;	       /* the client shut its side */
-	bool		   kick;       /* rev was activated to parse `in` */
-	bool		   closing;    /* close once `out` is written */
-	bool		   broken;     /* dead, to be freed (die) */
-	bool		   refused;    /* answered by refuse(): linger */
-	bool		   peeked;     /* TLS: first byte is a handshake's */
-	int		   body_error; /* 400/408/413: to answer (kick) */
-	uint64_t	   lingered;   /* bytes discarded */
-	char		  *subject;    /* owned: TLS client certificate's */
-	unsigned	   redirect;   /* redirect_https's port, or 0 */
+	bool		   reading;	/* rev is added */
+	bool		   eof;		/* the client shut its side */
+	bool		   kick;	/* rev was activated to parse `in` */
+	bool		   closing;	/* close once `out` is written */
+	bool		   broken;	/* dead, to be freed (die) */
+	bool		   refused;	/* answered by refuse(): linger */
+	bool		   peeked;	/* TLS: first byte is a handshake's */
+	bool		   splice_wait; /* writable: tell the exchange */
+	int		   body_error;	/* 400/408/413: to answer (kick) */
+	uint64_t	   lingered;	/* bytes discarded */
+	char		  *subject;	/* owned: TLS client certificate's */
+	unsigned	   redirect;	/* redirect_https's port, or 0 */
 
 	bool proxy_wait; /* a PROXY header must come first */
 	union {
@@ -234,7 +236,7 @@ cwrite(struct lb_client *c)
 {
 	if (c->ssl != NULL)
 		return lb_tls_write(c->ssl, c->out);
-	return evbuffer_write(c->out, c->fd);
+	return lb_sock_write(c->fd, c->out);
 }
 
 /* Shut our side: close_notify first on TLS, then the socket's FIN. */
@@ -322,6 +324,13 @@ client_writable(evutil_socket_t fd, short what, void *arg)
 	}
 	if (c->state == CS_HELLO) {
 		handshake(c, what);
+		return;
+	}
+	if (c->splice_wait) { /* `out` is empty: the pipe waits */
+		c->splice_wait = false;
+		event_del(c->wev);
+		if (q != NULL && q->ops != NULL)
+			q->ops->drained(q->x);
 		return;
 	}
 	if (flush(c) == -1)
@@ -476,7 +485,7 @@ plain_on_tls(struct lb_client *c, unsigned char first)
 	    sizeof(msg) - 1);
 	evbuffer_add(c->out, head, (size_t)n);
 	evbuffer_add(c->out, msg, sizeof(msg) - 1);
-	(void)evbuffer_write(c->out, c->fd); /* a few bytes: it fits */
+	(void)lb_sock_write(c->fd, c->out); /* a few bytes: it fits */
 	evbuffer_drain(c->out, evbuffer_get_length(c->out));
 	shutdown(c->fd, SHUT_WR);
 	c->state = CS_LINGER;
@@ -743,6 +752,39 @@ size_t
 lb_client_pending(const struct lb_client *c)
 {
 	return evbuffer_get_length(c->out);
+}
+
+bool
+lb_client_can_splice(const struct lb_client *c)
+{
+	return c->ssl == NULL && !c->broken && !c->req->chunked_out &&
+	    evbuffer_get_length(c->out) == 0;
+}
+
+ssize_t
+lb_client_splice(struct lb_client *c, int pipe_fd, size_t len)
+{
+	ssize_t n;
+
+	if (c->broken)
+		return -1;
+	n = splice(pipe_fd, NULL, c->fd, NULL, len,
+	    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	if (n == (ssize_t)len)
+		return n;
+	/* Less than all of it, or nothing: the socket is full. */
+	if (n > 0 || errno == EAGAIN || errno == EINTR) {
+		if (c->wev == NULL &&
+		    (c->wev = event_new(c->set->base, c->fd,
+			 EV_WRITE | EV_PERSIST, client_writable, c)) == NULL)
+			return die(c);
+		c->splice_wait = true;
+		event_add(c->wev, &c->set->idle_tv);
+		return n > 0 ? n : 0;
+	}
+	log_debug("client %s: splice: %s", c->req->ip,
+	    n == 0 ? "nothing moved" : strerror(errno));
+	return die(c);
 }
 
 /* The exchange is over as far as it is concerned: no more calls. */

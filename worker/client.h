@@ -172,6 +172,20 @@ void
 lb_client_send(struct lb_client *c, struct evbuffer *src, size_t n, bool last);
 /* Bytes of the answer not yet written to the socket. */
 size_t lb_client_pending(const struct lb_client *c);
+/*
+ * May body bytes go to the client's socket straight from a pipe? Only on
+ * a plain connection, with nothing else waiting to be written before them
+ * and the body not re-framed as chunks.
+ */
+bool lb_client_can_splice(const struct lb_client *c);
+/*
+ * Move up to LEN bytes from PIPE_FD to the client's socket (splice(2)).
+ * Returns the bytes moved; when fewer than LEN (0 included), ops->drained
+ * follows once the socket takes more (bounded by the keep-alive timeout);
+ * -1 when the client is done for (ops->gone follows, as for
+ * lb_client_send).
+ */
+ssize_t lb_client_splice(struct lb_client *c, int pipe_fd, size_t len);
 /* The answer is complete: the exchange lets go. */
 void lb_client_end(struct lb_client *c);
 /* The answer cannot be completed: close so that it shows truncated. */

@@ -90,12 +90,52 @@ report(struct lb_conn *c, enum lb_conn_event what)
 	c->cb(c, what, c->arg);
 }
 
-ssize_t
-lb_sock_read(int fd, struct evbuffer *in)
+/*
+ * recv(2) and sendmsg(2) rather than readv(2) and writev(2): the socket
+ * calls skip the file layer (its position lock, access checks and
+ * notifications), about 3% of a small proxied request's time in perf.
+ */
+static ssize_t
+sock_recv(int fd, struct evbuffer_iovec *v, int n)
+{
+	struct msghdr m = { .msg_iov = (struct iovec *)v,
+		.msg_iovlen = (size_t)n };
+
+	if (n == 1)
+		return recv(fd, v[0].iov_base, v[0].iov_len, 0);
+	return recvmsg(fd, &m, 0);
+}
+
+#define WRITE_IOV 16 /* chains a write takes at most */
+
+int
+lb_sock_write(int fd, struct evbuffer *out)
+{
+	struct evbuffer_iovec v[WRITE_IOV];
+	struct msghdr	      m = { .msg_iov = (struct iovec *)v };
+	ssize_t		      sent;
+	int		      n;
+
+	if ((n = evbuffer_peek(out, -1, NULL, v, WRITE_IOV)) <= 0)
+		return 0;
+	m.msg_iovlen = (size_t)(n < WRITE_IOV ? n : WRITE_IOV);
+	if (n == 1)
+		sent = send(fd, v[0].iov_base, v[0].iov_len, MSG_NOSIGNAL);
+	else
+		sent = sendmsg(fd, &m, MSG_NOSIGNAL);
+	if (sent == -1)
+		return -1;
+	evbuffer_drain(out, (size_t)sent);
+	return (int)sent;
+}
+
+/* lb_sock_read, up to about BURST bytes. */
+static ssize_t
+sock_read(int fd, struct evbuffer *in, size_t burst)
 {
 	size_t total = 0;
 
-	while (total < READ_BURST) {
+	while (total < burst) {
 		struct evbuffer_iovec v[2];
 		ssize_t		      got, left;
 		size_t		      want = 0;
@@ -107,7 +147,7 @@ lb_sock_read(int fd, struct evbuffer *in)
 			break;
 		for (int i = 0; i < n; i++)
 			want += v[i].iov_len;
-		got = readv(fd, (struct iovec *)v, n);
+		got = sock_recv(fd, v, n);
 		if (got <= 0) {
 			int err = errno;
 
@@ -129,6 +169,12 @@ lb_sock_read(int fd, struct evbuffer *in)
 			break;
 	}
 	return (ssize_t)total;
+}
+
+ssize_t
+lb_sock_read(int fd, struct evbuffer *in)
+{
+	return sock_read(fd, in, READ_BURST);
 }
 
 /*
@@ -180,7 +226,7 @@ conn_write(struct lb_conn *c)
 {
 	if (c->ssl != NULL)
 		return lb_tls_write(c->ssl, c->out);
-	return evbuffer_write(c->out, c->fd);
+	return lb_sock_write(c->fd, c->out);
 }
 
 static void
@@ -197,8 +243,13 @@ conn_readable(evutil_socket_t fd, short what, void *arg)
 		tls_step(c);
 		return;
 	}
-	n = c->ssl != NULL ? lb_tls_read(c->ssl, c->in) :
-			     lb_sock_read(fd, c->in);
+	if (c->splice) {
+		report(c, LB_CONN_READ);
+		return;
+	}
+	n = c->ssl != NULL ?
+	    lb_tls_read(c->ssl, c->in) :
+	    sock_read(fd, c->in, c->read_one ? READ_FIRST : READ_BURST);
 	if (n > 0) {
 		if (c->ssl != NULL && lb_tls_closed(c->ssl))
 			event_active(c->rev, EV_READ, 1); /* the EOF, next */
@@ -245,12 +296,7 @@ conn_writable(evutil_socket_t fd, short what, void *arg)
 		tls_step(c);
 		return;
 	}
-	/*
-	 * The owner may have written it all meanwhile (lb_conn_write): an
-	 * empty buffer makes evbuffer_write return -1 with errno untouched,
-	 * which is no error. It was mistaken for one when errno happened not
-	 * to be EAGAIN (as a TLS client's read leaves it).
-	 */
+	/* The owner may have written it all meanwhile (lb_conn_write). */
 	if (evbuffer_get_length(c->out) > 0 && conn_write(c) == -1 &&
 	    errno != EAGAIN && errno != EINTR) {
 		c->err = errno;
@@ -390,6 +436,7 @@ lb_pool_put(struct lb_conn *c)
 	}
 	c->cb = idle_event;
 	c->arg = NULL;
+	c->splice = c->read_one = false;
 	event_del(c->wev);
 	lb_conn_read(c, &pool->idle_tv);
 	TAILQ_INSERT_HEAD(&pool->idle, c, entry);

@@ -30,7 +30,8 @@ struct lb_conn;
 /* What happened on a connection, told to its owner's callback. */
 enum lb_conn_event {
 	LB_CONN_CONNECTED,
-	LB_CONN_READ,	 /* bytes were added to c->in */
+	LB_CONN_READ,	 /* bytes were added to c->in; or, with
+			    c->splice, the socket has bytes to take */
 	LB_CONN_EOF,	 /* the origin closed; c->in has all it sent */
 	LB_CONN_ERROR,	 /* c->err says which */
 	LB_CONN_TIMEOUT, /* nothing within the connect, write or read time */
@@ -54,6 +55,8 @@ struct lb_conn {
 	void		*arg;
 	int		 err;	     /* errno of the last LB_CONN_ERROR */
 	bool		 connecting; /* until LB_CONN_CONNECTED */
+	bool		 splice;     /* the owner reads the socket itself */
+	bool		 read_one;   /* a slice a read event, not a burst */
 
 	/* To a server over TLS (srv->tls): read and written through it. */
 	struct ssl_st *ssl;	   /* owned; NULL: plain */
@@ -86,6 +89,12 @@ struct lb_pool {
  * when nothing was read.
  */
 ssize_t lb_sock_read(int fd, struct evbuffer *in);
+/*
+ * As evbuffer_write: write what OUT holds (up to 16 of its chains) to
+ * socket FD and drain it. Returns the bytes written, 0 when OUT is empty,
+ * or -1 with errno (EAGAIN: the rest waits).
+ */
+int lb_sock_write(int fd, struct evbuffer *out);
 
 void lb_pool_init(struct lb_pool *, const struct lb_server *,
     struct event_base *, unsigned max_idle, unsigned idle_ms);

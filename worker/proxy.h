@@ -37,6 +37,8 @@ struct lb_proxy {
 
 	char (*sticky_ids)[17]; /* owned; by server id, its sticky cookie
 				   value (hex), or NULL without sticky */
+	int	 pipes[8][2];	/* owned; empty pipes kept for splicing */
+	unsigned n_pipes;
 };
 
 /* worker/proxy.c */
