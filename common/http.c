@@ -273,32 +273,33 @@ lb_http_parse_content_length(const char *value, size_t len, uint64_t *out)
  */
 static const struct {
 	const char *name;
+	size_t	    len;
 	unsigned    flags;
 } managed[] = {
-	{ "Connection", LB_HTTP_HOP | LB_HTTP_FRAMING },
-	{ "Keep-Alive", LB_HTTP_HOP | LB_HTTP_FRAMING },
-	{ "Proxy-Connection", LB_HTTP_HOP | LB_HTTP_FRAMING },
-	{ "Proxy-Authenticate", LB_HTTP_HOP },
-	{ "Proxy-Authorization", LB_HTTP_HOP },
-	{ "TE", LB_HTTP_HOP | LB_HTTP_FRAMING },
-	{ "Trailer", LB_HTTP_HOP | LB_HTTP_FRAMING },
-	{ "Transfer-Encoding", LB_HTTP_HOP | LB_HTTP_FRAMING },
-	{ "Upgrade", LB_HTTP_HOP | LB_HTTP_FRAMING },
-	{ "Content-Length", LB_HTTP_FRAMING },
-	{ "Expect", LB_HTTP_FRAMING },
-	{ "Host", LB_HTTP_OURS },
-	{ "X-Forwarded-For", LB_HTTP_OURS },
-	{ "X-Forwarded-Proto", LB_HTTP_OURS },
-	{ "X-Forwarded-Host", LB_HTTP_OURS },
+	{ LB_LIT("Connection"), LB_HTTP_HOP | LB_HTTP_FRAMING },
+	{ LB_LIT("Keep-Alive"), LB_HTTP_HOP | LB_HTTP_FRAMING },
+	{ LB_LIT("Proxy-Connection"), LB_HTTP_HOP | LB_HTTP_FRAMING },
+	{ LB_LIT("Proxy-Authenticate"), LB_HTTP_HOP },
+	{ LB_LIT("Proxy-Authorization"), LB_HTTP_HOP },
+	{ LB_LIT("TE"), LB_HTTP_HOP | LB_HTTP_FRAMING },
+	{ LB_LIT("Trailer"), LB_HTTP_HOP | LB_HTTP_FRAMING },
+	{ LB_LIT("Transfer-Encoding"), LB_HTTP_HOP | LB_HTTP_FRAMING },
+	{ LB_LIT("Upgrade"), LB_HTTP_HOP | LB_HTTP_FRAMING },
+	{ LB_LIT("Content-Length"), LB_HTTP_FRAMING },
+	{ LB_LIT("Expect"), LB_HTTP_FRAMING },
+	{ LB_LIT("Host"), LB_HTTP_OURS },
+	{ LB_LIT("X-Forwarded-For"), LB_HTTP_OURS },
+	{ LB_LIT("X-Forwarded-Proto"), LB_HTTP_OURS },
+	{ LB_LIT("X-Forwarded-Host"), LB_HTTP_OURS },
 	/* Mutual TLS's: never what a client says of itself. */
-	{ "X-Client-Cert-Subject", LB_HTTP_OURS },
+	{ LB_LIT("X-Client-Cert-Subject"), LB_HTTP_OURS },
 };
 
 unsigned
 lb_http_managed_n(const char *name, size_t len)
 {
 	for (size_t i = 0; i < sizeof(managed) / sizeof(managed[0]); i++)
-		if (strlen(managed[i].name) == len &&
+		if (managed[i].len == len &&
 		    strncasecmp(name, managed[i].name, len) == 0)
 			return managed[i].flags;
 	return 0;

@@ -26,6 +26,7 @@
 #include <openssl/crypto.h>
 #include <yaml.h>
 
+#include "common/evmem.h"
 #include "common/http.h"
 #include "common/log.h"
 #include "common/shm.h"
@@ -254,6 +255,7 @@ main(int argc, char *argv[])
 	struct lb_cfg *cfg;
 	int	       ch, signo = 0;
 
+	lb_evmem_init(); /* before anything libevent allocates */
 	while ((ch = getopt_long(argc, argv, "c:fhs:tTVx:H:", longopts,
 		    NULL)) != -1) {
 		switch (ch) {

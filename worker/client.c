@@ -674,13 +674,24 @@ lb_client_head_begin(struct lb_client *c, int status, const char *reason,
     size_t reason_len)
 {
 	struct creq *q = c->req;
-	char	     line[32];
-	int	     n;
+	char	     line[64] = "HTTP/1.1 ";
+	size_t	     n = 9;
 
+	/* By hand: snprintf was 0.6% of a small request's time. */
 	q->answering = true;
-	n = snprintf(line, sizeof(line), "HTTP/1.%u %03d ",
-	    q->r.minor >= 1 ? 1u : 0u, status);
-	evbuffer_add(c->out, line, (size_t)n);
+	if (q->r.minor < 1)
+		line[7] = '0';
+	line[n++] = (char)('0' + status / 100 % 10);
+	line[n++] = (char)('0' + status / 10 % 10);
+	line[n++] = (char)('0' + status % 10);
+	line[n++] = ' ';
+	if (reason_len <= sizeof(line) - n - 2) {
+		memcpy(line + n, reason, reason_len);
+		memcpy(line + n + reason_len, "\r\n", 2);
+		evbuffer_add(c->out, line, n + reason_len + 2);
+		return c->out;
+	}
+	evbuffer_add(c->out, line, n);
 	evbuffer_add(c->out, reason, reason_len);
 	evbuffer_add(c->out, LB_LIT("\r\n"));
 	return c->out;

@@ -877,13 +877,14 @@ send_request(struct preq *p)
 	lb_conn_read(p->conn, &p->px->backend_tv);
 }
 
-/* Is the origin's header field H named NAME (case-insensitive)? */
+/* Is the origin's header field H named NAME, LEN bytes (any case)? */
 static bool
-name_is(const struct lb_http_header *h, const char *name)
+name_is_n(const struct lb_http_header *h, const char *name, size_t len)
 {
-	return strlen(name) == h->name_len &&
-	    strncasecmp(h->name, name, h->name_len) == 0;
+	return len == h->name_len && strncasecmp(h->name, name, len) == 0;
 }
+
+#define name_is(h, lit) name_is_n((h), LB_LIT(lit))
 
 /*
  * Whether the origin's header field H goes on to the client: not
@@ -981,7 +982,8 @@ start_reply(struct preq *p, const struct lb_http_response *r,
 			continue;
 		/* The request's ID is ours to say. */
 		if (p->rq->request_id != NULL && !p->tunnel &&
-		    name_is(&h[i], p->rq->request_id_name))
+		    name_is_n(&h[i], p->rq->request_id_name,
+			strlen(p->rq->request_id_name)))
 			continue;
 		if (name_is(&h[i], "Date"))
 			have_date = true;
