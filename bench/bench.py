@@ -1241,15 +1241,18 @@ def ratelimit_hot_scenario(stack, rep, a):
             stack.start_proxy(n)
         pids = stack.workers_of("lbmaster-hot")
         res = rounds(stack, names, a.rounds, a.duration, conns)
-        # Every answer is a 429 here: only socket errors, or an answer
+        # Every answer is a 429 here, but for the one a minute the limit
+        # lets through (the rounds of a run last longer than a minute, and
+        # a round less): socket errors, or more than one answer a round
         # that is not refused, are lbmaster's failures.
         for r in res["lbmaster-hot"]:
-            if r["requests"] == 0 or r["non2xx"] != r["requests"] or \
+            if r["requests"] == 0 or r["requests"] - r["non2xx"] > 1 or \
                     r["failed"] != r["non2xx"]:
                 rep.failures.append(
                     f"scenario ratelimit_hot: lbmaster-hot answered "
                     f"{r['requests'] - r['non2xx']} of {r['requests']} "
-                    f"requests with other than 429, or failed some\n"
+                    f"requests with other than 429 (one at most), or "
+                    f"failed some\n"
                     f"$ {r['argv']}\n{r['out'].rstrip()}")
             r["failed"] = 0
         check_lbmaster(stack, rep, "lbmaster-hot", "ratelimit_hot",

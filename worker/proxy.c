@@ -1468,6 +1468,11 @@ lb_proxy_fini(struct lb_proxy *px)
 	px->sticky_ids = NULL;
 	if (px->scratch != NULL)
 		evbuffer_free(px->scratch);
+	while (px->n_pipes > 0) {
+		px->n_pipes--;
+		close(px->pipes[px->n_pipes][0]);
+		close(px->pipes[px->n_pipes][1]);
+	}
 	px->pools = NULL;
 	px->ups = NULL;
 	px->scratch = NULL;
