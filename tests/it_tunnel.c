@@ -31,6 +31,7 @@
 
 #include "tests/harness.h"
 #include "tests/itcommon.h"
+#include "tests/mproc.h"
 
 #define KIB 1024
 #define MIB (1024 * 1024)
@@ -521,35 +522,28 @@ END_TEST
 struct gauge_wait {
 	unsigned    admin;
 	const char *series;
-	double	    want;
-	const char *page; /* the last scrape */
+	long long   want;
+	long long   last; /* the last scrape's value, -1: none */
 };
 
 static bool
 gauge_reads(void *arg)
 {
 	struct gauge_wait *w = arg;
-	struct lbt_resp	   r;
 
-	if (lbt_httpf(w->admin, &r,
-		"GET /metrics HTTP/1.1\r\nHost: admin\r\n"
-		"Connection: close\r\n\r\n") == 0 &&
-	    r.status == 200)
-		w->page = lbt_fmt("%s", r.body);
-	lbt_resp_free(&r);
-	return w->page != NULL &&
-	    itc_metric_value(w->page, w->series) == w->want;
+	w->last = mp_metric(w->admin, w->series);
+	return w->last == w->want;
 }
 
 /* Wait until lbmaster_tunnels_active reads WANT on the admin port. */
 static void
-wait_tunnels_active(unsigned admin, double want)
+wait_tunnels_active(unsigned admin, long long want)
 {
-	struct gauge_wait w = { admin, "lbmaster_tunnels_active", want, NULL };
+	struct gauge_wait w = { admin, "lbmaster_tunnels_active", want, -1 };
 
 	ck_assert_msg(lbt_wait_for(gauge_reads, &w, LBT_IO_MS),
-	    "lbmaster_tunnels_active never read %g; it reads %g", want,
-	    w.page != NULL ? itc_metric_value(w.page, w.series) : -1);
+	    "lbmaster_tunnels_active never read %lld; it reads %lld", want,
+	    w.last);
 }
 
 /* Two workers: the gauge counts every worker's tunnels, not one's. */

@@ -58,35 +58,6 @@ itc_lb_stop(struct itc_lb *lb)
 	ck_assert_int_eq(lbt_stop(lb->pid), 0);
 }
 
-double
-itc_metric_value(const char *page, const char *series)
-{
-	size_t n = strlen(series);
-
-	for (const char *l = page; l != NULL && *l != '\0';) {
-		if (strncmp(l, series, n) == 0 && l[n] == ' ')
-			return strtod(l + n + 1, NULL);
-		l = strchr(l, '\n');
-		l = l != NULL ? l + 1 : NULL;
-	}
-	return -1;
-}
-
-double
-itc_metric(unsigned admin, const char *series)
-{
-	struct lbt_resp r;
-	double		v = -1;
-
-	if (lbt_httpf(admin, &r,
-		"GET /metrics HTTP/1.1\r\nHost: admin\r\n"
-		"Connection: close\r\n\r\n") == 0 &&
-	    r.status == 200)
-		v = itc_metric_value(r.body, series);
-	lbt_resp_free(&r);
-	return v;
-}
-
 pid_t
 itc_origin(const char *name, unsigned *port, const char *const extra[])
 {

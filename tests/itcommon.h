@@ -43,10 +43,6 @@ void itc_fruit_start(struct itc_lb *, int workers, const char *extra,
     const char *servers);
 /* Stop it, asserting a clean exit. */
 void itc_lb_stop(struct itc_lb *);
-/* The value of the sample SERIES (no labels) on a /metrics PAGE, or -1. */
-double itc_metric_value(const char *page, const char *series);
-/* SERIES read from the admin endpoint on ADMIN now (-1: not there). */
-double itc_metric(unsigned admin, const char *series);
 
 /* An origin on 127.0.0.1 and a port the kernel chose (EXTRA as in
  * lbt_origin_start). */

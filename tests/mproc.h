@@ -2,7 +2,8 @@
  * tests/mproc.h -- what the master's integration tests (it_master,
  * it_reload, it_signals) share on top of tests/harness.h: the process
  * tree as /proc shows it, a standard config, and waiting for a status
- * or a log line. Prefix mp_. Strings returned are harness-owned.
+ * or a log line; other tests use it for a /metrics sample (mp_metric)
+ * and those waits. Prefix mp_. Strings returned are harness-owned.
  */
 #ifndef MP_MPROC_H
 #define MP_MPROC_H
