@@ -111,9 +111,8 @@ struct preq {
 	int		status;		 /* what the client got, once known */
 	int		upstream_status; /* what the origin said */
 	uint64_t	bytes;		 /* body bytes passed to the client */
-	int		pipe[2];	 /* splicing: owned, else -1 */
+	struct lb_pipe	pipe;		 /* splicing: owned, else fd -1 */
 	size_t		pipe_len;	 /* bytes in it */
-	size_t		pipe_cap;	 /* its size */
 	uint64_t	splice_left;	 /* body bytes still to splice */
 	int64_t		start_us;
 	int64_t		upstream_us; /* when the last attempt started */
@@ -485,45 +484,64 @@ drop_peer(struct preq *p, bool failed)
 
 /* Close pipe P, or keep it for the next splice if it is EMPTY. */
 static void
-pipe_put(struct lb_proxy *px, int p[2], bool empty)
+pipe_put(struct lb_proxy *px, struct lb_pipe *p, bool empty)
 {
-	if (p[0] == -1)
+	if (p->fd[0] == -1)
 		return;
 	if (empty && px->n_pipes < sizeof(px->pipes) / sizeof(px->pipes[0])) {
-		px->pipes[px->n_pipes][0] = p[0];
-		px->pipes[px->n_pipes++][1] = p[1];
+		px->pipes[px->n_pipes++] = *p;
 	} else {
-		close(p[0]);
-		close(p[1]);
+		close(p->fd[0]);
+		close(p->fd[1]);
 	}
-	p[0] = p[1] = -1;
+	p->fd[0] = p->fd[1] = -1;
 }
 
-/* An empty pipe into P, and its size; -1 if none can be had. */
-static ssize_t
-pipe_get(struct lb_proxy *px, int p[2])
+/* An empty pipe into P, a kept one or a new one; false if none. */
+static bool
+pipe_get(struct lb_proxy *px, struct lb_pipe *p)
 {
 	int size;
 
 	if (px->n_pipes > 0) {
-		px->n_pipes--;
-		p[0] = px->pipes[px->n_pipes][0];
-		p[1] = px->pipes[px->n_pipes][1];
-	} else {
-		if (pipe2(p, O_NONBLOCK | O_CLOEXEC) == -1) {
-			p[0] = p[1] = -1;
-			return -1;
-		}
-		/* Refused past fs.pipe-max-size: the default size then. */
-		(void)fcntl(p[1], F_SETPIPE_SZ, SPLICE_PIPE);
+		*p = px->pipes[--px->n_pipes];
+		return true;
 	}
-	if ((size = fcntl(p[1], F_GETPIPE_SZ)) <= 0) {
-		close(p[0]);
-		close(p[1]);
-		p[0] = p[1] = -1;
-		return -1;
+	if (pipe2(p->fd, O_NONBLOCK | O_CLOEXEC) == -1) {
+		p->fd[0] = p->fd[1] = -1;
+		return false;
 	}
-	return size;
+	/* Refused past fs.pipe-max-size: the default size then. */
+	(void)fcntl(p->fd[1], F_SETPIPE_SZ, SPLICE_PIPE);
+	if ((size = fcntl(p->fd[1], F_GETPIPE_SZ)) <= 0) {
+		close(p->fd[0]);
+		close(p->fd[1]);
+		p->fd[0] = p->fd[1] = -1;
+		return false;
+	}
+	p->cap = (size_t)size;
+	return true;
+}
+
+/* Stop reading the origin: the client is behind. */
+static void
+origin_pause(struct preq *p)
+{
+	if (!p->paused) {
+		p->paused = true;
+		lb_conn_read_stop(p->conn);
+	}
+}
+
+/* Read the origin again; false if it was not paused. */
+static bool
+origin_resume(struct preq *p)
+{
+	if (!p->paused)
+		return false;
+	p->paused = false;
+	lb_conn_read(p->conn, &p->px->backend_tv);
+	return true;
 }
 
 /*
@@ -534,16 +552,13 @@ pipe_get(struct lb_proxy *px, int p[2])
 static bool
 splice_start(struct preq *p)
 {
-	ssize_t cap;
-
 	if (p->state != PR_BODY || p->resp.framing != LB_BODY_LENGTH ||
 	    lb_body_done(&p->resp) || p->resp.remaining < SPLICE_MIN ||
 	    p->conn->ssl != NULL || evbuffer_get_length(p->conn->in) > 0 ||
 	    !lb_client_can_splice(p->c))
 		return false;
-	if ((cap = pipe_get(p->px, p->pipe)) == -1)
+	if (!pipe_get(p->px, &p->pipe))
 		return false;
-	p->pipe_cap = (size_t)cap;
 	p->pipe_len = 0;
 	p->splice_left = p->resp.remaining - SPLICE_TAIL;
 	p->conn->splice = true;
@@ -555,12 +570,9 @@ splice_start(struct preq *p)
 static void
 splice_end(struct preq *p)
 {
-	pipe_put(p->px, p->pipe, true);
+	pipe_put(p->px, &p->pipe, true);
 	p->conn->splice = false;
-	if (p->paused) {
-		p->paused = false;
-		lb_conn_read(p->conn, &p->px->backend_tv);
-	}
+	(void)origin_resume(p);
 }
 
 /*
@@ -576,15 +588,12 @@ splice_step(struct preq *p)
 		ssize_t n;
 
 		if (p->pipe_len > 0) {
-			if ((n = lb_client_splice(p->c, p->pipe[0],
+			if ((n = lb_client_splice(p->c, p->pipe.fd[0],
 				 p->pipe_len)) == -1)
 				return; /* client_gone follows */
 			p->pipe_len -= (size_t)n;
 			if (p->pipe_len > 0) {
-				if (!p->paused) {
-					p->paused = true;
-					lb_conn_read_stop(p->conn);
-				}
+				origin_pause(p);
 				return;
 			}
 		}
@@ -592,8 +601,8 @@ splice_step(struct preq *p)
 			splice_end(p);
 			return;
 		}
-		n = splice(p->conn->fd, NULL, p->pipe[1], NULL,
-		    p->splice_left < p->pipe_cap ? p->splice_left : p->pipe_cap,
+		n = splice(p->conn->fd, NULL, p->pipe.fd[1], NULL,
+		    p->splice_left < p->pipe.cap ? p->splice_left : p->pipe.cap,
 		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (n > 0) {
 			p->splice_left -= (uint64_t)n;
@@ -606,10 +615,7 @@ splice_step(struct preq *p)
 			continue;
 		}
 		if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
-			if (p->paused) {
-				p->paused = false;
-				lb_conn_read(p->conn, &p->px->backend_tv);
-			}
+			(void)origin_resume(p);
 			return;
 		}
 		log_warnx("%s: %s %s in the middle of the body",
@@ -626,7 +632,7 @@ preq_free(struct preq *p)
 	struct lb_proxy *px = p->px;
 
 	drop_peer(p, false);
-	pipe_put(px, p->pipe, p->pipe_len == 0);
+	pipe_put(px, &p->pipe, p->pipe_len == 0);
 	if (p->tried != p->tried_small)
 		free(p->tried);
 	if (p->replay != NULL)
@@ -723,15 +729,12 @@ client_drained(void *arg)
 {
 	struct preq *p = arg;
 
-	if (p->pipe[0] != -1 && p->conn != NULL) {
+	if (p->conn == NULL)
+		return;
+	if (p->pipe.fd[0] != -1)
 		splice_step(p);
-		return;
-	}
-	if (!p->paused || p->conn == NULL)
-		return;
-	p->paused = false;
-	lb_conn_read(p->conn, &p->px->backend_tv);
-	pump(p);
+	else if (origin_resume(p))
+		pump(p);
 }
 
 static const struct lb_client_ops client_ops = {
@@ -1169,10 +1172,8 @@ pump(struct preq *p)
 	if (splice_start(p))
 		return;
 	/* Backpressure: a slow client slows the origin, not our memory. */
-	if (!p->paused && lb_client_pending(p->c) > LB_CLIENT_HIGH_WATER) {
-		p->paused = true;
-		lb_conn_read_stop(p->conn);
-	}
+	if (lb_client_pending(p->c) > LB_CLIENT_HIGH_WATER)
+		origin_pause(p);
 }
 
 /* Everything the origin's connection has to say. */
@@ -1193,7 +1194,7 @@ upstream_event(struct lb_conn *c, enum lb_conn_event what, void *arg)
 		p->got_byte = true;
 		if (p->state == PR_WAITING)
 			read_head(p);
-		else if (p->pipe[0] != -1)
+		else if (p->pipe.fd[0] != -1)
 			splice_step(p);
 		else
 			pump(p);
@@ -1355,7 +1356,7 @@ lb_proxy_request(struct lb_proxy *px, struct lb_request *rq)
 	p->px = px;
 	p->c = rq->client;
 	p->rq = rq;
-	p->pipe[0] = p->pipe[1] = -1;
+	p->pipe.fd[0] = p->pipe.fd[1] = -1;
 	p->route = d.route;
 	p->up = &px->ups[d.route->id];
 	p->fail_status = 503;
@@ -1470,8 +1471,8 @@ lb_proxy_fini(struct lb_proxy *px)
 		evbuffer_free(px->scratch);
 	while (px->n_pipes > 0) {
 		px->n_pipes--;
-		close(px->pipes[px->n_pipes][0]);
-		close(px->pipes[px->n_pipes][1]);
+		close(px->pipes[px->n_pipes].fd[0]);
+		close(px->pipes[px->n_pipes].fd[1]);
 	}
 	px->pools = NULL;
 	px->ups = NULL;

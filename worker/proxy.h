@@ -17,6 +17,12 @@
 #include "worker/balance.h"
 #include "worker/pool.h"
 
+/* A pipe to splice through, and its size (fd[0] -1: none). */
+struct lb_pipe {
+	int    fd[2];
+	size_t cap;
+};
+
 struct lb_proxy {
 	struct event_base   *base;    /* not owned */
 	const struct lb_cfg *cfg;     /* not owned; the generation's */
@@ -35,10 +41,10 @@ struct lb_proxy {
 						   to 0 while draining */
 	void *idle_arg;
 
-	char (*sticky_ids)[17]; /* owned; by server id, its sticky cookie
+	char (*sticky_ids)[17];	 /* owned; by server id, its sticky cookie
 				   value (hex), or NULL without sticky */
-	int	 pipes[8][2];	/* owned; empty pipes kept for splicing */
-	unsigned n_pipes;
+	struct lb_pipe pipes[8]; /* owned; empty pipes kept for splicing */
+	unsigned       n_pipes;
 };
 
 /* worker/proxy.c */
