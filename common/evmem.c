@@ -27,20 +27,13 @@
 #include <event2/event.h>
 
 #include "common/evmem.h"
+#include "common/str.h"
 
 #define MIN_SHIFT  10 /* 1 KiB, libevent's smallest chain */
 #define MAX_SHIFT  16 /* 64 KiB */
 #define N_CLASSES  (MAX_SHIFT - MIN_SHIFT + 1)
 #define KEEP_BYTES (128 * 1024)
 #define KEEP_MIN   4
-
-#if defined(__SANITIZE_ADDRESS__)
-#define KEEP_NONE 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define KEEP_NONE 1
-#endif
-#endif
 
 /* In front of every block: its size, and the free list's link. */
 struct head {
@@ -67,14 +60,11 @@ class_of(size_t size)
 static unsigned
 keep_of(int k)
 {
-#ifdef KEEP_NONE
-	(void)k;
-	return 0;
-#else
 	size_t n = KEEP_BYTES >> (k + MIN_SHIFT);
 
+	if (LB_ASAN)
+		return 0;
 	return n > KEEP_MIN ? (unsigned)n : KEEP_MIN;
-#endif
 }
 
 void *

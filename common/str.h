@@ -53,6 +53,18 @@ bool lb_buf_failed(const struct lb_buf *);
  */
 #define LB_LIT(s) ("" s), (sizeof(s) - 1)
 
+/* 1 in a build with AddressSanitizer (gcc's or clang's spelling), else 0. */
+#if defined(__SANITIZE_ADDRESS__)
+#define LB_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LB_ASAN 1
+#endif
+#endif
+#ifndef LB_ASAN
+#define LB_ASAN 0
+#endif
+
 size_t lb_strlcpy(char *, const char *, size_t);
 /* snprintf that never overflows and returns how much it wrote. */
 size_t lb_snprintf(char *, size_t, const char *, ...)

@@ -33,6 +33,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "common/str.h"
 #include "tests/harness.h"
 #include "tests/mproc.h"
 
@@ -130,6 +131,24 @@ struct tls_res {
 	char *text; /* harness-owned: all the server sent, or NULL */
 };
 
+/* A TCP connection to 127.0.0.1:PORT whose reads give up after TIMEOUT s. */
+static int
+tcp_connect(unsigned port, time_t timeout)
+{
+	struct sockaddr_in sin;
+	struct timeval	   tv = { timeout, 0 };
+	int		   fd;
+
+	ck_assert_int_ge(fd = socket(AF_INET, SOCK_STREAM, 0), 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	return fd;
+}
+
 /*
  * Connect to 127.0.0.1:PORT over TLS (SNI when not NULL, no newer than
  * MAX_VERSION when not 0), send REQ (when not NULL) and read until the
@@ -140,8 +159,6 @@ tls_get_as(unsigned port, const char *sni, int max_version, const char *req,
     const char *client, struct tls_res *res)
 {
 	static const unsigned char alpn[] = "\x02h2\x08http/1.1";
-	struct sockaddr_in	   sin;
-	struct timeval		   tv = { 5, 0 };
 	SSL_CTX			  *ctx;
 	SSL			  *ssl;
 	X509			  *x;
@@ -168,13 +185,7 @@ tls_get_as(unsigned port, const char *sni, int max_version, const char *req,
 				     SSL_FILETYPE_PEM),
 		    1);
 	}
-	ck_assert_int_ge(fd = socket(AF_INET, SOCK_STREAM, 0), 0);
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	fd = tcp_connect(port, 5);
 	ck_assert_ptr_nonnull(ssl = SSL_new(ctx));
 	SSL_set_fd(ssl, fd);
 	if (sni != NULL)
@@ -1010,14 +1021,12 @@ START_TEST(test_a_request_sent_with_the_clients_finished_is_answered)
 	const char *a = make_cert("a.test", "DNS:a.test", 30);
 	const char *req = "GET / HTTP/1.1\r\nHost: a.test\r\n"
 			  "Connection: close\r\n\r\n";
-	struct sockaddr_in sin;
-	struct timeval	   tv = { 2, 0 };
-	SSL_CTX		  *ctx;
-	SSL		  *ssl;
-	BIO		  *rbio, *wbio;
-	char		   buf[16384], *text = "";
-	int		   fd, n, rc;
-	pid_t		   op, lb;
+	SSL_CTX	   *ctx;
+	SSL	   *ssl;
+	BIO	   *rbio, *wbio;
+	char	    buf[16384], *text = "";
+	int	    fd, n, rc;
+	pid_t	    op, lb;
 
 	op = lbt_origin_start("o1", &o, NULL);
 	lb = lbt_lbmaster_start(config(plain,
@@ -1027,13 +1036,7 @@ START_TEST(test_a_request_sent_with_the_clients_finished_is_answered)
 	    tls);
 	ck_assert_ptr_nonnull(ctx = SSL_CTX_new(TLS_client_method()));
 	SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
-	ck_assert_int_ge(fd = socket(AF_INET, SOCK_STREAM, 0), 0);
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)tls);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	fd = tcp_connect(tls, 2);
 	ssl = SSL_new(ctx);
 	rbio = BIO_new(BIO_s_mem());
 	wbio = BIO_new(BIO_s_mem());
@@ -1205,16 +1208,7 @@ ticket_period(const char *file)
  * wrap the clock before either is ready), so a sanitizer build runs the
  * test below without the clock moved: only what holds at one instant.
  */
-#if defined(__SANITIZE_ADDRESS__)
-#define FAKETIME_WORKS 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define FAKETIME_WORKS 0
-#endif
-#endif
-#ifndef FAKETIME_WORKS
-#define FAKETIME_WORKS 1
-#endif
+#define FAKETIME_WORKS (!LB_ASAN)
 
 /* Move the clock of the lbmaster started under faketime to AT. */
 static void
