@@ -1026,6 +1026,16 @@ listen_parse(struct cfg_ctx *ctx, yaml_node_t *n, const char *where,
 	return 0;
 }
 
+/* Where N stood, into the struct lb_pos at K->off_pos. */
+static void
+note_pos(const struct cfg_key *k, yaml_node_t *n, void *base)
+{
+	struct lb_pos *pos = field(base, k->off_pos);
+
+	pos->line = (unsigned)n->start_mark.line + 1;
+	pos->col = (unsigned)n->start_mark.column + 1;
+}
+
 /*
  * A string or a path, and where it stood (into the struct lb_pos at
  * K->off_pos), for the error of a value that turns out bad only when the
@@ -1036,12 +1046,9 @@ static int
 parse_str_at(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
     const char *where, void *base)
 {
-	struct lb_pos *pos = field(base, k->off_pos);
-
 	if (parse_str(ctx, k, n, where, base) == -1)
 		return -1;
-	pos->line = (unsigned)n->start_mark.line + 1;
-	pos->col = (unsigned)n->start_mark.column + 1;
+	note_pos(k, n, base);
 	return 0;
 }
 
@@ -1049,9 +1056,10 @@ static int
 parse_path_at(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
     const char *where, void *base)
 {
-	if (parse_str_at(ctx, k, n, where, base) == -1)
+	if (parse_path(ctx, k, n, where, base) == -1)
 		return -1;
-	return absolutize(field(base, k->off)) == -1 ? nomem(ctx, n) : 0;
+	note_pos(k, n, base);
+	return 0;
 }
 
 static const struct cfg_key tls_cert_keys[] = {
