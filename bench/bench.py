@@ -1710,8 +1710,7 @@ def main():
                 stack.start_proxy(p, tls=True, resume=resume)
                 if resumes(stack, stack.port[p]) != resume:
                     raise BenchError(f"{p}: a session resumes: "
-                                     f"{resumes(stack, stack.port[p])}, "
-                                     f"want {resume}")
+                                     f"{not resume}, want {resume}")
             for name in names:
                 r = peer_scenario(stack, rep, a, name)
                 rep.ratio(f"ratio {name} lbmaster/nginx={r['nginx']:.2f} "
