@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 
 #include <errno.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -971,7 +972,195 @@ parse_log_level(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 	return 0;
 }
 
-/* workers: 1-1024, or auto (online CPUs, at least one). */
+/* ---------------------------------------------------------- CPU sets */
+
+/*
+ * The CPUs this process may run on (systemd's CPUAffinity=, taskset, a
+ * container's cpuset), or the online ones when the kernel will not say.
+ */
+static void
+usable_cpus(cpu_set_t *set)
+{
+	long n;
+
+	CPU_ZERO(set);
+	if (sched_getaffinity(0, sizeof(*set), set) == 0 && CPU_COUNT(set) > 0)
+		return;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	for (long c = 0; c < n && c < CPU_SETSIZE; c++)
+		CPU_SET((int)c, set);
+	if (CPU_COUNT(set) == 0)
+		CPU_SET(0, set);
+}
+
+/* workers: auto, one per usable CPU (as nginx's worker_processes auto). */
+static unsigned
+auto_workers(void)
+{
+	cpu_set_t usable;
+	int	  n;
+
+	usable_cpus(&usable);
+	n = CPU_COUNT(&usable);
+	return n > MAX_WORKERS ? MAX_WORKERS : (unsigned)n;
+}
+
+/* SET as the kernel lists CPUs ("0-3,8"), appended to B. */
+static void
+cpuset_text(struct lb_buf *b, const cpu_set_t *set)
+{
+	bool first = true;
+
+	for (int c = 0; c < CPU_SETSIZE; c++) {
+		int last = c;
+
+		if (!CPU_ISSET(c, set))
+			continue;
+		while (last + 1 < CPU_SETSIZE && CPU_ISSET(last + 1, set))
+			last++;
+		lb_buf_printf(b, last == c ? "%s%d" : "%s%d-%d",
+		    first ? "" : ",", c, last);
+		first = false;
+		c = last;
+	}
+}
+
+/*
+ * "0", "2-3", "0,4-5" into SET. Returns 0; -1 if S is no such list; -2
+ * with *BIG set if it names a CPU past the last a cpu_set_t holds.
+ */
+static int
+cpuset_parse(const char *s, cpu_set_t *set, uint64_t *big)
+{
+	uint64_t lo, hi;
+
+	CPU_ZERO(set);
+	for (;;) {
+		if (!parse_digits(s, &lo, &s))
+			return -1;
+		hi = lo;
+		if (*s == '-' && !parse_digits(s + 1, &hi, &s))
+			return -1;
+		if (hi < lo)
+			return -1;
+		if (hi >= CPU_SETSIZE) {
+			*big = hi;
+			return -2;
+		}
+		for (uint64_t c = lo; c <= hi; c++)
+			CPU_SET((int)c, set);
+		if (*s == '\0')
+			return 0;
+		if (*s++ != ',')
+			return -1;
+	}
+}
+
+/* One entry of cpu_affinity into SET, checked against the usable CPUs. */
+static int
+cpu_affinity_entry(struct cfg_ctx *ctx, yaml_node_t *n, const char *where,
+    const cpu_set_t *usable, cpu_set_t *set)
+{
+	struct lb_buf b;
+	const char   *s;
+	uint64_t      big = 0;
+	char	      q[96];
+	int	      rc;
+
+	if ((s = scalar(ctx, n, where, "a CPU set")) == NULL)
+		return -1;
+	if ((rc = cpuset_parse(s, set, &big)) == -2)
+		return cfg_error(ctx, n, where,
+		    "CPU %llu is past the highest CPU number (%d)",
+		    (unsigned long long)big, CPU_SETSIZE - 1);
+	if (rc == -1)
+		return cfg_error(ctx, n, where,
+		    "%s is not a CPU set (CPU numbers, ranges low-high, commas: "
+		    "\"0\", \"2-3\", \"0,4-5\")",
+		    quote(s, q, sizeof(q)));
+	for (int c = 0; c < CPU_SETSIZE; c++) {
+		if (!CPU_ISSET(c, set) || CPU_ISSET(c, usable))
+			continue;
+		lb_buf_init(&b);
+		cpuset_text(&b, usable);
+		if (lb_buf_failed(&b))
+			rc = nomem(ctx, n);
+		else
+			rc = cfg_error(ctx, n, where,
+			    "CPU %d is not one lbmaster may run on here (it "
+			    "may use %s)",
+			    c, lb_buf_cstr(&b));
+		lb_buf_free(&b);
+		return rc;
+	}
+	return 0;
+}
+
+/*
+ * cpu_affinity: off (the default), auto (worker slot i on the i-th usable
+ * CPU), or a list of CPU sets, worker slot i on entry i modulo their
+ * number. A single set is a list of one, as elsewhere.
+ */
+static int
+parse_cpu_affinity(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
+    const char *where, void *base)
+{
+	struct lb_cfg *cfg = base;
+	cpu_set_t      usable;
+	const char    *s;
+	size_t	       count;
+	char	       q[96];
+
+	(void)k;
+	usable_cpus(&usable);
+	if (n->type == YAML_SCALAR_NODE && !is_null(n)) {
+		s = (const char *)n->data.scalar.value;
+		if (strcasecmp(s, "off") == 0)
+			return 0;
+		if (strcasecmp(s, "auto") == 0) {
+			count = (size_t)CPU_COUNT(&usable);
+			if ((cfg->cpu_sets = calloc(count,
+				 sizeof(*cfg->cpu_sets))) == NULL)
+				return nomem(ctx, n);
+			for (int c = 0; c < CPU_SETSIZE; c++)
+				if (CPU_ISSET(c, &usable))
+					CPU_SET(c,
+					    &cfg->cpu_sets[cfg->n_cpu_sets++]);
+			cfg->cpu_auto = true;
+			return 0;
+		}
+		if (s[0] < '0' || s[0] > '9')
+			return cfg_error(ctx, n, where,
+			    "expected auto, off or a list of CPU sets such as "
+			    "[0, 1] or [\"0-3\", \"4-7\"], found %s",
+			    quote(s, q, sizeof(q)));
+		if ((cfg->cpu_sets = calloc(1, sizeof(*cfg->cpu_sets))) == NULL)
+			return nomem(ctx, n);
+		cfg->n_cpu_sets = 1;
+		return cpu_affinity_entry(ctx, n, where, &usable,
+		    &cfg->cpu_sets[0]);
+	}
+	if (n->type != YAML_SEQUENCE_NODE)
+		return cfg_error(ctx, n, where,
+		    "expected auto, off or a list of CPU sets such as [0, 1] "
+		    "or [\"0-3\", \"4-7\"], found %s",
+		    describe(n, q, sizeof(q)));
+	if ((count = seq_len(n)) == 0)
+		return cfg_error(ctx, n, where,
+		    "an empty list; write off to leave the workers where the "
+		    "kernel puts them");
+	if ((cfg->cpu_sets = calloc(count, sizeof(*cfg->cpu_sets))) == NULL)
+		return nomem(ctx, n);
+	for (size_t i = 0; i < count; i++) {
+		if (cpu_affinity_entry(ctx, seq_item(ctx, n, i), where, &usable,
+			&cfg->cpu_sets[i]) == -1)
+			return -1;
+		cfg->n_cpu_sets++;
+	}
+	return 0;
+}
+
+/* workers: 1-1024, or auto (the CPUs lbmaster may use, at least one). */
 static int
 parse_workers(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
     const char *where, void *base)
@@ -979,16 +1168,12 @@ parse_workers(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 	struct lb_cfg *cfg = base;
 	const char    *s, *end;
 	uint64_t       v;
-	long	       ncpu;
 	char	       q[96];
 
 	if ((s = scalar(ctx, n, where, "a number or auto")) == NULL)
 		return -1;
 	if (strcasecmp(s, "auto") == 0) {
-		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-		cfg->workers = ncpu < 1 ? 1 :
-		    ncpu > MAX_WORKERS	? MAX_WORKERS :
-					  (unsigned)ncpu;
+		cfg->workers = auto_workers();
 		cfg->workers_auto = true;
 		return 0;
 	}
@@ -2722,6 +2907,7 @@ static const struct cfg_key limit_keys[] = { { .name = "max_body_size",
 static const struct cfg_key top_keys[] = { { .name = "listen",
 					       .parse = parse_listen },
 	{ .name = "workers", .parse = parse_workers },
+	{ .name = "cpu_affinity", .parse = parse_cpu_affinity },
 	{ .name = "user",
 	    .parse = parse_account,
 	    .off = offsetof(struct lb_cfg, user) },
@@ -2785,11 +2971,7 @@ static const struct cfg_key top_keys[] = { { .name = "listen",
 static int
 set_defaults(struct lb_cfg *cfg)
 {
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-
-	cfg->workers = ncpu < 1 ? 1 :
-	    ncpu > MAX_WORKERS	? MAX_WORKERS :
-				  (unsigned)ncpu;
+	cfg->workers = auto_workers();
 	cfg->workers_auto = true;
 	cfg->log_level = LB_LOG_INFO;
 	cfg->shutdown_timeout_ms = 30000;
@@ -3340,6 +3522,7 @@ lb_cfg_free(struct lb_cfg *cfg)
 		listen_tls_free(cfg->listen[i].tls);
 	}
 	free(cfg->listen);
+	free(cfg->cpu_sets);
 	free(cfg->user);
 	free(cfg->group);
 	free(cfg->pid_file);
@@ -3717,6 +3900,19 @@ lb_cfg_dump(const struct lb_cfg *cfg, FILE *fp)
 		lb_buf_adds(&b, "workers: auto\n");
 	else
 		lb_buf_printf(&b, "workers: %u\n", cfg->workers);
+	if (cfg->cpu_auto)
+		lb_buf_adds(&b, "cpu_affinity: auto\n");
+	else if (cfg->n_cpu_sets == 0)
+		lb_buf_adds(&b, "cpu_affinity: off\n");
+	else {
+		lb_buf_adds(&b, "cpu_affinity: [");
+		for (i = 0; i < cfg->n_cpu_sets; i++) {
+			lb_buf_adds(&b, i > 0 ? ", \"" : "\"");
+			cpuset_text(&b, &cfg->cpu_sets[i]);
+			lb_buf_adds(&b, "\"");
+		}
+		lb_buf_adds(&b, "]\n");
+	}
 	if (cfg->user != NULL)
 		dump_key_str(&b, 0, "user", cfg->user);
 	if (cfg->group != NULL)

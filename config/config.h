@@ -11,6 +11,8 @@
 
 #include <sys/socket.h>
 
+#include <sched.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -252,6 +254,9 @@ struct lb_cfg {
 	size_t		  n_listen;
 	unsigned	  workers;	/* resolved: "auto" = online CPUs */
 	bool		  workers_auto; /* as written, for -T */
+	cpu_set_t	 *cpu_sets;	/* owned; worker slot i runs on */
+	size_t		  n_cpu_sets;	/* [i % n]; none: unpinned */
+	bool		  cpu_auto;	/* "auto", as written, for -T */
 	char		 *user;		/* owned or NULL */
 	char		 *group;	/* owned or NULL */
 	struct lb_pos	  user_pos;	/* where user: and group: stood, */

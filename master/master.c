@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -415,6 +416,17 @@ child_main(struct gen *g, unsigned slot, bool checker, int ctl)
 	lb_snprintf(name, sizeof(name), "worker %u", slot);
 	log_procname(name);
 	lb_proctitle_set("lbmaster: worker process");
+	/*
+	 * cpu_affinity: a slot keeps its CPUs across respawns and reloads.
+	 * The health checker and the master stay where the kernel puts
+	 * them. A set the kernel refuses (a CPU gone offline since the
+	 * config was read) leaves the worker unpinned rather than down.
+	 */
+	if (g->cfg->n_cpu_sets > 0 &&
+	    sched_setaffinity(0, sizeof(cpu_set_t),
+		&g->cfg->cpu_sets[slot % g->cfg->n_cpu_sets]) == -1)
+		log_warn("cpu_affinity: the worker of slot %u stays unpinned",
+		    slot);
 
 	/*
 	 * Slots j, j + n, j + 2n ...: see master/listen.c. The addresses

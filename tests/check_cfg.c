@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <dirent.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,7 +205,7 @@ END_TEST
 START_TEST(test_one_route_gives_every_default)
 {
 	struct lb_cfg *cfg = load_ok("# nothing but a route\n" ROUTE);
-	long	       ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t      usable;
 	char	       a[LB_ADDRSTRLEN];
 
 	ck_assert_uint_eq(cfg->n_listen, 1);
@@ -212,7 +213,9 @@ START_TEST(test_one_route_gives_every_default)
 	lb_addr_format((struct sockaddr *)&cfg->listen[0].addr, a, sizeof(a));
 	ck_assert_str_eq(a, "0.0.0.0:8080");
 	ck_assert(cfg->workers_auto);
-	ck_assert_uint_eq(cfg->workers, ncpu < 1 ? 1 : (unsigned)ncpu);
+	ck_assert_int_eq(sched_getaffinity(0, sizeof(usable), &usable), 0);
+	ck_assert_uint_eq(cfg->workers, (unsigned)CPU_COUNT(&usable));
+	ck_assert_uint_eq(cfg->n_cpu_sets, 0);
 	ck_assert_ptr_null(cfg->user);
 	ck_assert_ptr_null(cfg->group);
 	ck_assert_ptr_null(cfg->pid_file);
@@ -508,18 +511,162 @@ START_TEST(test_backend_tls_applies_to_every_server_of_its_route)
 }
 END_TEST
 
-START_TEST(test_workers_auto_counts_online_cpus)
+/*
+ * The CPUs this process may run on (into SET), written the way the
+ * kernel and lbmaster's messages write them: "0-1,3".
+ */
+static const char *
+usable_cpus(cpu_set_t *set)
+{
+	static char buf[256];
+	size_t	    len = 0;
+
+	ck_assert_int_eq(sched_getaffinity(0, sizeof(*set), set), 0);
+	buf[0] = '\0';
+	for (int c = 0; c < CPU_SETSIZE; c++) {
+		int last = c;
+
+		if (!CPU_ISSET(c, set))
+			continue;
+		while (last + 1 < CPU_SETSIZE && CPU_ISSET(last + 1, set))
+			last++;
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len,
+		    c == last ? "%s%d" : "%s%d-%d", len ? "," : "", c, last);
+		c = last;
+	}
+	return buf;
+}
+
+/*
+ * auto counts the CPUs lbmaster may run on (systemd's CPUAffinity=,
+ * taskset, a cpuset), not all the machine's: each test runs in a child
+ * process of its own, so this one may narrow its own set.
+ */
+START_TEST(test_workers_auto_counts_the_cpus_it_may_use)
 {
 	struct lb_cfg *cfg = load_ok("workers: 2\n" ROUTE);
+	cpu_set_t      usable, one;
+	int	       last = -1;
 
 	ck_assert(!cfg->workers_auto);
 	lb_cfg_free(cfg);
+	usable_cpus(&usable);
 	cfg = load_ok("workers: auto\n" ROUTE);
 	ck_assert(cfg->workers_auto);
-	ck_assert_uint_ge(cfg->workers, 1);
-	ck_assert_uint_eq(cfg->workers,
-	    (unsigned)sysconf(_SC_NPROCESSORS_ONLN));
+	ck_assert_uint_eq(cfg->workers, (unsigned)CPU_COUNT(&usable));
 	lb_cfg_free(cfg);
+
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &usable))
+			last = c;
+	CPU_ZERO(&one);
+	CPU_SET(last, &one);
+	ck_assert_int_eq(sched_setaffinity(0, sizeof(one), &one), 0);
+	cfg = load_ok("workers: auto\ncpu_affinity: auto\n" ROUTE);
+	ck_assert_uint_eq(cfg->workers, 1);
+	ck_assert_uint_eq(cfg->n_cpu_sets, 1);
+	ck_assert(CPU_EQUAL(&cfg->cpu_sets[0], &one));
+	lb_cfg_free(cfg);
+}
+END_TEST
+
+/* Each worker on a CPU of its own, on the sets listed, or unpinned. */
+START_TEST(test_cpu_affinity_auto_lists_and_off)
+{
+	struct lb_cfg *cfg;
+	cpu_set_t      usable;
+	char	       yaml[256], *text;
+	int	       first = -1, n = 0;
+
+	usable_cpus(&usable);
+	for (int c = CPU_SETSIZE - 1; c >= 0; c--)
+		if (CPU_ISSET(c, &usable))
+			first = c;
+	ck_assert_int_ge(first, 0);
+
+	cfg = load_ok(ROUTE); /* the default: the kernel places them */
+	ck_assert_uint_eq(cfg->n_cpu_sets, 0);
+	ck_assert(!cfg->cpu_auto);
+	lb_cfg_free(cfg);
+	cfg = load_ok("cpu_affinity: off\n" ROUTE);
+	ck_assert_uint_eq(cfg->n_cpu_sets, 0);
+	lb_cfg_free(cfg);
+
+	/* auto: one set per usable CPU, each that CPU alone, in order. */
+	cfg = load_ok("cpu_affinity: auto\n" ROUTE);
+	ck_assert(cfg->cpu_auto);
+	ck_assert_uint_eq(cfg->n_cpu_sets, (size_t)CPU_COUNT(&usable));
+	for (int c = 0; c < CPU_SETSIZE; c++) {
+		if (!CPU_ISSET(c, &usable))
+			continue;
+		ck_assert_int_eq(CPU_COUNT(&cfg->cpu_sets[n]), 1);
+		ck_assert(CPU_ISSET(c, &cfg->cpu_sets[n]));
+		n++;
+	}
+	lb_cfg_free(cfg);
+
+	/* A list: a number, a string, ranges and commas; one per worker. */
+	snprintf(yaml, sizeof(yaml), "cpu_affinity: [%d, \"%d-%d,%d\"]\n" ROUTE,
+	    first, first, first, first);
+	cfg = load_ok(yaml);
+	ck_assert(!cfg->cpu_auto);
+	ck_assert_uint_eq(cfg->n_cpu_sets, 2);
+	for (size_t i = 0; i < 2; i++) {
+		ck_assert_int_eq(CPU_COUNT(&cfg->cpu_sets[i]), 1);
+		ck_assert(CPU_ISSET(first, &cfg->cpu_sets[i]));
+	}
+	/* -T writes each set the way the kernel lists CPUs. */
+	text = dump(cfg);
+	snprintf(yaml, sizeof(yaml), "\ncpu_affinity: [\"%d\", \"%d\"]\n",
+	    first, first);
+	ck_assert_msg(strstr(text, yaml) != NULL, "%s", text);
+	free(text);
+	lb_cfg_free(cfg);
+	cfg = load_ok("cpu_affinity: AUTO\n" ROUTE);
+	ck_assert_ptr_nonnull(
+	    strstr(text = dump(cfg), "\ncpu_affinity: auto\n"));
+	free(text);
+	lb_cfg_free(cfg);
+	cfg = load_ok(ROUTE);
+	ck_assert_ptr_nonnull(
+	    strstr(text = dump(cfg), "\ncpu_affinity: off\n"));
+	free(text);
+	lb_cfg_free(cfg);
+}
+END_TEST
+
+/* A set that names no CPU lbmaster may use is an error, not a surprise. */
+START_TEST(test_error_cpu_affinity)
+{
+	cpu_set_t   usable;
+	const char *list = usable_cpus(&usable);
+	char	    msg[512];
+
+	expect_error("cpu_affinity: yes\n",
+	    "t.yaml:1:15: cpu_affinity: expected auto, off or a list of CPU "
+	    "sets such as [0, 1] or [\"0-3\", \"4-7\"], found \"yes\"");
+	expect_error("cpu_affinity: []\n",
+	    "t.yaml:1:15: cpu_affinity: an empty list; write off to leave "
+	    "the workers where the kernel puts them");
+	expect_error("cpu_affinity: [\"1-0\"]\n",
+	    "t.yaml:1:16: cpu_affinity: \"1-0\" is not a CPU set (CPU numbers, "
+	    "ranges low-high, commas: \"0\", \"2-3\", \"0,4-5\")");
+	expect_error("cpu_affinity: [\"0,\"]\n",
+	    "t.yaml:1:16: cpu_affinity: \"0,\" is not a CPU set (CPU numbers, "
+	    "ranges low-high, commas: \"0\", \"2-3\", \"0,4-5\")");
+	expect_error("cpu_affinity: [{cpu: 0}]\n",
+	    "t.yaml:1:16: cpu_affinity: expected a CPU set, found a mapping");
+	expect_error("cpu_affinity: [4096]\n",
+	    "t.yaml:1:16: cpu_affinity: CPU 4096 is past the highest CPU "
+	    "number (1023)");
+	/* CPU 1023 exists on no machine these tests run on. */
+	if (CPU_ISSET(1023, &usable))
+		return;
+	snprintf(msg, sizeof(msg),
+	    "t.yaml:1:19: cpu_affinity: CPU 1023 is not one lbmaster may run "
+	    "on here (it may use %s)",
+	    list);
+	expect_error("cpu_affinity: [0, 1023]\n", msg);
 }
 END_TEST
 
@@ -1834,7 +1981,8 @@ cfg_suite(void)
 	tcase_add_test(tc, test_tls_listener_dump_round_trips);
 	tcase_add_test(tc,
 	    test_tls_listener_mistakes_are_refused_where_they_are);
-	tcase_add_test(tc, test_workers_auto_counts_online_cpus);
+	tcase_add_test(tc, test_workers_auto_counts_the_cpus_it_may_use);
+	tcase_add_test(tc, test_cpu_affinity_auto_lists_and_off);
 	tcase_add_loop_test(tc, test_durations_take_ms_s_m_h_and_bare_seconds,
 	    0, sizeof(durations) / sizeof(durations[0]));
 	tcase_add_loop_test(tc, test_durations_refuse_other_forms, 0,
@@ -1885,6 +2033,7 @@ cfg_suite(void)
 	tcase_add_test(tc, test_error_header_value_with_crlf_is_refused);
 	tcase_add_test(tc, test_error_param_value_with_control_is_refused);
 	tcase_add_test(tc, test_error_workers_out_of_range);
+	tcase_add_test(tc, test_error_cpu_affinity);
 	tcase_add_test(tc, test_error_bad_log_level);
 	tcase_add_test(tc, test_error_bad_host_and_path);
 	tcase_add_test(tc, test_error_second_document_is_refused);

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -443,6 +444,89 @@ START_TEST(test_workers_drop_to_the_configured_user)
 }
 END_TEST
 
+/* "A | B" with the two in strcmp order. */
+static const char *
+sorted_pair(const char *a, const char *b)
+{
+	return strcmp(a, b) <= 0 ? lbt_fmt("%s | %s", a, b) :
+				   lbt_fmt("%s | %s", b, a);
+}
+
+/* The two workers' Cpus_allowed_list (/proc), as sorted_pair. */
+static const char *
+worker_cpus(pid_t lb)
+{
+	pid_t w[2];
+
+	ck_assert_msg(mp_wait_children(lb, MP_WORKER, 2, 5000), "log:\n%s",
+	    lbt_log_tail(lb, 3000));
+	ck_assert_uint_eq(mp_children(lb, MP_WORKER, w, 2), 2);
+	return sorted_pair(mp_status(w[0], "Cpus_allowed_list"),
+	    mp_status(w[1], "Cpus_allowed_list"));
+}
+
+/*
+ * cpu_affinity: auto puts each worker on a CPU of its own, a list puts
+ * them where it says (a respawned worker where its slot was), and a
+ * reload to off lets the new workers run on every CPU the master may
+ * use; the master is never pinned. On a one-CPU machine both workers
+ * share that CPU.
+ */
+START_TEST(test_cpu_affinity_pins_the_workers)
+{
+	const char *cfg = lbt_path("lbmaster.yaml"), *all, *both, *want;
+	cpu_set_t   usable;
+	unsigned    port = lbt_free_port(), oport = 0;
+	int	    c0 = -1, c1 = -1;
+	pid_t	    origin, lb, w[2];
+
+	ck_assert_int_eq(sched_getaffinity(0, sizeof(usable), &usable), 0);
+	for (int c = 0; c < CPU_SETSIZE && c1 == -1; c++)
+		if (CPU_ISSET(c, &usable)) {
+			if (c0 == -1)
+				c0 = c;
+			else
+				c1 = c;
+		}
+	if (c1 == -1)
+		c1 = c0;
+	/* {c0, c1} as the kernel lists it. */
+	both = c0 == c1	 ? lbt_fmt("%d", c0) :
+	    c1 == c0 + 1 ? lbt_fmt("%d-%d", c0, c1) :
+			   lbt_fmt("%d,%d", c0, c1);
+	origin = lbt_origin_start("o", &oport, NULL);
+	lb = lbt_lbmaster_start(mp_yaml(port, oport, 2, "cpu_affinity: auto\n",
+				    ""),
+	    port);
+	all = mp_status(lb, "Cpus_allowed_list");
+	ck_assert_str_eq(worker_cpus(lb),
+	    sorted_pair(lbt_fmt("%d", c0), lbt_fmt("%d", c1)));
+	ck_assert_int_eq(mp_get(port, NULL, "/base"), 200);
+
+	lbt_write_file(cfg,
+	    mp_yaml(port, oport, 2,
+		lbt_fmt("cpu_affinity: [\"%d\", \"%d,%d\"]\n", c1, c0, c1),
+		""));
+	lbt_signal(lb, SIGHUP);
+	mp_wait_log(lb, "generation 2 serves", 5000);
+	want = sorted_pair(lbt_fmt("%d", c1), both);
+	ck_assert_str_eq(worker_cpus(lb), want);
+	ck_assert_uint_eq(mp_children(lb, MP_WORKER, w, 2), 2);
+	ck_assert_int_eq(kill(w[0], SIGKILL), 0);
+	ck_assert(mp_wait_gone(w[0], 5000));
+	ck_assert_str_eq(worker_cpus(lb), want);
+
+	lbt_write_file(cfg, mp_yaml(port, oport, 2, "cpu_affinity: off\n", ""));
+	lbt_signal(lb, SIGHUP);
+	mp_wait_log(lb, "generation 3 serves", 5000);
+	ck_assert_str_eq(worker_cpus(lb), sorted_pair(all, all));
+	ck_assert_str_eq(mp_status(lb, "Cpus_allowed_list"), all);
+	ck_assert_int_eq(mp_get(port, NULL, "/base"), 200);
+	ck_assert_int_eq(lbt_stop(lb), 0);
+	ck_assert_int_eq(lbt_stop(origin), 0);
+}
+END_TEST
+
 START_TEST(test_process_titles)
 {
 	unsigned port = lbt_free_port(), oport = 0;
@@ -656,6 +740,7 @@ master_suite(void)
 	tc = lbt_tcase("process tree");
 	tcase_add_test(tc, test_workers_drop_to_the_configured_user);
 	tcase_add_test(tc, test_process_titles);
+	tcase_add_test(tc, test_cpu_affinity_pins_the_workers);
 	tcase_add_test(tc, test_systemd_hears_ready_reloading_and_stopping);
 	suite_add_tcase(s, tc);
 
