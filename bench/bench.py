@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
 """lbmaster against nginx and HAProxy on this machine, side by side.
 
-Every proxy runs with the same number of workers in front of the same two
-nginx origins on 127.0.0.1; wrk drives each proxy in turn, round after round
+Every proxy runs with the same number of workers, each pinned to a CPU of
+its own (nginx's worker_cpu_affinity, HAProxy's cpu-map, lbmaster's
+cpu_affinity; --no-pin leaves them to the scheduler), in front of the same
+two nginx origins on 127.0.0.1; wrk drives each proxy in turn, round after round
 (A B C, B C A, C A B, ...), so that whatever else this machine is doing
 weighs on all three alike. The figures quoted are medians over the rounds,
 and what means something is the ratio of lbmaster to the better peer
 measured in the same minute, not the requests per second themselves.
 
     python3 bench/bench.py --lbmaster ./lbmaster [--out bench/RESULTS.md]
-        [--rounds 3] [--duration 4] [--workers 2] [--quick]
+        [--rounds 3] [--duration 4] [--workers 2] [--no-pin] [--quick]
         [--scenario small,c256,close,big,idle10k,routes20k,cores,dns32,
                     syscalls,allocs,upload,ws,ratelimit,ratelimit_hot,
                     tls_small,tls_handshake,tls_resume,tls_idle]
@@ -291,8 +293,10 @@ class Stack:
     WebSocket echo origins of `ws` (bench/ws_echo.py).
     """
 
-    def __init__(self, tmp, lbmaster, workers):
+    def __init__(self, tmp, lbmaster, workers, pin):
         self.tmp, self.lbmaster, self.workers = tmp, lbmaster, workers
+        # PIN: worker i of every proxy runs on the i-th CPU we may use.
+        self.cpus = sorted(os.sched_getaffinity(0)) if pin else []
         self.procs = Procs(tmp)
         self.origins = pick_ports(2)
         self.upstreams = {"nginx": self.origins}	# kind -> origin ports
@@ -324,8 +328,25 @@ class Stack:
             f.write(text)
         return self.path(name)
 
-    def nginx_head(self, name, workers):
-        return (f"daemon off;\nworker_processes {workers};\n"
+    def cpu_of(self, worker):
+        return self.cpus[worker % len(self.cpus)]
+
+    def haproxy_pin(self, threads):
+        """HAProxy 2.6 applies cpu-map to threads only in its auto: form
+        (thread k on the k-th CPU of the set, ascending), and not at all
+        with one thread: start_proxy pins that one itself."""
+        if not self.cpus or threads < 2:
+            return ""
+        return (f"    cpu-map auto:1/1-{threads} " +
+                " ".join(str(self.cpu_of(t)) for t in range(threads)) + "\n")
+
+    def nginx_head(self, name, workers, pin=True):
+        """The main context; PIN: the workers as Stack's CPUs say."""
+        affinity = ""
+        if pin and self.cpus:
+            masks = (format(1 << self.cpu_of(i), "b") for i in range(workers))
+            affinity = f"worker_cpu_affinity {' '.join(masks)};\n"
+        return (f"daemon off;\nworker_processes {workers};\n" + affinity +
                 f"pid {self.path(name + '.pid')};\n"
                 f"error_log {self.path(name + '.err')} warn;\n"
                 "events { worker_connections 20000; }\n")
@@ -340,7 +361,8 @@ class Stack:
                 f"    location / {{ return 200 \"hello from {p}\\n\"; }}\n"
                 f"    location = /big {{ alias {self.path('big.bin')}; }}\n"
                 "    location = /healthcheck { return 200 OK; } }\n")
-        conf = self.write("origins.conf", self.nginx_head("origins", 1) +
+        head = self.nginx_head("origins", 1, pin=False)
+        conf = self.write("origins.conf", head +
                           "http { access_log off;"
                           " keepalive_requests 10000000;\n" + servers + "}\n")
         p = self.procs.start("origins", ["nginx", "-e",
@@ -370,6 +392,11 @@ class Stack:
             self.procs.stop(name)
         self.upstreams.pop(kind, None)
 
+    def lbmaster_pin(self):
+        """cpu_affinity: auto is worker i on the i-th CPU lbmaster may use:
+        the same CPUs as cpu_of, since it inherits our affinity."""
+        return "cpu_affinity: auto\n" if self.cpus else ""
+
     def lbmaster_conf(self, name, workers, routes, origin="nginx"):
         """Write an lbmaster config; ROUTES is 3 or 2 * N_ROUTES.
 
@@ -395,7 +422,7 @@ class Stack:
                       ("" if self.resume.get(name, True) else
                        ", session_tickets: off") + "}\n")
         # request_id: off, as the peers add none (configured alike).
-        head = (listen + f"workers: {workers}\n"
+        head = (listen + f"workers: {workers}\n" + self.lbmaster_pin() +
                 f"error_log: {self.path(name + '.err')}\naccess_log: off\n"
                 f"health_check: off\nlimits: {{{limits}}}\n"
                 "request_id: off\n")
@@ -483,7 +510,8 @@ class Stack:
                          "    http-request deny deny_status 429 if "
                          f"{{ sc_http_req_rate(0) gt {rl['haproxy_max']} }}\n")
             conf = self.write(name + ".cfg", (
-                f"global\n    nbthread {workers}\n"
+                f"global\n    nbthread {workers}\n" +
+                self.haproxy_pin(workers) +
                 f"    maxconn {haproxy_maxconn()}\n" +
                 ("" if resume else "    tune.ssl.cachesize 0\n") +
                 "defaults\n    mode http\n    timeout connect 5s\n"
@@ -500,6 +528,8 @@ class Stack:
             conf = self.lbmaster_conf(name, workers, routes, origin)
             argv = [self.lbmaster, "-f", "-c", conf]
         p = self.procs.start(name, argv, env)
+        if name.startswith("haproxy") and self.cpus and workers == 1:
+            os.sched_setaffinity(p.pid, {self.cpu_of(0)})
         try:
             wait_ready(port, p, name, host=BENCH_HOST if routes != 3 else None,
                        path="/hello" if origin == "ws" else "/", tls=tls)
@@ -1296,7 +1326,7 @@ def dns32_scenario(stack, rep, a):
     port, dport = pick_ports(2)
     addrs = [f"127.0.0.{i}" for i in range(1, N_FOLLOWED + 1)]
     listens = "".join(f"    listen {x}:{port};\n" for x in addrs)
-    conf = stack.write("origins32.conf", stack.nginx_head("origins32", 1) +
+    conf = stack.write("origins32.conf", stack.nginx_head("origins32", 1, pin=False) +
                        "http { access_log off; keepalive_requests 10000000;"
                        "\n  server {\n" + listens +
                        f"    location / {{ return 200 \"hello from {port}"
@@ -1324,7 +1354,8 @@ def dns32_scenario(stack, rep, a):
         for n in names:
             stack.port[n] = pick_ports(1)[0]
             stack.conf[n] = stack.write(n + ".yaml", (
-                f"listen: 127.0.0.1:{stack.port[n]}\nworkers: {a.workers}\n"
+                f"listen: 127.0.0.1:{stack.port[n]}\nworkers: {a.workers}\n" +
+                stack.lbmaster_pin() +
                 f"error_log: {stack.path(n + '.err')}\naccess_log: off\n"
                 "health_check: off\nlimits: {max_connections: 20000}\n"
                 f"resolver: {{nameservers: [\"127.0.0.1:{dport}\"]}}\n"
@@ -1577,7 +1608,9 @@ def write_results(path, rep, a, machine, started, load0, argv):
         "",
         f"- Machine: {machine}",
         f"- Run: {started}, {a.rounds} round(s) x {a.duration} s per proxy "
-        f"per scenario, {a.workers} workers each, wrk -t1; load average "
+        f"per scenario, {a.workers} workers each "
+        f"({'pinned one per CPU' if a.pin else 'not pinned'}), "
+        "wrk -t1; load average "
         f"{load0} at the start, {loadavg()} at the end"
         + (" (**quick run**: no medians)" if a.rounds < 3 else ""),
         f"- Command: `{argv}`", ""]
@@ -1640,6 +1673,9 @@ def main():
                     help="seconds of each wrk run")
     ap.add_argument("--workers", type=int, default=2,
                     help="workers of every proxy (HAProxy: threads)")
+    ap.add_argument("--no-pin", action="store_true",
+                    help="leave every proxy's workers to the scheduler "
+                         "(default: each pinned to a CPU of its own)")
     ap.add_argument("--scenario", default=DEFAULT_SCENARIOS,
                     help="comma-separated, from: " + DEFAULT_SCENARIOS)
     ap.add_argument("--idle-conns", type=int, default=10000)
@@ -1684,12 +1720,16 @@ def main():
     machine = machine_line(lbmaster, srcdir)
     rep = Report()
     rep.say(f"machine: {machine}")
-    rep.say(f"rounds {a.rounds} x {a.duration} s, {a.workers} workers, "
+    # More workers than CPUs: nothing is pinned (HAProxy's cpu-map auto:
+    # form, the one 2.6 applies to threads, cannot say it).
+    a.pin = not a.no_pin and len(os.sched_getaffinity(0)) >= a.workers
+    rep.say(f"rounds {a.rounds} x {a.duration} s, {a.workers} workers "
+            f"({'pinned' if a.pin else 'not pinned'}), "
             f"load average {load0}")
 
     tmp = tempfile.mkdtemp(prefix="lbbench.")
     os.chmod(tmp, 0o755)	# nginx's workers run as nobody
-    stack = Stack(tmp, lbmaster, a.workers)
+    stack = Stack(tmp, lbmaster, a.workers, a.pin)
     worst = None
     failed_run = False
     try:
