@@ -1098,6 +1098,28 @@ s_client(unsigned port, const char *opt, const char *file)
 	return out;
 }
 
+/* How many NewSessionTicket messages one s_client connection gets. */
+static size_t
+tickets_sent(unsigned port)
+{
+	const char *p;
+	char	   *out = NULL;
+	size_t	    n = 0;
+	const char *argv[] = { "/bin/sh", "-c",
+		lbt_fmt("printf 'GET / HTTP/1.1\\r\\nHost: a.test\\r\\n"
+			"Connection: close\\r\\n\\r\\n' | openssl s_client "
+			"-connect 127.0.0.1:%u -servername a.test -msg "
+			"-ign_eof 2>&1",
+		    port),
+		NULL };
+
+	lbt_run(argv, WAIT_MS, &out);
+	ck_assert_msg(strstr(out, "\nNew, ") != NULL, "%s", out);
+	for (p = out; (p = strstr(p, "NewSessionTicket")) != NULL; p++)
+		n++;
+	return n;
+}
+
 START_TEST(test_a_session_resumes_on_every_worker)
 {
 	unsigned    plain = lbt_free_port(), tls = lbt_free_port(), o = 0;
@@ -1162,6 +1184,7 @@ START_TEST(test_a_resumed_session_gets_a_fresh_ticket)
 	const char *a = make_cert("a.test", "DNS:a.test", 30);
 	const char *s1 = lbt_path("s1.pem"), *s2 = lbt_path("s2.pem");
 	const char *got[3];
+	size_t	    tickets;
 	pid_t	    op, lb;
 
 	op = lbt_origin_start("o1", &o, NULL);
@@ -1173,8 +1196,10 @@ START_TEST(test_a_resumed_session_gets_a_fresh_ticket)
 	got[0] = s_client(tls, "-sess_out", s1);
 	got[1] = s_client(tls, lbt_fmt("-sess_in %s -sess_out", s1), s2);
 	got[2] = s_client(tls, "-sess_in", s2);
+	tickets = tickets_sent(tls);
 	lbt_stop(lb);
 	lbt_stop(op);
+	ck_assert_uint_gt(tickets, 0);
 	ck_assert_str_eq(got[0], "New");
 	ck_assert_str_eq(got[1], "Reused");
 	ck_assert_str_eq(got[2], "Reused");
@@ -1286,6 +1311,8 @@ START_TEST(test_session_tickets_off_means_no_resumption)
 	unsigned    plain = lbt_free_port(), tls = lbt_free_port(), o = 0;
 	const char *a = make_cert("a.test", "DNS:a.test", 30);
 	const char *sess = lbt_path("session.pem"), *first, *again;
+	size_t	    tickets;
+	bool	    saved[2];
 	pid_t	    op, lb;
 
 	op = lbt_origin_start("o1", &o, NULL);
@@ -1295,12 +1322,23 @@ START_TEST(test_session_tickets_off_means_no_resumption)
 					"      session_tickets: off\n"),
 				    1, o, ""),
 	    tls);
-	first = s_client(tls, "-sess_out", sess);
-	again = s_client(tls, "-sess_in", sess);
+	/*
+	 * Nothing a client could offer back: no ticket, not even one that
+	 * could never resume (the client would store it, offer it with a
+	 * binder computed for nothing, and be refused), and in TLS 1.2 no
+	 * session ID. So s_client has no session to save.
+	 */
+	first = s_client(tls, "-tls1_2 -sess_out", sess);
+	saved[0] = access(sess, F_OK) == 0;
+	again = s_client(tls, "-sess_out", sess);
+	saved[1] = access(sess, F_OK) == 0;
+	tickets = tickets_sent(tls);
 	lbt_stop(lb);
 	lbt_stop(op);
 	ck_assert_str_eq(first, "New");
 	ck_assert_str_eq(again, "New");
+	ck_assert(!saved[0] && !saved[1]);
+	ck_assert_uint_eq(tickets, 0);
 }
 END_TEST
 

@@ -553,8 +553,17 @@ cert_build(const struct lb_cfg *cfg, const struct lb_listen *l, size_t i,
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"lbmaster",
 	    8);
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+	/*
+	 * Without tickets nothing can resume (no cache either, above), so
+	 * TLS 1.3 sends no NewSessionTicket at all: OpenSSL would send two
+	 * session IDs that no worker remembers, and the client would store
+	 * them, offer one with a binder computed for nothing, and do the
+	 * full handshake anyway.
+	 */
 	if (t->session_tickets)
 		SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_key);
+	else
+		SSL_CTX_set_num_tickets(ctx, 0);
 	if (SSL_CTX_set_cipher_list(ctx, t->ciphers) != 1)
 		return at(cfg, &t->ciphers_pos, l->where, ".tls.ciphers",
 		    ssl_reason(why, sizeof(why)), err, errlen);
