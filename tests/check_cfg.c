@@ -512,29 +512,26 @@ START_TEST(test_backend_tls_applies_to_every_server_of_its_route)
 END_TEST
 
 /*
- * The CPUs this process may run on (into SET), written the way the
- * kernel and lbmaster's messages write them: "0-1,3".
+ * The CPUs this process may run on (into SET), and the kernel's own
+ * writing of them ("0-1,3", /proc/self/status), which lbmaster's
+ * messages follow.
  */
 static const char *
 usable_cpus(cpu_set_t *set)
 {
 	static char buf[256];
-	size_t	    len = 0;
+	const char *key = "Cpus_allowed_list:";
+	FILE	   *fp;
 
 	ck_assert_int_eq(sched_getaffinity(0, sizeof(*set), set), 0);
-	buf[0] = '\0';
-	for (int c = 0; c < CPU_SETSIZE; c++) {
-		int last = c;
-
-		if (!CPU_ISSET(c, set))
-			continue;
-		while (last + 1 < CPU_SETSIZE && CPU_ISSET(last + 1, set))
-			last++;
-		len += (size_t)snprintf(buf + len, sizeof(buf) - len,
-		    c == last ? "%s%d" : "%s%d-%d", len ? "," : "", c, last);
-		c = last;
-	}
-	return buf;
+	ck_assert_ptr_nonnull(fp = fopen("/proc/self/status", "r"));
+	while (fgets(buf, sizeof(buf), fp) != NULL)
+		if (strncmp(buf, key, strlen(key)) == 0)
+			break;
+	fclose(fp);
+	ck_assert_msg(strncmp(buf, key, strlen(key)) == 0, "no %s", key);
+	buf[strcspn(buf, "\n")] = '\0';
+	return buf + strlen(key) + strspn(buf + strlen(key), " \t");
 }
 
 /*
