@@ -16,12 +16,14 @@
 #include "common/shm.h"
 
 /*
- * The header, then the server records, the route records, and the
- * workers' shares: requests in flight, then tunnels. Each part starts
- * where its type wants it.
+ * The header, then the stripes (each the server records, the route
+ * records and the totals), then the workers' shares: requests in flight,
+ * then tunnels; then the vacant flags. Stripes and each slot's shares
+ * start on a cache line.
  */
 struct layout {
-	size_t srv, rt, active, tunnels, vacant, size;
+	size_t stripes, rt, tot, stripe_size, n_stripes;
+	size_t active, active_stride, tunnels, vacant, size;
 };
 
 static size_t
@@ -33,16 +35,28 @@ align_to(size_t sz, size_t a)
 static void
 shm_layout(size_t n_servers, size_t n_routes, size_t n_slots, struct layout *l)
 {
-	size_t sz = sizeof(struct lb_shm);
+	size_t sz;
 
-	l->srv = sz = align_to(sz, _Alignof(struct lb_shm_server));
-	sz += n_servers * sizeof(struct lb_shm_server);
+	/* One stripe, from its start. */
+	sz = n_servers * sizeof(struct lb_shm_server);
 	l->rt = sz = align_to(sz, _Alignof(struct lb_shm_route));
 	sz += (n_routes + 1) * sizeof(struct lb_shm_route);
-	l->active = sz = align_to(sz, _Alignof(_Atomic uint32_t));
-	sz += n_slots * n_servers * sizeof(_Atomic uint32_t);
+	l->tot = sz = align_to(sz, _Alignof(struct lb_shm_totals));
+	sz += sizeof(struct lb_shm_totals);
+	l->stripe_size = align_to(sz, LB_SHM_LINE);
+	l->n_stripes = n_slots;
+	if (l->n_stripes > LB_SHM_STRIPES_MAX / l->stripe_size)
+		l->n_stripes = LB_SHM_STRIPES_MAX / l->stripe_size;
+	if (l->n_stripes == 0)
+		l->n_stripes = 1;
+
+	l->stripes = align_to(sizeof(struct lb_shm), LB_SHM_LINE);
+	sz = l->stripes + l->n_stripes * l->stripe_size;
+	l->active_stride = align_to(n_servers, LB_SHM_LINE / 4);
+	l->active = sz;
+	sz += n_slots * l->active_stride * sizeof(_Atomic uint32_t);
 	l->tunnels = sz;
-	sz += n_slots * sizeof(_Atomic uint32_t);
+	sz += n_slots * LB_SHM_LINE;
 	l->vacant = sz;
 	sz += n_slots * sizeof(_Atomic uint32_t);
 	l->size = sz;
@@ -59,7 +73,9 @@ lb_shm_create(size_t n_servers, size_t n_routes, size_t n_slots)
 		n_slots = 1;
 	if (n_servers > UINT32_MAX || n_routes >= UINT32_MAX ||
 	    n_slots > UINT32_MAX ||
-	    (n_servers > 0 && n_slots > SIZE_MAX / 8 / n_servers)) {
+	    n_routes > SIZE_MAX / 4 / sizeof(struct lb_shm_route) ||
+	    n_servers > SIZE_MAX / 4 / sizeof(struct lb_shm_server) ||
+	    n_slots > SIZE_MAX / 8 / (n_servers + LB_SHM_LINE)) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -73,9 +89,13 @@ lb_shm_create(size_t n_servers, size_t n_routes, size_t n_slots)
 	shm->n_servers = (uint32_t)n_servers;
 	shm->n_routes = (uint32_t)n_routes;
 	shm->n_slots = (uint32_t)n_slots;
-	shm->servers = (struct lb_shm_server *)((char *)p + l.srv);
-	shm->routes = (struct lb_shm_route *)((char *)p + l.rt);
+	shm->n_stripes = (uint32_t)l.n_stripes;
+	shm->stripe_size = l.stripe_size;
+	shm->servers = (struct lb_shm_server *)((char *)p + l.stripes);
+	shm->routes = (struct lb_shm_route *)((char *)p + l.stripes + l.rt);
+	shm->totals = (struct lb_shm_totals *)((char *)p + l.stripes + l.tot);
 	shm->active = (_Atomic uint32_t *)((char *)p + l.active);
+	shm->active_stride = l.active_stride;
 	shm->tunnels = (_Atomic uint32_t *)((char *)p + l.tunnels);
 	shm->vacant = (_Atomic uint32_t *)((char *)p + l.vacant);
 	for (size_t i = 0; i < n_servers; i++)
@@ -109,7 +129,7 @@ lb_shm_slot_clear(struct lb_shm *shm, unsigned slot)
 		if (atomic_load_explicit(a, memory_order_relaxed) != 0)
 			atomic_store(a, 0);
 	}
-	atomic_store(&shm->tunnels[slot], 0);
+	atomic_store(lb_shm_tunnel_share(shm, slot), 0);
 }
 
 uint32_t
@@ -118,7 +138,7 @@ lb_shm_active(const struct lb_shm *shm, uint32_t id)
 	const _Atomic uint32_t *a = &shm->active[id];
 	uint32_t		n = 0;
 
-	for (uint32_t s = 0; s < shm->n_slots; s++, a += shm->n_servers)
+	for (uint32_t s = 0; s < shm->n_slots; s++, a += shm->active_stride)
 		n += atomic_load_explicit(a, memory_order_relaxed);
 	return n;
 }
@@ -129,7 +149,18 @@ lb_shm_tunnels(const struct lb_shm *shm)
 	uint32_t n = 0;
 
 	for (uint32_t s = 0; s < shm->n_slots; s++)
-		n += atomic_load_explicit(&shm->tunnels[s],
+		n += atomic_load_explicit(lb_shm_tunnel_share(shm, s),
+		    memory_order_relaxed);
+	return n;
+}
+
+uint64_t
+lb_shm_sum(const struct lb_shm *shm, const _Atomic uint64_t *c)
+{
+	uint64_t n = 0;
+
+	for (uint32_t s = 0; s < shm->n_stripes; s++)
+		n += atomic_load_explicit(lb_shm_mine(shm, s, c),
 		    memory_order_relaxed);
 	return n;
 }
@@ -259,7 +290,7 @@ const int64_t lb_shm_bucket_us[LB_SHM_BUCKETS] = {
 };
 
 void
-lb_shm_observe(struct lb_shm *shm, int64_t us)
+lb_shm_observe(struct lb_shm *shm, unsigned slot, int64_t us)
 {
 	size_t i = 0;
 
@@ -268,9 +299,8 @@ lb_shm_observe(struct lb_shm *shm, int64_t us)
 	while (i < LB_SHM_BUCKETS && us > lb_shm_bucket_us[i])
 		i++;
 	/* Non-cumulative here; /metrics adds them up. */
-	atomic_fetch_add_explicit(&shm->duration[i], 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&shm->duration_sum_us, (uint64_t)us,
-	    memory_order_relaxed);
+	lb_shm_count(shm, slot, &shm->totals->duration[i], 1);
+	lb_shm_count(shm, slot, &shm->totals->duration_sum_us, (uint64_t)us);
 }
 
 uint64_t
@@ -280,13 +310,11 @@ lb_shm_histogram(const struct lb_shm *shm, uint64_t cum[LB_SHM_BUCKETS + 1],
 	uint64_t n = 0;
 
 	for (size_t i = 0; i <= LB_SHM_BUCKETS; i++) {
-		n += atomic_load_explicit(&shm->duration[i],
-		    memory_order_relaxed);
+		n += lb_shm_sum(shm, &shm->totals->duration[i]);
 		cum[i] = n;
 	}
 	/* After the buckets: lb_shm_observe adds to the sum last. */
-	*sum_us = atomic_load_explicit(&shm->duration_sum_us,
-	    memory_order_relaxed);
+	*sum_us = lb_shm_sum(shm, &shm->totals->duration_sum_us);
 	return n;
 }
 

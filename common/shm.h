@@ -13,7 +13,20 @@
  * them down; the master clears its shares when it reaps it
  * (lb_shm_slot_clear), so no gauge stays up and least_conn does not starve
  * a server after a crash. A single counter could not be repaired: nobody
- * would know how much of it the dead worker held.
+ * would know how much of it the dead worker held. Each slot's shares
+ * start a cache line of their own, so that two workers on two CPUs do
+ * not pull one line back and forth at every request.
+ *
+ * Counters (requests, codes, durations...) are kept apart for the same
+ * reason: the server and route records and the totals are laid out once
+ * per "stripe", worker slot S adding to stripe S modulo the number of
+ * stripes (lb_shm_count), and readers add the stripes up (lb_shm_sum). A
+ * pointer into stripe 0 (shm->servers, shm->routes, shm->totals) names a
+ * counter. Health state (up, down_until, drain, a followed slot's
+ * address) lives in stripe 0 only. There is a stripe per slot unless that
+ * would take more than LB_SHM_STRIPES_MAX bytes (tens of thousands of
+ * routes on many workers); slots then share stripes, and their adds stay
+ * atomic.
  */
 #ifndef LB_SHM_H
 #define LB_SHM_H
@@ -76,6 +89,18 @@ struct lb_shm_route {
 	_Atomic uint64_t limited; /* answered 429 by its rate limit */
 };
 
+/* The counters that are neither a server's nor a route's. */
+struct lb_shm_totals {
+	_Atomic uint64_t duration[LB_SHM_BUCKETS + 1]; /* +Inf last; not
+							   cumulative */
+	_Atomic uint64_t duration_sum_us;
+	_Atomic uint64_t limit_full; /* new keys a full table let pass */
+	_Atomic uint64_t spliced;    /* body bytes moved by splice(2) */
+};
+
+#define LB_SHM_STRIPES_MAX (64u << 20) /* bytes of counters, all stripes */
+#define LB_SHM_LINE	   64	       /* a cache line */
+
 struct lb_rl;
 
 struct lb_shm {
@@ -88,20 +113,22 @@ struct lb_shm {
 	/* The master's reload counts, carried from generation to generation. */
 	_Atomic uint64_t      reloads_ok;     /* reloads that took effect */
 	_Atomic uint64_t      reloads_failed; /* and those that did not */
-	_Atomic uint64_t      duration[LB_SHM_BUCKETS + 1]; /* +Inf last; not
-							   cumulative */
-	_Atomic uint64_t      duration_sum_us;
-	uint32_t	      n_slots; /* worker slots, cfg->workers */
-	struct lb_shm_server *servers; /* into this segment */
-	struct lb_shm_route  *routes;  /* into this segment */
+	uint32_t	      n_slots;	      /* worker slots, cfg->workers */
+	uint32_t	      n_stripes;      /* 1 .. n_slots */
+	size_t		      stripe_size; /* bytes from a stripe to the next */
+	struct lb_shm_server *servers;	   /* stripe 0's, into this segment */
+	struct lb_shm_route  *routes;	   /* stripe 0's */
+	struct lb_shm_totals *totals;	   /* stripe 0's */
 	/*
 	 * Into this segment, one share per worker slot, written only by
 	 * that slot's worker (so a load and a store, no read-modify-write)
 	 * and cleared by the master when it dies: requests in flight to
-	 * each server, [slot * n_servers + server id] (a worker's shares
-	 * side by side), and open upgrade tunnels, [slot].
+	 * each server, [slot * active_stride + server id] (a worker's
+	 * shares side by side, from a cache line of their own), and open
+	 * upgrade tunnels, [slot * LB_SHM_LINE / 4].
 	 */
 	_Atomic uint32_t *active;
+	size_t		  active_stride;
 	_Atomic uint32_t *tunnels;
 	/*
 	 * [slot], into this segment: 1 while the slot has no worker that
@@ -116,11 +143,9 @@ struct lb_shm {
 	 * (master/carry.c); the master fills the array, in its own memory,
 	 * before it forks, and lb_shm_destroy drops the references.
 	 */
-	struct lb_rl   **limits;
-	size_t		 n_limits;
-	_Atomic uint64_t limit_full; /* new keys a full table let pass */
-	_Atomic uint64_t spliced;    /* body bytes moved by splice(2) */
-	uint64_t	 sticky_key; /* keys sticky cookies' server IDs; the
+	struct lb_rl **limits;
+	size_t	       n_limits;
+	uint64_t       sticky_key; /* keys sticky cookies' server IDs; the
 					master's, kept across reloads */
 };
 
@@ -149,8 +174,34 @@ uint32_t lb_shm_tunnels(const struct lb_shm *);
 static inline _Atomic uint32_t *
 lb_shm_active_share(struct lb_shm *shm, unsigned slot, uint32_t id)
 {
-	return &shm->active[(size_t)slot * shm->n_servers + id];
+	return &shm->active[(size_t)slot * shm->active_stride + id];
 }
+
+/* Worker SLOT's share of the open tunnels. */
+static inline _Atomic uint32_t *
+lb_shm_tunnel_share(const struct lb_shm *shm, unsigned slot)
+{
+	return &shm->tunnels[(size_t)slot * (LB_SHM_LINE / 4)];
+}
+
+/* Worker SLOT's copy of the counter C, a pointer into stripe 0. */
+static inline _Atomic uint64_t *
+lb_shm_mine(const struct lb_shm *shm, unsigned slot, const _Atomic uint64_t *c)
+{
+	return (_Atomic uint64_t *)((uintptr_t)c +
+	    (size_t)(slot % shm->n_stripes) * shm->stripe_size);
+}
+
+/* Add N to worker SLOT's copy of the counter C (stripe 0's). */
+static inline void
+lb_shm_count(struct lb_shm *shm, unsigned slot, _Atomic uint64_t *c, uint64_t n)
+{
+	atomic_fetch_add_explicit(lb_shm_mine(shm, slot, c), n,
+	    memory_order_relaxed);
+}
+
+/* The counter C (stripe 0's) over every stripe. */
+uint64_t lb_shm_sum(const struct lb_shm *, const _Atomic uint64_t *c);
 
 /*
  * Add DELTA to a share. Only its own worker writes a share, so a relaxed
@@ -188,8 +239,8 @@ void lb_shm_set_reloads(struct lb_shm *, uint64_t ok, uint64_t failed);
  */
 bool lb_shm_server_usable(const struct lb_shm_server *st, int64_t now_ms);
 
-/* Count one request that took US microseconds in the histogram. */
-void lb_shm_observe(struct lb_shm *, int64_t us);
+/* Count one request that took US microseconds, for worker SLOT. */
+void lb_shm_observe(struct lb_shm *, unsigned slot, int64_t us);
 /* Upper bounds of the histogram buckets, in microseconds (+Inf after). */
 extern const int64_t lb_shm_bucket_us[LB_SHM_BUCKETS];
 /*

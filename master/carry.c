@@ -30,6 +30,15 @@ add(_Atomic uint64_t *to, const _Atomic uint64_t *from)
 	    memory_order_relaxed);
 }
 
+/* Counter FROM of OLD, every stripe's, into stripe 0's TO (shm.h). */
+static void
+carry(_Atomic uint64_t *to, const struct lb_shm *old,
+    const _Atomic uint64_t *from)
+{
+	atomic_fetch_add_explicit(to, lb_shm_sum(old, from),
+	    memory_order_relaxed);
+}
+
 static int
 route_cmp(const void *a, const void *b)
 {
@@ -87,15 +96,15 @@ server_find(const struct lb_route * or, const struct lb_server *s, size_t k)
 }
 
 static void
-server_carry(struct lb_shm_server *to, const struct lb_shm_server *from,
-    bool checked)
+server_carry(struct lb_shm_server *to, const struct lb_shm *old,
+    const struct lb_shm_server *from, bool checked)
 {
 	int64_t down;
 
-	add(&to->requests, &from->requests);
-	add(&to->failures, &from->failures);
-	add(&to->bytes_in, &from->bytes_in);
-	add(&to->bytes_out, &from->bytes_out);
+	carry(&to->requests, old, &from->requests);
+	carry(&to->failures, old, &from->failures);
+	carry(&to->bytes_in, old, &from->bytes_in);
+	carry(&to->bytes_out, old, &from->bytes_out);
 	down = atomic_load(&from->down_until);
 	if (checked) {
 		/* The new checker goes on from the old verdict. */
@@ -135,12 +144,12 @@ slot_find(const struct lb_route * or, const struct lb_server *s)
  * slot's only writer.
  */
 static void
-slot_carry(struct lb_shm_server *to, const struct lb_shm_server *from,
-    bool checked)
+slot_carry(struct lb_shm_server *to, const struct lb_shm *old,
+    const struct lb_shm_server *from, bool checked)
 {
 	struct lb_shm_addr a;
 
-	server_carry(to, from, checked);
+	server_carry(to, old, from, checked);
 	lb_shm_addr_read(from, &a);
 	if (a.present)
 		lb_shm_addr_write(to, &a);
@@ -153,15 +162,17 @@ lb_carry_over(struct lb_shm *new, const struct lb_cfg *new_cfg,
 	const struct lb_route **sorted;
 
 	for (size_t i = 0; i <= LB_SHM_BUCKETS; i++)
-		add(&new->duration[i], &old->duration[i]);
-	add(&new->duration_sum_us, &old->duration_sum_us);
+		carry(&new->totals->duration[i], old,
+		    &old->totals->duration[i]);
+	carry(&new->totals->duration_sum_us, old,
+	    &old->totals->duration_sum_us);
 	add(&new->reloads_ok, &old->reloads_ok);
 	add(&new->reloads_failed, &old->reloads_failed);
 	for (size_t c = 0; c < LB_SHM_CODES; c++)
-		add(&new->routes[new->n_routes].codes[c],
+		carry(&new->routes[new->n_routes].codes[c], old,
 		    &old->routes[old->n_routes].codes[c]);
-	add(&new->limit_full, &old->limit_full);
-	add(&new->spliced, &old->spliced);
+	carry(&new->totals->limit_full, old, &old->totals->limit_full);
+	carry(&new->totals->spliced, old, &old->totals->spliced);
 
 	if ((sorted = calloc(old_cfg->n_routes ? old_cfg->n_routes : 1,
 		 sizeof(*sorted))) != NULL) {
@@ -175,22 +186,23 @@ lb_carry_over(struct lb_shm *new, const struct lb_cfg *new_cfg,
 		if ((or = route_find(old_cfg, sorted, r)) == NULL)
 			continue;
 		for (size_t c = 0; c < LB_SHM_CODES; c++)
-			add(&new->routes[r->id].codes[c],
+			carry(&new->routes[r->id].codes[c], old,
 			    &old->routes[or->id].codes[c]);
-		add(&new->routes[r->id].limited, &old->routes[or->id].limited);
+		carry(&new->routes[r->id].limited, old,
+		    &old->routes[or->id].limited);
 		for (size_t j = 0; j < r->n_servers; j++) {
 			const struct lb_server *s = &r->servers[j], *os;
 
 			if (s->follow != LB_FOLLOW_NONE) {
 				if ((os = slot_find(or, s)) != NULL)
-					slot_carry(&new->servers[s->id],
+					slot_carry(&new->servers[s->id], old,
 					    &old->servers[os->id],
 					    r->health.enabled);
 				continue;
 			}
 			os = server_find(or, s, addr_rank(r, j));
 			if (os != NULL && os->follow == LB_FOLLOW_NONE)
-				server_carry(&new->servers[s->id],
+				server_carry(&new->servers[s->id], old,
 				    &old->servers[os->id], r->health.enabled);
 		}
 	}

@@ -112,12 +112,15 @@ START_TEST(test_carry_over_keeps_counters_of_what_survives)
 	struct lb_shm *os = shm_for(oc), *ns = shm_for(nc);
 
 	atomic_store(&srv(os, oc, "a.com", "127.0.0.1:1001")->requests, 11);
-	atomic_store(&srv(os, oc, "a.com", "127.0.0.1:1002")->requests, 12);
+	/* Each worker counts in its own stripe: all of them are carried. */
+	atomic_store(&srv(os, oc, "a.com", "127.0.0.1:1002")->requests, 5);
+	lb_shm_count(os, 1, &srv(os, oc, "a.com", "127.0.0.1:1002")->requests,
+	    7);
 	atomic_store(&srv(os, oc, "a.com", "127.0.0.1:1002")->failures, 2);
 	atomic_store(&srv(os, oc, "b.com", "127.0.0.1:1003")->requests, 13);
 	atomic_store(&srv(os, oc, "gone.com", "127.0.0.1:1001")->requests, 99);
 	atomic_store(&rt(os, oc, "a.com")->codes[1], 20);
-	atomic_store(&rt(os, oc, "b.com")->codes[4], 5);
+	lb_shm_count(os, 1, &rt(os, oc, "b.com")->codes[4], 5);
 	atomic_store(&rt(os, oc, "gone.com")->codes[1], 77);
 
 	lb_carry_over(ns, nc, os, oc);
@@ -176,8 +179,8 @@ START_TEST(test_carry_over_keeps_unrouted_histogram_and_reloads)
 	uint64_t       cum[LB_SHM_BUCKETS + 1], sum;
 
 	atomic_store(&os->routes[os->n_routes].codes[3], 7);
-	lb_shm_observe(os, 3000);
-	lb_shm_observe(os, 7000000);
+	lb_shm_observe(os, 0, 3000);
+	lb_shm_observe(os, 1, 7000000);
 	lb_shm_set_reloads(os, 4, 2);
 	atomic_store(&os->workers, 8);
 	atomic_store(&os->generation, 6);
@@ -210,7 +213,7 @@ START_TEST(test_carry_over_leaves_requests_in_flight_behind)
 
 	/* The old workers finish those and count them down in OLD. */
 	atomic_store(lb_shm_active_share(os, 1, id), 3);
-	atomic_store(&os->tunnels[0], 2);
+	atomic_store(lb_shm_tunnel_share(os, 0), 2);
 	lb_carry_over(ns, nc, os, oc);
 	id = (uint32_t)(srv(ns, nc, "b.com", "127.0.0.1:1003") - ns->servers);
 	ck_assert_uint_eq(lb_shm_active(ns, id), 0);
@@ -411,10 +414,10 @@ START_TEST(test_carry_over_keeps_the_rate_limited_counts)
 	struct lb_shm		*s1 = shm_for(c1), *s2 = shm_for(c2);
 
 	atomic_store(&s1->routes[0].limited, 7);
-	atomic_store(&s1->limit_full, 3);
+	lb_shm_count(s1, 1, &s1->totals->limit_full, 3);
 	lb_carry_over(s2, c2, s1, c1);
 	ck_assert_uint_eq(ld64(&s2->routes[0].limited), 7);
-	ck_assert_uint_eq(ld64(&s2->limit_full), 3);
+	ck_assert_uint_eq(ld64(&s2->totals->limit_full), 3);
 	lb_shm_destroy(s1);
 	lb_shm_destroy(s2);
 	lb_cfg_free(c1);

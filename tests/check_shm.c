@@ -79,8 +79,8 @@ START_TEST(test_active_adds_up_every_workers_share)
 	ck_assert_uint_eq(lb_shm_active(shm, 2), 1);
 	lb_shm_share_add(lb_shm_active_share(shm, 3, 1), -1);
 	ck_assert_uint_eq(lb_shm_active(shm, 1), 2);
-	lb_shm_share_add(&shm->tunnels[1], 1);
-	lb_shm_share_add(&shm->tunnels[2], 1);
+	lb_shm_share_add(lb_shm_tunnel_share(shm, 1), 1);
+	lb_shm_share_add(lb_shm_tunnel_share(shm, 2), 1);
 	ck_assert_uint_eq(lb_shm_tunnels(shm), 2);
 	lb_shm_destroy(shm);
 }
@@ -93,7 +93,7 @@ START_TEST(test_slot_clear_forgets_only_that_workers_share)
 	for (unsigned w = 0; w < 3; w++) {
 		lb_shm_share_add(lb_shm_active_share(shm, w, 0), 2);
 		lb_shm_share_add(lb_shm_active_share(shm, w, 1), 1);
-		lb_shm_share_add(&shm->tunnels[w], 1);
+		lb_shm_share_add(lb_shm_tunnel_share(shm, w), 1);
 	}
 	/* Worker 1 was killed with its requests in flight. */
 	lb_shm_slot_clear(shm, 1);
@@ -126,6 +126,78 @@ START_TEST(test_server_usable_needs_up_and_no_passive_mark)
 }
 END_TEST
 
+/* ----------------------------------------------------------- stripes */
+
+/* Where two workers write: on different cache lines. */
+static void
+apart(const void *a, const void *b)
+{
+	ck_assert_uint_ne((uintptr_t)a / LB_SHM_LINE,
+	    (uintptr_t)b / LB_SHM_LINE);
+}
+
+/*
+ * Every worker adds to counters of its own, on cache lines of its own, and
+ * a reader sees their sum; so are the in-flight shares kept apart.
+ */
+START_TEST(test_each_worker_counts_in_a_stripe_of_its_own)
+{
+	struct lb_shm	 *shm = lb_shm_create(2, 3, 4);
+	_Atomic uint64_t *req = &shm->servers[1].requests;
+	_Atomic uint64_t *code = &shm->routes[2].codes[1];
+
+	ck_assert_uint_eq(shm->n_stripes, 4);
+	for (unsigned w = 0; w < 4; w++) {
+		lb_shm_count(shm, w, req, w + 1);
+		lb_shm_count(shm, w, code, 10);
+		lb_shm_count(shm, w, &shm->totals->spliced, 100);
+	}
+	ck_assert_uint_eq(lb_shm_sum(shm, req), 1 + 2 + 3 + 4);
+	ck_assert_uint_eq(lb_shm_sum(shm, code), 40);
+	ck_assert_uint_eq(lb_shm_sum(shm, &shm->totals->spliced), 400);
+	/* Stripe 0 is the one readers name; the others are copies. */
+	ck_assert_uint_eq(ld64(req), 1);
+	ck_assert_ptr_eq(lb_shm_mine(shm, 0, req), req);
+	ck_assert_uint_eq(lb_shm_sum(shm, &shm->servers[0].requests), 0);
+	for (unsigned w = 1; w < 4; w++) {
+		apart(lb_shm_mine(shm, w - 1, req), lb_shm_mine(shm, w, req));
+		apart(lb_shm_mine(shm, w - 1, &shm->totals->spliced),
+		    lb_shm_mine(shm, w, &shm->totals->spliced));
+		apart(lb_shm_active_share(shm, w - 1, 1),
+		    lb_shm_active_share(shm, w, 0));
+		apart(lb_shm_tunnel_share(shm, w - 1),
+		    lb_shm_tunnel_share(shm, w));
+	}
+	/* Health state is stripe 0's alone: a copy's is left at zero. */
+	ck_assert_uint_eq(ld32(&shm->servers[1].up), 1);
+	lb_shm_destroy(shm);
+}
+END_TEST
+
+/*
+ * With more routes than LB_SHM_STRIPES_MAX holds a stripe per worker,
+ * workers share stripes, and the sums stay right.
+ */
+START_TEST(test_stripes_are_shared_past_their_memory_bound)
+{
+	size_t routes = LB_SHM_STRIPES_MAX / sizeof(struct lb_shm_route) /
+	    3; /* a third of the bound */
+	struct lb_shm	 *shm = lb_shm_create(1, routes, 8);
+	_Atomic uint64_t *last = &shm->routes[routes].codes[4];
+
+	ck_assert_ptr_nonnull(shm);
+	ck_assert_uint_eq(shm->n_stripes, 2);
+	ck_assert_uint_le((size_t)shm->n_stripes * shm->stripe_size,
+	    LB_SHM_STRIPES_MAX);
+	for (unsigned w = 0; w < 8; w++)
+		lb_shm_count(shm, w, last, 1);
+	ck_assert_ptr_eq(lb_shm_mine(shm, 5, last), lb_shm_mine(shm, 1, last));
+	ck_assert_uint_eq(ld64(last), 4);
+	ck_assert_uint_eq(lb_shm_sum(shm, last), 8);
+	lb_shm_destroy(shm);
+}
+END_TEST
+
 /* --------------------------------------------------------- histogram */
 
 /* A bucket counts durations up to and including its bound (le). */
@@ -151,13 +223,13 @@ START_TEST(test_observe_counts_each_duration_in_its_bucket)
 	struct lb_shm *shm = lb_shm_create(0, 0, 1);
 	int64_t	       us = observe_cases[_i].us;
 
-	lb_shm_observe(shm, us);
+	lb_shm_observe(shm, 0, us);
 	for (size_t b = 0; b <= LB_SHM_BUCKETS; b++)
-		ck_assert_msg(ld64(&shm->duration[b]) ==
+		ck_assert_msg(ld64(&shm->totals->duration[b]) ==
 			(b == observe_cases[_i].bucket ? 1u : 0u),
 		    "%lld us: bucket %zu holds %llu", (long long)us, b,
-		    (unsigned long long)ld64(&shm->duration[b]));
-	ck_assert_uint_eq(ld64(&shm->duration_sum_us),
+		    (unsigned long long)ld64(&shm->totals->duration[b]));
+	ck_assert_uint_eq(ld64(&shm->totals->duration_sum_us),
 	    (uint64_t)(us < 0 ? 0 : us));
 	lb_shm_destroy(shm);
 }
@@ -172,13 +244,14 @@ END_TEST
 
 START_TEST(test_histogram_is_cumulative_and_ends_with_the_count)
 {
-	struct lb_shm *shm = lb_shm_create(0, 0, 1);
+	struct lb_shm *shm = lb_shm_create(0, 0, 3);
 	uint64_t       cum[LB_SHM_BUCKETS + 1], sum;
 
-	lb_shm_observe(shm, 500);     /* bucket 0 */
-	lb_shm_observe(shm, 800);     /* bucket 0 */
-	lb_shm_observe(shm, 20000);   /* 25 ms: bucket 4 */
-	lb_shm_observe(shm, 9000000); /* +Inf */
+	/* Three workers' stripes, added up. */
+	lb_shm_observe(shm, 0, 500);	 /* bucket 0 */
+	lb_shm_observe(shm, 1, 800);	 /* bucket 0 */
+	lb_shm_observe(shm, 2, 20000);	 /* 25 ms: bucket 4 */
+	lb_shm_observe(shm, 0, 9000000); /* +Inf */
 	ck_assert_uint_eq(lb_shm_histogram(shm, cum, &sum), 4);
 	ck_assert_uint_eq(sum, 500 + 800 + 20000 + 9000000);
 	ck_assert_uint_eq(cum[0], 2);
@@ -267,6 +340,8 @@ shm_suite(void)
 	tc = tcase_create("shares");
 	tcase_add_test(tc, test_active_adds_up_every_workers_share);
 	tcase_add_test(tc, test_slot_clear_forgets_only_that_workers_share);
+	tcase_add_test(tc, test_each_worker_counts_in_a_stripe_of_its_own);
+	tcase_add_test(tc, test_stripes_are_shared_past_their_memory_bound);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("histogram");

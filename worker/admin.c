@@ -166,10 +166,11 @@ load64(const _Atomic uint64_t *v)
 /* ----------------------------------------------------------- metrics */
 
 static void
-route_codes(struct lb_buf *b, const char *label, const struct lb_shm_route *rt)
+route_codes(struct lb_buf *b, const char *label, const struct lb_shm *shm,
+    const struct lb_shm_route *rt)
 {
 	for (size_t c = 0; c < LB_SHM_CODES; c++) {
-		uint64_t v = load64(&rt->codes[c]);
+		uint64_t v = lb_shm_sum(shm, &rt->codes[c]);
 
 		lb_buf_adds(b, "lbmaster_requests_total{");
 		add_label(b, "route", label, NULL);
@@ -223,10 +224,10 @@ server_lines(struct lb_buf *b, const char *name, enum srv_metric which,
 				v = lb_shm_active(shm, r->servers[j].id);
 				break;
 			case SM_REQUESTS:
-				v = load64(&st->requests);
+				v = lb_shm_sum(shm, &st->requests);
 				break;
 			case SM_FAILURES:
-				v = load64(&st->failures);
+				v = lb_shm_sum(shm, &st->failures);
 				break;
 			case SM_STATE:
 				break;
@@ -249,9 +250,9 @@ lb_admin_metrics(struct lb_buf *b, const struct lb_cfg *cfg,
 	    "by route and status class; route=\"\" counts requests no route "
 	    "matched.");
 	for (size_t i = 0; i < cfg->n_routes; i++)
-		route_codes(b, cfg->routes[i].label,
+		route_codes(b, cfg->routes[i].label, shm,
 		    &shm->routes[cfg->routes[i].id]);
-	route_codes(b, "", &shm->routes[shm->n_routes]);
+	route_codes(b, "", shm, &shm->routes[shm->n_routes]);
 
 	family(b, "lbmaster_rate_limited_total", "counter",
 	    "Requests refused with 429 by their route's rate limit.");
@@ -259,18 +260,18 @@ lb_admin_metrics(struct lb_buf *b, const struct lb_cfg *cfg,
 		lb_buf_adds(b, "lbmaster_rate_limited_total{");
 		add_label(b, "route", cfg->routes[i].label, NULL);
 		lb_buf_printf(b, "} %" PRIu64 "\n",
-		    load64(&shm->routes[cfg->routes[i].id].limited));
+		    lb_shm_sum(shm, &shm->routes[cfg->routes[i].id].limited));
 	}
 	family(b, "lbmaster_rate_limit_table_full_total", "counter",
 	    "Requests of new keys let through because their rate limit's "
 	    "table had no room (rate_limit.max_keys).");
 	lb_buf_printf(b, "lbmaster_rate_limit_table_full_total %" PRIu64 "\n",
-	    load64(&shm->limit_full));
+	    lb_shm_sum(shm, &shm->totals->limit_full));
 	family(b, "lbmaster_spliced_bytes_total", "counter",
 	    "Response body bytes passed from an origin's socket to a "
 	    "client's without a copy into the worker (splice).");
 	lb_buf_printf(b, "lbmaster_spliced_bytes_total %" PRIu64 "\n",
-	    load64(&shm->spliced));
+	    lb_shm_sum(shm, &shm->totals->spliced));
 
 	family(b, "lbmaster_backend_up", "gauge",
 	    "Whether the server takes "
@@ -349,13 +350,14 @@ lb_admin_metrics(struct lb_buf *b, const struct lb_cfg *cfg,
 
 /* {"total": N, "1xx": N, ... "other": N} */
 static void
-json_codes(struct lb_buf *b, const struct lb_shm_route *const *rts, size_t n)
+json_codes(struct lb_buf *b, const struct lb_shm *shm,
+    const struct lb_shm_route *const *rts, size_t n)
 {
 	uint64_t v[LB_SHM_CODES] = { 0 }, total = 0;
 
 	for (size_t i = 0; i < n; i++)
 		for (size_t c = 0; c < LB_SHM_CODES; c++)
-			v[c] += load64(&rts[i]->codes[c]);
+			v[c] += lb_shm_sum(shm, &rts[i]->codes[c]);
 	for (size_t c = 0; c < LB_SHM_CODES; c++)
 		total += v[c];
 	lb_buf_printf(b, "{\"total\": %" PRIu64, total);
@@ -388,7 +390,7 @@ json_server(struct lb_buf *b, const struct lb_route *r, size_t i,
 	    lb_shm_server_usable(st, now_ms) ? "true" : "false",
 	    atomic_load(&st->up) == 1 ? "up" : "down",
 	    down > now_ms ? "true" : "false", lb_shm_active(shm, s->id),
-	    load64(&st->requests), load64(&st->failures));
+	    lb_shm_sum(shm, &st->requests), lb_shm_sum(shm, &st->failures));
 }
 
 void
@@ -412,7 +414,7 @@ lb_admin_status(struct lb_buf *b, const struct lb_cfg *cfg,
 	}
 	for (size_t i = 0; i <= shm->n_routes; i++)
 		all[i] = &shm->routes[i];
-	json_codes(b, all, (size_t)shm->n_routes + 1);
+	json_codes(b, shm, all, (size_t)shm->n_routes + 1);
 	free(all);
 
 	count = lb_shm_histogram(shm, cum, &sum_us);
@@ -432,7 +434,7 @@ lb_admin_status(struct lb_buf *b, const struct lb_cfg *cfg,
 	}
 	lb_buf_adds(b, "]},\n \"unrouted\": {\"route\": \"\", \"requests\": ");
 	rt = &shm->routes[shm->n_routes];
-	json_codes(b, &rt, 1);
+	json_codes(b, shm, &rt, 1);
 	lb_buf_adds(b, "},\n \"routes\": [");
 	for (size_t i = 0; i < cfg->n_routes; i++) {
 		const struct lb_route *r = &cfg->routes[i];
@@ -447,9 +449,9 @@ lb_admin_status(struct lb_buf *b, const struct lb_cfg *cfg,
 		    r->kind == LB_ROUTE_HOST ? "host" : "path",
 		    lb_algo_name(r->algorithm),
 		    r->health.enabled ? "true" : "false",
-		    load64(&shm->routes[r->id].limited));
+		    lb_shm_sum(shm, &shm->routes[r->id].limited));
 		rt = &shm->routes[r->id];
-		json_codes(b, &rt, 1);
+		json_codes(b, shm, &rt, 1);
 		lb_buf_adds(b, ", \"servers\": [");
 		for (size_t j = 0, k = 0; j < r->n_servers; j++) {
 			struct lb_server_view v;

@@ -554,6 +554,10 @@ lb_upstream_init(struct lb_upstream *up, const struct lb_route *route,
 		up->peers[i].st = &shm->servers[route->servers[i].id];
 		up->peers[i].mine = lb_shm_active_share(shm, slot,
 		    route->servers[i].id);
+		up->peers[i].requests = lb_shm_mine(shm, slot,
+		    &up->peers[i].st->requests);
+		up->peers[i].failures = lb_shm_mine(shm, slot,
+		    &up->peers[i].st->failures);
 		up->peers[i].cur_weight = 0;
 		up->peers[i].eff_weight = (int)peer_weight(&up->peers[i]);
 		up->peers[i].index = i;
@@ -668,7 +672,7 @@ lb_upstream_pick(struct lb_upstream *up, const struct sockaddr *client,
 	if ((p = up->ops->pick(up, up->scratch, client_hash(client))) == NULL)
 		return NULL;
 	lb_shm_share_add(p->mine, 1);
-	atomic_fetch_add_explicit(&p->st->requests, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(p->requests, 1, memory_order_relaxed);
 	return p;
 }
 
@@ -682,7 +686,7 @@ lb_upstream_take(struct lb_upstream *up, struct lb_peer *p, const bool *tried,
 	if (!up->scratch[p->index])
 		return NULL;
 	lb_shm_share_add(p->mine, 1);
-	atomic_fetch_add_explicit(&p->st->requests, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(p->requests, 1, memory_order_relaxed);
 	return p;
 }
 
@@ -699,7 +703,7 @@ lb_upstream_done(struct lb_upstream *up, struct lb_peer *p, bool failed)
 	lb_shm_share_add(p->mine, -1);
 	if (!failed)
 		return;
-	atomic_fetch_add_explicit(&p->st->failures, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(p->failures, 1, memory_order_relaxed);
 	p->eff_weight -= (int)(peer_weight(p) + 1) / 2;
 	if (p->eff_weight < 0)
 		p->eff_weight = 0;

@@ -18,17 +18,19 @@
 
 /* One server as one worker sees it. */
 struct lb_peer {
-	const struct lb_server *srv;  /* into the config, or OWN */
-	struct lb_server       *own;  /* a followed slot: this worker's copy
+	const struct lb_server *srv;	  /* into the config, or OWN */
+	struct lb_server       *own;	  /* a followed slot: this worker's copy
 					 with its current address (owned by
 					 the upstream, refreshed from shm at
 					 each pick); else NULL */
-	struct lb_shm_server   *st;   /* shared health and counters */
-	_Atomic uint32_t       *mine; /* this worker's share of the requests
+	struct lb_shm_server   *st;	  /* shared health (stripe 0) */
+	_Atomic uint32_t       *mine;	  /* this worker's share of the requests
 					 in flight to it (shm.h) */
-	int    cur_weight;	      /* smooth weighted round robin state, */
-	int    eff_weight;	      /* per worker, as nginx keeps it */
-	size_t index;		      /* in lb_upstream.peers */
+	_Atomic uint64_t       *requests; /* this worker's copies of its */
+	_Atomic uint64_t       *failures; /* counters (lb_shm_mine) */
+	int    cur_weight; /* smooth weighted round robin state, */
+	int    eff_weight; /* per worker, as nginx keeps it */
+	size_t index;	   /* in lb_upstream.peers */
 };
 
 struct lb_upstream;

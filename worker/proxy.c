@@ -336,11 +336,9 @@ request_done(struct lb_proxy *px, const struct lb_request *rq,
 			route->id :
 			px->shm->n_routes];
 
-		atomic_fetch_add_explicit(&rt->codes[cls >= 1 && cls <= 5 ?
-						  cls - 1 :
-						  5],
-		    1, memory_order_relaxed);
-		lb_shm_observe(px->shm, now - start);
+		lb_shm_count(px->shm, px->slot,
+		    &rt->codes[cls >= 1 && cls <= 5 ? cls - 1 : 5], 1);
+		lb_shm_observe(px->shm, px->slot, now - start);
 	}
 	if (!lb_access_log_enabled())
 		return;
@@ -419,14 +417,13 @@ rate_ok(struct lb_proxy *px, struct lb_request *rq,
 	case LB_RL_PASS:
 		return true;
 	case LB_RL_FULL:
-		atomic_fetch_add_explicit(&px->shm->limit_full, 1,
-		    memory_order_relaxed);
+		lb_shm_count(px->shm, px->slot, &px->shm->totals->limit_full,
+		    1);
 		return true;
 	case LB_RL_LIMITED:
 		break;
 	}
-	atomic_fetch_add_explicit(&px->shm->routes[route->id].limited, 1,
-	    memory_order_relaxed);
+	lb_shm_count(px->shm, px->slot, &px->shm->routes[route->id].limited, 1);
 	/* Whole seconds, rounded up: "now" would be a lie. */
 	rq->retry_after = (unsigned)((wait_ns + 999999999) / 1000000000);
 	if (rq->retry_after == 0)
@@ -449,14 +446,14 @@ lb_proxy_tunnel_opened(struct lb_proxy *px)
 {
 	px->inflight++;
 	if (px->shm != NULL)
-		lb_shm_share_add(&px->shm->tunnels[px->slot], 1);
+		lb_shm_share_add(lb_shm_tunnel_share(px->shm, px->slot), 1);
 }
 
 void
 lb_proxy_tunnel_closed(struct lb_proxy *px)
 {
 	if (px->shm != NULL)
-		lb_shm_share_add(&px->shm->tunnels[px->slot], -1);
+		lb_shm_share_add(lb_shm_tunnel_share(px->shm, px->slot), -1);
 	if (--px->inflight == 0 && px->draining && px->idle_cb != NULL)
 		px->idle_cb(px->idle_arg);
 }
@@ -610,8 +607,8 @@ splice_step(struct preq *p)
 			p->bytes += (uint64_t)n;
 			(void)lb_body_passed(&p->resp, (uint64_t)n);
 			if (p->px->shm != NULL)
-				atomic_fetch_add_explicit(&p->px->shm->spliced,
-				    (uint64_t)n, memory_order_relaxed);
+				lb_shm_count(p->px->shm, p->px->slot,
+				    &p->px->shm->totals->spliced, (uint64_t)n);
 			continue;
 		}
 		if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
