@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "common/addr.h"
+#include "common/rng.h"
 #include "common/shm.h"
 #include "config/config.h"
 #include "worker/balance.h"
@@ -74,19 +75,6 @@ mix64(uint64_t x)
 	x *= 0xc4ceb9fe1a85ec53ULL;
 	x ^= x >> 33;
 	return x;
-}
-
-/* xorshift64*: small, fast, and good enough to spread requests. */
-static uint64_t
-rng_next(struct lb_upstream *up)
-{
-	uint64_t x = up->rng;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	up->rng = x;
-	return x * 0x2545f4914f6cdd1dULL;
 }
 
 /*
@@ -172,7 +160,7 @@ weighted_random(struct lb_upstream *up, const bool *eligible,
 	if (total == 0)
 		return NULL;
 	/* The modulo bias is below total / 2^64: nothing to measure. */
-	r = rng_next(up) % total;
+	r = lb_rng_next(&up->rng) % total;
 	for (size_t i = 0; i < up->n_peers; i++) {
 		if (!eligible[i] || &up->peers[i] == exclude)
 			continue;

@@ -37,6 +37,7 @@
 #include "common/addr.h"
 #include "common/http.h"
 #include "common/log.h"
+#include "common/rng.h"
 #include "common/shm.h"
 #include "common/str.h"
 #include "worker/checker.h"
@@ -93,15 +94,6 @@ ms_tv(unsigned ms)
 
 	lb_tv_ms(&tv, ms);
 	return tv;
-}
-
-static uint64_t
-rng_next(void)
-{
-	C.rng ^= C.rng << 13;
-	C.rng ^= C.rng >> 7;
-	C.rng ^= C.rng << 17;
-	return C.rng;
 }
 
 /* ------------------------------------------------------------ verdicts */
@@ -434,8 +426,8 @@ probes_init(const struct lb_cfg *cfg, struct lb_shm *shm)
 			if (p->tick == NULL || p->deadline == NULL)
 				return -1;
 			/* Spread the first probes over one interval. */
-			tv = ms_tv(
-			    (unsigned)(rng_next() % r->health.interval_ms));
+			tv = ms_tv((unsigned)(lb_rng_next(&C.rng) %
+			    r->health.interval_ms));
 			evtimer_add(p->tick, &tv);
 		}
 	}

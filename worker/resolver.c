@@ -38,6 +38,7 @@
 #include "common/addr.h"
 #include "common/dns.h"
 #include "common/log.h"
+#include "common/rng.h"
 #include "common/shm.h"
 #include "common/str.h"
 #include "worker/resolver.h"
@@ -99,15 +100,6 @@ static struct {
 
 static void round_start(evutil_socket_t, short, void *);
 static void round_end(struct follow *);
-
-static uint64_t
-rng_next(void)
-{
-	R.rng ^= R.rng << 13;
-	R.rng ^= R.rng >> 7;
-	R.rng ^= R.rng << 17;
-	return R.rng;
-}
 
 static struct lb_shm_server *
 slot_st(const struct follow *f, unsigned i)
@@ -414,7 +406,7 @@ query_ask(struct follow *f, uint16_t type, const char *name, uint16_t port,
 	q->port = port;
 	q->weight = weight;
 	q->backup = backup;
-	q->id = (uint16_t)rng_next();
+	q->id = (uint16_t)lb_rng_next(&R.rng);
 	lb_strlcpy(q->name, name, sizeof(q->name));
 	k = f->ns % R.n_ns;
 	memcpy(&q->ns, &R.ns[k], sizeof(q->ns));
@@ -481,7 +473,7 @@ follow_init(struct follow *f, const struct lb_route *r, size_t first)
 	f->slot0 = &r->servers[first];
 	f->n = f->slot0->max_addresses;
 	f->maxq = f->slot0->follow == LB_FOLLOW_SRV ? 1 + 2 * (size_t)f->n : 2;
-	f->ns = (unsigned)rng_next();
+	f->ns = (unsigned)lb_rng_next(&R.rng);
 	if ((f->timer = evtimer_new(R.base, round_start, f)) == NULL ||
 	    (f->q = calloc(f->maxq, sizeof(*f->q))) == NULL ||
 	    (f->rr = calloc(f->n, sizeof(*f->rr))) == NULL)
