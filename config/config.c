@@ -1096,6 +1096,10 @@ cpu_affinity_entry(struct cfg_ctx *ctx, yaml_node_t *n, const char *where,
 	return 0;
 }
 
+#define CPU_AFFINITY_FORMS                                   \
+	"auto, off or a list of CPU sets such as [0, 1] or " \
+	"[\"0-3\", \"4-7\"]"
+
 /*
  * cpu_affinity: off (the default), auto (worker slot i on the i-th usable
  * CPU), or a list of CPU sets, worker slot i on entry i modulo their
@@ -1131,8 +1135,7 @@ parse_cpu_affinity(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 		}
 		if (s[0] < '0' || s[0] > '9')
 			return cfg_error(ctx, n, where,
-			    "expected auto, off or a list of CPU sets such as "
-			    "[0, 1] or [\"0-3\", \"4-7\"], found %s",
+			    "expected " CPU_AFFINITY_FORMS ", found %s",
 			    quote(s, q, sizeof(q)));
 		if ((cfg->cpu_sets = calloc(1, sizeof(*cfg->cpu_sets))) == NULL)
 			return nomem(ctx, n);
@@ -1142,8 +1145,7 @@ parse_cpu_affinity(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *n,
 	}
 	if (n->type != YAML_SEQUENCE_NODE)
 		return cfg_error(ctx, n, where,
-		    "expected auto, off or a list of CPU sets such as [0, 1] "
-		    "or [\"0-3\", \"4-7\"], found %s",
+		    "expected " CPU_AFFINITY_FORMS ", found %s",
 		    describe(n, q, sizeof(q)));
 	if ((count = seq_len(n)) == 0)
 		return cfg_error(ctx, n, where,

@@ -1077,20 +1077,29 @@ END_TEST
 
 /* ------------------------------------------------------ resumption */
 
-/* s_client once, with -sess_out or -sess_in FILE; "Reused" or "New". */
-static const char *
-s_client(unsigned port, const char *opt, const char *file)
+/* Everything one s_client connection with OPTS printed. */
+static char *
+s_client_run(unsigned port, const char *opts)
 {
 	char	   *out = NULL;
 	const char *argv[] = { "/bin/sh", "-c",
 		lbt_fmt("printf 'GET / HTTP/1.1\\r\\nHost: a.test\\r\\n"
 			"Connection: close\\r\\n\\r\\n' | openssl s_client "
-			"-connect 127.0.0.1:%u -servername a.test %s %s "
+			"-connect 127.0.0.1:%u -servername a.test %s "
 			"-ign_eof 2>&1",
-		    port, opt, file),
+		    port, opts),
 		NULL };
 
 	lbt_run(argv, WAIT_MS, &out);
+	return out;
+}
+
+/* s_client once, with -sess_out or -sess_in FILE; "Reused" or "New". */
+static const char *
+s_client(unsigned port, const char *opt, const char *file)
+{
+	char *out = s_client_run(port, lbt_fmt("%s %s", opt, file));
+
 	if (strstr(out, "\nReused, ") != NULL)
 		return "Reused";
 	if (strstr(out, "\nNew, ") != NULL)
@@ -1102,18 +1111,9 @@ s_client(unsigned port, const char *opt, const char *file)
 static size_t
 tickets_sent(unsigned port)
 {
-	const char *p;
-	char	   *out = NULL;
+	const char *p, *out = s_client_run(port, "-msg");
 	size_t	    n = 0;
-	const char *argv[] = { "/bin/sh", "-c",
-		lbt_fmt("printf 'GET / HTTP/1.1\\r\\nHost: a.test\\r\\n"
-			"Connection: close\\r\\n\\r\\n' | openssl s_client "
-			"-connect 127.0.0.1:%u -servername a.test -msg "
-			"-ign_eof 2>&1",
-		    port),
-		NULL };
 
-	lbt_run(argv, WAIT_MS, &out);
 	ck_assert_msg(strstr(out, "\nNew, ") != NULL, "%s", out);
 	for (p = out; (p = strstr(p, "NewSessionTicket")) != NULL; p++)
 		n++;

@@ -479,6 +479,15 @@ drop_peer(struct preq *p, bool failed)
 
 /* ------------------------------------------------------- splicing */
 
+/* Close both ends of P and mark it as none. */
+static void
+pipe_close(struct lb_pipe *p)
+{
+	close(p->fd[0]);
+	close(p->fd[1]);
+	p->fd[0] = p->fd[1] = -1;
+}
+
 /* Close pipe P, or keep it for the next splice if it is EMPTY. */
 static void
 pipe_put(struct lb_proxy *px, struct lb_pipe *p, bool empty)
@@ -487,11 +496,10 @@ pipe_put(struct lb_proxy *px, struct lb_pipe *p, bool empty)
 		return;
 	if (empty && px->n_pipes < sizeof(px->pipes) / sizeof(px->pipes[0])) {
 		px->pipes[px->n_pipes++] = *p;
+		p->fd[0] = p->fd[1] = -1;
 	} else {
-		close(p->fd[0]);
-		close(p->fd[1]);
+		pipe_close(p);
 	}
-	p->fd[0] = p->fd[1] = -1;
 }
 
 /* An empty pipe into P, a kept one or a new one; false if none. */
@@ -511,9 +519,7 @@ pipe_get(struct lb_proxy *px, struct lb_pipe *p)
 	/* Refused past fs.pipe-max-size: the default size then. */
 	(void)fcntl(p->fd[1], F_SETPIPE_SZ, SPLICE_PIPE);
 	if ((size = fcntl(p->fd[1], F_GETPIPE_SZ)) <= 0) {
-		close(p->fd[0]);
-		close(p->fd[1]);
-		p->fd[0] = p->fd[1] = -1;
+		pipe_close(p);
 		return false;
 	}
 	p->cap = (size_t)size;
@@ -1466,11 +1472,8 @@ lb_proxy_fini(struct lb_proxy *px)
 	px->sticky_ids = NULL;
 	if (px->scratch != NULL)
 		evbuffer_free(px->scratch);
-	while (px->n_pipes > 0) {
-		px->n_pipes--;
-		close(px->pipes[px->n_pipes].fd[0]);
-		close(px->pipes[px->n_pipes].fd[1]);
-	}
+	while (px->n_pipes > 0)
+		pipe_close(&px->pipes[--px->n_pipes]);
 	px->pools = NULL;
 	px->ups = NULL;
 	px->scratch = NULL;
