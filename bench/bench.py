@@ -4,8 +4,8 @@
 Every proxy runs with the same number of workers, each pinned to a CPU of
 its own (nginx's worker_cpu_affinity, HAProxy's cpu-map, lbmaster's
 cpu_affinity; --no-pin leaves them to the scheduler), in front of the same
-two nginx origins on 127.0.0.1; wrk drives each proxy in turn, round after round
-(A B C, B C A, C A B, ...), so that whatever else this machine is doing
+two nginx origins on 127.0.0.1; wrk drives each proxy in turn, round after
+round (A B C, B C A, C A B, ...), so that whatever else this machine is doing
 weighs on all three alike. The figures quoted are medians over the rounds,
 and what means something is the ratio of lbmaster to the better peer
 measured in the same minute, not the requests per second themselves.
@@ -1326,7 +1326,8 @@ def dns32_scenario(stack, rep, a):
     port, dport = pick_ports(2)
     addrs = [f"127.0.0.{i}" for i in range(1, N_FOLLOWED + 1)]
     listens = "".join(f"    listen {x}:{port};\n" for x in addrs)
-    conf = stack.write("origins32.conf", stack.nginx_head("origins32", 1, pin=False) +
+    head = stack.nginx_head("origins32", 1, pin=False)
+    conf = stack.write("origins32.conf", head +
                        "http { access_log off; keepalive_requests 10000000;"
                        "\n  server {\n" + listens +
                        f"    location / {{ return 200 \"hello from {port}"
