@@ -143,6 +143,11 @@ lb_start(struct lbm *m, const char *fmt, const char *a, const char *b)
 		    "health_check: off\n%s",
 		m->port, m->admin, lbt_fmt(fmt, a, b)),
 	    m->port));
+	/*
+	 * The master binds the admin address just after the listener the
+	 * harness waited for: a connection in between would be refused.
+	 */
+	lbt_wait_port(m->pid, "127.0.0.1", m->admin, LBT_START_MS);
 }
 
 /* Who serves a GET for Host HOST: the origin's name, or "503"... */
