@@ -29,6 +29,7 @@
 #include "tests/mproc.h"
 
 #define RUN_MS 10000 /* bound for one lbmaster -t, -s ... */
+#define BURST  300   /* connections at once, beyond libevent's 128 */
 
 /* Run $LBMASTER with ARGS (NULL-terminated); the exit code, *OUT. */
 static int
@@ -316,6 +317,66 @@ START_TEST(test_bind_failure_exits_1_naming_the_address)
 		port));
 	ck_assert(mp_wait_file(log, "Address already in use", 0));
 	close(fd);
+}
+END_TEST
+
+/*
+ * A burst of new connections waits in the listening socket's accept queue
+ * while the workers are busy (lbmaster(8), "Listening sockets"): the queue
+ * holds LISTEN_BACKLOG (4096, capped by net.core.somaxconn), as the master
+ * made it, and a worker's own listener does not shrink it. With its one
+ * worker stopped, 300 connections are all accepted by the kernel, and
+ * served once it runs again.
+ */
+START_TEST(test_a_burst_waits_in_the_accept_queue)
+{
+	unsigned	   port = lbt_free_port(), oport = 0;
+	struct sockaddr_in sin;
+	struct pollfd	   pfd[BURST];
+	long long	   end;
+	int		   done = 0, somaxconn = 0, want;
+	char		  *s;
+	pid_t		   origin, lb, w;
+
+	if ((s = lbt_read_file("/proc/sys/net/core/somaxconn", NULL)) != NULL)
+		somaxconn = atoi(s);
+	want = somaxconn > BURST ? BURST : somaxconn + 1;
+	origin = lbt_origin_start("o", &oport, NULL);
+	lb = lbt_lbmaster_start(mp_yaml(port, oport, 1, "", ""), port);
+	ck_assert(mp_wait_children(lb, MP_WORKER, 1, 5000));
+	ck_assert_uint_eq(mp_children(lb, MP_WORKER, &w, 1), 1);
+	ck_assert_int_eq(kill(w, SIGSTOP), 0);
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((uint16_t)port);
+	for (int i = 0; i < BURST; i++) {
+		pfd[i].fd = socket(AF_INET,
+		    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		pfd[i].events = POLLOUT;
+		ck_assert_int_ge(pfd[i].fd, 0);
+		if (connect(pfd[i].fd, (struct sockaddr *)&sin, sizeof(sin)) ==
+		    0)
+			continue;
+		ck_assert_int_eq(errno, EINPROGRESS);
+	}
+	/* A SYN the full queue dropped is sent again after 1 s: wait less. */
+	for (end = lbt_now_ms() + 800; done < BURST && lbt_now_ms() < end;) {
+		done = 0;
+		ck_assert_int_ge(poll(pfd, BURST, 50), 0);
+		for (int i = 0; i < BURST; i++)
+			done += (pfd[i].revents & POLLOUT) != 0;
+	}
+	kill(w, SIGCONT);
+	for (int i = 0; i < BURST; i++)
+		close(pfd[i].fd);
+	ck_assert_int_eq(mp_get(port, NULL, "/base"), 200);
+	ck_assert_int_eq(lbt_stop(lb), 0);
+	ck_assert_int_eq(lbt_stop(origin), 0);
+	ck_assert_msg(done >= want,
+	    "%d of %d connections accepted by the kernel (somaxconn %d)", done,
+	    BURST, somaxconn);
 }
 END_TEST
 
@@ -733,6 +794,7 @@ master_suite(void)
 	tc = lbt_tcase("start-up");
 	tcase_add_test(tc, test_refuses_a_pid_file_naming_a_live_master);
 	tcase_add_test(tc, test_bind_failure_exits_1_naming_the_address);
+	tcase_add_test(tc, test_a_burst_waits_in_the_accept_queue);
 	tcase_add_test(tc, test_unknown_user_is_a_start_up_error);
 	tcase_add_test(tc, test_workers_that_cannot_start_stop_the_master);
 	suite_add_tcase(s, tc);

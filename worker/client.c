@@ -1936,8 +1936,12 @@ lb_clients_listen(struct lb_clients *set, int fd, bool serve)
 		return -1;
 	set->listeners = l;
 	evutil_make_socket_nonblocking(fd);
+	/*
+	 * Backlog 0: the master's socket already listens with its queue of
+	 * 4096; libevent's "default" (-1) would listen() again with 128.
+	 */
 	lev = evconnlistener_new(set->base, accepted, set,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
 	if (lev == NULL)
 		return -1;
 	evconnlistener_set_error_cb(lev, accept_error);
