@@ -452,6 +452,7 @@ START_TEST(test_long_answers_with_a_length_are_spliced_whole)
 	itc_fruit_start(&lb, 1,
 	    lbt_fmt("admin: {listen: 127.0.0.1:%u}\n", admin),
 	    lbt_fmt("127.0.0.1:%u", fruit));
+	lbt_wait_port(lb.pid, "127.0.0.1", admin, LBT_START_MS);
 	w = itc_worker_of(lb.pid);
 	ck_assert_int_eq(mp_metric(admin, spliced), 0);
 

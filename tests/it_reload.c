@@ -331,7 +331,7 @@ START_TEST(test_admin_listener_moves_only_with_a_good_reload)
 				    ""),
 	    port);
 	cfg = lbt_path("lbmaster.yaml");
-	ck_assert(lbt_port_accepts("127.0.0.1", aport));
+	lbt_wait_port(lb, "127.0.0.1", aport, LBT_START_MS);
 
 	/* Its workers cannot start: the old admin address stays. */
 	bad = lbt_fmt("admin:\n  listen: 127.0.0.1:%u\naccess_log: "
