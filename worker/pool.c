@@ -109,20 +109,20 @@ sock_recv(int fd, struct evbuffer_iovec *v, int n)
 #define WRITE_IOV 16 /* chains a write takes at most */
 
 int
-lb_sock_write(int fd, struct evbuffer *out)
+lb_sock_write(int fd, struct evbuffer *out, bool last)
 {
 	struct evbuffer_iovec v[WRITE_IOV];
 	struct msghdr	      m = { .msg_iov = (struct iovec *)v };
 	ssize_t		      sent;
-	int		      n;
+	int		      n, flags = MSG_NOSIGNAL | (last ? MSG_MORE : 0);
 
 	if ((n = evbuffer_peek(out, -1, NULL, v, WRITE_IOV)) <= 0)
 		return 0;
 	m.msg_iovlen = (size_t)(n < WRITE_IOV ? n : WRITE_IOV);
 	if (n == 1)
-		sent = send(fd, v[0].iov_base, v[0].iov_len, MSG_NOSIGNAL);
+		sent = send(fd, v[0].iov_base, v[0].iov_len, flags);
 	else
-		sent = sendmsg(fd, &m, MSG_NOSIGNAL);
+		sent = sendmsg(fd, &m, flags);
 	if (sent == -1)
 		return -1;
 	evbuffer_drain(out, (size_t)sent);
@@ -226,7 +226,7 @@ conn_write(struct lb_conn *c)
 {
 	if (c->ssl != NULL)
 		return lb_tls_write(c->ssl, c->out);
-	return lb_sock_write(c->fd, c->out);
+	return lb_sock_write(c->fd, c->out, false);
 }
 
 static void

@@ -92,9 +92,11 @@ ssize_t lb_sock_read(int fd, struct evbuffer *in);
 /*
  * As evbuffer_write: write what OUT holds (up to 16 of its chains) to
  * socket FD and drain it. Returns the bytes written, 0 when OUT is empty,
- * or -1 with errno (EAGAIN: the rest waits).
+ * or -1 with errno (EAGAIN: the rest waits). LAST says that the socket
+ * is shut or closed once OUT is written: the kernel then holds the tail
+ * (MSG_MORE) and sends it with the FIN, one segment for both.
  */
-int lb_sock_write(int fd, struct evbuffer *out);
+int lb_sock_write(int fd, struct evbuffer *out, bool last);
 
 void lb_pool_init(struct lb_pool *, const struct lb_server *,
     struct event_base *, unsigned max_idle, unsigned idle_ms);
