@@ -322,7 +322,7 @@ END_TEST
 
 /*
  * A burst of new connections waits in the listening socket's accept queue
- * while the workers are busy (lbmaster(8), "Listening sockets"): the queue
+ * while the workers are busy (lbmaster(8), PROCESSES): the queue
  * holds LISTEN_BACKLOG (4096, capped by net.core.somaxconn), as the master
  * made it, and a worker's own listener does not shrink it. With its one
  * worker stopped, 300 connections are all accepted by the kernel, and
